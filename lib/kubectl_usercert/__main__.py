@@ -1,0 +1,3 @@
+from kubectl_usercert.cli import main
+
+main()

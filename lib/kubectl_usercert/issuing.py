@@ -1,0 +1,246 @@
+"""`create`: a fresh key, a certificate with exactly the asked-for subject, a kubeconfig.
+
+Everything that can be checked is checked before the first file is written: the names, the
+destination, the CA, the admin's kubeconfig. The user's folder is built privately and appears
+in one rename, only after the certificate verified against the CA and matched the key.
+"""
+
+import os
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import List, Optional, Tuple
+
+from . import ca as ca_module
+from . import kubeconfig, openssl
+from .errors import InvalidInput, UsercertError
+from .local_signer import LocalCASigner
+from .staging import refuse_existing, staged_dir, write_private
+from .subject import SYSTEM_MASTERS, file_safe, make_subject
+
+
+@dataclass
+class CreateRequest:
+    user: str
+    groups: Tuple[str, ...] = ()
+    out_dir: str = "clients"
+    days: int = 365
+    key_type: str = "rsa"
+    key_size: Optional[int] = None
+    namespace: Optional[str] = None
+    force: bool = False
+    allow_system_masters: bool = False
+    ca_cert: Optional[str] = None
+    ca_key: Optional[str] = None
+    ca_key_passphrase_file: Optional[str] = None
+    kubeconfig: Optional[str] = None
+    context: Optional[str] = None
+    cluster: Optional[str] = None
+    server: Optional[str] = None
+
+
+@dataclass
+class IssuedCredential:
+    user: str
+    groups: Tuple[str, ...]
+    serial: str
+    not_before: datetime
+    not_after: datetime
+    key_type: str
+    key_bits: Optional[int]
+    fingerprint_sha256: str
+    directory: str
+    kubeconfig_path: str
+    cert_path: str
+    key_path: str
+    cluster: str
+    server: str
+    context: str
+    namespace: Optional[str]
+    signer: str
+    ca_fingerprint_sha256: str
+    warnings: List[str] = field(default_factory=list)
+
+    @property
+    def days_left(self):
+        return int((self.not_after - datetime.now(timezone.utc)).total_seconds() // 86400)
+
+    @property
+    def credential_id(self):
+        """The id kube-apiserver writes into audit logs for this certificate."""
+        return "X509SHA256=" + self.fingerprint_sha256.replace(":", "").lower()
+
+    def as_record(self):
+        """The machine-readable form (-o json|yaml): camelCase keys, as kubectl's own output."""
+        return {
+            "user": self.user,
+            "groups": list(self.groups),
+            "serial": self.serial,
+            "notBefore": _iso(self.not_before),
+            "notAfter": _iso(self.not_after),
+            "daysLeft": self.days_left,
+            "keyType": self.key_type,
+            "keySize": self.key_bits,
+            "fingerprintSHA256": self.fingerprint_sha256,
+            "credentialID": self.credential_id,
+            "signer": self.signer,
+            "caFingerprintSHA256": self.ca_fingerprint_sha256,
+            "cluster": self.cluster,
+            "server": self.server,
+            "context": self.context,
+            "namespace": self.namespace,
+            "kubeconfig": self.kubeconfig_path,
+            "certificate": self.cert_path,
+            "key": self.key_path,
+            "warnings": list(self.warnings),
+        }
+
+
+def _iso(moment):
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _no_progress(_message):
+    pass
+
+
+def user_dir(out_dir, user):
+    return os.path.join(out_dir, file_safe(user))
+
+
+def create(request, progress=_no_progress):
+    """Issue a credential for request.user; `progress(message)` is told of each long step."""
+    subject = make_subject(request.user, request.groups)
+    warnings = _group_warnings(subject.groups, request.allow_system_masters)
+    _check_key_choice(request.key_type, request.key_size)
+    _check_days(request.days)
+    destination = user_dir(request.out_dir, subject.user)
+    # Fail on existing output before any slow or sensitive work.
+    refuse_existing(destination, request.force)
+    signer = _local_signer(request)
+    endpoint = _endpoint(request, signer, warnings)
+    days = signer.effective_days(request.days)
+    if days < request.days:
+        warnings.append(f"validity clipped to {days} days: the CA expires on {signer.ca.info.not_after:%Y-%m-%d}")
+    with staged_dir(destination, request.force) as workdir:
+        names = _file_names(workdir, subject.user)
+        progress(f"Generating {_describe_key(request.key_type, request.key_size)} key")
+        openssl.generate_key(names["key"], request.key_type, request.key_size)
+        os.chmod(names["key"], 0o600)
+        progress("Creating the certificate signing request")
+        openssl.make_csr(names["key"], subject, names["csr"])
+        progress(f"Signing with the {signer.name} CA for {days} days")
+        signer.sign(names["csr"], request.key_type, days, workdir, names["crt"])
+        os.unlink(names["csr"])
+        progress("Checking the certificate")
+        info = check_issued(names["crt"], names["key"], subject, signer)
+        _write_kubeconfig(names, endpoint, subject.user, request.namespace)
+    return _credential(subject, info, destination, endpoint, request, signer, warnings)
+
+
+def _group_warnings(groups, allow_system_masters):
+    warnings = []
+    for group in groups:
+        if group == SYSTEM_MASTERS:
+            if not allow_system_masters:
+                raise InvalidInput(
+                    "group system:masters is refused: it bypasses RBAC and webhooks, and a certificate "
+                    "cannot be revoked, so the holder stays cluster-admin until it expires",
+                    hint="bind a role instead (kubectl create clusterrolebinding ... --user USER), or pass --allow-system-masters",
+                )
+            warnings.append("system:masters bypasses RBAC; this certificate is cluster-admin until it expires")
+        elif group.startswith("system:"):
+            warnings.append(f"group {group} is a Kubernetes system group; make sure that is intended")
+    return warnings
+
+
+def _check_key_choice(key_type, key_size):
+    if key_type not in openssl.KEY_TYPES:
+        raise InvalidInput(f"unknown key type {key_type!r}", hint="use --key-type rsa, ecdsa or ed25519")
+    if key_size is None:
+        return
+    allowed = {"rsa": (2048, 3072, 4096, 8192), "ecdsa": tuple(openssl.EC_CURVES), "ed25519": ()}[key_type]
+    if key_size not in allowed:
+        hint = "ed25519 keys have a fixed size; drop --key-size" if not allowed else \
+            f"--key-size for {key_type} is one of {', '.join(map(str, allowed))}"
+        raise InvalidInput(f"key size {key_size} is not valid for {key_type}", hint=hint)
+
+
+def _check_days(days):
+    if days < 1:
+        raise InvalidInput(f"--days must be at least 1 (got {days})", hint="e.g. --days 90")
+
+
+def _describe_key(key_type, key_size):
+    size = key_size or openssl.DEFAULT_KEY_SIZES[key_type]
+    return {"rsa": f"RSA {size}", "ecdsa": f"ECDSA P-{size}", "ed25519": "Ed25519"}[key_type]
+
+
+def _local_signer(request):
+    located = ca_module.locate_ca(request.ca_cert, request.ca_key)
+    if located is None:
+        raise ca_module.no_ca_found_error()
+    return LocalCASigner(ca_module.load_ca(*located, passphrase_file=request.ca_key_passphrase_file))
+
+
+def _endpoint(request, signer, warnings):
+    endpoint = kubeconfig.resolve_cluster(request.kubeconfig, request.context, request.cluster, request.server)
+    if endpoint is None:
+        if not request.server:
+            raise InvalidInput("no kubeconfig found, so the API server address is unknown",
+                               hint="pass --server https://HOST:6443, or --kubeconfig FILE")
+        endpoint = kubeconfig.endpoint_from_server(request.server, signer.ca_pem)
+        warnings.append("no kubeconfig: the signing CA is used as the cluster CA; "
+                        "on k3s/rke2 the server CA differs, pass --kubeconfig")
+    if endpoint.insecure_skip_tls_verify:
+        warnings.append(f'cluster "{endpoint.name}" has insecure-skip-tls-verify: the new kubeconfig does not '
+                        "verify the server either")
+    elif not endpoint.ca_pem:
+        warnings.append(f'cluster "{endpoint.name}" names no CA: the new kubeconfig trusts the system CAs')
+    return endpoint
+
+
+def _file_names(workdir, user):
+    stem = file_safe(user)
+    return {ext: os.path.join(workdir, f"{stem}.{ext}") for ext in ("key", "csr", "crt")} | \
+        {"kubeconfig": os.path.join(workdir, "kubeconfig")}
+
+
+def check_issued(cert_path, key_path, subject, signer):
+    """Trust but verify: the chain, the key, the subject, clientAuth. Returns the certificate info."""
+    if not signer.chains(cert_path):
+        raise UsercertError("the new certificate does not verify against the signing CA",
+                            hint="the CA certificate and key may not match the cluster's client CA")
+    if openssl.public_key_of_cert(cert_path) != openssl.public_key_of_key(key_path):
+        raise UsercertError("the new certificate does not match its key", hint="this is a bug; please report it")
+    info = openssl.certificate_info(cert_path)
+    if info.common_name != subject.user or info.organizations != subject.groups or \
+            len(info.subject) != 1 + len(subject.groups):
+        raise UsercertError(f"the signed certificate's subject {info.subject!r} is not the one requested",
+                            hint="the signer changed the subject; do not use this certificate")
+    if info.extended_key_usage and "TLS Web Client Authentication" not in info.extended_key_usage:
+        raise UsercertError("the signed certificate is not valid for client authentication",
+                            hint="the signer did not grant clientAuth")
+    return info
+
+
+def _write_kubeconfig(names, endpoint, user, namespace):
+    with open(names["crt"], "rb") as handle:
+        cert_pem = handle.read()
+    with open(names["key"], "rb") as handle:
+        key_pem = handle.read()
+    config = kubeconfig.build_user_kubeconfig(endpoint, user, cert_pem, key_pem, namespace)
+    write_private(names["kubeconfig"], kubeconfig.dump(config))
+
+
+def _credential(subject, info, destination, endpoint, request, signer, warnings):
+    stem = file_safe(subject.user)
+    return IssuedCredential(
+        user=subject.user, groups=subject.groups, serial=info.serial,
+        not_before=info.not_before, not_after=info.not_after,
+        key_type=info.key_type, key_bits=info.key_bits, fingerprint_sha256=info.fingerprint_sha256,
+        directory=destination, kubeconfig_path=os.path.join(destination, "kubeconfig"),
+        cert_path=os.path.join(destination, f"{stem}.crt"), key_path=os.path.join(destination, f"{stem}.key"),
+        cluster=endpoint.name, server=endpoint.server,
+        context=kubeconfig.context_name(subject.user, endpoint.name), namespace=request.namespace,
+        signer=signer.name, ca_fingerprint_sha256=signer.ca_fingerprint, warnings=warnings,
+    )

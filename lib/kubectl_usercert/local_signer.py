@@ -1,0 +1,56 @@
+"""Signing with the cluster CA's key on this machine (a control-plane node, or a copied CA)."""
+
+import os
+import secrets
+
+from . import openssl
+from .ca import clip_days
+
+# kubeadm's client-certificate profile (cmd/kubeadm/app/util/pkiutil/pki_helpers.go).
+_PROFILE = """basicConstraints = critical,CA:FALSE
+keyUsage = critical,{key_usage}
+extendedKeyUsage = clientAuth
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid
+"""
+
+
+def client_profile(key_type):
+    # keyEncipherment only means something for RSA keys.
+    usage = "digitalSignature,keyEncipherment" if key_type == "rsa" else "digitalSignature"
+    return _PROFILE.format(key_usage=usage)
+
+
+def random_serial():
+    """A 128-bit random serial (RFC 5280 allows up to 20 octets; openssl keeps it positive)."""
+    return secrets.token_hex(16).upper().lstrip("0") or "1"
+
+
+class LocalCASigner:
+    name = "local"
+
+    def __init__(self, ca):
+        self.ca = ca
+
+    @property
+    def ca_fingerprint(self):
+        return self.ca.info.fingerprint_sha256
+
+    @property
+    def ca_pem(self):
+        with open(self.ca.cert_path, "rb") as handle:
+            return handle.read()
+
+    def effective_days(self, days):
+        return clip_days(self.ca, days)
+
+    def sign(self, csr_path, key_type, days, workdir, cert_path):
+        extfile = os.path.join(workdir, "client-profile.ext")
+        with open(extfile, "w", encoding="ascii") as handle:
+            handle.write(client_profile(key_type))
+        openssl.sign_csr(csr_path, self.ca.cert_path, self.ca.key_path, days=days, serial_hex=random_serial(),
+                         extfile=extfile, cert_path=cert_path, passphrase_file=self.ca.passphrase_file)
+        os.unlink(extfile)
+
+    def chains(self, cert_path):
+        return openssl.verify_chain(cert_path, self.ca.cert_path)
