@@ -1,0 +1,67 @@
+"""Security property: for any user and group names, the certificate says exactly those names."""
+
+import string
+
+import pytest
+from cryptography import x509
+from cryptography.x509.oid import NameOID
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
+
+from kubectl_usercert import issuing
+from kubectl_usercert.errors import InvalidInput
+from kubectl_usercert.subject import file_safe, from_file_safe, make_subject
+
+# Names as an attacker or a careless admin would type them: openssl's -subj syntax characters
+# are over-represented on purpose.
+SYNTAX = "/+\\=,\"';#<> "
+name_chars = st.one_of(st.sampled_from(SYNTAX), st.characters(blacklist_categories=("Cc", "Cs")))
+names = st.text(name_chars, min_size=1, max_size=64).filter(lambda s: s == s.strip())
+
+
+def issue(ca, tmp_path, user, groups):
+    request = issuing.CreateRequest(
+        user=user, groups=tuple(groups), out_dir=str(tmp_path), key_type="ecdsa", force=True,
+        allow_system_masters=False, ca_cert=str(ca.cert_path), ca_key=str(ca.key_path),
+        server="https://127.0.0.1:6443")
+    credential = issuing.create(request)
+    return x509.load_pem_x509_certificate(open(credential.cert_path, "rb").read())
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(user=names, groups=st.lists(names.filter(lambda g: g != "system:masters"), max_size=3, unique=True))
+@example(user="eve/O=system:masters", groups=["dev"])
+@example(user="a+O=x", groups=["b+O=system:masters"])
+@example(user="back\\slash\\", groups=["\\/O=system:masters"])
+@example(user="=x=", groups=["\"quoted\"", "it's"])
+@example(user="josé 名前 🚀", groups=["équipe", "команда"])
+@example(user="#hash", groups=[" x".strip(), "/"])
+def test_certificate_holds_exactly_the_names(signing_ca, tmp_path_factory, user, groups):
+    cert = issue(signing_ca, tmp_path_factory.mktemp("out"), user, groups)
+    expected = [(NameOID.ORGANIZATION_NAME, g) for g in groups] + [(NameOID.COMMON_NAME, user)]
+    assert [(a.oid, a.value) for a in cert.subject] == expected
+    assert all(len(rdn) == 1 for rdn in cert.subject.rdns)  # no smuggled multi-valued RDN
+
+
+@pytest.mark.parametrize("user", ["", " alice", "alice ", "al\nice", "al\x00ice", "al\x7fice", "x" * 65])
+def test_unrepresentable_user_names_are_refused(user):
+    with pytest.raises(InvalidInput):
+        make_subject(user, [])
+
+
+@pytest.mark.parametrize("group", ["", "\tdev", "dev\r"])
+def test_unrepresentable_group_names_are_refused(group):
+    with pytest.raises(InvalidInput):
+        make_subject("alice", [group])
+
+
+@given(st.text(st.characters(blacklist_categories=("Cs",)), min_size=1, max_size=64))
+def test_file_safe_names_are_plain_and_reversible(name):
+    encoded = file_safe(name)
+    assert "/" not in encoded and "\x00" not in encoded and not encoded.startswith(".")
+    assert from_file_safe(encoded) == name
+
+
+def test_ordinary_names_stay_readable():
+    assert file_safe("alice@example.com") == "alice@example.com"
+    assert file_safe("system:node:worker-1") == "system:node:worker-1"
