@@ -10,7 +10,8 @@ from plumbum import cli
 from plumbum.cli.application import ShowCompletion, ShowHelp, ShowHelpAll, ShowVersion
 from plumbum.cli.switches import SwitchError
 
-from . import __version__, issuing, ui
+from . import __version__, inspection, inventory, issuing, renewal, ui, verification
+from .durations import parse_duration
 from .errors import InvalidInput, UsercertError
 
 OUTPUT_FORMATS = cli.Set("json", "yaml", case_sensitive=True)
@@ -39,6 +40,33 @@ class OutputSwitches(Command):
     quiet = cli.Flag(["q", "quiet"], help="no human output on stderr (errors still show)")
 
 
+class OutDirSwitch(Command):
+    out_dir = cli.SwitchAttr("--out-dir", str, default="clients", help="the folder of user folders")
+
+
+class CASwitches(Command):
+    ca_cert = cli.SwitchAttr("--ca-cert", str, help="CA certificate that signs (env USERCERT_CA_CERT)")
+    ca_key = cli.SwitchAttr("--ca-key", str, help="CA private key (env USERCERT_CA_KEY)")
+    ca_key_passphrase_file = cli.SwitchAttr("--ca-key-passphrase-file", str,
+                                            help="file holding the CA key's passphrase")
+
+
+class ValiditySwitches(Command):
+    days = cli.SwitchAttr("--days", cli.Range(1, 100 * 365), default=365, help="validity in days")
+    key_type = cli.SwitchAttr("--key-type", cli.Set("rsa", "ecdsa", "ed25519"), help="key algorithm (default rsa)")
+    key_size = cli.SwitchAttr("--key-size", int, help="RSA bits (2048, 3072, 4096) or ECDSA curve (256, 384, 521)")
+    allow_system_masters = cli.Flag("--allow-system-masters",
+                                    help="allow group system:masters (bypasses RBAC; cannot be revoked)")
+
+
+class TimeoutSwitch(Command):
+    timeout = cli.SwitchAttr("--timeout", str, default="30s", help="how long to wait for the cluster (e.g. 30s)")
+
+    def timeout_seconds(self):
+        return parse_duration(self.timeout if self.timeout[-1:].isalpha() else self.timeout + "s",
+                              "--timeout").total_seconds()
+
+
 class ClusterSwitches(Command):
     kubeconfig = cli.SwitchAttr("--kubeconfig", str, help="the admin kubeconfig to read (default: KUBECONFIG, "
                                                            "then ~/.kube/config)")
@@ -63,39 +91,129 @@ class Main(Command):
 
 
 @Main.subcommand("create")
-class Create(OutputSwitches, ClusterSwitches):
+class Create(OutputSwitches, ClusterSwitches, OutDirSwitch, CASwitches, ValiditySwitches, TimeoutSwitch):
     """Create a key, a certificate for USER in GROUPs, and a kubeconfig in OUT_DIR/USER/"""
 
     PROGNAME = "kubectl usercert create"
     groups = cli.SwitchAttr(["g", "group"], str, list=True, help="a group (certificate O); repeatable")
-    out_dir = cli.SwitchAttr("--out-dir", str, default="clients", help="where the user's folder goes")
-    days = cli.SwitchAttr("--days", cli.Range(1, 100 * 365), default=365, help="validity in days")
-    key_type = cli.SwitchAttr("--key-type", cli.Set("rsa", "ecdsa", "ed25519"), default="rsa", help="key algorithm")
-    key_size = cli.SwitchAttr("--key-size", int, help="RSA bits (2048, 3072, 4096) or ECDSA curve (256, 384, 521)")
     namespace = cli.SwitchAttr(["n", "namespace"], str, help="default namespace of the new context")
-    ca_cert = cli.SwitchAttr("--ca-cert", str, help="CA certificate that signs (env USERCERT_CA_CERT)")
-    ca_key = cli.SwitchAttr("--ca-key", str, help="CA private key (env USERCERT_CA_KEY)")
-    ca_key_passphrase_file = cli.SwitchAttr("--ca-key-passphrase-file", str,
-                                            help="file holding the CA key's passphrase")
     server = cli.SwitchAttr("--server", str, help="API server URL for the kubeconfig (overrides the kubeconfig's)")
     force = cli.Flag("--force", help="replace an existing OUT_DIR/USER folder")
-    allow_system_masters = cli.Flag("--allow-system-masters",
-                                    help="allow group system:masters (bypasses RBAC; cannot be revoked)")
+    verify = cli.Flag("--verify", help="then ask the cluster who it thinks the new user is (kubectl auth whoami)")
 
     def main(self, user, *groups):
         ui.set_quiet(self.quiet)
         request = issuing.CreateRequest(
             user=user, groups=tuple(groups) + tuple(self.groups), out_dir=self.out_dir, days=self.days,
-            key_type=self.key_type, key_size=self.key_size, namespace=self.namespace, force=self.force,
+            key_type=self.key_type or "rsa", key_size=self.key_size, namespace=self.namespace, force=self.force,
             allow_system_masters=self.allow_system_masters, ca_cert=self.ca_cert, ca_key=self.ca_key,
             ca_key_passphrase_file=self.ca_key_passphrase_file, kubeconfig=self.kubeconfig,
             context=self.context, cluster=self.cluster, server=self.server)
         with ui.steps() as progress:
             credential = issuing.create(request, progress)
         ui.created(credential)
+        record, code = credential.as_record(), 0
+        if self.verify:
+            result = _verify_with_progress(credential.kubeconfig_path, self.out_dir, self.timeout_seconds())
+            ui.verification(result)
+            record["verification"] = result.as_record()
+            code = 0 if result.ok else 1
         if self.output:
-            ui.emit(credential.as_record(), self.output)
+            ui.emit(record, self.output)
+        return code
+
+
+def _verify_with_progress(target, out_dir, timeout):
+    with ui.steps() as progress:
+        progress("Asking the cluster who this credential is")
+        return verification.verify(target, out_dir, timeout)
+
+
+@Main.subcommand("inspect")
+class Inspect(OutputSwitches, OutDirSwitch):
+    """Show what a credential says: a user in OUT_DIR, a kubeconfig, or a PEM certificate"""
+
+    PROGNAME = "kubectl usercert inspect"
+    ca_cert = cli.SwitchAttr("--ca-cert", str, help="check the chain against this CA (default: the CA found)")
+
+    def main(self, target):
+        ui.set_quiet(self.quiet)
+        report = inspection.inspect(target, self.out_dir, self.ca_cert)
+        ui.inspection(report)
+        if self.output:
+            ui.emit(report.as_record(), self.output)
         return 0
+
+
+@Main.subcommand("list")
+class List(OutputSwitches, OutDirSwitch):
+    """List issued certificates (user folders and the ledger), soonest expiry first"""
+
+    PROGNAME = "kubectl usercert list"
+    expiring = cli.SwitchAttr("--expiring", str, help="only those expiring within this window (e.g. 30d)")
+
+    def main(self):
+        ui.set_quiet(self.quiet)
+        report = inventory.take_inventory(self.out_dir)
+        if self.expiring:
+            report = inventory.expiring_within(report, parse_duration(self.expiring, "--expiring"))
+        ui.inventory(report)
+        if self.output:
+            ui.emit({"items": [row.as_record() for row in report.rows], "problems": report.problems}, self.output)
+        return 0
+
+
+@Main.subcommand("whois")
+class Whois(OutputSwitches, OutDirSwitch):
+    """Which user an audit-log credential id (X509SHA256=...), fingerprint or serial belongs to"""
+
+    PROGNAME = "kubectl usercert whois"
+
+    def main(self, fingerprint_or_serial):
+        ui.set_quiet(self.quiet)
+        matches, damaged = inventory.whois(fingerprint_or_serial, self.out_dir)
+        ui.whois(matches, damaged)
+        if self.output:
+            ui.emit({"items": [match.as_record() for match in matches]}, self.output)
+        return 0
+
+
+@Main.subcommand("renew")
+class Renew(OutputSwitches, OutDirSwitch, CASwitches, ValiditySwitches):
+    """Issue a new certificate for USER (same key unless --rekey) and update the kubeconfig in place"""
+
+    PROGNAME = "kubectl usercert renew"
+    groups = cli.SwitchAttr(["g", "group"], str, list=True, help="change the groups (default: keep them)")
+    rekey = cli.Flag("--rekey", help="make a new key too")
+
+    def main(self, user):
+        ui.set_quiet(self.quiet)
+        request = renewal.RenewRequest(
+            user=user, out_dir=self.out_dir, groups=tuple(self.groups) if self.groups else None, days=self.days,
+            rekey=self.rekey, key_type=self.key_type, key_size=self.key_size,
+            allow_system_masters=self.allow_system_masters, ca_cert=self.ca_cert, ca_key=self.ca_key,
+            ca_key_passphrase_file=self.ca_key_passphrase_file)
+        with ui.steps() as progress:
+            credential, previous = renewal.renew(request, progress)
+        ui.renewed(credential, previous)
+        if self.output:
+            ui.emit({**credential.as_record(), "previousCertificate": previous}, self.output)
+        return 0
+
+
+@Main.subcommand("verify")
+class Verify(OutputSwitches, OutDirSwitch, TimeoutSwitch):
+    """Ask the cluster who USER's credential is (kubectl auth whoami) and compare with the certificate"""
+
+    PROGNAME = "kubectl usercert verify"
+
+    def main(self, user_or_kubeconfig):
+        ui.set_quiet(self.quiet)
+        result = _verify_with_progress(user_or_kubeconfig, self.out_dir, self.timeout_seconds())
+        ui.verification(result)
+        if self.output:
+            ui.emit(result.as_record(), self.output)
+        return 0 if result.ok else 1
 
 
 def main(argv=None):

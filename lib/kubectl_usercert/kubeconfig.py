@@ -209,3 +209,59 @@ def dump(config):
 
 def _b64(data):
     return base64.b64encode(data).decode("ascii")
+
+
+@dataclass(frozen=True)
+class UserCredentials:
+    """The client certificate (and key) a kubeconfig's current context uses."""
+
+    user: str
+    cert_pem: bytes
+    key_pem: Optional[bytes]
+    cluster: Optional[str]
+    server: Optional[str]
+
+
+def current_user_credentials(path):
+    """Read the current context's (else the only) user's certificate from a kubeconfig file."""
+    merged = load_merged([path])
+    context = merged.contexts.get(merged.current_context or "", {})
+    name = context.get("user") or (next(iter(merged.users)) if len(merged.users) == 1 else None)
+    if name not in merged.users:
+        raise InvalidInput(f"the kubeconfig {path} has no current context with a user", hint="pass the user's folder")
+    entry = merged.users[name]
+    folder = os.path.dirname(os.path.abspath(path))
+    cert = _data_or_file(entry, "client-certificate", folder)
+    if cert is None:
+        raise InvalidInput(f'user "{name}" in {path} has no client certificate',
+                           hint="this kubeconfig authenticates some other way")
+    cluster_name = context.get("cluster")
+    cluster = merged.clusters.get(cluster_name or "", {})
+    return UserCredentials(name, cert, _data_or_file(entry, "client-key", folder), cluster_name, cluster.get("server"))
+
+
+def _data_or_file(entry, field_name, folder):
+    if entry.get(f"{field_name}-data"):
+        return base64.b64decode(entry[f"{field_name}-data"])
+    if entry.get(field_name):
+        with open(os.path.join(folder, os.path.expanduser(entry[field_name])), "rb") as handle:
+            return handle.read()
+    return None
+
+
+def replace_user_credentials(config, user, cert_pem, key_pem=None):
+    """The kubeconfig mapping with `user`'s certificate (and key, when given) replaced."""
+    for entry in config.get("users") or []:
+        if entry.get("name") == user:
+            credentials = entry.setdefault("user", {})
+            credentials.pop("client-certificate", None)
+            credentials["client-certificate-data"] = _b64(cert_pem)
+            if key_pem is not None:
+                credentials.pop("client-key", None)
+                credentials["client-key-data"] = _b64(key_pem)
+            return config
+    raise InvalidInput(f'the kubeconfig has no user "{user}"', hint="re-create the credential with --force")
+
+
+def read_document(path):
+    return _read_yaml(path)

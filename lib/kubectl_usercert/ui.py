@@ -12,9 +12,10 @@ from contextlib import contextmanager
 import yaml
 from rich.console import Console
 from rich.markup import escape
+from rich.table import Table
 
 # NO_COLOR and a non-terminal stderr are honoured by rich itself.
-console = Console(stderr=True, highlight=False)
+console = Console(stderr=True, highlight=False, emoji=False)  # no ":cd:" emoji inside fingerprints
 _state = {"quiet": False}
 
 
@@ -86,24 +87,23 @@ def _key_label(key_type, bits):
     return f"{key_type} {bits}" if bits else key_type
 
 
-def created(credential):
+def created(credential, verb="Issued"):
     for message in credential.warnings:
         warn(message)
     if _state["quiet"]:
         return
-    days = credential.days_left
     rows = [
         ("user", escape(credential.user)),
         ("groups", escape(", ".join(credential.groups)) or "[dim](none)[/]"),
         ("serial", credential.serial),
-        ("expires", f"{credential.not_after:%Y-%m-%d %H:%M}Z [{_days_style(days)}]({days} days left)[/]"),
+        ("expires", _expiry(credential.not_after, credential.days_left)),
         ("key", _key_label(credential.key_type, credential.key_bits)),
         ("sha256", credential.fingerprint_sha256),
         ("signer", credential.signer),
         ("cluster", f"{escape(credential.cluster)} ({escape(credential.server)})"),
         ("kubeconfig", escape(credential.kubeconfig_path)),
     ]
-    _print(f"[bold green]Issued[/] a client certificate for [bold]{escape(credential.user)}[/]")
+    _print(f"[bold green]{verb}[/] a client certificate for [bold]{escape(credential.user)}[/]")
     _fields(rows)
     try_it = f"kubectl --kubeconfig {shlex.quote(credential.kubeconfig_path)} auth whoami"
     _print(f"Try it: [bold]{escape(try_it)}[/]")
@@ -113,3 +113,91 @@ def _fields(rows):
     width = max(len(name) for name, _ in rows) + 2
     for name, value in rows:
         _print(f"  [bold]{name.ljust(width)}[/]{value}")
+
+
+def _expiry(not_after, days):
+    return f"{not_after:%Y-%m-%d %H:%M}Z [{_days_style(days)}]({days} days left)[/]"
+
+
+def _yes_no(value, yes="yes", no="NO"):
+    return "[dim]not checked[/]" if value is None else f"[green]{yes}[/]" if value else f"[bold red]{no}[/]"
+
+
+def inspection(report):
+    if _state["quiet"]:
+        return
+    info = report.info
+    rows = [
+        ("source", escape(report.source)),
+        ("user", escape(report.user or "(no CN: anonymous)")),
+        ("groups", escape(", ".join(report.groups)) or "[dim](none)[/]"),
+        ("issuer", escape(", ".join(f"{a}={v}" for a, v in info.issuer))),
+        ("serial", info.serial),
+        ("valid from", f"{info.not_before:%Y-%m-%d %H:%M}Z"),
+        ("expires", _expiry(info.not_after, info.days_left())),
+        ("status", _status(report.status)),
+        ("key", _key_label(info.key_type, info.key_bits)),
+        ("sha256", info.fingerprint_sha256),
+        ("key matches", _yes_no(report.key_matches)),
+        ("chain", _yes_no(report.chain_ok, f"valid (CA {escape(report.chain_ca or '')})",
+                          f"does NOT chain to {escape(report.chain_ca or '')}")),
+    ]
+    if report.server:
+        rows.append(("server", escape(report.server)))
+    _fields(rows)
+
+
+_STATUS_STYLES = {"valid": "green", "expiring": "yellow", "expired": "red", "not yet valid": "yellow",
+                  "files missing": "magenta", "revoked": "red"}
+
+
+def _status(status):
+    return f"[{_STATUS_STYLES.get(status, 'white')}]{status}[/]"
+
+
+def inventory(report):
+    for problem in report.problems:
+        warn(problem)
+    if _state["quiet"]:
+        return
+    if not report.rows:
+        _say("No certificates found.")
+        return
+    table = Table(box=None, header_style="bold", pad_edge=False)
+    for column in ("USER", "GROUPS", "EXPIRES", "DAYS LEFT", "STATUS", "SERVER"):
+        table.add_column(column, no_wrap=True, overflow="fold")
+    for row in report.rows:
+        days = row.days_left
+        table.add_row(escape(row.user), escape(",".join(row.groups)), f"{row.not_after:%Y-%m-%d}",
+                      f"[{_days_style(days)}]{days}[/]", _status(row.status), escape(row.server or ""))
+    # Piped or logged, rows stay whole instead of folding at 80 columns.
+    console.print(table, width=None if console.is_terminal else 1000)
+
+
+def whois(matches, damaged):
+    for problem in damaged:
+        warn(problem)
+    if _state["quiet"]:
+        return
+    for match in matches:
+        _say(f"[bold]{escape(match.user)}[/] (groups: {escape(', '.join(match.groups)) or 'none'}) — "
+             f"{escape(match.event)} {escape(match.time or '')}, serial {match.serial}, expires {match.not_after}")
+
+
+def verification(result):
+    if _state["quiet"]:
+        return
+    if result.reported_user is not None:
+        _say(f"The cluster sees user [bold]{escape(result.reported_user)}[/] in groups "
+             f"{escape(', '.join(result.reported_groups)) or '(none)'}")
+    for note in result.notes:
+        warn(note)
+    for problem in result.problems:
+        _say(f"[bold red]✗[/] {escape(problem)}")
+    if result.ok:
+        _say(f"[bold green]✓ verified[/] {escape(result.expected_user)} through {result.method}")
+
+
+def renewed(credential, previous_path):
+    _say(f"Previous certificate kept as {escape(previous_path)}")
+    created(credential, verb="Renewed")

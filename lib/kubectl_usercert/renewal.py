@@ -1,0 +1,95 @@
+"""`renew`: a new certificate for an existing user, same key unless --rekey.
+
+The user's folder is copied into a private staging folder, changed there (new certificate, the
+previous one kept as USER.<serial>.crt, kubeconfig updated) and swapped into place in one step.
+"""
+
+import os
+import shutil
+from dataclasses import dataclass
+from typing import Optional, Tuple
+
+from . import kubeconfig, ledger, openssl
+from .errors import InvalidInput
+from .issuing import (IssuedCredential, check_days, check_key_choice, describe_key, effective_days,
+                      group_warnings, read_bytes, sign_and_check)
+from .layout import UserFiles
+from .local_signer import local_signer
+from .staging import staged_dir, write_private
+from .subject import make_subject
+
+_KEY_TYPES = {"RSA": "rsa", "ECDSA": "ecdsa", "Ed25519": "ed25519"}
+
+
+@dataclass
+class RenewRequest:
+    user: str
+    out_dir: str = "clients"
+    groups: Optional[Tuple[str, ...]] = None  # None: keep the certificate's groups
+    days: int = 365
+    rekey: bool = False
+    key_type: Optional[str] = None  # with --rekey; default: the current key's type
+    key_size: Optional[int] = None
+    allow_system_masters: bool = False
+    ca_cert: Optional[str] = None
+    ca_key: Optional[str] = None
+    ca_key_passphrase_file: Optional[str] = None
+
+
+def renew(request, progress=lambda _message: None):
+    files = UserFiles.for_user(request.out_dir, request.user)
+    _require_files(files, request)
+    old = openssl.certificate_info(files.cert)
+    subject = make_subject(old.common_name or request.user,
+                           old.organizations if request.groups is None else request.groups)
+    warnings = group_warnings(subject.groups, request.allow_system_masters)
+    key_type = request.key_type or _KEY_TYPES.get(old.key_type, "rsa")
+    check_key_choice(key_type, request.key_size)
+    check_days(request.days)
+    signer = local_signer(request.ca_cert, request.ca_key, request.ca_key_passphrase_file)
+    days = effective_days(signer, request.days, warnings)
+    credentials = kubeconfig.current_user_credentials(files.kubeconfig)
+    with staged_dir(files.directory, force=True) as workdir:
+        staged = files.inside(workdir)
+        _copy_folder(files.directory, workdir)
+        previous = files.archived_cert(old.serial)
+        os.rename(staged.cert, staged.archived_cert(old.serial))
+        if request.rekey:
+            os.unlink(staged.key)
+            progress(f"Generating {describe_key(key_type, request.key_size)} key")
+            openssl.generate_key(staged.key, key_type, request.key_size)
+            os.chmod(staged.key, 0o600)
+        info = sign_and_check(staged, subject, key_type, signer, days, progress)
+        _update_kubeconfig(staged, credentials.user, request.rekey)
+    credential = IssuedCredential(
+        user=subject.user, groups=subject.groups, serial=info.serial, not_before=info.not_before,
+        not_after=info.not_after, key_type=info.key_type, key_bits=info.key_bits,
+        fingerprint_sha256=info.fingerprint_sha256, directory=files.directory, kubeconfig_path=files.kubeconfig,
+        cert_path=files.cert, key_path=files.key, cluster=credentials.cluster or "", server=credentials.server or "",
+        context=kubeconfig.context_name(credentials.user, credentials.cluster or ""), namespace=None,
+        signer=signer.name, ca_fingerprint_sha256=signer.ca_fingerprint, warnings=warnings)
+    ledger.append(request.out_dir, "renewed", {**credential.ledger_record(), "previousSerial": old.serial})
+    return credential, previous
+
+
+def _require_files(files, request):
+    needed = [files.cert, files.kubeconfig] + ([] if request.rekey else [files.key])
+    missing = [os.path.basename(path) for path in needed if not os.path.isfile(path)]
+    if missing:
+        raise InvalidInput(f"cannot renew {request.user!r}: {', '.join(missing)} missing in {files.directory}",
+                           hint="renew needs the folder 'create' wrote; --rekey makes a new key if only that is gone")
+
+
+def _copy_folder(source, target):
+    for name in os.listdir(source):
+        path = os.path.join(source, name)
+        if os.path.isfile(path):
+            shutil.copy2(path, os.path.join(target, name))
+
+
+def _update_kubeconfig(staged, user, rekey):
+    config = kubeconfig.read_document(staged.kubeconfig)
+    key_pem = read_bytes(staged.key) if rekey else None
+    kubeconfig.replace_user_credentials(config, user, read_bytes(staged.cert), key_pem)
+    os.unlink(staged.kubeconfig)
+    write_private(staged.kubeconfig, kubeconfig.dump(config))

@@ -1,0 +1,190 @@
+"""The ledger and inspect, list, whois, renew: what an admin sees about what was issued."""
+
+import base64
+import datetime
+import json
+import os
+import subprocess
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+
+import pki
+from conftest import run_cli
+
+SERVER = "https://127.0.0.1:6443"
+
+
+def ca_args(ca):
+    return ["--ca-cert", str(ca.cert_path), "--ca-key", str(ca.key_path)]
+
+
+def create(ca, user, *args):
+    result = run_cli("create", user, *args, "--key-type", "ecdsa", *ca_args(ca), "--server", SERVER)
+    assert result.returncode == 0, result.stderr
+    return result
+
+
+def cert_of(isolated, user):
+    return x509.load_pem_x509_certificate((isolated / "clients" / user / f"{user}.crt").read_bytes())
+
+
+def ledger_lines(isolated):
+    return [json.loads(line) for line in (isolated / "clients/.usercert/ledger.jsonl").read_text().splitlines()]
+
+
+def cli_json(*args):
+    result = run_cli(*args, "-o", "json")
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def test_ledger_records_each_issuance(signing_ca, isolated):
+    create(signing_ca, "alice", "dev")
+    [entry] = ledger_lines(isolated)
+    cert = cert_of(isolated, "alice")
+    assert entry["event"] == "issued" and entry["user"] == "alice" and entry["groups"] == ["dev"]
+    assert int(entry["serial"], 16) == cert.serial_number
+    assert entry["fingerprintSHA256"].replace(":", "").lower() == cert.fingerprint(hashes.SHA256()).hex()
+    assert entry["caFingerprintSHA256"].replace(":", "").lower() == signing_ca.cert.fingerprint(hashes.SHA256()).hex()
+    assert entry["server"] == SERVER and entry["signer"] == "local"
+    assert entry["notAfter"] == cert.not_valid_after_utc.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def test_parallel_creates_keep_every_ledger_line_whole(signing_ca, isolated):
+    users = [f"user{i}" for i in range(8)]
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        results = list(pool.map(lambda u: run_cli("create", u, "--key-type", "ecdsa", *ca_args(signing_ca),
+                                                  "--server", SERVER), users))
+    assert all(r.returncode == 0 for r in results), [r.stderr for r in results]
+    assert sorted(entry["user"] for entry in ledger_lines(isolated)) == users
+
+
+def test_inspect_user_kubeconfig_and_pem(signing_ca, isolated):
+    create(signing_ca, "alice", "dev", "-g", "ops")
+    cert = cert_of(isolated, "alice")
+    for target in ("alice", "clients/alice/kubeconfig", "clients/alice/alice.crt"):
+        record = cli_json("inspect", target, "--ca-cert", signing_ca.cert_path)
+        assert record["user"] == "alice" and record["groups"] == ["dev", "ops"]
+        assert record["credentialID"] == "X509SHA256=" + cert.fingerprint(hashes.SHA256()).hex()
+        assert record["keyMatches"] is True and record["chainValid"] is True
+        assert record["status"] == "valid" and record["keyType"] == "ECDSA"
+    human = run_cli("inspect", "alice", "--ca-cert", signing_ca.cert_path)
+    assert "key matches  yes" in human.stderr and "alice" in human.stderr
+
+
+def test_inspect_reports_a_foreign_chain_and_a_wrong_key(signing_ca, isolated, tmp_path):
+    create(signing_ca, "alice")
+    other = pki.make_ca(tmp_path / "other", "other-ca")
+    assert cli_json("inspect", "alice", "--ca-cert", other.cert_path)["chainValid"] is False
+    wrong_key = serialization.load_pem_private_key(other.key_path.read_bytes(), None)
+    (isolated / "clients/alice/alice.key").write_bytes(wrong_key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+    assert cli_json("inspect", "clients/alice/alice.crt")["keyMatches"] is False
+
+
+def test_inspect_unknown_target(isolated):
+    result = run_cli("inspect", "nobody")
+    assert result.returncode == 2 and "no user 'nobody'" in result.stderr and "hint:" in result.stderr
+
+
+def test_list_sorts_by_expiry_and_filters(signing_ca, isolated):
+    create(signing_ca, "late", "--days", "200")
+    create(signing_ca, "soon", "--days", "10")
+    listing = cli_json("list")
+    assert [item["user"] for item in listing["items"]] == ["soon", "late"]
+    assert [item["status"] for item in listing["items"]] == ["expiring", "valid"]
+    assert [item["user"] for item in cli_json("list", "--expiring", "30d")["items"]] == ["soon"]
+    human = run_cli("list")
+    assert "USER" in human.stderr and "soon" in human.stderr and "expiring" in human.stderr
+
+
+def test_list_keeps_what_the_ledger_knows_when_files_are_gone(signing_ca, isolated):
+    create(signing_ca, "handed-over")
+    for name in os.listdir(isolated / "clients/handed-over"):
+        os.unlink(isolated / "clients/handed-over" / name)
+    os.rmdir(isolated / "clients/handed-over")
+    [item] = cli_json("list")["items"]
+    assert item["user"] == "handed-over" and item["status"] == "files missing"
+
+
+def test_list_shows_expired_certificates(signing_ca, isolated, tmp_path):
+    now = datetime.datetime.now(datetime.timezone.utc)
+    folder = isolated / "clients/old"
+    folder.mkdir(parents=True)
+    pki.make_client_cert(signing_ca, folder, "old", ["dev"], not_before=now - datetime.timedelta(days=30),
+                         not_after=now - datetime.timedelta(days=1), filename_stem="old")
+    [item] = cli_json("list")["items"]
+    assert item["status"] == "expired" and item["daysLeft"] < 0
+
+
+def test_damaged_ledger_line_is_reported_not_fatal(signing_ca, isolated):
+    create(signing_ca, "alice")
+    with open(isolated / "clients/.usercert/ledger.jsonl", "a") as ledger:
+        ledger.write('{"user": "half-writ\n')
+    result = run_cli("list", "-o", "json")
+    assert result.returncode == 0
+    assert "line 2" in json.loads(result.stdout)["problems"][0]
+    assert "line 2" in run_cli("list").stderr
+
+
+@pytest.mark.parametrize("form", ["credential-id", "upper-colons", "serial", "serial-0x"])
+def test_whois_round_trips_an_independent_fingerprint(signing_ca, isolated, form):
+    create(signing_ca, "alice", "dev")
+    create(signing_ca, "bob")
+    cert = cert_of(isolated, "alice")
+    digest = cert.fingerprint(hashes.SHA256()).hex()
+    query = {"credential-id": "X509SHA256=" + digest,
+             "upper-colons": ":".join(digest[i:i + 2] for i in range(0, 64, 2)).upper(),
+             "serial": format(cert.serial_number, "x"),
+             "serial-0x": "0x" + format(cert.serial_number, "X")}[form]
+    [match] = cli_json("whois", query)["items"]
+    assert match["user"] == "alice" and match["groups"] == ["dev"]
+
+
+def test_whois_unknown(signing_ca, isolated):
+    create(signing_ca, "alice")
+    result = run_cli("whois", "X509SHA256=" + "ab" * 32)
+    assert result.returncode == 1 and "no certificate" in result.stderr
+    assert run_cli("whois", "not-hex!").returncode == 2
+
+
+def test_renew_keeps_the_key_archives_the_old_certificate(signing_ca, isolated):
+    create(signing_ca, "alice", "dev", "-n", "team")
+    old = cert_of(isolated, "alice")
+    key_before = (isolated / "clients/alice/alice.key").read_bytes()
+    result = run_cli("renew", "alice", "--days", "30", *ca_args(signing_ca), "-o", "json")
+    assert result.returncode == 0, result.stderr
+    new = cert_of(isolated, "alice")
+    assert new.serial_number != old.serial_number
+    assert new.public_key() == old.public_key()
+    assert (isolated / "clients/alice/alice.key").read_bytes() == key_before
+    assert new.subject == old.subject
+    archived = isolated / "clients/alice" / f"alice.{format(old.serial_number, 'X').rjust(32, '0')}.crt"
+    assert x509.load_pem_x509_certificate(archived.read_bytes()) == old
+    view = subprocess.run(["kubectl", "config", "view", "--kubeconfig", "clients/alice/kubeconfig", "--raw", "-o",
+                           "json"], capture_output=True, text=True, check=True)
+    config = json.loads(view.stdout)
+    assert config["contexts"][0]["context"]["namespace"] == "team"
+    data = base64.b64decode(config["users"][0]["user"]["client-certificate-data"])
+    assert x509.load_pem_x509_certificate(data) == new
+    events = [entry["event"] for entry in ledger_lines(isolated)]
+    assert events == ["issued", "renewed"]
+
+
+def test_renew_changes_groups_and_rekeys(signing_ca, isolated):
+    create(signing_ca, "alice", "dev")
+    old = cert_of(isolated, "alice")
+    result = run_cli("renew", "alice", "-g", "ops", "-g", "sre", "--rekey", *ca_args(signing_ca))
+    assert result.returncode == 0, result.stderr
+    new = cert_of(isolated, "alice")
+    assert [a.value for a in new.subject] == ["ops", "sre", "alice"]
+    assert new.public_key() != old.public_key()
+
+
+def test_renew_unknown_user_writes_nothing(signing_ca, isolated):
+    result = run_cli("renew", "ghost", *ca_args(signing_ca))
+    assert result.returncode == 2 and "cannot renew" in result.stderr
+    assert not (isolated / "clients").exists()
