@@ -12,6 +12,7 @@ import pytest
 import pki
 from conftest import LAUNCHER, run_cli, tree
 from kubectl_usercert import issuing
+from kubectl_usercert.signers import SignerOptions
 from kubectl_usercert.errors import UsercertError
 
 SERVER = "https://127.0.0.1:6443"
@@ -116,7 +117,7 @@ def test_failure_mid_way_leaves_no_trace(signing_ca, isolated, interrupt):
             raise interrupt("stop") if interrupt is UsercertError else interrupt()
 
     request = issuing.CreateRequest(user="alice", out_dir=str(isolated / "clients"), key_type="ecdsa",
-                                    ca_cert=str(signing_ca.cert_path), ca_key=str(signing_ca.key_path),
+                                    signing=SignerOptions(ca_cert=str(signing_ca.cert_path), ca_key=str(signing_ca.key_path)),
                                     server=SERVER)
     with pytest.raises(interrupt):
         issuing.create(request, progress)
@@ -125,7 +126,7 @@ def test_failure_mid_way_leaves_no_trace(signing_ca, isolated, interrupt):
 
 def test_failed_force_keeps_the_previous_credential(signing_ca, isolated):
     request = issuing.CreateRequest(user="alice", out_dir=str(isolated / "clients"), key_type="ecdsa",
-                                    ca_cert=str(signing_ca.cert_path), ca_key=str(signing_ca.key_path),
+                                    signing=SignerOptions(ca_cert=str(signing_ca.cert_path), ca_key=str(signing_ca.key_path)),
                                     server=SERVER)
     issuing.create(request)
     before = sorted(tree(isolated))

@@ -9,6 +9,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from kubectl_usercert import issuing
+from kubectl_usercert.signers import SignerOptions
 from kubectl_usercert.errors import InvalidInput
 from kubectl_usercert.subject import file_safe, from_file_safe, make_subject
 
@@ -22,7 +23,7 @@ names = st.text(name_chars, min_size=1, max_size=64).filter(lambda s: s == s.str
 def issue(ca, tmp_path, user, groups):
     request = issuing.CreateRequest(
         user=user, groups=tuple(groups), out_dir=str(tmp_path), key_type="ecdsa", force=True,
-        allow_system_masters=False, ca_cert=str(ca.cert_path), ca_key=str(ca.key_path),
+        allow_system_masters=False, signing=SignerOptions(ca_cert=str(ca.cert_path), ca_key=str(ca.key_path)),
         server="https://127.0.0.1:6443")
     credential = issuing.create(request)
     return x509.load_pem_x509_certificate(open(credential.cert_path, "rb").read())

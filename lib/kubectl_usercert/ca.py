@@ -60,7 +60,8 @@ def searched_places(candidates=WELL_KNOWN_CA_PAIRS):
 def no_ca_found_error(candidates=WELL_KNOWN_CA_PAIRS):
     return InvalidInput(
         f"no CA certificate and key found (looked in {searched_places(candidates)})",
-        hint=f"give --ca-cert and --ca-key (or {CA_CERT_ENV}/{CA_KEY_ENV}); on a managed cluster use --signer csr",
+        hint=f"give --ca-cert and --ca-key (or {CA_CERT_ENV}/{CA_KEY_ENV}); on a managed cluster use --signer csr "
+             "with your kubeconfig",
     )
 
 

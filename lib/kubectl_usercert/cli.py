@@ -13,6 +13,7 @@ from plumbum.cli.switches import SwitchError
 from . import __version__, inspection, inventory, issuing, renewal, ui, verification
 from .durations import parse_duration
 from .errors import InvalidInput, UsercertError
+from .signers import SIGNER_KINDS, SignerOptions
 
 OUTPUT_FORMATS = cli.Set("json", "yaml", case_sensitive=True)
 
@@ -44,11 +45,28 @@ class OutDirSwitch(Command):
     out_dir = cli.SwitchAttr("--out-dir", str, default="clients", help="the folder of user folders")
 
 
-class CASwitches(Command):
+class SignerSwitches(Command):
+    signer = cli.SwitchAttr("--signer", cli.Set(*SIGNER_KINDS), default="auto",
+                            help="local (CA key here), csr (the cluster's CSR API), or auto: local when a CA key "
+                                 "is given or found, else csr")
     ca_cert = cli.SwitchAttr("--ca-cert", str, help="CA certificate that signs (env USERCERT_CA_CERT)")
     ca_key = cli.SwitchAttr("--ca-key", str, help="CA private key (env USERCERT_CA_KEY)")
     ca_key_passphrase_file = cli.SwitchAttr("--ca-key-passphrase-file", str,
                                             help="file holding the CA key's passphrase")
+    approve = cli.Flag("--approve", help="csr: approve the request yourself (kubectl certificate approve)")
+    wait = cli.SwitchAttr("--wait", str, default="5m", help="csr: how long to wait for approval and signing")
+    keep_csr = cli.Flag("--keep-csr", help="csr: keep the CertificateSigningRequest object afterwards")
+    expiration = cli.SwitchAttr("--expiration", str, help="csr: validity as a duration (e.g. 8h; at least 10m), "
+                                                          "instead of --days")
+
+    def signer_options(self):
+        expiration = parse_duration(self.expiration, "--expiration") if self.expiration else None
+        return SignerOptions(
+            kind=self.signer, ca_cert=self.ca_cert, ca_key=self.ca_key,
+            ca_key_passphrase_file=self.ca_key_passphrase_file, kubeconfig=getattr(self, "kubeconfig", None),
+            context=getattr(self, "context", None), approve=self.approve,
+            wait_seconds=parse_duration(self.wait, "--wait").total_seconds(), keep_csr=self.keep_csr,
+            expiration_seconds=int(expiration.total_seconds()) if expiration else None)
 
 
 class ValiditySwitches(Command):
@@ -91,7 +109,7 @@ class Main(Command):
 
 
 @Main.subcommand("create")
-class Create(OutputSwitches, ClusterSwitches, OutDirSwitch, CASwitches, ValiditySwitches, TimeoutSwitch):
+class Create(OutputSwitches, ClusterSwitches, OutDirSwitch, SignerSwitches, ValiditySwitches, TimeoutSwitch):
     """Create a key, a certificate for USER in GROUPs, and a kubeconfig in OUT_DIR/USER/"""
 
     PROGNAME = "kubectl usercert create"
@@ -106,9 +124,8 @@ class Create(OutputSwitches, ClusterSwitches, OutDirSwitch, CASwitches, Validity
         request = issuing.CreateRequest(
             user=user, groups=tuple(groups) + tuple(self.groups), out_dir=self.out_dir, days=self.days,
             key_type=self.key_type or "rsa", key_size=self.key_size, namespace=self.namespace, force=self.force,
-            allow_system_masters=self.allow_system_masters, ca_cert=self.ca_cert, ca_key=self.ca_key,
-            ca_key_passphrase_file=self.ca_key_passphrase_file, kubeconfig=self.kubeconfig,
-            context=self.context, cluster=self.cluster, server=self.server)
+            allow_system_masters=self.allow_system_masters, signing=self.signer_options(),
+            kubeconfig=self.kubeconfig, context=self.context, cluster=self.cluster, server=self.server)
         with ui.steps() as progress:
             credential = issuing.create(request, progress)
         ui.created(credential)
@@ -179,7 +196,7 @@ class Whois(OutputSwitches, OutDirSwitch):
 
 
 @Main.subcommand("renew")
-class Renew(OutputSwitches, OutDirSwitch, CASwitches, ValiditySwitches):
+class Renew(OutputSwitches, OutDirSwitch, ClusterSwitches, SignerSwitches, ValiditySwitches):
     """Issue a new certificate for USER (same key unless --rekey) and update the kubeconfig in place"""
 
     PROGNAME = "kubectl usercert renew"
@@ -191,8 +208,7 @@ class Renew(OutputSwitches, OutDirSwitch, CASwitches, ValiditySwitches):
         request = renewal.RenewRequest(
             user=user, out_dir=self.out_dir, groups=tuple(self.groups) if self.groups else None, days=self.days,
             rekey=self.rekey, key_type=self.key_type, key_size=self.key_size,
-            allow_system_masters=self.allow_system_masters, ca_cert=self.ca_cert, ca_key=self.ca_key,
-            ca_key_passphrase_file=self.ca_key_passphrase_file)
+            allow_system_masters=self.allow_system_masters, signing=self.signer_options())
         with ui.steps() as progress:
             credential, previous = renewal.renew(request, progress)
         ui.renewed(credential, previous)

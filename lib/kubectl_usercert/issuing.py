@@ -13,7 +13,7 @@ from typing import List, Optional, Tuple
 from . import kubeconfig, ledger, openssl
 from .errors import InvalidInput, UsercertError
 from .layout import UserFiles
-from .local_signer import local_signer
+from .signers import SignerOptions, choose_signer
 from .staging import refuse_existing, staged_dir, write_private
 from .subject import SYSTEM_MASTERS, make_subject
 
@@ -29,9 +29,7 @@ class CreateRequest:
     namespace: Optional[str] = None
     force: bool = False
     allow_system_masters: bool = False
-    ca_cert: Optional[str] = None
-    ca_key: Optional[str] = None
-    ca_key_passphrase_file: Optional[str] = None
+    signing: SignerOptions = field(default_factory=SignerOptions)
     kubeconfig: Optional[str] = None
     context: Optional[str] = None
     cluster: Optional[str] = None
@@ -118,7 +116,7 @@ def create(request, progress=_no_progress):
     files = UserFiles.for_user(request.out_dir, subject.user)
     # Fail on existing output before any slow or sensitive work.
     refuse_existing(files.directory, request.force)
-    signer = local_signer(request.ca_cert, request.ca_key, request.ca_key_passphrase_file)
+    signer = choose_signer(request.signing, subject, progress)
     endpoint = _endpoint(request, signer, warnings)
     days = effective_days(signer, request.days, warnings)
     with staged_dir(files.directory, request.force) as workdir:
@@ -128,6 +126,7 @@ def create(request, progress=_no_progress):
         os.chmod(staged.key, 0o600)
         info = sign_and_check(staged, subject, request.key_type, signer, days, progress)
         _write_kubeconfig(staged, endpoint, subject.user, request.namespace)
+    warnings.extend(signer.notes)
     credential = _credential(subject, info, files, endpoint, request.namespace, signer, warnings)
     ledger.append(request.out_dir, "issued", credential.ledger_record())
     return credential
@@ -137,11 +136,13 @@ def sign_and_check(files, subject, key_type, signer, days, progress):
     """CSR from files.key, signature into files.cert, then the checks. Returns the certificate info."""
     progress("Creating the certificate signing request")
     openssl.make_csr(files.key, subject, files.csr)
-    progress(f"Signing with the {signer.name} CA for {days} days")
+    progress(signer.describe(days))
     signer.sign(files.csr, key_type, days, files.directory, files.cert)
     os.unlink(files.csr)
     progress("Checking the certificate")
-    return check_issued(files.cert, files.key, subject, signer)
+    info = check_issued(files.cert, files.key, subject, signer)
+    signer.check_validity(info, days)
+    return info
 
 
 def effective_days(signer, days, warnings):
@@ -192,10 +193,13 @@ def describe_key(key_type, key_size):
 def _endpoint(request, signer, warnings):
     endpoint = kubeconfig.resolve_cluster(request.kubeconfig, request.context, request.cluster, request.server)
     if endpoint is None:
+        if signer.ca is None:
+            raise InvalidInput("the CSR signer needs a kubeconfig to reach the cluster, and none was found",
+                               hint="pass --kubeconfig FILE (and --context), or sign locally with --ca-cert/--ca-key")
         if not request.server:
             raise InvalidInput("no kubeconfig found, so the API server address is unknown",
                                hint="pass --server https://HOST:6443, or --kubeconfig FILE")
-        endpoint = kubeconfig.endpoint_from_server(request.server, signer.ca_pem)
+        endpoint = kubeconfig.endpoint_from_server(request.server, signer.ca_pem())
         warnings.append("no kubeconfig: the signing CA is used as the cluster CA; "
                         "on k3s/rke2 the server CA differs, pass --kubeconfig")
     if endpoint.insecure_skip_tls_verify:
@@ -208,7 +212,7 @@ def _endpoint(request, signer, warnings):
 
 def check_issued(cert_path, key_path, subject, signer):
     """Trust but verify: the chain, the key, the subject, clientAuth. Returns the certificate info."""
-    if not signer.chains(cert_path):
+    if signer.chains(cert_path) is False:
         raise UsercertError("the new certificate does not verify against the signing CA",
                             hint="the CA certificate and key may not match the cluster's client CA")
     if openssl.public_key_of_cert(cert_path) != openssl.public_key_of_key(key_path):

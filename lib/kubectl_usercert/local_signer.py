@@ -36,10 +36,17 @@ class LocalCASigner:
     def ca_fingerprint(self):
         return self.ca.info.fingerprint_sha256
 
-    @property
     def ca_pem(self):
         with open(self.ca.cert_path, "rb") as handle:
             return handle.read()
+
+    notes = ()
+
+    def describe(self, days):
+        return f"Signing with the local CA for {days} days"
+
+    def check_validity(self, info, days):
+        pass
 
     def effective_days(self, days):
         return ca_module.clip_days(self.ca, days)

@@ -103,6 +103,33 @@ def public_key_of_csr(csr_path):
     return run(["req", "-in", csr_path, "-noout", "-pubkey"], f"read the request {csr_path}")
 
 
+@dataclass(frozen=True)
+class RequestInfo:
+    """What a certificate signing request asks for."""
+
+    subject: Tuple[Tuple[str, str], ...]
+    key_type: str
+    key_bits: Optional[int]
+
+
+def request_info(csr_path):
+    """Read a CSR after checking its self-signature (proof that its maker holds the key)."""
+    what = f"read the certificate signing request {csr_path}"
+    form = ["-inform", "DER"] if _is_der(csr_path) else []
+    run(["req", "-in", csr_path, *form, "-noout", "-verify"], f"verify the signature of {csr_path}")
+    fields = _key_value_lines(run(["req", "-in", csr_path, *form, "-noout", "-subject", "-nameopt",
+                                   "RFC2253,-dn_rev"], what))
+    key_type, key_bits = _public_key_type(run(
+        ["req", "-in", csr_path, *form, "-noout", "-text", "-reqopt",
+         "no_header,no_version,no_subject,no_extensions,no_sigdump,no_attributes"], what))
+    return RequestInfo(parse_rfc2253(fields.get("subject", "")), key_type, key_bits)
+
+
+def _is_der(path):
+    with open(path, "rb") as handle:
+        return b"-----BEGIN" not in handle.read(4096)
+
+
 # --- reading certificates ----------------------------------------------------------------
 
 

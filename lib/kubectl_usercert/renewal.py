@@ -6,7 +6,7 @@ previous one kept as USER.<serial>.crt, kubeconfig updated) and swapped into pla
 
 import os
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Optional, Tuple
 
 from . import kubeconfig, ledger, openssl
@@ -14,7 +14,7 @@ from .errors import InvalidInput
 from .issuing import (IssuedCredential, check_days, check_key_choice, describe_key, effective_days,
                       group_warnings, read_bytes, sign_and_check)
 from .layout import UserFiles
-from .local_signer import local_signer
+from .signers import SignerOptions, choose_signer
 from .staging import staged_dir, write_private
 from .subject import make_subject
 
@@ -31,9 +31,7 @@ class RenewRequest:
     key_type: Optional[str] = None  # with --rekey; default: the current key's type
     key_size: Optional[int] = None
     allow_system_masters: bool = False
-    ca_cert: Optional[str] = None
-    ca_key: Optional[str] = None
-    ca_key_passphrase_file: Optional[str] = None
+    signing: SignerOptions = field(default_factory=SignerOptions)
 
 
 def renew(request, progress=lambda _message: None):
@@ -46,7 +44,7 @@ def renew(request, progress=lambda _message: None):
     key_type = request.key_type or _KEY_TYPES.get(old.key_type, "rsa")
     check_key_choice(key_type, request.key_size)
     check_days(request.days)
-    signer = local_signer(request.ca_cert, request.ca_key, request.ca_key_passphrase_file)
+    signer = choose_signer(request.signing, subject, progress)
     days = effective_days(signer, request.days, warnings)
     credentials = kubeconfig.current_user_credentials(files.kubeconfig)
     with staged_dir(files.directory, force=True) as workdir:
@@ -61,6 +59,7 @@ def renew(request, progress=lambda _message: None):
             os.chmod(staged.key, 0o600)
         info = sign_and_check(staged, subject, key_type, signer, days, progress)
         _update_kubeconfig(staged, credentials.user, request.rekey)
+    warnings.extend(signer.notes)
     credential = IssuedCredential(
         user=subject.user, groups=subject.groups, serial=info.serial, not_before=info.not_before,
         not_after=info.not_after, key_type=info.key_type, key_bits=info.key_bits,

@@ -1,0 +1,164 @@
+"""Signing through the cluster's CertificateSigningRequest API, for clusters where nobody holds the CA key.
+
+The key and the CSR are made here, so the private key never leaves this machine. kubectl submits
+the request with the admin's kubeconfig and context (whatever auth that uses), approves it when
+asked and allowed, and the tool waits for the certificate, or for Denied or Failed.
+"""
+
+import base64
+import json
+import re
+import secrets
+import time
+
+from .errors import InvalidInput, UsercertError
+from .kubectl import last_error_line
+
+SIGNER_NAME = "kubernetes.io/kube-apiserver-client"
+MANAGED_BY = {"app.kubernetes.io/managed-by": "kubectl-usercert"}
+MIN_EXPIRATION_SECONDS = 600
+POLL_SECONDS = 1.0
+
+
+def csr_object_name(user):
+    """usercert-USER-<random>: a DNS subdomain whatever the user name holds."""
+    slug = re.sub(r"[^a-z0-9.-]+", "-", user.lower()).strip("-.")[:40].strip("-.") or "user"
+    return f"usercert-{slug}-{secrets.token_hex(4)}"
+
+
+def csr_manifest(name, csr_pem, key_type, expiration_seconds):
+    usages = ["client auth", "digital signature"] + (["key encipherment"] if key_type == "rsa" else [])
+    return {
+        "apiVersion": "certificates.k8s.io/v1",
+        "kind": "CertificateSigningRequest",
+        "metadata": {"name": name, "labels": dict(MANAGED_BY)},
+        "spec": {
+            "request": base64.b64encode(csr_pem).decode("ascii"),
+            "signerName": SIGNER_NAME,
+            "expirationSeconds": int(expiration_seconds),
+            "usages": usages,
+        },
+    }
+
+
+def check_expiration(seconds):
+    if seconds < MIN_EXPIRATION_SECONDS:
+        raise InvalidInput(f"the CSR API issues certificates for at least 10 minutes (asked: {int(seconds)}s)",
+                           hint="use --expiration 10m or longer")
+
+
+class ClusterCSRSigner:
+    name = "csr"
+    ca_fingerprint = None  # the cluster's CA is not known here
+    ca = None
+
+    def __init__(self, kubectl, user, *, approve=False, wait_seconds=300.0, keep_csr=False, expiration_seconds=None,
+                 progress=lambda _message: None, clock=time.monotonic, sleep=time.sleep):
+        self.kubectl = kubectl
+        self.user = user
+        self.approve = approve
+        self.wait_seconds = wait_seconds
+        self.keep_csr = keep_csr
+        self.expiration_seconds = expiration_seconds
+        self.progress = progress
+        self.clock, self.sleep = clock, sleep
+        self.object_name = None
+        self.notes = []
+
+    def effective_days(self, days):
+        return days
+
+    def requested_seconds(self, days):
+        return self.expiration_seconds or days * 86400
+
+    def describe(self, days):
+        seconds = self.requested_seconds(days)
+        label = f"{seconds // 86400} days" if seconds % 86400 == 0 else f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
+        return f"Signing through the cluster's CertificateSigningRequest API ({label})"
+
+    def chains(self, _cert_path):
+        return None  # the API server signed it; there is no local CA to check against
+
+    def sign(self, csr_path, key_type, days, _workdir, cert_path):
+        seconds = self.requested_seconds(days)
+        check_expiration(seconds)
+        with open(csr_path, "rb") as handle:
+            csr_pem = handle.read()
+        self.object_name = csr_object_name(self.user)
+        self._submit(csr_manifest(self.object_name, csr_pem, key_type, seconds))
+        try:
+            if self.approve:
+                self._approve()
+            certificate = self._wait_for_certificate()
+        except BaseException:
+            self._delete(always=True)
+            raise
+        with open(cert_path, "wb") as handle:
+            handle.write(certificate)
+        self._delete()
+
+    def check_validity(self, info, days):
+        """Say so when the cluster issued less than asked (it clamps to --cluster-signing-duration)."""
+        asked = self.requested_seconds(days)
+        granted = (info.not_after - info.not_before).total_seconds() - 300  # notBefore is backdated 5 minutes
+        if granted < asked - 120:
+            self.notes.append(f"the cluster issued {_human(granted)} instead of the {_human(asked)} asked for "
+                              "(its --cluster-signing-duration caps it)")
+
+    def _submit(self, manifest):
+        self.progress(f"Submitting CertificateSigningRequest {self.object_name}")
+        result = self.kubectl.run(["create", "-f", "-", "-o", "name"], text=json.dumps(manifest))
+        if not result.ok:
+            raise UsercertError("the cluster refused the CertificateSigningRequest",
+                                details=last_error_line(result.stderr),
+                                hint="you need 'create' on certificatesigningrequests (certificates.k8s.io)")
+
+    def _approve(self):
+        self.progress(f"Approving {self.object_name}")
+        result = self.kubectl.run(["certificate", "approve", self.object_name])
+        if not result.ok:
+            self.notes.append(f"could not approve {self.object_name}: {last_error_line(result.stderr)}; "
+                              "waiting for someone who may")
+
+    def _wait_for_certificate(self):
+        deadline = self.clock() + self.wait_seconds
+        self.progress(f"Waiting for {self.object_name} to be approved and signed "
+                      f"(approve with: kubectl certificate approve {self.object_name})")
+        while True:
+            status = self._status()
+            if status.get("certificate"):
+                return base64.b64decode(status["certificate"])
+            self._raise_on_final_condition(status)
+            if self.clock() >= deadline:
+                raise UsercertError(f"no certificate for {self.object_name} after {self.wait_seconds:g}s; "
+                                    "the request was withdrawn",
+                                    hint=f"have it approved sooner (kubectl certificate approve NAME), use "
+                                         f"--approve, or wait longer with --wait")
+            self.sleep(POLL_SECONDS)
+
+    def _status(self):
+        result = self.kubectl.run(["get", "certificatesigningrequests.certificates.k8s.io", self.object_name,
+                                   "-o", "json"])
+        if not result.ok:
+            raise UsercertError(f"could not read CertificateSigningRequest {self.object_name}",
+                                details=last_error_line(result.stderr))
+        return result.json().get("status") or {}
+
+    def _raise_on_final_condition(self, status):
+        for condition in status.get("conditions") or []:
+            if condition.get("type") in ("Denied", "Failed") and condition.get("status", "True") == "True":
+                reason = condition.get("reason") or condition["type"]
+                message = condition.get("message") or ""
+                raise UsercertError(f"CertificateSigningRequest {self.object_name} was {condition['type'].lower()}: "
+                                    f"{reason}{': ' + message if message else ''}",
+                                    hint="nothing was written; ask the approver, or fix the request and retry")
+
+    def _delete(self, always=False):
+        if self.object_name and (always or not self.keep_csr):
+            self.kubectl.run(["delete", "certificatesigningrequests.certificates.k8s.io", self.object_name,
+                              "--ignore-not-found", "--wait=false"])
+
+
+def _human(seconds):
+    seconds = int(seconds)
+    return f"{seconds // 86400} days" if seconds >= 86400 else f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
