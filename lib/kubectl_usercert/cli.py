@@ -10,7 +10,7 @@ from plumbum import cli
 from plumbum.cli.application import ShowCompletion, ShowHelp, ShowHelpAll, ShowVersion
 from plumbum.cli.switches import SwitchError
 
-from . import __version__, inspection, inventory, issuing, renewal, ui, verification
+from . import __version__, external_csr, inspection, inventory, issuing, renewal, ui, verification
 from .durations import parse_duration
 from .errors import InvalidInput, UsercertError
 from .signers import SIGNER_KINDS, SignerOptions
@@ -144,6 +144,36 @@ def _verify_with_progress(target, out_dir, timeout):
     with ui.steps() as progress:
         progress("Asking the cluster who this credential is")
         return verification.verify(target, out_dir, timeout)
+
+
+@Main.subcommand("sign")
+class Sign(OutputSwitches, ClusterSwitches, OutDirSwitch, SignerSwitches, TimeoutSwitch):
+    """Sign a CSR a user made with their own key; write a kubeconfig without the key, for its owner"""
+
+    PROGNAME = "kubectl usercert sign"
+    csr = cli.SwitchAttr("--csr", str, mandatory=True, help="the request file (PEM or DER)")
+    user = cli.SwitchAttr("--user", str, mandatory=True, help="the user the request must name (its CN)")
+    groups = cli.SwitchAttr(["g", "group"], str, list=True, help="a group the request must hold (O); repeatable")
+    days = cli.SwitchAttr("--days", cli.Range(1, 100 * 365), default=365, help="validity in days")
+    namespace = cli.SwitchAttr(["n", "namespace"], str, help="default namespace of the new context")
+    server = cli.SwitchAttr("--server", str, help="API server URL for the kubeconfig (overrides the kubeconfig's)")
+    force = cli.Flag("--force", help="replace an existing OUT_DIR/USER folder")
+    allow_system_masters = cli.Flag("--allow-system-masters", help="allow group system:masters")
+
+    def main(self):
+        ui.set_quiet(self.quiet)
+        request = external_csr.SignRequest(
+            user=self.user, groups=tuple(self.groups), csr_path=self.csr, out_dir=self.out_dir, days=self.days,
+            namespace=self.namespace, force=self.force, allow_system_masters=self.allow_system_masters,
+            signing=self.signer_options(), kubeconfig=self.kubeconfig, context=self.context, cluster=self.cluster,
+            server=self.server)
+        with ui.steps() as progress:
+            credential = external_csr.sign_external(request, progress)
+        instructions = external_csr.owner_instructions(credential)
+        ui.signed(credential, instructions)
+        if self.output:
+            ui.emit({**credential.as_record(), "ownerInstructions": instructions}, self.output)
+        return 0
 
 
 @Main.subcommand("inspect")

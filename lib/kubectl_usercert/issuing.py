@@ -117,7 +117,7 @@ def create(request, progress=_no_progress):
     # Fail on existing output before any slow or sensitive work.
     refuse_existing(files.directory, request.force)
     signer = choose_signer(request.signing, subject, progress)
-    endpoint = _endpoint(request, signer, warnings)
+    endpoint = resolve_endpoint(request, signer, warnings)
     days = effective_days(signer, request.days, warnings)
     with staged_dir(files.directory, request.force) as workdir:
         staged = files.inside(workdir)
@@ -125,9 +125,9 @@ def create(request, progress=_no_progress):
         openssl.generate_key(staged.key, request.key_type, request.key_size)
         os.chmod(staged.key, 0o600)
         info = sign_and_check(staged, subject, request.key_type, signer, days, progress)
-        _write_kubeconfig(staged, endpoint, subject.user, request.namespace)
+        write_kubeconfig(staged, endpoint, subject.user, request.namespace)
     warnings.extend(signer.notes)
-    credential = _credential(subject, info, files, endpoint, request.namespace, signer, warnings)
+    credential = make_credential(subject, info, files, endpoint, request.namespace, signer, warnings)
     ledger.append(request.out_dir, "issued", credential.ledger_record())
     return credential
 
@@ -136,11 +136,16 @@ def sign_and_check(files, subject, key_type, signer, days, progress):
     """CSR from files.key, signature into files.cert, then the checks. Returns the certificate info."""
     progress("Creating the certificate signing request")
     openssl.make_csr(files.key, subject, files.csr)
+    return sign_request(files, subject, key_type, signer, days, openssl.public_key_of_key(files.key), progress)
+
+
+def sign_request(files, subject, key_type, signer, days, public_key, progress):
+    """Have files.csr signed into files.cert and check the result against `public_key` and `subject`."""
     progress(signer.describe(days))
     signer.sign(files.csr, key_type, days, files.directory, files.cert)
     os.unlink(files.csr)
     progress("Checking the certificate")
-    info = check_issued(files.cert, files.key, subject, signer)
+    info = check_issued(files.cert, public_key, subject, signer)
     signer.check_validity(info, days)
     return info
 
@@ -190,7 +195,7 @@ def describe_key(key_type, key_size):
     return {"rsa": f"RSA {size}", "ecdsa": f"ECDSA P-{size}", "ed25519": "Ed25519"}[key_type]
 
 
-def _endpoint(request, signer, warnings):
+def resolve_endpoint(request, signer, warnings):
     endpoint = kubeconfig.resolve_cluster(request.kubeconfig, request.context, request.cluster, request.server)
     if endpoint is None:
         if signer.ca is None:
@@ -210,13 +215,14 @@ def _endpoint(request, signer, warnings):
     return endpoint
 
 
-def check_issued(cert_path, key_path, subject, signer):
+def check_issued(cert_path, public_key, subject, signer):
     """Trust but verify: the chain, the key, the subject, clientAuth. Returns the certificate info."""
     if signer.chains(cert_path) is False:
         raise UsercertError("the new certificate does not verify against the signing CA",
                             hint="the CA certificate and key may not match the cluster's client CA")
-    if openssl.public_key_of_cert(cert_path) != openssl.public_key_of_key(key_path):
-        raise UsercertError("the new certificate does not match its key", hint="this is a bug; please report it")
+    if openssl.public_key_of_cert(cert_path) != public_key:
+        raise UsercertError("the signed certificate is not for the requested key",
+                            hint="the signer changed the key; do not use this certificate")
     info = openssl.certificate_info(cert_path)
     if info.common_name != subject.user or info.organizations != subject.groups or \
             len(info.subject) != 1 + len(subject.groups):
@@ -228,9 +234,9 @@ def check_issued(cert_path, key_path, subject, signer):
     return info
 
 
-def _write_kubeconfig(files, endpoint, user, namespace):
-    config = kubeconfig.build_user_kubeconfig(endpoint, user, read_bytes(files.cert), read_bytes(files.key),
-                                              namespace)
+def write_kubeconfig(files, endpoint, user, namespace, with_key=True):
+    key_pem = read_bytes(files.key) if with_key else None
+    config = kubeconfig.build_user_kubeconfig(endpoint, user, read_bytes(files.cert), key_pem, namespace)
     write_private(files.kubeconfig, kubeconfig.dump(config))
 
 
@@ -239,7 +245,7 @@ def read_bytes(path):
         return handle.read()
 
 
-def _credential(subject, info, files, endpoint, namespace, signer, warnings):
+def make_credential(subject, info, files, endpoint, namespace, signer, warnings):
     return IssuedCredential(
         user=subject.user, groups=subject.groups, serial=info.serial,
         not_before=info.not_before, not_after=info.not_after,

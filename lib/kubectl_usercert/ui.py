@@ -87,7 +87,7 @@ def _key_label(key_type, bits):
     return f"{key_type} {bits}" if bits else key_type
 
 
-def created(credential, verb="Issued"):
+def created(credential, verb="Issued", try_it=None):
     for message in credential.warnings:
         warn(message)
     if _state["quiet"]:
@@ -105,8 +105,10 @@ def created(credential, verb="Issued"):
     ]
     _print(f"[bold green]{verb}[/] a client certificate for [bold]{escape(credential.user)}[/]")
     _fields(rows)
-    try_it = f"kubectl --kubeconfig {shlex.quote(credential.kubeconfig_path)} auth whoami"
-    _print(f"Try it: [bold]{escape(try_it)}[/]")
+    if try_it is None:
+        _print(f"Try it: [bold]kubectl --kubeconfig {escape(shlex.quote(credential.kubeconfig_path))} auth whoami[/]")
+    else:
+        _print(try_it)
 
 
 def _fields(rows):
@@ -201,3 +203,9 @@ def verification(result):
 def renewed(credential, previous_path):
     _say(f"Previous certificate kept as {escape(previous_path)}")
     created(credential, verb="Renewed")
+
+
+def signed(credential, instructions):
+    lines = "\n".join(f"  [bold]{escape(line)}[/]" for line in instructions)
+    created(credential, verb="Signed", try_it=(
+        f"The kubeconfig holds no key. Send it to its owner, who adds their key and tries it:\n{lines}"))

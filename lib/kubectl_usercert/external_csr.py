@@ -1,0 +1,79 @@
+"""`sign --csr FILE`: sign a request a user made on their own machine; their key never comes here.
+
+The request's self-signature is checked (its maker holds the key) and its subject must be exactly
+the user and groups the admin names: a user cannot slip in a group. The kubeconfig written has no
+key; its owner adds theirs with `kubectl config set-credentials`.
+"""
+
+import os
+import shlex
+import shutil
+from dataclasses import dataclass, field
+from typing import Optional, Tuple
+
+from . import ledger, openssl
+from .errors import InvalidInput
+from .issuing import (CreateRequest, check_days, effective_days, group_warnings, make_credential, resolve_endpoint,
+                      sign_request, write_kubeconfig)
+from .layout import UserFiles
+from .signers import choose_signer
+from .staging import refuse_existing, staged_dir
+from .subject import make_subject
+
+_KEY_TYPES = {"RSA": "rsa", "ECDSA": "ecdsa", "Ed25519": "ed25519"}
+
+
+@dataclass
+class SignRequest(CreateRequest):
+    csr_path: str = ""
+    groups: Tuple[str, ...] = field(default_factory=tuple)
+
+
+def sign_external(request, progress=lambda _message: None):
+    if not os.path.isfile(request.csr_path):
+        raise InvalidInput(f"cannot read the request {request.csr_path}", hint="check --csr")
+    subject = make_subject(request.user, request.groups)
+    warnings = group_warnings(subject.groups, request.allow_system_masters)
+    check_days(request.days)
+    progress("Checking the request's signature and subject")
+    asked = openssl.request_info(request.csr_path)
+    _check_subject(asked.subject, subject)
+    key_type = _KEY_TYPES.get(asked.key_type)
+    if key_type is None:
+        raise InvalidInput(f"the request's key type {asked.key_type} is not supported", hint="use RSA, ECDSA or Ed25519")
+    files = UserFiles.for_user(request.out_dir, subject.user)
+    refuse_existing(files.directory, request.force)
+    signer = choose_signer(request.signing, subject, progress)
+    endpoint = resolve_endpoint(request, signer, warnings)
+    days = effective_days(signer, request.days, warnings)
+    with staged_dir(files.directory, request.force) as workdir:
+        staged = files.inside(workdir)
+        shutil.copyfile(request.csr_path, staged.csr)
+        public_key = openssl.public_key_of_csr(staged.csr)
+        info = sign_request(staged, subject, key_type, signer, days, public_key, progress)
+        write_kubeconfig(staged, endpoint, subject.user, request.namespace, with_key=False)
+    warnings.extend(signer.notes)
+    credential = make_credential(subject, info, files, endpoint, request.namespace, signer, warnings)
+    credential.key_path = None
+    ledger.append(request.out_dir, "issued", {**credential.ledger_record(), "keyHeldBy": "owner"})
+    return credential
+
+
+def _check_subject(actual, subject):
+    expected = [("O", group) for group in subject.groups] + [("CN", subject.user)]
+    if sorted(actual) != sorted(expected):
+        shown = ", ".join(f"{attribute}={value}" for attribute, value in actual) or "(empty)"
+        raise InvalidInput(f"the request's subject is {shown}, not the user and groups given",
+                           hint="ask its owner for a new request (openssl req -new -subj '/O=GROUP/CN=USER'), "
+                                "or name the user and groups it holds with --user and -g")
+
+
+def owner_instructions(credential, key_name: Optional[str] = None):
+    """The commands the key's owner runs to put their key into the kubeconfig and try it."""
+    kubeconfig = shlex.quote(os.path.basename(credential.kubeconfig_path))
+    key = shlex.quote(key_name or "PATH/TO/YOUR.key")
+    user = shlex.quote(credential.user)
+    return [
+        f"kubectl config set-credentials {user} --kubeconfig {kubeconfig} --client-key {key} --embed-certs",
+        f"kubectl --kubeconfig {kubeconfig} auth whoami",
+    ]
