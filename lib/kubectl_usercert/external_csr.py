@@ -7,7 +7,6 @@ key; its owner adds theirs with `kubectl config set-credentials`.
 
 import os
 import shlex
-import shutil
 from dataclasses import dataclass, field
 from typing import Optional, Tuple
 
@@ -48,7 +47,7 @@ def sign_external(request, progress=lambda _message: None):
     days = effective_days(signer, request.days, warnings)
     with staged_dir(files.directory, request.force) as workdir:
         staged = files.inside(workdir)
-        shutil.copyfile(request.csr_path, staged.csr)
+        openssl.request_to_pem(request.csr_path, staged.csr)
         public_key = openssl.public_key_of_csr(staged.csr)
         info = sign_request(staged, subject, key_type, signer, days, public_key, progress)
         write_kubeconfig(staged, endpoint, subject.user, request.namespace, with_key=False)
