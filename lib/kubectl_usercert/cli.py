@@ -11,7 +11,7 @@ from plumbum.cli.application import ShowCompletion, ShowHelp, ShowHelpAll, ShowV
 from plumbum.cli.switches import SwitchError
 
 from . import __version__, external_csr, inspection, inventory, issuing, renewal, ui, verification
-from .durations import parse_duration
+from .times import parse_duration
 from .errors import InvalidInput, UsercertError
 from .signers import SIGNER_KINDS, SignerOptions
 

@@ -26,6 +26,11 @@ DIRECTIVE_FILTER_FILE_EXT = 8
 DIRECTIVE_FILTER_DIRS = 16
 DIRECTIVE_KEEP_ORDER = 32
 
+# Words in the name of a subcommand's `main` parameter that say what the argument is:
+# `user` -> an existing user's name; `user_or_kubeconfig`, `target` -> a user or a file.
+USER_WORDS = {"user", "users", "target"}
+PATH_WORDS = {"kubeconfig", "file", "path", "target", "cert", "csr"}
+
 # Meta-switches that mean nothing through kubectl (plumbum's own completion-script generator).
 HIDDEN_SWITCHES = {"completions"}
 PROGNAME = "kubectl usercert"
@@ -147,12 +152,14 @@ def _switch_values(state, swinfo, partial, prefix, environ):
         return _kubeconfig_names(state, "contexts", partial, prefix, environ), DIRECTIVE_NO_FILE_COMP
     if "cluster" in names:
         return _kubeconfig_names(state, "clusters", partial, prefix, environ), DIRECTIVE_NO_FILE_COMP
+    if "user" in names:
+        return _user_names(state.value_of("out-dir", "clients"), partial, prefix), DIRECTIVE_NO_FILE_COMP
     choices = _set_choices(swinfo.argtype)
     if choices is not None:
         return [prefix + c for c in choices if c.startswith(partial)], DIRECTIVE_NO_FILE_COMP
     if any(n.endswith("dir") for n in names):
         return [], DIRECTIVE_FILTER_DIRS
-    if any(n.endswith(("file", "cert", "key", "kubeconfig", "config")) for n in names):
+    if any(n.endswith(("file", "cert", "key", "kubeconfig", "config", "csr")) for n in names):
         return [], DIRECTIVE_DEFAULT  # the shell completes file names
     return [], DIRECTIVE_NO_FILE_COMP
 
@@ -167,9 +174,10 @@ def _positional(state, current):
                 help_text = _one_line(sub.get().DESCRIPTION or inspect.getdoc(sub.get()))
                 candidates.append(f"{name}\t{help_text}" if help_text else name)
         return candidates, DIRECTIVE_NO_FILE_COMP
-    if _argument_name(type(state.app).main, len(state.positionals)) in ("user", "users"):
-        return _user_names(state.value_of("out-dir", "clients"), current), DIRECTIVE_NO_FILE_COMP
-    return [], DIRECTIVE_NO_FILE_COMP
+    words = set((_argument_name(type(state.app).main, len(state.positionals)) or "").split("_"))
+    users = _user_names(state.value_of("out-dir", "clients"), current) if words & USER_WORDS else []
+    # cobra: with DIRECTIVE_DEFAULT the shell offers file names when no candidate matches
+    return users, DIRECTIVE_DEFAULT if words & PATH_WORDS else DIRECTIVE_NO_FILE_COMP
 
 
 def _argument_name(main, index):
@@ -181,7 +189,7 @@ def _argument_name(main, index):
     return None
 
 
-def _user_names(out_dir, current):
+def _user_names(out_dir, current, prefix=""):
     """Users with a folder under `out_dir` (folder names are file-safe encodings)."""
     from .subject import from_file_safe
 
@@ -195,7 +203,7 @@ def _user_names(out_dir, current):
             continue  # hidden: staging folders of a create in progress
         user = from_file_safe(entry.name)
         if user.startswith(current) and user.isprintable():
-            users.add(user)
+            users.add(prefix + user)
     return sorted(users)
 
 

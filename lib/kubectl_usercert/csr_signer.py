@@ -132,8 +132,8 @@ class ClusterCSRSigner:
             if self.clock() >= deadline:
                 raise UsercertError(f"no certificate for {self.object_name} after {self.wait_seconds:g}s; "
                                     "the request was withdrawn",
-                                    hint=f"have it approved sooner (kubectl certificate approve NAME), use "
-                                         f"--approve, or wait longer with --wait")
+                                    hint="have it approved sooner (kubectl certificate approve NAME), use "
+                                         "--approve, or wait longer with --wait")
             self.sleep(POLL_SECONDS)
 
     def _status(self):

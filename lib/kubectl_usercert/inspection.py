@@ -13,6 +13,7 @@ from . import kubeconfig, openssl
 from .errors import InvalidInput
 from .layout import UserFiles
 from .staging import write_private
+from .times import iso
 
 EXPIRING_DAYS = 30
 
@@ -60,28 +61,20 @@ class Inspection:
             "groups": list(self.groups),
             "issuer": format_name(info.issuer),
             "serial": info.serial,
-            "notBefore": _iso(info.not_before),
-            "notAfter": _iso(info.not_after),
+            "notBefore": iso(info.not_before),
+            "notAfter": iso(info.not_after),
             "daysLeft": info.days_left(),
             "status": self.status,
             "keyType": info.key_type,
             "keySize": info.key_bits,
             "fingerprintSHA256": info.fingerprint_sha256,
-            "credentialID": credential_id(info.fingerprint_sha256),
+            "credentialID": info.credential_id,
             "keyMatches": self.key_matches,
             "chainCA": self.chain_ca,
             "chainValid": self.chain_ok,
             "kubeconfig": self.kubeconfig,
             "server": self.server,
         }
-
-
-def credential_id(fingerprint):
-    return "X509SHA256=" + fingerprint.replace(":", "").lower()
-
-
-def _iso(moment):
-    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def inspect(target, out_dir="clients", ca_cert=None):

@@ -15,6 +15,7 @@ from . import kubeconfig, ledger, openssl
 from .errors import InvalidInput, UsercertError
 from .inspection import certificate_status
 from .layout import user_folders
+from .times import days_left, iso, parse_iso
 
 
 @dataclass
@@ -30,11 +31,11 @@ class InventoryRow:
 
     @property
     def days_left(self):
-        return int((self.not_after - datetime.now(timezone.utc)).total_seconds() // 86400)
+        return days_left(self.not_after)
 
     def as_record(self):
         return {"user": self.user, "groups": list(self.groups), "serial": self.serial,
-                "fingerprintSHA256": self.fingerprint_sha256, "notAfter": self.not_after.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                "fingerprintSHA256": self.fingerprint_sha256, "notAfter": iso(self.not_after),
                 "daysLeft": self.days_left, "status": self.status, "server": self.server, "path": self.path}
 
 
@@ -42,10 +43,6 @@ class InventoryRow:
 class Inventory:
     rows: List[InventoryRow]
     problems: List[str] = field(default_factory=list)  # damaged ledger lines, unreadable folders
-
-
-def _parse_time(text):
-    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc)
 
 
 def take_inventory(out_dir):
@@ -103,7 +100,7 @@ def _row_from_entry(entry):
     status = "revoked" if entry.get("event") == "revoked" else "files missing"
     return InventoryRow(
         user=entry["user"], groups=tuple(entry.get("groups") or ()), serial=entry["serial"],
-        fingerprint_sha256=entry["fingerprintSHA256"], not_after=_parse_time(entry["notAfter"]),
+        fingerprint_sha256=entry["fingerprintSHA256"], not_after=parse_iso(entry["notAfter"]),
         status=status, server=entry.get("server"), path=entry.get("path"))
 
 

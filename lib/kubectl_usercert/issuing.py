@@ -7,15 +7,18 @@ in one rename, only after the certificate verified against the CA and matched th
 
 import os
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import List, Optional, Tuple
 
-from . import kubeconfig, ledger, openssl
+from . import kubeconfig, ledger, openssl, rbac
+from .kubectl import Kubectl
+from .rbac import BindingPlan
 from .errors import InvalidInput, UsercertError
 from .layout import UserFiles
 from .signers import SignerOptions, choose_signer
 from .staging import refuse_existing, staged_dir, write_private
 from .subject import SYSTEM_MASTERS, make_subject
+from .times import days_left, iso
 
 
 @dataclass
@@ -34,6 +37,8 @@ class CreateRequest:
     context: Optional[str] = None
     cluster: Optional[str] = None
     server: Optional[str] = None
+    access: BindingPlan = field(default_factory=BindingPlan)
+    print_rbac: bool = False  # hand the bindings back as manifests instead of applying them
 
 
 @dataclass
@@ -57,15 +62,16 @@ class IssuedCredential:
     signer: str
     ca_fingerprint_sha256: str
     warnings: List[str] = field(default_factory=list)
+    rbac_manifests: List[dict] = field(default_factory=list)
+    rbac_applied: List[str] = field(default_factory=list)  # kubectl apply's lines
 
     @property
     def days_left(self):
-        return int((self.not_after - datetime.now(timezone.utc)).total_seconds() // 86400)
+        return days_left(self.not_after)
 
     @property
     def credential_id(self):
-        """The id kube-apiserver writes into audit logs for this certificate."""
-        return "X509SHA256=" + self.fingerprint_sha256.replace(":", "").lower()
+        return openssl.credential_id(self.fingerprint_sha256)
 
     def as_record(self):
         """The machine-readable form (-o json|yaml): camelCase keys, as kubectl's own output."""
@@ -73,8 +79,8 @@ class IssuedCredential:
             "user": self.user,
             "groups": list(self.groups),
             "serial": self.serial,
-            "notBefore": _iso(self.not_before),
-            "notAfter": _iso(self.not_after),
+            "notBefore": iso(self.not_before),
+            "notAfter": iso(self.not_after),
             "daysLeft": self.days_left,
             "keyType": self.key_type,
             "keySize": self.key_bits,
@@ -90,6 +96,8 @@ class IssuedCredential:
             "certificate": self.cert_path,
             "key": self.key_path,
             "warnings": list(self.warnings),
+            "rbac": {"applied": list(self.rbac_applied),
+                     "bindings": [m["metadata"]["name"] for m in self.rbac_manifests if m["kind"].endswith("Binding")]},
         }
 
     def ledger_record(self):
@@ -97,10 +105,6 @@ class IssuedCredential:
                 "caFingerprintSHA256", "cluster", "server")
         record = self.as_record()
         return {**{key: record[key] for key in keys}, "path": self.directory}
-
-
-def _iso(moment):
-    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _no_progress(_message):
@@ -116,6 +120,11 @@ def create(request, progress=_no_progress):
     files = UserFiles.for_user(request.out_dir, subject.user)
     # Fail on existing output before any slow or sensitive work.
     refuse_existing(files.directory, request.force)
+    manifests = rbac.binding_manifests(request.access, subject.user, subject.groups) if not request.access.empty else []
+    admin = Kubectl(request.kubeconfig, request.context)
+    if manifests and not request.print_rbac:
+        progress("Checking that the roles to bind exist")
+        rbac.check_roles_exist(admin, request.access)
     signer = choose_signer(request.signing, subject, progress)
     endpoint = resolve_endpoint(request, signer, warnings)
     days = effective_days(signer, request.days, warnings)
@@ -126,10 +135,24 @@ def create(request, progress=_no_progress):
         os.chmod(staged.key, 0o600)
         info = sign_and_check(staged, subject, request.key_type, signer, days, progress)
         write_kubeconfig(staged, endpoint, subject.user, request.namespace)
+        if manifests:
+            write_private(staged.rbac, rbac.to_yaml(manifests))
     warnings.extend(signer.notes)
     credential = make_credential(subject, info, files, endpoint, request.namespace, signer, warnings)
+    credential.rbac_manifests = manifests
     ledger.append(request.out_dir, "issued", credential.ledger_record())
+    if manifests and not request.print_rbac:
+        progress("Applying the RBAC bindings")
+        credential.rbac_applied = _apply_bindings(admin, manifests, files)
     return credential
+
+
+def _apply_bindings(admin, manifests, files):
+    try:
+        return rbac.apply(admin, manifests)
+    except UsercertError as exc:
+        exc.hint = f"the credential was written; apply the bindings later with: kubectl apply -f {files.rbac}"
+        raise
 
 
 def sign_and_check(files, subject, key_type, signer, days, progress):

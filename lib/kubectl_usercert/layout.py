@@ -46,6 +46,11 @@ class UserFiles:
     def kubeconfig(self):
         return os.path.join(self.directory, "kubeconfig")
 
+    @property
+    def rbac(self):
+        """The bindings made for this user, as applied (kubectl apply -f takes it as it is)."""
+        return os.path.join(self.directory, "rbac.yaml")
+
     def archived_cert(self, serial):
         return os.path.join(self.directory, f"{self.stem}.{serial}.crt")
 

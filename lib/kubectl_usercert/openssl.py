@@ -15,6 +15,7 @@ from plumbum import local
 from plumbum.commands.processes import CommandNotFound, ProcessExecutionError
 
 from .errors import ToolMissing, UsercertError
+from .times import days_left
 
 KEY_TYPES = ("rsa", "ecdsa", "ed25519")
 DEFAULT_KEY_SIZES = {"rsa": 4096, "ecdsa": 256, "ed25519": None}
@@ -172,8 +173,16 @@ class CertificateInfo:
         return tuple(value for attr, value in self.subject if attr == "O")
 
     def days_left(self, now=None):
-        now = now or datetime.now(timezone.utc)
-        return int((self.not_after - now).total_seconds() // 86400)
+        return days_left(self.not_after, now)
+
+    @property
+    def credential_id(self):
+        return credential_id(self.fingerprint_sha256)
+
+
+def credential_id(fingerprint):
+    """The id kube-apiserver writes into audit logs for a certificate: X509SHA256=<hex of its DER's SHA-256>."""
+    return "X509SHA256=" + fingerprint.replace(":", "").lower()
 
 
 def certificate_info(path, *, what=None, form="PEM"):

@@ -1,0 +1,191 @@
+"""RBAC for the certificates this tool issues: bindings made with `create`, removed by `revoke`.
+
+Bindings are named `usercert:USER:ROLE` (`usercert:group:GROUP:ROLE` with --bind-group), carry
+the label app.kubernetes.io/managed-by=kubectl-usercert and the exact user or group in an
+annotation, and are applied with `kubectl apply` so re-running changes nothing.
+"""
+
+import json
+import re
+from dataclasses import dataclass, field
+from typing import List, Optional, Tuple
+
+import yaml
+
+from .errors import InvalidInput, UsercertError
+from .kubectl import last_error_line
+
+RBAC_API = "rbac.authorization.k8s.io/v1"
+MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
+MANAGED_BY = "kubectl-usercert"
+USER_ANNOTATION = "kubectl-usercert/user"
+GROUP_ANNOTATION = "kubectl-usercert/group"
+READ_ONLY_ROLE = "usercert:read-only"
+PRESETS = ("read-only", "view", "edit", "admin")
+
+
+@dataclass(frozen=True)
+class RoleRef:
+    kind: str  # Role or ClusterRole
+    name: str
+    namespace: Optional[str] = None  # where the binding goes; None: cluster-wide
+
+
+@dataclass
+class BindingPlan:
+    """What `create` will bind: roles, where, and to whom."""
+
+    roles: List[RoleRef] = field(default_factory=list)
+    bind_group: bool = False
+    create_read_only_role: bool = False
+
+    @property
+    def empty(self):
+        return not self.roles
+
+
+def plan_bindings(clusterroles=(), roles=(), namespace=None, preset=None, bind_group=False):
+    if roles and not namespace:
+        raise InvalidInput("--role binds in a namespace", hint="add -n NAMESPACE (or use --clusterrole)")
+    plan = BindingPlan(bind_group=bind_group)
+    if preset:
+        if preset not in PRESETS:
+            raise InvalidInput(f"unknown preset {preset!r}", hint=f"use one of: {', '.join(PRESETS)}")
+        plan.create_read_only_role = preset == "read-only"
+        clusterroles = (READ_ONLY_ROLE if preset == "read-only" else preset,) + tuple(clusterroles)
+    for name in dict.fromkeys(clusterroles):
+        plan.roles.append(RoleRef("ClusterRole", name, namespace))
+    for name in dict.fromkeys(roles):
+        plan.roles.append(RoleRef("Role", name, namespace))
+    return plan
+
+
+def read_only_cluster_role():
+    """The blog's read-only-user role, under the tool's name."""
+    return {
+        "apiVersion": RBAC_API, "kind": "ClusterRole",
+        "metadata": {"name": READ_ONLY_ROLE, "labels": {MANAGED_BY_LABEL: MANAGED_BY}},
+        "rules": [{"apiGroups": [""], "resources": ["pods", "namespaces"], "verbs": ["get", "list", "watch"]}],
+    }
+
+
+def _name_part(text):
+    # RBAC names may hold anything but '/' and '%'.
+    return re.sub(r"[/%]", "~", text)
+
+
+def binding_manifests(plan, user, groups):
+    """The (Cluster)RoleBindings of the plan, in order, preceded by the preset ClusterRole if any."""
+    manifests = [read_only_cluster_role()] if plan.create_read_only_role else []
+    subjects = [("Group", group) for group in groups] if plan.bind_group else [("User", user)]
+    if plan.bind_group and not groups:
+        raise InvalidInput("--bind-group needs at least one group", hint="add -g GROUP, or drop --bind-group")
+    for role in plan.roles:
+        for kind, name in subjects:
+            manifests.append(_binding(role, kind, name))
+    return manifests
+
+
+def _binding(role, subject_kind, subject_name):
+    prefix = "usercert:group:" if subject_kind == "Group" else "usercert:"
+    metadata = {
+        "name": f"{prefix}{_name_part(subject_name)}:{_name_part(role.name)}",
+        "labels": {MANAGED_BY_LABEL: MANAGED_BY},
+        "annotations": {GROUP_ANNOTATION if subject_kind == "Group" else USER_ANNOTATION: subject_name},
+    }
+    if role.namespace:
+        metadata["namespace"] = role.namespace
+    return {
+        "apiVersion": RBAC_API,
+        "kind": "RoleBinding" if role.namespace else "ClusterRoleBinding",
+        "metadata": metadata,
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": role.kind, "name": role.name},
+        "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": subject_kind, "name": subject_name}],
+    }
+
+
+def to_yaml(manifests):
+    return yaml.safe_dump_all(manifests, default_flow_style=False, sort_keys=False, allow_unicode=True)
+
+
+# --- talking to the cluster -----------------------------------------------------------------
+
+
+def check_roles_exist(kubectl, plan):
+    """Every role the plan binds must exist (unless the preset creates it): checked before issuing."""
+    for role in plan.roles:
+        if plan.create_read_only_role and role.name == READ_ONLY_ROLE:
+            continue
+        args = ["get", f"{role.kind.lower()}s.rbac.authorization.k8s.io", role.name, "-o", "name"]
+        if role.kind == "Role":
+            args += ["-n", role.namespace]
+        result = kubectl.run(args)
+        if result.ok:
+            continue
+        where = f' in namespace "{role.namespace}"' if role.kind == "Role" else ""
+        if "NotFound" in result.stderr or "not found" in result.stderr:
+            raise InvalidInput(f'{role.kind} "{role.name}"{where} does not exist',
+                               hint=f"create it first, or pick another (kubectl get {role.kind.lower()}s)")
+        raise UsercertError(f'could not check {role.kind} "{role.name}"{where}',
+                            details=last_error_line(result.stderr),
+                            hint="check your access to the cluster (--kubeconfig, --context)")
+
+
+def apply(kubectl, manifests):
+    """kubectl apply the manifests; return kubectl's lines (created / unchanged / configured)."""
+    result = kubectl.run(["apply", "-f", "-"], text=to_yaml(manifests))
+    if not result.ok:
+        raise UsercertError("kubectl could not apply the RBAC bindings", details=last_error_line(result.stderr))
+    return [line for line in result.stdout.splitlines() if line.strip()]
+
+
+@dataclass(frozen=True)
+class Binding:
+    kind: str
+    name: str
+    namespace: Optional[str]
+    role: str
+    subject_kind: str
+    subject: str
+
+    def as_record(self):
+        return {"kind": self.kind, "name": self.name, "namespace": self.namespace, "role": self.role,
+                "subjectKind": self.subject_kind, "subject": self.subject}
+
+    @property
+    def ref(self):
+        return f"{self.kind.lower()}.rbac.authorization.k8s.io/{self.name}"
+
+
+def managed_bindings(kubectl):
+    """Every binding this tool made, cluster-wide."""
+    result = kubectl.run(["get", "clusterrolebindings.rbac.authorization.k8s.io,rolebindings.rbac.authorization.k8s.io",
+                          "--all-namespaces", "-l", f"{MANAGED_BY_LABEL}={MANAGED_BY}", "-o", "json"])
+    if not result.ok:
+        raise UsercertError("could not list the bindings this tool made", details=last_error_line(result.stderr),
+                            hint="check your access to the cluster (--kubeconfig, --context)")
+    bindings = []
+    for item in json.loads(result.stdout).get("items", []):
+        metadata = item.get("metadata", {})
+        annotations = metadata.get("annotations") or {}
+        subject_kind = "Group" if GROUP_ANNOTATION in annotations else "User"
+        subject = annotations.get(GROUP_ANNOTATION if subject_kind == "Group" else USER_ANNOTATION)
+        if subject is None:
+            continue
+        bindings.append(Binding(item.get("kind", ""), metadata.get("name", ""), metadata.get("namespace"),
+                                (item.get("roleRef") or {}).get("name", ""), subject_kind, subject))
+    return bindings
+
+
+def bindings_of(bindings, user, groups: Tuple[str, ...] = ()):
+    return [b for b in bindings if (b.subject_kind == "User" and b.subject == user) or
+            (b.subject_kind == "Group" and b.subject in groups)]
+
+
+def delete(kubectl, binding):
+    args = ["delete", binding.ref, "--ignore-not-found"]
+    if binding.namespace:
+        args += ["-n", binding.namespace]
+    result = kubectl.run(args)
+    if not result.ok:
+        raise UsercertError(f"could not delete {binding.ref}", details=last_error_line(result.stderr))

@@ -1,0 +1,34 @@
+"""Times and durations as this tool reads and writes them.
+
+Timestamps are UTC in RFC 3339 with a Z (as Kubernetes writes them); durations are typed as
+admins type them: 30d, 12h, 90m, 2w, 600s (a bare number is days).
+"""
+
+import re
+from datetime import datetime, timedelta, timezone
+
+from .errors import InvalidInput
+
+_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+_ISO = "%Y-%m-%dT%H:%M:%SZ"
+
+
+def iso(moment):
+    return moment.strftime(_ISO)
+
+
+def parse_iso(text):
+    return datetime.strptime(text, _ISO).replace(tzinfo=timezone.utc)
+
+
+def days_left(not_after, now=None):
+    now = now or datetime.now(timezone.utc)
+    return int((not_after - now).total_seconds() // 86400)
+
+
+def parse_duration(text, what="duration"):
+    match = re.fullmatch(r"\s*(\d+)\s*([smhdw]?)\s*", text or "")
+    if not match:
+        raise InvalidInput(f"{what} {text!r} is not a duration", hint="use a number with a unit: 30d, 12h, 90m, 600s")
+    amount, unit = int(match.group(1)), match.group(2) or "d"
+    return timedelta(**{_UNITS[unit]: amount})
