@@ -10,7 +10,7 @@ from plumbum import cli
 from plumbum.cli.application import ShowCompletion, ShowHelp, ShowHelpAll, ShowVersion
 from plumbum.cli.switches import SwitchError
 
-from . import __version__, external_csr, inspection, inventory, issuing, renewal, ui, verification
+from . import __version__, external_csr, inspection, inventory, issuing, rbac, renewal, revocation, ui, verification
 from .times import parse_duration
 from .errors import InvalidInput, UsercertError
 from .signers import SIGNER_KINDS, SignerOptions
@@ -118,17 +118,31 @@ class Create(OutputSwitches, ClusterSwitches, OutDirSwitch, SignerSwitches, Vali
     server = cli.SwitchAttr("--server", str, help="API server URL for the kubeconfig (overrides the kubeconfig's)")
     force = cli.Flag("--force", help="replace an existing OUT_DIR/USER folder")
     verify = cli.Flag("--verify", help="then ask the cluster who it thinks the new user is (kubectl auth whoami)")
+    clusterroles = cli.SwitchAttr("--clusterrole", str, list=True,
+                                  help="bind this ClusterRole (cluster-wide, or in -n NAMESPACE); repeatable")
+    roles = cli.SwitchAttr("--role", str, list=True, help="bind this Role in -n NAMESPACE; repeatable")
+    preset = cli.SwitchAttr("--preset", cli.Set(*rbac.PRESETS),
+                            help="read-only (pods and namespaces, created if missing), or the built-in view, edit, "
+                                 "admin")
+    bind_group = cli.Flag("--bind-group", help="bind the certificate's groups instead of the user")
+    print_rbac = cli.Flag("--print-rbac", help="print the RBAC manifests on stdout instead of applying them")
 
     def main(self, user, *groups):
         ui.set_quiet(self.quiet)
+        if self.print_rbac and self.output:
+            raise InvalidInput("--print-rbac and -o both write to stdout", hint="use one of them")
+        access = rbac.plan_bindings(self.clusterroles, self.roles, self.namespace, self.preset, self.bind_group)
         request = issuing.CreateRequest(
             user=user, groups=tuple(groups) + tuple(self.groups), out_dir=self.out_dir, days=self.days,
             key_type=self.key_type or "rsa", key_size=self.key_size, namespace=self.namespace, force=self.force,
             allow_system_masters=self.allow_system_masters, signing=self.signer_options(),
-            kubeconfig=self.kubeconfig, context=self.context, cluster=self.cluster, server=self.server)
+            kubeconfig=self.kubeconfig, context=self.context, cluster=self.cluster, server=self.server,
+            access=access, print_rbac=self.print_rbac)
         with ui.steps() as progress:
             credential = issuing.create(request, progress)
         ui.created(credential)
+        if self.print_rbac and credential.rbac_manifests:
+            ui.emit_text(rbac.to_yaml(credential.rbac_manifests))
         record, code = credential.as_record(), 0
         if self.verify:
             result = _verify_with_progress(credential.kubeconfig_path, self.out_dir, self.timeout_seconds())
@@ -177,7 +191,7 @@ class Sign(OutputSwitches, ClusterSwitches, OutDirSwitch, SignerSwitches, Timeou
 
 
 @Main.subcommand("inspect")
-class Inspect(OutputSwitches, OutDirSwitch):
+class Inspect(OutputSwitches, OutDirSwitch, ClusterSwitches):
     """Show what a credential says: a user in OUT_DIR, a kubeconfig, or a PEM certificate"""
 
     PROGNAME = "kubectl usercert inspect"
@@ -186,6 +200,7 @@ class Inspect(OutputSwitches, OutDirSwitch):
     def main(self, target):
         ui.set_quiet(self.quiet)
         report = inspection.inspect(target, self.out_dir, self.ca_cert)
+        report.bindings, report.bindings_note = _bindings_for([report.user], report.groups, self)
         ui.inspection(report)
         if self.output:
             ui.emit(report.as_record(), self.output)
@@ -193,7 +208,7 @@ class Inspect(OutputSwitches, OutDirSwitch):
 
 
 @Main.subcommand("list")
-class List(OutputSwitches, OutDirSwitch):
+class List(OutputSwitches, OutDirSwitch, ClusterSwitches):
     """List issued certificates (user folders and the ledger), soonest expiry first"""
 
     PROGNAME = "kubectl usercert list"
@@ -204,6 +219,12 @@ class List(OutputSwitches, OutDirSwitch):
         report = inventory.take_inventory(self.out_dir)
         if self.expiring:
             report = inventory.expiring_within(report, parse_duration(self.expiring, "--expiring"))
+        bindings, note = rbac.bindings_if_reachable(self.kubeconfig, self.context)
+        if bindings is not None:
+            for row in report.rows:
+                row.bindings = [b.name for b in rbac.bindings_of(bindings, row.user, row.groups)]
+        elif note and report.rows:
+            report.problems.append(note)
         ui.inventory(report)
         if self.output:
             ui.emit({"items": [row.as_record() for row in report.rows], "problems": report.problems}, self.output)
@@ -260,6 +281,32 @@ class Verify(OutputSwitches, OutDirSwitch, TimeoutSwitch):
         if self.output:
             ui.emit(result.as_record(), self.output)
         return 0 if result.ok else 1
+
+
+@Main.subcommand("revoke")
+class Revoke(OutputSwitches, OutDirSwitch, ClusterSwitches):
+    """Delete USER's bindings, archive their files, record it; the certificate stays valid until it expires"""
+
+    PROGNAME = "kubectl usercert revoke"
+    dry_run = cli.Flag("--dry-run", help="only list what would be removed")
+
+    def main(self, user):
+        ui.set_quiet(self.quiet)
+        request = revocation.RevokeRequest(user, self.out_dir, self.kubeconfig, self.context, self.dry_run)
+        with ui.steps() as progress:
+            result = revocation.revoke(request, progress)
+        ui.revoked(result)
+        if self.output:
+            ui.emit(result.as_record(), self.output)
+        return 0
+
+
+def _bindings_for(users, groups, switches):
+    """The bindings this tool made for a user (and their groups), or a note saying why there are none."""
+    bindings, note = rbac.bindings_if_reachable(switches.kubeconfig, switches.context)
+    if bindings is None:
+        return None, note
+    return [b for user in users for b in rbac.bindings_of(bindings, user, groups)], None
 
 
 def main(argv=None):

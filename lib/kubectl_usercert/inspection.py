@@ -40,6 +40,8 @@ class Inspection:
     chain_ca: Optional[str]
     chain_ok: Optional[bool]  # None: no CA to check against
     server: Optional[str] = None
+    bindings: Optional[list] = None  # the tool's RBAC bindings for this user; None: not looked up
+    bindings_note: Optional[str] = None
 
     @property
     def user(self):
@@ -74,6 +76,7 @@ class Inspection:
             "chainValid": self.chain_ok,
             "kubeconfig": self.kubeconfig,
             "server": self.server,
+            "bindings": [b.as_record() for b in self.bindings] if self.bindings is not None else None,
         }
 
 

@@ -28,6 +28,7 @@ class InventoryRow:
     status: str  # valid, expiring, expired, not yet valid, files missing, revoked
     server: Optional[str]
     path: Optional[str]
+    bindings: Optional[List[str]] = None  # None: the cluster was not asked
 
     @property
     def days_left(self):
@@ -36,7 +37,8 @@ class InventoryRow:
     def as_record(self):
         return {"user": self.user, "groups": list(self.groups), "serial": self.serial,
                 "fingerprintSHA256": self.fingerprint_sha256, "notAfter": iso(self.not_after),
-                "daysLeft": self.days_left, "status": self.status, "server": self.server, "path": self.path}
+                "daysLeft": self.days_left, "status": self.status, "server": self.server, "path": self.path,
+                "bindings": self.bindings}
 
 
 @dataclass

@@ -13,7 +13,8 @@ from typing import List, Optional, Tuple
 import yaml
 
 from .errors import InvalidInput, UsercertError
-from .kubectl import last_error_line
+from .kubeconfig import kubeconfig_paths
+from .kubectl import Kubectl, last_error_line
 
 RBAC_API = "rbac.authorization.k8s.io/v1"
 MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
@@ -189,3 +190,13 @@ def delete(kubectl, binding):
     result = kubectl.run(args)
     if not result.ok:
         raise UsercertError(f"could not delete {binding.ref}", details=last_error_line(result.stderr))
+
+
+def bindings_if_reachable(kubeconfig=None, context=None, timeout=5.0):
+    """(bindings, None) from the admin's cluster, or (None, why not) when there is no cluster to ask."""
+    try:
+        if not kubeconfig_paths(kubeconfig):
+            return None, "no kubeconfig, so bindings were not looked up"
+        return managed_bindings(Kubectl(kubeconfig, context, timeout=timeout)), None
+    except UsercertError as exc:
+        return None, f"bindings not shown: {exc.message}" + (f" ({exc.details})" if exc.details else "")

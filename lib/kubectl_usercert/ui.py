@@ -69,6 +69,12 @@ def steps():
         _print(f"[green]✓[/] {escape(current[0])}")
 
 
+def emit_text(text):
+    """Plain data on stdout (manifests), as it is."""
+    sys.stdout.write(text)
+    sys.stdout.flush()
+
+
 def emit(record, output):
     """Machine output on stdout: json or yaml, nothing else there."""
     if output == "json":
@@ -146,7 +152,11 @@ def inspection(report):
     ]
     if report.server:
         rows.append(("server", escape(report.server)))
+    if report.bindings is not None:
+        rows.append(("bindings", escape(", ".join(_binding_label(b) for b in report.bindings)) or "[dim](none)[/]"))
     _fields(rows)
+    if report.bindings_note:
+        _say(f"[dim]{escape(report.bindings_note)}[/]")
 
 
 _STATUS_STYLES = {"valid": "green", "expiring": "yellow", "expired": "red", "not yet valid": "yellow",
@@ -166,12 +176,17 @@ def inventory(report):
         _say("No certificates found.")
         return
     table = Table(box=None, header_style="bold", pad_edge=False)
-    for column in ("USER", "GROUPS", "EXPIRES", "DAYS LEFT", "STATUS", "SERVER"):
+    with_bindings = any(row.bindings is not None for row in report.rows)
+    columns = ("USER", "GROUPS", "EXPIRES", "DAYS LEFT", "STATUS", "SERVER") + (("BINDINGS",) if with_bindings else ())
+    for column in columns:
         table.add_column(column, no_wrap=True, overflow="fold")
     for row in report.rows:
         days = row.days_left
-        table.add_row(escape(row.user), escape(",".join(row.groups)), f"{row.not_after:%Y-%m-%d}",
-                      f"[{_days_style(days)}]{days}[/]", _status(row.status), escape(row.server or ""))
+        cells = [escape(row.user), escape(",".join(row.groups)), f"{row.not_after:%Y-%m-%d}",
+                 f"[{_days_style(days)}]{days}[/]", _status(row.status), escape(row.server or "")]
+        if with_bindings:
+            cells.append(escape(",".join(row.bindings or [])))
+        table.add_row(*cells)
     # Piped or logged, rows stay whole instead of folding at 80 columns.
     console.print(table, width=None if console.is_terminal else 1000)
 
@@ -209,3 +224,29 @@ def signed(credential, instructions):
     lines = "\n".join(f"  [bold]{escape(line)}[/]" for line in instructions)
     created(credential, verb="Signed", try_it=(
         f"The kubeconfig holds no key. Send it to its owner, who adds their key and tries it:\n{lines}"))
+
+
+def _binding_label(binding):
+    where = f" in {binding.namespace}" if binding.namespace else ""
+    return f"{binding.role}{where}" + (f" (group {binding.subject})" if binding.subject_kind == "Group" else "")
+
+
+def revoked(result):
+    if _state["quiet"]:
+        return
+    verb = "Would delete" if result.dry_run else "Deleted"
+    for binding in result.removed:
+        where = f" in {binding.namespace}" if binding.namespace else ""
+        _say(f"{verb} {escape(binding.kind)} [bold]{escape(binding.name)}[/]{escape(where)}")
+    if not result.removed:
+        _say("No bindings made by this tool name this user.")
+    if result.archived_to:
+        _say(f"Archived the local files to {escape(result.archived_to)}")
+    if result.not_after:
+        _say(f"[bold yellow]The certificate itself stays valid until {result.not_after:%Y-%m-%d %H:%M}Z[/]: "
+             "Kubernetes cannot revoke a client certificate, so only RBAC now stands between it and the cluster.")
+    for binding in result.group_bindings_kept:
+        _say(f"[yellow]Not touched:[/] {escape(binding.name)} binds group {escape(binding.subject)}, which this "
+             "certificate still carries; remove it separately if needed.")
+    if result.groups and not result.group_bindings_kept:
+        _say(f"Bindings to its groups ({escape(', '.join(result.groups))}) were not touched.")
