@@ -53,3 +53,43 @@ def tree(path):
     """Every path below `path` (relative), for 'nothing was left behind' checks."""
     path = Path(path)
     return sorted(str(p.relative_to(path)) for p in path.rglob("*")) if path.exists() else []
+
+
+class LiveCluster:
+    """The test API server (tests/apiserver.py) with split CAs, and the admin's kubeconfig as
+    ~/.kube/config, so `kubectl usercert` finds the cluster the way it would on an admin's machine."""
+
+    def __init__(self, server, server_ca, client_ca, admin_kubeconfig):
+        self.server = server
+        self.server_ca = server_ca
+        self.client_ca = client_ca
+        self.admin_kubeconfig = admin_kubeconfig
+
+    @property
+    def ca_args(self):
+        return ["--ca-cert", str(self.client_ca.cert_path), "--ca-key", str(self.client_ca.key_path)]
+
+    def kubectl(self, kubeconfig, *args, binary="kubectl", stdin=None):
+        argv = [str(binary), "--kubeconfig", str(kubeconfig), "--request-timeout=20s", *map(str, args)]
+        return subprocess.run(argv, input=stdin, capture_output=True, text=True, timeout=60)
+
+    def admin(self, *args, stdin=None):
+        return self.kubectl(self.admin_kubeconfig, *args, stdin=stdin)
+
+
+@pytest.fixture
+def live_cluster(tmp_path, isolated):
+    from apiserver import APIServer
+
+    pki_dir = tmp_path / "cluster-pki"
+    server_ca = pki.make_ca(pki_dir, "server-ca")
+    ten_years = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(days=3650)
+    client_ca = pki.make_ca(pki_dir, "client-ca", key_type="rsa", not_after=ten_years)
+    serving_cert, serving_key = pki.make_server_cert(server_ca, pki_dir)
+    admin_cert, admin_key = pki.make_client_cert(client_ca, pki_dir, "kubernetes-admin", ["system:masters"],
+                                                 filename_stem="admin")
+    with APIServer(serving_cert, serving_key, client_ca.cert_path) as server:
+        admin_kubeconfig = pki.write_kubeconfig(Path(os.environ["HOME"]) / ".kube" / "config", server.url,
+                                                server_ca.cert_path, admin_cert, admin_key, cluster="test-cluster",
+                                                user="kubernetes-admin", context="admin@test-cluster")
+        yield LiveCluster(server, server_ca, client_ca, admin_kubeconfig)

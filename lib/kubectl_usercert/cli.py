@@ -36,6 +36,11 @@ class Command(cli.Application):
             raise InvalidInput(str(exc).rstrip("."), hint=f"see '{self.PROGNAME} --help'") from None
 
 
+# plumbum's --completions writes a script for a program named "kubectl usercert", which no shell can
+# call; kubectl completes plugins through kubectl_complete-usercert instead.
+Command.unbind_switches("--completions")
+
+
 class OutputSwitches(Command):
     output = cli.SwitchAttr(["o", "output"], OUTPUT_FORMATS, help="print the result on stdout as json or yaml")
     quiet = cli.Flag(["q", "quiet"], help="no human output on stderr (errors still show)")
@@ -313,6 +318,9 @@ def main(argv=None):
     """Entry point: run the CLI, funnel every error to one place, exit with its code."""
     argv = list(sys.argv if argv is None else argv)
     argv[0] = os.path.basename(argv[0])
+    if argv[1:2] == ["__complete"]:  # for a kubectl_complete-usercert wrapper (krew links only one binary)
+        from .completion import main as complete
+        sys.exit(complete(argv[2:]))
     try:
         _, code = Main.run(argv, exit=False)
     except UsercertError as exc:

@@ -53,6 +53,7 @@ def main(argv=None):
 def complete(words, environ=None):
     """Candidates and a directive for the last of `words` (the words after `kubectl usercert`)."""
     environ = os.environ if environ is None else environ
+    words = list(words) or [""]
     state = _CommandLine(words[:-1])
     current = words[-1]
     if state.pending is not None:

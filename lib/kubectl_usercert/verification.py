@@ -86,7 +86,9 @@ def _compare(result, stdout):
 
 
 def _no_self_subject_review(stderr):
-    return kubectl_module.is_missing_api(stderr) or "unknown command" in (stderr or "")
+    # kubectl says "the selfsubjectreviews API is not enabled in the cluster ... enable APISelfSubjectReview".
+    text = stderr or ""
+    return "APISelfSubjectReview" in text or "unknown command" in text or kubectl_module.is_missing_api(text)
 
 
 def _fall_back_to_discovery(result, client):
