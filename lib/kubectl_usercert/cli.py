@@ -10,7 +10,7 @@ from plumbum import cli
 from plumbum.cli.application import ShowCompletion, ShowHelp, ShowHelpAll, ShowVersion
 from plumbum.cli.switches import SwitchError
 
-from . import __version__, external_csr, inspection, inventory, issuing, rbac, renewal, revocation, ui, verification
+from . import __version__, demo, external_csr, inspection, inventory, issuing, rbac, renewal, revocation, ui, verification
 from .times import parse_duration
 from .errors import InvalidInput, UsercertError
 from .signers import SIGNER_KINDS, SignerOptions
@@ -301,6 +301,23 @@ class Revoke(OutputSwitches, OutDirSwitch, ClusterSwitches):
         with ui.steps() as progress:
             result = revocation.revoke(request, progress)
         ui.revoked(result)
+        if self.output:
+            ui.emit(result.as_record(), self.output)
+        return 0
+
+
+@Main.subcommand("demo")
+class Demo(OutputSwitches):
+    """A first run with no cluster: a throwaway CA, a user issued as 'create' does, and what to try next"""
+
+    PROGNAME = "kubectl usercert demo"
+    directory = cli.SwitchAttr("--dir", str, help="where to put the demo's files (default: a new temporary folder)")
+
+    def main(self):
+        ui.set_quiet(self.quiet)
+        with ui.steps() as progress:
+            result = demo.run_demo(self.directory, progress)
+        ui.demo(result)
         if self.output:
             ui.emit(result.as_record(), self.output)
         return 0

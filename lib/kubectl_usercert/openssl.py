@@ -69,6 +69,14 @@ def generate_key(path, key_type="rsa", key_size=None):
     run(args, f"generate a {key_type} key")
 
 
+def make_ca(cert_path, key_path, common_name, days):
+    """A self-signed CA (for `demo`): an ECDSA P-256 key, CA:TRUE, keyCertSign."""
+    generate_key(key_path, "ecdsa")
+    run(["req", "-x509", "-new", "-key", key_path, "-subj", "/CN=" + common_name, "-days", str(days),
+         "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign",
+         "-out", cert_path], "create the CA certificate")
+
+
 def make_csr(key_path, subject, csr_path):
     run(["req", "-new", "-utf8", "-key", key_path, "-subj", subject.openssl_subj(), "-out", csr_path],
         "create the certificate signing request")

@@ -5,6 +5,7 @@ stdout (-o json|yaml), written plainly after any spinner stopped, never through 
 """
 
 import json
+import os
 import shlex
 import sys
 from contextlib import contextmanager
@@ -113,7 +114,7 @@ def created(credential, verb="Issued", try_it=None):
     _fields(rows)
     if try_it is None:
         _print(f"Try it: [bold]kubectl --kubeconfig {escape(shlex.quote(credential.kubeconfig_path))} auth whoami[/]")
-    else:
+    elif try_it:
         _print(try_it)
 
 
@@ -250,3 +251,22 @@ def revoked(result):
              "certificate still carries; remove it separately if needed.")
     if result.groups and not result.group_bindings_kept:
         _say(f"Bindings to its groups ({escape(', '.join(result.groups))}) were not touched.")
+
+
+def demo(result):
+    created(result.credential, try_it="")
+    if _state["quiet"]:
+        return
+    _say("")
+    inspection(result.report)
+    folder = shlex.quote(result.directory)
+    _say(f"""
+This was a rehearsal: a throwaway CA in {escape(folder)} stood in for the cluster's.
+Look at what was made:
+  [bold]kubectl config view --kubeconfig {escape(shlex.quote(result.credential.kubeconfig_path))} --minify[/]
+  [bold]kubectl usercert list --out-dir {escape(shlex.quote(os.path.join(result.directory, 'clients')))}[/]
+On a real cluster (a control-plane node, as root, or with --ca-cert/--ca-key):
+  [bold]kubectl usercert create alice developers --preset read-only --days 30[/]
+  [bold]kubectl --kubeconfig clients/alice/kubeconfig auth whoami[/]
+On a managed cluster (EKS, GKE, AKS), where nobody holds the CA key:
+  [bold]kubectl usercert create alice developers --signer csr --approve[/]""")
