@@ -142,6 +142,7 @@ def test_whois_round_trips_an_independent_fingerprint(signing_ca, isolated, form
              "serial-0x": "0x" + format(cert.serial_number, "X")}[form]
     [match] = cli_json("whois", query)["items"]
     assert match["user"] == "alice" and match["groups"] == ["dev"]
+    assert run_cli("whois", query).stderr.startswith("alice (groups: dev)")
 
 
 def test_whois_unknown(signing_ca, isolated):
@@ -157,6 +158,8 @@ def test_renew_keeps_the_key_archives_the_old_certificate(signing_ca, isolated):
     key_before = (isolated / "clients/alice/alice.key").read_bytes()
     result = run_cli("renew", "alice", "--days", "30", *ca_args(signing_ca), "-o", "json")
     assert result.returncode == 0, result.stderr
+    assert "Renewed a client certificate for alice" in result.stderr
+    assert json.loads(result.stdout)["namespace"] == "team"
     new = cert_of(isolated, "alice")
     assert new.serial_number != old.serial_number
     assert new.public_key() == old.public_key()

@@ -220,6 +220,7 @@ class UserCredentials:
     key_pem: Optional[bytes]
     cluster: Optional[str]
     server: Optional[str]
+    namespace: Optional[str] = None
 
 
 def current_user_credentials(path):
@@ -237,7 +238,8 @@ def current_user_credentials(path):
                            hint="this kubeconfig authenticates some other way")
     cluster_name = context.get("cluster")
     cluster = merged.clusters.get(cluster_name or "", {})
-    return UserCredentials(name, cert, _data_or_file(entry, "client-key", folder), cluster_name, cluster.get("server"))
+    return UserCredentials(name, cert, _data_or_file(entry, "client-key", folder), cluster_name, cluster.get("server"),
+                           context.get("namespace"))
 
 
 def _data_or_file(entry, field_name, folder):

@@ -65,7 +65,7 @@ def renew(request, progress=lambda _message: None):
         not_after=info.not_after, key_type=info.key_type, key_bits=info.key_bits,
         fingerprint_sha256=info.fingerprint_sha256, directory=files.directory, kubeconfig_path=files.kubeconfig,
         cert_path=files.cert, key_path=files.key, cluster=credentials.cluster or "", server=credentials.server or "",
-        context=kubeconfig.context_name(credentials.user, credentials.cluster or ""), namespace=None,
+        context=kubeconfig.context_name(credentials.user, credentials.cluster or ""), namespace=credentials.namespace,
         signer=signer.name, ca_fingerprint_sha256=signer.ca_fingerprint, warnings=warnings)
     ledger.append(request.out_dir, "renewed", {**credential.ledger_record(), "previousSerial": old.serial})
     return credential, previous
