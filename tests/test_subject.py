@@ -57,10 +57,28 @@ def test_unrepresentable_group_names_are_refused(group):
 
 
 @given(st.text(st.characters(blacklist_categories=("Cs",)), min_size=1, max_size=64))
-def test_file_safe_names_are_plain_and_reversible(name):
+def test_file_safe_names_are_plain_short_and_reversible(name):
     encoded = file_safe(name)
     assert "/" not in encoded and "\x00" not in encoded and not encoded.startswith(".")
-    assert from_file_safe(encoded) == name
+    assert len(encoded.encode()) <= 120
+    if "%%" not in encoded:
+        assert from_file_safe(encoded) == name
+    else:
+        assert name.startswith(from_file_safe(encoded))
+
+
+@given(st.lists(st.text(st.characters(blacklist_categories=("Cs",)), min_size=1, max_size=64), min_size=2,
+                max_size=2, unique=True))
+def test_no_two_users_share_a_folder(names):
+    assert file_safe(names[0]) != file_safe(names[1])
+
+
+def test_long_unicode_names_can_be_issued_and_renewed(signing_ca, tmp_path):
+    user = "名" * 64
+    issue(signing_ca, tmp_path, user, ["团队" * 32])
+    from kubectl_usercert import renewal
+    renewal.renew(renewal.RenewRequest(user=user, out_dir=str(tmp_path), signing=SignerOptions(
+        ca_cert=str(signing_ca.cert_path), ca_key=str(signing_ca.key_path))))
 
 
 def test_ordinary_names_stay_readable():

@@ -69,7 +69,7 @@ class SignerSwitches(Command):
         return SignerOptions(
             kind=self.signer, ca_cert=self.ca_cert, ca_key=self.ca_key,
             ca_key_passphrase_file=self.ca_key_passphrase_file, kubeconfig=getattr(self, "kubeconfig", None),
-            context=getattr(self, "context", None), approve=self.approve,
+            context=getattr(self, "context", None), cluster=getattr(self, "cluster", None), approve=self.approve,
             wait_seconds=parse_duration(self.wait, "--wait").total_seconds(), keep_csr=self.keep_csr,
             expiration_seconds=int(expiration.total_seconds()) if expiration else None)
 
@@ -224,7 +224,7 @@ class List(OutputSwitches, OutDirSwitch, ClusterSwitches):
         report = inventory.take_inventory(self.out_dir)
         if self.expiring:
             report = inventory.expiring_within(report, parse_duration(self.expiring, "--expiring"))
-        bindings, note = rbac.bindings_if_reachable(self.kubeconfig, self.context)
+        bindings, note = rbac.bindings_if_reachable(self.kubeconfig, self.context, self.cluster)
         if bindings is not None:
             for row in report.rows:
                 row.bindings = [b.name for b in rbac.bindings_of(bindings, row.user, row.groups)]
@@ -297,7 +297,8 @@ class Revoke(OutputSwitches, OutDirSwitch, ClusterSwitches):
 
     def main(self, user):
         ui.set_quiet(self.quiet)
-        request = revocation.RevokeRequest(user, self.out_dir, self.kubeconfig, self.context, self.dry_run)
+        request = revocation.RevokeRequest(user, self.out_dir, self.kubeconfig, self.context, self.cluster,
+                                           self.dry_run)
         with ui.steps() as progress:
             result = revocation.revoke(request, progress)
         ui.revoked(result)
@@ -325,7 +326,7 @@ class Demo(OutputSwitches):
 
 def _bindings_for(users, groups, switches):
     """The bindings this tool made for a user (and their groups), or a note saying why there are none."""
-    bindings, note = rbac.bindings_if_reachable(switches.kubeconfig, switches.context)
+    bindings, note = rbac.bindings_if_reachable(switches.kubeconfig, switches.context, switches.cluster)
     if bindings is None:
         return None, note
     return [b for user in users for b in rbac.bindings_of(bindings, user, groups)], None

@@ -29,3 +29,9 @@ class OutputExists(UsercertError):
 
 class ToolMissing(UsercertError):
     exit_code = 4
+
+
+class Interrupted(UsercertError):
+    """Ctrl-C after something was already written: say what, instead of 'nothing was written'."""
+
+    exit_code = 130

@@ -7,6 +7,8 @@ key; its owner adds theirs with `kubectl config set-credentials`.
 
 import os
 import shlex
+import shutil
+import tempfile
 from dataclasses import dataclass, field
 from typing import Optional, Tuple
 
@@ -16,7 +18,7 @@ from .issuing import (CreateRequest, check_days, effective_days, group_warnings,
                       sign_request, write_kubeconfig)
 from .layout import UserFiles
 from .signers import choose_signer
-from .staging import refuse_existing, staged_dir
+from .staging import refuse_existing, staged_dir, write_private
 from .subject import make_subject
 
 _KEY_TYPES = {"RSA": "rsa", "ECDSA": "ecdsa", "Ed25519": "ed25519"}
@@ -29,17 +31,44 @@ class SignRequest(CreateRequest):
 
 
 def sign_external(request, progress=lambda _message: None):
-    if not os.path.isfile(request.csr_path):
-        raise InvalidInput(f"cannot read the request {request.csr_path}", hint="check --csr")
     subject = make_subject(request.user, request.groups)
-    warnings = group_warnings(subject.groups, request.allow_system_masters)
+    group_warnings(subject.groups, request.allow_system_masters)
     check_days(request.days)
-    progress("Checking the request's signature and subject")
-    asked = openssl.request_info(request.csr_path)
-    _check_subject(asked.subject, subject)
+    # One private copy is read, checked and signed: the file the user can still write is read once.
+    with tempfile.TemporaryDirectory(prefix="usercert-csr-") as private:
+        checked = os.path.join(private, "request.pem")
+        _private_copy(request.csr_path, checked)
+        progress("Checking the request's signature and subject")
+        asked = openssl.request_info(checked)
+        _check_subject(asked.subject, subject)
+        return _sign_checked(request, subject, checked, _key_type_of(asked), progress)
+
+
+def _private_copy(source, pem_path):
+    try:
+        with open(source, "rb") as handle:
+            data = handle.read(1 << 20)
+    except OSError as exc:
+        raise InvalidInput(f"cannot read the request {source}: {exc.strerror}", hint="check --csr") from None
+    raw = pem_path + ".in"
+    write_private(raw, data)
+    openssl.request_to_pem(raw, pem_path)
+
+
+def _key_type_of(asked):
+    """The key type, refusing keys too weak to sign for (a user's own request may hold anything)."""
     key_type = _KEY_TYPES.get(asked.key_type)
-    if key_type is None:
-        raise InvalidInput(f"the request's key type {asked.key_type} is not supported", hint="use RSA, ECDSA or Ed25519")
+    weak = (key_type == "rsa" and (asked.key_bits or 0) < 2048) or \
+        (key_type == "ecdsa" and asked.key_bits not in (256, 384, 521))
+    if key_type is None or weak:
+        size = f" {asked.key_bits}-bit" if asked.key_bits else ""
+        raise InvalidInput(f"the request's{size} {asked.key_type} key is not accepted",
+                           hint="ask for RSA of 2048 bits or more, ECDSA P-256/P-384/P-521, or Ed25519")
+    return key_type
+
+
+def _sign_checked(request, subject, checked_csr, key_type, progress):
+    warnings = group_warnings(subject.groups, request.allow_system_masters)
     files = UserFiles.for_user(request.out_dir, subject.user)
     refuse_existing(files.directory, request.force)
     signer = choose_signer(request.signing, subject, progress)
@@ -47,7 +76,7 @@ def sign_external(request, progress=lambda _message: None):
     days = effective_days(signer, request.days, warnings)
     with staged_dir(files.directory, request.force) as workdir:
         staged = files.inside(workdir)
-        openssl.request_to_pem(request.csr_path, staged.csr)
+        shutil.copyfile(checked_csr, staged.csr)
         public_key = openssl.public_key_of_csr(staged.csr)
         info = sign_request(staged, subject, key_type, signer, days, public_key, progress)
         write_kubeconfig(staged, endpoint, subject.user, request.namespace, with_key=False)
@@ -73,6 +102,6 @@ def owner_instructions(credential, key_name: Optional[str] = None):
     key = shlex.quote(key_name or "PATH/TO/YOUR.key")
     user = shlex.quote(credential.user)
     return [
-        f"kubectl config set-credentials {user} --kubeconfig {kubeconfig} --client-key {key} --embed-certs",
+        f"kubectl config set-credentials --kubeconfig {kubeconfig} --client-key {key} --embed-certs -- {user}",
         f"kubectl --kubeconfig {kubeconfig} auth whoami",
     ]

@@ -7,13 +7,13 @@ in one rename, only after the certificate verified against the CA and matched th
 
 import os
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import List, Optional, Tuple
 
 from . import kubeconfig, ledger, openssl, rbac
 from .kubectl import Kubectl
 from .rbac import BindingPlan
-from .errors import InvalidInput, UsercertError
+from .errors import Interrupted, InvalidInput, UsercertError
 from .layout import UserFiles
 from .signers import SignerOptions, choose_signer
 from .staging import refuse_existing, staged_dir, write_private
@@ -121,10 +121,11 @@ def create(request, progress=_no_progress):
     # Fail on existing output before any slow or sensitive work.
     refuse_existing(files.directory, request.force)
     manifests = rbac.binding_manifests(request.access, subject.user, subject.groups) if not request.access.empty else []
-    admin = Kubectl(request.kubeconfig, request.context)
+    admin = Kubectl(request.kubeconfig, request.context, request.cluster)
     if manifests and not request.print_rbac:
         progress("Checking that the roles to bind exist")
         rbac.check_roles_exist(admin, request.access)
+        rbac.check_names_free(admin, manifests)
     signer = choose_signer(request.signing, subject, progress)
     endpoint = resolve_endpoint(request, signer, warnings)
     days = effective_days(signer, request.days, warnings)
@@ -148,11 +149,14 @@ def create(request, progress=_no_progress):
 
 
 def _apply_bindings(admin, manifests, files):
+    later = f"the credential was written to {files.directory}; apply the bindings with: kubectl apply -f {files.rbac}"
     try:
         return rbac.apply(admin, manifests)
     except UsercertError as exc:
-        exc.hint = f"the credential was written; apply the bindings later with: kubectl apply -f {files.rbac}"
+        exc.hint = later
         raise
+    except KeyboardInterrupt:
+        raise Interrupted("interrupted while applying the RBAC bindings", hint=later) from None
 
 
 def sign_and_check(files, subject, key_type, signer, days, progress):
@@ -254,6 +258,12 @@ def check_issued(cert_path, public_key, subject, signer):
     if info.extended_key_usage and "TLS Web Client Authentication" not in info.extended_key_usage:
         raise UsercertError("the signed certificate is not valid for client authentication",
                             hint="the signer did not grant clientAuth")
+    if info.is_ca:
+        raise UsercertError("the signed certificate is a CA certificate", hint="do not use it; check the signer")
+    now = datetime.now(timezone.utc)
+    if not info.not_before <= now < info.not_after:
+        raise UsercertError(f"the signed certificate is not valid now ({info.not_before:%Y-%m-%d %H:%M}Z to "
+                            f"{info.not_after:%Y-%m-%d %H:%M}Z)", hint="check this machine's clock and the signer")
     return info
 
 

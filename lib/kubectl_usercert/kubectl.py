@@ -49,6 +49,7 @@ class Kubectl:
 
     kubeconfig: Optional[str] = None
     context: Optional[str] = None
+    cluster: Optional[str] = None
     timeout: float = 30.0
 
     def _global_args(self):
@@ -57,6 +58,8 @@ class Kubectl:
             args += ["--kubeconfig", self.kubeconfig]
         if self.context:
             args += ["--context", self.context]
+        if self.cluster:
+            args += ["--cluster", self.cluster]
         return args + [f"--request-timeout={int(max(1, self.timeout))}s"]
 
     def run(self, args, text=None):

@@ -30,7 +30,8 @@ def append(out_dir, event, record):
     path = ledger_path(out_dir)
     try:
         ensure_private_dir(records_dir(out_dir))
-        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        # O_NOFOLLOW: a link planted in a shared out-dir cannot redirect the ledger into another file.
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW, 0o600)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
             _write_all(fd, line)

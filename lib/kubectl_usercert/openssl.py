@@ -221,8 +221,9 @@ def _key_value_lines(text):
     fields = {}
     for line in text.splitlines():
         key, sep, value = line.partition("=")
-        if sep and key not in fields:
-            fields[key.strip()] = value.strip()
+        # The value is kept as printed: an escaped trailing space ("alice\\ ") is part of a name.
+        if sep and key.strip() not in fields:
+            fields[key.strip()] = value
     return fields
 
 

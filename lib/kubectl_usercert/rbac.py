@@ -70,9 +70,12 @@ def read_only_cluster_role():
     }
 
 
+_NAME_ESCAPES = {"~": "~~", "/": "~s", "%": "~p"}
+
+
 def _name_part(text):
-    # RBAC names may hold anything but '/' and '%'.
-    return re.sub(r"[/%]", "~", text)
+    # RBAC names may hold anything but '/' and '%'; '~' escapes them, reversibly, so no two names meet.
+    return re.sub(r"[~/%]", lambda match: _NAME_ESCAPES[match.group(0)], text)
 
 
 def binding_manifests(plan, user, groups):
@@ -81,6 +84,11 @@ def binding_manifests(plan, user, groups):
     subjects = [("Group", group) for group in groups] if plan.bind_group else [("User", user)]
     if plan.bind_group and not groups:
         raise InvalidInput("--bind-group needs at least one group", hint="add -g GROUP, or drop --bind-group")
+    system_groups = [group for group in groups if group.startswith("system:")] if plan.bind_group else []
+    if system_groups:
+        raise InvalidInput(f"--bind-group would bind {system_groups[0]}, a Kubernetes system group that holds "
+                           "users this certificate does not make (system:authenticated is every user)",
+                           hint="bind the user instead (drop --bind-group), or bind that group by hand if you mean it")
     for role in plan.roles:
         for kind, name in subjects:
             manifests.append(_binding(role, kind, name))
@@ -130,6 +138,24 @@ def check_roles_exist(kubectl, plan):
         raise UsercertError(f'could not check {role.kind} "{role.name}"{where}',
                             details=last_error_line(result.stderr),
                             hint="check your access to the cluster (--kubeconfig, --context)")
+
+
+def check_names_free(kubectl, manifests):
+    """Refuse to apply over a binding of the same name that binds someone else (kubectl apply would
+    silently replace its subjects, taking access from whoever it named)."""
+    for manifest in manifests:
+        if not manifest["kind"].endswith("Binding"):
+            continue
+        args = ["get", f"{manifest['kind'].lower()}s.rbac.authorization.k8s.io", manifest["metadata"]["name"],
+                "-o", "json", "--ignore-not-found"]
+        if manifest["metadata"].get("namespace"):
+            args += ["-n", manifest["metadata"]["namespace"]]
+        result = kubectl.run(args)
+        if result.ok and result.stdout.strip():
+            existing = json.loads(result.stdout)
+            if existing.get("subjects") != manifest["subjects"] or existing.get("roleRef") != manifest["roleRef"]:
+                raise InvalidInput(f'{manifest["kind"]} "{manifest["metadata"]["name"]}" exists and binds '
+                                   "something else", hint="look at it with kubectl get -o yaml; rename or delete it first")
 
 
 def apply(kubectl, manifests):
@@ -192,11 +218,11 @@ def delete(kubectl, binding):
         raise UsercertError(f"could not delete {binding.ref}", details=last_error_line(result.stderr))
 
 
-def bindings_if_reachable(kubeconfig=None, context=None, timeout=5.0):
+def bindings_if_reachable(kubeconfig=None, context=None, cluster=None, timeout=5.0):
     """(bindings, None) from the admin's cluster, or (None, why not) when there is no cluster to ask."""
     try:
         if not kubeconfig_paths(kubeconfig):
             return None, "no kubeconfig, so bindings were not looked up"
-        return managed_bindings(Kubectl(kubeconfig, context, timeout=timeout)), None
+        return managed_bindings(Kubectl(kubeconfig, context, cluster, timeout=timeout)), None
     except UsercertError as exc:
         return None, f"bindings not shown: {exc.message}" + (f" ({exc.details})" if exc.details else "")

@@ -25,6 +25,7 @@ class RevokeRequest:
     out_dir: str = "clients"
     kubeconfig: Optional[str] = None
     context: Optional[str] = None
+    cluster: Optional[str] = None
     dry_run: bool = False
 
 
@@ -54,7 +55,7 @@ class Revocation:
 def revoke(request, progress=lambda _message: None):
     files = UserFiles.for_user(request.out_dir, request.user)
     groups, serial, not_after, fingerprint = _what_was_issued(files, request)
-    admin = Kubectl(request.kubeconfig, request.context)
+    admin = Kubectl(request.kubeconfig, request.context, request.cluster)
     progress("Finding the bindings this tool made")
     managed = rbac.managed_bindings(admin)
     result = Revocation(request.user, groups, serial, not_after, dry_run=request.dry_run,

@@ -26,6 +26,7 @@ class SignerOptions:
     ca_key_passphrase_file: Optional[str] = None
     kubeconfig: Optional[str] = None  # the admin's, for the CSR API
     context: Optional[str] = None
+    cluster: Optional[str] = None
     approve: bool = False
     wait_seconds: float = 300.0
     keep_csr: bool = False
@@ -45,9 +46,10 @@ def choose_signer(options, subject, progress=lambda _message: None):
     if SYSTEM_MASTERS in subject.groups:
         raise InvalidInput("the CSR API refuses group system:masters (admission forbids it)",
                            hint="bind a role to the user or group instead")
-    return ClusterCSRSigner(Kubectl(options.kubeconfig, options.context), subject.user, approve=options.approve,
-                            wait_seconds=options.wait_seconds, keep_csr=options.keep_csr,
-                            expiration_seconds=options.expiration_seconds, progress=progress)
+    admin = Kubectl(options.kubeconfig, options.context, options.cluster)
+    return ClusterCSRSigner(admin, subject.user, approve=options.approve, wait_seconds=options.wait_seconds,
+                            keep_csr=options.keep_csr, expiration_seconds=options.expiration_seconds,
+                            progress=progress)
 
 
 def _local_ca_available(options):

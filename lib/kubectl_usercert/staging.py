@@ -65,14 +65,16 @@ def staged_dir(destination, force=False):
     """
     refuse_existing(destination, force)
     created = ensure_private_dir(os.path.dirname(os.path.abspath(destination)))
-    staging = tempfile.mkdtemp(prefix=f".{os.path.basename(destination)}.", suffix=".tmp",
-                               dir=os.path.dirname(os.path.abspath(destination)))
+    staging = None
     try:
+        staging = tempfile.mkdtemp(prefix=f".{os.path.basename(destination)}.", suffix=".tmp",
+                                   dir=os.path.dirname(os.path.abspath(destination)))
         os.chmod(staging, PRIVATE_DIR_MODE)
         yield staging
         _move_into_place(staging, destination, force)
     except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
+        if staging:
+            shutil.rmtree(staging, ignore_errors=True)
         if created:
             shutil.rmtree(created, ignore_errors=True)
         raise
@@ -90,26 +92,8 @@ def _move_into_place(staging, destination, force):
     os.rename(destination, old)
     try:
         os.rename(staging, destination)
-    except OSError:
+    except BaseException:  # Ctrl-C included: the previous credential goes back where it was
         os.rename(old, destination)
+        shutil.rmtree(aside, ignore_errors=True)
         raise
     shutil.rmtree(aside, ignore_errors=True)
-
-
-def replace_file_atomically(path, data, mode=PRIVATE_FILE_MODE):
-    """Rewrite one file in place: write a sibling, fsync, rename over (used by renew)."""
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, temporary = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", dir=folder)
-    try:
-        os.fchmod(fd, mode)
-        os.write(fd, data.encode("utf-8") if isinstance(data, str) else data)
-        os.fsync(fd)
-        os.close(fd)
-        fd = None
-        os.replace(temporary, path)
-    except BaseException:
-        if fd is not None:
-            os.close(fd)
-        if os.path.exists(temporary):
-            os.unlink(temporary)
-        raise

@@ -5,6 +5,7 @@ Kubernetes reads the user from CN and one group from every O. openssl's `-subj` 
 then escaped: whatever the names contain, the subject holds exactly CN=user and O=group.
 """
 
+import hashlib
 import unicodedata
 import urllib.parse
 from dataclasses import dataclass
@@ -68,17 +69,37 @@ def make_subject(user, groups):
     return Subject(user, tuple(unique))
 
 
+# Folder names stay well under the 255-byte limit of file systems, with room for the
+# `.NAME.xxxxxxxx.tmp` staging folders and `NAME.<serial>.crt` archives made beside them.
+MAX_FILE_NAME_BYTES = 120
+
+
 def file_safe(name):
-    """A file and folder name for a user: readable for ordinary names, reversible for all.
+    """A file and folder name for a user: readable for ordinary names, one name per user.
 
     `/`, `%`, spaces and other characters that are awkward in paths are percent-encoded, and a
-    leading dot is encoded so that no user can become `.`, `..` or a hidden file.
+    leading dot is encoded so that no user can become `.`, `..` or a hidden file. A name whose
+    encoding is too long keeps a readable start and ends in `%%` plus a hash of the whole name
+    (`%%` never occurs in an ordinary encoding, so no two users share a folder).
     """
-    encoded = urllib.parse.quote(name, safe="@:=+,-_.~")
-    if encoded.startswith("."):
-        encoded = "%2E" + encoded[1:]
-    return encoded
+    pieces = [_quote(ch) for ch in name]
+    if pieces and pieces[0] == ".":
+        pieces[0] = "%2E"
+    encoded = "".join(pieces)
+    if len(encoded) <= MAX_FILE_NAME_BYTES:
+        return encoded
+    start = ""
+    for piece in pieces:  # whole characters only, so the start decodes
+        if len(start) + len(piece) > MAX_FILE_NAME_BYTES - 40:
+            break
+        start += piece
+    return start + "%%" + hashlib.sha256(name.encode("utf-8")).hexdigest()[:32]
+
+
+def _quote(ch):
+    return urllib.parse.quote(ch, safe="@:=+,-_.~")
 
 
 def from_file_safe(encoded):
-    return urllib.parse.unquote(encoded)
+    """The user name back (for a shortened name: its readable start)."""
+    return urllib.parse.unquote(encoded.split("%%")[0])

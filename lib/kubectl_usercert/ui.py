@@ -8,6 +8,7 @@ import json
 import os
 import shlex
 import sys
+import unicodedata
 from contextlib import contextmanager
 
 import yaml
@@ -18,6 +19,13 @@ from rich.table import Table
 # NO_COLOR and a non-terminal stderr are honoured by rich itself.
 console = Console(stderr=True, highlight=False, emoji=False)  # no ":cd:" emoji inside fingerprints
 _state = {"quiet": False}
+
+
+def _text(value):
+    """Text from outside (names, certificates, tool output) made safe to show: rich markup escaped,
+    and control and format characters (terminal escapes, bidi overrides) shown as \\x.. codes."""
+    shown = "".join(ch if unicodedata.category(ch) not in ("Cc", "Cf") else ascii(ch)[1:-1] for ch in str(value))
+    return escape(shown)
 
 
 def set_quiet(quiet):
@@ -35,17 +43,17 @@ def _say(text):
 
 
 def warn(message):
-    _say(f"[yellow]warning:[/] {escape(message)}")
+    _say(f"[yellow]warning:[/] {_text(message)}")
 
 
 def error(exc):
     """One line for the error, one for the hint; shown even with --quiet."""
-    _print(f"[bold red]error:[/] {escape(exc.message)}")
+    _print(f"[bold red]error:[/] {_text(exc.message)}")
     if exc.details:
         for line in exc.details.splitlines():
-            _print(f"  [dim]{escape(line)}[/]")
+            _print(f"  [dim]{_text(line)}[/]")
     if exc.hint:
-        _print(f"[cyan]hint:[/] {escape(exc.hint)}")
+        _print(f"[cyan]hint:[/] {_text(exc.hint)}")
 
 
 def interrupted():
@@ -62,12 +70,12 @@ def steps():
     with console.status("", spinner="dots") as status:
         def progress(message):
             if current:
-                _print(f"[green]✓[/] {escape(current[0])}")
+                _print(f"[green]✓[/] {_text(current[0])}")
             current[:] = [message]
-            status.update(escape(message) + " …")
+            status.update(_text(message) + " …")
         yield progress
     if current:
-        _print(f"[green]✓[/] {escape(current[0])}")
+        _print(f"[green]✓[/] {_text(current[0])}")
 
 
 def emit_text(text):
@@ -100,20 +108,20 @@ def created(credential, verb="Issued", try_it=None):
     if _state["quiet"]:
         return
     rows = [
-        ("user", escape(credential.user)),
-        ("groups", escape(", ".join(credential.groups)) or "[dim](none)[/]"),
+        ("user", _text(credential.user)),
+        ("groups", _text(", ".join(credential.groups)) or "[dim](none)[/]"),
         ("serial", credential.serial),
         ("expires", _expiry(credential.not_after, credential.days_left)),
         ("key", _key_label(credential.key_type, credential.key_bits)),
         ("sha256", credential.fingerprint_sha256),
         ("signer", credential.signer),
-        ("cluster", f"{escape(credential.cluster)} ({escape(credential.server)})"),
-        ("kubeconfig", escape(credential.kubeconfig_path)),
+        ("cluster", f"{_text(credential.cluster)} ({_text(credential.server)})"),
+        ("kubeconfig", _text(credential.kubeconfig_path)),
     ]
-    _print(f"[bold green]{verb}[/] a client certificate for [bold]{escape(credential.user)}[/]")
+    _print(f"[bold green]{verb}[/] a client certificate for [bold]{_text(credential.user)}[/]")
     _fields(rows)
     if try_it is None:
-        _print(f"Try it: [bold]kubectl --kubeconfig {escape(shlex.quote(credential.kubeconfig_path))} auth whoami[/]")
+        _print(f"Try it: [bold]kubectl --kubeconfig {_text(shlex.quote(credential.kubeconfig_path))} auth whoami[/]")
     elif try_it:
         _print(try_it)
 
@@ -137,10 +145,10 @@ def inspection(report):
         return
     info = report.info
     rows = [
-        ("source", escape(report.source)),
-        ("user", escape(report.user or "(no CN: anonymous)")),
-        ("groups", escape(", ".join(report.groups)) or "[dim](none)[/]"),
-        ("issuer", escape(", ".join(f"{a}={v}" for a, v in info.issuer))),
+        ("source", _text(report.source)),
+        ("user", _text(report.user or "(no CN: anonymous)")),
+        ("groups", _text(", ".join(report.groups)) or "[dim](none)[/]"),
+        ("issuer", _text(", ".join(f"{a}={v}" for a, v in info.issuer))),
         ("serial", info.serial),
         ("valid from", f"{info.not_before:%Y-%m-%d %H:%M}Z"),
         ("expires", _expiry(info.not_after, info.days_left())),
@@ -148,16 +156,16 @@ def inspection(report):
         ("key", _key_label(info.key_type, info.key_bits)),
         ("sha256", info.fingerprint_sha256),
         ("key matches", _yes_no(report.key_matches)),
-        ("chain", _yes_no(report.chain_ok, f"valid (CA {escape(report.chain_ca or '')})",
-                          f"does NOT chain to {escape(report.chain_ca or '')}")),
+        ("chain", _yes_no(report.chain_ok, f"valid (CA {_text(report.chain_ca or '')})",
+                          f"does NOT chain to {_text(report.chain_ca or '')}")),
     ]
     if report.server:
-        rows.append(("server", escape(report.server)))
+        rows.append(("server", _text(report.server)))
     if report.bindings is not None:
-        rows.append(("bindings", escape(", ".join(_binding_label(b) for b in report.bindings)) or "[dim](none)[/]"))
+        rows.append(("bindings", _text(", ".join(_binding_label(b) for b in report.bindings)) or "[dim](none)[/]"))
     _fields(rows)
     if report.bindings_note:
-        _say(f"[dim]{escape(report.bindings_note)}[/]")
+        _say(f"[dim]{_text(report.bindings_note)}[/]")
 
 
 _STATUS_STYLES = {"valid": "green", "expiring": "yellow", "expired": "red", "not yet valid": "yellow",
@@ -183,10 +191,10 @@ def inventory(report):
         table.add_column(column, no_wrap=True, overflow="fold")
     for row in report.rows:
         days = row.days_left
-        cells = [escape(row.user), escape(",".join(row.groups)), f"{row.not_after:%Y-%m-%d}",
-                 f"[{_days_style(days)}]{days}[/]", _status(row.status), escape(row.server or "")]
+        cells = [_text(row.user), _text(",".join(row.groups)), f"{row.not_after:%Y-%m-%d}",
+                 f"[{_days_style(days)}]{days}[/]", _status(row.status), _text(row.server or "")]
         if with_bindings:
-            cells.append(escape(",".join(row.bindings or [])))
+            cells.append(_text(",".join(row.bindings or [])))
         table.add_row(*cells)
     # Piped or logged, rows stay whole instead of folding at 80 columns.
     console.print(table, width=None if console.is_terminal else 1000)
@@ -198,31 +206,31 @@ def whois(matches, damaged):
     if _state["quiet"]:
         return
     for match in matches:
-        _say(f"[bold]{escape(match.user)}[/] (groups: {escape(', '.join(match.groups)) or 'none'}) — "
-             f"{escape(match.event)} {escape(match.time or '')}, serial {match.serial}, expires {match.not_after}")
+        _say(f"[bold]{_text(match.user)}[/] (groups: {_text(', '.join(match.groups)) or 'none'}) — "
+             f"{_text(match.event)} {_text(match.time or '')}, serial {match.serial}, expires {match.not_after}")
 
 
 def verification(result):
     if _state["quiet"]:
         return
     if result.reported_user is not None:
-        _say(f"The cluster sees user [bold]{escape(result.reported_user)}[/] in groups "
-             f"{escape(', '.join(result.reported_groups)) or '(none)'}")
+        _say(f"The cluster sees user [bold]{_text(result.reported_user)}[/] in groups "
+             f"{_text(', '.join(result.reported_groups)) or '(none)'}")
     for note in result.notes:
         warn(note)
     for problem in result.problems:
-        _say(f"[bold red]✗[/] {escape(problem)}")
+        _say(f"[bold red]✗[/] {_text(problem)}")
     if result.ok:
-        _say(f"[bold green]✓ verified[/] {escape(result.expected_user)} through {result.method}")
+        _say(f"[bold green]✓ verified[/] {_text(result.expected_user)} through {result.method}")
 
 
 def renewed(credential, previous_path):
-    _say(f"Previous certificate kept as {escape(previous_path)}")
+    _say(f"Previous certificate kept as {_text(previous_path)}")
     created(credential, verb="Renewed")
 
 
 def signed(credential, instructions):
-    lines = "\n".join(f"  [bold]{escape(line)}[/]" for line in instructions)
+    lines = "\n".join(f"  [bold]{_text(line)}[/]" for line in instructions)
     created(credential, verb="Signed", try_it=(
         f"The kubeconfig holds no key. Send it to its owner, who adds their key and tries it:\n{lines}"))
 
@@ -238,19 +246,19 @@ def revoked(result):
     verb = "Would delete" if result.dry_run else "Deleted"
     for binding in result.removed:
         where = f" in {binding.namespace}" if binding.namespace else ""
-        _say(f"{verb} {escape(binding.kind)} [bold]{escape(binding.name)}[/]{escape(where)}")
+        _say(f"{verb} {_text(binding.kind)} [bold]{_text(binding.name)}[/]{_text(where)}")
     if not result.removed:
         _say("No bindings made by this tool name this user.")
     if result.archived_to:
-        _say(f"Archived the local files to {escape(result.archived_to)}")
+        _say(f"Archived the local files to {_text(result.archived_to)}")
     if result.not_after:
         _say(f"[bold yellow]The certificate itself stays valid until {result.not_after:%Y-%m-%d %H:%M}Z[/]: "
              "Kubernetes cannot revoke a client certificate, so only RBAC now stands between it and the cluster.")
     for binding in result.group_bindings_kept:
-        _say(f"[yellow]Not touched:[/] {escape(binding.name)} binds group {escape(binding.subject)}, which this "
+        _say(f"[yellow]Not touched:[/] {_text(binding.name)} binds group {_text(binding.subject)}, which this "
              "certificate still carries; remove it separately if needed.")
     if result.groups and not result.group_bindings_kept:
-        _say(f"Bindings to its groups ({escape(', '.join(result.groups))}) were not touched.")
+        _say(f"Bindings to its groups ({_text(', '.join(result.groups))}) were not touched.")
 
 
 def demo(result):
@@ -261,10 +269,10 @@ def demo(result):
     inspection(result.report)
     folder = shlex.quote(result.directory)
     _say(f"""
-This was a rehearsal: a throwaway CA in {escape(folder)} stood in for the cluster's.
+This was a rehearsal: a throwaway CA in {_text(folder)} stood in for the cluster's.
 Look at what was made:
-  [bold]kubectl config view --kubeconfig {escape(shlex.quote(result.credential.kubeconfig_path))} --minify[/]
-  [bold]kubectl usercert list --out-dir {escape(shlex.quote(os.path.join(result.directory, 'clients')))}[/]
+  [bold]kubectl config view --kubeconfig {_text(shlex.quote(result.credential.kubeconfig_path))} --minify[/]
+  [bold]kubectl usercert list --out-dir {_text(shlex.quote(os.path.join(result.directory, 'clients')))}[/]
 On a real cluster (a control-plane node, as root, or with --ca-cert/--ca-key):
   [bold]kubectl usercert create alice developers --preset read-only --days 30[/]
   [bold]kubectl --kubeconfig clients/alice/kubeconfig auth whoami[/]
