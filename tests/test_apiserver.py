@@ -3,6 +3,7 @@
 Every case drives the server through kubectl as a user would; the request
 log is read only to check *why* the server answered as it did.
 """
+import base64
 import datetime
 import http.client
 import itertools
@@ -16,6 +17,7 @@ from typing import Dict, Optional, Sequence
 
 import pytest
 from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.x509.oid import NameOID
 
 import apiserver
@@ -397,3 +399,247 @@ def test_fallback_without_ctypes_still_authenticates(tmp_path, monkeypatch):
         assert server.client_cert_mode == "handshake"
         assert whoami(cluster, good)["username"] == "frank"
         assert UNAUTHORIZED in cluster.kubectl(expired, "auth", "whoami").stderr
+
+
+# -- the CertificateSigningRequest API -------------------------------------
+
+CSR_API = "/apis/certificates.k8s.io/v1/certificatesigningrequests"
+CLIENT_SIGNER = "kubernetes.io/kube-apiserver-client"
+
+
+def csr_manifest(name: str, cn: str = "alice", orgs: Sequence[str] = ("dev",), *, key=None,
+                 usages: Sequence[str] = ("client auth", "digital signature"), expiration: Optional[int] = 3600,
+                 renamed_after_signing: Optional[str] = None) -> dict:
+    """A CertificateSigningRequest for a fresh P-256 key (or `key`), made with cryptography."""
+    key = key or pki.new_key("ec")
+    subject = x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, o) for o in orgs]
+                        + [x509.NameAttribute(NameOID.COMMON_NAME, cn)])
+    der = x509.CertificateSigningRequestBuilder().subject_name(subject).sign(key, hashes.SHA256()).public_bytes(
+        serialization.Encoding.DER)
+    if renamed_after_signing:  # same length, so the DER still parses; the signature no longer matches
+        der = der.replace(cn.encode(), renamed_after_signing.encode())
+    pem = b"-----BEGIN CERTIFICATE REQUEST-----\n" + base64.encodebytes(der) + b"-----END CERTIFICATE REQUEST-----\n"
+    spec = {"request": base64.b64encode(pem).decode(), "signerName": CLIENT_SIGNER, "usages": list(usages)}
+    if expiration is not None:
+        spec["expirationSeconds"] = expiration
+    return {"apiVersion": "certificates.k8s.io/v1", "kind": "CertificateSigningRequest",
+            "metadata": {"name": name}, "spec": spec}
+
+
+def as_list(*manifests: dict) -> str:
+    return json.dumps({"apiVersion": "v1", "kind": "List", "items": list(manifests)})
+
+
+@pytest.fixture
+def csr_api(cluster):
+    """The cluster with kube-controller-manager's client signer running on the client CA."""
+    cluster.server.sign_csrs_with(cluster.client_ca.cert, cluster.client_ca.key)
+    return cluster, cluster.credentials("admin", ["system:masters"])
+
+
+def issued_certificate(cluster: Cluster, name: str) -> x509.Certificate:
+    csr = cluster.server.get("certificates.k8s.io/v1", "CertificateSigningRequest", name)
+    return x509.load_pem_x509_certificate(base64.b64decode(csr["status"]["certificate"]))
+
+
+def conditions(cluster: Cluster, name: str) -> Dict[str, dict]:
+    csr = cluster.server.get("certificates.k8s.io/v1", "CertificateSigningRequest", name)
+    return {c["type"]: c for c in csr.get("status", {}).get("conditions", [])}
+
+
+def grant(cluster: Cluster, user: str, *rules: dict) -> None:
+    cluster.server.seed(
+        {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole", "metadata": {"name": user},
+         "rules": list(rules)},
+        {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding", "metadata": {"name": user},
+         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": user},
+         "subjects": [{"kind": "User", "apiGroup": "rbac.authorization.k8s.io", "name": user}]})
+
+
+@pytest.mark.parametrize("binary", KUBECTLS)
+def test_csr_create_approve_get_delete(csr_api, binary, tmp_path):
+    cluster, admin = csr_api
+    kubectl = lambda *a, stdin=None: cluster.kubectl(admin, *a, binary=require(binary), stdin=stdin)  # noqa: E731
+    key = pki.new_key("ec")
+
+    created = kubectl("create", "-f", "-", stdin=json.dumps(csr_manifest("alice-1", key=key)))
+    pending = kubectl("get", "csr")
+    approved = kubectl("certificate", "approve", "alice-1")  # 1.27/1.28 PUT JSON, later ones protobuf
+    listed = kubectl("get", "csr")
+
+    assert created.stdout.strip() == "certificatesigningrequest.certificates.k8s.io/alice-1 created", created.stderr
+    assert pending.stdout.split("\n")[0].split() == ["NAME", "AGE", "SIGNERNAME", "REQUESTOR", "REQUESTEDDURATION",
+                                                    "CONDITION"]
+    assert pending.stdout.split("\n")[1].split()[2:] == [CLIENT_SIGNER, "admin", "60m", "Pending"]
+    assert approved.stdout.strip() == "certificatesigningrequest.certificates.k8s.io/alice-1 approved", approved.stderr
+    assert listed.stdout.split("\n")[1].split()[-1] == "Approved,Issued"
+    stored = cluster.server.get("certificates.k8s.io/v1", "CertificateSigningRequest", "alice-1")
+    assert (stored["spec"]["username"], stored["spec"]["groups"]) == ("admin", ["system:masters",
+                                                                               "system:authenticated"])
+    approval = conditions(cluster, "alice-1")["Approved"]
+    assert {k: approval[k] for k in ("status", "reason", "message")} == {
+        "status": "True", "reason": "KubectlApprove",
+        "message": "This CSR was approved by kubectl certificate approve."}
+    assert approval["lastUpdateTime"].endswith("Z") and approval["lastTransitionTime"].endswith("Z")
+    cert = issued_certificate(cluster, "alice-1")
+    assert cert.public_key() == key.public_key()
+    cert.verify_directly_issued_by(cluster.client_ca.cert)
+
+    deleted = kubectl("delete", "csr", "alice-1")
+    assert deleted.returncode == 0, deleted.stderr
+    assert cluster.server.list("certificates.k8s.io/v1", "CertificateSigningRequest") == []
+
+
+def test_issued_certificate_is_kubes_client_profile_and_authenticates(csr_api, tmp_path):
+    cluster, admin = csr_api
+    key = pki.new_key("rsa")
+    manifest = csr_manifest("carol", "carol", ["dev", "ops"], key=key,
+                            usages=["digital signature", "key encipherment", "client auth"])
+    cluster.kubectl(admin, "create", "-f", "-", stdin=json.dumps(manifest))
+    before = datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0)
+    cluster.kubectl(admin, "certificate", "approve", "carol")
+    after = datetime.datetime.now(datetime.timezone.utc)
+
+    cert = issued_certificate(cluster, "carol")
+    assert cert.subject == x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, "dev"),
+                                      x509.NameAttribute(NameOID.ORGANIZATION_NAME, "ops"),
+                                      x509.NameAttribute(NameOID.COMMON_NAME, "carol")])
+    assert cert.issuer == cluster.client_ca.cert.subject
+    ext = {e.oid._name: e for e in cert.extensions}
+    assert ext["extendedKeyUsage"].value == x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.CLIENT_AUTH])
+    usage = ext["keyUsage"].value
+    assert ext["keyUsage"].critical and usage.digital_signature and usage.key_encipherment
+    assert ext["basicConstraints"].critical and ext["basicConstraints"].value.ca is False
+    # A short certificate (< 8h): notBefore backdated 5 minutes, notAfter not.
+    assert cert.not_valid_after_utc - cert.not_valid_before_utc == datetime.timedelta(hours=1, minutes=5)
+    assert before - datetime.timedelta(minutes=5) <= cert.not_valid_before_utc <= after - datetime.timedelta(minutes=5)
+    assert 0 < cert.serial_number < 2 ** 128
+
+    cert_path = tmp_path / "carol.crt"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path = tmp_path / "carol.key"
+    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    kubeconfig = pki.write_kubeconfig(tmp_path / "carol.kubeconfig", cluster.server.url, cluster.server_ca.cert_path,
+                                      cert_path, key_path)
+    assert whoami(cluster, kubeconfig) == {"username": "carol", "groups": ["dev", "ops", "system:authenticated"]}
+
+
+def test_durations_are_clamped_like_the_controller_does(cluster):
+    cluster.server.sign_csrs_with(cluster.client_ca.cert_path, cluster.client_ca.key_path,
+                                  cluster_signing_duration=datetime.timedelta(hours=10))
+    admin = cluster.credentials("admin", ["system:masters"])
+    cluster.kubectl(admin, "create", "-f", "-", stdin=as_list(
+        csr_manifest("short", expiration=600), csr_manifest("eight-hours", expiration=8 * 3600),
+        csr_manifest("too-long", expiration=20 * 3600), csr_manifest("unasked", expiration=None)))
+    cluster.kubectl(admin, "certificate", "approve", "short", "eight-hours", "too-long", "unasked")
+
+    lifetime = lambda name: (lambda c: c.not_valid_after_utc - c.not_valid_before_utc)(  # noqa: E731
+        issued_certificate(cluster, name))
+    hours = lambda h: datetime.timedelta(hours=h)  # noqa: E731
+    assert lifetime("short") == datetime.timedelta(minutes=15)  # 10m asked, plus the 5m backdate
+    assert lifetime("eight-hours") == hours(8)  # from 8h on, the end is backdated too
+    assert lifetime("too-long") == lifetime("unasked") == hours(10)  # --cluster-signing-duration caps it
+    assert len({issued_certificate(cluster, n).serial_number for n in ("short", "too-long", "unasked")}) == 3
+
+
+def test_denied_and_failed_requests_get_no_certificate(csr_api):
+    cluster, admin = csr_api
+    cluster.kubectl(admin, "create", "-f", "-", stdin=as_list(
+        csr_manifest("denied"), csr_manifest("server-too", usages=["client auth", "server auth"]),
+        csr_manifest("no-client-auth", usages=["digital signature"])))
+
+    denied = cluster.kubectl(admin, "certificate", "deny", "denied")
+    approved = cluster.kubectl(admin, "certificate", "approve", "server-too", "no-client-auth")
+    listed = cluster.kubectl(admin, "get", "csr", "--no-headers")
+
+    assert denied.returncode == 0 and approved.returncode == 0, denied.stderr + approved.stderr
+    assert {k: conditions(cluster, "denied")["Denied"][k] for k in ("status", "reason", "message")} == {
+        "status": "True", "reason": "KubectlDeny", "message": "This CSR was denied by kubectl certificate deny."}
+    failed = conditions(cluster, "server-too")["Failed"]
+    assert (failed["status"], failed["reason"], failed["message"]) == (
+        "True", "SignerValidationFailure", "invalid usage for client certificate: server auth")
+    assert conditions(cluster, "no-client-auth")["Failed"]["message"] == (
+        "missing required usage for client certificate: client auth")
+    assert {line.split()[0]: line.split()[-1] for line in listed.stdout.splitlines()} == {
+        "denied": "Denied", "no-client-auth": "Approved,Failed", "server-too": "Approved,Failed"}
+    for name in ("denied", "server-too", "no-client-auth"):
+        assert "certificate" not in cluster.server.get("certificates.k8s.io/v1", "CertificateSigningRequest",
+                                                       name).get("status", {})
+    again = cluster.kubectl(admin, "certificate", "approve", "denied")
+    assert 'certificate signing request "denied" is already Denied' in again.stderr
+
+
+def test_admission_refuses_system_masters_for_the_client_signer(csr_api):
+    cluster, admin = csr_api
+
+    refused = cluster.kubectl(admin, "create", "-f", "-",
+                              stdin=json.dumps(csr_manifest("root", "eve", ["dev", "system:masters"])))
+
+    assert refused.returncode == 1
+    assert refused.stderr.strip() == (
+        'Error from server (Forbidden): error when creating "STDIN": certificatesigningrequests.certificates.k8s.io '
+        '"root" is forbidden: use of kubernetes.io/kube-apiserver-client signer with system:masters group is not '
+        'allowed')
+    assert cluster.server.list("certificates.k8s.io/v1", "CertificateSigningRequest") == []
+
+
+def test_create_validation_like_kube(csr_api):
+    cluster, admin = csr_api
+    create = lambda m: cluster.kubectl(admin, "create", "-f", "-", stdin=json.dumps(m))  # noqa: E731
+
+    short = create(csr_manifest("short", expiration=599))
+    forged = create(csr_manifest("forged", "alice", renamed_after_signing="mally"))
+    int32 = create(csr_manifest("huge", expiration=100 * 365 * 86400))
+
+    assert ('The CertificateSigningRequest "short" is invalid: spec.expirationSeconds: Invalid value: 599: may not '
+            'specify a duration less than 600 seconds (10 minutes)') in short.stderr
+    assert 'The CertificateSigningRequest "forged" is invalid: spec.request: Invalid value: "' in forged.stderr
+    assert forged.stderr.strip().endswith('": x509: ECDSA verification failure')
+    assert ('cannot unmarshal number 3153600000 into Go struct field CertificateSigningRequestSpec.spec.'
+            'expirationSeconds of type int32') in int32.stderr
+    assert cluster.server.list("certificates.k8s.io/v1", "CertificateSigningRequest") == []
+
+
+def test_approving_needs_update_on_approval_and_approve_on_the_signer(csr_api):
+    cluster, admin = csr_api
+    read = {"apiGroups": ["certificates.k8s.io"], "resources": ["certificatesigningrequests"],
+            "verbs": ["create", "get", "list", "delete"]}
+    approval = {"apiGroups": ["certificates.k8s.io"], "resources": ["certificatesigningrequests/approval"],
+                "verbs": ["update"]}
+    signer = lambda name: {"apiGroups": ["certificates.k8s.io"], "resources": ["signers"],  # noqa: E731
+                           "resourceNames": [name], "verbs": ["approve"]}
+    grant(cluster, "requester", read)
+    grant(cluster, "half-approver", read, approval)
+    grant(cluster, "approver", read, approval, signer(CLIENT_SIGNER))
+    grant(cluster, "domain-approver", read, approval, signer("kubernetes.io/*"))
+    requester = cluster.credentials("requester")
+    made = cluster.kubectl(requester, "create", "-f", "-", stdin=as_list(csr_manifest("one"), csr_manifest("two")))
+    assert made.returncode == 0, made.stderr
+
+    by_rbac = cluster.kubectl(requester, "certificate", "approve", "one")
+    by_admission = cluster.kubectl(cluster.credentials("half-approver"), "certificate", "approve", "one")
+    by_name = cluster.kubectl(cluster.credentials("approver"), "certificate", "approve", "one")
+    by_domain = cluster.kubectl(cluster.credentials("domain-approver"), "certificate", "deny", "two")
+
+    assert ('certificatesigningrequests.certificates.k8s.io "one" is forbidden: User "requester" cannot update '
+            'resource "certificatesigningrequests/approval" in API group "certificates.k8s.io" at the cluster '
+            'scope') in by_rbac.stderr
+    assert ('certificatesigningrequests.certificates.k8s.io "one" is forbidden: user not permitted to approve '
+            'requests with signerName "kubernetes.io/kube-apiserver-client"') in by_admission.stderr
+    assert by_name.returncode == 0 and by_domain.returncode == 0, by_name.stderr + by_domain.stderr
+    assert "Approved" in conditions(cluster, "one") and "Denied" in conditions(cluster, "two")
+    assert cluster.server.get("certificates.k8s.io/v1", "CertificateSigningRequest", "one")["spec"]["username"] \
+        == "requester"
+
+
+def test_without_a_signer_approved_requests_wait_for_one(cluster):
+    admin = cluster.credentials("admin", ["system:masters"])
+    cluster.kubectl(admin, "create", "-f", "-", stdin=json.dumps(csr_manifest("early")))
+    cluster.kubectl(admin, "certificate", "approve", "early")
+    assert cluster.kubectl(admin, "get", "csr", "early", "--no-headers").stdout.split()[-1] == "Approved"
+
+    cluster.server.sign_csrs_with(cluster.client_ca.cert, cluster.client_ca.key)
+
+    assert cluster.kubectl(admin, "get", "csr", "early", "--no-headers").stdout.split()[-1] == "Approved,Issued"
+    assert cluster.server.csr_signer.errors == []

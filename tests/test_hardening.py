@@ -105,3 +105,23 @@ def test_trailing_escaped_space_is_compared_exactly(signing_ca, isolated, tmp_pa
     result = run_cli("sign", "--csr", tmp_path / "r.csr", "--user", "alice\\", "--ca-cert", signing_ca.cert_path,
                      "--ca-key", signing_ca.key_path, "--server", SERVER)
     assert result.returncode == 2 and "subject is" in result.stderr
+
+
+@pytest.mark.parametrize("payload,needle", [
+    (b"not base64 at all!", "not base64 PEM"),
+    (None, "holds 2 certificates"),
+    (b"", "holds 0 certificates"),
+])
+def test_the_csr_signer_takes_exactly_one_certificate(signing_ca, payload, needle):
+    import base64
+
+    from kubectl_usercert.csr_signer import ClusterCSRSigner
+
+    pem = signing_ca.cert.public_bytes(serialization.Encoding.PEM)
+    encoded = base64.b64encode(pem + pem).decode() if payload is None else (
+        payload.decode() if payload.endswith(b"!") else base64.b64encode(payload).decode())
+    signer = ClusterCSRSigner(kubectl=None, user="alice")
+    signer.object_name = "usercert-alice-1234"
+    with pytest.raises(UsercertError, match=needle):
+        signer._single_certificate(encoded)
+    assert signer._single_certificate(base64.b64encode(pem).decode()) == pem

@@ -17,7 +17,12 @@ from .kubectl import last_error_line
 SIGNER_NAME = "kubernetes.io/kube-apiserver-client"
 MANAGED_BY = {"app.kubernetes.io/managed-by": "kubectl-usercert"}
 MIN_EXPIRATION_SECONDS = 600
+MAX_EXPIRATION_SECONDS = 2 ** 31 - 1  # spec.expirationSeconds is an int32; the cluster caps far below anyway
 POLL_SECONDS = 1.0
+# kube's signer (authority.PermissiveSigningPolicy) backdates notBefore by 5 minutes and, from 8 hours on,
+# ends 5 minutes early too: the window is the granted duration, plus 5 minutes when shorter than 8 hours.
+BACKDATE_SECONDS = 300
+SHORT_SECONDS = 8 * 3600
 
 
 def csr_object_name(user):
@@ -35,7 +40,7 @@ def csr_manifest(name, csr_pem, key_type, expiration_seconds):
         "spec": {
             "request": base64.b64encode(csr_pem).decode("ascii"),
             "signerName": SIGNER_NAME,
-            "expirationSeconds": int(expiration_seconds),
+            "expirationSeconds": min(int(expiration_seconds), MAX_EXPIRATION_SECONDS),
             "usages": usages,
         },
     }
@@ -63,6 +68,7 @@ class ClusterCSRSigner:
         self.progress = progress
         self.clock, self.sleep = clock, sleep
         self.object_name = None
+        self.approve_error = None  # why our own `kubectl certificate approve` failed, if it did
         self.notes = []
 
     def effective_days(self, days):
@@ -98,12 +104,14 @@ class ClusterCSRSigner:
         self._delete()
 
     def check_validity(self, info, days):
-        """Say so when the cluster issued less than asked (it clamps to --cluster-signing-duration)."""
+        """Say so when the cluster issued less than asked (it clamps to --cluster-signing-duration and to
+        its CA's expiry)."""
         asked = self.requested_seconds(days)
-        granted = (info.not_after - info.not_before).total_seconds() - 300  # notBefore is backdated 5 minutes
-        if granted < asked - 120:
+        window = (info.not_after - info.not_before).total_seconds()
+        if window < asked - 60:
+            granted = window - BACKDATE_SECONDS if window - BACKDATE_SECONDS < SHORT_SECONDS else window
             self.notes.append(f"the cluster issued {_human(granted)} instead of the {_human(asked)} asked for "
-                              "(its --cluster-signing-duration caps it)")
+                              "(its --cluster-signing-duration or its CA's expiry caps it)")
 
     def _submit(self, manifest):
         self.progress(f"Submitting CertificateSigningRequest {self.object_name}")
@@ -117,7 +125,8 @@ class ClusterCSRSigner:
         self.progress(f"Approving {self.object_name}")
         result = self.kubectl.run(["certificate", "approve", self.object_name])
         if not result.ok:
-            self.notes.append(f"could not approve {self.object_name}: {last_error_line(result.stderr)}; "
+            self.approve_error = last_error_line(result.stderr)
+            self.notes.append(f"could not approve {self.object_name}: {self.approve_error}; "
                               "waiting for someone who may")
 
     def _wait_for_certificate(self):
@@ -127,14 +136,36 @@ class ClusterCSRSigner:
         while True:
             status = self._status()
             if status.get("certificate"):
-                return base64.b64decode(status["certificate"])
+                return self._single_certificate(status["certificate"])
             self._raise_on_final_condition(status)
             if self.clock() >= deadline:
+                if self.approve_error:
+                    details = f"approving it yourself failed: {self.approve_error}"
+                    hint = ("have someone who may approve requests for signer " + SIGNER_NAME + " run kubectl "
+                            "certificate approve NAME within --wait")
+                else:
+                    details, hint = None, ("have it approved sooner (kubectl certificate approve NAME), use "
+                                           "--approve, or wait longer with --wait")
                 raise UsercertError(f"no certificate for {self.object_name} after {self.wait_seconds:g}s; "
-                                    "the request was withdrawn",
-                                    hint="have it approved sooner (kubectl certificate approve NAME), use "
-                                         "--approve, or wait longer with --wait")
+                                    "the request was withdrawn", details=details, hint=hint)
             self.sleep(POLL_SECONDS)
+
+    def _single_certificate(self, encoded):
+        """Exactly one PEM certificate from status.certificate: a second one would go unchecked."""
+        try:
+            text = base64.b64decode(encoded, validate=True).decode("ascii")
+        except (ValueError, UnicodeDecodeError):
+            raise UsercertError(f"the certificate in {self.object_name} is not base64 PEM",
+                                hint="the cluster's signer answered something this tool cannot use") from None
+        blocks = re.findall(r"-----BEGIN CERTIFICATE-----\s[A-Za-z0-9+/=\s]+?-----END CERTIFICATE-----", text)
+        if len(blocks) != 1:
+            raise UsercertError(f"{self.object_name} holds {len(blocks)} certificates, not one",
+                                hint="the cluster's signer answered something this tool cannot use")
+        return (blocks[0] + "\n").encode("ascii")
+
+    def withdraw(self):
+        """The issued certificate was not what was asked: take the request (and so the certificate) away."""
+        self._delete(always=True)
 
     def _status(self):
         result = self.kubectl.run(["get", "certificatesigningrequests.certificates.k8s.io", self.object_name,
@@ -142,14 +173,19 @@ class ClusterCSRSigner:
         if not result.ok:
             raise UsercertError(f"could not read CertificateSigningRequest {self.object_name}",
                                 details=last_error_line(result.stderr))
-        return result.json().get("status") or {}
+        try:
+            return result.json().get("status") or {}
+        except (ValueError, AttributeError):
+            raise UsercertError(f"kubectl's answer about {self.object_name} is not a CertificateSigningRequest",
+                                details=result.stdout[:200]) from None
 
     def _raise_on_final_condition(self, status):
         for condition in status.get("conditions") or []:
             if condition.get("type") in ("Denied", "Failed") and condition.get("status", "True") == "True":
                 reason = condition.get("reason") or condition["type"]
                 message = condition.get("message") or ""
-                raise UsercertError(f"CertificateSigningRequest {self.object_name} was {condition['type'].lower()}: "
+                outcome = "was denied" if condition["type"] == "Denied" else "failed"
+                raise UsercertError(f"CertificateSigningRequest {self.object_name} {outcome}: "
                                     f"{reason}{': ' + message if message else ''}",
                                     hint="nothing was written; ask the approver, or fix the request and retry")
 

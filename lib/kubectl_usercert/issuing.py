@@ -172,7 +172,11 @@ def sign_request(files, subject, key_type, signer, days, public_key, progress):
     signer.sign(files.csr, key_type, days, files.directory, files.cert)
     os.unlink(files.csr)
     progress("Checking the certificate")
-    info = check_issued(files.cert, public_key, subject, signer)
+    try:
+        info = check_issued(files.cert, public_key, subject, signer)
+    except UsercertError:
+        signer.withdraw()
+        raise
     signer.check_validity(info, days)
     return info
 

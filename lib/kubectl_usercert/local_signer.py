@@ -48,6 +48,9 @@ class LocalCASigner:
     def check_validity(self, info, days):
         pass
 
+    def withdraw(self):
+        pass  # nothing left anywhere but the staging folder, which goes
+
     def effective_days(self, days):
         return ca_module.clip_days(self.ca, days)
 

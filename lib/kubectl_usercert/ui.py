@@ -11,6 +11,8 @@ import sys
 import unicodedata
 from contextlib import contextmanager
 
+from datetime import datetime, timezone
+
 import yaml
 from rich.console import Console
 from rich.markup import escape
@@ -65,6 +67,10 @@ def steps():
     """Yield progress(message): a spinner shows the current step, finished steps get a tick."""
     if _state["quiet"]:
         yield lambda _message: None
+        return
+    if not console.is_terminal:
+        # A log or CI: each step as it starts, so a long wait says what it waits for while it waits.
+        yield lambda message: _print(f"- {_text(message)} …")
         return
     current = []
     with console.status("", spinner="dots") as status:
@@ -133,7 +139,14 @@ def _fields(rows):
 
 
 def _expiry(not_after, days):
-    return f"{not_after:%Y-%m-%d %H:%M}Z [{_days_style(days)}]({days} days left)[/]"
+    return f"{not_after:%Y-%m-%d %H:%M}Z [{_days_style(days)}]({_time_left(not_after, days)})[/]"
+
+
+def _time_left(not_after, days):
+    if days != 0:
+        return f"{days} days left" if days > 0 else f"expired {-days} days ago"
+    seconds = (not_after - datetime.now(timezone.utc)).total_seconds()
+    return f"{int(seconds // 3600)}h{int(seconds % 3600 // 60):02d}m left" if seconds > 0 else "expired"
 
 
 def _yes_no(value, yes="yes", no="NO"):

@@ -1,0 +1,354 @@
+"""End to end: `--signer csr` issues through the cluster's CertificateSigningRequest API.
+
+The tool runs as a process with real kubectl against tests/apiserver.py, whose CSR API and signer
+behave as kube-apiserver and kube-controller-manager's kube-apiserver-client signer do. A second
+party (approver, denier) is a second kubectl process started once the request shows up in the
+server: the test waits on the server (wait_for), never on a clock.
+"""
+
+import base64
+import datetime
+import json
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+import pki
+from conftest import LAUNCHER, ROOT, run_cli
+
+CSR = ("certificates.k8s.io/v1", "CertificateSigningRequest")
+CSR_PATH = "/apis/certificates.k8s.io/v1/certificatesigningrequests"
+EC = ["--key-type", "ecdsa"]  # quick keys where the key type does not matter
+
+
+@pytest.fixture
+def cluster(live_cluster):
+    """live_cluster whose controller signs approved kube-apiserver-client requests with the client CA."""
+    live_cluster.server.sign_csrs_with(live_cluster.client_ca.cert, live_cluster.client_ca.key)
+    return live_cluster
+
+
+def csrs(cluster):
+    return cluster.server.list(*CSR)
+
+
+def csr_posts(cluster):
+    return [r for r in cluster.server.records(path=CSR_PATH) if r.method == "POST"]
+
+
+@pytest.fixture
+def start():
+    """start(*args): the tool as a background process (stdin closed), for tests where someone else acts
+    meanwhile; one a failed test leaves running is killed afterwards."""
+    processes = []
+
+    def start_tool(*args, argv=None):
+        argv = argv or [sys.executable, str(LAUNCHER)]
+        processes.append(subprocess.Popen([*argv, *map(str, args)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                          stdin=subprocess.DEVNULL, text=True))
+        return processes[-1]
+
+    yield start_tool
+    for process in processes:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+
+
+def finish(process):
+    out, err = process.communicate(timeout=60)
+    return subprocess.CompletedProcess(process.args, process.returncode, out, err)
+
+
+def submitted_csr(cluster):
+    """The name of the request the tool submitted, as soon as the server holds it."""
+    return cluster.server.wait_for(lambda: next((c["metadata"]["name"] for c in csrs(cluster)), None),
+                                   what="a CertificateSigningRequest")
+
+
+def whoami(cluster, kubeconfig):
+    result = cluster.kubectl(kubeconfig, "auth", "whoami", "-o", "json")
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)["status"]["userInfo"]
+
+
+def certificate(user):
+    return x509.load_pem_x509_certificate(Path(f"clients/{user}/{user}.crt").read_bytes())
+
+
+def ledger():
+    path = Path("clients/.usercert/ledger.jsonl")
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+
+def summary_field(stderr, name):
+    match = re.search(rf"^  {name}\s+(.*)$", stderr, re.MULTILINE)
+    return match and match.group(1)
+
+
+def test_create_approve_issues_a_working_kubeconfig_and_removes_the_request(cluster):
+    result = run_cli("create", "alice", "-g", "dev", "--signer", "csr", "--approve", "--key-type", "rsa",
+                     "--key-size", "2048", "-o", "json")
+
+    assert result.returncode == 0, result.stderr
+    assert whoami(cluster, "clients/alice/kubeconfig") == {"username": "alice",
+                                                           "groups": ["dev", "system:authenticated"]}
+    assert csrs(cluster) == []
+    assert summary_field(result.stderr, "signer") == "csr"
+    assert json.loads(result.stdout)["signer"] == "csr"
+    [entry] = ledger()
+    assert (entry["event"], entry["user"], entry["signer"]) == ("issued", "alice", "csr")
+    cert = certificate("alice")
+    cert.verify_directly_issued_by(cluster.client_ca.cert)
+    assert cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value == x509.ExtendedKeyUsage(
+        [ExtendedKeyUsageOID.CLIENT_AUTH])
+    usage = cert.extensions.get_extension_for_class(x509.KeyUsage).value
+    assert usage.digital_signature and usage.key_encipherment  # RSA asks for key encipherment too
+    assert cert.not_valid_after_utc - cert.not_valid_before_utc == datetime.timedelta(days=365)
+    assert "warning" not in result.stderr
+
+
+def test_keep_csr_leaves_the_issued_request_in_the_cluster(cluster):
+    result = run_cli("create", "bob", "-g", "dev", "--signer", "csr", "--approve", "--keep-csr", *EC)
+
+    assert result.returncode == 0, result.stderr
+    [kept] = csrs(cluster)
+    assert kept["metadata"]["name"].startswith("usercert-bob-")
+    assert kept["metadata"]["labels"] == {"app.kubernetes.io/managed-by": "kubectl-usercert"}
+    assert kept["spec"]["signerName"] == "kubernetes.io/kube-apiserver-client"
+    assert kept["spec"]["usages"] == ["client auth", "digital signature"]  # no key encipherment for EC
+    assert kept["spec"]["username"] == "kubernetes-admin"
+    issued = x509.load_pem_x509_certificate(base64.b64decode(kept["status"]["certificate"]))
+    assert issued == certificate("bob")
+
+
+def test_pending_request_is_picked_up_when_someone_else_approves(cluster, start):
+    tool = start("create", "alice", "-g", "dev", "--signer", "csr", *EC)
+    name = submitted_csr(cluster)
+
+    approved = cluster.admin("certificate", "approve", name)
+    result = finish(tool)
+
+    assert approved.returncode == 0, approved.stderr
+    assert result.returncode == 0, result.stderr
+    assert (f"Waiting for {name} to be approved and signed "
+            f"(approve with: kubectl certificate approve {name})") in result.stderr
+    assert whoami(cluster, "clients/alice/kubeconfig")["username"] == "alice"
+    assert csrs(cluster) == []
+    assert [r.user for r in cluster.server.records(path=f"{CSR_PATH}/{name}/approval")] == ["kubernetes-admin"]
+
+
+def test_denied_request_is_a_clear_error_and_leaves_nothing(cluster, start):
+    tool = start("create", "alice", "-g", "dev", "--signer", "csr", *EC)
+    name = submitted_csr(cluster)
+
+    denied = cluster.admin("certificate", "deny", name)
+    result = finish(tool)
+
+    assert denied.returncode == 0, denied.stderr
+    assert result.returncode == 1
+    assert (f"error: CertificateSigningRequest {name} was denied: KubectlDeny: "
+            "This CSR was denied by kubectl certificate deny.") in result.stderr
+    assert "hint: nothing was written" in result.stderr
+    assert not Path("clients/alice").exists() and ledger() == []
+    assert csrs(cluster) == []
+
+
+# The tool never asks for usages the kube-apiserver-client signer refuses, so a Failed request is
+# provoked by running the real CLI in a child process whose csr_manifest also asks for "server auth":
+# kubectl, the server's admission and the signer's usage check stay real, and the test sees what a
+# user sees (exit code, stderr, files) when a cluster's signer fails a request.
+_LAUNCHER_ASKING_FOR_SERVER_AUTH = f"""
+import sys
+sys.path.insert(0, {str(ROOT / "lib")!r})
+from kubectl_usercert import cli, csr_signer
+original = csr_signer.csr_manifest
+def also_server_auth(*args, **kwargs):
+    manifest = original(*args, **kwargs)
+    manifest["spec"]["usages"].append("server auth")
+    return manifest
+csr_signer.csr_manifest = also_server_auth
+cli.main(["kubectl-usercert"] + sys.argv[1:])
+"""
+
+
+def test_failed_request_shows_the_signers_reason(cluster, start):
+    tool = start("create", "alice", "-g", "dev", "--signer", "csr", "--approve", *EC,
+                 argv=[sys.executable, "-c", _LAUNCHER_ASKING_FOR_SERVER_AUTH])
+    result = finish(tool)
+
+    assert result.returncode == 1
+    assert re.search(r"error: CertificateSigningRequest usercert-alice-\w+ failed: SignerValidationFailure: "
+                     r"invalid usage for client certificate: server auth", result.stderr), result.stderr
+    assert not Path("clients/alice").exists() and ledger() == []
+    assert csrs(cluster) == []
+
+
+def test_nobody_approves_within_wait(cluster):
+    began = time.monotonic()
+    result = run_cli("create", "alice", "-g", "dev", "--signer", "csr", "--wait", "3s", *EC)
+    elapsed = time.monotonic() - began
+
+    assert result.returncode == 1
+    assert re.search(r"error: no certificate for usercert-alice-\w+ after 3s; the request was withdrawn",
+                     result.stderr), result.stderr
+    assert elapsed < 10
+    assert len(csr_posts(cluster)) == 1 and csrs(cluster) == []
+    assert not Path("clients/alice").exists()
+
+
+def test_expiration_is_what_the_certificate_gets(cluster):
+    result = run_cli("create", "alice", "-g", "dev", "--signer", "csr", "--approve", "--expiration", "8h", *EC)
+
+    assert result.returncode == 0, result.stderr
+    cert = certificate("alice")
+    # kube: notBefore 5 minutes back; from 8h on the end is backdated as well, so the window is 8h.
+    assert cert.not_valid_after_utc - cert.not_valid_before_utc == datetime.timedelta(hours=8)
+    left = cert.not_valid_after_utc - datetime.datetime.now(datetime.timezone.utc)
+    assert datetime.timedelta(hours=7, minutes=54) < left <= datetime.timedelta(hours=7, minutes=55)
+    assert "the cluster issued" not in result.stderr
+
+
+def test_cluster_issuing_less_than_asked_is_reported(live_cluster):
+    live_cluster.server.sign_csrs_with(live_cluster.client_ca.cert, live_cluster.client_ca.key,
+                                       cluster_signing_duration=datetime.timedelta(hours=1))
+
+    result = run_cli("create", "alice", "-g", "dev", "--signer", "csr", "--approve", "--expiration", "2h", *EC)
+
+    assert result.returncode == 0, result.stderr
+    assert "warning: the cluster issued 1h00m instead of the 2h00m asked for" in result.stderr
+    cert = certificate("alice")
+    assert cert.not_valid_after_utc - cert.not_valid_before_utc == datetime.timedelta(hours=1, minutes=5)
+
+
+def test_days_beyond_what_expirationseconds_holds_are_capped_by_the_cluster(cluster):
+    result = run_cli("create", "alice", "-g", "dev", "--signer", "csr", "--approve", "--days", "36500", *EC)
+
+    assert result.returncode == 0, result.stderr
+    assert "warning: the cluster issued 365 days instead of the 36500 days asked for" in result.stderr
+
+
+def test_auto_signer_uses_the_csr_api_without_a_ca_and_the_ca_when_given(cluster):
+    from kubectl_usercert import ca
+
+    if ca.locate_ca():
+        pytest.skip("a CA key exists on this machine, so auto signs locally")
+    through_api = run_cli("create", "alice", "-g", "dev", "--approve", *EC, "-o", "json")
+    posts = len(csr_posts(cluster))
+    with_ca = run_cli("create", "bob", "-g", "dev", *EC, *cluster.ca_args, "-o", "json")
+
+    assert through_api.returncode == 0 and with_ca.returncode == 0, through_api.stderr + with_ca.stderr
+    assert json.loads(through_api.stdout)["signer"] == "csr" and posts == 1
+    assert json.loads(with_ca.stdout)["signer"] == "local" and len(csr_posts(cluster)) == 1
+    assert whoami(cluster, "clients/alice/kubeconfig")["username"] == "alice"
+    assert whoami(cluster, "clients/bob/kubeconfig")["username"] == "bob"
+
+
+@pytest.mark.parametrize("signer", ["csr", "auto"])
+def test_system_masters_is_refused_before_anything_is_submitted(cluster, signer):
+    result = run_cli("create", "eve", "-g", "system:masters", "--allow-system-masters", "--signer", signer,
+                     "--approve", *EC)
+
+    assert result.returncode == 2
+    assert "error: the CSR API refuses group system:masters" in result.stderr
+    assert cluster.server.records(path=CSR_PATH) == []
+    assert not Path("clients/eve").exists()
+
+
+def test_renew_through_the_csr_api_keeps_the_key(cluster):
+    assert run_cli("create", "alice", "-g", "dev", "--signer", "csr", "--approve", *EC).returncode == 0
+    key_before, serial_before = Path("clients/alice/alice.key").read_bytes(), certificate("alice").serial_number
+
+    result = run_cli("renew", "alice", "--signer", "csr", "--approve")
+
+    assert result.returncode == 0, result.stderr
+    assert Path("clients/alice/alice.key").read_bytes() == key_before
+    assert certificate("alice").serial_number != serial_before
+    assert whoami(cluster, "clients/alice/kubeconfig") == {"username": "alice",
+                                                           "groups": ["dev", "system:authenticated"]}
+    assert [(e["event"], e["signer"]) for e in ledger()] == [("issued", "csr"), ("renewed", "csr")]
+    assert csrs(cluster) == []
+
+
+def test_sign_a_users_own_request_through_the_csr_api(cluster, tmp_path):
+    owner = tmp_path / "bobs-laptop"
+    owner.mkdir()
+    key = pki.new_key("ec")
+    (owner / "bob.key").write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                                      serialization.NoEncryption()))
+    request = x509.CertificateSigningRequestBuilder().subject_name(x509.Name([
+        x509.NameAttribute(NameOID.ORGANIZATION_NAME, "dev"), x509.NameAttribute(NameOID.COMMON_NAME, "bob")]))
+    (owner / "bob.csr").write_bytes(request.sign(key, hashes.SHA256()).public_bytes(serialization.Encoding.PEM))
+
+    result = run_cli("sign", "--csr", owner / "bob.csr", "--user", "bob", "-g", "dev", "--signer", "csr", "--approve")
+
+    assert result.returncode == 0, result.stderr
+    assert re.search(r"kubectl config set-credentials .*--client-key PATH/TO/YOUR.key --embed-certs", result.stderr)
+    assert not Path("clients/bob/bob.key").exists()
+    # What the owner does with the kubeconfig they were sent:
+    kubeconfig = owner / "kubeconfig"
+    kubeconfig.write_bytes(Path("clients/bob/kubeconfig").read_bytes())
+    added = cluster.kubectl(kubeconfig, "config", "set-credentials", "bob", "--client-key", owner / "bob.key",
+                            "--embed-certs")
+    assert added.returncode == 0, added.stderr
+    assert whoami(cluster, kubeconfig) == {"username": "bob", "groups": ["dev", "system:authenticated"]}
+    [entry] = ledger()
+    assert (entry["signer"], entry["keyHeldBy"]) == ("csr", "owner")
+    assert csrs(cluster) == []
+
+
+@pytest.fixture
+def bot(cluster, tmp_path):
+    """The kubeconfig of ci-bot, who may create, get and delete CSRs but not approve them."""
+    cluster.server.seed(
+        {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole", "metadata": {"name": "csr-requester"},
+         "rules": [{"apiGroups": ["certificates.k8s.io"], "resources": ["certificatesigningrequests"],
+                    "verbs": ["create", "get", "delete"]}]},
+        {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
+         "metadata": {"name": "csr-requester"},
+         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "csr-requester"},
+         "subjects": [{"kind": "User", "apiGroup": "rbac.authorization.k8s.io", "name": "ci-bot"}]})
+    cert, key = pki.make_client_cert(cluster.client_ca, tmp_path / "bot", "ci-bot", ["automation"])
+    return pki.write_kubeconfig(tmp_path / "bot" / "kubeconfig", cluster.server.url, cluster.server_ca.cert_path,
+                                cert, key, cluster="test-cluster", user="ci-bot", context="ci-bot")
+
+
+REFUSED_APPROVAL = ('User "ci-bot" cannot update resource "certificatesigningrequests/approval" in API group '
+                    '"certificates.k8s.io" at the cluster scope')
+
+
+def test_admin_who_may_not_approve_waits_for_someone_who_may(cluster, bot, start):
+    tool = start("create", "alice", "-g", "dev", "--signer", "csr", "--approve", "--kubeconfig", bot, *EC)
+    refused = cluster.server.wait_for(lambda: next((r for r in cluster.server.records(status=403)
+                                                    if r.path.endswith("/approval")), None),
+                                      what="the tool's refused approval")
+    name = refused.path.split("/")[-2]
+    approved = cluster.admin("certificate", "approve", name)
+    result = finish(tool)
+
+    assert refused.user == "ci-bot"
+    assert approved.returncode == 0, approved.stderr
+    assert result.returncode == 0, result.stderr
+    assert f"warning: could not approve {name}: " in result.stderr
+    assert REFUSED_APPROVAL in result.stderr and "waiting for someone who may" in result.stderr
+    assert whoami(cluster, "clients/alice/kubeconfig")["username"] == "alice"
+    assert csrs(cluster) == []
+
+
+def test_refused_approval_is_explained_when_the_wait_runs_out(cluster, bot):
+    result = run_cli("create", "alice", "--signer", "csr", "--approve", "--wait", "2s", "--kubeconfig", bot, *EC)
+
+    assert result.returncode == 1
+    assert "the request was withdrawn" in result.stderr
+    assert "approving it yourself failed: " in result.stderr and REFUSED_APPROVAL in result.stderr
+    assert "use --approve" not in result.stderr
+    assert "hint: have someone who may approve requests for signer kubernetes.io/kube-apiserver-client" \
+        in result.stderr
+    assert csrs(cluster) == [] and not Path("clients/alice").exists()
