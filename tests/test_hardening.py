@@ -125,3 +125,18 @@ def test_the_csr_signer_takes_exactly_one_certificate(signing_ca, payload, needl
     with pytest.raises(UsercertError, match=needle):
         signer._single_certificate(encoded)
     assert signer._single_certificate(base64.b64encode(pem).decode()) == pem
+
+
+def test_requests_with_ambiguous_string_types_are_refused(signing_ca, isolated, tmp_path):
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.name import _ASN1Type
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "\u00c3\u00a9ric", _type=_ASN1Type.T61String)])
+    csr = x509.CertificateSigningRequestBuilder().subject_name(name).sign(key, hashes.SHA256())
+    path = tmp_path / "t61.csr"
+    path.write_bytes(csr.public_bytes(serialization.Encoding.PEM))
+    result = run_cli("sign", "--csr", path, "--user", "\u00c3\u00a9ric", "--ca-cert", signing_ca.cert_path,
+                     "--ca-key", signing_ca.key_path, "--server", SERVER)
+    assert result.returncode == 2 and "T61STRING" in result.stderr
+    assert tree(isolated) == []

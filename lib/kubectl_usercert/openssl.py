@@ -14,7 +14,7 @@ from typing import Optional, Tuple
 from plumbum import local
 from plumbum.commands.processes import CommandNotFound, ProcessExecutionError
 
-from .errors import ToolMissing, UsercertError
+from .errors import InvalidInput, ToolMissing, UsercertError
 from .times import days_left
 
 KEY_TYPES = ("rsa", "ecdsa", "ed25519")
@@ -127,11 +127,27 @@ def request_info(csr_path):
     form = ["-inform", "DER"] if _is_der(csr_path) else []
     _verify_request_signature(csr_path, form)
     fields = _key_value_lines(run(["req", "-in", csr_path, *form, "-noout", "-subject", "-nameopt",
-                                   "RFC2253,-dn_rev"], what))
+                                   "RFC2253,-dn_rev,show_type"], what))
     key_type, key_bits = _public_key_type(run(
         ["req", "-in", csr_path, *form, "-noout", "-text", "-reqopt",
          "no_header,no_version,no_subject,no_extensions,no_sigdump,no_attributes"], what))
-    return RequestInfo(parse_rfc2253(fields.get("subject", "")), key_type, key_bits)
+    return RequestInfo(_untyped(parse_rfc2253(fields.get("subject", "")), csr_path), key_type, key_bits)
+
+
+# String types whose bytes Go and openssl read alike; T61String, say, openssl reads as Latin-1 and
+# Go as raw bytes, so what is checked here would not be what the cluster sees.
+_PLAIN_STRING_TYPES = ("UTF8STRING", "PRINTABLESTRING")
+
+
+def _untyped(pairs, csr_path):
+    plain = []
+    for attribute, typed in pairs:
+        string_type, _, value = typed.partition(":")
+        if string_type not in _PLAIN_STRING_TYPES:
+            raise InvalidInput(f"the request {csr_path} encodes {attribute} as {string_type}",
+                               hint="ask for a request made with UTF-8 names (openssl req -utf8)")
+        plain.append((attribute, value))
+    return tuple(plain)
 
 
 def _verify_request_signature(csr_path, form):
