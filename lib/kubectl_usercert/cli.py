@@ -10,10 +10,11 @@ from plumbum import cli
 from plumbum.cli.application import ShowCompletion, ShowHelp, ShowHelpAll, ShowVersion
 from plumbum.cli.switches import SwitchError
 
-from . import __version__, demo, external_csr, inspection, inventory, issuing, rbac, renewal, revocation, ui, verification
-from .times import parse_duration
+from . import (__version__, demo, external_csr, inspection, inventory, issuing, rbac, renewal, revocation, ui,
+               verification)
 from .errors import InvalidInput, UsercertError
 from .signers import SIGNER_KINDS, SignerOptions
+from .times import parse_duration
 
 OUTPUT_FORMATS = cli.Set("json", "yaml", case_sensitive=True)
 
@@ -47,21 +48,21 @@ class OutputSwitches(Command):
 
 
 class OutDirSwitch(Command):
-    out_dir = cli.SwitchAttr("--out-dir", str, default="clients", help="the folder of user folders")
+    out_dir = cli.SwitchAttr("--out-dir", str, argname="DIR", default="clients", help="the folder of user folders")
 
 
 class SignerSwitches(Command):
     signer = cli.SwitchAttr("--signer", cli.Set(*SIGNER_KINDS), default="auto",
                             help="local (CA key here), csr (the cluster's CSR API), or auto: local when a CA key "
                                  "is given or found, else csr")
-    ca_cert = cli.SwitchAttr("--ca-cert", str, help="CA certificate that signs (env USERCERT_CA_CERT)")
-    ca_key = cli.SwitchAttr("--ca-key", str, help="CA private key (env USERCERT_CA_KEY)")
-    ca_key_passphrase_file = cli.SwitchAttr("--ca-key-passphrase-file", str,
+    ca_cert = cli.SwitchAttr("--ca-cert", str, argname="FILE", help="CA certificate that signs (env USERCERT_CA_CERT)")
+    ca_key = cli.SwitchAttr("--ca-key", str, argname="FILE", help="CA private key (env USERCERT_CA_KEY)")
+    ca_key_passphrase_file = cli.SwitchAttr("--ca-key-passphrase-file", str, argname="FILE",
                                             help="file holding the CA key's passphrase")
     approve = cli.Flag("--approve", help="csr: approve the request yourself (kubectl certificate approve)")
-    wait = cli.SwitchAttr("--wait", str, default="5m", help="csr: how long to wait for approval and signing")
+    wait = cli.SwitchAttr("--wait", str, argname="DURATION", default="5m", help="csr: how long to wait for approval and signing")
     keep_csr = cli.Flag("--keep-csr", help="csr: keep the CertificateSigningRequest object afterwards")
-    expiration = cli.SwitchAttr("--expiration", str, help="csr: validity as a duration (e.g. 8h; at least 10m), "
+    expiration = cli.SwitchAttr("--expiration", str, argname="DURATION", help="csr: validity as a duration (e.g. 8h; at least 10m), "
                                                           "instead of --days")
 
     def signer_options(self):
@@ -75,15 +76,15 @@ class SignerSwitches(Command):
 
 
 class ValiditySwitches(Command):
-    days = cli.SwitchAttr("--days", cli.Range(1, 100 * 365), default=365, help="validity in days")
+    days = cli.SwitchAttr("--days", cli.Range(1, 100 * 365), argname="N", default=365, help="validity in days")
     key_type = cli.SwitchAttr("--key-type", cli.Set("rsa", "ecdsa", "ed25519"), help="key algorithm (default rsa)")
-    key_size = cli.SwitchAttr("--key-size", int, help="RSA bits (2048, 3072, 4096) or ECDSA curve (256, 384, 521)")
+    key_size = cli.SwitchAttr("--key-size", int, argname="BITS", help="RSA bits (2048, 3072, 4096) or ECDSA curve (256, 384, 521)")
     allow_system_masters = cli.Flag("--allow-system-masters",
                                     help="allow group system:masters (bypasses RBAC; cannot be revoked)")
 
 
 class TimeoutSwitch(Command):
-    timeout = cli.SwitchAttr("--timeout", str, default="30s", help="how long to wait for the cluster (e.g. 30s)")
+    timeout = cli.SwitchAttr("--timeout", str, argname="DURATION", default="30s", help="how long to wait for the cluster (e.g. 30s)")
 
     def timeout_seconds(self):
         return parse_duration(self.timeout if self.timeout[-1:].isalpha() else self.timeout + "s",
@@ -91,10 +92,10 @@ class TimeoutSwitch(Command):
 
 
 class ClusterSwitches(Command):
-    kubeconfig = cli.SwitchAttr("--kubeconfig", str, help="the admin kubeconfig to read (default: KUBECONFIG, "
+    kubeconfig = cli.SwitchAttr("--kubeconfig", str, argname="FILE", help="the admin kubeconfig to read (default: KUBECONFIG, "
                                                            "then ~/.kube/config)")
-    context = cli.SwitchAttr("--context", str, help="the kubeconfig context to use (default: current-context)")
-    cluster = cli.SwitchAttr("--cluster", str, help="the kubeconfig cluster to use, overriding the context's")
+    context = cli.SwitchAttr("--context", str, argname="NAME", help="the kubeconfig context to use (default: current-context)")
+    cluster = cli.SwitchAttr("--cluster", str, argname="NAME", help="the kubeconfig cluster to use, overriding the context's")
 
 
 class Main(Command):
@@ -118,14 +119,14 @@ class Create(OutputSwitches, ClusterSwitches, OutDirSwitch, SignerSwitches, Vali
     """Create a key, a certificate for USER in GROUPs, and a kubeconfig in OUT_DIR/USER/"""
 
     PROGNAME = "kubectl usercert create"
-    groups = cli.SwitchAttr(["g", "group"], str, list=True, help="a group (certificate O); repeatable")
-    namespace = cli.SwitchAttr(["n", "namespace"], str, help="default namespace of the new context")
-    server = cli.SwitchAttr("--server", str, help="API server URL for the kubeconfig (overrides the kubeconfig's)")
+    groups = cli.SwitchAttr(["g", "group"], str, argname="GROUP", list=True, help="a group (certificate O)")
+    namespace = cli.SwitchAttr(["n", "namespace"], str, argname="NAMESPACE", help="default namespace of the new context")
+    server = cli.SwitchAttr("--server", str, argname="URL", help="API server URL for the kubeconfig (overrides the kubeconfig's)")
     force = cli.Flag("--force", help="replace an existing OUT_DIR/USER folder")
     verify = cli.Flag("--verify", help="then ask the cluster who it thinks the new user is (kubectl auth whoami)")
-    clusterroles = cli.SwitchAttr("--clusterrole", str, list=True,
-                                  help="bind this ClusterRole (cluster-wide, or in -n NAMESPACE); repeatable")
-    roles = cli.SwitchAttr("--role", str, list=True, help="bind this Role in -n NAMESPACE; repeatable")
+    clusterroles = cli.SwitchAttr("--clusterrole", str, argname="NAME", list=True,
+                                  help="bind this ClusterRole (cluster-wide, or in -n NAMESPACE)")
+    roles = cli.SwitchAttr("--role", str, argname="NAME", list=True, help="bind this Role in -n NAMESPACE")
     preset = cli.SwitchAttr("--preset", cli.Set(*rbac.PRESETS),
                             help="read-only (pods and namespaces, created if missing), or the built-in view, edit, "
                                  "admin")
@@ -170,12 +171,12 @@ class Sign(OutputSwitches, ClusterSwitches, OutDirSwitch, SignerSwitches, Timeou
     """Sign a CSR a user made with their own key; write a kubeconfig without the key, for its owner"""
 
     PROGNAME = "kubectl usercert sign"
-    csr = cli.SwitchAttr("--csr", str, mandatory=True, help="the request file (PEM or DER)")
-    user = cli.SwitchAttr("--user", str, mandatory=True, help="the user the request must name (its CN)")
-    groups = cli.SwitchAttr(["g", "group"], str, list=True, help="a group the request must hold (O); repeatable")
-    days = cli.SwitchAttr("--days", cli.Range(1, 100 * 365), default=365, help="validity in days")
-    namespace = cli.SwitchAttr(["n", "namespace"], str, help="default namespace of the new context")
-    server = cli.SwitchAttr("--server", str, help="API server URL for the kubeconfig (overrides the kubeconfig's)")
+    csr = cli.SwitchAttr("--csr", str, argname="FILE", mandatory=True, help="the request file (PEM or DER)")
+    user = cli.SwitchAttr("--user", str, argname="USER", mandatory=True, help="the user the request must name (its CN)")
+    groups = cli.SwitchAttr(["g", "group"], str, argname="GROUP", list=True, help="a group the request must hold (O)")
+    days = cli.SwitchAttr("--days", cli.Range(1, 100 * 365), argname="N", default=365, help="validity in days")
+    namespace = cli.SwitchAttr(["n", "namespace"], str, argname="NAMESPACE", help="default namespace of the new context")
+    server = cli.SwitchAttr("--server", str, argname="URL", help="API server URL for the kubeconfig (overrides the kubeconfig's)")
     force = cli.Flag("--force", help="replace an existing OUT_DIR/USER folder")
     allow_system_masters = cli.Flag("--allow-system-masters", help="allow group system:masters")
 
@@ -200,7 +201,7 @@ class Inspect(OutputSwitches, OutDirSwitch, ClusterSwitches):
     """Show what a credential says: a user in OUT_DIR, a kubeconfig, or a PEM certificate"""
 
     PROGNAME = "kubectl usercert inspect"
-    ca_cert = cli.SwitchAttr("--ca-cert", str, help="check the chain against this CA (default: the CA found)")
+    ca_cert = cli.SwitchAttr("--ca-cert", str, argname="FILE", help="check the chain against this CA (default: the CA found)")
 
     def main(self, target):
         ui.set_quiet(self.quiet)
@@ -217,7 +218,7 @@ class List(OutputSwitches, OutDirSwitch, ClusterSwitches):
     """List issued certificates (user folders and the ledger), soonest expiry first"""
 
     PROGNAME = "kubectl usercert list"
-    expiring = cli.SwitchAttr("--expiring", str, help="only those expiring within this window (e.g. 30d)")
+    expiring = cli.SwitchAttr("--expiring", str, argname="DURATION", help="only those expiring within this window (e.g. 30d)")
 
     def main(self):
         ui.set_quiet(self.quiet)
@@ -256,7 +257,7 @@ class Renew(OutputSwitches, OutDirSwitch, ClusterSwitches, SignerSwitches, Valid
     """Issue a new certificate for USER (same key unless --rekey) and update the kubeconfig in place"""
 
     PROGNAME = "kubectl usercert renew"
-    groups = cli.SwitchAttr(["g", "group"], str, list=True, help="change the groups (default: keep them)")
+    groups = cli.SwitchAttr(["g", "group"], str, argname="GROUP", list=True, help="change the groups (default: keep them)")
     rekey = cli.Flag("--rekey", help="make a new key too")
 
     def main(self, user):
@@ -312,7 +313,7 @@ class Demo(OutputSwitches):
     """A first run with no cluster: a throwaway CA, a user issued as 'create' does, and what to try next"""
 
     PROGNAME = "kubectl usercert demo"
-    directory = cli.SwitchAttr("--dir", str, help="where to put the demo's files (default: a new temporary folder)")
+    directory = cli.SwitchAttr("--dir", str, argname="DIR", help="where to put the demo's files (default: a new temporary folder)")
 
     def main(self):
         ui.set_quiet(self.quiet)
