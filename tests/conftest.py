@@ -56,7 +56,7 @@ def tree(path):
 
 
 class LiveCluster:
-    """The test API server (tests/apiserver.py) with split CAs, and the admin's kubeconfig as
+    """The test API server (tests/apiserver/) with split CAs, and the admin's kubeconfig as
     ~/.kube/config, so `kubectl usercert` finds the cluster the way it would on an admin's machine."""
 
     def __init__(self, server, server_ca, client_ca, admin_kubeconfig):

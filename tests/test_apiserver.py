@@ -387,7 +387,7 @@ def test_fallback_without_ctypes_still_authenticates(tmp_path, monkeypatch):
     def unavailable(context, client_ca_file):
         raise OSError("pretend the SSL_CTX hook cannot be installed")
 
-    monkeypatch.setattr(apiserver, "_request_client_certificate", unavailable)
+    monkeypatch.setattr(apiserver.tls, "_request_client_certificate", unavailable)
     server_ca = pki.make_ca(tmp_path / "fb", "server-ca")
     client_ca = pki.make_ca(tmp_path / "fb", "client-ca")
     with APIServer(*pki.make_server_cert(server_ca, tmp_path / "fb"), client_ca.cert_path) as server:

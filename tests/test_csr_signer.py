@@ -1,6 +1,6 @@
 """End to end: `--signer csr` issues through the cluster's CertificateSigningRequest API.
 
-The tool runs as a process with real kubectl against tests/apiserver.py, whose CSR API and signer
+The tool runs as a process with real kubectl against tests/apiserver/, whose CSR API and signer
 behave as kube-apiserver and kube-controller-manager's kube-apiserver-client signer do. A second
 party (approver, denier) is a second kubectl process started once the request shows up in the
 server: the test waits on the server (wait_for), never on a clock.

@@ -96,6 +96,18 @@ def test_install_reinstall_and_uninstall_leave_home_as_it_was(tmp_path):
     assert helped.returncode == 0, helped.stderr
     assert "kubectl usercert" in helped.stdout and "create" in helped.stdout
     assert completions(run([KUBECTL, "__complete", "usercert", "cr"], kubectl_env))[0] == ["create"]
+    # The README's first command, and the main job as a new user would type it.
+    demo = run([KUBECTL, "usercert", "demo", "--dir", tmp_path / "demo"], kubectl_env)
+    assert demo.returncode == 0 and "On a real cluster" in demo.stderr, demo.stderr
+    work = tmp_path / "first-user"
+    work.mkdir()
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                    "-keyout", "ca.key", "-out", "ca.crt", "-subj", "/CN=kubernetes", "-days", "30",
+                    "-addext", "basicConstraints=critical,CA:TRUE"], cwd=work, check=True, capture_output=True)
+    made = run([KUBECTL, "usercert", "create", "alice", "dev", "--ca-cert", "ca.crt", "--ca-key", "ca.key",
+                "--server", "https://127.0.0.1:6443"], kubectl_env, cwd=work)
+    assert made.returncode == 0, made.stderr
+    assert (work / "clients" / "alice" / "kubeconfig").stat().st_mode & 0o777 == 0o600
 
     # Re-running upgrades in place; here it also adds the test tools and moves the links.
     second = run([BASH, INSTALL, "--dev", "--prefix", other_bin], env)

@@ -1,0 +1,142 @@
+"""A small kube-apiserver stand-in for end-to-end tests driven by real kubectl.
+
+It behaves like kube-apiserver where the project depends on it:
+
+* TLS on 127.0.0.1 with a serving cert that may chain to a *server CA* other
+  than the *client CA* (k3s/rke2 layout).
+* The client certificate is REQUESTED but not required at the TLS level, like
+  Go's tls.RequestClientCert: an OpenSSL verify callback that accepts every
+  chain is installed through ctypes on the SSL_CTX behind the Python
+  SSLContext (see `tls._request_client_certificate`). The handler then
+  authenticates the DER of the peer certificate with `cryptography`, as
+  k8s.io/apiserver's x509 authenticator does: issued by a cert in the client
+  CA file, inside its validity window (leaf and CA), EKU absent or including
+  clientAuth. Failure is a 401 metav1.Status; user = last CN, groups = every
+  O in order + system:authenticated; no cert or an empty CN is anonymous.
+* RBAC over stored (Cluster)Roles and (Cluster)RoleBindings plus kube's
+  bootstrap roles; system:masters bypasses authorization. 403 bodies carry
+  kube-apiserver's exact forbidden message.
+* Classic discovery; OpenAPI documents (v3 JSON for kubectl 1.29+, v2
+  protobuf for 1.27/1.28) that advertise server-side `fieldValidation`, so
+  kubectl create/apply work without --validate=false and leave validation
+  to the server, which rejects unknown fields of RBAC kinds the way kube's
+  strict decoder does; Table output for `kubectl get`; protobuf request
+  bodies for the kinds kubectl's typed commands send.
+* certificates.k8s.io/v1 CertificateSigningRequests as kube-apiserver and
+  kube-controller-manager serve them: spec.username/groups set from the
+  requester, kube's create validation (a CSR with a good self-signature,
+  known usages, expirationSeconds >= 600 and int32), CertificateSubjectRestriction
+  admission (no O=system:masters for kubernetes.io/kube-apiserver-client),
+  the `approval` subresource (`kubectl certificate approve|deny`, JSON or
+  protobuf; RBAC `update` on certificatesigningrequests/approval, then
+  `approve` on signers/<signerName> or signers/<domain>/*), and, once
+  `sign_csrs_with(ca_cert, ca_key, cluster_signing_duration)` (or
+  csr_signing_key=) is given, the kube-apiserver-client signer: usages
+  checked (else condition Failed, reason SignerValidationFailure), the
+  certificate issued as kube's PermissiveSigningPolicy does it. Signing is
+  synchronous on approval. `wait_for(predicate)` blocks until a request
+  makes the predicate true, for tests that act when a CSR shows up.
+
+Differences from kube-apiserver a test may trip over:
+
+* Only certs issued directly by a client CA authenticate (intermediates sent
+  by the client are not used: Python exposes only the leaf before 3.13).
+* Anonymous users may read discovery (`/api`, `/apis`, `/openapi`) by
+  default; kube binds system:discovery to system:authenticated only. Pass
+  anonymous_discovery=False for kube's exact default.
+* No CSR garbage collection, no /status subresource for CSRs; signer errors
+  kube would log and retry (a bad self-signature in a seeded request, an
+  expired CA) are kept in `csr_signer.errors` and the request stays unsigned.
+* No watch, no server-side apply, no admission or defaulting beyond the CSR
+  API's; strategic merge patch is applied as JSON merge patch ($-directives
+  dropped), which is exact for RBAC kinds (their lists are atomic) and
+  metadata maps.
+* If the ctypes hook cannot be installed (non-CPython, static OpenSSL), the
+  server falls back to verifying at the handshake against the client CA
+  with time checks off: unknown-CA and wrong-EKU certs then fail the TLS
+  handshake instead of getting a 401. `APIServer.client_cert_mode` says
+  which mode is active ("request" or "handshake").
+
+The package, one module per capability (this module re-exports the public names):
+
+* tls: the server's SSLContext; the ctypes hook that requests a client cert.
+* authentication: the x509 authenticator; UserInfo and the user groups.
+* timestamps: times as Go prints them.
+* protobuf: request body decoding; the encoding primitives /openapi/v2 uses.
+* resources: ResourceType, one REST resource.
+* errors: APIError (a metav1.Status failure) and the common ones.
+* store: ObjectStore, the in-memory objects; label and field selectors.
+* patches: JSON merge patch and JSON patch.
+* field_validation: unknown fields of the kinds whose schemas are known.
+* rbac: request Attributes, RBACAuthorizer, kube's forbidden message.
+* bootstrap: built-in resource types and what the server holds at start.
+* tables: Table output for `kubectl get`.
+* discovery: /version, /api, /apis and APIResourceLists.
+* openapi: /openapi/v3 (JSON) and /openapi/v2 (protobuf).
+* request_log: RequestRecord, one answered request.
+* handler: the HTTP handler (request attributes, dispatch, the verbs).
+* csr: the CSR API (strategy, admission, approval) and the signer.
+* server: APIServer, the TLS HTTP server it runs, wait_for_port.
+
+A test that monkeypatches a helper patches the module that defines it
+(e.g. `apiserver.tls._request_client_certificate`), not this package.
+"""
+from .authentication import (ANONYMOUS, AUTHENTICATED, MASTERS, UNAUTHENTICATED, AuthenticationError, UserInfo,
+                             authenticate, user_from_certificate)
+from .bootstrap import bootstrap_cluster_roles, bootstrap_objects, builtin_types, make_pod
+from .csr import (CERTIFICATES_GROUP, CLUSTER_SIGNING_DURATION, KUBE_APISERVER_CLIENT_SIGNER, VALID_USAGES, Cause,
+                  CSRSigner, CSRStrategy, admission_forbidden, authorized_for_signer, client_usages_problem,
+                  csr_approval, csr_signature_error, invalid, parse_csr_request, validate_csr_conditions,
+                  validate_csr_spec)
+from .discovery import SERVER_VERSION, api_group_list, api_resource_list
+from .errors import APIError, method_not_allowed, no_such_path, not_found
+from .field_validation import FIELD_SCHEMAS, unknown_fields
+from .handler import request_attributes
+from .openapi import openapi_v2_protobuf, openapi_v3_document, openapi_v3_root
+from .patches import json_patch, merge_patch
+from .protobuf import decode_protobuf
+from .rbac import RBAC_GROUP, Attributes, RBACAuthorizer, forbidden_message
+from .request_log import RequestRecord
+from .resources import STANDARD_VERBS, ResourceType
+from .server import APIServer, wait_for_port
+from .store import LabelSelector, ObjectStore
+from .tables import TABLE_COLUMNS, csr_condition_column, human_duration, to_table
+
+__all__ = [
+    # authentication
+    "ANONYMOUS", "AUTHENTICATED", "MASTERS", "UNAUTHENTICATED", "AuthenticationError", "UserInfo", "authenticate",
+    "user_from_certificate",
+    # bootstrap
+    "bootstrap_cluster_roles", "bootstrap_objects", "builtin_types", "make_pod",
+    # csr
+    "CERTIFICATES_GROUP", "CLUSTER_SIGNING_DURATION", "KUBE_APISERVER_CLIENT_SIGNER", "VALID_USAGES", "Cause",
+    "CSRSigner", "CSRStrategy", "admission_forbidden", "authorized_for_signer", "client_usages_problem",
+    "csr_approval", "csr_signature_error", "invalid", "parse_csr_request", "validate_csr_conditions",
+    "validate_csr_spec",
+    # discovery
+    "SERVER_VERSION", "api_group_list", "api_resource_list",
+    # errors
+    "APIError", "method_not_allowed", "no_such_path", "not_found",
+    # field_validation
+    "FIELD_SCHEMAS", "unknown_fields",
+    # handler
+    "request_attributes",
+    # openapi
+    "openapi_v2_protobuf", "openapi_v3_document", "openapi_v3_root",
+    # patches
+    "json_patch", "merge_patch",
+    # protobuf
+    "decode_protobuf",
+    # rbac
+    "RBAC_GROUP", "Attributes", "RBACAuthorizer", "forbidden_message",
+    # request_log
+    "RequestRecord",
+    # resources
+    "STANDARD_VERBS", "ResourceType",
+    # server
+    "APIServer", "wait_for_port",
+    # store
+    "LabelSelector", "ObjectStore",
+    # tables
+    "TABLE_COLUMNS", "csr_condition_column", "human_duration", "to_table",
+]

@@ -1,0 +1,52 @@
+"""Patches: JSON merge patch (which also stands in for strategic merge patch) and JSON patch."""
+import copy
+from typing import List
+
+from .errors import APIError
+
+
+def merge_patch(target, patch):
+    """RFC 7386; keys starting with '$' (strategic-merge directives) are dropped."""
+    if not isinstance(patch, dict):
+        return copy.deepcopy(patch)
+    result = dict(target) if isinstance(target, dict) else {}
+    for key, value in patch.items():
+        if key.startswith("$"):
+            continue
+        if value is None:
+            result.pop(key, None)
+        else:
+            result[key] = merge_patch(result.get(key), value)
+    return result
+
+
+def _pointer(path: str) -> List[str]:
+    return [p.replace("~1", "/").replace("~0", "~") for p in path.split("/")[1:]]
+
+
+def json_patch(doc, ops: list):
+    """RFC 6902 add/remove/replace/test, enough for kubectl patch --type=json."""
+    doc = copy.deepcopy(doc)
+    for op in ops:
+        *parents, last = _pointer(op["path"])
+        node = doc
+        for p in parents:
+            node = node[int(p)] if isinstance(node, list) else node[p]
+        kind = op["op"]
+        if kind == "test":
+            cur = node[int(last)] if isinstance(node, list) else node.get(last)
+            if cur != op["value"]:
+                raise APIError(422, "Invalid", "test operation failed at %s" % op["path"])
+        elif isinstance(node, list):
+            idx = len(node) if last == "-" else int(last)
+            if kind in ("remove", "replace"):
+                node.pop(idx)
+            if kind in ("add", "replace"):
+                node.insert(idx, op["value"])
+        elif kind == "remove":
+            del node[last]
+        elif kind in ("add", "replace"):
+            node[last] = op["value"]
+        else:
+            raise APIError(400, "BadRequest", "unsupported JSON patch operation %r" % kind)
+    return doc

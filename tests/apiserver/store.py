@@ -1,0 +1,177 @@
+"""The in-memory object store, with label and field selectors."""
+import copy
+import datetime
+import random
+import re
+import threading
+import uuid
+from typing import Callable, Dict, List, Optional, Tuple
+
+from .errors import APIError, not_found
+from .resources import ResourceType
+from .timestamps import _timestamp
+
+
+def _random_suffix(n: int = 5) -> str:
+    return "".join(random.choice("bcdfghjklmnpqrstvwxz2456789") for _ in range(n))
+
+
+class LabelSelector:
+    """labels.Parse: k=v, k==v, k!=v, k, !k, k in (a,b), k notin (a,b)."""
+
+    _PART = re.compile(r"(?:[^,(]|\([^)]*\))+")
+    _SET = re.compile(r"^(\S+)\s+(in|notin)\s*\((.*)\)$")
+
+    def __init__(self, text: str):
+        self.requirements = [self._parse(p.strip()) for p in self._PART.findall(text or "") if p.strip()]
+
+    def _parse(self, part: str):
+        m = self._SET.match(part)
+        if m:
+            return m.group(1), m.group(2), {v.strip() for v in m.group(3).split(",") if v.strip()}
+        for op in ("!=", "==", "="):
+            if op in part:
+                key, value = (s.strip() for s in part.split(op, 1))
+                return key, "!=" if op == "!=" else "=", {value}
+        if part.startswith("!"):
+            return part[1:].strip(), "!", set()
+        if re.match(r"^[A-Za-z0-9./_-]+$", part):
+            return part, "exists", set()
+        raise APIError(400, "BadRequest", "unable to parse requirement: %r" % part)
+
+    def matches(self, labels: Dict[str, str]) -> bool:
+        return all(self._one(labels, *req) for req in self.requirements)
+
+    @staticmethod
+    def _one(labels, key, op, values) -> bool:
+        present, value = key in labels, labels.get(key)
+        return {
+            "=": present and value in values, "in": present and value in values,
+            "!=": not present or value not in values, "notin": not present or value not in values,
+            "exists": present, "!": not present,
+        }[op]
+
+
+def _field_selector(text: str) -> Callable[[dict], bool]:
+    """metadata.name / metadata.namespace, which is what kubectl delete --wait uses."""
+    tests = []
+    for part in filter(None, (p.strip() for p in (text or "").split(","))):
+        neg = "!=" in part
+        key, value = re.split(r"!=|==|=", part, maxsplit=1)
+        if key not in ("metadata.name", "metadata.namespace"):
+            raise APIError(400, "BadRequest", 'field label not supported: %s' % key)
+        tests.append((key.split(".")[1], value, neg))
+    return lambda obj: all((obj["metadata"].get(k, "") == v) != neg for k, v, neg in tests)
+
+
+class ObjectStore:
+    """Objects keyed by (resource type, namespace, name); thread-safe."""
+
+    def __init__(self):
+        self.types: Dict[Tuple[str, str, str], ResourceType] = {}
+        self._objects: Dict[Tuple[ResourceType, str, str], dict] = {}
+        self._lock = threading.RLock()
+        self._rv = 1000
+
+    # -- types
+    def register(self, rt: ResourceType) -> ResourceType:
+        self.types[(rt.group, rt.version, rt.resource)] = rt
+        return rt
+
+    def type_for(self, group: str, version: str, resource: str) -> Optional[ResourceType]:
+        return self.types.get((group, version, resource))
+
+    def serves(self, group: str, version: str) -> bool:
+        return any(t.group == group and t.version == version and not t.hidden for t in self.types.values())
+
+    def type_for_kind(self, api_version: str, kind: str) -> ResourceType:
+        for rt in self.types.values():
+            if rt.api_version == api_version and rt.kind == kind and not rt.review:
+                return rt
+        raise KeyError("no resource for %s %s" % (api_version, kind))
+
+    # -- objects
+    def _next_rv(self) -> str:
+        self._rv += 1
+        return str(self._rv)
+
+    def create(self, rt: ResourceType, namespace: str, obj: dict,
+               now: Optional[datetime.datetime] = None) -> dict:
+        obj = copy.deepcopy(obj)
+        meta = obj.setdefault("metadata", {})
+        with self._lock:
+            if not meta.get("name") and meta.get("generateName"):
+                meta["name"] = meta["generateName"] + _random_suffix()
+            name = meta.get("name")
+            if not name:
+                raise APIError(422, "Invalid", "%s.%s \"\" is invalid: metadata.name: Required value: "
+                               "name or generateName is required" % (rt.kind, rt.group or "core"))
+            if rt.namespaced:
+                self._require_namespace(namespace)
+                meta["namespace"] = namespace
+            else:
+                meta.pop("namespace", None)
+            key = (rt, namespace if rt.namespaced else "", name)
+            if key in self._objects:
+                raise APIError(409, "AlreadyExists", '%s "%s" already exists' % (rt.qualified, name),
+                               {"name": name, "group": rt.group, "kind": rt.resource})
+            obj["apiVersion"], obj["kind"] = rt.api_version, rt.kind
+            meta.update(uid=str(uuid.uuid4()), resourceVersion=self._next_rv(),
+                        creationTimestamp=_timestamp(now))
+            self._objects[key] = obj
+            return copy.deepcopy(obj)
+
+    def _require_namespace(self, namespace: str) -> None:
+        ns_type = self.type_for("", "v1", "namespaces")
+        if ns_type and (ns_type, "", namespace) not in self._objects:
+            raise not_found(ns_type, namespace)
+
+    def get(self, rt: ResourceType, namespace: str, name: str) -> dict:
+        with self._lock:
+            obj = self._objects.get((rt, namespace if rt.namespaced else "", name))
+            if obj is None:
+                raise not_found(rt, name)
+            return copy.deepcopy(obj)
+
+    def list(self, rt: ResourceType, namespace: str = "", label_selector: str = "",
+             field_selector: str = "") -> List[dict]:
+        selector, fields = LabelSelector(label_selector), _field_selector(field_selector)
+        with self._lock:
+            items = [copy.deepcopy(o) for (t, ns, _), o in sorted(self._objects.items(), key=lambda kv: kv[0][1:])
+                     if t == rt and (not namespace or ns == namespace)]
+        return [o for o in items if selector.matches(o["metadata"].get("labels") or {}) and fields(o)]
+
+    def replace(self, rt: ResourceType, namespace: str, name: str, obj: dict) -> dict:
+        """PUT/PATCH result: keeps identity fields; bumps resourceVersion only on change."""
+        with self._lock:
+            current = self.get(rt, namespace, name)
+            sent_rv = (obj.get("metadata") or {}).get("resourceVersion")
+            if sent_rv and sent_rv != current["metadata"]["resourceVersion"]:
+                raise APIError(409, "Conflict", 'Operation cannot be fulfilled on %s "%s": the object has been '
+                               "modified; please apply your changes to the latest version and try again"
+                               % (rt.qualified, name), {"name": name, "group": rt.group, "kind": rt.resource})
+            new = copy.deepcopy(obj)
+            meta = new.setdefault("metadata", {})
+            for k in ("name", "namespace", "uid", "creationTimestamp", "resourceVersion"):
+                if k in current["metadata"]:
+                    meta[k] = current["metadata"][k]
+            new["apiVersion"], new["kind"] = rt.api_version, rt.kind
+            if new != current:
+                meta["resourceVersion"] = self._next_rv()
+            self._objects[(rt, namespace if rt.namespaced else "", name)] = new
+            return copy.deepcopy(new)
+
+    def delete(self, rt: ResourceType, namespace: str, name: str) -> dict:
+        with self._lock:
+            obj = self.get(rt, namespace, name)
+            del self._objects[(rt, namespace if rt.namespaced else "", name)]
+            return obj
+
+    def resource_version(self) -> str:
+        with self._lock:
+            return str(self._rv)
+
+    @property
+    def lock(self) -> "threading.RLock":
+        """Held across a read-modify-write (approval, signing) so that nothing slips in between."""
+        return self._lock
