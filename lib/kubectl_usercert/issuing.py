@@ -120,12 +120,7 @@ def create(request, progress=_no_progress):
     files = UserFiles.for_user(request.out_dir, subject.user)
     # Fail on existing output before any slow or sensitive work.
     refuse_existing(files.directory, request.force)
-    manifests = rbac.binding_manifests(request.access, subject.user, subject.groups) if not request.access.empty else []
-    admin = Kubectl(request.kubeconfig, request.context, request.cluster)
-    if manifests and not request.print_rbac:
-        progress("Checking that the roles to bind exist")
-        rbac.check_roles_exist(admin, request.access)
-        rbac.check_names_free(admin, manifests)
+    admin, manifests = _prepare_access(request, subject, progress)
     signer = choose_signer(request.signing, subject, progress)
     endpoint = resolve_endpoint(request, signer, warnings)
     days = effective_days(signer, request.days, warnings)
@@ -146,6 +141,19 @@ def create(request, progress=_no_progress):
         progress("Applying the RBAC bindings")
         credential.rbac_applied = _apply_bindings(admin, manifests, files)
     return credential
+
+
+def _prepare_access(request, subject, progress):
+    """The bindings to make, checked against the cluster before anything is issued (unless only printed)."""
+    if request.access.empty:
+        return None, []
+    manifests = rbac.binding_manifests(request.access, subject.user, subject.groups)
+    admin = Kubectl(request.kubeconfig, request.context, request.cluster)
+    if not request.print_rbac:
+        progress("Checking that the roles to bind exist")
+        rbac.check_roles_exist(admin, request.access)
+        rbac.check_names_free(admin, manifests)
+    return admin, manifests
 
 
 def _apply_bindings(admin, manifests, files):
