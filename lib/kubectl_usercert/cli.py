@@ -60,10 +60,12 @@ class SignerSwitches(Command):
     ca_key_passphrase_file = cli.SwitchAttr("--ca-key-passphrase-file", str, argname="FILE",
                                             help="file holding the CA key's passphrase")
     approve = cli.Flag("--approve", help="csr: approve the request yourself (kubectl certificate approve)")
-    wait = cli.SwitchAttr("--wait", str, argname="DURATION", default="5m", help="csr: how long to wait for approval and signing")
+    wait = cli.SwitchAttr("--wait", str, argname="DURATION", default="5m",
+                          help="csr: how long to wait for approval and signing")
     keep_csr = cli.Flag("--keep-csr", help="csr: keep the CertificateSigningRequest object afterwards")
-    expiration = cli.SwitchAttr("--expiration", str, argname="DURATION", help="csr: validity as a duration (e.g. 8h; at least 10m), "
-                                                          "instead of --days")
+    expiration = cli.SwitchAttr("--expiration", str, argname="DURATION",
+                                help="csr: validity as a duration (e.g. 8h; at least 10m), "
+                                     "instead of --days")
 
     def signer_options(self):
         expiration = parse_duration(self.expiration, "--expiration") if self.expiration else None
@@ -78,13 +80,15 @@ class SignerSwitches(Command):
 class ValiditySwitches(Command):
     days = cli.SwitchAttr("--days", cli.Range(1, 100 * 365), argname="N", default=365, help="validity in days")
     key_type = cli.SwitchAttr("--key-type", cli.Set("rsa", "ecdsa", "ed25519"), help="key algorithm (default rsa)")
-    key_size = cli.SwitchAttr("--key-size", int, argname="BITS", help="RSA bits (2048, 3072, 4096) or ECDSA curve (256, 384, 521)")
+    key_size = cli.SwitchAttr("--key-size", int, argname="BITS",
+                              help="RSA bits (2048, 3072, 4096) or ECDSA curve (256, 384, 521)")
     allow_system_masters = cli.Flag("--allow-system-masters",
                                     help="allow group system:masters (bypasses RBAC; cannot be revoked)")
 
 
 class TimeoutSwitch(Command):
-    timeout = cli.SwitchAttr("--timeout", str, argname="DURATION", default="30s", help="how long to wait for the cluster (e.g. 30s)")
+    timeout = cli.SwitchAttr("--timeout", str, argname="DURATION", default="30s",
+                             help="how long to wait for the cluster (e.g. 30s)")
 
     def timeout_seconds(self):
         return parse_duration(self.timeout if self.timeout[-1:].isalpha() else self.timeout + "s",
@@ -92,10 +96,23 @@ class TimeoutSwitch(Command):
 
 
 class ClusterSwitches(Command):
-    kubeconfig = cli.SwitchAttr("--kubeconfig", str, argname="FILE", help="the admin kubeconfig to read (default: KUBECONFIG, "
-                                                           "then ~/.kube/config)")
-    context = cli.SwitchAttr("--context", str, argname="NAME", help="the kubeconfig context to use (default: current-context)")
-    cluster = cli.SwitchAttr("--cluster", str, argname="NAME", help="the kubeconfig cluster to use, overriding the context's")
+    kubeconfig = cli.SwitchAttr("--kubeconfig", str, argname="FILE",
+                                help="the admin kubeconfig to read (default: KUBECONFIG, "
+                                     "then ~/.kube/config)")
+    context = cli.SwitchAttr("--context", str, argname="NAME",
+                             help="the kubeconfig context to use (default: current-context)")
+    cluster = cli.SwitchAttr("--cluster", str, argname="NAME",
+                             help="the kubeconfig cluster to use, overriding the context's")
+
+
+class UserKubeconfigSwitches(Command):
+    """Switches of the commands that write a user's folder and kubeconfig (create, sign)."""
+
+    namespace = cli.SwitchAttr(["n", "namespace"], str, argname="NAMESPACE",
+                               help="default namespace of the new context")
+    server = cli.SwitchAttr("--server", str, argname="URL",
+                            help="API server URL for the kubeconfig (overrides the kubeconfig's)")
+    force = cli.Flag("--force", help="replace an existing OUT_DIR/USER folder")
 
 
 class Main(Command):
@@ -115,14 +132,12 @@ class Main(Command):
 
 
 @Main.subcommand("create")
-class Create(OutputSwitches, ClusterSwitches, OutDirSwitch, SignerSwitches, ValiditySwitches, TimeoutSwitch):
+class Create(OutputSwitches, ClusterSwitches, OutDirSwitch, UserKubeconfigSwitches, SignerSwitches, ValiditySwitches,
+             TimeoutSwitch):
     """Create a key, a certificate for USER in GROUPs, and a kubeconfig in OUT_DIR/USER/"""
 
     PROGNAME = "kubectl usercert create"
     groups = cli.SwitchAttr(["g", "group"], str, argname="GROUP", list=True, help="a group (certificate O)")
-    namespace = cli.SwitchAttr(["n", "namespace"], str, argname="NAMESPACE", help="default namespace of the new context")
-    server = cli.SwitchAttr("--server", str, argname="URL", help="API server URL for the kubeconfig (overrides the kubeconfig's)")
-    force = cli.Flag("--force", help="replace an existing OUT_DIR/USER folder")
     verify = cli.Flag("--verify", help="then ask the cluster who it thinks the new user is (kubectl auth whoami)")
     clusterroles = cli.SwitchAttr("--clusterrole", str, argname="NAME", list=True,
                                   help="bind this ClusterRole (cluster-wide, or in -n NAMESPACE)")
@@ -167,7 +182,7 @@ def _verify_with_progress(target, out_dir, timeout):
 
 
 @Main.subcommand("sign")
-class Sign(OutputSwitches, ClusterSwitches, OutDirSwitch, SignerSwitches, TimeoutSwitch):
+class Sign(OutputSwitches, ClusterSwitches, OutDirSwitch, UserKubeconfigSwitches, SignerSwitches):
     """Sign a CSR a user made with their own key; write a kubeconfig without the key, for its owner"""
 
     PROGNAME = "kubectl usercert sign"
@@ -175,9 +190,6 @@ class Sign(OutputSwitches, ClusterSwitches, OutDirSwitch, SignerSwitches, Timeou
     user = cli.SwitchAttr("--user", str, argname="USER", mandatory=True, help="the user the request must name (its CN)")
     groups = cli.SwitchAttr(["g", "group"], str, argname="GROUP", list=True, help="a group the request must hold (O)")
     days = cli.SwitchAttr("--days", cli.Range(1, 100 * 365), argname="N", default=365, help="validity in days")
-    namespace = cli.SwitchAttr(["n", "namespace"], str, argname="NAMESPACE", help="default namespace of the new context")
-    server = cli.SwitchAttr("--server", str, argname="URL", help="API server URL for the kubeconfig (overrides the kubeconfig's)")
-    force = cli.Flag("--force", help="replace an existing OUT_DIR/USER folder")
     allow_system_masters = cli.Flag("--allow-system-masters", help="allow group system:masters")
 
     def main(self):
@@ -201,12 +213,13 @@ class Inspect(OutputSwitches, OutDirSwitch, ClusterSwitches):
     """Show what a credential says: a user in OUT_DIR, a kubeconfig, or a PEM certificate"""
 
     PROGNAME = "kubectl usercert inspect"
-    ca_cert = cli.SwitchAttr("--ca-cert", str, argname="FILE", help="check the chain against this CA (default: the CA found)")
+    ca_cert = cli.SwitchAttr("--ca-cert", str, argname="FILE",
+                             help="check the chain against this CA (default: the CA found)")
 
     def main(self, target):
         ui.set_quiet(self.quiet)
         report = inspection.inspect(target, self.out_dir, self.ca_cert)
-        report.bindings, report.bindings_note = _bindings_for([report.user], report.groups, self)
+        report.bindings, report.bindings_note = _bindings_for(report.user, report.groups, self)
         ui.inspection(report)
         if self.output:
             ui.emit(report.as_record(), self.output)
@@ -218,7 +231,8 @@ class List(OutputSwitches, OutDirSwitch, ClusterSwitches):
     """List issued certificates (user folders and the ledger), soonest expiry first"""
 
     PROGNAME = "kubectl usercert list"
-    expiring = cli.SwitchAttr("--expiring", str, argname="DURATION", help="only those expiring within this window (e.g. 30d)")
+    expiring = cli.SwitchAttr("--expiring", str, argname="DURATION",
+                              help="only those expiring within this window (e.g. 30d)")
 
     def main(self):
         ui.set_quiet(self.quiet)
@@ -226,11 +240,7 @@ class List(OutputSwitches, OutDirSwitch, ClusterSwitches):
         if self.expiring:
             report = inventory.expiring_within(report, parse_duration(self.expiring, "--expiring"))
         bindings, note = rbac.bindings_if_reachable(self.kubeconfig, self.context, self.cluster)
-        if bindings is not None:
-            for row in report.rows:
-                row.bindings = [b.name for b in rbac.bindings_of(bindings, row.user, row.groups)]
-        elif note and report.rows:
-            report.problems.append(note)
+        inventory.attach_bindings(report, bindings, note)
         ui.inventory(report)
         if self.output:
             ui.emit({"items": [row.as_record() for row in report.rows], "problems": report.problems}, self.output)
@@ -257,7 +267,8 @@ class Renew(OutputSwitches, OutDirSwitch, ClusterSwitches, SignerSwitches, Valid
     """Issue a new certificate for USER (same key unless --rekey) and update the kubeconfig in place"""
 
     PROGNAME = "kubectl usercert renew"
-    groups = cli.SwitchAttr(["g", "group"], str, argname="GROUP", list=True, help="change the groups (default: keep them)")
+    groups = cli.SwitchAttr(["g", "group"], str, argname="GROUP", list=True,
+                            help="change the groups (default: keep them)")
     rekey = cli.Flag("--rekey", help="make a new key too")
 
     def main(self, user):
@@ -313,7 +324,8 @@ class Demo(OutputSwitches):
     """A first run with no cluster: a throwaway CA, a user issued as 'create' does, and what to try next"""
 
     PROGNAME = "kubectl usercert demo"
-    directory = cli.SwitchAttr("--dir", str, argname="DIR", help="where to put the demo's files (default: a new temporary folder)")
+    directory = cli.SwitchAttr("--dir", str, argname="DIR",
+                               help="where to put the demo's files (default: a new temporary folder)")
 
     def main(self):
         ui.set_quiet(self.quiet)
@@ -325,12 +337,10 @@ class Demo(OutputSwitches):
         return 0
 
 
-def _bindings_for(users, groups, switches):
+def _bindings_for(user, groups, switches):
     """The bindings this tool made for a user (and their groups), or a note saying why there are none."""
     bindings, note = rbac.bindings_if_reachable(switches.kubeconfig, switches.context, switches.cluster)
-    if bindings is None:
-        return None, note
-    return [b for user in users for b in rbac.bindings_of(bindings, user, groups)], None
+    return (None, note) if bindings is None else (rbac.bindings_of(bindings, user, groups), None)
 
 
 def main(argv=None):

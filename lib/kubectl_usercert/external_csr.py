@@ -21,9 +21,6 @@ from .signers import choose_signer
 from .staging import refuse_existing, staged_dir, write_private
 from .subject import make_subject
 
-_KEY_TYPES = {"RSA": "rsa", "ECDSA": "ecdsa", "Ed25519": "ed25519"}
-
-
 @dataclass
 class SignRequest(CreateRequest):
     csr_path: str = ""
@@ -57,7 +54,7 @@ def _private_copy(source, pem_path):
 
 def _key_type_of(asked):
     """The key type, refusing keys too weak to sign for (a user's own request may hold anything)."""
-    key_type = _KEY_TYPES.get(asked.key_type)
+    key_type = openssl.KEY_TYPE_SWITCH.get(asked.key_type)
     weak = (key_type == "rsa" and (asked.key_bits or 0) < 2048) or \
         (key_type == "ecdsa" and asked.key_bits not in (256, 384, 521))
     if key_type is None or weak:

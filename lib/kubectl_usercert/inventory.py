@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import List, Optional, Tuple
 
-from . import kubeconfig, ledger, openssl
+from . import kubeconfig, ledger, openssl, rbac
 from .errors import InvalidInput, UsercertError
 from .inspection import certificate_status
 from .layout import user_folders
@@ -104,6 +104,16 @@ def _row_from_entry(entry):
         user=entry["user"], groups=tuple(entry.get("groups") or ()), serial=entry["serial"],
         fingerprint_sha256=entry["fingerprintSHA256"], not_after=parse_iso(entry["notAfter"]),
         status=status, server=entry.get("server"), path=entry.get("path"))
+
+
+def attach_bindings(inventory, bindings, note):
+    """Give each row the names of the tool's bindings for its user and groups; without a cluster, say why."""
+    if bindings is None:
+        if note and inventory.rows:
+            inventory.problems.append(note)
+        return
+    for row in inventory.rows:
+        row.bindings = [binding.name for binding in rbac.bindings_of(bindings, row.user, row.groups)]
 
 
 def expiring_within(inventory, window):

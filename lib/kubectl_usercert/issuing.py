@@ -204,7 +204,8 @@ def group_warnings(groups, allow_system_masters):
                 raise InvalidInput(
                     "group system:masters is refused: it bypasses RBAC and webhooks, and a certificate "
                     "cannot be revoked, so the holder stays cluster-admin until it expires",
-                    hint="bind a role instead (kubectl create clusterrolebinding ... --user USER), or pass --allow-system-masters",
+                    hint="bind a role instead (kubectl create clusterrolebinding ... --user USER), "
+                         "or pass --allow-system-masters",
                 )
             warnings.append("system:masters bypasses RBAC; this certificate is cluster-admin until it expires")
         elif group.startswith("system:"):

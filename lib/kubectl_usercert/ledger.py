@@ -15,6 +15,7 @@ from typing import List
 from .errors import UsercertError
 from .layout import records_dir
 from .staging import ensure_private_dir
+from .times import iso
 
 LEDGER_NAME = "ledger.jsonl"
 
@@ -25,7 +26,7 @@ def ledger_path(out_dir):
 
 def append(out_dir, event, record):
     """Append {event, time, **record} as one line; return the entry written."""
-    entry = {"event": event, "time": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"), **record}
+    entry = {"event": event, "time": iso(datetime.now(timezone.utc)), **record}
     line = (json.dumps(entry, ensure_ascii=False, sort_keys=False) + "\n").encode("utf-8")
     path = ledger_path(out_dir)
     try:

@@ -21,6 +21,8 @@ KEY_TYPES = ("rsa", "ecdsa", "ed25519")
 DEFAULT_KEY_SIZES = {"rsa": 4096, "ecdsa": 256, "ed25519": None}
 EC_CURVES = {256: "P-256", 384: "P-384", 521: "P-521"}
 _ALGORITHM_NAMES = {"rsaEncryption": "RSA", "id-ecPublicKey": "ECDSA", "ED25519": "Ed25519"}
+# A certificate's or request's key type (as CertificateInfo says it) as --key-type names it.
+KEY_TYPE_SWITCH = {"RSA": "rsa", "ECDSA": "ecdsa", "Ed25519": "ed25519"}
 
 
 @functools.lru_cache(maxsize=None)
@@ -218,7 +220,8 @@ def certificate_info(path, *, what=None, form="PEM"):
         ["x509", "-in", path, "-inform", form, "-noout", "-text", "-certopt",
          "no_header,no_version,no_serial,no_signame,no_validity,no_subject,no_issuer,no_extensions,no_sigdump,no_aux"],
         what))
-    extensions = run(["x509", "-in", path, "-inform", form, "-noout", "-ext", "basicConstraints,extendedKeyUsage"], what)
+    extensions = run(["x509", "-in", path, "-inform", form, "-noout", "-ext", "basicConstraints,extendedKeyUsage"],
+                     what)
     return CertificateInfo(
         subject=parse_rfc2253(fields["subject"]),
         issuer=parse_rfc2253(fields["issuer"]),

@@ -155,7 +155,8 @@ def check_names_free(kubectl, manifests):
             existing = json.loads(result.stdout)
             if existing.get("subjects") != manifest["subjects"] or existing.get("roleRef") != manifest["roleRef"]:
                 raise InvalidInput(f'{manifest["kind"]} "{manifest["metadata"]["name"]}" exists and binds '
-                                   "something else", hint="look at it with kubectl get -o yaml; rename or delete it first")
+                                   "something else",
+                                   hint="look at it with kubectl get -o yaml; rename or delete it first")
 
 
 def apply(kubectl, manifests):

@@ -18,9 +18,6 @@ from .signers import SignerOptions, choose_signer
 from .staging import staged_dir, write_private
 from .subject import make_subject
 
-_KEY_TYPES = {"RSA": "rsa", "ECDSA": "ecdsa", "Ed25519": "ed25519"}
-
-
 @dataclass
 class RenewRequest:
     user: str
@@ -41,7 +38,7 @@ def renew(request, progress=lambda _message: None):
     subject = make_subject(old.common_name or request.user,
                            old.organizations if request.groups is None else request.groups)
     warnings = group_warnings(subject.groups, request.allow_system_masters)
-    key_type = request.key_type or _KEY_TYPES.get(old.key_type, "rsa")
+    key_type = request.key_type or openssl.KEY_TYPE_SWITCH.get(old.key_type, "rsa")
     check_key_choice(key_type, request.key_size)
     check_days(request.days)
     signer = choose_signer(request.signing, subject, progress)

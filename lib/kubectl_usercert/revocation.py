@@ -70,7 +70,7 @@ def revoke(request, progress=lambda _message: None):
         result.archived_to = _archive(files, request.out_dir, serial)
     ledger.append(request.out_dir, "revoked", {
         "user": request.user, "groups": list(groups), "serial": serial, "fingerprintSHA256": fingerprint,
-        "notAfter": result.as_record()["notAfter"], "bindingsRemoved": [b.name for b in result.removed],
+        "notAfter": iso(not_after) if not_after else None, "bindingsRemoved": [b.name for b in result.removed],
         "archivedTo": result.archived_to})
     return result
 
@@ -91,6 +91,7 @@ def _what_was_issued(files, request):
 def _archive(files, out_dir, serial):
     archive = os.path.join(records_dir(out_dir), "revoked")
     ensure_private_dir(archive)
-    target = os.path.join(archive, f"{files.stem}.{serial or 'unknown'}.{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}")
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    target = os.path.join(archive, f"{files.stem}.{serial or 'unknown'}.{stamp}")
     os.rename(files.directory, target)
     return target

@@ -51,7 +51,8 @@ def ensure_private_dir(path):
         except FileExistsError:
             pass
         except OSError as exc:
-            raise UsercertError(f"cannot create {folder}: {exc.strerror}", hint="check the path and permissions") from None
+            raise UsercertError(f"cannot create {folder}: {exc.strerror}",
+                                hint="check the path and permissions") from None
         os.chmod(folder, PRIVATE_DIR_MODE)
     return missing[-1] if missing else None
 

@@ -18,6 +18,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from .inspection import EXPIRING_DAYS
+
 # NO_COLOR and a non-terminal stderr are honoured by rich itself.
 console = Console(stderr=True, highlight=False, emoji=False)  # no ":cd:" emoji inside fingerprints
 _state = {"quiet": False}
@@ -101,7 +103,7 @@ def emit(record, output):
 
 
 def _days_style(days):
-    return "red" if days < 0 else "yellow" if days < 30 else "green"
+    return "red" if days < 0 else "yellow" if days < EXPIRING_DAYS else "green"
 
 
 def _key_label(key_type, bits):
