@@ -2,6 +2,8 @@
 
 import datetime
 import os
+import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -17,6 +19,37 @@ import pki  # noqa: E402
 LAUNCHER = ROOT / "kubectl-usercert"
 
 
+def _openssls():
+    """Every openssl to test against: the one on PATH, and those named in USERCERT_TEST_OPENSSL
+    (colon-separated paths; .ci/run adds the Mac's LibreSSL 3.3.6 when it is there)."""
+    paths = [shutil.which("openssl")] + os.environ.get("USERCERT_TEST_OPENSSL", "").split(os.pathsep)
+    found = {}
+    for path in filter(None, paths):
+        said = subprocess.run([path, "version"], capture_output=True, text=True).stdout
+        match = re.match(r"(\w+) (\d+\.\d+\.\d+)", said)
+        name = f"{match.group(1).lower()}-{match.group(2)}" if match else os.path.basename(path)
+        found.setdefault(name, os.path.abspath(path))
+    return found
+
+
+OPENSSLS = _openssls()
+
+
+@pytest.fixture(params=sorted(OPENSSLS))
+def openssl_flavour(request, tmp_path, monkeypatch):
+    """Runs the test once per openssl, that openssl first on PATH (as a Mac's /usr/bin/openssl is).
+    Yields its name, e.g. 'openssl-3.0.19' or 'libressl-3.3.6'."""
+    path = OPENSSLS[request.param]
+    folder = os.path.dirname(path)  # its own folder: LibreSSL's wrapper finds its files from there
+    if os.path.basename(path) != "openssl":
+        folder = tmp_path / "openssl-bin"
+        folder.mkdir()
+        (folder / "openssl").symlink_to(path)
+    monkeypatch.setenv("PATH", f"{folder}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.delenv("USERCERT_OPENSSL", raising=False)
+    return request.param
+
+
 @pytest.fixture(autouse=True)
 def isolated(tmp_path, monkeypatch):
     """Every test runs in its own folder with its own HOME and no KUBECONFIG or CA from outside."""
@@ -25,7 +58,8 @@ def isolated(tmp_path, monkeypatch):
     home.mkdir()
     work.mkdir()
     monkeypatch.setenv("HOME", str(home))
-    for name in ("KUBECONFIG", "USERCERT_CA_CERT", "USERCERT_CA_KEY", "XDG_DATA_HOME"):
+    for name in ("KUBECONFIG", "USERCERT_CA_CERT", "USERCERT_CA_KEY", "USERCERT_OPENSSL", "XDG_DATA_HOME",
+                 "XDG_CACHE_HOME"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("NO_COLOR", "1")
     monkeypatch.chdir(work)

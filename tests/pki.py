@@ -141,6 +141,22 @@ def make_ca(
     return CA(name=name, cert_path=cert_path, key_path=key_path, cert=cert, key=key)
 
 
+def make_intermediate_ca(root: CA, directory: PathLike, name: str = "intermediate-ca", *,
+                         key_type: str = "ec") -> CA:
+    """A CA signed by `root` (not self-signed), as some clusters' client CAs are."""
+    key = new_key(key_type)
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    nb, na = _validity(None, _now() + datetime.timedelta(days=29))
+    cert = (
+        _issued_by(_builder(subject, root.cert.subject, key.public_key(), nb, na), root)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(_key_usage(key, cert_sign=True), critical=True)
+        .sign(root.key, _sign_hash(root.key))
+    )
+    cert_path, key_path = _write_pair(Path(directory), name, cert, key)
+    return CA(name=name, cert_path=cert_path, key_path=key_path, cert=cert, key=key)
+
+
 def _san(hosts: Iterable[str]) -> x509.SubjectAlternativeName:
     names = []
     for host in hosts:

@@ -71,18 +71,19 @@ class _TrustingSigner:
 
 
 def test_a_returned_ca_certificate_is_refused(signing_ca):
-    public_key = openssl.public_key_of_cert(str(signing_ca.cert_path))
+    info = openssl.certificate_info(str(signing_ca.cert_path))
     with pytest.raises(UsercertError, match="is a CA certificate"):
-        check_issued(str(signing_ca.cert_path), public_key, make_subject("client-ca", []), _TrustingSigner())
+        check_issued(info, str(signing_ca.cert_path), info.public_key, make_subject("client-ca", []),
+                     _TrustingSigner())
 
 
 def test_a_returned_expired_certificate_is_refused(signing_ca, tmp_path):
     now = datetime.datetime.now(datetime.timezone.utc)
     cert, _ = pki.make_client_cert(signing_ca, tmp_path, "alice", ["dev"], filename_stem="old",
                                    not_before=now - datetime.timedelta(days=3), not_after=now - datetime.timedelta(days=1))
-    public_key = openssl.public_key_of_cert(str(cert))
+    info = openssl.certificate_info(str(cert))
     with pytest.raises(UsercertError, match="not valid now"):
-        check_issued(str(cert), public_key, make_subject("alice", ["dev"]), _TrustingSigner())
+        check_issued(info, str(cert), info.public_key, make_subject("alice", ["dev"]), _TrustingSigner())
 
 
 def test_binding_of_the_same_name_for_someone_else_is_not_taken_over(live_cluster, isolated):

@@ -10,6 +10,7 @@ from datetime import datetime, timezone
 from typing import Optional
 
 from . import openssl
+from .certinfo import CertificateInfo
 from .errors import InvalidInput
 
 CA_CERT_ENV = "USERCERT_CA_CERT"
@@ -30,7 +31,7 @@ class LocalCA:
     cert_path: str
     key_path: str
     passphrase_file: Optional[str]
-    info: openssl.CertificateInfo
+    info: CertificateInfo
 
 
 def locate_ca(ca_cert=None, ca_key=None, environ=None, candidates=WELL_KNOWN_CA_PAIRS):
@@ -76,9 +77,10 @@ def load_ca(cert_path, key_path, passphrase_file=None, now=None):
     if _is_encrypted(key_path) and not passphrase_file:
         raise InvalidInput(f"the CA key {key_path} is encrypted",
                            hint="give its passphrase in a file with --ca-key-passphrase-file")
-    info = openssl.certificate_info(cert_path, what=f"read the CA certificate {cert_path}")
+    info = openssl.certificate_info(cert_path, what=f"the CA certificate {cert_path}")
     _check_usable(info, cert_path, now or datetime.now(timezone.utc))
-    if openssl.public_key_of_key(key_path, passphrase_file) != openssl.public_key_of_cert(cert_path):
+    if openssl.public_key_of_key(key_path, passphrase_file=passphrase_file, what=f"the CA key {key_path}") \
+            != info.public_key:
         raise InvalidInput(f"the CA key {key_path} does not belong to the CA certificate {cert_path}",
                            hint="pass the matching pair (same base name, .crt and .key)")
     return LocalCA(cert_path, key_path, passphrase_file, info)

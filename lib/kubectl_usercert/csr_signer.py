@@ -11,6 +11,7 @@ import re
 import secrets
 import time
 
+from . import openssl
 from .errors import InvalidInput, UsercertError
 from .kubectl import last_error_line
 
@@ -31,8 +32,7 @@ def csr_object_name(user):
     return f"usercert-{slug}-{secrets.token_hex(4)}"
 
 
-def csr_manifest(name, csr_pem, key_type, expiration_seconds):
-    usages = ["client auth", "digital signature"] + (["key encipherment"] if key_type == "rsa" else [])
+def csr_manifest(name, csr_pem, spec, expiration_seconds):
     return {
         "apiVersion": "certificates.k8s.io/v1",
         "kind": "CertificateSigningRequest",
@@ -41,7 +41,7 @@ def csr_manifest(name, csr_pem, key_type, expiration_seconds):
             "request": base64.b64encode(csr_pem).decode("ascii"),
             "signerName": SIGNER_NAME,
             "expirationSeconds": min(int(expiration_seconds), MAX_EXPIRATION_SECONDS),
-            "usages": usages,
+            "usages": spec.csr_usages,
         },
     }
 
@@ -85,13 +85,13 @@ class ClusterCSRSigner:
     def chains(self, _cert_path):
         return None  # the API server signed it; there is no local CA to check against
 
-    def sign(self, csr_path, key_type, days, _workdir, cert_path):
+    def sign(self, csr_path, spec, days, _workdir, cert_path):
         seconds = self.requested_seconds(days)
         check_expiration(seconds)
         with open(csr_path, "rb") as handle:
             csr_pem = handle.read()
         self.object_name = csr_object_name(self.user)
-        self._submit(csr_manifest(self.object_name, csr_pem, key_type, seconds))
+        self._submit(csr_manifest(self.object_name, csr_pem, spec, seconds))
         try:
             if self.approve:
                 self._approve()
@@ -102,6 +102,7 @@ class ClusterCSRSigner:
         with open(cert_path, "wb") as handle:
             handle.write(certificate)
         self._delete()
+        return openssl.certificate_info(cert_path, what="the certificate the cluster issued")
 
     def check_validity(self, info, days):
         """Say so when the cluster issued less than asked (it clamps to --cluster-signing-duration and to

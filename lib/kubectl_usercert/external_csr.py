@@ -7,7 +7,6 @@ key; its owner adds theirs with `kubectl config set-credentials`.
 
 import os
 import shlex
-import shutil
 import tempfile
 from dataclasses import dataclass, field
 from typing import Optional, Tuple
@@ -16,6 +15,7 @@ from . import ledger, openssl
 from .errors import InvalidInput
 from .issuing import (CreateRequest, check_days, effective_days, group_warnings, make_credential, resolve_endpoint,
                       sign_request, write_kubeconfig)
+from .keys import acceptable_request_key
 from .layout import UserFiles
 from .signers import choose_signer
 from .staging import refuse_existing, staged_dir, write_private
@@ -33,38 +33,42 @@ def sign_external(request, progress=lambda _message: None):
     check_days(request.days)
     # One private copy is read, checked and signed: the file the user can still write is read once.
     with tempfile.TemporaryDirectory(prefix="usercert-csr-") as private:
-        checked = os.path.join(private, "request.pem")
-        _private_copy(request.csr_path, checked)
+        checked, der = _private_copy(request.csr_path, os.path.join(private, "request"))
         progress("Checking the request's signature and subject")
-        asked = openssl.request_info(checked)
-        _check_subject(asked.subject, subject)
-        return _sign_checked(request, subject, checked, _key_type_of(asked), progress)
+        asked = openssl.request_info(checked, der=der, shown=request.csr_path)
+        subject = _check_subject(_untyped(asked.subject, request.csr_path), subject)
+        spec = acceptable_request_key(asked.key_type, asked.key_bits)
+        return _sign_checked(request, subject, asked, spec, progress)
 
 
-def _private_copy(source, pem_path):
+def _private_copy(source, path):
+    """A private copy of the request, and whether it is DER (a PEM request may have text before it)."""
     try:
         with open(source, "rb") as handle:
             data = handle.read(1 << 20)
     except OSError as exc:
         raise InvalidInput(f"cannot read the request {source}: {exc.strerror}", hint="check --csr") from None
-    raw = pem_path + ".in"
-    write_private(raw, data)
-    openssl.request_to_pem(raw, pem_path)
+    write_private(path, data)
+    return path, b"-----BEGIN CERTIFICATE REQUEST-----" not in data and b"-----BEGIN NEW CERTIFICATE REQUEST" not in data
 
 
-def _key_type_of(asked):
-    """The key type, refusing keys too weak to sign for (a user's own request may hold anything)."""
-    key_type = openssl.KEY_TYPE_SWITCH.get(asked.key_type)
-    weak = (key_type == "rsa" and (asked.key_bits or 0) < 2048) or \
-        (key_type == "ecdsa" and asked.key_bits not in (256, 384, 521))
-    if key_type is None or weak:
-        size = f" {asked.key_bits}-bit" if asked.key_bits else ""
-        raise InvalidInput(f"the request's{size} {asked.key_type} key is not accepted",
-                           hint="ask for RSA of 2048 bits or more, ECDSA P-256/P-384/P-521, or Ed25519")
-    return key_type
+# String types whose bytes Go and openssl read alike; T61String, say, openssl reads as Latin-1 and
+# Go as raw bytes, so what is checked here would not be what the cluster sees.
+_PLAIN_STRING_TYPES = ("UTF8STRING", "PRINTABLESTRING")
 
 
-def _sign_checked(request, subject, checked_csr, key_type, progress):
+def _untyped(pairs, csr_path):
+    plain = []
+    for attribute, typed in pairs:
+        string_type, _, value = typed.partition(":")
+        if string_type not in _PLAIN_STRING_TYPES:
+            raise InvalidInput(f"the request {csr_path} encodes {attribute} as {string_type}",
+                               hint="ask for a request made with UTF-8 names (openssl req -utf8)")
+        plain.append((attribute, value))
+    return tuple(plain)
+
+
+def _sign_checked(request, subject, asked, spec, progress):
     warnings = group_warnings(subject.groups, request.allow_system_masters)
     files = UserFiles.for_user(request.out_dir, subject.user)
     refuse_existing(files.directory, request.force)
@@ -73,9 +77,8 @@ def _sign_checked(request, subject, checked_csr, key_type, progress):
     days = effective_days(signer, request.days, warnings)
     with staged_dir(files.directory, request.force) as workdir:
         staged = files.inside(workdir)
-        shutil.copyfile(checked_csr, staged.csr)
-        public_key = openssl.public_key_of_csr(staged.csr)
-        info = sign_request(staged, subject, key_type, signer, days, public_key, progress)
+        write_private(staged.csr, asked.pem)
+        info = sign_request(staged, subject, spec, signer, days, asked.public_key, progress)
         write_kubeconfig(staged, endpoint, subject.user, request.namespace, with_key=False)
     warnings.extend(signer.notes)
     credential = make_credential(subject, info, files, endpoint, request.namespace, signer, warnings)
@@ -85,12 +88,15 @@ def _sign_checked(request, subject, checked_csr, key_type, progress):
 
 
 def _check_subject(actual, subject):
+    """The request must hold exactly the user and groups named, in any order; the certificate then
+    says them in the request's order (the one its owner asked for)."""
     expected = [("O", group) for group in subject.groups] + [("CN", subject.user)]
     if sorted(actual) != sorted(expected):
         shown = ", ".join(f"{attribute}={value}" for attribute, value in actual) or "(empty)"
         raise InvalidInput(f"the request's subject is {shown}, not the user and groups given",
                            hint="ask its owner for a new request (openssl req -new -subj '/O=GROUP/CN=USER'), "
                                 "or name the user and groups it holds with --user and -g")
+    return make_subject(subject.user, [value for attribute, value in actual if attribute == "O"])
 
 
 def owner_instructions(credential, key_name: Optional[str] = None):

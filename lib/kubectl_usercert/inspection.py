@@ -1,18 +1,15 @@
 """`inspect`: what a credential says, whether its key matches, whether it chains to the CA."""
 
 import os
-import shutil
-import tempfile
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Optional, Tuple
 
 from . import ca as ca_module
 from . import kubeconfig, openssl
+from .certinfo import CertificateInfo
 from .errors import InvalidInput
 from .layout import UserFiles
-from .staging import write_private
 from .times import iso
 
 EXPIRING_DAYS = 30
@@ -35,7 +32,7 @@ def format_name(pairs):
 class Inspection:
     source: str
     kubeconfig: Optional[str]
-    info: openssl.CertificateInfo
+    info: CertificateInfo
     key_matches: Optional[bool]  # None: no key to compare with
     chain_ca: Optional[str]
     chain_ok: Optional[bool]  # None: no CA to check against
@@ -82,15 +79,16 @@ class Inspection:
 
 def inspect(target, out_dir="clients", ca_cert=None):
     """Inspect a user in out_dir, a kubeconfig, or a PEM certificate."""
-    with _materialized(target, out_dir) as (cert_path, key_path, kubeconfig_path, server):
-        info = openssl.certificate_info(cert_path)
-        key_matches = None
-        if key_path:
-            key_matches = openssl.public_key_of_key(key_path) == openssl.public_key_of_cert(cert_path)
-        chain_ca = _chain_ca(ca_cert)
-        chain_ok = openssl.verify_chain(cert_path, chain_ca) if chain_ca else None
-        source = kubeconfig_path or cert_path
-    return Inspection(source, kubeconfig_path, info, key_matches, chain_ca, chain_ok, server)
+    source = locate(target, out_dir)
+    what = f"the certificate in {source.shown}"
+    info = openssl.certificate_info(source.cert_path, data=source.cert_pem, what=what)
+    key_matches = None
+    if source.key_path or source.key_pem:
+        key_matches = openssl.public_key_of_key(source.key_path, data=source.key_pem,
+                                                what=f"the private key in {source.shown}") == info.public_key
+    chain_ca = _chain_ca(ca_cert)
+    chain_ok = openssl.verify_chain(source.cert_path, chain_ca, data=source.cert_pem) if chain_ca else None
+    return Inspection(source.shown, source.kubeconfig, info, key_matches, chain_ca, chain_ok, source.server)
 
 
 def _chain_ca(ca_cert):
@@ -105,26 +103,37 @@ def _chain_ca(ca_cert):
     return located[0] if located else None
 
 
-@contextmanager
-def _materialized(target, out_dir):
-    """Yield (cert, key or None, kubeconfig or None, server or None) as files openssl can read."""
+@dataclass(frozen=True)
+class CredentialSource:
+    """Where a credential's certificate and key are: files openssl reads in place, or the bytes a
+    kubeconfig holds (handed to openssl on stdin, never copied to a temporary file)."""
+
+    shown: str
+    cert_path: Optional[str] = None
+    cert_pem: Optional[bytes] = None
+    key_path: Optional[str] = None
+    key_pem: Optional[bytes] = None
+    kubeconfig: Optional[str] = None
+    server: Optional[str] = None
+
+
+def locate(target, out_dir):
+    """The credential a user name (in out_dir), a kubeconfig file or a PEM certificate file names."""
     if os.path.isfile(target):
         if _looks_like_pem_certificate(target):
-            key = os.path.splitext(target)[0] + ".key"
-            yield target, key if os.path.isfile(key) else None, None, None
-            return
-        with _from_kubeconfig(target) as found:
-            yield found
-        return
+            return _certificate_file(target, os.path.splitext(target)[0] + ".key")
+        return _from_kubeconfig(target)
     files = UserFiles.for_user(out_dir, target)
     if os.path.isfile(files.kubeconfig):
-        with _from_kubeconfig(files.kubeconfig) as found:
-            yield found
-    elif os.path.isfile(files.cert):
-        yield files.cert, files.key if os.path.isfile(files.key) else None, None, None
-    else:
-        raise InvalidInput(f"no user {target!r} in {out_dir} and no file by that name",
-                           hint="give a user name from 'kubectl usercert list', a kubeconfig or a .crt file")
+        return _from_kubeconfig(files.kubeconfig)
+    if os.path.isfile(files.cert):
+        return _certificate_file(files.cert, files.key)
+    raise InvalidInput(f"no user {target!r} in {out_dir} and no file by that name",
+                       hint="give a user name from 'kubectl usercert list', a kubeconfig or a .crt file")
+
+
+def _certificate_file(cert, key):
+    return CredentialSource(cert, cert_path=cert, key_path=key if os.path.isfile(key) else None)
 
 
 def _looks_like_pem_certificate(path):
@@ -132,17 +141,7 @@ def _looks_like_pem_certificate(path):
         return b"-----BEGIN CERTIFICATE-----" in handle.read(65536)
 
 
-@contextmanager
 def _from_kubeconfig(path):
     credentials = kubeconfig.current_user_credentials(path)
-    folder = tempfile.mkdtemp(prefix="usercert-inspect-")
-    try:
-        cert = os.path.join(folder, "client.crt")
-        write_private(cert, credentials.cert_pem)
-        key = None
-        if credentials.key_pem:
-            key = os.path.join(folder, "client.key")
-            write_private(key, credentials.key_pem)
-        yield cert, key, path, credentials.server
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
+    return CredentialSource(path, cert_pem=credentials.cert_pem, key_pem=credentials.key_pem, kubeconfig=path,
+                            server=credentials.server)

@@ -11,6 +11,8 @@ from datetime import datetime, timezone
 from typing import List, Optional, Tuple
 
 from . import kubeconfig, ledger, openssl, rbac
+from .certinfo import credential_id
+from .keys import key_spec
 from .kubectl import Kubectl
 from .rbac import BindingPlan
 from .errors import Interrupted, InvalidInput, UsercertError
@@ -71,7 +73,7 @@ class IssuedCredential:
 
     @property
     def credential_id(self):
-        return openssl.credential_id(self.fingerprint_sha256)
+        return credential_id(self.fingerprint_sha256)
 
     def as_record(self):
         """The machine-readable form (-o json|yaml): camelCase keys, as kubectl's own output."""
@@ -115,7 +117,8 @@ def create(request, progress=_no_progress):
     """Issue a credential for request.user; `progress(message)` is told of each long step."""
     subject = make_subject(request.user, request.groups)
     warnings = group_warnings(subject.groups, request.allow_system_masters)
-    check_key_choice(request.key_type, request.key_size)
+    spec = key_spec(request.key_type, request.key_size)
+    openssl.require_key_support(spec)
     check_days(request.days)
     files = UserFiles.for_user(request.out_dir, subject.user)
     # Fail on existing output before any slow or sensitive work.
@@ -126,10 +129,10 @@ def create(request, progress=_no_progress):
     days = effective_days(signer, request.days, warnings)
     with staged_dir(files.directory, request.force) as workdir:
         staged = files.inside(workdir)
-        progress(f"Generating {describe_key(request.key_type, request.key_size)} key")
-        openssl.generate_key(staged.key, request.key_type, request.key_size)
+        progress(f"Generating {spec.describe()} key")
+        openssl.generate_key(staged.key, spec)
         os.chmod(staged.key, 0o600)
-        info = sign_and_check(staged, subject, request.key_type, signer, days, progress)
+        info = sign_and_check(staged, subject, spec, signer, days, progress)
         write_kubeconfig(staged, endpoint, subject.user, request.namespace)
         if manifests:
             write_private(staged.rbac, rbac.to_yaml(manifests))
@@ -167,21 +170,21 @@ def _apply_bindings(admin, manifests, files):
         raise Interrupted("interrupted while applying the RBAC bindings", hint=later) from None
 
 
-def sign_and_check(files, subject, key_type, signer, days, progress):
+def sign_and_check(files, subject, spec, signer, days, progress):
     """CSR from files.key, signature into files.cert, then the checks. Returns the certificate info."""
     progress("Creating the certificate signing request")
-    openssl.make_csr(files.key, subject, files.csr)
-    return sign_request(files, subject, key_type, signer, days, openssl.public_key_of_key(files.key), progress)
+    public_key = openssl.make_csr(files.key, subject, files.csr)
+    return sign_request(files, subject, spec, signer, days, public_key, progress)
 
 
-def sign_request(files, subject, key_type, signer, days, public_key, progress):
+def sign_request(files, subject, spec, signer, days, public_key, progress):
     """Have files.csr signed into files.cert and check the result against `public_key` and `subject`."""
     progress(signer.describe(days))
-    signer.sign(files.csr, key_type, days, files.directory, files.cert)
+    info = signer.sign(files.csr, spec, days, files.directory, files.cert)
     os.unlink(files.csr)
     progress("Checking the certificate")
     try:
-        info = check_issued(files.cert, public_key, subject, signer)
+        check_issued(info, files.cert, public_key, subject, signer)
     except UsercertError:
         signer.withdraw()
         raise
@@ -213,26 +216,9 @@ def group_warnings(groups, allow_system_masters):
     return warnings
 
 
-def check_key_choice(key_type, key_size):
-    if key_type not in openssl.KEY_TYPES:
-        raise InvalidInput(f"unknown key type {key_type!r}", hint="use --key-type rsa, ecdsa or ed25519")
-    if key_size is None:
-        return
-    allowed = {"rsa": (2048, 3072, 4096, 8192), "ecdsa": tuple(openssl.EC_CURVES), "ed25519": ()}[key_type]
-    if key_size not in allowed:
-        hint = "ed25519 keys have a fixed size; drop --key-size" if not allowed else \
-            f"--key-size for {key_type} is one of {', '.join(map(str, allowed))}"
-        raise InvalidInput(f"key size {key_size} is not valid for {key_type}", hint=hint)
-
-
 def check_days(days):
     if days < 1:
         raise InvalidInput(f"--days must be at least 1 (got {days})", hint="e.g. --days 90")
-
-
-def describe_key(key_type, key_size):
-    size = key_size or openssl.DEFAULT_KEY_SIZES[key_type]
-    return {"rsa": f"RSA {size}", "ecdsa": f"ECDSA P-{size}", "ed25519": "Ed25519"}[key_type]
 
 
 def resolve_endpoint(request, signer, warnings):
@@ -255,20 +241,19 @@ def resolve_endpoint(request, signer, warnings):
     return endpoint
 
 
-def check_issued(cert_path, public_key, subject, signer):
-    """Trust but verify: the chain, the key, the subject, clientAuth. Returns the certificate info."""
+def check_issued(info, cert_path, public_key, subject, signer):
+    """Trust but verify: the chain, the key, the subject, clientAuth, validity now."""
     if signer.chains(cert_path) is False:
         raise UsercertError("the new certificate does not verify against the signing CA",
                             hint="the CA certificate and key may not match the cluster's client CA")
-    if openssl.public_key_of_cert(cert_path) != public_key:
+    if info.public_key != public_key:
         raise UsercertError("the signed certificate is not for the requested key",
                             hint="the signer changed the key; do not use this certificate")
-    info = openssl.certificate_info(cert_path)
     if info.common_name != subject.user or info.organizations != subject.groups or \
             len(info.subject) != 1 + len(subject.groups):
         raise UsercertError(f"the signed certificate's subject {info.subject!r} is not the one requested",
                             hint="the signer changed the subject; do not use this certificate")
-    if info.extended_key_usage and "TLS Web Client Authentication" not in info.extended_key_usage:
+    if not info.allows_client_auth:
         raise UsercertError("the signed certificate is not valid for client authentication",
                             hint="the signer did not grant clientAuth")
     if info.is_ca:
@@ -277,7 +262,6 @@ def check_issued(cert_path, public_key, subject, signer):
     if not info.not_before <= now < info.not_after:
         raise UsercertError(f"the signed certificate is not valid now ({info.not_before:%Y-%m-%d %H:%M}Z to "
                             f"{info.not_after:%Y-%m-%d %H:%M}Z)", hint="check this machine's clock and the signer")
-    return info
 
 
 def write_kubeconfig(files, endpoint, user, namespace, with_key=True):

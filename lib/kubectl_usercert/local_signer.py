@@ -11,14 +11,14 @@ _PROFILE = """basicConstraints = critical,CA:FALSE
 keyUsage = critical,{key_usage}
 extendedKeyUsage = clientAuth
 subjectKeyIdentifier = hash
-authorityKeyIdentifier = keyid
 """
 
 
-def client_profile(key_type):
-    # keyEncipherment only means something for RSA keys.
-    usage = "digitalSignature,keyEncipherment" if key_type == "rsa" else "digitalSignature"
-    return _PROFILE.format(key_usage=usage)
+def client_profile(spec, ca_has_key_id=True):
+    # The authority key identifier points at the CA's own; a CA without one gets none (openssl 3
+    # refuses `keyid` then, and LibreSSL writes an empty extension).
+    profile = _PROFILE.format(key_usage=spec.key_usage)
+    return profile + ("authorityKeyIdentifier = keyid\n" if ca_has_key_id else "")
 
 
 def random_serial():
@@ -54,16 +54,17 @@ class LocalCASigner:
     def effective_days(self, days):
         return ca_module.clip_days(self.ca, days)
 
-    def sign(self, csr_path, key_type, days, workdir, cert_path):
+    def sign(self, csr_path, spec, days, workdir, cert_path):
         extfile = os.path.join(workdir, "client-profile.ext")
         with open(extfile, "w", encoding="ascii") as handle:
-            handle.write(client_profile(key_type))
-        openssl.sign_csr(csr_path, self.ca.cert_path, self.ca.key_path, days=days, serial_hex=random_serial(),
-                         extfile=extfile, cert_path=cert_path, passphrase_file=self.ca.passphrase_file)
+            handle.write(client_profile(spec, self.ca.info.has_subject_key_id))
+        info = openssl.sign_csr(csr_path, self.ca, days=days, serial_hex=random_serial(), extfile=extfile,
+                                cert_path=cert_path)
         os.unlink(extfile)
+        return info
 
     def chains(self, cert_path):
-        return openssl.verify_chain(cert_path, self.ca.cert_path)
+        return openssl.verify_chain(cert_path, self.ca.cert_path, ca_info=self.ca.info)
 
 
 def local_signer(ca_cert=None, ca_key=None, passphrase_file=None):

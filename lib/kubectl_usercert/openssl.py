@@ -1,53 +1,219 @@
 """The only module that runs openssl.
 
-Every call is a list of arguments with stdin closed; no secret ever goes into argv (a CA key
-passphrase travels as `-passin file:PATH`). Failures become UsercertError in the user's terms.
+Every call works on OpenSSL 1.1.1, 3.0.x (3.0.2 included), 3.x and LibreSSL 3.3.6+ (a Mac's
+/usr/bin/openssl): only options they all know, output read the same way whatever prints it (see
+certinfo). The flavour (`openssl version`) is read once and remembered per binary, for the few
+things that differ: Ed25519 and -partial_chain are not in LibreSSL 3.3.6.
+
+Arguments are lists, never a shell string; no secret goes into argv (a CA key passphrase travels
+as `-passin file:PATH`); a key or certificate held in memory (a kubeconfig's *-data) goes in on
+stdin, never into a temporary file. Children get SSL_CERT_FILE/SSL_CERT_DIR pointing at nothing:
+no command here needs the system's CA bundle, and loading it costs more than the work itself.
 """
 
 import functools
+import os
 import re
+import shutil
 import subprocess
 from dataclasses import dataclass
-from datetime import datetime, timezone
-from typing import Optional, Tuple
+from typing import Tuple
 
 from plumbum import local
-from plumbum.commands.processes import CommandNotFound, ProcessExecutionError
 
+from . import certinfo, usercache
 from .errors import InvalidInput, ToolMissing, UsercertError
-from .times import days_left
 
-KEY_TYPES = ("rsa", "ecdsa", "ed25519")
-DEFAULT_KEY_SIZES = {"rsa": 4096, "ecdsa": 256, "ed25519": None}
-EC_CURVES = {256: "P-256", 384: "P-384", 521: "P-521"}
-_ALGORITHM_NAMES = {"rsaEncryption": "RSA", "id-ecPublicKey": "ECDSA", "ED25519": "Ed25519"}
-# A certificate's or request's key type (as CertificateInfo says it) as --key-type names it.
-KEY_TYPE_SWITCH = {"RSA": "rsa", "ECDSA": "ecdsa", "Ed25519": "ed25519"}
+OPENSSL_ENV = "USERCERT_OPENSSL"
+SUPPORTED = "OpenSSL 1.1.1 or newer, or LibreSSL 3.3.6 or newer"
+_MINIMUM = {"OpenSSL": (1, 1, 1), "LibreSSL": (3, 3, 6)}
+_NO_SYSTEM_CAS = {"SSL_CERT_FILE": os.devnull, "SSL_CERT_DIR": os.path.join(os.devnull, "none")}
+# One x509 run prints everything certinfo.parse_certificate reads, in this order.
+CERTIFICATE_FIELDS = ("-nameopt", "RFC2253,-dn_rev", "-subject", "-issuer", "-serial", "-startdate", "-enddate",
+                      "-fingerprint", "-sha256", "-pubkey", "-text", "-certopt",
+                      "no_header,no_version,no_serial,no_signame,no_validity,no_subject,no_issuer,no_sigdump,no_aux")
+_REQUEST_FIELDS = ("-verify", "-nameopt", "RFC2253,-dn_rev,show_type", "-subject", "-pubkey", "-text", "-reqopt",
+                   "no_header,no_version,no_subject,no_extensions,no_sigdump,no_attributes")
+
+
+def _binary():
+    """openssl as USERCERT_OPENSSL names it, else the first on PATH (looked up now, not at import)."""
+    named = os.environ.get(OPENSSL_ENV)
+    if named:
+        if not (os.path.isfile(named) and os.access(named, os.X_OK)):
+            raise ToolMissing(f"{OPENSSL_ENV} names {named}, which is not an executable file",
+                              hint=f"point {OPENSSL_ENV} at an openssl binary, or unset it")
+        return _command(named)
+    path = shutil.which("openssl")
+    if not path:
+        raise ToolMissing("openssl was not found on PATH",
+                          hint=f"install {SUPPORTED} (apt-get install openssl, brew install openssl@3)")
+    return _command(path)
 
 
 @functools.lru_cache(maxsize=None)
+def _command(path):
+    return local[path].with_env(**_NO_SYSTEM_CAS)
+
+
 def _openssl():
-    try:
-        return local["openssl"]
-    except CommandNotFound:
-        raise ToolMissing(
-            "openssl was not found on PATH",
-            hint="install OpenSSL (e.g. apt-get install openssl, brew install openssl)",
-        ) from None
+    """openssl, checked once per run to be a supported one before its first use."""
+    command = _binary()
+    flavour()
+    return command
 
 
-def run(args, what):
-    """Run openssl with `args`; return its stdout. `what` says what failed, in the user's terms."""
-    try:
-        _, out, _ = _openssl().run(list(args), stdin=subprocess.DEVNULL)
-    except ProcessExecutionError as exc:
-        raise UsercertError(f"openssl could not {what}", details=_last_lines(exc.stderr)) from None
+def run(args, what, stdin=None):
+    """Run openssl with `args` (and `stdin` bytes, else a closed stdin); return its stdout.
+
+    `what` says what failed, in the user's terms; openssl's own complaint comes with it.
+    """
+    code, out, err = _run(args, stdin)
+    if code != 0:
+        raise UsercertError(f"openssl could not {what}", details=complaint(err), hint=_hint_for(err))
     return out
 
 
-def _last_lines(text, count=4):
-    lines = [line for line in (text or "").splitlines() if line.strip()]
-    return "\n".join(lines[-count:]) or None
+def _run(args, stdin=None):
+    """(exit code, stdout, stderr). Data for stdin goes through a pipe: plumbum's `<<` would park
+    it in a temporary file, and it may be a private key."""
+    process = _openssl()[list(args)].popen(stdin=subprocess.DEVNULL if stdin is None else subprocess.PIPE,
+                                           stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    out, err = process.communicate(stdin)
+    return process.returncode, out.decode("utf-8", "replace"), err.decode("utf-8", "replace")
+
+
+def complaint(stderr):
+    """The lines of openssl's stderr that say what was wrong: error-stack lines shortened to their
+    reason, and no usage text (an unknown option makes openssl print its whole usage)."""
+    said = []
+    for line in (stderr or "").splitlines():
+        stripped = line.strip()
+        if re.match(r"(?i)usage:", stripped) or stripped.startswith(("Valid options", "General options")):
+            break
+        error = re.match(r"[0-9A-F]+:error:[0-9A-F]+:[^:]*:[^:]*:([^:]+):", stripped)
+        shown = error.group(1) if error else stripped
+        if shown and not stripped.startswith("-") and shown not in said:
+            said.append(shown)
+    return "\n".join(said[:3]) or None
+
+
+def _hint_for(stderr):
+    if not re.search(r"unknown option|unknown command|invalid command|[Aa]lgorithm .* not found", stderr or ""):
+        return None
+    try:
+        found = flavour().text
+    except UsercertError:
+        found = "the openssl on PATH"
+    return f"{found} lacks something this tool needs; use {SUPPORTED}"
+
+
+# --- which openssl ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Flavour:
+    name: str  # OpenSSL or LibreSSL
+    version: Tuple[int, ...]
+    text: str  # as `openssl version` says it, and where it is
+
+    @property
+    def is_libressl(self):
+        return self.name == "LibreSSL"
+
+    @property
+    def has_ed25519(self):
+        return not self.is_libressl or self.version >= (3, 7, 0)
+
+    @property
+    def has_partial_chain(self):
+        return not self.is_libressl
+
+
+def flavour():
+    """Which openssl is on PATH, checked to be one this tool supports."""
+    return _flavour(str(_binary().cmd.executable))
+
+
+@functools.lru_cache(maxsize=None)
+def _flavour(executable):
+    said = usercache.remembered("openssl-version", executable) or _version_text()
+    match = re.match(r"(OpenSSL|LibreSSL) (\d+)\.(\d+)\.(\d+)", said)
+    shown = f"{said.split('(')[0].strip()} at {executable}"
+    if not match:
+        raise ToolMissing(f"{executable} is not a supported openssl ({said.strip()[:60]!r})",
+                          hint=f"put {SUPPORTED} first on PATH")
+    found = Flavour(match.group(1), tuple(int(part) for part in match.groups()[1:]), shown)
+    if found.version < _MINIMUM[found.name]:
+        raise ToolMissing(f"{shown} is too old", hint=f"put {SUPPORTED} first on PATH")
+    usercache.remember("openssl-version", executable, said)
+    return found
+
+
+def _version_text():
+    code, out, err = _binary()["version"].run(retcode=None, stdin=subprocess.DEVNULL)
+    return out.strip() if code == 0 else (err.strip() or "no answer to `openssl version`")
+
+
+def require_key_support(spec):
+    """Refuse up front an unsupported openssl, or a key it cannot make, rather than half way."""
+    if not flavour().has_ed25519 and spec.type == "ed25519":
+        raise InvalidInput(f"{flavour().text} cannot make Ed25519 keys",
+                           hint=f"use --key-type ecdsa, or OpenSSL 3: put it first on PATH or name it in {OPENSSL_ENV} "
+                                "(macOS: brew install openssl@3)")
+
+
+# --- keys and requests -------------------------------------------------------------------
+
+
+def _key_args(spec, path):
+    if spec.type == "rsa":
+        return ["genrsa", "-out", path, str(spec.bits)]
+    if spec.type == "ecdsa":
+        from .keys import EC_CURVES
+        # Named curve: LibreSSL otherwise writes explicit parameters, which Go refuses.
+        return ["genpkey", "-algorithm", "EC", "-pkeyopt", f"ec_paramgen_curve:{EC_CURVES[spec.bits]}",
+                "-pkeyopt", "ec_param_enc:named_curve", "-out", path]
+    return ["genpkey", "-algorithm", "ed25519", "-out", path]
+
+
+def generate_key(path, spec):
+    """Write a new private key (PEM). RSA through genrsa, as the original script did."""
+    require_key_support(spec)
+    run(_key_args(spec, path), f"generate a {spec.describe()} key")
+
+
+def make_ca(cert_path, key_path, common_name, days):
+    """A self-signed CA (for `demo`): an ECDSA P-256 key, CA:TRUE, keyCertSign, a key identifier."""
+    from .keys import KeySpec
+    generate_key(key_path, KeySpec("ecdsa"))
+    run(["req", "-x509", "-new", "-key", key_path, "-subj", "/CN=" + common_name, "-days", str(days),
+         "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign",
+         "-addext", "subjectKeyIdentifier=hash", "-out", cert_path], "create the CA certificate")
+
+
+def make_csr(key_path, subject, csr_path):
+    """Write a CSR for the key; return the key's public key (PEM), from the same run."""
+    out = run(["req", "-new", "-utf8", "-key", key_path, "-subj", subject.openssl_subj(), "-pubkey"],
+              "create the certificate signing request")
+    request = re.search(r"-----BEGIN CERTIFICATE REQUEST-----.*?-----END CERTIFICATE REQUEST-----\n?", out, re.S)
+    if request is None:
+        raise UsercertError("openssl printed no certificate signing request", hint="report this with `openssl version`")
+    with open(csr_path, "w", encoding="ascii") as handle:
+        handle.write(request.group(0))
+    return certinfo.split_public_key(out)
+
+
+def sign_csr(csr_path, ca, *, days, serial_hex, extfile, cert_path):
+    """Sign with the CA (openssl checks that the CA key belongs to the CA certificate); write the
+    certificate and return what it says, read from the same run."""
+    out = run(["x509", "-req", "-sha256", "-in", csr_path, "-CA", ca.cert_path, "-CAkey", ca.key_path,
+               *passin_args(ca.passphrase_file), "-set_serial", f"0x{serial_hex}", "-days", str(days),
+               "-extfile", extfile, *CERTIFICATE_FIELDS], "sign the certificate with the CA")
+    description, pem = certinfo.split_certificate(out)
+    with open(cert_path, "wb") as handle:
+        handle.write(pem)
+    return certinfo.parse_certificate(description, "the new certificate")
 
 
 def passin_args(passphrase_file):
@@ -55,239 +221,58 @@ def passin_args(passphrase_file):
     return ["-passin", f"file:{passphrase_file}" if passphrase_file else "pass:"]
 
 
-# --- keys and requests -------------------------------------------------------------------
-
-
-def generate_key(path, key_type="rsa", key_size=None):
-    """Write a new private key (PKCS#8 PEM). RSA through genrsa, as the original script did."""
-    size = key_size or DEFAULT_KEY_SIZES[key_type]
-    if key_type == "rsa":
-        args = ["genrsa", "-out", path, str(size)]
-    elif key_type == "ecdsa":
-        args = ["genpkey", "-algorithm", "EC", "-pkeyopt", f"ec_paramgen_curve:{EC_CURVES[size]}",
-                "-out", path]
-    else:
-        args = ["genpkey", "-algorithm", "ed25519", "-out", path]
-    run(args, f"generate a {key_type} key")
-
-
-def make_ca(cert_path, key_path, common_name, days):
-    """A self-signed CA (for `demo`): an ECDSA P-256 key, CA:TRUE, keyCertSign."""
-    generate_key(key_path, "ecdsa")
-    run(["req", "-x509", "-new", "-key", key_path, "-subj", "/CN=" + common_name, "-days", str(days),
-         "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign",
-         "-out", cert_path], "create the CA certificate")
-
-
-def make_csr(key_path, subject, csr_path):
-    run(["req", "-new", "-utf8", "-key", key_path, "-subj", subject.openssl_subj(), "-out", csr_path],
-        "create the certificate signing request")
-
-
-def sign_csr(csr_path, ca_cert, ca_key, *, days, serial_hex, extfile, cert_path, passphrase_file=None):
-    run(["x509", "-req", "-sha256", "-in", csr_path, "-CA", ca_cert, "-CAkey", ca_key,
-         *passin_args(passphrase_file), "-set_serial", f"0x{serial_hex}", "-days", str(days),
-         "-extfile", extfile, "-out", cert_path],
-        "sign the certificate with the CA")
-
-
-def verify_chain(cert_path, ca_cert):
-    """True when the certificate chains to ca_cert for client authentication."""
-    try:
-        _openssl().run(["verify", "-partial_chain", "-purpose", "sslclient", "-CAfile", ca_cert, cert_path],
-                       stdin=subprocess.DEVNULL)
-    except ProcessExecutionError:
-        return False
-    return True
-
-
-def public_key_of_cert(cert_path):
-    return run(["x509", "-in", cert_path, "-noout", "-pubkey"], f"read the certificate {cert_path}")
-
-
-def public_key_of_key(key_path, passphrase_file=None):
-    return run(["pkey", "-in", key_path, *passin_args(passphrase_file), "-pubout"],
-               f"read the private key {key_path}")
-
-
-def public_key_of_csr(csr_path):
-    return run(["req", "-in", csr_path, "-noout", "-pubkey"], f"read the request {csr_path}")
-
-
-@dataclass(frozen=True)
-class RequestInfo:
-    """What a certificate signing request asks for."""
-
-    subject: Tuple[Tuple[str, str], ...]
-    key_type: str
-    key_bits: Optional[int]
-
-
-def request_info(csr_path):
-    """Read a CSR after checking its self-signature (proof that its maker holds the key)."""
-    what = f"read the certificate signing request {csr_path}"
-    form = ["-inform", "DER"] if _is_der(csr_path) else []
-    _verify_request_signature(csr_path, form)
-    fields = _key_value_lines(run(["req", "-in", csr_path, *form, "-noout", "-subject", "-nameopt",
-                                   "RFC2253,-dn_rev,show_type"], what))
-    key_type, key_bits = _public_key_type(run(
-        ["req", "-in", csr_path, *form, "-noout", "-text", "-reqopt",
-         "no_header,no_version,no_subject,no_extensions,no_sigdump,no_attributes"], what))
-    return RequestInfo(_untyped(parse_rfc2253(fields.get("subject", "")), csr_path), key_type, key_bits)
-
-
-# String types whose bytes Go and openssl read alike; T61String, say, openssl reads as Latin-1 and
-# Go as raw bytes, so what is checked here would not be what the cluster sees.
-_PLAIN_STRING_TYPES = ("UTF8STRING", "PRINTABLESTRING")
-
-
-def _untyped(pairs, csr_path):
-    plain = []
-    for attribute, typed in pairs:
-        string_type, _, value = typed.partition(":")
-        if string_type not in _PLAIN_STRING_TYPES:
-            raise InvalidInput(f"the request {csr_path} encodes {attribute} as {string_type}",
-                               hint="ask for a request made with UTF-8 names (openssl req -utf8)")
-        plain.append((attribute, value))
-    return tuple(plain)
-
-
-def _verify_request_signature(csr_path, form):
+def request_info(csr_path, der=False, shown=None):
+    """What a CSR asks for, after checking its self-signature (proof that its maker holds the key).
+    `shown` names the request in messages (the user's file, not a private copy of it)."""
+    shown = shown or csr_path
+    form = ["-inform", "DER"] if der else []
+    code, out, err = _run(["req", "-in", csr_path, *form, *_REQUEST_FIELDS])
+    if code != 0:
+        if re.search(r"verify fail|signature", err, re.I):
+            raise _bad_signature(shown, err)
+        raise InvalidInput(f"openssl could not read the certificate signing request {shown}",
+                           hint="give a PEM or DER certificate signing request (openssl req -new)",
+                           details=complaint(err))
     # openssl 3.0 exits 0 even when the signature does not verify: read what it says.
-    _, out, err = _openssl().run(["req", "-in", csr_path, *form, "-noout", "-verify"], retcode=None,
-                                 stdin=subprocess.DEVNULL)
     if "verify OK" not in out + err:
-        raise UsercertError(f"the signature of the request {csr_path} does not verify",
-                            hint="the request was damaged or altered; ask its owner for a new one",
-                            details=_last_lines(err))
+        raise _bad_signature(shown, err)
+    return certinfo.parse_request(out, shown)
 
 
-def request_to_pem(csr_path, pem_path):
-    form = ["-inform", "DER"] if _is_der(csr_path) else []
-    run(["req", "-in", csr_path, *form, "-out", pem_path], f"read the certificate signing request {csr_path}")
+def _bad_signature(csr_path, stderr):
+    return UsercertError(f"the signature of the request {csr_path} does not verify",
+                         hint="the request was damaged or altered; ask its owner for a new one",
+                         details=complaint(stderr))
 
 
-def _is_der(path):
-    with open(path, "rb") as handle:
-        return b"-----BEGIN" not in handle.read(4096)
+# --- reading certificates and keys -------------------------------------------------------
 
 
-# --- reading certificates ----------------------------------------------------------------
+def certificate_info(path=None, *, data=None, what=None):
+    """Everything certinfo reads from one certificate: a file, or PEM bytes given as `data`."""
+    what = what or (f"the certificate {path}" if path else "the certificate")
+    source = ["-in", path] if path else []
+    out = run(["x509", *source, "-noout", *CERTIFICATE_FIELDS], f"read {what}", stdin=data)
+    return certinfo.parse_certificate(out, what)
 
 
-@dataclass(frozen=True)
-class CertificateInfo:
-    subject: Tuple[Tuple[str, str], ...]  # (attribute, value) in certificate order
-    issuer: Tuple[Tuple[str, str], ...]
-    serial: str  # upper-case hex, no leading 0x
-    not_before: datetime
-    not_after: datetime
-    fingerprint_sha256: str  # upper-case hex with colons, as openssl prints it
-    is_ca: bool
-    key_type: str  # RSA, ECDSA, Ed25519
-    key_bits: Optional[int]
-    extended_key_usage: Tuple[str, ...]
-
-    @property
-    def common_name(self):
-        # kube-apiserver (Go) keeps the last CN when there are several.
-        names = [value for attr, value in self.subject if attr == "CN"]
-        return names[-1] if names else None
-
-    @property
-    def organizations(self):
-        return tuple(value for attr, value in self.subject if attr == "O")
-
-    def days_left(self, now=None):
-        return days_left(self.not_after, now)
-
-    @property
-    def credential_id(self):
-        return credential_id(self.fingerprint_sha256)
+def public_key_of_key(path=None, *, data=None, passphrase_file=None, what=None):
+    """The public key (PEM) of a private key file, or of PEM bytes given as `data`."""
+    source = ["-in", path] if path else []
+    return run(["pkey", *source, *passin_args(passphrase_file), "-pubout"],
+               f"read {what or ('the private key ' + path if path else 'the private key')}", stdin=data)
 
 
-def credential_id(fingerprint):
-    """The id kube-apiserver writes into audit logs for a certificate: X509SHA256=<hex of its DER's SHA-256>."""
-    return "X509SHA256=" + fingerprint.replace(":", "").lower()
-
-
-def certificate_info(path, *, what=None, form="PEM"):
-    what = what or f"read the certificate {path}"
-    fields = _key_value_lines(run(
-        ["x509", "-in", path, "-inform", form, "-noout", "-dateopt", "iso_8601", "-nameopt", "RFC2253,-dn_rev",
-         "-subject", "-issuer", "-serial", "-startdate", "-enddate", "-fingerprint", "-sha256"], what))
-    key_type, key_bits = _public_key_type(run(
-        ["x509", "-in", path, "-inform", form, "-noout", "-text", "-certopt",
-         "no_header,no_version,no_serial,no_signame,no_validity,no_subject,no_issuer,no_extensions,no_sigdump,no_aux"],
-        what))
-    extensions = run(["x509", "-in", path, "-inform", form, "-noout", "-ext", "basicConstraints,extendedKeyUsage"],
-                     what)
-    return CertificateInfo(
-        subject=parse_rfc2253(fields["subject"]),
-        issuer=parse_rfc2253(fields["issuer"]),
-        serial=fields["serial"].upper(),
-        not_before=_parse_date(fields["notBefore"]),
-        not_after=_parse_date(fields["notAfter"]),
-        fingerprint_sha256=fields["sha256 Fingerprint"].upper(),
-        is_ca=bool(re.search(r"CA:TRUE", extensions)),
-        key_type=key_type,
-        key_bits=key_bits,
-        extended_key_usage=_extended_key_usage(extensions),
-    )
-
-
-def _key_value_lines(text):
-    fields = {}
-    for line in text.splitlines():
-        key, sep, value = line.partition("=")
-        # The value is kept as printed: an escaped trailing space ("alice\\ ") is part of a name.
-        if sep and key.strip() not in fields:
-            fields[key.strip()] = value
-    return fields
-
-
-def _parse_date(text):
-    return datetime.strptime(text, "%Y-%m-%d %H:%M:%SZ").replace(tzinfo=timezone.utc)
-
-
-def _public_key_type(text):
-    algorithm = re.search(r"Public Key Algorithm:\s*(\S+)", text)
-    name = algorithm.group(1) if algorithm else "unknown"
-    bits = re.search(r"Public-Key:\s*\((\d+) bit", text)
-    key_type = _ALGORITHM_NAMES.get(name, name)
-    return key_type, int(bits.group(1)) if bits and key_type != "Ed25519" else None
-
-
-def _extended_key_usage(text):
-    match = re.search(r"Extended Key Usage:.*\n\s*(.+)", text)
-    return tuple(part.strip() for part in match.group(1).split(",")) if match else ()
-
-
-def parse_rfc2253(text):
-    """Split openssl's RFC 2253 output (-nameopt RFC2253,-dn_rev) into (attribute, value) pairs.
-
-    `\\X` escapes a character and `\\HH` a byte (esc_msb turns UTF-8 into such bytes), so the
-    decoded values are exactly what the certificate holds.
-    """
-    pairs, raw, i = [], bytearray(), 0
-    data = text.encode("utf-8")
-    while i <= len(data):
-        ch = data[i:i + 1]
-        if ch == b"\\" and i + 1 < len(data):
-            hexpair = data[i + 1:i + 3]
-            if len(hexpair) == 2 and re.fullmatch(rb"[0-9A-Fa-f]{2}", hexpair):
-                raw.append(int(hexpair, 16))
-                i += 3
-            else:
-                raw += data[i + 1:i + 2]
-                i += 2
-            continue
-        if ch in (b",", b"+", b""):
-            attribute, _, value = bytes(raw).partition(b"=")
-            if attribute:
-                pairs.append((attribute.decode().strip(), value.decode("utf-8")))
-            raw = bytearray()
-        else:
-            raw += ch
-        i += 1
-    return tuple(pairs)
+def verify_chain(cert_path, ca_cert, *, data=None, ca_info=None):
+    """True when the certificate (a file, or PEM bytes as `data`) chains to ca_cert for client
+    authentication, as kube-apiserver checks it: the CA file's certificates are trust anchors
+    even when one is an intermediate. None when this openssl cannot tell: LibreSSL has no
+    -partial_chain, which an intermediate CA needs."""
+    partial = ["-partial_chain"]
+    if not flavour().has_partial_chain:
+        if not (ca_info or certificate_info(ca_cert, what=f"the CA certificate {ca_cert}")).self_issued:
+            return None
+        partial = []
+    source = [cert_path] if cert_path else []
+    code, out, _ = _run(["verify", *partial, "-purpose", "sslclient", "-CAfile", ca_cert, *source], data)
+    return code == 0 and out.rstrip().endswith(": OK")

@@ -11,8 +11,8 @@ from typing import Optional, Tuple
 
 from . import kubeconfig, ledger, openssl
 from .errors import InvalidInput
-from .issuing import (IssuedCredential, check_days, check_key_choice, describe_key, effective_days,
-                      group_warnings, read_bytes, sign_and_check)
+from .issuing import IssuedCredential, check_days, effective_days, group_warnings, read_bytes, sign_and_check
+from .keys import key_spec, spec_of
 from .layout import UserFiles
 from .signers import SignerOptions, choose_signer
 from .staging import staged_dir, write_private
@@ -38,8 +38,9 @@ def renew(request, progress=lambda _message: None):
     subject = make_subject(old.common_name or request.user,
                            old.organizations if request.groups is None else request.groups)
     warnings = group_warnings(subject.groups, request.allow_system_masters)
-    key_type = request.key_type or openssl.KEY_TYPE_SWITCH.get(old.key_type, "rsa")
-    check_key_choice(key_type, request.key_size)
+    current = spec_of(old.key_type, old.key_bits)
+    spec = key_spec(request.key_type or current.type, request.key_size) if request.rekey else current
+    openssl.require_key_support(spec)
     check_days(request.days)
     signer = choose_signer(request.signing, subject, progress)
     days = effective_days(signer, request.days, warnings)
@@ -51,10 +52,10 @@ def renew(request, progress=lambda _message: None):
         os.rename(staged.cert, staged.archived_cert(old.serial))
         if request.rekey:
             os.unlink(staged.key)
-            progress(f"Generating {describe_key(key_type, request.key_size)} key")
-            openssl.generate_key(staged.key, key_type, request.key_size)
+            progress(f"Generating {spec.describe()} key")
+            openssl.generate_key(staged.key, spec)
             os.chmod(staged.key, 0o600)
-        info = sign_and_check(staged, subject, key_type, signer, days, progress)
+        info = sign_and_check(staged, subject, spec, signer, days, progress)
         _update_kubeconfig(staged, credentials.user, request.rekey)
     warnings.extend(signer.notes)
     credential = IssuedCredential(
