@@ -106,7 +106,7 @@ def test_missing_openssl(signing_ca, isolated, tmp_path):
 def test_bad_switch_is_one_line_not_a_help_page(isolated):
     result = run_cli("create", "alice", "--bogus")
     assert result.returncode == 2
-    assert result.stderr.splitlines()[0] == "error: Unknown switch --bogus"
+    assert result.stderr.splitlines()[0] == "error: unknown flag: --bogus"
     assert result.stdout == ""
 
 

@@ -66,9 +66,9 @@ def test_wrong_ca_gets_401(live_cluster, tmp_path):
 
 def test_injection_attempt_is_a_literal_user(live_cluster):
     create(live_cluster, "alice/O=system:masters", "--key-type", "ecdsa")
-    info = whoami(live_cluster, "alice%2FO=system:masters")
+    info = whoami(live_cluster, "alice%2F^o=system:masters")
     assert info == {"username": "alice/O=system:masters", "groups": ["system:authenticated"]}
-    pods = live_cluster.kubectl(kubeconfig_of("alice%2FO=system:masters"), "get", "pods")
+    pods = live_cluster.kubectl(kubeconfig_of("alice%2F^o=system:masters"), "get", "pods")
     assert "Forbidden" in pods.stderr  # not a superuser
 
 

@@ -98,7 +98,20 @@ def test_list_sorts_by_expiry_and_filters(signing_ca, isolated):
     assert [item["status"] for item in listing["items"]] == ["expiring", "valid"]
     assert [item["user"] for item in cli_json("list", "--expiring", "30d")["items"]] == ["soon"]
     human = run_cli("list")
-    assert "USER" in human.stderr and "soon" in human.stderr and "expiring" in human.stderr
+    assert "USER" in human.stdout and "soon" in human.stdout and "expiring" in human.stdout
+
+
+def test_list_table_is_data_a_pipe_can_use(signing_ca, isolated):
+    server = "https://" + "very-long-host-name." * 8 + "example.com:6443"
+    for user in ("alice", "bob"):
+        result = run_cli("create", user, "dev", "--key-type", "ecdsa", *ca_args(signing_ca), "--server", server)
+        assert result.returncode == 0, result.stderr
+    listed = run_cli("list")
+    lines = listed.stdout.splitlines()
+    assert len(lines) == 3 and lines[0].split() == ["USER", "GROUPS", "EXPIRES", "DAYS", "LEFT", "STATUS", "SERVER"]
+    assert all(line.endswith(server) for line in lines[1:])  # whole, not cut at 80 columns
+    assert "\x1b" not in listed.stdout and all(line == line.rstrip() for line in lines)
+    assert [line.split()[0] for line in lines[1:]] == ["alice", "bob"]
 
 
 def test_list_keeps_what_the_ledger_knows_when_files_are_gone(signing_ca, isolated):

@@ -10,7 +10,7 @@ from plumbum import cli
 from plumbum.cli.application import ShowCompletion, ShowHelp, ShowHelpAll, ShowVersion
 from plumbum.cli.switches import SwitchError
 
-from . import (__version__, demo, external_csr, inspection, inventory, issuing, rbac, renewal, revocation, ui,
+from . import (__version__, demo, flags, keys, external_csr, inspection, inventory, issuing, rbac, renewal, revocation, ui,
                verification)
 from .errors import InvalidInput, UsercertError
 from .signers import SIGNER_KINDS, SignerOptions
@@ -20,9 +20,11 @@ OUTPUT_FORMATS = cli.Set("json", "yaml", case_sensitive=True)
 
 
 class Command(cli.Application):
-    """Base: plumbum's usage errors become our one-line error with a hint."""
+    """Base: flags read as kubectl reads them; plumbum's usage errors become our one-line error with a hint."""
 
     def _parse_args(self, argv):
+        hint = f"see '{self.PROGNAME} --help'"
+        argv = flags.normalize(argv, self._switches_by_name, tuple(self._subcommands), hint)
         return self._as_usage_error(super()._parse_args, argv)
 
     def _validate_args(self, swfuncs, tailargs):
@@ -38,8 +40,9 @@ class Command(cli.Application):
 
 
 # plumbum's --completions writes a script for a program named "kubectl usercert", which no shell can
-# call; kubectl completes plugins through kubectl_complete-usercert instead.
-Command.unbind_switches("--completions")
+# call; kubectl completes plugins through kubectl_complete-usercert instead. kubectl's -v is log
+# verbosity, so the version is --version only.
+Command.unbind_switches("--completions", "-v")
 
 
 class OutputSwitches(Command):
@@ -81,7 +84,7 @@ class ValiditySwitches(Command):
     days = cli.SwitchAttr("--days", cli.Range(1, 100 * 365), argname="N", default=365, help="validity in days")
     key_type = cli.SwitchAttr("--key-type", cli.Set("rsa", "ecdsa", "ed25519"), help="key algorithm (default rsa)")
     key_size = cli.SwitchAttr("--key-size", int, argname="BITS",
-                              help="RSA bits (2048, 3072, 4096) or ECDSA curve (256, 384, 521)")
+                              help=keys.SIZES_HELP)
     allow_system_masters = cli.Flag("--allow-system-masters",
                                     help="allow group system:masters (bypasses RBAC; cannot be revoked)")
 
@@ -241,7 +244,7 @@ class List(OutputSwitches, OutDirSwitch, ClusterSwitches):
             report = inventory.expiring_within(report, parse_duration(self.expiring, "--expiring"))
         bindings, note = rbac.bindings_if_reachable(self.kubeconfig, self.context, self.cluster)
         inventory.attach_bindings(report, bindings, note)
-        ui.inventory(report)
+        ui.inventory(report, as_table=not self.output)
         if self.output:
             ui.emit({"items": [row.as_record() for row in report.rows], "problems": report.problems}, self.output)
         return 0

@@ -6,6 +6,7 @@ then escaped: whatever the names contain, the subject holds exactly CN=user and 
 """
 
 import hashlib
+import re
 import unicodedata
 import urllib.parse
 from dataclasses import dataclass
@@ -45,6 +46,11 @@ def check_name(value, what):
             f"the {what} name {value!r} contains a control character ({bad[0]!r})",
             hint="names may hold any printable character, but no control characters",
         )
+    if value.startswith("="):
+        # Almost always a flag typed as `--group==ops` or `-g =ops`: never take it into a certificate.
+        raise InvalidInput(f"the {what} name {value!r} starts with '='",
+                           hint=f"write the flag as -g={value[1:]} or -g {value[1:]} (kubectl's syntax); names "
+                                "starting with '=' are refused")
     if value != value.strip():
         raise InvalidInput(
             f"the {what} name {value!r} has leading or trailing spaces",
@@ -78,9 +84,11 @@ def file_safe(name):
     """A file and folder name for a user: readable for ordinary names, one name per user.
 
     `/`, `%`, spaces and other characters that are awkward in paths are percent-encoded, and a
-    leading dot is encoded so that no user can become `.`, `..` or a hidden file. A name whose
-    encoding is too long keeps a readable start and ends in `%%` plus a hash of the whole name
-    (`%%` never occurs in an ordinary encoding, so no two users share a folder).
+    leading dot is encoded so that no user can become `.`, `..` or a hidden file. An upper-case
+    letter becomes `^` and the letter (`Alice` -> `^alice`), so that names differing only in case
+    (two users to Kubernetes) keep two folders on a case-insensitive file system (a Mac's). A
+    name whose encoding is too long keeps a readable start and ends in `%%` plus a hash of the
+    whole name (`%%` never occurs in an ordinary encoding, so no two users share a folder).
     """
     pieces = [_quote(ch) for ch in name]
     if pieces and pieces[0] == ".":
@@ -97,9 +105,12 @@ def file_safe(name):
 
 
 def _quote(ch):
+    if "A" <= ch <= "Z":
+        return "^" + ch.lower()
     return urllib.parse.quote(ch, safe="@:=+,-_.~")
 
 
 def from_file_safe(encoded):
     """The user name back (for a shortened name: its readable start)."""
-    return urllib.parse.unquote(encoded.split("%%")[0])
+    readable = re.sub(r"\^([a-z])", lambda match: match.group(1).upper(), encoded.split("%%")[0])
+    return urllib.parse.unquote(readable)

@@ -4,6 +4,7 @@ People read stderr (steps, warnings, summaries, errors) through one rich Console
 stdout (-o json|yaml), written plainly after any spinner stopped, never through rich.
 """
 
+import functools
 import json
 import os
 import shlex
@@ -16,7 +17,6 @@ from datetime import datetime, timezone
 import yaml
 from rich.console import Console
 from rich.markup import escape
-from rich.table import Table
 
 from .inspection import EXPIRING_DAYS
 
@@ -28,8 +28,7 @@ _state = {"quiet": False}
 def _text(value):
     """Text from outside (names, certificates, tool output) made safe to show: rich markup escaped,
     and control and format characters (terminal escapes, bidi overrides) shown as \\x.. codes."""
-    shown = "".join(ch if unicodedata.category(ch) not in ("Cc", "Cf") else ascii(ch)[1:-1] for ch in str(value))
-    return escape(shown)
+    return escape(_shown(value))
 
 
 def set_quiet(quiet):
@@ -191,28 +190,56 @@ def _status(status):
     return f"[{_STATUS_STYLES.get(status, 'white')}]{status}[/]"
 
 
-def inventory(report):
+def inventory(report, as_table=True):
+    """The table is the command's answer: on stdout, whole (as kubectl get prints); notes on stderr."""
     for problem in report.problems:
         warn(problem)
-    if _state["quiet"]:
+    if not as_table:
         return
     if not report.rows:
         _say("No certificates found.")
         return
-    table = Table(box=None, header_style="bold", pad_edge=False)
     with_bindings = any(row.bindings is not None for row in report.rows)
-    columns = ("USER", "GROUPS", "EXPIRES", "DAYS LEFT", "STATUS", "SERVER") + (("BINDINGS",) if with_bindings else ())
-    for column in columns:
-        table.add_column(column, no_wrap=True, overflow="fold")
+    headers = ["USER", "GROUPS", "EXPIRES", "DAYS LEFT", "STATUS", "SERVER"] + (["BINDINGS"] if with_bindings else [])
+    rows = []
     for row in report.rows:
         days = row.days_left
-        cells = [_text(row.user), _text(",".join(row.groups)), f"{row.not_after:%Y-%m-%d}",
-                 f"[{_days_style(days)}]{days}[/]", _status(row.status), _text(row.server or "")]
+        cells = [(row.user, None), (",".join(row.groups), None), (f"{row.not_after:%Y-%m-%d}", None),
+                 (str(days), _days_style(days)), (row.status, _STATUS_STYLES.get(row.status)), (row.server or "", None)]
         if with_bindings:
-            cells.append(_text(",".join(row.bindings or [])))
-        table.add_row(*cells)
-    # Piped or logged, rows stay whole instead of folding at 80 columns.
-    console.print(table, width=None if console.is_terminal else 1000)
+            cells.append((",".join(row.bindings or []), None))
+        rows.append(cells)
+    table(headers, rows)
+
+
+def table(headers, rows):
+    """Columns aligned as kubectl aligns them (three spaces apart, no trailing blanks), on stdout,
+    never wrapped or cut; coloured only on a terminal. `rows` hold (text, rich style or None)."""
+    shown = [[(_shown(text), style) for text, style in row] for row in rows]
+    widths = [max([len(header)] + [len(row[i][0]) for row in shown]) for i, header in enumerate(headers)]
+    lines = ["   ".join(h.ljust(w) for h, w in zip(headers, widths)).rstrip()]
+    styled = []
+    for row in shown:
+        cells = [text.ljust(width) for (text, _), width in zip(row, widths)]
+        lines.append("   ".join(cells).rstrip())
+        styled.append("   ".join(escape(cell) if not style else f"[{style}]{escape(cell)}[/]"
+                                 for cell, (_, style) in zip(cells, row)).rstrip())
+    if not _stdout_console().is_terminal:
+        emit_text("\n".join(lines) + "\n")
+        return
+    _stdout_console().print(f"[bold]{escape(lines[0])}[/]", soft_wrap=True)
+    for line in styled:
+        _stdout_console().print(line, soft_wrap=True)
+
+
+def _shown(value):
+    """Outside text with control and format characters shown as \\x.. codes (no markup escaping)."""
+    return "".join(ch if unicodedata.category(ch) not in ("Cc", "Cf") else ascii(ch)[1:-1] for ch in str(value))
+
+
+@functools.lru_cache(maxsize=None)
+def _stdout_console():
+    return Console(highlight=False, emoji=False)
 
 
 def whois(matches, damaged):
