@@ -1,4 +1,8 @@
-"""Shared fixtures: an isolated HOME and working folder per test, throwaway CAs, the CLI as a process."""
+"""Shared fixtures: an isolated HOME and working folder per test, throwaway CAs, every openssl, and the
+one live-cluster harness (the test API server of tests/apiserver/, with kubectl wired to it).
+
+Helpers (the CLI as a process or in this process, reading what it wrote) are in helpers.py.
+"""
 
 import datetime
 import os
@@ -15,8 +19,7 @@ sys.path.insert(0, str(ROOT / "lib"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import pki  # noqa: E402
-
-LAUNCHER = ROOT / "kubectl-usercert"
+from helpers import LAUNCHER, run_cli, tree  # noqa: E402,F401  (older test modules import them from here)
 
 
 def _openssls():
@@ -77,35 +80,44 @@ def server_ca(tmp_path):
     return pki.make_ca(tmp_path / "pki", "server-ca")
 
 
-def run_cli(*args, env=None, cwd=None):
-    """Run the launcher as a user would, as a separate process; return the CompletedProcess."""
-    return subprocess.run([sys.executable, str(LAUNCHER), *map(str, args)], capture_output=True, text=True,
-                          env=env, cwd=cwd, stdin=subprocess.DEVNULL, timeout=120)
+SDK_BIN = Path("/usr/lib/google-cloud-sdk/bin")
 
 
-def tree(path):
-    """Every path below `path` (relative), for 'nothing was left behind' checks."""
-    path = Path(path)
-    return sorted(str(p.relative_to(path)) for p in path.rglob("*")) if path.exists() else []
+def default_kubectl():
+    return shutil.which("kubectl", path="/usr/bin") or shutil.which("kubectl") or "kubectl"
 
 
 class LiveCluster:
-    """The test API server (tests/apiserver/) with split CAs, and the admin's kubeconfig as
-    ~/.kube/config, so `kubectl usercert` finds the cluster the way it would on an admin's machine."""
+    """The test API server with split CAs (as k3s has them), the admin's kubeconfig as ~/.kube/config
+    (so `kubectl usercert` finds the cluster the way it would on an admin's machine), and kubectl
+    wired to it."""
 
-    def __init__(self, server, server_ca, client_ca, admin_kubeconfig):
+    def __init__(self, server, server_ca, client_ca, admin_kubeconfig, root):
         self.server = server
         self.server_ca = server_ca
         self.client_ca = client_ca
         self.admin_kubeconfig = admin_kubeconfig
+        self.root = root
+        self._serial = 0
 
     @property
     def ca_args(self):
         return ["--ca-cert", str(self.client_ca.cert_path), "--ca-key", str(self.client_ca.key_path)]
 
-    def kubectl(self, kubeconfig, *args, binary="kubectl", stdin=None):
-        argv = [str(binary), "--kubeconfig", str(kubeconfig), "--request-timeout=20s", *map(str, args)]
-        return subprocess.run(argv, input=stdin, capture_output=True, text=True, timeout=60)
+    def credentials(self, cn, orgs=(), *, ca=None, **cert_options):
+        """A kubeconfig (trusting the server CA) for a fresh client certificate made with cryptography."""
+        self._serial += 1
+        stem = f"user-{self._serial}"
+        cert, key = pki.make_client_cert(ca or self.client_ca, self.root / "certs", cn, orgs, filename_stem=stem,
+                                         **cert_options)
+        return pki.write_kubeconfig(self.root / f"{stem}.kubeconfig", self.server.url, self.server_ca.cert_path,
+                                    cert, key)
+
+    def kubectl(self, kubeconfig, *args, binary=None, stdin=None):
+        argv = [str(binary or default_kubectl()), "--kubeconfig", str(kubeconfig), "--request-timeout=20s",
+                *map(str, args)]
+        env = {k: v for k, v in os.environ.items() if k != "KUBECTL_EXTERNAL_DIFF"}
+        return subprocess.run(argv, input=stdin, capture_output=True, text=True, timeout=60, env=env)
 
     def admin(self, *args, stdin=None):
         return self.kubectl(self.admin_kubeconfig, *args, stdin=stdin)
@@ -122,8 +134,10 @@ def live_cluster(tmp_path, isolated):
     serving_cert, serving_key = pki.make_server_cert(server_ca, pki_dir)
     admin_cert, admin_key = pki.make_client_cert(client_ca, pki_dir, "kubernetes-admin", ["system:masters"],
                                                  filename_stem="admin")
+    root = tmp_path / "cluster-users"
+    root.mkdir()
     with APIServer(serving_cert, serving_key, client_ca.cert_path) as server:
         admin_kubeconfig = pki.write_kubeconfig(Path(os.environ["HOME"]) / ".kube" / "config", server.url,
                                                 server_ca.cert_path, admin_cert, admin_key, cluster="test-cluster",
                                                 user="kubernetes-admin", context="admin@test-cluster")
-        yield LiveCluster(server, server_ca, client_ca, admin_kubeconfig)
+        yield LiveCluster(server, server_ca, client_ca, admin_kubeconfig, root)

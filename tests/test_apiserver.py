@@ -6,12 +6,10 @@ log is read only to check *why* the server answered as it did.
 import base64
 import datetime
 import http.client
-import itertools
 import json
 import os
 import ssl
 import subprocess
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, Optional, Sequence
 
@@ -23,6 +21,8 @@ from cryptography.x509.oid import NameOID
 import apiserver
 import pki
 from apiserver import APIServer
+from conftest import LiveCluster as Cluster, default_kubectl
+from helpers import whoami
 
 SDK_BIN = Path("/usr/lib/google-cloud-sdk/bin")
 KUBECTLS = [pytest.param(Path("/usr/bin/kubectl"), id="usr-bin")] + [
@@ -65,58 +65,10 @@ def require(binary: Path) -> Path:
     return binary
 
 
-def default_kubectl() -> Path:
-    for param in KUBECTLS:
-        if _runnable(param.values[0]):
-            return param.values[0]
-    pytest.skip("no kubectl binary installed")
-
-
-@dataclass
-class Cluster:
-    """A running server with k3s-like split CAs, and kubectl wired to it."""
-    server: APIServer
-    server_ca: pki.CA
-    client_ca: pki.CA
-    root: Path
-    env: Dict[str, str]
-    _serial: "itertools.count" = field(default_factory=itertools.count)
-
-    def credentials(self, cn: Optional[str], orgs: Sequence[str] = (), *, ca: Optional[pki.CA] = None,
-                    **cert_options) -> Path:
-        """A kubeconfig (trusting the server CA) for a fresh client cert."""
-        stem = "user-%d" % next(self._serial)
-        cert, key = pki.make_client_cert(ca or self.client_ca, self.root / "certs", cn, orgs,
-                                         filename_stem=stem, **cert_options)
-        return pki.write_kubeconfig(self.root / (stem + ".kubeconfig"), self.server.url,
-                                    self.server_ca.cert_path, cert, key)
-
-    def kubectl(self, kubeconfig: Path, *args: str, binary: Optional[Path] = None,
-                stdin: Optional[str] = None) -> subprocess.CompletedProcess:
-        argv = [str(binary or default_kubectl()), "--kubeconfig", str(kubeconfig)] + list(args)
-        return subprocess.run(argv, input=stdin, capture_output=True, text=True, env=self.env, timeout=60)
-
-
 @pytest.fixture
-def cluster(tmp_path):
-    pki_dir = tmp_path / "apiserver-pki"
-    server_ca = pki.make_ca(pki_dir, "server-ca")
-    client_ca = pki.make_ca(pki_dir, "client-ca")
-    serving_cert, serving_key = pki.make_server_cert(server_ca, pki_dir)
-    home = tmp_path / "home"
-    home.mkdir(exist_ok=True)  # conftest's autouse fixture may have made it already
-    env = dict(os.environ, HOME=str(home), KUBECONFIG=str(home / ".kube" / "config"))
-    env.pop("KUBECTL_EXTERNAL_DIFF", None)
-    root = tmp_path / "apiserver-users"
-    root.mkdir()
-    with APIServer(serving_cert, serving_key, client_ca.cert_path) as server:
-        yield Cluster(server, server_ca, client_ca, root, env)
-
-
-def whoami(cluster: Cluster, kubeconfig: Path, binary: Optional[Path] = None) -> dict:
-    result = cluster.kubectl(kubeconfig, "auth", "whoami", "-o", "json", binary=binary)
-    assert result.returncode == 0, result.stderr
-    return json.loads(result.stdout)["status"]["userInfo"]
+def cluster(live_cluster):
+    """The one live-cluster harness (conftest.LiveCluster)."""
+    return live_cluster
 
 
 def _hours(n: float) -> datetime.datetime:
@@ -241,7 +193,7 @@ def test_concurrent_kubectl_processes(cluster):
     kubeconfigs = [cluster.credentials("user%d" % i) for i in range(6)]
     argv = lambda k: [str(default_kubectl()), "--kubeconfig", str(k), "auth", "whoami", "-o", "json"]  # noqa: E731
 
-    procs = [subprocess.Popen(argv(k), stdout=subprocess.PIPE, env=cluster.env, text=True) for k in kubeconfigs]
+    procs = [subprocess.Popen(argv(k), stdout=subprocess.PIPE, text=True) for k in kubeconfigs]
     names = [json.loads(p.communicate(timeout=60)[0])["status"]["userInfo"]["username"] for p in procs]
 
     assert names == ["user%d" % i for i in range(6)]
@@ -391,8 +343,7 @@ def test_fallback_without_ctypes_still_authenticates(tmp_path, monkeypatch):
     server_ca = pki.make_ca(tmp_path / "fb", "server-ca")
     client_ca = pki.make_ca(tmp_path / "fb", "client-ca")
     with APIServer(*pki.make_server_cert(server_ca, tmp_path / "fb"), client_ca.cert_path) as server:
-        env = dict(os.environ, HOME=str(tmp_path / "home"))
-        cluster = Cluster(server, server_ca, client_ca, tmp_path / "fb", env)
+        cluster = Cluster(server, server_ca, client_ca, None, tmp_path / "fb")
         good = cluster.credentials("frank", ["dev"])
         expired = cluster.credentials("frank", (), not_before=_hours(-48), not_after=_hours(-1))
 

@@ -14,17 +14,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 import pki
-from conftest import run_cli, tree
-
-SERVER = "https://127.0.0.1:6443"
-
-
-def ca_args(ca):
-    return ["--ca-cert", ca.cert_path, "--ca-key", ca.key_path]
-
-
-def load_cert(path):
-    return x509.load_pem_x509_certificate(open(path, "rb").read())
+from helpers import SERVER, ca_args, load_cert, run_cli, tree
 
 
 def subject_pairs(cert):
@@ -123,17 +113,19 @@ def test_json_output_on_stdout_quiet_on_stderr(signing_ca):
     result = create("alice", "dev", "--key-type", "ecdsa", *ca_args(signing_ca), "--server", SERVER, "-o", "json",
                     "-q")
     record = json.loads(result.stdout)
-    assert record["user"] == "alice" and record["groups"] == ["dev"]
-    cert = load_cert(record["certificate"])
-    assert record["serial"] == format(cert.serial_number, "X").rjust(len(record["serial"]), "0")
-    assert record["credentialID"] == "X509SHA256=" + cert.fingerprint(hashes.SHA256()).hex()
-    assert record["signer"] == "local"
+    assert (record["apiVersion"], record["kind"]) == ("usercert.kubectl.io/v1alpha1", "UserCertificate")
+    status = record["status"]
+    assert record["spec"] == {"user": "alice", "groups": ["dev"]} and record["metadata"]["name"] == "alice"
+    cert = load_cert(status["certificate"])
+    assert status["serial"] == format(cert.serial_number, "X").rjust(len(status["serial"]), "0")
+    assert status["credentialID"] == "X509SHA256=" + cert.fingerprint(hashes.SHA256()).hex()
+    assert status["signer"] == "local"
     assert result.stderr == ""
 
 
 def test_yaml_output(signing_ca):
     result = create("alice", "--key-type", "ecdsa", *ca_args(signing_ca), "--server", SERVER, "-o", "yaml")
-    assert yaml.safe_load(result.stdout)["groups"] == []
+    assert yaml.safe_load(result.stdout)["spec"]["groups"] == []
 
 
 def test_ca_from_environment(signing_ca, isolated):
@@ -168,6 +160,11 @@ def test_through_kubectl_plugin_mechanism(signing_ca, isolated, tmp_path):
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     (bin_dir / "kubectl-usercert").symlink_to(pki.Path(__file__).resolve().parent.parent / "kubectl-usercert")
+    # The launcher runs on `#!/usr/bin/env python3`: make that python3 this one, which has the
+    # dependencies, whatever python3 the machine has (a wrapper, so a virtualenv stays one).
+    import sys
+    (bin_dir / "python3").write_text(f'#!/bin/sh\nexec "{sys.executable}" "$@"\n')
+    (bin_dir / "python3").chmod(0o755)
     env = dict(os.environ, PATH=f"{bin_dir}:{os.environ['PATH']}")
     result = subprocess.run(["kubectl", "usercert", "create", "alice", "dev", "--key-type", "ecdsa",
                              *map(str, ca_args(signing_ca)), "--server", SERVER], capture_output=True, text=True,

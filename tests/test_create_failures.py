@@ -2,6 +2,7 @@
 
 import datetime
 import os
+from dataclasses import replace
 import signal
 import subprocess
 import sys
@@ -10,12 +11,11 @@ import time
 import pytest
 
 import pki
-from conftest import LAUNCHER, run_cli, tree
-from kubectl_usercert import issuing
-from kubectl_usercert.signers import SignerOptions
+from helpers import LAUNCHER, SERVER, run_cli, tree
+from kubectl_usercert.commands.create import CreateRequest, create as create_credential
 from kubectl_usercert.errors import UsercertError
-
-SERVER = "https://127.0.0.1:6443"
+from kubectl_usercert.keys import KeySpec
+from kubectl_usercert.signers import SignerOptions
 
 
 def create(*args, env=None):
@@ -116,28 +116,28 @@ def test_failure_mid_way_leaves_no_trace(signing_ca, isolated, interrupt):
         if message.startswith("Signing"):
             raise interrupt("stop") if interrupt is UsercertError else interrupt()
 
-    request = issuing.CreateRequest(user="alice", out_dir=str(isolated / "clients"), key_type="ecdsa",
-                                    signing=SignerOptions(ca_cert=str(signing_ca.cert_path), ca_key=str(signing_ca.key_path)),
-                                    server=SERVER)
+    request = CreateRequest(user="alice", out_dir=str(isolated / "clients"), key=KeySpec("ecdsa"),
+                            signing=SignerOptions(ca_cert=str(signing_ca.cert_path), ca_key=str(signing_ca.key_path)),
+                            server=SERVER)
     with pytest.raises(interrupt):
-        issuing.create(request, progress)
+        create_credential(request, progress)
     assert tree(isolated) == []
 
 
 def test_failed_force_keeps_the_previous_credential(signing_ca, isolated):
-    request = issuing.CreateRequest(user="alice", out_dir=str(isolated / "clients"), key_type="ecdsa",
-                                    signing=SignerOptions(ca_cert=str(signing_ca.cert_path), ca_key=str(signing_ca.key_path)),
-                                    server=SERVER)
-    issuing.create(request)
+    request = CreateRequest(user="alice", out_dir=str(isolated / "clients"), key=KeySpec("ecdsa"),
+                            signing=SignerOptions(ca_cert=str(signing_ca.cert_path), ca_key=str(signing_ca.key_path)),
+                            server=SERVER)
+    create_credential(request)
     before = sorted(tree(isolated))
-    request.force = True
+    request = replace(request, force=True)
 
     def fail(message):
         if message.startswith("Checking"):
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        issuing.create(request, fail)
+        create_credential(request, fail)
     assert sorted(tree(isolated)) == before
 
 

@@ -21,11 +21,10 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 import pki
-from conftest import LAUNCHER, ROOT, run_cli
+from helpers import EC, LAUNCHER, ROOT, ledger_lines as ledger, run_cli, user_cert as certificate, whoami
 
 CSR = ("certificates.k8s.io/v1", "CertificateSigningRequest")
 CSR_PATH = "/apis/certificates.k8s.io/v1/certificatesigningrequests"
-EC = ["--key-type", "ecdsa"]  # quick keys where the key type does not matter
 
 
 @pytest.fixture
@@ -73,19 +72,10 @@ def submitted_csr(cluster):
                                    what="a CertificateSigningRequest")
 
 
-def whoami(cluster, kubeconfig):
-    result = cluster.kubectl(kubeconfig, "auth", "whoami", "-o", "json")
-    assert result.returncode == 0, result.stderr
-    return json.loads(result.stdout)["status"]["userInfo"]
 
 
-def certificate(user):
-    return x509.load_pem_x509_certificate(Path(f"clients/{user}/{user}.crt").read_bytes())
 
 
-def ledger():
-    path = Path("clients/.usercert/ledger.jsonl")
-    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
 
 
 def summary_field(stderr, name):
@@ -102,7 +92,7 @@ def test_create_approve_issues_a_working_kubeconfig_and_removes_the_request(clus
                                                            "groups": ["dev", "system:authenticated"]}
     assert csrs(cluster) == []
     assert summary_field(result.stderr, "signer") == "csr"
-    assert json.loads(result.stdout)["signer"] == "csr"
+    assert json.loads(result.stdout)["status"]["signer"] == "csr"
     [entry] = ledger()
     assert (entry["event"], entry["user"], entry["signer"]) == ("issued", "alice", "csr")
     cert = certificate("alice")
@@ -168,13 +158,14 @@ def test_denied_request_is_a_clear_error_and_leaves_nothing(cluster, start):
 _LAUNCHER_ASKING_FOR_SERVER_AUTH = f"""
 import sys
 sys.path.insert(0, {str(ROOT / "lib")!r})
-from kubectl_usercert import cli, csr_signer
-original = csr_signer.csr_manifest
+from kubectl_usercert import cli
+from kubectl_usercert.signers import cluster_csr
+original = cluster_csr.csr_manifest
 def also_server_auth(*args, **kwargs):
     manifest = original(*args, **kwargs)
     manifest["spec"]["usages"].append("server auth")
     return manifest
-csr_signer.csr_manifest = also_server_auth
+cluster_csr.csr_manifest = also_server_auth
 cli.main(["kubectl-usercert"] + sys.argv[1:])
 """
 
@@ -236,17 +227,17 @@ def test_days_beyond_what_expirationseconds_holds_are_capped_by_the_cluster(clus
 
 
 def test_auto_signer_uses_the_csr_api_without_a_ca_and_the_ca_when_given(cluster):
-    from kubectl_usercert import ca
+    from kubectl_usercert.signers.local import locate_ca
 
-    if ca.locate_ca():
+    if locate_ca():
         pytest.skip("a CA key exists on this machine, so auto signs locally")
     through_api = run_cli("create", "alice", "-g", "dev", "--approve", *EC, "-o", "json")
     posts = len(csr_posts(cluster))
     with_ca = run_cli("create", "bob", "-g", "dev", *EC, *cluster.ca_args, "-o", "json")
 
     assert through_api.returncode == 0 and with_ca.returncode == 0, through_api.stderr + with_ca.stderr
-    assert json.loads(through_api.stdout)["signer"] == "csr" and posts == 1
-    assert json.loads(with_ca.stdout)["signer"] == "local" and len(csr_posts(cluster)) == 1
+    assert json.loads(through_api.stdout)["status"]["signer"] == "csr" and posts == 1
+    assert json.loads(with_ca.stdout)["status"]["signer"] == "local" and len(csr_posts(cluster)) == 1
     assert whoami(cluster, "clients/alice/kubeconfig")["username"] == "alice"
     assert whoami(cluster, "clients/bob/kubeconfig")["username"] == "bob"
 

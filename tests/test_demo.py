@@ -3,7 +3,7 @@
 import json
 import subprocess
 
-from conftest import run_cli
+from helpers import run_cli
 
 
 def test_demo_runs_to_the_end_and_its_kubeconfig_loads_in_kubectl(tmp_path):
@@ -11,9 +11,11 @@ def test_demo_runs_to_the_end_and_its_kubeconfig_loads_in_kubectl(tmp_path):
     result = run_cli("demo", "--dir", folder, "-o", "json")
     assert result.returncode == 0, result.stderr
     record = json.loads(result.stdout)
-    assert record["credential"]["user"] == "alice"
-    assert record["inspection"]["chainValid"] is True and record["inspection"]["keyMatches"] is True
-    view = subprocess.run(["kubectl", "config", "view", "--kubeconfig", record["credential"]["kubeconfig"],
+    assert record["kind"] == "Demo"
+    certificate = record["status"]["certificate"]
+    assert certificate["spec"]["user"] == "alice"
+    assert certificate["status"]["chainValid"] is True and certificate["status"]["keyMatches"] is True
+    view = subprocess.run(["kubectl", "config", "view", "--kubeconfig", certificate["status"]["kubeconfig"],
                            "--minify", "--raw", "-o", "json"], capture_output=True, text=True, check=True)
     assert json.loads(view.stdout)["current-context"] == "alice@demo"
     assert "On a real cluster" in result.stderr and "kubectl usercert create alice developers" in result.stderr
@@ -22,7 +24,7 @@ def test_demo_runs_to_the_end_and_its_kubeconfig_loads_in_kubectl(tmp_path):
 def test_demo_without_dir_uses_a_fresh_temporary_folder():
     first, second = run_cli("demo", "-o", "json", "-q"), run_cli("demo", "-o", "json", "-q")
     assert first.returncode == 0 and second.returncode == 0
-    assert json.loads(first.stdout)["directory"] != json.loads(second.stdout)["directory"]
+    assert json.loads(first.stdout)["status"]["directory"] != json.loads(second.stdout)["status"]["directory"]
 
 
 def test_demo_refuses_a_folder_in_use(tmp_path):

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 import pki
-from conftest import LAUNCHER, run_cli
+from helpers import LAUNCHER, run_cli
+from helpers import whoami as whoami_of
 
 GCLOUD_BIN = Path("/usr/lib/google-cloud-sdk/bin")
 KUBECTLS = [pytest.param(Path("/usr/bin/kubectl"), id="kubectl")] + [
@@ -31,9 +32,7 @@ def kubeconfig_of(user):
 
 
 def whoami(cluster, user, binary="kubectl"):
-    result = cluster.kubectl(kubeconfig_of(user), "auth", "whoami", "-o", "json", binary=binary)
-    assert result.returncode == 0, result.stderr
-    return json.loads(result.stdout)["status"]["userInfo"]
+    return whoami_of(cluster, kubeconfig_of(user), binary)
 
 
 @pytest.mark.parametrize("binary", KUBECTLS)
@@ -83,9 +82,9 @@ def test_blog_scenario_through_the_tool_alone(live_cluster, isolated):
 
     revoked = run_cli("revoke", "brancz", "-o", "json")
     assert revoked.returncode == 0, revoked.stderr
-    record = json.loads(revoked.stdout)
+    record = json.loads(revoked.stdout)["status"]
     assert [b["name"] for b in record["bindingsRemoved"]] == ["usercert:brancz:usercert:read-only"]
-    assert record["certificateStillValid"] is True
+    assert record["certificateStillValid"] is True and record["recorded"] is True
     assert "stays valid until" in revoked.stderr
     # The certificate still authenticates (nothing can revoke it), but RBAC now says no.
     shutil.copytree(record["archivedTo"], "brancz-copy")
@@ -94,14 +93,14 @@ def test_blog_scenario_through_the_tool_alone(live_cluster, isolated):
     ledger = [json.loads(line) for line in Path("clients/.usercert/ledger.jsonl").read_text().splitlines()]
     assert ledger[-1]["event"] == "revoked" and ledger[-1]["user"] == "brancz"
     listing = json.loads(run_cli("list", "-o", "json").stdout)
-    assert {item["user"]: item["status"] for item in listing["items"]}["brancz"] == "revoked"
+    assert {item["spec"]["user"]: item["status"]["state"] for item in listing["items"]}["brancz"] == "revoked"
 
 
 def test_revoke_dry_run_changes_nothing(live_cluster, isolated):
     create(live_cluster, "brancz", "dev", "--key-type", "ecdsa", "--clusterrole", "view")
     result = run_cli("revoke", "brancz", "--dry-run", "-o", "json")
     assert result.returncode == 0, result.stderr
-    assert [b["name"] for b in json.loads(result.stdout)["bindingsRemoved"]] == ["usercert:brancz:view"]
+    assert [b["name"] for b in json.loads(result.stdout)["status"]["bindingsRemoved"]] == ["usercert:brancz:view"]
     assert "Would delete" in result.stderr
     assert Path("clients/brancz/kubeconfig").exists()
     assert live_cluster.kubectl(kubeconfig_of("brancz"), "get", "pods").returncode == 0
@@ -119,9 +118,11 @@ def test_print_rbac_pipes_into_kubectl_apply(live_cluster, isolated):
 
 def test_rerunning_create_with_the_same_bindings_changes_nothing(live_cluster, isolated):
     create(live_cluster, "dan", "--key-type", "ecdsa", "--clusterrole", "view", "-o", "json")
+    binding = ("rbac.authorization.k8s.io/v1", "ClusterRoleBinding", "usercert:dan:view")
+    before = live_cluster.server.get(*binding)["metadata"]["resourceVersion"]
     again = create(live_cluster, "dan", "--key-type", "ecdsa", "--clusterrole", "view", "--force", "-o", "json")
-    assert json.loads(again.stdout)["rbac"]["applied"] == [
-        "clusterrolebinding.rbac.authorization.k8s.io/usercert:dan:view unchanged"]
+    assert json.loads(again.stdout)["status"]["bindings"] == ["usercert:dan:view"]
+    assert live_cluster.server.get(*binding)["metadata"]["resourceVersion"] == before  # unchanged
 
 
 def test_namespaced_role_and_group_binding(live_cluster, isolated):
@@ -150,18 +151,18 @@ def test_missing_role_fails_before_any_key_is_made(live_cluster, isolated):
 
 def test_inspect_and_list_show_bindings(live_cluster, isolated):
     create(live_cluster, "gina", "dev", "--key-type", "ecdsa", "--clusterrole", "view")
-    inspected = json.loads(run_cli("inspect", "gina", "-o", "json").stdout)
+    inspected = json.loads(run_cli("inspect", "gina", "-o", "json").stdout)["status"]
     assert [b["name"] for b in inspected["bindings"]] == ["usercert:gina:view"]
     [row] = json.loads(run_cli("list", "-o", "json").stdout)["items"]
-    assert row["bindings"] == ["usercert:gina:view"]
+    assert row["status"]["bindings"] == ["usercert:gina:view"]
 
 
 def test_verify_ok_and_create_verify(live_cluster, isolated):
     result = create(live_cluster, "hank", "dev", "--key-type", "ecdsa", "--verify", "-o", "json")
-    assert json.loads(result.stdout)["verification"]["ok"] is True
+    assert json.loads(result.stdout)["status"]["verification"]["ok"] is True
     verified = run_cli("verify", "hank", "-o", "json")
     assert verified.returncode == 0, verified.stderr
-    record = json.loads(verified.stdout)
+    record = json.loads(verified.stdout)["status"]
     assert record["reported"] == {"user": "hank", "groups": ["dev", "system:authenticated"]}
     assert "verified" in verified.stderr
 
@@ -187,7 +188,7 @@ def test_verify_reports_groups_the_cluster_sees_differently(live_cluster, monkey
     monkeypatch.setattr(live_cluster.server, "review", webhook_adds_a_group)
     result = run_cli("verify", "jo", "-o", "json")
     assert result.returncode == 1
-    problems = json.loads(result.stdout)["problems"]
+    problems = json.loads(result.stdout)["status"]["problems"]
     assert any("not seen by the cluster: dev" in p for p in problems)
     assert any("does not hold: admins" in p for p in problems)
 
@@ -199,7 +200,7 @@ def test_verify_falls_back_without_selfsubjectreview(live_cluster):
         store.types.pop(("authentication.k8s.io", version, "selfsubjectreviews"), None)
     result = run_cli("verify", "kim", "-o", "json")
     assert result.returncode == 0, result.stderr
-    record = json.loads(result.stdout)
+    record = json.loads(result.stdout)["status"]
     assert record["method"] == "discovery" and record["accepted"] is True
     assert "could not be checked" in record["notes"][0]
 
@@ -223,6 +224,11 @@ def test_plugin_list_and_create_through_kubectl(live_cluster, isolated, tmp_path
     bin_dir = tmp_path / "plugins"
     bin_dir.mkdir()
     (bin_dir / "kubectl-usercert").symlink_to(LAUNCHER)
+    # The launcher runs on `#!/usr/bin/env python3`: make that python3 this one, which has the
+    # dependencies, whatever python3 the machine has (a wrapper, so a virtualenv stays one).
+    import sys
+    (bin_dir / "python3").write_text(f'#!/bin/sh\nexec "{sys.executable}" "$@"\n')
+    (bin_dir / "python3").chmod(0o755)
     env = dict(os.environ, PATH=f"{bin_dir}:{os.environ['PATH']}")
     listed = subprocess.run(["kubectl", "plugin", "list"], capture_output=True, text=True, env=env)
     assert str(bin_dir / "kubectl-usercert") in listed.stdout

@@ -5,18 +5,12 @@ import json
 import pytest
 from cryptography import x509
 
-from conftest import tree
-from kubectl_usercert import cli
-
-SERVER = "https://127.0.0.1:6443"
+from helpers import SERVER, run_here, tree
 
 
 def run(capsys, *args):
-    """The CLI in this process (no child needed for parsing): (exit code, stdout, stderr)."""
-    with pytest.raises(SystemExit) as exited:
-        cli.main(["kubectl-usercert", *map(str, args)])
-    out, err = capsys.readouterr()
-    return exited.value.code, out, err
+    result = run_here(capsys, *args)
+    return result.returncode, result.stdout, result.stderr
 
 
 def create(capsys, ca, *args):
@@ -30,7 +24,7 @@ def test_every_spelling_of_a_flag_means_the_same(capsys, signing_ca, isolated, s
     code, out, err = create(capsys, signing_ca, *spelling, "-n=dev", "-o=json")
     assert code == 0, err
     record = json.loads(out)
-    assert (record["groups"], record["namespace"]) == (["ops"], "dev")
+    assert (record["spec"]["groups"], record["status"]["namespace"]) == (["ops"], "dev")
     cert = x509.load_pem_x509_certificate((isolated / "clients/alice/alice.crt").read_bytes())
     assert [a.value for a in cert.subject] == ["ops", "alice"]
 
@@ -52,7 +46,7 @@ def test_the_last_of_a_repeated_flag_wins_and_booleans_take_true_or_false(capsys
     assert code == 3 and "already exists" in err
     code, _, err = create(capsys, signing_ca, "--force=true", "-q")
     assert code == 0 and err == ""
-    assert record["user"] == "alice"
+    assert record["spec"]["user"] == "alice"
 
 
 @pytest.mark.parametrize("args,message", [

@@ -11,13 +11,11 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 
 import pki
-from conftest import run_cli, tree
+from helpers import SERVER, run_cli, tree
 from kubectl_usercert import openssl
 from kubectl_usercert.errors import UsercertError
-from kubectl_usercert.issuing import check_issued
+from kubectl_usercert.issuance import check_issued
 from kubectl_usercert.subject import make_subject
-
-SERVER = "https://127.0.0.1:6443"
 
 
 def print_rbac(ca, user, *args):
@@ -116,7 +114,7 @@ def test_trailing_escaped_space_is_compared_exactly(signing_ca, isolated, tmp_pa
 def test_the_csr_signer_takes_exactly_one_certificate(signing_ca, payload, needle):
     import base64
 
-    from kubectl_usercert.csr_signer import ClusterCSRSigner
+    from kubectl_usercert.signers.cluster_csr import ClusterCSRSigner
 
     pem = signing_ca.cert.public_bytes(serialization.Encoding.PEM)
     encoded = base64.b64encode(pem + pem).decode() if payload is None else (

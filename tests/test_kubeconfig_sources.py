@@ -6,9 +6,7 @@ import os
 import pytest
 import yaml
 
-from conftest import run_cli
-
-SERVER = "https://127.0.0.1:6443"
+from helpers import SERVER, run_cli
 
 
 def admin_kubeconfig(path, clusters, contexts, current=None, users=("admin",)):

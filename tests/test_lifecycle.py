@@ -12,13 +12,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 
 import pki
-from conftest import run_cli
-
-SERVER = "https://127.0.0.1:6443"
-
-
-def ca_args(ca):
-    return ["--ca-cert", str(ca.cert_path), "--ca-key", str(ca.key_path)]
+from helpers import SERVER, ca_args, cli_json, run_cli
+from helpers import ledger_lines as ledger_of
 
 
 def create(ca, user, *args):
@@ -32,13 +27,7 @@ def cert_of(isolated, user):
 
 
 def ledger_lines(isolated):
-    return [json.loads(line) for line in (isolated / "clients/.usercert/ledger.jsonl").read_text().splitlines()]
-
-
-def cli_json(*args):
-    result = run_cli(*args, "-o", "json")
-    assert result.returncode == 0, result.stderr
-    return json.loads(result.stdout)
+    return ledger_of(isolated / "clients")
 
 
 def test_ledger_records_each_issuance(signing_ca, isolated):
@@ -67,10 +56,11 @@ def test_inspect_user_kubeconfig_and_pem(signing_ca, isolated):
     cert = cert_of(isolated, "alice")
     for target in ("alice", "clients/alice/kubeconfig", "clients/alice/alice.crt"):
         record = cli_json("inspect", target, "--ca-cert", signing_ca.cert_path)
-        assert record["user"] == "alice" and record["groups"] == ["dev", "ops"]
-        assert record["credentialID"] == "X509SHA256=" + cert.fingerprint(hashes.SHA256()).hex()
-        assert record["keyMatches"] is True and record["chainValid"] is True
-        assert record["status"] == "valid" and record["keyType"] == "ECDSA"
+        assert record["spec"] == {"user": "alice", "groups": ["dev", "ops"]}
+        status = record["status"]
+        assert status["credentialID"] == "X509SHA256=" + cert.fingerprint(hashes.SHA256()).hex()
+        assert status["keyMatches"] is True and status["chainValid"] is True
+        assert status["state"] == "valid" and status["keyType"] == "ECDSA"
     human = run_cli("inspect", "alice", "--ca-cert", signing_ca.cert_path)
     assert "key matches  yes" in human.stderr and "alice" in human.stderr
 
@@ -78,11 +68,11 @@ def test_inspect_user_kubeconfig_and_pem(signing_ca, isolated):
 def test_inspect_reports_a_foreign_chain_and_a_wrong_key(signing_ca, isolated, tmp_path):
     create(signing_ca, "alice")
     other = pki.make_ca(tmp_path / "other", "other-ca")
-    assert cli_json("inspect", "alice", "--ca-cert", other.cert_path)["chainValid"] is False
+    assert cli_json("inspect", "alice", "--ca-cert", other.cert_path)["status"]["chainValid"] is False
     wrong_key = serialization.load_pem_private_key(other.key_path.read_bytes(), None)
     (isolated / "clients/alice/alice.key").write_bytes(wrong_key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
-    assert cli_json("inspect", "clients/alice/alice.crt")["keyMatches"] is False
+    assert cli_json("inspect", "clients/alice/alice.crt")["status"]["keyMatches"] is False
 
 
 def test_inspect_unknown_target(isolated):
@@ -94,9 +84,9 @@ def test_list_sorts_by_expiry_and_filters(signing_ca, isolated):
     create(signing_ca, "late", "--days", "200")
     create(signing_ca, "soon", "--days", "10")
     listing = cli_json("list")
-    assert [item["user"] for item in listing["items"]] == ["soon", "late"]
-    assert [item["status"] for item in listing["items"]] == ["expiring", "valid"]
-    assert [item["user"] for item in cli_json("list", "--expiring", "30d")["items"]] == ["soon"]
+    assert [item["spec"]["user"] for item in listing["items"]] == ["soon", "late"]
+    assert [item["status"]["state"] for item in listing["items"]] == ["expiring", "valid"]
+    assert [item["spec"]["user"] for item in cli_json("list", "--expiring", "30d")["items"]] == ["soon"]
     human = run_cli("list")
     assert "USER" in human.stdout and "soon" in human.stdout and "expiring" in human.stdout
 
@@ -120,7 +110,7 @@ def test_list_keeps_what_the_ledger_knows_when_files_are_gone(signing_ca, isolat
         os.unlink(isolated / "clients/handed-over" / name)
     os.rmdir(isolated / "clients/handed-over")
     [item] = cli_json("list")["items"]
-    assert item["user"] == "handed-over" and item["status"] == "files missing"
+    assert item["spec"]["user"] == "handed-over" and item["status"]["state"] == "files missing"
 
 
 def test_list_shows_expired_certificates(signing_ca, isolated, tmp_path):
@@ -130,7 +120,7 @@ def test_list_shows_expired_certificates(signing_ca, isolated, tmp_path):
     pki.make_client_cert(signing_ca, folder, "old", ["dev"], not_before=now - datetime.timedelta(days=30),
                          not_after=now - datetime.timedelta(days=1), filename_stem="old")
     [item] = cli_json("list")["items"]
-    assert item["status"] == "expired" and item["daysLeft"] < 0
+    assert item["status"]["state"] == "expired" and item["status"]["daysLeft"] < 0
 
 
 def test_damaged_ledger_line_is_reported_not_fatal(signing_ca, isolated):
@@ -139,7 +129,7 @@ def test_damaged_ledger_line_is_reported_not_fatal(signing_ca, isolated):
         ledger.write('{"user": "half-writ\n')
     result = run_cli("list", "-o", "json")
     assert result.returncode == 0
-    assert "line 2" in json.loads(result.stdout)["problems"][0]
+    assert "line 2" in json.loads(result.stdout)["warnings"][0]
     assert "line 2" in run_cli("list").stderr
 
 
@@ -153,7 +143,7 @@ def test_whois_round_trips_an_independent_fingerprint(signing_ca, isolated, form
              "upper-colons": ":".join(digest[i:i + 2] for i in range(0, 64, 2)).upper(),
              "serial": format(cert.serial_number, "x"),
              "serial-0x": "0x" + format(cert.serial_number, "X")}[form]
-    [match] = cli_json("whois", query)["items"]
+    [match] = cli_json("whois", query)["status"]["matches"]
     assert match["user"] == "alice" and match["groups"] == ["dev"]
     assert run_cli("whois", query).stderr.startswith("alice (groups: dev)")
 
@@ -172,7 +162,7 @@ def test_renew_keeps_the_key_archives_the_old_certificate(signing_ca, isolated):
     result = run_cli("renew", "alice", "--days", "30", *ca_args(signing_ca), "-o", "json")
     assert result.returncode == 0, result.stderr
     assert "Renewed a client certificate for alice" in result.stderr
-    assert json.loads(result.stdout)["namespace"] == "team"
+    assert json.loads(result.stdout)["status"]["namespace"] == "team"
     new = cert_of(isolated, "alice")
     assert new.serial_number != old.serial_number
     assert new.public_key() == old.public_key()

@@ -16,25 +16,13 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 import pki
-from conftest import run_cli, tree
-
-SERVER = "https://127.0.0.1:6443"
+from helpers import SERVER, ca_args, cli_json, run_cli, tree
 KEYS = {"rsa": ["--key-type", "rsa", "--key-size", "2048"], "ecdsa": ["--key-type", "ecdsa"],
         "ecdsa-384": ["--key-type", "ecdsa", "--key-size", "384"], "ed25519": ["--key-type", "ed25519"]}
 
 
-def ca_args(ca):
-    return ["--ca-cert", str(ca.cert_path), "--ca-key", str(ca.key_path)]
-
-
 def no_ed25519(flavour):
     return flavour.startswith("libressl-")
-
-
-def cli_json(*args):
-    result = run_cli(*args, "-o", "json")
-    assert result.returncode == 0, result.stderr
-    return json.loads(result.stdout)
 
 
 def load(folder, user):
@@ -86,16 +74,17 @@ def test_inspect_list_whois_and_renew(openssl_flavour, signing_ca, isolated):
     fingerprint = cert.fingerprint(hashes.SHA256()).hex()
     for target in ("alice", "clients/alice/kubeconfig", "clients/alice/alice.crt"):
         record = cli_json("inspect", target, "--ca-cert", signing_ca.cert_path)
-        assert (record["user"], record["groups"]) == ("alice", ["dev"])
-        assert record["credentialID"] == "X509SHA256=" + fingerprint
-        assert int(record["serial"], 16) == cert.serial_number
-        assert record["notAfter"] == cert.not_valid_after_utc.strftime("%Y-%m-%dT%H:%M:%SZ")
-        assert record["notBefore"] == cert.not_valid_before_utc.strftime("%Y-%m-%dT%H:%M:%SZ")
-        assert (record["keyType"], record["keySize"]) == ("ECDSA", 256)
-        assert record["keyMatches"] is True and record["chainValid"] is True
+        status = record["status"]
+        assert record["spec"] == {"user": "alice", "groups": ["dev"]}
+        assert status["credentialID"] == "X509SHA256=" + fingerprint
+        assert int(status["serial"], 16) == cert.serial_number
+        assert status["notAfter"] == cert.not_valid_after_utc.strftime("%Y-%m-%dT%H:%M:%SZ")
+        assert status["notBefore"] == cert.not_valid_before_utc.strftime("%Y-%m-%dT%H:%M:%SZ")
+        assert (status["keyType"], status["keySize"]) == ("ECDSA", 256)
+        assert status["keyMatches"] is True and status["chainValid"] is True
     [row] = cli_json("list")["items"]
-    assert row["user"] == "alice" and row["status"] == "valid"
-    [match] = cli_json("whois", fingerprint.upper())["items"]
+    assert row["spec"]["user"] == "alice" and row["status"]["state"] == "valid"
+    [match] = cli_json("whois", fingerprint.upper())["status"]["matches"]
     assert match["user"] == "alice"
 
     renewed = run_cli("renew", "alice", "--days", "30", *ca_args(signing_ca))
@@ -133,10 +122,11 @@ def test_sign_a_users_own_request(openssl_flavour, signing_ca, isolated, tmp_pat
 
 def test_demo(openssl_flavour, tmp_path):
     record = cli_json("demo", "--dir", tmp_path / "demo")
-    assert record["inspection"]["chainValid"] is True and record["inspection"]["keyMatches"] is True
+    certificate = record["status"]["certificate"]["status"]
+    assert certificate["chainValid"] is True and certificate["keyMatches"] is True
     ca = x509.load_pem_x509_certificate((tmp_path / "demo/ca.crt").read_bytes())
     assert ca.extensions.get_extension_for_class(x509.BasicConstraints).value.ca is True
-    cert = x509.load_pem_x509_certificate(open(record["credential"]["certificate"], "rb").read())
+    cert = x509.load_pem_x509_certificate(open(certificate["certificate"], "rb").read())
     cert.verify_directly_issued_by(ca)
 
 
@@ -149,7 +139,7 @@ def test_an_intermediate_client_ca(openssl_flavour, tmp_path, isolated):
     cert.verify_directly_issued_by(intermediate.cert)
     record = cli_json("inspect", "alice", "--ca-cert", intermediate.cert_path)
     # LibreSSL cannot check a chain that ends at an intermediate; it says so rather than guess.
-    assert record["chainValid"] is (None if openssl_flavour.startswith("libressl-") else True)
+    assert record["status"]["chainValid"] is (None if openssl_flavour.startswith("libressl-") else True)
 
 
 @pytest.mark.parametrize("key", ["rsa", "ecdsa", "ed25519"])

@@ -9,9 +9,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from conftest import run_cli, tree
-
-SERVER = "https://127.0.0.1:6443"
+from helpers import SERVER, run_cli, tree
 
 
 def user_request(directory, cn, orgs, extra=()):
@@ -36,7 +34,7 @@ def test_round_trip_owner_adds_their_key(signing_ca, isolated, tmp_path):
     key_path, csr_path, key = user_request(tmp_path, "bob", ["dev"])
     result = sign(signing_ca, csr_path, "--user", "bob", "-g", "dev", "-o", "json")
     assert result.returncode == 0, result.stderr
-    record = json.loads(result.stdout)
+    record = json.loads(result.stdout)["status"]
     assert record["key"] is None and "set-credentials" in record["ownerInstructions"][0]
     folder = isolated / "clients/bob"
     assert sorted(p.name for p in folder.iterdir()) == ["bob.crt", "kubeconfig"]  # no key, no CSR kept

@@ -1,6 +1,7 @@
 """Security property: for any user and group names, the certificate says exactly those names."""
 
 import string
+import unicodedata
 
 import pytest
 from cryptography import x509
@@ -8,25 +9,35 @@ from cryptography.x509.oid import NameOID
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from kubectl_usercert import issuing
-from kubectl_usercert.signers import SignerOptions
+from helpers import SERVER
+from kubectl_usercert.commands.create import CreateRequest, create
+from kubectl_usercert.commands.renew import RenewRequest, renew
 from kubectl_usercert.errors import InvalidInput
-from kubectl_usercert.subject import file_safe, from_file_safe, make_subject
+from kubectl_usercert.keys import KeySpec
+from kubectl_usercert.layout import file_safe, from_file_safe
+from kubectl_usercert.signers import SignerOptions
+from kubectl_usercert.subject import make_subject
 
 # Names as an attacker or a careless admin would type them: openssl's -subj syntax characters
-# are over-represented on purpose.
+# are over-represented on purpose. Invisible characters and other spellings are refused (tested
+# below), so the names that can be issued are those without them.
 SYNTAX = "/+\\=,\"';#<> "
-name_chars = st.one_of(st.sampled_from(SYNTAX), st.characters(blacklist_categories=("Cc", "Cs")))
-names = st.text(name_chars, min_size=1, max_size=64).filter(lambda s: s == s.strip() and not s.startswith("="))
+INVISIBLE = ("Cc", "Cs", "Cf", "Co", "Cn", "Zl", "Zp", "Zs")
+name_chars = st.one_of(st.sampled_from(SYNTAX), st.characters(blacklist_categories=INVISIBLE,
+                                                              blacklist_characters="\u115f\u1160\u3164\uffa0\u2800"))
+names = st.text(name_chars, min_size=1, max_size=64).filter(
+    lambda s: s == s.strip() and not s.startswith("=") and unicodedata.normalize("NFC", s) == s)
+
+
+def signing(ca):
+    return SignerOptions(ca_cert=str(ca.cert_path), ca_key=str(ca.key_path))
 
 
 def issue(ca, tmp_path, user, groups):
-    request = issuing.CreateRequest(
-        user=user, groups=tuple(groups), out_dir=str(tmp_path), key_type="ecdsa", force=True,
-        allow_system_masters=False, signing=SignerOptions(ca_cert=str(ca.cert_path), ca_key=str(ca.key_path)),
-        server="https://127.0.0.1:6443")
-    credential = issuing.create(request)
-    return x509.load_pem_x509_certificate(open(credential.cert_path, "rb").read())
+    request = CreateRequest(user=user, groups=tuple(groups), out_dir=str(tmp_path), key=KeySpec("ecdsa"), force=True,
+                            signing=signing(ca), server=SERVER)
+    credential = create(request).credential
+    return x509.load_pem_x509_certificate(open(credential.certificate, "rb").read())
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -48,6 +59,37 @@ def test_certificate_holds_exactly_the_names(openssl_flavour, signing_ca, tmp_pa
 def test_unrepresentable_user_names_are_refused(user):
     with pytest.raises(InvalidInput):
         make_subject(user, [])
+
+
+@pytest.mark.parametrize("name", [
+    "system:masters\u200b",  # zero-width space: looks exactly like system:masters
+    "\ufeffalice",  # byte-order mark
+    "ali\u202ece", "al\u2066ice", "al\u200fice",  # bidi controls
+    "cafe\u0301",  # NFD: shows as café, another name than NFC's café to Kubernetes
+    "alice\u00a0bob", "alice\u3000bob",  # spaces that are not U+0020
+    "\u3164", "a\u2028b",  # a blank letter, a line separator
+])
+def test_names_that_look_like_other_names_are_refused(name):
+    for user, groups in ((name, []), ("alice", [name])):
+        with pytest.raises(InvalidInput):
+            make_subject(user, groups)
+
+
+@settings(max_examples=200)
+@given(name=names, invisible=st.characters(whitelist_categories=("Cf", "Zs", "Zl", "Zp", "Co")), at=st.integers(0, 64))
+def test_an_invisible_character_anywhere_is_refused(name, invisible, at):
+    if invisible == " ":
+        return
+    with pytest.raises(InvalidInput):
+        make_subject(name[:at] + invisible + name[at:], [])
+
+
+def test_system_user_names_warn_as_system_groups_do(signing_ca, isolated):
+    from helpers import run_cli
+    result = run_cli("create", "system:node:n1", "--key-type", "ecdsa", "--ca-cert", signing_ca.cert_path,
+                     "--ca-key", signing_ca.key_path, "--server", SERVER)
+    assert result.returncode == 0, result.stderr
+    assert "warning: user system:node:n1 is in Kubernetes' system: name space" in result.stderr
 
 
 @pytest.mark.parametrize("group", ["", "\tdev", "dev\r"])
@@ -91,9 +133,7 @@ def test_names_differing_in_case_get_two_folders(signing_ca, tmp_path):
 def test_long_unicode_names_can_be_issued_and_renewed(signing_ca, tmp_path):
     user = "名" * 64
     issue(signing_ca, tmp_path, user, ["团队" * 32])
-    from kubectl_usercert import renewal
-    renewal.renew(renewal.RenewRequest(user=user, out_dir=str(tmp_path), signing=SignerOptions(
-        ca_cert=str(signing_ca.cert_path), ca_key=str(signing_ca.key_path))))
+    renew(RenewRequest(user=user, out_dir=str(tmp_path), signing=signing(signing_ca)))
 
 
 def test_ordinary_names_stay_readable():

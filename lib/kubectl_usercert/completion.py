@@ -7,13 +7,14 @@ working directory. It reads stdout: one candidate per line, optionally `candidat
 and last `:<n>`, a cobra ShellCompDirective. A non-zero exit means "no completions".
 stderr reaches the user's terminal in the middle of a prompt, so nothing is ever written there.
 
-Subcommands and switches come from the plumbum applications in `cli`, so new ones appear here
-without changes; values are completed for Set switches, --context/--cluster (from the
-kubeconfig kubectl's rules find) and USER arguments (folders under --out-dir).
+It runs on every TAB, so it imports neither plumbum nor rich nor yaml: the commands and flags
+come from completion.json, generated from the CLI (`python -m kubectl_usercert.completion
+--regenerate`; a test fails when it is stale). Context and cluster names come from `kubectl
+config`, which reads kubeconfigs exactly as kubectl does; user names from the folders of --out-dir.
 """
 
-import inspect
 import os
+import subprocess
 import sys
 import traceback
 
@@ -26,14 +27,10 @@ DIRECTIVE_FILTER_FILE_EXT = 8
 DIRECTIVE_FILTER_DIRS = 16
 DIRECTIVE_KEEP_ORDER = 32
 
-# Words in the name of a subcommand's `main` parameter that say what the argument is:
-# `user` -> an existing user's name; `user_or_kubeconfig`, `target` -> a user or a file.
+# Words in the name of a command's argument that say what it is: `user` -> an existing user's
+# name; `user_or_kubeconfig`, `target` -> a user or a file.
 USER_WORDS = {"user", "users", "target"}
 PATH_WORDS = {"kubeconfig", "file", "path", "target", "cert", "csr"}
-
-# Meta-switches that mean nothing through kubectl (plumbum's own completion-script generator).
-HIDDEN_SWITCHES = {"completions"}
-PROGNAME = "kubectl usercert"
 
 
 def main(argv=None):
@@ -44,8 +41,7 @@ def main(argv=None):
     except Exception:  # never a traceback in the middle of someone's prompt
         _debug(traceback.format_exc())
         candidates, directive = [], DIRECTIVE_ERROR
-    out = "".join(candidate + "\n" for candidate in candidates) + f":{directive}\n"
-    sys.stdout.write(out)
+    sys.stdout.write("".join(candidate + "\n" for candidate in candidates) + f":{directive}\n")
     sys.stdout.flush()
     return 0
 
@@ -54,110 +50,105 @@ def complete(words, environ=None):
     """Candidates and a directive for the last of `words` (the words after `kubectl usercert`)."""
     environ = os.environ if environ is None else environ
     words = list(words) or [""]
-    state = _CommandLine(words[:-1])
+    commands = load_table()
+    state = _CommandLine(commands, words[:-1])
     current = words[-1]
     if state.pending is not None:
-        return _switch_values(state, state.pending, current, "", environ)
+        return _values(state, state.pending, current, "", environ)
     if current.startswith("--") and "=" in current and not state.only_positional:
         name, _, partial = current[2:].partition("=")
-        swinfo = state.app._switches_by_name.get(name)
-        if swinfo is None or swinfo.argtype is None:
+        flag = state.flags.get(name)
+        if flag is None or not flag["value"]:
             return [], DIRECTIVE_NO_FILE_COMP
-        return _switch_values(state, swinfo, partial, f"--{name}=", environ)
+        return _values(state, flag, partial, f"--{name}=", environ)
     if current.startswith("-") and not state.only_positional:
-        return _switch_names(state, current), DIRECTIVE_NO_FILE_COMP
-    return _positional(state, current)
+        return _flag_names(state, current), DIRECTIVE_NO_FILE_COMP
+    return _positional(commands, state, current, environ)
 
 
 class _CommandLine:
-    """What the words before the cursor say: the (sub)application, its switches, its arguments."""
+    """What the words before the cursor say: the command, its flags given, its arguments."""
 
-    def __init__(self, words):
-        from .cli import Main
-
-        self.app = Main(PROGNAME)
-        self.is_root = True
-        self.seen = {}  # SwitchInfo -> list of values given
+    def __init__(self, commands, words):
+        self.command = ""
+        self.flags = _by_name(commands[""])
+        self.seen = {}  # flag's long name -> values given
         self.positionals = []
-        self.pending = None  # a switch still waiting for its value
+        self.pending = None  # a flag still waiting for its value
         self.only_positional = False
         for word in words:
-            self._take(word)
+            self._take(commands, word)
 
-    def _take(self, word):
+    def _take(self, commands, word):
         if self.pending is not None:
-            self.seen.setdefault(self.pending, []).append(word)
+            self.seen.setdefault(self.pending["long"], []).append(word)
             self.pending = None
         elif word == "--" and not self.only_positional:
             self.only_positional = True
         elif word.startswith("-") and word != "-" and not self.only_positional:
-            self._take_switch(word)
-        elif self.is_root and not self.positionals and word in self.app._subcommands:
-            subapp = self.app._subcommands[word].get()
-            self.app = subapp(f"{PROGNAME} {word}")
-            self.is_root = False
+            self._take_flag(word)
+        elif self.command == "" and not self.positionals and word in commands and word:
+            self.command = word
+            self.flags = _by_name(commands[word])
         else:
             self.positionals.append(word)
 
-    def _take_switch(self, word):
+    def _take_flag(self, word):
         if word.startswith("--"):
             name, eq, value = word[2:].partition("=")
             attached = value if eq else None
-        else:  # -n VALUE, -nVALUE
-            name, attached = word[1:2], (word[2:] or None)
-        swinfo = self.app._switches_by_name.get(name)
-        if swinfo is None:
+        else:  # -n VALUE, -nVALUE, -n=VALUE
+            name, attached = word[1:2], (word[2:].lstrip("=") or None)
+        flag = self.flags.get(name)
+        if flag is None:
             return
-        values = self.seen.setdefault(swinfo, [])
-        if swinfo.argtype is None:
+        values = self.seen.setdefault(flag["long"], [])
+        if not flag["value"]:
             return
         if attached is not None:
             values.append(attached)
         else:
-            self.pending = swinfo
+            self.pending = flag
 
-    def value_of(self, switch_name, default=None):
-        """The last value given for a switch, else the application's default for it."""
-        swinfo = self.app._switches_by_name.get(switch_name)
-        if swinfo is not None and self.seen.get(swinfo):
-            return self.seen[swinfo][-1]
-        for klass in type(self.app).__mro__:
-            for attr, obj in vars(klass).items():
-                info = getattr(obj, "_switch_info", None)
-                if info is not None and switch_name in info.names:
-                    value = getattr(self.app, attr, None)
-                    return default if value is None else value
-        return default
+    def value_of(self, long_name, default=None):
+        values = self.seen.get(long_name)
+        if values:
+            return values[-1]
+        flag = self.flags.get(long_name)
+        return flag.get("default", default) if flag else default
 
 
-def _switch_names(state, current):
+def _by_name(command):
+    named = {}
+    for flag in command["flags"]:
+        for name in flag["names"]:
+            named[name] = flag
+    return named
+
+
+def _flag_names(state, current):
     """Long names matching `current`; short ones too when `current` is "-" or "-x" (as cobra)."""
-    candidates, done = [], set()
-    for name, swinfo in sorted(state.app._switches_by_name.items()):
-        if id(swinfo) in done or HIDDEN_SWITCHES & set(swinfo.names):
-            continue
-        done.add(id(swinfo))
-        if state.seen.get(swinfo) is not None and not swinfo.list:
-            continue  # already given; only repeatable switches come back
-        help_text = _one_line(swinfo.help)
-        for switch_name in swinfo.names:
-            flag = ("-" if len(switch_name) == 1 else "--") + switch_name
-            if flag.startswith(current):
-                candidates.append(f"{flag}\t{help_text}" if help_text else flag)
+    candidates = []
+    for flag in {flag["long"]: flag for flag in state.flags.values()}.values():
+        if flag["long"] in state.seen and not flag["list"]:
+            continue  # already given; only repeatable flags come back
+        for name in flag["names"]:
+            spelled = ("-" if len(name) == 1 else "--") + name
+            if spelled.startswith(current):
+                candidates.append(f"{spelled}\t{flag['help']}" if flag["help"] else spelled)
     return sorted(candidates)
 
 
-def _switch_values(state, swinfo, partial, prefix, environ):
-    names = set(swinfo.names)
+def _values(state, flag, partial, prefix, environ):
+    names = set(flag["names"])
     if "context" in names:
-        return _kubeconfig_names(state, "contexts", partial, prefix, environ), DIRECTIVE_NO_FILE_COMP
+        return _kubectl_names(state, "get-contexts", partial, prefix, environ), DIRECTIVE_NO_FILE_COMP
     if "cluster" in names:
-        return _kubeconfig_names(state, "clusters", partial, prefix, environ), DIRECTIVE_NO_FILE_COMP
+        return _kubectl_names(state, "get-clusters", partial, prefix, environ), DIRECTIVE_NO_FILE_COMP
     if "user" in names:
         return _user_names(state.value_of("out-dir", "clients"), partial, prefix), DIRECTIVE_NO_FILE_COMP
-    choices = _set_choices(swinfo.argtype)
-    if choices is not None:
-        return [prefix + c for c in choices if c.startswith(partial)], DIRECTIVE_NO_FILE_COMP
+    if flag.get("choices") is not None:
+        return [prefix + c for c in flag["choices"] if c.startswith(partial)], DIRECTIVE_NO_FILE_COMP
     if any(n.endswith("dir") for n in names):
         return [], DIRECTIVE_FILTER_DIRS
     if any(n.endswith(("file", "cert", "key", "kubeconfig", "config", "csr")) for n in names):
@@ -165,34 +156,26 @@ def _switch_values(state, swinfo, partial, prefix, environ):
     return [], DIRECTIVE_NO_FILE_COMP
 
 
-def _positional(state, current):
-    if state.is_root:
+def _positional(commands, state, current, environ):
+    if state.command == "":
         if state.positionals:
             return [], DIRECTIVE_NO_FILE_COMP
-        candidates = []
-        for name, sub in sorted(state.app._subcommands.items()):
-            if name.startswith(current):
-                help_text = _one_line(sub.get().DESCRIPTION or inspect.getdoc(sub.get()))
-                candidates.append(f"{name}\t{help_text}" if help_text else name)
+        candidates = [f"{name}\t{command['help']}" if command["help"] else name
+                      for name, command in sorted(commands.items()) if name and name.startswith(current)]
         return candidates, DIRECTIVE_NO_FILE_COMP
-    words = set((_argument_name(type(state.app).main, len(state.positionals)) or "").split("_"))
+    arguments = commands[state.command]["args"]
+    index = len(state.positionals)
+    name = arguments[min(index, len(arguments) - 1)] if arguments and (index < len(arguments) or
+                                                                        arguments[-1].endswith("*")) else ""
+    words = set(name.rstrip("*").split("_"))
     users = _user_names(state.value_of("out-dir", "clients"), current) if words & USER_WORDS else []
     # cobra: with DIRECTIVE_DEFAULT the shell offers file names when no candidate matches
     return users, DIRECTIVE_DEFAULT if words & PATH_WORDS else DIRECTIVE_NO_FILE_COMP
 
 
-def _argument_name(main, index):
-    """The name of `main`'s parameter that receives positional argument `index`."""
-    params = [p for p in inspect.signature(main).parameters.values()][1:]  # drop self
-    for i, param in enumerate(params):
-        if param.kind == param.VAR_POSITIONAL or i == index:
-            return param.name
-    return None
-
-
 def _user_names(out_dir, current, prefix=""):
     """Users with a folder under `out_dir` (folder names are file-safe encodings)."""
-    from .subject import from_file_safe
+    from .layout import from_file_safe
 
     try:
         entries = list(os.scandir(out_dir))
@@ -201,51 +184,27 @@ def _user_names(out_dir, current, prefix=""):
     users = set()
     for entry in entries:
         if entry.name.startswith(".") or not entry.is_dir():
-            continue  # hidden: staging folders of a create in progress
+            continue  # hidden: the ledger, and staging folders of a create in progress
         user = from_file_safe(entry.name)
         if user.startswith(current) and user.isprintable():
             users.add(prefix + user)
     return sorted(users)
 
 
-def _kubeconfig_names(state, kind, partial, prefix, environ):
-    from . import kubeconfig
-    from .errors import UsercertError
-
+def _kubectl_names(state, what, partial, prefix, environ):
+    """Context or cluster names, as `kubectl config get-contexts|get-clusters` finds them."""
+    argv = [environ.get("USERCERT_KUBECTL") or "kubectl", "config", what]
+    if state.value_of("kubeconfig"):
+        argv += ["--kubeconfig", state.value_of("kubeconfig")]
+    if what == "get-contexts":
+        argv += ["-o", "name"]
     try:
-        paths = kubeconfig.kubeconfig_paths(state.value_of("kubeconfig"), environ)
-        merged = kubeconfig.load_merged(paths)
-    except (UsercertError, OSError):
+        answer = subprocess.run(argv, capture_output=True, text=True, timeout=5, stdin=subprocess.DEVNULL,
+                                env=dict(environ))
+    except (OSError, subprocess.SubprocessError):
         return []
-    entries = getattr(merged, kind)
-    candidates = []
-    for name in sorted(entries):
-        if not isinstance(name, str) or not name.startswith(partial) or not name.isprintable():
-            continue
-        help_text = ""
-        if kind == "contexts" and isinstance(entries[name], dict):
-            context = entries[name]
-            help_text = _one_line(", ".join(f"{key} {context[key]}" for key in ("cluster", "user")
-                                           if context.get(key)))
-            if name == merged.current_context:
-                help_text = (help_text + " (current)").strip()
-        candidates.append(f"{prefix}{name}\t{help_text}" if help_text else prefix + name)
-    return candidates
-
-
-def _set_choices(argtype):
-    """The string values of a plumbum `cli.Set`, or None for any other type."""
-    from plumbum import cli
-
-    if isinstance(argtype, cli.Set):
-        return sorted(v for v in argtype.values if isinstance(v, str))
-    return None
-
-
-def _one_line(text):
-    if not text:
-        return ""
-    return " ".join(str(text).split("\n\n")[0].split())
+    names = answer.stdout.splitlines()[0 if what == "get-contexts" else 1:] if answer.returncode == 0 else []
+    return sorted(prefix + name for name in names if name.startswith(partial) and name.isprintable())
 
 
 def _debug(message):
@@ -259,5 +218,76 @@ def _debug(message):
             pass
 
 
+# --- the table, generated from the CLI -------------------------------------------------------
+
+
+def table_from_cli():
+    """{command: {help, args, flags}} from the plumbum applications ("" is the root)."""
+    import inspect
+    import re
+
+    from plumbum import cli as plumbum_cli
+
+    from .cli import Main
+
+    def describe(app_class, prog):
+        app = app_class(prog)
+        reachable = {id(info.func): info for info in app._switches_by_name.values()}.values()
+        defaults = {}
+        for klass in reversed(app_class.__mro__):
+            for value in vars(klass).values():
+                info = getattr(value, "_switch_info", None)
+                if info is not None and isinstance(getattr(value, "_default_value", None), str):
+                    defaults[max(info.names, key=len)] = value._default_value
+        flags = []
+        for info in sorted(reachable, key=lambda i: max(i.names, key=len)):
+            long = max(info.names, key=len)
+            choices = sorted(v for v in info.argtype.values if isinstance(v, str)) \
+                if isinstance(info.argtype, plumbum_cli.Set) else None
+            help_text = " ".join(re.sub(r";\s*the default is .*$", "", info.help or "", flags=re.S).split())
+            flag = {"names": sorted(info.names, key=len), "long": long, "value": info.argtype is not None,
+                    "list": bool(info.list), "choices": choices, "help": help_text}
+            if long in defaults:
+                flag["default"] = defaults[long]
+            flags.append(flag)
+        parameters = list(inspect.signature(app_class.main).parameters.values())[1:]
+        args = [p.name + ("*" if p.kind == p.VAR_POSITIONAL else "") for p in parameters]
+        summary = " ".join((app_class.DESCRIPTION or inspect.getdoc(app_class) or "").split("\n\n")[0].split())
+        return {"help": summary, "args": args, "flags": flags}
+
+    table = {"": describe(Main, "kubectl usercert")}
+    for name, sub in Main("kubectl usercert")._subcommands.items():
+        table[name] = describe(sub.get(), f"kubectl usercert {name}")
+    return table
+
+
+TABLE = "completion.json"
+
+
+def load_table():
+    import json
+    import pkgutil
+
+    return json.loads(pkgutil.get_data(__package__, TABLE).decode("utf-8"))
+
+
+def table_text(table):
+    """The table as completion.json holds it: one line per command, so a change reads as one."""
+    import json
+
+    lines = [f"  {json.dumps(name)}: {json.dumps(table[name], sort_keys=True)}" for name in sorted(table)]
+    return "{\n" + ",\n".join(lines) + "\n}\n"
+
+
+def regenerate():
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), TABLE)
+    with open(path, "w", encoding="utf-8") as handle:
+        handle.write(table_text(table_from_cli()))
+    return path
+
+
 if __name__ == "__main__":
+    if sys.argv[1:] == ["--regenerate"]:
+        print(regenerate())
+        sys.exit(0)
     sys.exit(main())

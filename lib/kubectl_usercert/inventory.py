@@ -1,173 +1,85 @@
-"""`list` and `whois`: what was issued, from the user folders and the ledger together.
+"""What was issued into an out-dir: the ledger, checked against the user folders.
 
-The folders say what exists now; the ledger remembers what was issued even when the files have
-gone (handed over and deleted, say), which is exactly what an admin needs to know: a certificate
-stays valid until its notAfter wherever its files are.
+The ledger already holds what a listing shows (serial, fingerprint, validity, groups, key,
+server), so it is read once and no openssl runs for it; a certificate file is read only when it
+is newer than its ledger record (changed by hand, or left by a run killed before recording),
+or has none. The folders say what exists now; the ledger remembers what was issued even when
+the files have gone (handed over and deleted, say), which is exactly what an admin needs: a
+certificate stays valid until its notAfter wherever its files are.
 """
 
 import os
-import re
-from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from typing import List, Optional, Tuple
+from datetime import timedelta
 
-from . import kubeconfig, ledger, openssl, rbac
-from .errors import InvalidInput, UsercertError
-from .inspection import certificate_status
-from .layout import user_folders
-from .times import days_left, iso, parse_iso
+from . import ledger, openssl, userconfig
+from .errors import UsercertError
+from .layout import file_safe, user_folders
+from .results import InventoryRow, certificate_state
 
-
-@dataclass
-class InventoryRow:
-    user: str
-    groups: Tuple[str, ...]
-    serial: str
-    fingerprint_sha256: str
-    not_after: datetime
-    status: str  # valid, expiring, expired, not yet valid, files missing, revoked
-    server: Optional[str]
-    path: Optional[str]
-    bindings: Optional[List[str]] = None  # None: the cluster was not asked
-
-    @property
-    def days_left(self):
-        return days_left(self.not_after)
-
-    def as_record(self):
-        return {"user": self.user, "groups": list(self.groups), "serial": self.serial,
-                "fingerprintSHA256": self.fingerprint_sha256, "notAfter": iso(self.not_after),
-                "daysLeft": self.days_left, "status": self.status, "server": self.server, "path": self.path,
-                "bindings": self.bindings}
+# A certificate file this much newer than its ledger line was changed after it was recorded.
+_SLACK = timedelta(seconds=2)
 
 
-@dataclass
-class Inventory:
-    rows: List[InventoryRow]
-    problems: List[str] = field(default_factory=list)  # damaged ledger lines, unreadable folders
-
-
-def take_inventory(out_dir):
+def take(out_dir, at):
+    """(rows, problems) for every user of out_dir, soonest expiry first; states as of `at`."""
     contents = ledger.read(out_dir)
-    rows, problems = _rows_from_folders(out_dir)
-    problems = contents.damaged + problems
-    on_disk = {row.user for row in rows}
-    for user, entry in _latest_per_user(contents.entries).items():
-        if user in on_disk:
-            if entry.get("event") == "revoked":
-                for row in rows:
-                    row.status = "revoked" if row.user == user else row.status
-            continue
-        try:
-            rows.append(_row_from_entry(entry))
-        except (KeyError, ValueError):
-            problems.append(f"ledger entry for {user!r} lacks fields")
+    problems = list(contents.damaged)
+    latest = ledger.latest_per_user(contents.entries)
+    by_stem = {file_safe(user): entry for user, entry in latest.items()}
+    rows, seen = [], set()
+    for user_files in user_folders(out_dir):
+        entry = by_stem.get(user_files.stem)
+        seen.add(entry.user if entry else None)
+        row = _row_from_folder(user_files, entry, at, problems)
+        if row is not None:
+            rows.append(row)
+    for user, entry in latest.items():
+        if user not in seen and entry.not_after is not None:
+            state = "revoked" if entry.event == "revoked" else "files missing"
+            rows.append(_row_from_entry(entry, state))
     rows.sort(key=lambda row: (row.not_after, row.user))
-    return Inventory(rows, problems)
-
-
-def _rows_from_folders(out_dir):
-    rows, problems = [], []
-    for files in user_folders(out_dir):
-        if not os.path.isfile(files.cert):
-            continue
-        try:
-            info = openssl.certificate_info(files.cert)
-        except UsercertError as exc:
-            problems.append(f"{files.cert}: {exc.message}")
-            continue
-        rows.append(InventoryRow(
-            user=info.common_name or files.user, groups=info.organizations, serial=info.serial,
-            fingerprint_sha256=info.fingerprint_sha256, not_after=info.not_after,
-            status=certificate_status(info.not_before, info.not_after),
-            server=_server_of(files.kubeconfig), path=files.directory))
     return rows, problems
+
+
+def _row_from_folder(user_files, entry, at, problems):
+    if not os.path.isfile(user_files.cert):
+        if entry is not None and entry.not_after is not None and entry.event != "revoked":
+            return _row_from_entry(entry, "files missing")
+        return None
+    if entry is not None and entry.event != "revoked" and entry.not_after is not None and \
+            not _changed_since(user_files.cert, entry):
+        return _row_from_entry(entry, certificate_state(entry.not_before, entry.not_after, at))
+    try:
+        info = openssl.certificate_info(user_files.cert)
+    except UsercertError as exc:
+        problems.append(f"{user_files.cert}: {exc.message}")
+        return None
+    if entry is None:
+        problems.append(f"{user_files.directory} is not in the ledger (a run was killed before recording it?)")
+    return InventoryRow(
+        user=info.common_name or user_files.user, groups=info.organizations, serial=info.serial,
+        fingerprint_sha256=info.fingerprint_sha256, not_before=info.not_before, not_after=info.not_after,
+        key_type=info.key_type, key_bits=info.key_bits, state=certificate_state(info.not_before, info.not_after, at),
+        server=_server_of(user_files.kubeconfig), directory=user_files.directory)
+
+
+def _changed_since(path, entry):
+    try:
+        modified = os.stat(path).st_mtime
+    except OSError:
+        return True
+    return entry.time is None or modified > (entry.time + _SLACK).timestamp()
+
+
+def _row_from_entry(entry, state):
+    return InventoryRow(
+        user=entry.user, groups=entry.groups, serial=entry.serial, fingerprint_sha256=entry.fingerprint_sha256,
+        not_before=entry.not_before, not_after=entry.not_after, key_type=entry.key_type, key_bits=entry.key_bits,
+        state=state, server=entry.server, directory=entry.path if state != "revoked" else entry.archived_to)
 
 
 def _server_of(path):
     try:
-        return kubeconfig.current_user_credentials(path).server
-    except (UsercertError, OSError, ValueError):
+        return userconfig.current_user_credentials(path).server
+    except (UsercertError, OSError):
         return None
-
-
-def _latest_per_user(entries):
-    latest = {}
-    for entry in entries:
-        latest[entry["user"]] = entry
-    return latest
-
-
-def _row_from_entry(entry):
-    status = "revoked" if entry.get("event") == "revoked" else "files missing"
-    return InventoryRow(
-        user=entry["user"], groups=tuple(entry.get("groups") or ()), serial=entry["serial"],
-        fingerprint_sha256=entry["fingerprintSHA256"], not_after=parse_iso(entry["notAfter"]),
-        status=status, server=entry.get("server"), path=entry.get("path"))
-
-
-def attach_bindings(inventory, bindings, note):
-    """Give each row the names of the tool's bindings for its user and groups; without a cluster, say why."""
-    if bindings is None:
-        if note and inventory.rows:
-            inventory.problems.append(note)
-        return
-    for row in inventory.rows:
-        row.bindings = [binding.name for binding in rbac.bindings_of(bindings, row.user, row.groups)]
-
-
-def expiring_within(inventory, window):
-    """Rows that expire within `window` (a timedelta), expired ones included."""
-    limit = datetime.now(timezone.utc) + window
-    return Inventory([row for row in inventory.rows if row.not_after <= limit], inventory.problems)
-
-
-# --- whois ----------------------------------------------------------------------------------
-
-
-@dataclass
-class WhoisMatch:
-    user: str
-    groups: Tuple[str, ...]
-    serial: str
-    fingerprint_sha256: str
-    not_after: str
-    event: str
-    time: Optional[str]
-    path: Optional[str]
-
-    def as_record(self):
-        return {"user": self.user, "groups": list(self.groups), "serial": self.serial,
-                "fingerprintSHA256": self.fingerprint_sha256, "notAfter": self.not_after,
-                "event": self.event, "time": self.time, "path": self.path}
-
-
-def normalize_query(text):
-    """('fingerprint'|'serial', normalized hex) for an audit-log credential id, fingerprint or serial."""
-    value = re.sub(r"^x509sha256=", "", text.strip(), flags=re.IGNORECASE)
-    value = re.sub(r"^0x", "", value, flags=re.IGNORECASE).replace(":", "").replace(" ", "").lower()
-    if not value or not re.fullmatch(r"[0-9a-f]+", value):
-        raise InvalidInput(f"{text!r} is neither a fingerprint nor a serial",
-                           hint="give X509SHA256=<hex> from an audit log, a SHA-256 fingerprint, or a hex serial")
-    return ("fingerprint", value) if len(value) == 64 else ("serial", value.lstrip("0") or "0")
-
-
-def _normalize_serial(serial):
-    return serial.replace(":", "").lower().lstrip("0") or "0"
-
-
-def whois(query, out_dir):
-    kind, value = normalize_query(query)
-    contents = ledger.read(out_dir)
-    matches = []
-    for entry in contents.entries:
-        fingerprint = str(entry.get("fingerprintSHA256", "")).replace(":", "").lower()
-        if (kind == "fingerprint" and fingerprint == value) or \
-                (kind == "serial" and _normalize_serial(str(entry.get("serial", ""))) == value):
-            matches.append(WhoisMatch(entry["user"], tuple(entry.get("groups") or ()), entry.get("serial", ""),
-                                      entry.get("fingerprintSHA256", ""), entry.get("notAfter", ""),
-                                      entry.get("event", ""), entry.get("time"), entry.get("path")))
-    if not matches:
-        raise UsercertError(f"no certificate with that {kind} in the ledger of {out_dir}",
-                            hint="check --out-dir; the ledger only knows what this tool issued there")
-    return matches, contents.damaged

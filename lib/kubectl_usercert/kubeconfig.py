@@ -1,10 +1,14 @@
-"""Kubeconfigs: read the admin's with kubectl's loading rules, build a user's self-contained one.
+"""Kubeconfigs as kubectl reads them: the loading rules, the merge, and kubectl's types.
 
 Loading follows client-go's clientcmd: `--kubeconfig FILE` alone (it must exist), else every file
 in KUBECONFIG (missing ones skipped, the first definition of a name wins), else ~/.kube/config.
+Values are type-checked as client-go's v1 types would decode them, so what kubectl refuses
+(`insecure-skip-tls-verify: "false"`, `server: 12345`) is refused here too, never copied into a
+user's kubeconfig. What is read is bounded: a file's size, and the expansion of YAML aliases.
 """
 
 import base64
+import binascii
 import os
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional
@@ -13,18 +17,14 @@ import yaml
 
 from .errors import InvalidInput
 
-
-@dataclass(frozen=True)
-class ClusterEndpoint:
-    """What a user's kubeconfig needs to reach the cluster the admin's kubeconfig points at."""
-
-    name: str
-    server: str
-    ca_pem: Optional[bytes] = None  # the CA the *server* presents
-    tls_server_name: Optional[str] = None
-    proxy_url: Optional[str] = None
-    insecure_skip_tls_verify: bool = False
-    source: str = ""  # where it came from, for messages
+MAX_BYTES = 8 << 20
+MAX_NODES = 200_000  # after alias expansion: a "billion laughs" document is refused, not expanded
+# The fields this tool reads, with the type client-go gives them (str, bool, or base64 bytes).
+CLUSTER_FIELDS = {"server": str, "tls-server-name": str, "proxy-url": str, "certificate-authority": str,
+                  "certificate-authority-data": bytes, "insecure-skip-tls-verify": bool, "disable-compression": bool}
+USER_FIELDS = {"client-certificate": str, "client-certificate-data": bytes, "client-key": str,
+               "client-key-data": bytes, "token": str, "tokenFile": str, "username": str, "password": str}
+CONTEXT_FIELDS = {"cluster": str, "user": str, "namespace": str}
 
 
 @dataclass
@@ -34,8 +34,8 @@ class MergedKubeconfig:
     contexts: Dict[str, dict] = field(default_factory=dict)
     users: Dict[str, dict] = field(default_factory=dict)
     current_context: Optional[str] = None
-    # Folder of the file each cluster came from: relative paths resolve against it.
-    cluster_dirs: Dict[str, str] = field(default_factory=dict)
+    # Folder of the file each entry came from: relative paths resolve against it.
+    folders: Dict[str, str] = field(default_factory=dict)  # "clusters/NAME" -> folder
 
 
 def kubeconfig_paths(explicit=None, environ=None):
@@ -60,210 +60,110 @@ def kubeconfig_paths(explicit=None, environ=None):
 def load_merged(paths):
     merged = MergedKubeconfig(files=list(paths))
     for path in paths:
-        document = _read_yaml(path)
+        document = read_document(path)
         folder = os.path.dirname(os.path.abspath(path))
-        for kind, target in (("clusters", merged.clusters), ("contexts", merged.contexts), ("users", merged.users)):
-            for entry in _named_entries(document, kind, path):
-                if entry["name"] not in target:
-                    target[entry["name"]] = entry.get(kind[:-1]) or {}
-                    if kind == "clusters":
-                        merged.cluster_dirs[entry["name"]] = folder
-        if merged.current_context is None and document.get("current-context"):
-            merged.current_context = document["current-context"]
+        for kind, fields_of in (("clusters", CLUSTER_FIELDS), ("contexts", CONTEXT_FIELDS), ("users", USER_FIELDS)):
+            target = getattr(merged, kind)
+            for name, entry in named_entries(document, kind, fields_of, path):
+                if name not in target:
+                    target[name] = entry
+                    merged.folders[f"{kind}/{name}"] = folder
+        current = _typed(document, "current-context", str, path)
+        if merged.current_context is None and current:
+            merged.current_context = current
     return merged
 
 
-def _read_yaml(path):
+def read_document(path):
+    """A kubeconfig file as a mapping: bounded in size and alias expansion, or a one-line error."""
+    check = f"check it with: kubectl config view --kubeconfig {path}"
     try:
-        with open(path, encoding="utf-8") as handle:
-            document = yaml.safe_load(handle)
+        with open(path, "rb") as handle:
+            data = handle.read(MAX_BYTES + 1)
     except OSError as exc:
         raise InvalidInput(f"cannot read the kubeconfig {path}: {exc.strerror}", hint="check the path") from None
-    except yaml.YAMLError as exc:
+    if len(data) > MAX_BYTES:
+        raise InvalidInput(f"the kubeconfig {path} is larger than {MAX_BYTES >> 20} MiB", hint=check)
+    try:
+        document = yaml.safe_load(data.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise InvalidInput(f"the kubeconfig {path} is not UTF-8 text", hint=check) from None
+    except (yaml.YAMLError, RecursionError) as exc:
         where = getattr(exc, "problem_mark", None)
         at = f" (line {where.line + 1})" if where else ""
-        raise InvalidInput(f"the kubeconfig {path} is not valid YAML{at}",
-                           hint=f"check it with: kubectl config view --kubeconfig {path}") from None
+        raise InvalidInput(f"the kubeconfig {path} is not valid YAML{at}", hint=check) from None
     if document is None:
         return {}
     if not isinstance(document, dict):
-        raise InvalidInput(f"the kubeconfig {path} is not a kubeconfig (not a YAML mapping)",
-                           hint=f"check it with: kubectl config view --kubeconfig {path}")
+        raise InvalidInput(f"the kubeconfig {path} is not a kubeconfig (not a YAML mapping)", hint=check)
+    if _expanded_size(document) > MAX_NODES:
+        raise InvalidInput(f"the kubeconfig {path} expands to too much data (YAML aliases)", hint=check)
     return document
 
 
-def _named_entries(document, kind, path):
-    entries = document.get(kind) or []
-    if not isinstance(entries, list) or not all(isinstance(e, dict) and e.get("name") for e in entries):
-        raise InvalidInput(f"the kubeconfig {path} has a malformed '{kind}' list",
-                           hint=f"every entry needs a name; check it with: kubectl config view --kubeconfig {path}")
-    return entries
+def _expanded_size(node, memo=None):
+    """How many values the document holds once every alias is expanded (shared nodes counted each time)."""
+    memo = {} if memo is None else memo
+    if id(node) in memo:
+        return memo[id(node)]
+    memo[id(node)] = MAX_NODES + 1  # a cycle counts as too big
+    children = node.values() if isinstance(node, dict) else node if isinstance(node, list) else ()
+    total = 1
+    for child in children:
+        total += _expanded_size(child, memo)
+        if total > MAX_NODES:
+            break
+    memo[id(node)] = total
+    return total
 
 
-def resolve_cluster(kubeconfig=None, context=None, cluster=None, server=None, environ=None):
-    """The endpoint for the user's kubeconfig, or None when there is no kubeconfig at all."""
-    paths = kubeconfig_paths(kubeconfig, environ)
-    if not paths:
-        if context or cluster:
-            raise InvalidInput("no kubeconfig found, so --context/--cluster name nothing",
-                               hint="pass --kubeconfig FILE, or --server URL without --context/--cluster")
+def named_entries(document, kind, fields_of, path):
+    entries = document.get(kind)
+    if entries is None:
+        return []
+    what = f"the kubeconfig {path}"
+    if not isinstance(entries, list):
+        raise InvalidInput(f"{what}: {kind} is not a list", hint=f"check it with: kubectl config view --kubeconfig {path}")
+    named = []
+    for entry in entries:
+        if not isinstance(entry, dict) or not isinstance(entry.get("name"), str) or not entry["name"]:
+            raise InvalidInput(f"{what}: an entry of {kind} has no name",
+                               hint=f"every entry needs a name; check it with: kubectl config view --kubeconfig {path}")
+        body = entry.get(kind[:-1])
+        if body is None:
+            body = {}
+        if not isinstance(body, dict):
+            raise InvalidInput(f'{what}: {kind[:-1]} "{entry["name"]}" is not a mapping',
+                               hint=f"check it with: kubectl config view --kubeconfig {path}")
+        for key, expected in fields_of.items():
+            _typed(body, key, expected, f'{path} ({kind[:-1]} "{entry["name"]}")')
+        named.append((entry["name"], body))
+    return named
+
+
+def _typed(mapping, key, expected, where):
+    """The value of `key` if it has the type client-go decodes it into; None if absent."""
+    value = mapping.get(key)
+    if value is None:
         return None
-    merged = load_merged(paths)
-    name = _cluster_name(merged, context, cluster)
-    entry = merged.clusters[name]
-    endpoint = ClusterEndpoint(
-        name=name,
-        server=server or entry.get("server") or "",
-        ca_pem=_server_ca(entry, merged.cluster_dirs[name]),
-        tls_server_name=entry.get("tls-server-name"),
-        proxy_url=entry.get("proxy-url"),
-        insecure_skip_tls_verify=bool(entry.get("insecure-skip-tls-verify")),
-        source=", ".join(merged.files),
-    )
-    if not endpoint.server:
-        raise InvalidInput(f'cluster "{name}" has no server address', hint="give one with --server https://HOST:6443")
-    return endpoint
+    if expected is bytes:
+        if not isinstance(value, str) or not _is_base64(value):
+            raise InvalidInput(f"{where}: {key} is not base64 data", hint="check it with: kubectl config view --raw")
+        return value
+    if not isinstance(value, expected) or (expected is str and isinstance(value, bool)):
+        shown = "true or false" if expected is bool else "a string"
+        raise InvalidInput(f"{where}: {key} is {type(value).__name__} {str(value)[:40]!r}, not {shown}",
+                           hint="kubectl refuses this file too; fix the value (quotes make YAML strings)")
+    return value
 
 
-def _cluster_name(merged, context, cluster):
-    files = ", ".join(merged.files)
-    if cluster:
-        if cluster not in merged.clusters:
-            raise InvalidInput(f'cluster "{cluster}" not found in {files}',
-                               hint="list them with: kubectl config get-clusters")
-        return cluster
-    context_name = context or merged.current_context
-    if not context_name:
-        raise InvalidInput(f"no current context in {files}",
-                           hint="pick one with --context NAME or --cluster NAME")
-    if context_name not in merged.contexts:
-        raise InvalidInput(f'context "{context_name}" not found in {files}',
-                           hint="list them with: kubectl config get-contexts")
-    name = merged.contexts[context_name].get("cluster")
-    if name not in merged.clusters:
-        raise InvalidInput(f'context "{context_name}" points at cluster "{name}", which is not defined',
-                           hint="pick another with --context or --cluster")
-    return name
-
-
-def _server_ca(entry, folder):
-    if entry.get("certificate-authority-data"):
-        try:
-            return base64.b64decode(entry["certificate-authority-data"], validate=True)
-        except ValueError:
-            raise InvalidInput("the kubeconfig's certificate-authority-data is not valid base64",
-                               hint="check it with: kubectl config view --raw") from None
-    path = entry.get("certificate-authority")
-    if not path:
-        return None
-    path = os.path.join(folder, os.path.expanduser(path))
+def _is_base64(text):
     try:
-        with open(path, "rb") as handle:
-            return handle.read()
-    except OSError as exc:
-        raise InvalidInput(f"cannot read the cluster CA {path}: {exc.strerror}",
-                           hint="fix certificate-authority in the kubeconfig, or the file's permissions") from None
+        base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        return False
+    return True
 
 
-def endpoint_from_server(server, ca_pem, name="kubernetes"):
-    """The endpoint when there is no kubeconfig: --server, and the signing CA as server CA."""
-    return ClusterEndpoint(name=name, server=server, ca_pem=ca_pem, source="--server")
-
-
-def context_name(user, cluster):
-    return f"{user}@{cluster}"
-
-
-def build_user_kubeconfig(endpoint, user, cert_pem, key_pem=None, namespace=None):
-    """A self-contained kubeconfig: every credential inlined as *-data."""
-    cluster = {"server": endpoint.server}
-    if endpoint.ca_pem:
-        cluster["certificate-authority-data"] = _b64(endpoint.ca_pem)
-    if endpoint.tls_server_name:
-        cluster["tls-server-name"] = endpoint.tls_server_name
-    if endpoint.proxy_url:
-        cluster["proxy-url"] = endpoint.proxy_url
-    if endpoint.insecure_skip_tls_verify:
-        cluster["insecure-skip-tls-verify"] = True
-    context = {"cluster": endpoint.name, "user": user}
-    if namespace:
-        context["namespace"] = namespace
-    credentials = {"client-certificate-data": _b64(cert_pem)}
-    if key_pem is not None:
-        credentials["client-key-data"] = _b64(key_pem)
-    name = context_name(user, endpoint.name)
-    return {
-        "apiVersion": "v1",
-        "kind": "Config",
-        "clusters": [{"name": endpoint.name, "cluster": cluster}],
-        "users": [{"name": user, "user": credentials}],
-        "contexts": [{"name": name, "context": context}],
-        "current-context": name,
-        "preferences": {},
-    }
-
-
-def dump(config):
-    return yaml.safe_dump(config, default_flow_style=False, sort_keys=False, allow_unicode=True)
-
-
-def _b64(data):
-    return base64.b64encode(data).decode("ascii")
-
-
-@dataclass(frozen=True)
-class UserCredentials:
-    """The client certificate (and key) a kubeconfig's current context uses."""
-
-    user: str
-    cert_pem: bytes
-    key_pem: Optional[bytes]
-    cluster: Optional[str]
-    server: Optional[str]
-    namespace: Optional[str] = None
-
-
-def current_user_credentials(path):
-    """Read the current context's (else the only) user's certificate from a kubeconfig file."""
-    merged = load_merged([path])
-    context = merged.contexts.get(merged.current_context or "", {})
-    name = context.get("user") or (next(iter(merged.users)) if len(merged.users) == 1 else None)
-    if name not in merged.users:
-        raise InvalidInput(f"the kubeconfig {path} has no current context with a user", hint="pass the user's folder")
-    entry = merged.users[name]
-    folder = os.path.dirname(os.path.abspath(path))
-    cert = _data_or_file(entry, "client-certificate", folder)
-    if cert is None:
-        raise InvalidInput(f'user "{name}" in {path} has no client certificate',
-                           hint="this kubeconfig authenticates some other way")
-    cluster_name = context.get("cluster")
-    cluster = merged.clusters.get(cluster_name or "", {})
-    return UserCredentials(name, cert, _data_or_file(entry, "client-key", folder), cluster_name, cluster.get("server"),
-                           context.get("namespace"))
-
-
-def _data_or_file(entry, field_name, folder):
-    if entry.get(f"{field_name}-data"):
-        return base64.b64decode(entry[f"{field_name}-data"])
-    if entry.get(field_name):
-        with open(os.path.join(folder, os.path.expanduser(entry[field_name])), "rb") as handle:
-            return handle.read()
-    return None
-
-
-def replace_user_credentials(config, user, cert_pem, key_pem=None):
-    """The kubeconfig mapping with `user`'s certificate (and key, when given) replaced."""
-    for entry in config.get("users") or []:
-        if entry.get("name") == user:
-            credentials = entry.setdefault("user", {})
-            credentials.pop("client-certificate", None)
-            credentials["client-certificate-data"] = _b64(cert_pem)
-            if key_pem is not None:
-                credentials.pop("client-key", None)
-                credentials["client-key-data"] = _b64(key_pem)
-            return config
-    raise InvalidInput(f'the kubeconfig has no user "{user}"', hint="re-create the credential with --force")
-
-
-def read_document(path):
-    return _read_yaml(path)
+def decode_data(value):
+    return base64.b64decode(value, validate=True)

@@ -1,32 +1,41 @@
 """The only module that runs kubectl.
 
-kubectl runs with the admin's (or a user's) kubeconfig and context, so every auth method kubectl
-knows (exec plugins, OIDC, tokens) works without this tool knowing about it. `USERCERT_KUBECTL`
-names another kubectl binary (e.g. a versioned one).
+`Kubectl` is one value for "which cluster, as whom, how long to wait": a kubeconfig, a context, a
+cluster and a timeout, built once from the command's switches and carried by every request.
+kubectl runs with that kubeconfig and context, so every auth method kubectl knows (exec plugins,
+OIDC, tokens) works without this tool knowing about it. `USERCERT_KUBECTL` names another
+kubectl binary (e.g. a versioned one). `checked` is the one place kubectl's failures become
+errors in the user's terms; `json` also refuses an answer that is not a JSON object.
 """
 
 import functools
 import json
 import os
+import re
+import shutil
 import subprocess
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Optional
 
 from plumbum import local
-from plumbum.commands.processes import CommandNotFound, ProcessTimedOut
 
-from .errors import ToolMissing, UsercertError
+from .errors import InvalidInput, ToolMissing, UsercertError
 
 KUBECTL_ENV = "USERCERT_KUBECTL"
+DEFAULT_TIMEOUT = 30.0
+
+
+def _binary():
+    name = os.environ.get(KUBECTL_ENV) or "kubectl"
+    path = shutil.which(name)
+    if not path:
+        raise ToolMissing(f"kubectl was not found ({name})", hint=f"install kubectl, or point {KUBECTL_ENV} at it")
+    return _command(path)
 
 
 @functools.lru_cache(maxsize=None)
-def _kubectl(path):
-    try:
-        return local[path]
-    except CommandNotFound:
-        raise ToolMissing(f"kubectl was not found ({path})",
-                          hint=f"install kubectl, or point {KUBECTL_ENV} at it") from None
+def _command(path):
+    return local[path]
 
 
 @dataclass(frozen=True)
@@ -39,9 +48,6 @@ class KubectlResult:
     def ok(self):
         return self.code == 0
 
-    def json(self):
-        return json.loads(self.stdout)
-
 
 @dataclass(frozen=True)
 class Kubectl:
@@ -50,7 +56,11 @@ class Kubectl:
     kubeconfig: Optional[str] = None
     context: Optional[str] = None
     cluster: Optional[str] = None
-    timeout: float = 30.0
+    timeout: float = DEFAULT_TIMEOUT
+
+    def as_user(self, kubeconfig):
+        """The same timeout, with a user's own kubeconfig and its current context."""
+        return replace(self, kubeconfig=kubeconfig, context=None, cluster=None)
 
     def _global_args(self):
         args = []
@@ -64,36 +74,86 @@ class Kubectl:
 
     def run(self, args, text=None):
         """Run kubectl (stdin: `text`, else closed); return its result whatever the exit code."""
-        command = _kubectl(os.environ.get(KUBECTL_ENV) or "kubectl")[self._global_args() + list(args)]
+        command = _binary()[self._global_args() + list(args)]
+        # os.environ as it is now (KUBECONFIG, HOME): plumbum's own copy is taken at import.
+        process = command.popen(stdin=subprocess.DEVNULL if text is None else subprocess.PIPE,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=dict(os.environ), cwd=os.getcwd())
         try:
-            if text is None:
-                code, out, err = command.run(retcode=None, timeout=self.timeout + 5, stdin=subprocess.DEVNULL)
-            else:
-                code, out, err = (command << text).run(retcode=None, timeout=self.timeout + 5)
-        except ProcessTimedOut:
+            out, err = process.communicate(None if text is None else text.encode("utf-8"), timeout=self.timeout + 5)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.communicate()
             raise UsercertError(f"kubectl did not answer within {self.timeout:g}s (kubectl {' '.join(args[:3])})",
                                 hint="check that the cluster is reachable, or raise --timeout") from None
-        return KubectlResult(code, out, err)
+        except BaseException:  # interrupted: stop kubectl too
+            process.kill()
+            process.wait()
+            raise
+        return KubectlResult(process.returncode, out.decode("utf-8", "replace"), err.decode("utf-8", "replace"))
 
-    def checked(self, args, what):
-        """Run kubectl and raise UsercertError (with kubectl's message) when it fails."""
-        result = self.run(args)
+    def checked(self, args, what, text=None, hints=None):
+        """Run kubectl; raise an error in the user's terms (with kubectl's message) when it fails.
+        `hints` ({kind: hint}) says more for this call (see `failure`)."""
+        result = self.run(args, text)
         if not result.ok:
-            raise UsercertError(f"kubectl could not {what}", details=last_error_line(result.stderr))
+            raise failure(what, result.stderr, hints)
         return result
+
+    def json(self, args, what, allow_empty=False):
+        """kubectl's JSON answer as a mapping; an answer that is none is an error too (no answer at all
+        is None when `allow_empty`, for --ignore-not-found)."""
+        result = self.checked(args, what)
+        if allow_empty and not result.stdout.strip():
+            return None
+        try:
+            answer = json.loads(result.stdout)
+        except ValueError:
+            answer = None
+        if not isinstance(answer, dict):
+            raise UsercertError(f"kubectl's answer when asked to {what} is not a JSON object",
+                                details=result.stdout.strip()[:200] or "(empty)",
+                                hint=f"check kubectl itself (kubectl version; {KUBECTL_ENV} picks another)")
+        return answer
+
+
+# What kubectl's (client-go's) messages mean, most specific first: (pattern, kind).
+_KINDS = (
+    (r"Unauthorized|You must be logged in", "unauthorized"),
+    (r"\(Forbidden\)|is forbidden|forbidden:", "forbidden"),
+    (r"\(AlreadyExists\)|already exists", "exists"),
+    (r"\(NotFound\)|not found|could not find the requested resource|doesn't have a resource type", "missing"),
+    (r"\(Invalid\)|is invalid", "invalid"),
+    (r"connection refused|no such host|i/o timeout|Client.Timeout|dial tcp|unable to connect|"
+     r"context deadline exceeded|TLS handshake|certificate signed by unknown authority|EOF", "unreachable"),
+    (r"error loading config|invalid configuration|no configuration has been provided|context was not found|"
+     r"cluster .* not found|yaml:|json:", "config"),
+)
+_HINTS = {
+    "unauthorized": "the cluster did not accept your credentials; check --kubeconfig and --context",
+    "forbidden": "your kubeconfig's user lacks the permission named above; ask a cluster admin, or use --context",
+    "unreachable": "check that the cluster is reachable from here (and --timeout)",
+    "config": "check the kubeconfig: kubectl config view (and --kubeconfig, --context)",
+}
+
+
+def kind_of(stderr):
+    for pattern, kind in _KINDS:
+        if re.search(pattern, stderr or ""):
+            return kind
+    return "failed"
+
+
+def failure(what, stderr, hints=None):
+    """The error for a failed kubectl run: what we tried, kubectl's last line, a hint by its kind.
+    `hints` adds or overrides hints for one caller ({kind: hint})."""
+    kind = kind_of(stderr)
+    hint = {**_HINTS, **(hints or {})}.get(kind)
+    error_type = InvalidInput if kind == "config" else UsercertError
+    error = error_type(f"kubectl could not {what}", details=last_error_line(stderr), hint=hint)
+    error.kind = kind
+    return error
 
 
 def last_error_line(stderr):
     lines = [line for line in (stderr or "").splitlines() if line.strip()]
     return lines[-1] if lines else None
-
-
-def is_unauthorized(stderr):
-    return "Unauthorized" in (stderr or "") or "You must be logged in" in (stderr or "")
-
-
-def is_missing_api(stderr):
-    text = stderr or ""
-    return "the server could not find the requested resource" in text or "NotFound" in text or \
-        "doesn't have a resource type" in text
-

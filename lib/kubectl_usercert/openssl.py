@@ -23,6 +23,7 @@ from plumbum import local
 
 from . import certinfo, usercache
 from .errors import InvalidInput, ToolMissing, UsercertError
+from .files import write_private, write_public
 
 OPENSSL_ENV = "USERCERT_OPENSSL"
 SUPPORTED = "OpenSSL 1.1.1 or newer, or LibreSSL 3.3.6 or newer"
@@ -53,7 +54,7 @@ def _binary():
 
 @functools.lru_cache(maxsize=None)
 def _command(path):
-    return local[path].with_env(**_NO_SYSTEM_CAS)
+    return local[path]
 
 
 def _openssl():
@@ -78,9 +79,20 @@ def _run(args, stdin=None):
     """(exit code, stdout, stderr). Data for stdin goes through a pipe: plumbum's `<<` would park
     it in a temporary file, and it may be a private key."""
     process = _openssl()[list(args)].popen(stdin=subprocess.DEVNULL if stdin is None else subprocess.PIPE,
-                                           stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    out, err = process.communicate(stdin)
+                                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=_environment(),
+                                           cwd=os.getcwd())
+    try:
+        out, err = process.communicate(stdin)
+    except BaseException:  # interrupted: stop openssl too, so it writes nothing after the cleanup
+        process.kill()
+        process.wait()
+        raise
     return process.returncode, out.decode("utf-8", "replace"), err.decode("utf-8", "replace")
+
+
+def _environment():
+    # os.environ as it is now (plumbum's own copy is taken at import), without the system CA bundle.
+    return {**os.environ, **_NO_SYSTEM_CAS}
 
 
 def complaint(stderr):
@@ -132,7 +144,7 @@ class Flavour:
 
 def flavour():
     """Which openssl is on PATH, checked to be one this tool supports."""
-    return _flavour(str(_binary().cmd.executable))
+    return _flavour(str(_binary().executable))
 
 
 @functools.lru_cache(maxsize=None)
@@ -151,7 +163,7 @@ def _flavour(executable):
 
 
 def _version_text():
-    code, out, err = _binary()["version"].run(retcode=None, stdin=subprocess.DEVNULL)
+    code, out, err = _binary()["version"].run(retcode=None, stdin=subprocess.DEVNULL, env=_environment())
     return out.strip() if code == 0 else (err.strip() or "no answer to `openssl version`")
 
 
@@ -199,8 +211,7 @@ def make_csr(key_path, subject, csr_path):
     request = re.search(r"-----BEGIN CERTIFICATE REQUEST-----.*?-----END CERTIFICATE REQUEST-----\n?", out, re.S)
     if request is None:
         raise UsercertError("openssl printed no certificate signing request", hint="report this with `openssl version`")
-    with open(csr_path, "w", encoding="ascii") as handle:
-        handle.write(request.group(0))
+    write_private(csr_path, request.group(0))
     return certinfo.split_public_key(out)
 
 
@@ -211,8 +222,7 @@ def sign_csr(csr_path, ca, *, days, serial_hex, extfile, cert_path):
                *passin_args(ca.passphrase_file), "-set_serial", f"0x{serial_hex}", "-days", str(days),
                "-extfile", extfile, *CERTIFICATE_FIELDS], "sign the certificate with the CA")
     description, pem = certinfo.split_certificate(out)
-    with open(cert_path, "wb") as handle:
-        handle.write(pem)
+    write_public(cert_path, pem)
     return certinfo.parse_certificate(description, "the new certificate")
 
 

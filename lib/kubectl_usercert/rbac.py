@@ -5,16 +5,15 @@ the label app.kubernetes.io/managed-by=kubectl-usercert and the exact user or gr
 annotation, and are applied with `kubectl apply` so re-running changes nothing.
 """
 
-import json
 import re
 from dataclasses import dataclass, field
 from typing import List, Optional, Tuple
 
 import yaml
 
+from . import signals
 from .errors import InvalidInput, UsercertError
 from .kubeconfig import kubeconfig_paths
-from .kubectl import Kubectl, last_error_line
 
 RBAC_API = "rbac.authorization.k8s.io/v1"
 MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
@@ -128,16 +127,14 @@ def check_roles_exist(kubectl, plan):
         args = ["get", f"{role.kind.lower()}s.rbac.authorization.k8s.io", role.name, "-o", "name"]
         if role.kind == "Role":
             args += ["-n", role.namespace]
-        result = kubectl.run(args)
-        if result.ok:
-            continue
         where = f' in namespace "{role.namespace}"' if role.kind == "Role" else ""
-        if "NotFound" in result.stderr or "not found" in result.stderr:
-            raise InvalidInput(f'{role.kind} "{role.name}"{where} does not exist',
-                               hint=f"create it first, or pick another (kubectl get {role.kind.lower()}s)")
-        raise UsercertError(f'could not check {role.kind} "{role.name}"{where}',
-                            details=last_error_line(result.stderr),
-                            hint="check your access to the cluster (--kubeconfig, --context)")
+        try:
+            kubectl.checked(args, f'check {role.kind} "{role.name}"{where}')
+        except UsercertError as exc:
+            if getattr(exc, "kind", None) == "missing":
+                raise InvalidInput(f'{role.kind} "{role.name}"{where} does not exist',
+                                   hint=f"create it first, or pick another (kubectl get {role.kind.lower()}s)") from None
+            raise
 
 
 def check_names_free(kubectl, manifests):
@@ -150,21 +147,20 @@ def check_names_free(kubectl, manifests):
                 "-o", "json", "--ignore-not-found"]
         if manifest["metadata"].get("namespace"):
             args += ["-n", manifest["metadata"]["namespace"]]
-        result = kubectl.run(args)
-        if result.ok and result.stdout.strip():
-            existing = json.loads(result.stdout)
-            if existing.get("subjects") != manifest["subjects"] or existing.get("roleRef") != manifest["roleRef"]:
-                raise InvalidInput(f'{manifest["kind"]} "{manifest["metadata"]["name"]}" exists and binds '
-                                   "something else",
-                                   hint="look at it with kubectl get -o yaml; rename or delete it first")
+        existing = kubectl.json(args, f'look up {manifest["kind"]} "{manifest["metadata"]["name"]}"', allow_empty=True)
+        if existing is None:
+            continue
+        if existing.get("subjects") != manifest["subjects"] or existing.get("roleRef") != manifest["roleRef"]:
+            raise InvalidInput(f'{manifest["kind"]} "{manifest["metadata"]["name"]}" exists and binds something else',
+                               hint="look at it with kubectl get -o yaml; rename or delete it first")
 
 
 def apply(kubectl, manifests):
-    """kubectl apply the manifests; return kubectl's lines (created / unchanged / configured)."""
-    result = kubectl.run(["apply", "-f", "-"], text=to_yaml(manifests))
-    if not result.ok:
-        raise UsercertError("kubectl could not apply the RBAC bindings", details=last_error_line(result.stderr))
-    return [line for line in result.stdout.splitlines() if line.strip()]
+    """kubectl apply the manifests; return the names of the bindings applied."""
+    kubectl.checked(["apply", "-f", "-"], "apply the RBAC bindings", text=to_yaml(manifests))
+    names = [m["metadata"]["name"] for m in manifests if m["kind"].endswith("Binding")]
+    signals.record("applied " + ", ".join(names))
+    return names
 
 
 @dataclass(frozen=True)
@@ -176,10 +172,6 @@ class Binding:
     subject_kind: str
     subject: str
 
-    def as_record(self):
-        return {"kind": self.kind, "name": self.name, "namespace": self.namespace, "role": self.role,
-                "subjectKind": self.subject_kind, "subject": self.subject}
-
     @property
     def ref(self):
         return f"{self.kind.lower()}.rbac.authorization.k8s.io/{self.name}"
@@ -187,21 +179,21 @@ class Binding:
 
 def managed_bindings(kubectl):
     """Every binding this tool made, cluster-wide."""
-    result = kubectl.run(["get", "clusterrolebindings.rbac.authorization.k8s.io,rolebindings.rbac.authorization.k8s.io",
-                          "--all-namespaces", "-l", f"{MANAGED_BY_LABEL}={MANAGED_BY}", "-o", "json"])
-    if not result.ok:
-        raise UsercertError("could not list the bindings this tool made", details=last_error_line(result.stderr),
-                            hint="check your access to the cluster (--kubeconfig, --context)")
+    answer = kubectl.json(["get", "clusterrolebindings.rbac.authorization.k8s.io,rolebindings.rbac.authorization.k8s.io",
+                           "--all-namespaces", "-l", f"{MANAGED_BY_LABEL}={MANAGED_BY}", "-o", "json"],
+                          "list the bindings this tool made")
     bindings = []
-    for item in json.loads(result.stdout).get("items", []):
-        metadata = item.get("metadata", {})
+    for item in answer.get("items") or []:
+        if not isinstance(item, dict):
+            continue
+        metadata = item.get("metadata") or {}
         annotations = metadata.get("annotations") or {}
         subject_kind = "Group" if GROUP_ANNOTATION in annotations else "User"
         subject = annotations.get(GROUP_ANNOTATION if subject_kind == "Group" else USER_ANNOTATION)
-        if subject is None:
+        if not isinstance(subject, str):
             continue
-        bindings.append(Binding(item.get("kind", ""), metadata.get("name", ""), metadata.get("namespace"),
-                                (item.get("roleRef") or {}).get("name", ""), subject_kind, subject))
+        bindings.append(Binding(str(item.get("kind", "")), str(metadata.get("name", "")), metadata.get("namespace"),
+                                str((item.get("roleRef") or {}).get("name", "")), subject_kind, subject))
     return bindings
 
 
@@ -214,16 +206,15 @@ def delete(kubectl, binding):
     args = ["delete", binding.ref, "--ignore-not-found"]
     if binding.namespace:
         args += ["-n", binding.namespace]
-    result = kubectl.run(args)
-    if not result.ok:
-        raise UsercertError(f"could not delete {binding.ref}", details=last_error_line(result.stderr))
+    kubectl.checked(args, f"delete {binding.ref}")
+    signals.record(f"deleted {binding.kind} {binding.name}")
 
 
-def bindings_if_reachable(kubeconfig=None, context=None, cluster=None, timeout=5.0):
-    """(bindings, None) from the admin's cluster, or (None, why not) when there is no cluster to ask."""
+def bindings_if_reachable(kubectl):
+    """(bindings, None) from the admin's cluster, or (None, why not); (None, None) with no kubeconfig at all."""
     try:
-        if not kubeconfig_paths(kubeconfig):
-            return None, "no kubeconfig, so bindings were not looked up"
-        return managed_bindings(Kubectl(kubeconfig, context, cluster, timeout=timeout)), None
+        if not kubeconfig_paths(kubectl.kubeconfig):
+            return None, None
+        return managed_bindings(kubectl), None
     except UsercertError as exc:
         return None, f"bindings not shown: {exc.message}" + (f" ({exc.details})" if exc.details else "")

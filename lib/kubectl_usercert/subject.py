@@ -3,12 +3,13 @@
 Kubernetes reads the user from CN and one group from every O. openssl's `-subj` parser gives
 `/`, `+` and `\\` a meaning and silently drops empty values, so names are checked first and
 then escaped: whatever the names contain, the subject holds exactly CN=user and O=group.
+
+A name must also look like what it is: characters that show as nothing (zero-width spaces, a
+byte-order mark, bidi controls) and other spellings of the same text (NFD for NFC) are refused,
+so no listing can show `system:masters` for a name that is not.
 """
 
-import hashlib
-import re
 import unicodedata
-import urllib.parse
 from dataclasses import dataclass
 from typing import Tuple
 
@@ -17,6 +18,11 @@ from .errors import InvalidInput
 # RFC 5280 upper bounds (ub-common-name, ub-organization-name); openssl refuses longer values.
 MAX_NAME_LENGTH = 64
 SYSTEM_MASTERS = "system:masters"
+# Control, format (zero-width, BOM, bidi), surrogate, private-use and unassigned characters, and
+# line or paragraph separators; spaces other than U+0020 (they look like it).
+_REFUSED_CATEGORIES = {"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp", "Zs"}
+# Letters that render as blank space.
+_BLANK_LETTERS = {"\u115f", "\u1160", "\u3164", "\uffa0", "\u2800"}
 
 
 @dataclass(frozen=True)
@@ -37,31 +43,34 @@ def escape_value(value):
 
 
 def check_name(value, what):
-    """Refuse names the subject could not carry exactly; return the name unchanged."""
-    if not value:
+    """Refuse names the subject could not carry exactly, or that would look like another name."""
+    if not isinstance(value, str) or not value:
         raise InvalidInput(f"the {what} name is empty", hint=f"give a non-empty {what} name")
-    bad = [ch for ch in value if unicodedata.category(ch) in ("Cc", "Cs")]
-    if bad:
-        raise InvalidInput(
-            f"the {what} name {value!r} contains a control character ({bad[0]!r})",
-            hint="names may hold any printable character, but no control characters",
-        )
+    odd = [ch for ch in value if _looks_wrong(ch)]
+    if odd:
+        kind = "a control character" if unicodedata.category(odd[0]) == "Cc" else "an invisible or look-alike character"
+        raise InvalidInput(f"the {what} name {value!r} contains {kind} (U+{ord(odd[0]):04X})",
+                           hint="names may hold any visible character and plain spaces; retype the name")
+    if unicodedata.normalize("NFC", value) != value:
+        raise InvalidInput(f"the {what} name {value!r} is not in Unicode NFC form (it would show like "
+                           f"{unicodedata.normalize('NFC', value)!r}, another name to Kubernetes)",
+                           hint="write it with composed characters (NFC), as most keyboards type them")
     if value.startswith("="):
         # Almost always a flag typed as `--group==ops` or `-g =ops`: never take it into a certificate.
         raise InvalidInput(f"the {what} name {value!r} starts with '='",
                            hint=f"write the flag as -g={value[1:]} or -g {value[1:]} (kubectl's syntax); names "
                                 "starting with '=' are refused")
     if value != value.strip():
-        raise InvalidInput(
-            f"the {what} name {value!r} has leading or trailing spaces",
-            hint="remove the spaces; Kubernetes compares names exactly",
-        )
+        raise InvalidInput(f"the {what} name {value!r} has leading or trailing spaces",
+                           hint="remove the spaces; Kubernetes compares names exactly")
     if len(value) > MAX_NAME_LENGTH:
-        raise InvalidInput(
-            f"the {what} name is {len(value)} characters long",
-            hint=f"X.509 allows at most {MAX_NAME_LENGTH} characters in CN and O",
-        )
+        raise InvalidInput(f"the {what} name is {len(value)} characters long",
+                           hint=f"X.509 allows at most {MAX_NAME_LENGTH} characters in CN and O")
     return value
+
+
+def _looks_wrong(ch):
+    return ch in _BLANK_LETTERS or (unicodedata.category(ch) in _REFUSED_CATEGORIES and ch != " ")
 
 
 def make_subject(user, groups):
@@ -75,42 +84,21 @@ def make_subject(user, groups):
     return Subject(user, tuple(unique))
 
 
-# Folder names stay well under the 255-byte limit of file systems, with room for the
-# `.NAME.xxxxxxxx.tmp` staging folders and `NAME.<serial>.crt` archives made beside them.
-MAX_FILE_NAME_BYTES = 120
-
-
-def file_safe(name):
-    """A file and folder name for a user: readable for ordinary names, one name per user.
-
-    `/`, `%`, spaces and other characters that are awkward in paths are percent-encoded, and a
-    leading dot is encoded so that no user can become `.`, `..` or a hidden file. An upper-case
-    letter becomes `^` and the letter (`Alice` -> `^alice`), so that names differing only in case
-    (two users to Kubernetes) keep two folders on a case-insensitive file system (a Mac's). A
-    name whose encoding is too long keeps a readable start and ends in `%%` plus a hash of the
-    whole name (`%%` never occurs in an ordinary encoding, so no two users share a folder).
-    """
-    pieces = [_quote(ch) for ch in name]
-    if pieces and pieces[0] == ".":
-        pieces[0] = "%2E"
-    encoded = "".join(pieces)
-    if len(encoded) <= MAX_FILE_NAME_BYTES:
-        return encoded
-    start = ""
-    for piece in pieces:  # whole characters only, so the start decodes
-        if len(start) + len(piece) > MAX_FILE_NAME_BYTES - 40:
-            break
-        start += piece
-    return start + "%%" + hashlib.sha256(name.encode("utf-8")).hexdigest()[:32]
-
-
-def _quote(ch):
-    if "A" <= ch <= "Z":
-        return "^" + ch.lower()
-    return urllib.parse.quote(ch, safe="@:=+,-_.~")
-
-
-def from_file_safe(encoded):
-    """The user name back (for a shortened name: its readable start)."""
-    readable = re.sub(r"\^([a-z])", lambda match: match.group(1).upper(), encoded.split("%%")[0])
-    return urllib.parse.unquote(readable)
+def subject_warnings(subject, allow_system_masters=False):
+    """Warnings for names in Kubernetes' `system:` space; system:masters is refused unless allowed."""
+    warnings = []
+    if subject.user.startswith("system:"):
+        warnings.append(f"user {subject.user} is in Kubernetes' system: name space (nodes, service accounts and "
+                        "components authenticate as such names); make sure that is intended")
+    for group in subject.groups:
+        if group == SYSTEM_MASTERS:
+            if not allow_system_masters:
+                raise InvalidInput(
+                    "group system:masters is refused: it bypasses RBAC and webhooks, and a certificate "
+                    "cannot be revoked, so the holder stays cluster-admin until it expires",
+                    hint="bind a role instead (kubectl create clusterrolebinding ... --user USER), "
+                         "or pass --allow-system-masters")
+            warnings.append("system:masters bypasses RBAC; this certificate is cluster-admin until it expires")
+        elif group.startswith("system:"):
+            warnings.append(f"group {group} is a Kubernetes system group; make sure that is intended")
+    return warnings

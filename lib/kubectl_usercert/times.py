@@ -26,9 +26,17 @@ def days_left(not_after, now=None):
     return int((not_after - now).total_seconds() // 86400)
 
 
-def parse_duration(text, what="duration"):
-    match = re.fullmatch(r"\s*(\d+)\s*([smhdw]?)\s*", text or "")
+MAX_DURATION = timedelta(days=100 * 365)
+
+
+def parse_duration(text, what="duration", default_unit="d"):
+    """A duration as admins type it (30d, 12h, 90m, 2w, 600s; a bare number is in `default_unit`),
+    at most a hundred years."""
+    match = re.fullmatch(r"\s*(\d{1,12})\s*([smhdw]?)\s*", text or "")
     if not match:
         raise InvalidInput(f"{what} {text!r} is not a duration", hint="use a number with a unit: 30d, 12h, 90m, 600s")
-    amount, unit = int(match.group(1)), match.group(2) or "d"
-    return timedelta(**{_UNITS[unit]: amount})
+    amount, unit = int(match.group(1)), match.group(2) or default_unit
+    seconds = amount * timedelta(**{_UNITS[unit]: 1}).total_seconds()
+    if seconds > MAX_DURATION.total_seconds():
+        raise InvalidInput(f"{what} {text!r} is longer than a hundred years", hint="use a shorter duration")
+    return timedelta(seconds=seconds)

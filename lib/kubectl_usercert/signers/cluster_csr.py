@@ -2,7 +2,8 @@
 
 The key and the CSR are made here, so the private key never leaves this machine. kubectl submits
 the request with the admin's kubeconfig and context (whatever auth that uses), approves it when
-asked and allowed, and the tool waits for the certificate, or for Denied or Failed.
+asked and allowed, and the tool waits for the certificate, or for Denied or Failed. On any
+failure or interrupt the request is withdrawn, so nobody can approve it later.
 """
 
 import base64
@@ -11,11 +12,13 @@ import re
 import secrets
 import time
 
-from . import openssl
-from .errors import InvalidInput, UsercertError
-from .kubectl import last_error_line
+from .. import openssl, signals
+from ..errors import InvalidInput, UsercertError
+from ..files import read_bytes, write_public
+from ..kubectl import failure, kind_of, last_error_line
 
 SIGNER_NAME = "kubernetes.io/kube-apiserver-client"
+CSR_RESOURCE = "certificatesigningrequests.certificates.k8s.io"
 MANAGED_BY = {"app.kubernetes.io/managed-by": "kubectl-usercert"}
 MIN_EXPIRATION_SECONDS = 600
 MAX_EXPIRATION_SECONDS = 2 ** 31 - 1  # spec.expirationSeconds is an int32; the cluster caps far below anyway
@@ -24,6 +27,11 @@ POLL_SECONDS = 1.0
 # ends 5 minutes early too: the window is the granted duration, plus 5 minutes when shorter than 8 hours.
 BACKDATE_SECONDS = 300
 SHORT_SECONDS = 8 * 3600
+_SUBMIT_HINTS = {
+    "forbidden": "you need 'create' on certificatesigningrequests (certificates.k8s.io)",
+    "exists": "a request of that name exists already; run it again (names are random)",
+    "invalid": "the cluster found the request invalid (see above)",
+}
 
 
 def csr_object_name(user):
@@ -46,81 +54,70 @@ def csr_manifest(name, csr_pem, spec, expiration_seconds):
     }
 
 
-def check_expiration(seconds):
-    if seconds < MIN_EXPIRATION_SECONDS:
-        raise InvalidInput(f"the CSR API issues certificates for at least 10 minutes (asked: {int(seconds)}s)",
-                           hint="use --expiration 10m or longer")
-
-
 class ClusterCSRSigner:
+    """The Signer (see signers.Signer) that asks the cluster."""
+
     name = "csr"
     ca_fingerprint = None  # the cluster's CA is not known here
-    ca = None
+    ca_not_after = None
 
-    def __init__(self, kubectl, user, *, approve=False, wait_seconds=300.0, keep_csr=False, expiration_seconds=None,
+    def __init__(self, kubectl, user, *, approve=False, wait_seconds=300.0, keep_csr=False,
                  progress=lambda _message: None, clock=time.monotonic, sleep=time.sleep):
         self.kubectl = kubectl
         self.user = user
         self.approve = approve
         self.wait_seconds = wait_seconds
         self.keep_csr = keep_csr
-        self.expiration_seconds = expiration_seconds
         self.progress = progress
         self.clock, self.sleep = clock, sleep
         self.object_name = None
         self.approve_error = None  # why our own `kubectl certificate approve` failed, if it did
         self.notes = []
 
-    def effective_days(self, days):
-        return days
+    def server_ca_pem(self):
+        return None
 
-    def requested_seconds(self, days):
-        return self.expiration_seconds or days * 86400
+    def ledger_fields(self):
+        return {"signer": self.name}
 
-    def describe(self, days):
-        seconds = self.requested_seconds(days)
-        label = f"{seconds // 86400} days" if seconds % 86400 == 0 else f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
-        return f"Signing through the cluster's CertificateSigningRequest API ({label})"
+    def grant(self, validity):
+        if validity.total_seconds() < MIN_EXPIRATION_SECONDS:
+            raise InvalidInput(f"the CSR API issues certificates for at least 10 minutes "
+                               f"(asked: {int(validity.total_seconds())}s)", hint="use --expiration 10m or longer")
+        return validity
+
+    def describe(self, validity):
+        return f"Signing through the cluster's CertificateSigningRequest API ({_human(validity.total_seconds())})"
 
     def chains(self, _cert_path):
         return None  # the API server signed it; there is no local CA to check against
 
-    def sign(self, csr_path, spec, days, _workdir, cert_path):
-        seconds = self.requested_seconds(days)
-        check_expiration(seconds)
-        with open(csr_path, "rb") as handle:
-            csr_pem = handle.read()
+    def sign(self, csr_path, spec, validity, _workdir, cert_path):
         self.object_name = csr_object_name(self.user)
-        self._submit(csr_manifest(self.object_name, csr_pem, spec, seconds))
+        manifest = csr_manifest(self.object_name, read_bytes(csr_path), spec, validity.total_seconds())
+        self.progress(f"Submitting CertificateSigningRequest {self.object_name}")
         try:
+            self.kubectl.checked(["create", "-f", "-", "-o", "name"], "create the CertificateSigningRequest",
+                                 text=json.dumps(manifest), hints=_SUBMIT_HINTS)
             if self.approve:
                 self._approve()
-            certificate = self._wait_for_certificate()
+            write_public(cert_path, self._wait_for_certificate())
         except BaseException:
-            self._delete(always=True)
+            self.withdraw()
             raise
-        with open(cert_path, "wb") as handle:
-            handle.write(certificate)
-        self._delete()
+        if not self.keep_csr:
+            self._delete()
         return openssl.certificate_info(cert_path, what="the certificate the cluster issued")
 
-    def check_validity(self, info, days):
+    def check_validity(self, info, validity):
         """Say so when the cluster issued less than asked (it clamps to --cluster-signing-duration and to
         its CA's expiry)."""
-        asked = self.requested_seconds(days)
+        asked = validity.total_seconds()
         window = (info.not_after - info.not_before).total_seconds()
         if window < asked - 60:
             granted = window - BACKDATE_SECONDS if window - BACKDATE_SECONDS < SHORT_SECONDS else window
             self.notes.append(f"the cluster issued {_human(granted)} instead of the {_human(asked)} asked for "
                               "(its --cluster-signing-duration or its CA's expiry caps it)")
-
-    def _submit(self, manifest):
-        self.progress(f"Submitting CertificateSigningRequest {self.object_name}")
-        result = self.kubectl.run(["create", "-f", "-", "-o", "name"], text=json.dumps(manifest))
-        if not result.ok:
-            raise UsercertError("the cluster refused the CertificateSigningRequest",
-                                details=last_error_line(result.stderr),
-                                hint="you need 'create' on certificatesigningrequests (certificates.k8s.io)")
 
     def _approve(self):
         self.progress(f"Approving {self.object_name}")
@@ -135,27 +132,48 @@ class ClusterCSRSigner:
         self.progress(f"Waiting for {self.object_name} to be approved and signed "
                       f"(approve with: kubectl certificate approve {self.object_name})")
         while True:
-            status = self._status()
+            status = self._status(deadline)
             if status.get("certificate"):
                 return self._single_certificate(status["certificate"])
             self._raise_on_final_condition(status)
             if self.clock() >= deadline:
-                if self.approve_error:
-                    details = f"approving it yourself failed: {self.approve_error}"
-                    hint = ("have someone who may approve requests for signer " + SIGNER_NAME + " run kubectl "
-                            "certificate approve NAME within --wait")
-                else:
-                    details, hint = None, ("have it approved sooner (kubectl certificate approve NAME), use "
-                                           "--approve, or wait longer with --wait")
-                raise UsercertError(f"no certificate for {self.object_name} after {self.wait_seconds:g}s; "
-                                    "the request was withdrawn", details=details, hint=hint)
+                raise self._timed_out()
+            self.sleep(POLL_SECONDS)
+
+    def _timed_out(self):
+        if self.approve_error:
+            details = f"approving it yourself failed: {self.approve_error}"
+            hint = (f"have someone who may approve requests for signer {SIGNER_NAME} run kubectl certificate "
+                    "approve NAME within --wait")
+        else:
+            details, hint = None, ("have it approved sooner (kubectl certificate approve NAME), use --approve, or "
+                                   "wait longer with --wait")
+        return UsercertError(f"no certificate for {self.object_name} after {self.wait_seconds:g}s; "
+                             "the request was withdrawn", details=details, hint=hint)
+
+    def _status(self, deadline):
+        """The request's status; a failed poll is tried again until the deadline (the network may blink),
+        but a request someone deleted ends the wait."""
+        while True:
+            result = self.kubectl.run(["get", CSR_RESOURCE, self.object_name, "-o", "json"])
+            if result.ok:
+                try:
+                    answer = json.loads(result.stdout)
+                    return (answer.get("status") or {}) if isinstance(answer, dict) else {}
+                except ValueError:
+                    pass
+            elif kind_of(result.stderr) == "missing":
+                raise UsercertError(f"CertificateSigningRequest {self.object_name} was deleted while waiting",
+                                    hint="someone removed it; run the command again")
+            if self.clock() >= deadline:
+                raise failure(f"read CertificateSigningRequest {self.object_name}", result.stderr)
             self.sleep(POLL_SECONDS)
 
     def _single_certificate(self, encoded):
         """Exactly one PEM certificate from status.certificate: a second one would go unchecked."""
         try:
             text = base64.b64decode(encoded, validate=True).decode("ascii")
-        except (ValueError, UnicodeDecodeError):
+        except (ValueError, UnicodeDecodeError, TypeError):
             raise UsercertError(f"the certificate in {self.object_name} is not base64 PEM",
                                 hint="the cluster's signer answered something this tool cannot use") from None
         blocks = re.findall(r"-----BEGIN CERTIFICATE-----\s[A-Za-z0-9+/=\s]+?-----END CERTIFICATE-----", text)
@@ -165,23 +183,18 @@ class ClusterCSRSigner:
         return (blocks[0] + "\n").encode("ascii")
 
     def withdraw(self):
-        """The issued certificate was not what was asked: take the request (and so the certificate) away."""
-        self._delete(always=True)
-
-    def _status(self):
-        result = self.kubectl.run(["get", "certificatesigningrequests.certificates.k8s.io", self.object_name,
-                                   "-o", "json"])
-        if not result.ok:
-            raise UsercertError(f"could not read CertificateSigningRequest {self.object_name}",
-                                details=last_error_line(result.stderr))
-        try:
-            return result.json().get("status") or {}
-        except (ValueError, AttributeError):
-            raise UsercertError(f"kubectl's answer about {self.object_name} is not a CertificateSigningRequest",
-                                details=result.stdout[:200]) from None
+        """Take the request (and so any certificate from it) away; say so if that failed. A signal
+        waits for this: a request left pending could still be approved by someone."""
+        with signals.critical():
+            deleted = self.object_name is None or self._delete()
+        if not deleted:
+            self.notes.append(f"could not withdraw CertificateSigningRequest {self.object_name}; delete it with: "
+                              f"kubectl delete csr {self.object_name}")
 
     def _raise_on_final_condition(self, status):
         for condition in status.get("conditions") or []:
+            if not isinstance(condition, dict):
+                continue
             if condition.get("type") in ("Denied", "Failed") and condition.get("status", "True") == "True":
                 reason = condition.get("reason") or condition["type"]
                 message = condition.get("message") or ""
@@ -190,12 +203,16 @@ class ClusterCSRSigner:
                                     f"{reason}{': ' + message if message else ''}",
                                     hint="nothing was written; ask the approver, or fix the request and retry")
 
-    def _delete(self, always=False):
-        if self.object_name and (always or not self.keep_csr):
-            self.kubectl.run(["delete", "certificatesigningrequests.certificates.k8s.io", self.object_name,
-                              "--ignore-not-found", "--wait=false"])
+    def _delete(self):
+        try:
+            result = self.kubectl.run(["delete", CSR_RESOURCE, self.object_name, "--ignore-not-found", "--wait=false"])
+        except UsercertError:
+            return False
+        return result.ok
 
 
 def _human(seconds):
     seconds = int(seconds)
-    return f"{seconds // 86400} days" if seconds >= 86400 else f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
+    if seconds >= 86400 and seconds % 86400 == 0:
+        return f"{seconds // 86400} days"
+    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"

@@ -1,0 +1,145 @@
+"""The base of every command: flags read as kubectl reads them, plumbum's usage errors as our one-line
+error, help that reads like kubectl's, and `perform`: the one tail every command shares.
+
+plumbum stays the parser; this only changes what goes in (flags.normalize) and what comes out.
+"""
+
+import inspect
+import re
+
+from plumbum import cli
+from plumbum.cli.application import ShowCompletion, ShowHelp, ShowHelpAll, ShowVersion
+from plumbum.cli.switches import SwitchError
+
+from . import flags
+from .errors import EXIT_OK, InvalidInput
+
+_GROUP_ORDER = ("Options", "Key options", "Signer options", "RBAC options", "Cluster options", "Output options")
+
+
+class Command(cli.Application):
+    """A command: `main` builds one request and calls `perform(core, request)`."""
+
+    EXAMPLES = ""  # "# what it does\nkubectl usercert ..." blocks, shown first by --help
+    USAGE_ARGS = ""  # e.g. "USER [GROUP...]"
+
+    def _parse_args(self, argv):
+        hint = f"see '{self.PROGNAME} --help'"
+        argv = flags.normalize(argv, self._switches_by_name, tuple(self._subcommands), hint)
+        return self._as_usage_error(super()._parse_args, argv)
+
+    def _validate_args(self, swfuncs, tailargs):
+        return self._as_usage_error(super()._validate_args, swfuncs, tailargs)
+
+    def _as_usage_error(self, parse, *args):
+        try:
+            return parse(*args)
+        except (ShowHelp, ShowHelpAll, ShowVersion, ShowCompletion):
+            raise
+        except SwitchError as exc:
+            raise InvalidInput(_kubectl_style(str(exc)), hint=f"see '{self.PROGNAME} --help'") from None
+
+    @staticmethod
+    def _handle_argument(val, argtype, name):
+        try:
+            return cli.Application._handle_argument(val, argtype, name)
+        except SwitchError:
+            expected = f"one of {', '.join(sorted(map(str, argtype.values)))}" if isinstance(argtype, cli.Set) else \
+                f"a number from {argtype.start} to {argtype.end}" if isinstance(argtype, cli.Range) else "a number"
+            raise SwitchError(f'invalid argument "{val}" for "--{name}" flag: must be {expected}') from None
+
+    def perform(self, core, request):
+        """quiet, steps, the core call, what people see, what scripts read, the exit code."""
+        from . import console, contract, ui
+
+        output = contract.check_output_format(self.output) if getattr(self, "output", None) else None
+        console.set_quiet(getattr(self, "quiet", False))
+        with console.steps() as progress:
+            result = core(request, progress)
+        ui.render(result, data_on_stdout=bool(output))
+        if output:
+            console.emit(contract.to_object(result), output)
+        return getattr(result, "exit_code", EXIT_OK)
+
+    @cli.switch(["h", "help"], overridable=True, group="Meta-switches", help="show this help")
+    def help(self):
+        print(kubectl_help(self))
+
+    @cli.switch(["version"], overridable=True, group="Meta-switches", help="print the version")
+    def version(self):
+        print(f"{self.PROGNAME} {self._get_prog_version()}")
+
+
+# plumbum's --completions writes a script for a program named "kubectl usercert", which no shell can
+# call (kubectl completes plugins through kubectl_complete-usercert); kubectl has no --help-all, and its
+# -v is log verbosity (the version is --version only).
+Command.unbind_switches("--completions", "--help-all", "-v")
+
+
+def _kubectl_style(message):
+    message = message.rstrip(".")
+    for plumbum_says, kubectl_says in (("Switch ", "flag "), ("Unknown switch", "unknown flag")):
+        if message.startswith(plumbum_says):
+            message = kubectl_says + message[len(plumbum_says):]
+    return message
+
+
+def kubectl_help(app):
+    """Description, examples, flags by group, usage: as `kubectl CMD --help` reads."""
+    lines = [(app.DESCRIPTION or inspect.getdoc(type(app)) or "").strip(), ""]
+    if app.EXAMPLES.strip():
+        lines += ["Examples:"] + ["  " + line if line else "" for line in app.EXAMPLES.strip().splitlines()] + [""]
+    if app._subcommands:
+        lines.append("Commands:")
+        width = max(map(len, app._subcommands)) + 2
+        for name, sub in sorted(app._subcommands.items()):
+            summary = (sub.get().DESCRIPTION or inspect.getdoc(sub.get()) or "").strip().splitlines()[0]
+            lines.append(f"  {name.ljust(width)}{summary}")
+        lines.append("")
+    lines += _flag_groups(app)
+    args = f" {app.USAGE_ARGS}" if app.USAGE_ARGS else ""
+    lines += ["Usage:", f"  {app.PROGNAME}{args} [options]" if not app._subcommands else f"  {app.PROGNAME} COMMAND [options]", ""]
+    if app._subcommands:
+        lines.append(f'Use "{app.PROGNAME} COMMAND --help" for more information about a command.')
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def _flag_groups(app):
+    groups = {}
+    reachable = {id(info.func): info for info in app._switches_by_name.values()}  # unbound and overridden ones go
+    for info in reachable.values():
+        group = "Options" if info.group in ("Switches", "Meta-switches") else info.group
+        groups.setdefault(group, []).append(info)
+    defaults = _defaults(type(app))
+    lines = []
+    for group in sorted(groups, key=lambda g: _GROUP_ORDER.index(g) if g in _GROUP_ORDER else 99):
+        lines.append(f"{group}:")
+        for info in sorted(groups[group], key=lambda i: max(i.names, key=len)):
+            lines += _flag(info, defaults)
+        lines.append("")
+    return lines
+
+
+def _flag(info, defaults):
+    short = [n for n in info.names if len(n) == 1]
+    long = max(info.names, key=len)
+    prefix = (f"-{short[0]}, " if short else "    ") + f"--{long}"
+    if info.argtype is not None:
+        default = defaults.get(long)
+        value = info.argname if info.argname and info.argname != "VALUE" else "VALUE"
+        prefix += f"={value}" + (f" (default {default})" if default not in (None, "", False, []) else "")
+        if info.list:
+            prefix += " (repeatable)"
+    text = re.sub(r";\s*the default is .*$", "", info.help or "", flags=re.S)  # plumbum's; shown above
+    return [f"  {prefix}", f"        {text}"] if text else [f"  {prefix}"]
+
+
+def _defaults(cls):
+    found = {}
+    for klass in reversed(cls.__mro__):
+        for value in vars(klass).values():
+            info = getattr(value, "_switch_info", None)
+            default = getattr(value, "_default_value", None)
+            if info is not None and default is not None:
+                found[max(info.names, key=len)] = default
+    return found

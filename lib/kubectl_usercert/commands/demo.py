@@ -1,0 +1,67 @@
+"""`demo`: a newcomer's first run with no cluster at hand.
+
+A throwaway CA and an admin kubeconfig in a scratch folder stand in for a cluster; a user is then
+issued through the same issuance core `create` uses, and inspected.
+"""
+
+import os
+import tempfile
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Optional
+
+from .. import credentials, files, issuance, openssl, userconfig
+from ..errors import InvalidInput, OutputExists
+from ..keys import KeySpec
+from ..kubectl import Kubectl
+from ..results import DemoResult, Issued
+from ..signers import SignerOptions, choose_signer
+from ..subject import make_subject
+
+DEMO_SERVER = "https://127.0.0.1:6443"
+
+
+@dataclass(frozen=True)
+class DemoRequest:
+    directory: Optional[str] = None  # default: a new temporary folder
+
+
+def demo(request, progress=lambda _message: None):
+    directory = _scratch(request.directory)
+    ca_cert, ca_key = os.path.join(directory, "ca.crt"), os.path.join(directory, "ca.key")
+    progress("Making a throwaway cluster CA")
+    openssl.make_ca(ca_cert, ca_key, "usercert-demo-ca", days=30)
+    admin = Kubectl(kubeconfig=_admin_kubeconfig(directory, ca_cert))
+    subject, key = make_subject("alice", ["developers"]), KeySpec("ecdsa")
+    signer = choose_signer(SignerOptions(kind="local", ca_cert=ca_cert, ca_key=ca_key, kubectl=admin), subject)
+    warnings = []
+    found = issuance.endpoint(admin, None, signer, warnings)
+    validity = signer.grant(timedelta(days=7))
+    out_dir = os.path.join(directory, "clients")
+    credential = issuance.issue(subject, signer, found,
+                                lambda staged: issuance.new_key_signed(staged, subject, key, signer, validity, progress),
+                                out_dir=out_dir, warnings=warnings, progress=progress)
+    progress("Inspecting the result")
+    inspection = credentials.read(credentials.locate(credential.kubeconfig, out_dir), ca_cert)
+    return DemoResult(directory, Issued(credential), inspection)
+
+
+def _scratch(directory):
+    if directory is None:
+        return tempfile.mkdtemp(prefix="usercert-demo-")
+    if os.path.lexists(directory) and not os.path.isdir(directory):
+        raise InvalidInput(f"{directory} is not a folder", hint="give an empty or new folder to --dir")
+    if os.path.isdir(directory) and os.listdir(directory):
+        raise OutputExists(f"{directory} is not empty", hint="give an empty or new folder to --dir")
+    files.ensure_dir(directory, "--dir")
+    return directory
+
+
+def _admin_kubeconfig(directory, ca_cert):
+    """What an admin's ~/.kube/config would say about the (pretend) cluster."""
+    endpoint = userconfig.ClusterEndpoint(name="demo", server=DEMO_SERVER, ca_pem=files.read_bytes(ca_cert))
+    config = userconfig.build(endpoint, "demo-admin", b"", None)
+    config["users"] = [{"name": "demo-admin", "user": {}}]  # the demo never talks to a cluster
+    path = os.path.join(directory, "admin.kubeconfig")
+    files.write_private(path, userconfig.dump(config))
+    return path

@@ -1,0 +1,36 @@
+"""`list`: every certificate issued into an out-dir (user folders and the ledger), soonest expiry first."""
+
+from dataclasses import dataclass, replace
+from datetime import timedelta
+from typing import Optional
+
+from .. import inventory, rbac
+from ..kubectl import Kubectl
+from ..results import Inventory, now
+
+
+@dataclass(frozen=True)
+class ListRequest:
+    out_dir: str = "clients"
+    expiring: Optional[timedelta] = None  # only those expiring within this window (expired included)
+    expiring_text: Optional[str] = None  # the window as given, for the output
+    exit_code: bool = False  # exit 1 when any row is left (for cron and CI)
+    kubectl: Kubectl = Kubectl()
+    with_bindings: bool = True
+
+
+def list_certificates(request, progress=lambda _message: None):
+    at = now()
+    rows, problems = inventory.take(request.out_dir, at)
+    if request.expiring is not None:
+        rows = [row for row in rows if row.not_after <= at + request.expiring]
+    notes = ()
+    if request.with_bindings and rows:
+        progress("Looking up the bindings this tool made")
+        bindings, note = rbac.bindings_if_reachable(request.kubectl)
+        if bindings is None:
+            notes = (note,) if note else ()
+        else:
+            rows = [replace(row, bindings=tuple(b.name for b in rbac.bindings_of(bindings, row.user, row.groups)))
+                    for row in rows]
+    return Inventory(tuple(rows), tuple(problems), notes, at, request.expiring_text, request.exit_code)

@@ -1,0 +1,143 @@
+"""`renew`: a new certificate for an existing user, same key unless --rekey, signed as before.
+
+The existing certificate is trusted only if it names the user, matches the key, and is in the
+ledger or chains to the signing CA: a certificate copied into the folder by hand is never the
+template of a new one. Without signer switches, renew signs the way the ledger says the
+certificate was signed (the same CA files, or the CSR API). The folder is copied into a private
+staging folder, changed there (new certificate, the previous one kept as USER.<serial>.crt,
+kubeconfig updated) and swapped into place with the ledger line, under the user's lock.
+"""
+
+import os
+import shutil
+from dataclasses import dataclass, field, replace
+from datetime import timedelta
+from typing import Optional, Tuple
+
+from .. import files, issuance, ledger, openssl, userconfig
+from ..errors import InvalidInput
+from ..keys import key_spec, spec_of
+from ..results import Renewal
+from ..signers import SignerOptions, choose_signer
+from ..subject import make_subject, subject_warnings
+
+
+@dataclass(frozen=True)
+class RenewRequest:
+    user: str
+    out_dir: str = "clients"
+    groups: Optional[Tuple[str, ...]] = None  # None: keep the certificate's groups
+    validity: timedelta = timedelta(days=365)
+    rekey: bool = False
+    key_type: Optional[str] = None  # with --rekey; default: the current key's type
+    key_size: Optional[int] = None
+    allow_system_masters: bool = False
+    signing: SignerOptions = field(default_factory=SignerOptions)
+    signer_given: bool = False  # --signer/--ca-cert/--ca-key on the command line: do not sign as before
+
+
+def renew(request, progress=lambda _message: None):
+    with issuance.user_operation(request.out_dir, request.user, progress) as user_files:
+        _require_files(user_files, request)
+        old = openssl.certificate_info(user_files.cert)
+        credentials = userconfig.current_user_credentials(user_files.kubeconfig)
+        recorded = _recorded(request, old)
+        _check_trusted(request, user_files, old)
+        subject = make_subject(request.user, old.organizations if request.groups is None else request.groups)
+        warnings = subject_warnings(subject, request.allow_system_masters)
+        current = spec_of(old.key_type, old.key_bits)
+        spec = key_spec(request.key_type or current.type, request.key_size) if request.rekey else current
+        openssl.require_key_support(spec)
+        signer = choose_signer(_signing(request, recorded), subject, progress)
+        _check_same_ca(request, recorded, signer, old, user_files)
+        validity = signer.grant(request.validity)
+        with files.staged_dir(user_files.directory, force=True) as stage:
+            staged = user_files.inside(stage.path)
+            _copy_folder(user_files.directory, stage.path)
+            os.rename(staged.cert, staged.archived_cert(old.serial))
+            if request.rekey:
+                if os.path.lexists(staged.key):
+                    os.unlink(staged.key)
+                info = issuance.new_key_signed(staged, subject, spec, signer, validity, progress)
+            else:
+                info = issuance.key_signed(staged, subject, spec, signer, validity, progress)
+            _update_kubeconfig(staged, credentials.user, request.rekey)
+            credential = issuance.describe(subject, info, user_files, cluster=credentials.cluster or "",
+                                           server=credentials.server or "", namespace=credentials.namespace,
+                                           signer=signer, warnings=warnings)
+            entry = issuance.ledger_entry("renewed", credential, signer, previous_serial=old.serial)
+            stage.commit(record=lambda: ledger.append(request.out_dir, entry),
+                         done=f"renewed {user_files.directory}")
+    return Renewal(credential, user_files.archived_cert(old.serial), old.serial)
+
+
+def _require_files(user_files, request):
+    needed = [user_files.cert, user_files.kubeconfig] + ([] if request.rekey else [user_files.key])
+    missing = [os.path.basename(path) for path in needed if not os.path.isfile(path)]
+    if missing:
+        hint = "renew needs the folder 'create' wrote" + ("" if request.rekey else
+                                                           "; --rekey makes a new key if only that is gone")
+        raise InvalidInput(f"cannot renew {request.user!r}: {', '.join(missing)} missing in {user_files.directory}",
+                           hint=hint)
+
+
+def _recorded(request, old):
+    """The ledger entry of the certificate in the folder, if this tool issued it."""
+    for entry in reversed(ledger.read(request.out_dir).entries):
+        if entry.user == request.user and entry.fingerprint_hex == old.fingerprint_sha256.replace(":", "").lower():
+            return entry
+    return None
+
+
+def _check_trusted(request, user_files, old):
+    """The certificate in the folder must be this user's and this key's."""
+    if old.common_name != request.user:
+        raise InvalidInput(f"{user_files.cert} is a certificate for {old.common_name!r}, not {request.user!r}",
+                           hint="renew only renews what 'create' wrote there; re-create the user with create --force")
+    if os.path.isfile(user_files.key) and not request.rekey and \
+            openssl.public_key_of_key(user_files.key) != old.public_key:
+        raise InvalidInput(f"{user_files.cert} is not for the key {user_files.key}",
+                           hint="the folder was changed by hand; renew --rekey, or re-create the user with --force")
+
+
+def _signing(request, recorded):
+    """Sign as the ledger says the certificate was signed, unless the command line says otherwise."""
+    if request.signer_given or recorded is None or recorded.signer is None:
+        return request.signing
+    if recorded.signer == "csr":
+        return replace(request.signing, kind="csr")
+    if recorded.ca_cert and recorded.ca_key:
+        if not (os.path.isfile(recorded.ca_cert) and os.path.isfile(recorded.ca_key)):
+            raise InvalidInput(f"the CA that issued {request.user!r} ({recorded.ca_cert}) is not there any more",
+                               hint="give the CA with --ca-cert and --ca-key (or --signer csr)")
+        return replace(request.signing, kind="local", ca_cert=recorded.ca_cert, ca_key=recorded.ca_key)
+    return replace(request.signing, kind="local")
+
+
+def _check_same_ca(request, recorded, signer, old, user_files):
+    """Without a ledger record, the certificate must chain to the signing CA; with one, the CA must
+    be the one that signed it unless the command line named another on purpose."""
+    if recorded is None:
+        if signer.chains(user_files.cert) is not True:
+            raise InvalidInput(f"{user_files.cert} is neither in the ledger nor signed by this CA",
+                               hint="renew only renews what this tool issued; re-create the user with create --force")
+        return
+    if recorded.ca_fingerprint_sha256 and signer.ca_fingerprint and not request.signer_given and \
+            recorded.ca_fingerprint_sha256 != signer.ca_fingerprint:
+        raise InvalidInput(f"the CA found is not the one that issued {request.user!r} "
+                           f"(fingerprint {recorded.ca_fingerprint_sha256[:23]}...)",
+                           hint="give the CA that issued it with --ca-cert/--ca-key, or another one on purpose")
+
+
+def _copy_folder(source, target):
+    for name in os.listdir(source):
+        path = os.path.join(source, name)
+        if os.path.isfile(path) and not os.path.islink(path):
+            shutil.copy2(path, os.path.join(target, name))
+
+
+def _update_kubeconfig(staged, user, rekey):
+    key_pem = files.read_bytes(staged.key) if rekey else None
+    config = userconfig.replace_credentials(staged.kubeconfig, user, files.read_bytes(staged.cert), key_pem)
+    os.unlink(staged.kubeconfig)
+    files.write_private(staged.kubeconfig, userconfig.dump(config))

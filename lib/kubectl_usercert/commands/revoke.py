@@ -1,0 +1,120 @@
+"""`revoke`: take away what can be taken away, and say plainly what cannot.
+
+Kubernetes cannot revoke a client certificate: it stays valid until its notAfter. What revoke
+can do is archive the local files, delete the bindings this tool made for the user (so only
+RBAC stands between the certificate and the cluster), and record it in the ledger. It works from
+the ledger when the files are damaged or gone, and without the cluster: then it archives and
+records locally and says which bindings remain to be removed (running it again removes them).
+Revoking twice says so and adds no second record.
+"""
+
+import errno
+import os
+import shutil
+from dataclasses import dataclass, replace
+
+from .. import files, issuance, ledger, openssl, rbac, signals
+from ..errors import InvalidInput, UsercertError
+from ..kubectl import Kubectl
+from ..layout import revoked_archive, revoked_dir
+from ..ledger import LedgerEntry
+from ..results import Revocation
+
+
+@dataclass(frozen=True)
+class RevokeRequest:
+    user: str
+    out_dir: str = "clients"
+    kubectl: Kubectl = Kubectl()
+    dry_run: bool = False
+
+
+def revoke(request, progress=lambda _message: None):
+    with issuance.user_operation(request.out_dir, request.user, progress) as user_files:
+        history = [e for e in ledger.read(request.out_dir).entries if e.user == request.user]
+        issued = _what_was_issued(user_files, history, request)
+        already = bool(history) and history[-1].event == "revoked" and not os.path.isdir(user_files.directory)
+        result = replace(issued, dry_run=request.dry_run, already_revoked=already)
+        progress("Finding the bindings this tool made")
+        try:
+            managed = rbac.managed_bindings(request.kubectl)
+        except UsercertError as exc:
+            managed = None
+            result = replace(result, remaining=(f"the bindings this tool made for {request.user} (the cluster could "
+                                                f"not be asked: {exc.details or exc.message}); run revoke again "
+                                                "when it can be",))
+        if managed is not None:
+            result = replace(result, removed=tuple(b for b in managed if b.subject_kind == "User"
+                                                   and b.subject == request.user),
+                             group_bindings_kept=tuple(b for b in managed if b.subject_kind == "Group"
+                                                       and b.subject in result.groups))
+        if request.dry_run:
+            return result
+        if not already:
+            result = replace(result, archived_to=_archive(user_files, request.out_dir, result.serial))
+        removed = []
+        try:
+            result = _delete_bindings(request, result, removed, progress)
+        finally:  # interrupted or not, what was done is recorded
+            if not already:
+                _record(request, replace(result, removed=tuple(removed)), history)
+        if not already:
+            result = replace(result, recorded=True)
+    return result
+
+
+def _what_was_issued(user_files, history, request):
+    """Groups, serial and expiry from the certificate, else (damaged or gone) from the ledger."""
+    if os.path.isfile(user_files.cert):
+        try:
+            info = openssl.certificate_info(user_files.cert)
+            return Revocation(request.user, info.organizations, info.serial, info.not_after)
+        except UsercertError:
+            pass  # damaged: the ledger still knows
+    issued = [e for e in history if e.event != "revoked"]
+    if not issued and not os.path.isdir(user_files.directory):
+        raise InvalidInput(f"no user {request.user!r} in {request.out_dir} or its ledger",
+                           hint="see 'kubectl usercert list' for the users issued there (and check --out-dir)")
+    last = issued[-1] if issued else None
+    return Revocation(request.user, last.groups if last else (), last.serial if last else None,
+                      last.not_after if last else None)
+
+
+def _archive(user_files, out_dir, serial):
+    if not os.path.isdir(user_files.directory):
+        return None
+    files.ensure_dir(revoked_dir(out_dir))
+    target = revoked_archive(out_dir, user_files.stem, serial)
+    try:
+        os.rename(user_files.directory, target)
+    except OSError as exc:
+        if exc.errno != errno.EXDEV:
+            raise files.write_error(target, exc) from None
+        shutil.copytree(user_files.directory, target, symlinks=True)  # .usercert on another file system
+        shutil.rmtree(user_files.directory)
+    signals.record(f"archived {user_files.directory} to {target}")
+    return target
+
+
+def _delete_bindings(request, result, removed, progress):
+    try:
+        for binding in result.removed:
+            progress(f"Deleting {binding.ref}")
+            rbac.delete(request.kubectl, binding)
+            removed.append(binding)
+    except UsercertError as exc:
+        left = [b.ref for b in result.removed if b not in removed]
+        return replace(result, removed=tuple(removed),
+                       remaining=result.remaining + (f"{', '.join(left)} (could not be deleted: "
+                                                     f"{exc.details or exc.message}); run revoke again",))
+    return result
+
+
+def _record(request, result, history):
+    last = next((e for e in reversed(history) if e.event != "revoked"), None)
+    with signals.critical():
+        ledger.append(request.out_dir, LedgerEntry(
+            event="revoked", user=request.user, groups=result.groups, serial=result.serial,
+            fingerprint_sha256=last.fingerprint_sha256 if last else None, not_after=result.not_after,
+            bindings_removed=tuple(b.name for b in result.removed), archived_to=result.archived_to))
+    signals.record(f"recorded the revocation of {request.user} in the ledger")

@@ -1,0 +1,110 @@
+"""`sign --csr FILE`: sign a request a user made on their own machine; their key never comes here.
+
+The request's self-signature is checked (its maker holds the key) and its subject must be exactly
+the user and groups the admin names: a user cannot slip in a group. The kubeconfig written has no
+key; its owner adds theirs with `kubectl config set-credentials`.
+"""
+
+import os
+import shlex
+import tempfile
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Optional, Tuple
+
+from .. import files, issuance, openssl
+from ..errors import InvalidInput
+from ..keys import acceptable_request_key
+from ..layout import UserFiles
+from ..results import Signed
+from ..signers import SignerOptions, choose_signer
+from ..subject import make_subject, subject_warnings
+
+# String types whose bytes Go and openssl read alike; T61String, say, openssl reads as Latin-1 and
+# Go as raw bytes, so what is checked here would not be what the cluster sees.
+_PLAIN_STRING_TYPES = ("UTF8STRING", "PRINTABLESTRING")
+MAX_REQUEST_BYTES = 1 << 20
+
+
+@dataclass(frozen=True)
+class SignRequest:
+    csr_path: str
+    user: str
+    groups: Tuple[str, ...] = ()
+    out_dir: str = "clients"
+    validity: timedelta = timedelta(days=365)
+    namespace: Optional[str] = None
+    force: bool = False
+    allow_system_masters: bool = False
+    signing: SignerOptions = field(default_factory=SignerOptions)
+    server: Optional[str] = None
+
+
+def sign(request, progress=lambda _message: None):
+    named = make_subject(request.user, request.groups)
+    warnings = subject_warnings(named, request.allow_system_masters)
+    # One private copy is read, checked and signed: the file the user can still write is read once.
+    with tempfile.TemporaryDirectory(prefix="usercert-csr-") as private:
+        copy, der = _private_copy(request.csr_path, os.path.join(private, "request"))
+        progress("Checking the request's signature and subject")
+        asked = openssl.request_info(copy, der=der, shown=request.csr_path)
+        subject = _checked_subject(_untyped(asked.subject, request.csr_path), named)
+        spec = acceptable_request_key(asked.key_type, asked.key_bits)
+        files.refuse_existing(UserFiles.for_user(request.out_dir, subject.user).directory, request.force)
+        signer = choose_signer(request.signing, subject, progress)
+        found = issuance.endpoint(request.signing.kubectl, request.server, signer, warnings)
+        validity = signer.grant(request.validity)
+
+        def make(staged):
+            files.write_private(staged.csr, asked.pem)
+            return issuance.request_signed(staged, subject, spec, signer, validity, asked.public_key, progress)
+
+        credential = issuance.issue(subject, signer, found, make, out_dir=request.out_dir,
+                                    namespace=request.namespace, force=request.force, warnings=warnings,
+                                    with_key=False, progress=progress, key_held_by="owner")
+    return Signed(credential, tuple(owner_instructions(credential)))
+
+
+def _private_copy(source, path):
+    """A private copy of the request, and whether it is DER (a PEM request may have text before it)."""
+    try:
+        with open(source, "rb") as handle:
+            data = handle.read(MAX_REQUEST_BYTES + 1)
+    except OSError as exc:
+        raise InvalidInput(f"cannot read the request {source}: {exc.strerror}", hint="check --csr") from None
+    if len(data) > MAX_REQUEST_BYTES:
+        raise InvalidInput(f"the request {source} is larger than 1 MiB", hint="check --csr")
+    files.write_private(path, data)
+    return path, b"-----BEGIN CERTIFICATE REQUEST-----" not in data and b"-----BEGIN NEW CERTIFICATE REQUEST" not in data
+
+
+def _untyped(pairs, csr_path):
+    plain = []
+    for attribute, typed in pairs:
+        string_type, _, value = typed.partition(":")
+        if string_type not in _PLAIN_STRING_TYPES:
+            raise InvalidInput(f"the request {csr_path} encodes {attribute} as {string_type}",
+                               hint="ask for a request made with UTF-8 names (openssl req -utf8)")
+        plain.append((attribute, value))
+    return tuple(plain)
+
+
+def _checked_subject(actual, named):
+    """The request must hold exactly the user and groups named, in any order; the certificate then
+    says them in the request's order (the one its owner asked for)."""
+    expected = [("O", group) for group in named.groups] + [("CN", named.user)]
+    if sorted(actual) != sorted(expected):
+        shown = ", ".join(f"{attribute}={value}" for attribute, value in actual) or "(empty)"
+        raise InvalidInput(f"the request's subject is {shown}, not the user and groups given",
+                           hint="ask its owner for a new request (openssl req -new -subj '/O=GROUP/CN=USER'), "
+                                "or name the user and groups it holds with --user and -g")
+    return make_subject(named.user, [value for attribute, value in actual if attribute == "O"])
+
+
+def owner_instructions(credential, key_name=None):
+    """The commands the key's owner runs to put their key into the kubeconfig and try it."""
+    kubeconfig = shlex.quote(os.path.basename(credential.kubeconfig))
+    key = shlex.quote(key_name or "PATH/TO/YOUR.key")
+    user = shlex.quote(credential.user)
+    return [f"kubectl config set-credentials --kubeconfig {kubeconfig} --client-key {key} --embed-certs -- {user}",
+            f"kubectl --kubeconfig {kubeconfig} auth whoami"]

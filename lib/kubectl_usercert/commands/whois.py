@@ -1,0 +1,43 @@
+"""`whois`: which user an audit-log credential id (X509SHA256=...), a fingerprint or a serial belongs to."""
+
+import re
+from dataclasses import dataclass
+
+from .. import ledger
+from ..errors import InvalidInput, UsercertError
+from ..results import WhoisMatch, WhoisResult
+
+
+@dataclass(frozen=True)
+class WhoisRequest:
+    query: str
+    out_dir: str = "clients"
+
+
+def normalize_query(text):
+    """('fingerprint'|'serial', normalized hex) for an audit-log credential id, fingerprint or serial."""
+    value = re.sub(r"^x509sha256=", "", text.strip(), flags=re.IGNORECASE)
+    value = re.sub(r"^0x", "", value, flags=re.IGNORECASE).replace(":", "").replace(" ", "").lower()
+    if not value or not re.fullmatch(r"[0-9a-f]+", value):
+        raise InvalidInput(f"{text!r} is neither a fingerprint nor a serial",
+                           hint="give X509SHA256=<hex> from an audit log, a SHA-256 fingerprint, or a hex serial")
+    return ("fingerprint", value) if len(value) == 64 else ("serial", value.lstrip("0") or "0")
+
+
+def _serial_hex(serial):
+    return (serial or "").replace(":", "").lower().lstrip("0") or "0"
+
+
+def whois(request, progress=lambda _message: None):
+    kind, value = normalize_query(request.query)
+    contents = ledger.read(request.out_dir)
+    matches = tuple(
+        WhoisMatch(entry.user, entry.groups, entry.serial, entry.fingerprint_sha256, entry.not_before,
+                   entry.not_after, entry.key_type, entry.event, entry.time, entry.path)
+        for entry in contents.entries
+        if (kind == "fingerprint" and entry.fingerprint_hex == value) or
+        (kind == "serial" and entry.serial and _serial_hex(entry.serial) == value))
+    if not matches:
+        raise UsercertError(f"no certificate with that {kind} in the ledger of {request.out_dir}",
+                            hint="check --out-dir; the ledger only knows what this tool issued there")
+    return WhoisResult(request.query, matches, tuple(contents.damaged))

@@ -1,0 +1,142 @@
+"""The only writer to the terminal: stderr for people, stdout for data.
+
+People read stderr (steps, warnings, summaries, errors) through one rich Console; scripts read
+stdout (-o json|yaml|name|jsonpath, --print-rbac manifests, list's table), written plainly after
+any spinner stopped, never through rich's wrapping. Text from outside (names, certificates, tool
+output) is shown with rich markup escaped and control and format characters (terminal escapes,
+bidi overrides) as \\x.. codes, so a crafted name cannot drive the terminal.
+"""
+
+import functools
+import json
+import sys
+import unicodedata
+from contextlib import contextmanager
+
+import yaml
+from rich.console import Console
+from rich.markup import escape
+
+# NO_COLOR and a non-terminal stderr are honoured by rich itself.
+console = Console(stderr=True, highlight=False, emoji=False)  # no ":cd:" emoji inside fingerprints
+_state = {"quiet": False}
+
+
+def shown(value):
+    """Outside text with control and format characters shown as \\x.. codes (no markup escaping)."""
+    return "".join(ch if unicodedata.category(ch) not in ("Cc", "Cf") else ascii(ch)[1:-1] for ch in str(value))
+
+
+def text(value):
+    """Outside text made safe to show through rich."""
+    return escape(shown(value))
+
+
+def set_quiet(quiet):
+    _state["quiet"] = bool(quiet)
+
+
+def quiet():
+    return _state["quiet"]
+
+
+def show(markup):
+    # soft_wrap: never wrap or cut a line, so paths and fingerprints stay whole and pasteable.
+    console.print(markup, soft_wrap=True)
+
+
+def say(markup):
+    if not _state["quiet"]:
+        show(markup)
+
+
+def warn(message):
+    say(f"[yellow]warning:[/] {text(message)}")
+
+
+def error(exc):
+    """One line for the error, one for the hint; shown even with --quiet."""
+    show(f"[bold red]error:[/] {text(exc.message)}")
+    for line in (exc.details or "").splitlines():
+        show(f"  [dim]{text(line)}[/]")
+    if exc.hint:
+        show(f"[cyan]hint:[/] {text(exc.hint)}")
+
+
+def interrupted(signal_name, done):
+    """After an interrupt: what the run had changed for good, or that it changed nothing."""
+    if not done:
+        show(f"[bold red]interrupted[/] ({signal_name}): nothing was written")
+        return
+    show(f"[bold red]interrupted[/] ({signal_name}) after it " + text("; ".join(done)))
+    show("[cyan]hint:[/] run the same command again to finish; what was done stays done")
+
+
+@contextmanager
+def steps():
+    """Yield progress(message): a spinner shows the current step, finished steps get a tick."""
+    if _state["quiet"]:
+        yield lambda _message: None
+        return
+    if not console.is_terminal:
+        # A log or CI: each step as it starts, so a long wait says what it waits for while it waits.
+        yield lambda message: show(f"- {text(message)} …")
+        return
+    current = []
+    with console.status("", spinner="dots") as status:
+        def progress(message):
+            if current:
+                show(f"[green]✓[/] {text(current[0])}")
+            current[:] = [message]
+            status.update(text(message) + " …")
+        yield progress
+    if current:
+        show(f"[green]✓[/] {text(current[0])}")
+
+
+def emit_text(data):
+    """Plain data on stdout, as it is."""
+    sys.stdout.write(data)
+    sys.stdout.flush()
+
+
+def emit(obj, output):
+    """Machine output on stdout: json, yaml, name or jsonpath=TEMPLATE; nothing else there."""
+    from . import contract, jsonpath
+
+    if output == "json":
+        emit_text(json.dumps(obj, indent=2, ensure_ascii=False) + "\n")
+    elif output == "yaml":
+        emit_text(dump_yaml(obj))
+    elif output == "name":
+        emit_text(contract.names(obj))
+    else:
+        emit_text(jsonpath.render(output[len("jsonpath="):], obj))
+
+
+def dump_yaml(obj, many=False):
+    """YAML as this tool writes it everywhere: block style, keys in their order, UTF-8 as it is."""
+    dump = yaml.safe_dump_all if many else yaml.safe_dump
+    return dump(obj, default_flow_style=False, sort_keys=False, allow_unicode=True)
+
+
+def table(headers, rows):
+    """Columns aligned as kubectl aligns them (three spaces apart, no trailing blanks), on stdout,
+    never wrapped or cut; coloured only on a terminal. `rows` hold (text, rich style or None)."""
+    cells = [[(shown(value), style) for value, style in row] for row in rows]
+    widths = [max([len(header)] + [len(row[i][0]) for row in cells]) for i, header in enumerate(headers)]
+    header = "   ".join(h.ljust(w) for h, w in zip(headers, widths)).rstrip()
+    if not _stdout().is_terminal:
+        lines = ["   ".join(value.ljust(w) for (value, _), w in zip(row, widths)).rstrip() for row in cells]
+        emit_text("\n".join([header] + lines) + "\n")
+        return
+    _stdout().print(f"[bold]{escape(header)}[/]", soft_wrap=True)
+    for row in cells:
+        padded = [(value.ljust(w), style) for (value, style), w in zip(row, widths)]
+        _stdout().print("   ".join(f"[{style}]{escape(v)}[/]" if style else escape(v) for v, style in padded).rstrip(),
+                        soft_wrap=True)
+
+
+@functools.lru_cache(maxsize=None)
+def _stdout():
+    return Console(highlight=False, emoji=False)

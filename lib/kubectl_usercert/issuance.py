@@ -1,0 +1,175 @@
+"""What every issuance shares (create, renew, sign, apply, demo): one user at a time under that
+user's lock, the request signed and the result checked, the kubeconfig written, the credential
+described, and the folder moved into place together with its ledger line.
+
+Trust but verify: whatever signed it, a certificate is used only if it chains to the signing CA
+(where that can be checked here), is for our key, holds exactly the requested subject, allows
+client authentication, is not a CA, and is valid now.
+"""
+
+import os
+from contextlib import contextmanager
+from datetime import datetime, timezone
+
+from . import files, ledger, locks, openssl, userconfig
+from .errors import InvalidInput, OutputExists, UsercertError
+from .layout import UserFiles
+from .ledger import LedgerEntry
+from .results import Credential
+
+
+@contextmanager
+def user_operation(out_dir, user, progress):
+    """The user's files, with the out-dir made (and removed again if this run leaves it empty),
+    the user's lock held, and what killed runs left behind for this user cleared away."""
+    user_files = UserFiles.for_user(out_dir, user)
+    with files.made_dirs(out_dir):
+        with locks.user_lock(out_dir, user_files.stem, progress, what=user):
+            files.remove_stale(out_dir, lambda stem: stem == user_files.stem or locks.is_free(out_dir, stem))
+            yield user_files
+
+
+def issue(subject, signer, found, make, *, out_dir, namespace=None, force=False, warnings=(), with_key=True,
+          extra_files=None, progress=lambda _message: None, **ledger_extra):
+    """A credential for `subject` in OUT_DIR/USER: `make(staged_files)` signs the certificate into
+    the private staging folder (with a new key, or a user's own request) and returns what it says;
+    then the kubeconfig for the cluster `found`, `extra_files` ({name: text}), and the folder moved
+    into place together with its ledger line."""
+    with user_operation(out_dir, subject.user, progress) as user_files:
+        if not force:
+            refuse_or_adopt(out_dir, user_files)
+        with files.staged_dir(user_files.directory, force) as stage:
+            staged = user_files.inside(stage.path)
+            info = make(staged)
+            write_kubeconfig(staged, found, subject.user, namespace, with_key)
+            for name, text in (extra_files or {}).items():
+                files.write_private(os.path.join(stage.path, name), text)
+            credential = describe(subject, info, user_files, cluster=found.name, server=found.server,
+                                  namespace=namespace, signer=signer, warnings=warnings, with_key=with_key)
+            entry = ledger_entry("issued", credential, signer, **ledger_extra)
+            stage.commit(record=lambda: ledger.append(out_dir, entry))
+    return credential
+
+
+def refuse_or_adopt(out_dir, user_files):
+    """Refuse an existing folder; first, if its certificate is not in the ledger (a run was killed
+    between moving it into place and recording it), record it, so nothing issued goes unrecorded."""
+    if not os.path.lexists(user_files.directory):
+        return
+    adopted = ""
+    if os.path.isfile(user_files.cert):
+        try:
+            info = openssl.certificate_info(user_files.cert)
+        except UsercertError:
+            info = None
+        known = {entry.fingerprint_hex for entry in ledger.read(out_dir).entries}
+        if info is not None and info.fingerprint_sha256.replace(":", "").lower() not in known:
+            ledger.append(out_dir, LedgerEntry(
+                event="adopted", user=info.common_name or user_files.user, groups=info.organizations,
+                serial=info.serial, fingerprint_sha256=info.fingerprint_sha256, not_before=info.not_before,
+                not_after=info.not_after, key_type=info.key_type, key_bits=info.key_bits,
+                path=user_files.directory))
+            adopted = " (left by an interrupted run; now recorded in the ledger)"
+    raise OutputExists(f"{user_files.directory} already exists{adopted}",
+                       hint="pass --force to replace it, or choose another --out-dir")
+
+
+def new_key_signed(stage_files, subject, spec, signer, validity, progress):
+    """A fresh key in stage_files.key, its CSR signed into stage_files.cert, checked."""
+    progress(f"Generating {spec.describe()} key")
+    openssl.generate_key(stage_files.key, spec)
+    os.chmod(stage_files.key, files.PRIVATE_FILE_MODE)
+    return key_signed(stage_files, subject, spec, signer, validity, progress)
+
+
+def key_signed(stage_files, subject, spec, signer, validity, progress):
+    """A CSR for the key in stage_files.key, signed into stage_files.cert, checked."""
+    progress("Creating the certificate signing request")
+    public_key = openssl.make_csr(stage_files.key, subject, stage_files.csr)
+    return request_signed(stage_files, subject, spec, signer, validity, public_key, progress)
+
+
+def request_signed(stage_files, subject, spec, signer, validity, public_key, progress):
+    """stage_files.csr signed into stage_files.cert, checked against `public_key` and `subject`."""
+    progress(signer.describe(validity))
+    info = signer.sign(stage_files.csr, spec, validity, stage_files.directory, stage_files.cert)
+    os.unlink(stage_files.csr)
+    progress("Checking the certificate")
+    try:
+        check_issued(info, stage_files.cert, public_key, subject, signer)
+    except UsercertError:
+        signer.withdraw()
+        raise
+    signer.check_validity(info, validity)
+    return info
+
+
+def check_issued(info, cert_path, public_key, subject, signer):
+    """The chain, the key, the subject, clientAuth, not a CA, valid now."""
+    if signer.chains(cert_path) is False:
+        raise UsercertError("the new certificate does not verify against the signing CA",
+                            hint="the CA certificate and key may not match the cluster's client CA")
+    if info.public_key != public_key:
+        raise UsercertError("the signed certificate is not for the requested key",
+                            hint="the signer changed the key; do not use this certificate")
+    if info.common_name != subject.user or info.organizations != subject.groups or \
+            len(info.subject) != 1 + len(subject.groups):
+        raise UsercertError(f"the signed certificate's subject {info.subject!r} is not the one requested",
+                            hint="the signer changed the subject; do not use this certificate")
+    if not info.allows_client_auth:
+        raise UsercertError("the signed certificate is not valid for client authentication",
+                            hint="the signer did not grant clientAuth")
+    if info.is_ca:
+        raise UsercertError("the signed certificate is a CA certificate", hint="do not use it; check the signer")
+    now = datetime.now(timezone.utc)
+    if not info.not_before <= now < info.not_after:
+        raise UsercertError(f"the signed certificate is not valid now ({info.not_before:%Y-%m-%d %H:%M}Z to "
+                            f"{info.not_after:%Y-%m-%d %H:%M}Z)", hint="check this machine's clock and the signer")
+
+
+def endpoint(kubectl, server, signer, warnings):
+    """The cluster the user's kubeconfig points at (the admin's kubeconfig, else --server)."""
+    found = userconfig.resolve_endpoint(kubectl.kubeconfig, kubectl.context, kubectl.cluster, server)
+    if found is None:
+        if signer.server_ca_pem() is None:
+            raise InvalidInput("the CSR signer needs a kubeconfig to reach the cluster, and none was found",
+                               hint="pass --kubeconfig FILE (and --context), or sign locally with --ca-cert/--ca-key")
+        if not server:
+            raise InvalidInput("no kubeconfig found, so the API server address is unknown",
+                               hint="pass --server https://HOST:6443, or --kubeconfig FILE")
+        found = userconfig.endpoint_from_server(server, signer.server_ca_pem())
+        warnings.append("no kubeconfig: the signing CA is used as the cluster CA; "
+                        "on k3s/rke2 the server CA differs, pass --kubeconfig")
+    if found.insecure_skip_tls_verify:
+        warnings.append(f'cluster "{found.name}" has insecure-skip-tls-verify: the new kubeconfig does not '
+                        "verify the server either")
+    elif not found.ca_pem:
+        warnings.append(f'cluster "{found.name}" names no CA: the new kubeconfig trusts the system CAs')
+    return found
+
+
+def write_kubeconfig(stage_files, found, user, namespace, with_key=True):
+    key_pem = files.read_bytes(stage_files.key) if with_key else None
+    config = userconfig.build(found, user, files.read_bytes(stage_files.cert), key_pem, namespace)
+    files.write_private(stage_files.kubeconfig, userconfig.dump(config))
+
+
+def describe(subject, info, user_files, *, cluster, server, namespace, signer, warnings, with_key=True):
+    """The Credential for what was just issued into user_files."""
+    return Credential(
+        user=subject.user, groups=subject.groups, serial=info.serial, not_before=info.not_before,
+        not_after=info.not_after, key_type=info.key_type, key_bits=info.key_bits,
+        fingerprint_sha256=info.fingerprint_sha256, issuer=",".join(f"{a}={v}" for a, v in info.issuer),
+        directory=user_files.directory, kubeconfig=user_files.kubeconfig, certificate=user_files.cert,
+        key=user_files.key if with_key else None, cluster=cluster, server=server,
+        context=userconfig.context_name(subject.user, cluster), namespace=namespace, signer=signer.name,
+        ca_fingerprint_sha256=signer.ca_fingerprint, warnings=tuple(warnings) + tuple(signer.notes))
+
+
+def ledger_entry(event, credential, signer, **extra):
+    """The ledger's record of an issued credential (and how it was signed, so renew signs alike)."""
+    return LedgerEntry(event=event, user=credential.user, groups=credential.groups, serial=credential.serial,
+                       fingerprint_sha256=credential.fingerprint_sha256, not_before=credential.not_before,
+                       not_after=credential.not_after, key_type=credential.key_type,
+                       key_bits=credential.key_bits, cluster=credential.cluster, server=credential.server,
+                       path=credential.directory, **{**signer.ledger_fields(), **extra})

@@ -1,0 +1,227 @@
+"""What each command returns: one frozen value per command, built once by the core.
+
+`ui.render` draws any of them for people; `contract.to_object` turns any of them into the
+Kubernetes-style object `-o json|yaml` prints. Nothing here runs a tool or prints.
+"""
+
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Optional, Tuple
+
+from .certinfo import CertificateInfo, credential_id
+from .errors import EXIT_FAILED, EXIT_OK
+
+EXPIRING_DAYS = 30
+
+
+def now():
+    return datetime.now(timezone.utc).replace(microsecond=0)
+
+
+def certificate_state(not_before, not_after, at):
+    if not_after <= at:
+        return "expired"
+    if not_before and not_before > at:
+        return "not yet valid"
+    return "expiring" if (not_after - at).days < EXPIRING_DAYS else "valid"
+
+
+@dataclass(frozen=True)
+class Credential:
+    """A certificate this tool issued, and where its files are."""
+
+    user: str
+    groups: Tuple[str, ...]
+    serial: str
+    not_before: datetime
+    not_after: datetime
+    key_type: str
+    key_bits: Optional[int]
+    fingerprint_sha256: str
+    issuer: str
+    directory: str
+    kubeconfig: str
+    certificate: str
+    key: Optional[str]  # None: its owner holds it (sign --csr)
+    cluster: str
+    server: str
+    context: str
+    namespace: Optional[str]
+    signer: str
+    ca_fingerprint_sha256: Optional[str]
+    warnings: Tuple[str, ...] = ()
+    observed_at: datetime = field(default_factory=now)
+
+    @property
+    def credential_id(self):
+        return credential_id(self.fingerprint_sha256)
+
+
+@dataclass(frozen=True)
+class Issued:
+    """create: the credential, its RBAC bindings, and what the cluster said of it (--verify)."""
+
+    credential: Credential
+    bindings: Tuple[str, ...] = ()  # names of the (Cluster)RoleBindings made or printed
+    manifests: Tuple[dict, ...] = ()
+    printed_rbac: bool = False  # --print-rbac: the manifests go to stdout instead of the cluster
+    verification: Optional["Verification"] = None
+
+    @property
+    def exit_code(self):
+        return EXIT_FAILED if self.verification is not None and not self.verification.ok else EXIT_OK
+
+
+@dataclass(frozen=True)
+class Signed:
+    """sign --csr: a certificate for a key its owner keeps, and what the owner runs next."""
+
+    credential: Credential
+    owner_instructions: Tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Renewal:
+    credential: Credential
+    previous_certificate: str  # where the previous certificate was kept
+    previous_serial: str
+
+
+@dataclass(frozen=True)
+class Inspection:
+    source: str
+    kubeconfig: Optional[str]
+    info: CertificateInfo
+    key_matches: Optional[bool]  # None: no key to compare with
+    chain_ca: Optional[str]
+    chain_ok: Optional[bool]  # None: no CA to check against, or this openssl cannot tell
+    server: Optional[str] = None
+    bindings: Optional[Tuple] = None  # the tool's RBAC bindings for this user; None: not looked up
+    notes: Tuple[str, ...] = ()
+    observed_at: datetime = field(default_factory=now)
+
+    @property
+    def user(self):
+        return self.info.common_name
+
+    @property
+    def groups(self):
+        return self.info.organizations
+
+    @property
+    def state(self):
+        return certificate_state(self.info.not_before, self.info.not_after, self.observed_at)
+
+
+@dataclass(frozen=True)
+class InventoryRow:
+    user: str
+    groups: Tuple[str, ...]
+    serial: Optional[str]
+    fingerprint_sha256: Optional[str]
+    not_before: Optional[datetime]
+    not_after: datetime
+    key_type: Optional[str]
+    key_bits: Optional[int]
+    state: str  # valid, expiring, expired, not yet valid, files missing, revoked
+    server: Optional[str]
+    directory: Optional[str]
+    bindings: Optional[Tuple[str, ...]] = None  # None: the cluster was not asked
+
+    @property
+    def credential_id(self):
+        return credential_id(self.fingerprint_sha256) if self.fingerprint_sha256 else None
+
+
+@dataclass(frozen=True)
+class Inventory:
+    """list: every user of an out-dir, soonest expiry first."""
+
+    rows: Tuple[InventoryRow, ...]
+    problems: Tuple[str, ...] = ()  # damaged ledger lines, unreadable folders
+    notes: Tuple[str, ...] = ()  # why bindings are not shown, say
+    observed_at: datetime = field(default_factory=now)
+    expiring_within: Optional[str] = None  # --expiring, as given
+    fail_if_any: bool = False  # --exit-code
+
+    @property
+    def exit_code(self):
+        return EXIT_FAILED if self.fail_if_any and self.rows else EXIT_OK
+
+
+@dataclass(frozen=True)
+class WhoisMatch:
+    user: str
+    groups: Tuple[str, ...]
+    serial: Optional[str]
+    fingerprint_sha256: Optional[str]
+    not_before: Optional[datetime]
+    not_after: Optional[datetime]
+    key_type: Optional[str]
+    event: str
+    time: Optional[datetime]
+    directory: Optional[str]
+
+    @property
+    def credential_id(self):
+        return credential_id(self.fingerprint_sha256) if self.fingerprint_sha256 else None
+
+
+@dataclass(frozen=True)
+class WhoisResult:
+    query: str
+    matches: Tuple[WhoisMatch, ...]
+    problems: Tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Verification:
+    kubeconfig: str
+    expected_user: str
+    expected_groups: Tuple[str, ...]
+    accepted: bool
+    method: str  # "SelfSubjectReview" or "discovery"
+    reported_user: Optional[str] = None
+    reported_groups: Tuple[str, ...] = ()
+    problems: Tuple[str, ...] = ()
+    notes: Tuple[str, ...] = ()
+    observed_at: datetime = field(default_factory=now)
+
+    @property
+    def ok(self):
+        return self.accepted and not self.problems
+
+    @property
+    def exit_code(self):
+        return EXIT_OK if self.ok else EXIT_FAILED
+
+
+@dataclass(frozen=True)
+class Revocation:
+    user: str
+    groups: Tuple[str, ...]
+    serial: Optional[str]
+    not_after: Optional[datetime]
+    removed: Tuple = ()  # rbac.Binding: deleted (or, with --dry-run, to delete)
+    group_bindings_kept: Tuple = ()
+    remaining: Tuple[str, ...] = ()  # what could not be done (the cluster was unreachable, ...)
+    archived_to: Optional[str] = None
+    recorded: bool = False
+    already_revoked: bool = False
+    dry_run: bool = False
+    observed_at: datetime = field(default_factory=now)
+
+    @property
+    def certificate_still_valid(self):
+        return bool(self.not_after and self.not_after > self.observed_at)
+
+    @property
+    def exit_code(self):
+        return EXIT_FAILED if self.remaining else EXIT_OK
+
+
+@dataclass(frozen=True)
+class DemoResult:
+    directory: str
+    issued: Issued
+    inspection: Inspection

@@ -1,0 +1,102 @@
+"""The output contract: every command's -o json is an object of its kind that validates against the
+schema kept in lib/kubectl_usercert/schemas/; yaml says the same; -o name and -o jsonpath work as
+kubectl's do."""
+
+import json
+
+import pytest
+import yaml
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+import schema
+from helpers import EC, SERVER, ca_args, run_cli, run_here
+
+
+def cli(capsys, *args):
+    result = run_here(capsys, *args, "-o", "json")
+    assert result.returncode == 0, result.stderr
+    obj = json.loads(result.stdout)
+    schema.check(obj)
+    assert obj["apiVersion"] == "usercert.kubectl.io/v1alpha1"
+    return obj
+
+
+def test_every_local_command_prints_its_kind(capsys, signing_ca, isolated, tmp_path):
+    created = cli(capsys, "create", "alice", "dev", *EC, *ca_args(signing_ca), "--server", SERVER)
+    assert (created["kind"], created["metadata"]["name"], created["spec"]) == \
+        ("UserCertificate", "alice", {"user": "alice", "groups": ["dev"]})
+    cert = x509.load_pem_x509_certificate(open(created["status"]["certificate"], "rb").read())
+    assert created["status"]["credentialID"] == "X509SHA256=" + cert.fingerprint(hashes.SHA256()).hex()
+
+    renewed = cli(capsys, "renew", "alice", *ca_args(signing_ca))
+    assert renewed["status"]["previousSerial"] == created["status"]["serial"]
+    inspected = cli(capsys, "inspect", "alice", "--ca-cert", signing_ca.cert_path)
+    assert inspected["status"]["serial"] == renewed["status"]["serial"] and inspected["status"]["chainValid"] is True
+
+    listed = cli(capsys, "list")
+    assert listed["kind"] == "UserCertificateList" and [i["metadata"]["name"] for i in listed["items"]] == ["alice"]
+    item = listed["items"][0]["status"]
+    for field in ("credentialID", "notBefore", "keyType", "notAfter", "serial"):  # as inspect says them
+        assert item[field] == inspected["status"][field], field
+    assert item["daysLeft"] == inspected["status"]["daysLeft"] and listed["metadata"]["observedAt"]
+
+    whois = cli(capsys, "whois", renewed["status"]["credentialID"])
+    assert whois["kind"] == "Whois" and [m["event"] for m in whois["status"]["matches"]] == ["renewed"]
+    assert whois["status"]["matches"][0]["credentialID"] == renewed["status"]["credentialID"]
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    request = x509.CertificateSigningRequestBuilder().subject_name(
+        x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "bob")])).sign(key, hashes.SHA256())
+    (tmp_path / "bob.csr").write_bytes(request.public_bytes(serialization.Encoding.PEM))
+    signed = cli(capsys, "sign", "--csr", tmp_path / "bob.csr", "--user", "bob", *ca_args(signing_ca),
+                 "--server", SERVER)
+    assert signed["status"]["key"] is None and signed["status"]["ownerInstructions"]
+
+    demo = cli(capsys, "demo", "--dir", tmp_path / "demo")
+    assert demo["kind"] == "Demo" and demo["status"]["certificate"]["status"]["chainValid"] is True
+
+
+def test_the_cluster_commands_print_their_kinds(live_cluster, isolated):
+    made = run_cli("create", "carol", "dev", *EC, *live_cluster.ca_args, "--clusterrole", "view", "--verify",
+                   "-o", "json")
+    assert made.returncode == 0, made.stderr
+    created = json.loads(made.stdout)
+    schema.check(created)
+    assert created["status"]["verification"]["ok"] is True and created["status"]["bindings"] == ["usercert:carol:view"]
+    for args, kind in ((["verify", "carol"], "Verification"), (["revoke", "carol", "--dry-run"], "Revocation"),
+                       (["revoke", "carol"], "Revocation"), (["list"], "UserCertificateList")):
+        result = run_cli(*args, "-o", "json")
+        assert result.returncode == 0, result.stderr
+        obj = json.loads(result.stdout)
+        schema.check(obj)
+        assert obj["kind"] == kind
+
+
+def test_yaml_name_and_jsonpath(capsys, signing_ca, isolated):
+    for user in ("alice", "bob"):
+        cli(capsys, "create", user, "dev", *EC, *ca_args(signing_ca), "--server", SERVER)
+    as_json = json.loads(run_here(capsys, "list", "-o", "json").stdout)
+    as_yaml = yaml.safe_load(run_here(capsys, "list", "-o", "yaml").stdout)
+    assert as_yaml == as_json | {"metadata": as_yaml["metadata"]}  # the same but for when it was observed
+    assert run_here(capsys, "list", "-o", "name").stdout == "usercert/alice\nusercert/bob\n"
+    assert run_here(capsys, "inspect", "alice", "-o", "name").stdout == "usercert/alice\n"
+    names = run_here(capsys, "list", "-o", "jsonpath={.items[*].metadata.name}").stdout
+    assert names == "alice bob"
+    lines = run_here(capsys, "list", "-o", 'jsonpath={range .items[*]}{.spec.user}{"\\t"}{.status.state}{"\\n"}{end}')
+    assert lines.stdout == "alice\texpiring\nbob\texpiring\n" or lines.stdout == "alice\tvalid\nbob\tvalid\n"
+    kubeconfig = run_here(capsys, "inspect", "alice", "-o", "jsonpath='{.status.kubeconfig}'").stdout
+    assert kubeconfig == "clients/alice/kubeconfig"
+
+
+@pytest.mark.parametrize("output,message", [
+    ("xml", 'unable to match a printer suitable for the output format "xml"'),
+    ("jsonpath={.status.nosuch}", "error executing jsonpath"),
+    ("jsonpath={range .items[*]}", "{range} without {end}"),
+])
+def test_bad_output_formats_are_one_line_errors(capsys, signing_ca, isolated, output, message):
+    cli(capsys, "create", "alice", *EC, *ca_args(signing_ca), "--server", SERVER)
+    result = run_here(capsys, "inspect", "alice", "-o", output)
+    assert result.returncode == 2 and message in result.stderr and "hint:" in result.stderr
