@@ -20,9 +20,12 @@ Usage: ./install.sh [--prefix DIR] [--dev] [--uninstall] [--help]
 Installs kubectl-usercert from this checkout into a virtualenv in
   $VENV
 and links kubectl-usercert and kubectl_complete-usercert (kubectl's completion
-helper) into ~/.local/bin, or DIR. Run it again to upgrade.
+helper) into a folder already on PATH, so kubectl finds them at once:
+~/.local/bin if it is on PATH, else a writable folder on PATH in your home
+(like ~/bin), else as root /usr/local/bin, else ~/.local/bin (and it prints
+the line that puts it on PATH). Run it again to upgrade.
 
-  --prefix DIR   put the links in DIR instead of ~/.local/bin
+  --prefix DIR   put the links in DIR instead
   --dev          also install the test tools (pytest, hypothesis, cryptography)
   --uninstall    remove the virtualenv and the links, nothing else
   -h, --help     show this help
@@ -52,12 +55,41 @@ while [ $# -gt 0 ]; do
         *) die "unknown option '$1'" "see './install.sh --help'" ;;
     esac
 done
-BIN=${prefix:-$HOME/.local/bin}
+
+on_path() { case ":$PATH:" in *":$1:"* | *":$1/:"*) true ;; *) false ;; esac; }
+
+# Where the links go when --prefix does not say: a folder on PATH now, so that
+# `./install.sh && kubectl usercert demo` works in the same shell (a new account before its
+# first re-login, a root shell, a container: none has ~/.local/bin on PATH).
+default_bin() {
+    local home=${HOME%/} dir entries
+    if [ -z "$home" ] || on_path "$home/.local/bin"; then printf '%s\n' "$home/.local/bin"; return; fi
+    IFS=: read -r -a entries <<<"$PATH"
+    # Else the first writable folder on PATH in HOME that no tool manages.
+    for dir in ${entries[@]+"${entries[@]}"}; do
+        dir=${dir%/}
+        case $dir in "$home"/*) ;; *) continue ;; esac
+        case /${dir#"$home"/}/ in */.*) continue ;; esac  # ~/.pyenv/shims, ~/.cargo/bin: their tools rewrite them
+        [ -f "$dir/../pyvenv.cfg" ] && continue           # a virtualenv's bin comes and goes
+        if [ -d "$dir" ] && [ -w "$dir" ]; then printf '%s\n' "$dir"; return; fi
+    done
+    if [ "${EUID:-}" = 0 ] && on_path /usr/local/bin && [ -d /usr/local/bin ] && [ -w /usr/local/bin ]; then
+        printf '%s\n' /usr/local/bin; return
+    fi
+    printf '%s\n' "$home/.local/bin"  # not on PATH: the closing message says how to add it
+}
+BIN=${prefix:-$(default_bin)}
 case $BIN in /*) ;; *) BIN=$PWD/$BIN ;; esac
 [ "$BIN" = / ] || BIN=${BIN%/}
 
 # Our links point into the virtualenv; anything else with the same name is not ours.
 is_our_link() { [ -L "$1" ] && case $(readlink "$1") in "$APP_DIR"/*) true ;; *) false ;; esac; }
+# A link into a kubectl-usercert virtualenv that is gone (an install whose HOME was deleted)
+# is a leftover of ours too: it is replaced, not refused.
+is_stale_link() {
+    [ -L "$1" ] && [ ! -e "$1" ] \
+        && case $(readlink "$1") in */"$NAME"/venv/bin/"${1##*/}") true ;; *) false ;; esac
+}
 # Only a folder that holds our record is ever deleted.
 app_is_ours() { [ -f "$RECORD" ]; }
 
@@ -69,13 +101,14 @@ recorded() {  # recorded KIND FILE: the paths of that kind in a record
     return 0
 }
 
-remove_links() {  # remove_links RECORD KEEP_DIR: our links (recorded or in BIN), except in KEEP_DIR
+remove_links() {  # remove_links RECORD KEEP_DIR: our links (recorded, in BIN or ~/.local/bin), except in KEEP_DIR
     local link
     while read -r link; do
         [ -n "$link" ] || continue
         [ "$(dirname "$link")" = "$2" ] && continue
         if is_our_link "$link"; then rm -f "$link"; fi
-    done < <(recorded link "$1"; for c in "${COMMANDS[@]}"; do printf '%s\n' "$BIN/$c"; done)
+    done < <(recorded link "$1"
+             for c in "${COMMANDS[@]}"; do printf '%s\n' "$BIN/$c" "$HOME/.local/bin/$c"; done)
 }
 
 if [ "$uninstall" = 1 ]; then
@@ -113,7 +146,8 @@ if [ -e "$APP_DIR" ] && ! app_is_ours && [ -n "$(ls -A "$APP_DIR" 2>/dev/null)" 
 fi
 for c in "${COMMANDS[@]}"; do
     if [ -e "$BIN/$c" ] || [ -L "$BIN/$c" ]; then
-        is_our_link "$BIN/$c" || die "$(tilde "$BIN/$c") exists and is not ours" "remove it, or use --prefix DIR"
+        is_our_link "$BIN/$c" || is_stale_link "$BIN/$c" \
+            || die "$(tilde "$BIN/$c") exists and is not ours" "remove it, or use --prefix DIR"
     fi
 done
 
@@ -179,16 +213,15 @@ write_record
 
 version=$("$BIN/$NAME" --version 2>/dev/null | awk '{print $NF}') || true
 say "Installed $NAME ${version:-?}: $(tilde "$BIN")/{kubectl-usercert,kubectl_complete-usercert}"
-case ":$PATH:" in
-    *":$BIN:"*)
-        found=$(command -v "$NAME" || true)
-        if [ -n "$found" ] && [ "$found" != "$BIN/$NAME" ]; then
-            say "warning: $found comes first on PATH and hides this install" >&2
-        fi
-        say "Try: kubectl usercert --help  (completion: where kubectl's own is enabled)" ;;
-    *)
-        say "$(tilde "$BIN") is not on your PATH; add it (e.g. in ~/.bashrc or ~/.zshrc):"
-        say "  export PATH=\"$BIN:\$PATH\""
-        say "then try: kubectl usercert --help" ;;
-esac
+if on_path "$BIN"; then
+    found=$(command -v "$NAME" || true)
+    if [ -n "$found" ] && [ "$found" != "$BIN/$NAME" ]; then
+        say "warning: $found comes first on PATH and hides this install" >&2
+    fi
+    say "Try: kubectl usercert --help  (completion: where kubectl's own is enabled)"
+else
+    say "$(tilde "$BIN") is not on your PATH; add it (e.g. in ~/.bashrc or ~/.zshrc):"
+    say "  export PATH=\"$BIN:\$PATH\""
+    say "then try: kubectl usercert --help"
+fi
 command -v kubectl >/dev/null 2>&1 || say "note: kubectl not found; $NAME also runs on its own."

@@ -4,20 +4,23 @@ install.sh runs with a PATH of only the link folder, a python3 and the system fo
 leaves behind, or needs, is all in plain sight.
 """
 
+import fcntl
+import glob
 import os
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, tree
-from kubectl_usercert.cli import Main
+from helpers import ROOT, tree
 
 INSTALL = ROOT / "install.sh"
 KUBECTL = shutil.which("kubectl", path="/usr/bin") or shutil.which("kubectl")
 BASH = shutil.which("bash")
 SYSTEM_PATH = ["/usr/bin", "/bin"]
+COMMANDS = ("kubectl-usercert", "kubectl_complete-usercert")
 
 pytestmark = pytest.mark.skipif(KUBECTL is None, reason="needs kubectl")
 
@@ -178,75 +181,184 @@ def test_install_says_what_is_missing_in_one_line(tmp_path):
     assert tree(home) == []
 
 
-# Completion through kubectl, with the checkout's launchers on PATH
+# Where the links go: into a folder on PATH now, so that the README's
+# `./install.sh && kubectl usercert demo` works in the same shell.
 
 
-@pytest.fixture
-def completing(tmp_path):
-    """Run `kubectl __complete usercert WORDS...` in a folder with users and a kubeconfig."""
-    work = tmp_path / "completion"
-    (work / "clients" / "alice").mkdir(parents=True)
-    (work / "clients" / "bob%20smith").mkdir()
-    (work / "clients" / ".carol.x1y2.tmp").mkdir()  # a create still in progress
-    (work / "elsewhere" / "dave").mkdir(parents=True)
-    (work / "admin.yaml").write_text(
-        "apiVersion: v1\nkind: Config\ncurrent-context: dev\n"
-        "clusters:\n- name: lab\n  cluster: {server: 'https://127.0.0.1:6443'}\n"
-        "contexts:\n- name: dev\n  context: {cluster: lab, user: admin}\n"
-        "- name: prod\n  context: {cluster: lab, user: admin}\n"
-        "users:\n- name: admin\n  user: {}\n")
-    pybin = python_dir(tmp_path / "python", sys.executable)  # this Python has the dependencies
-    env = environment(tmp_path / "home", [ROOT, pybin, *SYSTEM_PATH], KUBECONFIG=work / "admin.yaml")
-
-    def complete(*words):
-        return completions(run([KUBECTL, "__complete", "usercert", *words], env, cwd=work))
-
-    return complete
+def linked(folder, venv):
+    """Whether both commands are linked into `folder`, each pointing into `venv`."""
+    return all(os.path.islink(folder / command) and os.readlink(folder / command) == str(venv / "bin" / command)
+               for command in COMMANDS)
 
 
-NO_FILES, FILES, DIRS = 4, 0, 16
+def test_install_links_into_a_folder_of_home_on_path_when_local_bin_is_not(tmp_path):
+    home = tmp_path / "user"
+    own_bin = home / "bin"
+    own_bin.mkdir(parents=True)
+    tool_bin = home / ".cargo" / "bin"  # a tool's own folder (its tool rewrites it): never ours
+    tool_bin.mkdir(parents=True)
+    before = tree(home)
+    pybin = python_dir(tmp_path / "python", base_python())
+    env = environment(home, [tool_bin, own_bin, pybin, *SYSTEM_PATH])
+
+    installed = run([BASH, INSTALL], env)
+    assert installed.returncode == 0, installed.stdout + installed.stderr
+    venv = home / ".local" / "share" / "kubectl-usercert" / "venv"
+    assert linked(own_bin, venv)
+    assert "Installed kubectl-usercert" in installed.stdout and "~/bin/{kubectl-usercert," in installed.stdout
+    assert "not on your PATH" not in installed.stdout
+    assert tree(tool_bin) == [] and not (home / ".local" / "bin").exists()
+    # The README's second command, in that same environment: kubectl finds the plugin at once.
+    helped = run([KUBECTL, "usercert", "--help"], env)
+    assert helped.returncode == 0, helped.stderr
+    assert "kubectl usercert" in helped.stdout and "create" in helped.stdout
+
+    removed = run([BASH, INSTALL, "--uninstall"], env)
+    assert removed.returncode == 0, removed.stdout + removed.stderr
+    assert tree(home) == before
 
 
-@pytest.mark.parametrize("words, expected", [
-    (["cr"], (["create"], NO_FILES)),
-    ([""], None),  # checked below: every subcommand
-    (["create", "--ou"], (["--out-dir", "--output"], NO_FILES)),
-    (["create", "--key-t"], (["--key-type"], NO_FILES)),
-    (["create", "-"], None),  # checked below: long and short switches
-    (["--"], (["--help", "--help-all", "--version"], NO_FILES)),
-    (["create", "--force", "--fo"], ([], NO_FILES)),  # given once is enough
-    (["create", "-g", "a", "--gr"], (["--group"], NO_FILES)),  # repeatable
-    (["create", "--key-type", "e"], (["ecdsa", "ed25519"], NO_FILES)),
-    (["create", "--output=j"], (["--output=json"], NO_FILES)),
-    (["create", "--context", ""], (["dev", "prod"], NO_FILES)),
-    (["create", "--context=p"], (["--context=prod"], NO_FILES)),
-    (["create", "--cluster", ""], (["lab"], NO_FILES)),
-    (["create", ""], (["alice", "bob smith"], NO_FILES)),
-    (["create", "b"], (["bob smith"], NO_FILES)),
-    (["create", "--out-dir", "elsewhere", ""], (["dave"], NO_FILES)),
-    (["create", "alice", ""], ([], NO_FILES)),  # groups: nothing to offer
-    (["create", "--ca-cert", ""], ([], FILES)),
-    (["create", "--out-dir", ""], ([], DIRS)),
-    (["nosuch", ""], ([], NO_FILES)),
-])
-def test_kubectl_completes_through_the_helper(completing, words, expected):
-    candidates, directive = completing(*words)
-    if words == [""]:  # new subcommands appear by themselves
-        assert (candidates, directive) == (sorted(Main("kubectl usercert")._subcommands), NO_FILES)
-        assert "create" in candidates
-    elif words == ["create", "-"]:
-        assert {"--out-dir", "--key-type", "--context", "-g", "-o", "--help"} <= set(candidates)
-        assert "--completions" not in candidates  # plumbum's own script generator: no use here
-        assert directive == NO_FILES
-    else:
-        assert (candidates, directive) == expected
+def test_install_with_no_folder_on_path_falls_back_to_local_bin_and_says_how(tmp_path):
+    home = tmp_path / "user"
+    tool_bin = home / ".tool" / "bin"  # inside a hidden folder: a tool's
+    venv_bin = home / "venv" / "bin"  # a virtualenv's
+    own_bin = home / "bin"  # not on PATH yet
+    for folder in (tool_bin, venv_bin, own_bin):
+        folder.mkdir(parents=True)
+    (home / "venv" / "pyvenv.cfg").write_text("home = /usr/bin\n")
+    before = tree(home)
+    pybin = python_dir(tmp_path / "python", base_python())
+    # No ~/.local/bin, no folder of home fit for the links, no /usr/local/bin (so root has none either).
+    env = environment(home, [tool_bin, venv_bin, pybin, *SYSTEM_PATH])
+
+    first = run([BASH, INSTALL], env)
+    assert first.returncode == 0, first.stdout + first.stderr
+    venv = home / ".local" / "share" / "kubectl-usercert" / "venv"
+    local_bin = home / ".local" / "bin"
+    assert linked(local_bin, venv)
+    said = first.stdout.splitlines()
+    assert "~/.local/bin is not on your PATH; add it (e.g. in ~/.bashrc or ~/.zshrc):" in said
+    assert f'  export PATH="{local_bin}:$PATH"' in said
+    assert tree(tool_bin) == [] and tree(venv_bin) == []
+
+    # With ~/bin on PATH (as after that line, for ~/bin), a re-install moves the links there.
+    env = environment(home, [own_bin, pybin, *SYSTEM_PATH])
+    second = run([BASH, INSTALL], env)
+    assert second.returncode == 0, second.stdout + second.stderr
+    assert linked(own_bin, venv)
+    assert not any(os.path.lexists(local_bin / command) for command in COMMANDS), "the old links are gone"
+    assert "not on your PATH" not in second.stdout
+
+    removed = run([BASH, INSTALL, "--uninstall"], env)
+    assert removed.returncode == 0, removed.stdout + removed.stderr
+    assert tree(home) == before
 
 
-def test_completion_never_writes_to_the_terminal(tmp_path):
-    """stderr reaches the user's prompt: a broken kubeconfig means no candidates, said nowhere."""
-    broken = tmp_path / "broken.yaml"
-    broken.write_text("clusters: [unclosed\n")
-    env = environment(tmp_path / "home", [python_dir(tmp_path / "python", sys.executable), *SYSTEM_PATH],
-                      KUBECONFIG=broken)
-    result = run([ROOT / "kubectl_complete-usercert", "create", "--context", ""], env)
-    assert (result.returncode, result.stdout, result.stderr) == (0, ":4\n", "")
+USR_LOCAL_BIN = Path("/usr/local/bin")
+
+
+def links_into(folder, home):
+    """Our commands in `folder`, and any link there into `home`: what an install may leave."""
+    found = [path for path in folder.iterdir() if path.name in COMMANDS or (
+        path.is_symlink() and os.readlink(path).startswith(f"{home}{os.sep}"))]
+    return sorted(map(str, found))
+
+
+@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() != 0 or not os.access(USR_LOCAL_BIN, os.W_OK),
+                    reason="needs root and a writable /usr/local/bin")
+def test_install_as_root_links_into_usr_local_bin_and_uninstall_takes_them_away(tmp_path):
+    home = tmp_path / "user"
+    home.mkdir()
+    pybin = python_dir(tmp_path / "python", base_python())
+    env = environment(home, [pybin, USR_LOCAL_BIN, *SYSTEM_PATH])  # nothing in home on PATH
+    venv = home / ".local" / "share" / "kubectl-usercert" / "venv"
+    folder = os.open(USR_LOCAL_BIN, os.O_RDONLY)  # one such test at a time on this machine
+    try:
+        fcntl.flock(folder, fcntl.LOCK_EX)
+        if links_into(USR_LOCAL_BIN, home):
+            pytest.skip("/usr/local/bin holds a kubectl-usercert already")
+        try:
+            installed = run([BASH, INSTALL], env)
+            assert installed.returncode == 0, installed.stdout + installed.stderr
+            assert linked(USR_LOCAL_BIN, venv)
+            assert "not on your PATH" not in installed.stdout
+            helped = run([KUBECTL, "usercert", "--help"], env)
+            assert helped.returncode == 0 and "create" in helped.stdout, helped.stderr
+        finally:
+            removed = run([BASH, INSTALL, "--uninstall"], env)
+            left = links_into(USR_LOCAL_BIN, home)
+            for path in left:  # whatever happened, nothing of this test stays in /usr/local/bin
+                os.unlink(path)
+        assert removed.returncode == 0, removed.stdout + removed.stderr
+        assert left == [], "--uninstall removes the links in /usr/local/bin"
+        assert tree(home) == []
+    finally:
+        os.close(folder)  # and with it the lock
+
+
+# The checkout's launchers, run by a python3 that cannot run them: one line saying what to do.
+
+
+@pytest.fixture(scope="module")
+def bare_python(tmp_path_factory):
+    """The bin folder of a virtualenv with nothing installed: a python3 without plumbum, PyYAML or rich."""
+    folder = tmp_path_factory.mktemp("bare-python")
+    subprocess.run([base_python(), "-m", "venv", "--without-pip", str(folder)], check=True, capture_output=True)
+    return folder / "bin"
+
+
+def test_launcher_without_the_dependencies_says_what_to_do(bare_python, tmp_path):
+    env = environment(tmp_path / "home", [ROOT, bare_python, *SYSTEM_PATH])  # python3: the bare one
+    expected = [f"error: kubectl-usercert needs plumbum, PyYAML and rich, which python3 ({bare_python / 'python3'})"
+                " does not have",
+                f"hint: run ./install.sh from {ROOT}, then use kubectl usercert"]
+    direct = run([ROOT / "kubectl-usercert", "--help"], env)
+    assert (direct.returncode, direct.stdout, direct.stderr.splitlines()) == (4, "", expected)
+    through_kubectl = run([KUBECTL, "usercert", "create", "alice"], env)
+    assert (through_kubectl.returncode, through_kubectl.stderr.splitlines()) == (4, expected)
+
+    # The completion helper runs in the middle of a prompt: not a word on stderr, whatever it can
+    # offer (`:1`, cobra's error directive, when it cannot load what it needs).
+    completed = run([ROOT / "kubectl_complete-usercert", "create", ""], env)
+    assert (completed.returncode, completed.stderr) == (0, "")
+    assert completed.stdout.splitlines()[-1][:1] == ":", completed.stdout
+    completions(run([KUBECTL, "__complete", "usercert", "cr"], env))  # an answer kubectl passes on
+    # A package whose completion needs plumbum (this one's may not): the helper answers `:1` alone.
+    package = tmp_path / "checkout" / "lib" / "kubectl_usercert"
+    package.mkdir(parents=True)
+    (package / "__init__.py").write_text("")
+    (package / "completion.py").write_text("import plumbum\n")
+    shutil.copy(ROOT / "kubectl_complete-usercert", tmp_path / "checkout")
+    completed = run([tmp_path / "checkout" / "kubectl_complete-usercert", "create", ""], env)
+    assert (completed.returncode, completed.stdout, completed.stderr) == (0, ":1\n", "")
+
+
+def _old_python():
+    """A Python 3 older than 3.9 on this machine, if there is one (pyenv often keeps some)."""
+    pyenv = os.environ.get("PYENV_ROOT") or os.path.expanduser("~/.pyenv")
+    candidates = [shutil.which(f"python3.{minor}") for minor in range(8, 4, -1)]
+    candidates += sorted(glob.glob(os.path.join(pyenv, "versions", "3.[5-8].*", "bin", "python3")), reverse=True)
+    for candidate in filter(None, candidates):
+        try:
+            old = subprocess.run([candidate, "-c", "import sys; sys.exit(sys.version_info >= (3, 9))"],
+                                 capture_output=True, timeout=30).returncode == 0
+        except OSError:
+            continue
+        if old:
+            return candidate
+    return None
+
+
+OLD_PYTHON = _old_python()
+
+
+@pytest.mark.skipif(OLD_PYTHON is None, reason="needs a Python 3 older than 3.9")
+def test_launcher_on_a_python_older_than_3_9_says_so(tmp_path):
+    env = environment(tmp_path / "home", SYSTEM_PATH)
+    result = run([OLD_PYTHON, ROOT / "kubectl-usercert", "--help"], env)
+    assert result.returncode == 4 and result.stdout == ""
+    first, hint = result.stderr.splitlines()
+    assert first.startswith(f"error: kubectl-usercert needs Python 3.9 or newer, {OLD_PYTHON} is 3.")
+    assert hint == f"hint: run ./install.sh from {ROOT} (PYTHON=python3.X ./install.sh picks a newer one)"
+    completed = run([OLD_PYTHON, ROOT / "kubectl_complete-usercert", "create", ""], env)
+    assert (completed.returncode, completed.stdout, completed.stderr) == (0, ":1\n", "")
