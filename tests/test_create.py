@@ -14,7 +14,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 import pki
-from helpers import SERVER, ca_args, load_cert, run_cli, tree
+from helpers import SERVER, ca_args, load_cert, run_cli
 
 
 def subject_pairs(cert):

@@ -2,14 +2,11 @@
 LibreSSL 3.3.6 in CI), first on PATH. The certificates are read back with `cryptography`, and
 the results authenticate through real kubectl against the test API server."""
 
-import base64
 import datetime
 import json
 import os
-import subprocess
 
 import pytest
-import yaml
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa

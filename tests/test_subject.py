@@ -1,6 +1,5 @@
 """Security property: for any user and group names, the certificate says exactly those names."""
 
-import string
 import unicodedata
 
 import pytest

@@ -31,6 +31,7 @@ DIRECTIVE_KEEP_ORDER = 32
 # name; `user_or_kubeconfig`, `target` -> a user or a file.
 USER_WORDS = {"user", "users", "target"}
 PATH_WORDS = {"kubeconfig", "file", "path", "target", "cert", "csr"}
+OUTPUT_FORMATS = ("json", "jsonpath=", "name", "yaml")
 
 
 def main(argv=None):
@@ -147,6 +148,8 @@ def _values(state, flag, partial, prefix, environ):
         return _kubectl_names(state, "get-clusters", partial, prefix, environ), DIRECTIVE_NO_FILE_COMP
     if "user" in names:
         return _user_names(state.value_of("out-dir", "clients"), partial, prefix), DIRECTIVE_NO_FILE_COMP
+    if "output" in names:
+        return [prefix + f for f in OUTPUT_FORMATS if f.startswith(partial)], DIRECTIVE_NO_FILE_COMP
     if flag.get("choices") is not None:
         return [prefix + c for c in flag["choices"] if c.startswith(partial)], DIRECTIVE_NO_FILE_COMP
     if any(n.endswith("dir") for n in names):

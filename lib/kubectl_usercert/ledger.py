@@ -121,6 +121,9 @@ def append(out_dir, entry):
             os.mkdir(records_dir(out_dir), PRIVATE_DIR_MODE)
         # O_NOFOLLOW: a link planted in a shared out-dir cannot redirect the ledger into another file.
         fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o600)
+    except IsADirectoryError:
+        raise UsercertError(f"the ledger {path} is not a file", hint="move it away; the tool keeps its record there") \
+            from None
     except OSError as exc:
         raise _ledger_error(path, exc) from None
     try:
@@ -169,9 +172,10 @@ def read(out_dir):
         return contents
     except OSError as exc:
         raise InvalidInput(f"cannot read the ledger {path}: {exc.strerror}", hint="check --out-dir") from None
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise InvalidInput(f"the ledger {path} is not a file", hint="move it away; the tool keeps its record there")
     with os.fdopen(fd, "rb") as handle:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise InvalidInput(f"the ledger {path} is not a file", hint="move it away; the tool keeps its record there")
         fcntl.flock(fd, fcntl.LOCK_SH)
         data = handle.read(MAX_LEDGER_BYTES)
     for number, raw in enumerate(data.split(b"\n"), 1):

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Optional, Tuple
 
-from .. import files, issuance, openssl, rbac, signals, whoami
+from .. import issuance, openssl, rbac, signals, whoami
 from ..errors import UsercertError
 from ..keys import KeySpec
 from ..layout import UserFiles
@@ -43,7 +43,8 @@ def create(request, progress=lambda _message: None):
     warnings = subject_warnings(subject, request.allow_system_masters)
     openssl.require_key_support(request.key)
     # Fail on existing output before any slow or sensitive work (and again under the lock).
-    files.refuse_existing(UserFiles.for_user(request.out_dir, subject.user).directory, request.force)
+    if not request.force:
+        issuance.refuse_or_adopt(request.out_dir, UserFiles.for_user(request.out_dir, subject.user))
     manifests = _checked_bindings(request, subject, progress)
     signer = choose_signer(request.signing, subject, progress)
     found = issuance.endpoint(request.signing.kubectl, request.server, signer, warnings)

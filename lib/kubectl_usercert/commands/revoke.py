@@ -15,6 +15,7 @@ from dataclasses import dataclass, replace
 
 from .. import files, issuance, ledger, openssl, rbac, signals
 from ..errors import InvalidInput, UsercertError
+from ..kubeconfig import kubeconfig_paths
 from ..kubectl import Kubectl
 from ..layout import revoked_archive, revoked_dir
 from ..ledger import LedgerEntry
@@ -37,12 +38,14 @@ def revoke(request, progress=lambda _message: None):
         result = replace(issued, dry_run=request.dry_run, already_revoked=already)
         progress("Finding the bindings this tool made")
         try:
+            if not kubeconfig_paths(request.kubectl.kubeconfig):
+                raise UsercertError("there is no kubeconfig here")
             managed = rbac.managed_bindings(request.kubectl)
         except UsercertError as exc:
             managed = None
             result = replace(result, remaining=(f"the bindings this tool made for {request.user} (the cluster could "
                                                 f"not be asked: {exc.details or exc.message}); run revoke again "
-                                                "when it can be",))
+                                                "when it can be (with --kubeconfig)",))
         if managed is not None:
             result = replace(result, removed=tuple(b for b in managed if b.subject_kind == "User"
                                                    and b.subject == request.user),
@@ -100,8 +103,9 @@ def _delete_bindings(request, result, removed, progress):
     try:
         for binding in result.removed:
             progress(f"Deleting {binding.ref}")
-            rbac.delete(request.kubectl, binding)
-            removed.append(binding)
+            with signals.critical():  # deleted and noted together, so the record says exactly what went
+                rbac.delete(request.kubectl, binding)
+                removed.append(binding)
     except UsercertError as exc:
         left = [b.ref for b in result.removed if b not in removed]
         return replace(result, removed=tuple(removed),

@@ -50,7 +50,8 @@ def sign(request, progress=lambda _message: None):
         asked = openssl.request_info(copy, der=der, shown=request.csr_path)
         subject = _checked_subject(_untyped(asked.subject, request.csr_path), named)
         spec = acceptable_request_key(asked.key_type, asked.key_bits)
-        files.refuse_existing(UserFiles.for_user(request.out_dir, subject.user).directory, request.force)
+        if not request.force:
+            issuance.refuse_or_adopt(request.out_dir, UserFiles.for_user(request.out_dir, subject.user))
         signer = choose_signer(request.signing, subject, progress)
         found = issuance.endpoint(request.signing.kubectl, request.server, signer, warnings)
         validity = signer.grant(request.validity)

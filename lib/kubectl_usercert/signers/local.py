@@ -74,6 +74,9 @@ def load_ca(cert_path, key_path, passphrase_file=None, given=True, now=None):
         if not os.path.isfile(path) or not os.access(path, os.R_OK):
             raise InvalidInput(f"cannot read the {what} {path}",
                                hint="check the path and your permissions (the key is often root-only: try sudo)")
+    _require_pem(cert_path, b"-----BEGIN CERTIFICATE-----", "CA certificate",
+                 f"convert it: openssl x509 -inform DER -in {cert_path} -out ca.crt")
+    _require_pem(key_path, b"-----BEGIN", "CA key", f"convert it: openssl pkey -inform DER -in {key_path} -out ca.key")
     if passphrase_file and not os.path.isfile(passphrase_file):
         raise InvalidInput(f"cannot read the passphrase file {passphrase_file}", hint="check --ca-key-passphrase-file")
     if _is_encrypted(key_path) and not passphrase_file:
@@ -89,6 +92,15 @@ def load_ca(cert_path, key_path, passphrase_file=None, given=True, now=None):
         raise InvalidInput(f"the CA key {key_path} does not belong to the CA certificate {cert_path}",
                            hint="pass the matching pair (same base name, .crt and .key)")
     return LocalCA(cert_path, key_path, passphrase_file, info, given)
+
+
+def _require_pem(path, marker, what, hint):
+    """PEM, as every supported openssl reads it (OpenSSL 3 guesses DER, LibreSSL does not)."""
+    with open(path, "rb") as handle:
+        head = handle.read(1 << 16)
+    if marker not in head:
+        raise InvalidInput(f"openssl could not read the {what} {path}: it is {'empty' if not head else 'not PEM'}",
+                           hint=hint)
 
 
 def _as_input(read, hint):
