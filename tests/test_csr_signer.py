@@ -119,14 +119,18 @@ def test_keep_csr_leaves_the_issued_request_in_the_cluster(cluster):
     assert issued == certificate("bob")
 
 
-def test_pending_request_is_picked_up_when_someone_else_approves(cluster, start):
+def decided_by_someone_else(cluster, start, verb):
+    """The tool waits on a request; a second kubectl process (the admin) approves or denies it."""
     tool = start("create", "alice", "-g", "dev", "--signer", "csr", *EC)
     name = submitted_csr(cluster)
+    decided = cluster.admin("certificate", verb, name)
+    assert decided.returncode == 0, decided.stderr
+    return name, finish(tool)
 
-    approved = cluster.admin("certificate", "approve", name)
-    result = finish(tool)
 
-    assert approved.returncode == 0, approved.stderr
+def test_pending_request_is_picked_up_when_someone_else_approves(cluster, start):
+    name, result = decided_by_someone_else(cluster, start, "approve")
+
     assert result.returncode == 0, result.stderr
     assert (f"Waiting for {name} to be approved and signed "
             f"(approve with: kubectl certificate approve {name})") in result.stderr
@@ -136,13 +140,8 @@ def test_pending_request_is_picked_up_when_someone_else_approves(cluster, start)
 
 
 def test_denied_request_is_a_clear_error_and_leaves_nothing(cluster, start):
-    tool = start("create", "alice", "-g", "dev", "--signer", "csr", *EC)
-    name = submitted_csr(cluster)
+    name, result = decided_by_someone_else(cluster, start, "deny")
 
-    denied = cluster.admin("certificate", "deny", name)
-    result = finish(tool)
-
-    assert denied.returncode == 0, denied.stderr
     assert result.returncode == 1
     assert (f"error: CertificateSigningRequest {name} was denied: KubectlDeny: "
             "This CSR was denied by kubectl certificate deny.") in result.stderr

@@ -185,6 +185,13 @@ def test_install_says_what_is_missing_in_one_line(tmp_path):
 # `./install.sh && kubectl usercert demo` works in the same shell.
 
 
+def folders(home, *names):
+    made = [home / name for name in names]
+    for folder in made:
+        folder.mkdir(parents=True)
+    return made
+
+
 def linked(folder, venv):
     """Whether both commands are linked into `folder`, each pointing into `venv`."""
     return all(os.path.islink(folder / command) and os.readlink(folder / command) == str(venv / "bin" / command)
@@ -193,13 +200,9 @@ def linked(folder, venv):
 
 def test_install_links_into_a_folder_of_home_on_path_when_local_bin_is_not(tmp_path):
     home = tmp_path / "user"
-    own_bin = home / "bin"
-    own_bin.mkdir(parents=True)
-    tool_bin = home / ".cargo" / "bin"  # a tool's own folder (its tool rewrites it): never ours
-    tool_bin.mkdir(parents=True)
+    own_bin, tool_bin = folders(home, "bin", ".cargo/bin")  # .cargo/bin: a tool's own (it rewrites it), never ours
     before = tree(home)
-    pybin = python_dir(tmp_path / "python", base_python())
-    env = environment(home, [tool_bin, own_bin, pybin, *SYSTEM_PATH])
+    env = environment(home, [tool_bin, own_bin, python_dir(tmp_path / "python", base_python()), *SYSTEM_PATH])
 
     installed = run([BASH, INSTALL], env)
     assert installed.returncode == 0, installed.stdout + installed.stderr
@@ -220,15 +223,12 @@ def test_install_links_into_a_folder_of_home_on_path_when_local_bin_is_not(tmp_p
 
 def test_install_with_no_folder_on_path_falls_back_to_local_bin_and_says_how(tmp_path):
     home = tmp_path / "user"
-    tool_bin = home / ".tool" / "bin"  # inside a hidden folder: a tool's
-    venv_bin = home / "venv" / "bin"  # a virtualenv's
-    own_bin = home / "bin"  # not on PATH yet
-    for folder in (tool_bin, venv_bin, own_bin):
-        folder.mkdir(parents=True)
+    # inside a hidden folder: a tool's; a virtualenv's; not on PATH yet
+    tool_bin, venv_bin, own_bin = folders(home, ".tool/bin", "venv/bin", "bin")
     (home / "venv" / "pyvenv.cfg").write_text("home = /usr/bin\n")
     before = tree(home)
-    pybin = python_dir(tmp_path / "python", base_python())
     # No ~/.local/bin, no folder of home fit for the links, no /usr/local/bin (so root has none either).
+    pybin = python_dir(tmp_path / "python", base_python())
     env = environment(home, [tool_bin, venv_bin, pybin, *SYSTEM_PATH])
 
     first = run([BASH, INSTALL], env)

@@ -8,8 +8,8 @@ and last `:<n>`, a cobra ShellCompDirective. A non-zero exit means "no completio
 stderr reaches the user's terminal in the middle of a prompt, so nothing is ever written there.
 
 It runs on every TAB, so it imports neither plumbum nor rich nor yaml: the commands and flags
-come from completion.json, generated from the CLI (`python -m kubectl_usercert.completion
---regenerate`; a test fails when it is stale). Context and cluster names come from `kubectl
+come from completion.json, generated from the CLI by completion_table.py (`python -m
+kubectl_usercert.completion_table`; a test fails when it is stale). Context and cluster names come from `kubectl
 config`, which reads kubeconfigs exactly as kubectl does; user names from the folders of --out-dir.
 """
 
@@ -221,76 +221,16 @@ def _debug(message):
             pass
 
 
-# --- the table, generated from the CLI -------------------------------------------------------
-
-
-def table_from_cli():
-    """{command: {help, args, flags}} from the plumbum applications ("" is the root)."""
-    import inspect
-    import re
-
-    from plumbum import cli as plumbum_cli
-
-    from .cli import Main
-
-    def describe(app_class, prog):
-        app = app_class(prog)
-        reachable = {id(info.func): info for info in app._switches_by_name.values()}.values()
-        defaults = {}
-        for klass in reversed(app_class.__mro__):
-            for value in vars(klass).values():
-                info = getattr(value, "_switch_info", None)
-                if info is not None and isinstance(getattr(value, "_default_value", None), str):
-                    defaults[max(info.names, key=len)] = value._default_value
-        flags = []
-        for info in sorted(reachable, key=lambda i: max(i.names, key=len)):
-            long = max(info.names, key=len)
-            choices = sorted(v for v in info.argtype.values if isinstance(v, str)) \
-                if isinstance(info.argtype, plumbum_cli.Set) else None
-            help_text = " ".join(re.sub(r";\s*the default is .*$", "", info.help or "", flags=re.S).split())
-            flag = {"names": sorted(info.names, key=len), "long": long, "value": info.argtype is not None,
-                    "list": bool(info.list), "choices": choices, "help": help_text}
-            if long in defaults:
-                flag["default"] = defaults[long]
-            flags.append(flag)
-        parameters = list(inspect.signature(app_class.main).parameters.values())[1:]
-        args = [p.name + ("*" if p.kind == p.VAR_POSITIONAL else "") for p in parameters]
-        summary = " ".join((app_class.DESCRIPTION or inspect.getdoc(app_class) or "").split("\n\n")[0].split())
-        return {"help": summary, "args": args, "flags": flags}
-
-    table = {"": describe(Main, "kubectl usercert")}
-    for name, sub in Main("kubectl usercert")._subcommands.items():
-        table[name] = describe(sub.get(), f"kubectl usercert {name}")
-    return table
-
-
 TABLE = "completion.json"
 
 
 def load_table():
+    """The commands and flags, as completion_table.py generated them from the CLI."""
     import json
     import pkgutil
 
     return json.loads(pkgutil.get_data(__package__, TABLE).decode("utf-8"))
 
 
-def table_text(table):
-    """The table as completion.json holds it: one line per command, so a change reads as one."""
-    import json
-
-    lines = [f"  {json.dumps(name)}: {json.dumps(table[name], sort_keys=True)}" for name in sorted(table)]
-    return "{\n" + ",\n".join(lines) + "\n}\n"
-
-
-def regenerate():
-    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), TABLE)
-    with open(path, "w", encoding="utf-8") as handle:
-        handle.write(table_text(table_from_cli()))
-    return path
-
-
 if __name__ == "__main__":
-    if sys.argv[1:] == ["--regenerate"]:
-        print(regenerate())
-        sys.exit(0)
     sys.exit(main())

@@ -10,6 +10,7 @@ from typing import Optional
 
 from . import openssl, userconfig
 from .errors import InvalidInput
+from .files import read_input
 from .layout import UserFiles
 from .results import Inspection
 from .signers.local import locate_ca
@@ -75,11 +76,7 @@ def _certificate_file(cert, key):
 
 
 def _looks_like_pem_certificate(path):
-    try:
-        with open(path, "rb") as handle:
-            return b"-----BEGIN CERTIFICATE-----" in handle.read(65536)
-    except OSError as exc:
-        raise InvalidInput(f"cannot read {path}: {exc.strerror}", hint="check the path and its permissions") from None
+    return b"-----BEGIN CERTIFICATE-----" in read_input(path, "the file", "check the path and its permissions", 8 << 20)
 
 
 def _from_kubeconfig(path):

@@ -64,6 +64,18 @@ def read_bytes(path):
         return handle.read()
 
 
+def read_input(path, what, hint, limit=1 << 20):
+    """A file the user pointed at, at most `limit` bytes: its bytes, or a one-line error naming it."""
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read(limit + 1)
+    except OSError as exc:
+        raise InvalidInput(f"cannot read {what} {path}: {exc.strerror}", hint=hint) from None
+    if len(data) > limit:
+        raise InvalidInput(f"{what} {path} is larger than {limit >> 20 or 1} MiB", hint=hint)
+    return data
+
+
 def write_error(path, exc):
     if exc.errno in (errno.ENOSPC, errno.EDQUOT):
         return UsercertError(f"cannot write {path}: the disk is full", hint="free some space and run it again")

@@ -16,6 +16,7 @@ from typing import Dict, List, Optional
 import yaml
 
 from .errors import InvalidInput
+from .files import read_input
 
 MAX_BYTES = 8 << 20
 MAX_NODES = 200_000  # after alias expansion: a "billion laughs" document is refused, not expanded
@@ -77,13 +78,7 @@ def load_merged(paths):
 def read_document(path):
     """A kubeconfig file as a mapping: bounded in size and alias expansion, or a one-line error."""
     check = f"check it with: kubectl config view --kubeconfig {path}"
-    try:
-        with open(path, "rb") as handle:
-            data = handle.read(MAX_BYTES + 1)
-    except OSError as exc:
-        raise InvalidInput(f"cannot read the kubeconfig {path}: {exc.strerror}", hint="check the path") from None
-    if len(data) > MAX_BYTES:
-        raise InvalidInput(f"the kubeconfig {path} is larger than {MAX_BYTES >> 20} MiB", hint=check)
+    data = read_input(path, "the kubeconfig", check, MAX_BYTES)
     try:
         document = yaml.safe_load(data.decode("utf-8"))
     except UnicodeDecodeError:

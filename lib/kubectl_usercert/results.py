@@ -18,6 +18,18 @@ def now():
     return datetime.now(timezone.utc).replace(microsecond=0)
 
 
+class Outcome:
+    """A result whose exit code says whether the command failed (verification disagreed, ...)."""
+
+    @property
+    def failed(self):
+        return False
+
+    @property
+    def exit_code(self):
+        return EXIT_FAILED if self.failed else EXIT_OK
+
+
 def certificate_state(not_before, not_after, at):
     if not_after <= at:
         return "expired"
@@ -58,7 +70,7 @@ class Credential:
 
 
 @dataclass(frozen=True)
-class Issued:
+class Issued(Outcome):
     """create: the credential, its RBAC bindings, and what the cluster said of it (--verify)."""
 
     credential: Credential
@@ -68,8 +80,8 @@ class Issued:
     verification: Optional["Verification"] = None
 
     @property
-    def exit_code(self):
-        return EXIT_FAILED if self.verification is not None and not self.verification.ok else EXIT_OK
+    def failed(self):
+        return self.verification is not None and not self.verification.ok
 
 
 @dataclass(frozen=True)
@@ -114,19 +126,18 @@ class Inspection:
 
 
 @dataclass(frozen=True)
-class InventoryRow:
+class Recorded:
+    """A certificate as the ledger (or its file) knows it."""
+
     user: str
     groups: Tuple[str, ...]
     serial: Optional[str]
     fingerprint_sha256: Optional[str]
     not_before: Optional[datetime]
-    not_after: datetime
+    not_after: Optional[datetime]
     key_type: Optional[str]
     key_bits: Optional[int]
-    state: str  # valid, expiring, expired, not yet valid, files missing, revoked
-    server: Optional[str]
     directory: Optional[str]
-    bindings: Optional[Tuple[str, ...]] = None  # None: the cluster was not asked
 
     @property
     def credential_id(self):
@@ -134,7 +145,14 @@ class InventoryRow:
 
 
 @dataclass(frozen=True)
-class Inventory:
+class InventoryRow(Recorded):
+    state: str = "valid"  # valid, expiring, expired, not yet valid, files missing, revoked
+    server: Optional[str] = None
+    bindings: Optional[Tuple[str, ...]] = None  # None: the cluster was not asked
+
+
+@dataclass(frozen=True)
+class Inventory(Outcome):
     """list: every user of an out-dir, soonest expiry first."""
 
     rows: Tuple[InventoryRow, ...]
@@ -145,26 +163,14 @@ class Inventory:
     fail_if_any: bool = False  # --exit-code
 
     @property
-    def exit_code(self):
-        return EXIT_FAILED if self.fail_if_any and self.rows else EXIT_OK
+    def failed(self):
+        return self.fail_if_any and bool(self.rows)
 
 
 @dataclass(frozen=True)
-class WhoisMatch:
-    user: str
-    groups: Tuple[str, ...]
-    serial: Optional[str]
-    fingerprint_sha256: Optional[str]
-    not_before: Optional[datetime]
-    not_after: Optional[datetime]
-    key_type: Optional[str]
-    event: str
-    time: Optional[datetime]
-    directory: Optional[str]
-
-    @property
-    def credential_id(self):
-        return credential_id(self.fingerprint_sha256) if self.fingerprint_sha256 else None
+class WhoisMatch(Recorded):
+    event: str = "issued"
+    time: Optional[datetime] = None
 
 
 @dataclass(frozen=True)
@@ -175,7 +181,7 @@ class WhoisResult:
 
 
 @dataclass(frozen=True)
-class Verification:
+class Verification(Outcome):
     kubeconfig: str
     expected_user: str
     expected_groups: Tuple[str, ...]
@@ -192,12 +198,12 @@ class Verification:
         return self.accepted and not self.problems
 
     @property
-    def exit_code(self):
-        return EXIT_OK if self.ok else EXIT_FAILED
+    def failed(self):
+        return not self.ok
 
 
 @dataclass(frozen=True)
-class Revocation:
+class Revocation(Outcome):
     user: str
     groups: Tuple[str, ...]
     serial: Optional[str]
@@ -216,8 +222,8 @@ class Revocation:
         return bool(self.not_after and self.not_after > self.observed_at)
 
     @property
-    def exit_code(self):
-        return EXIT_FAILED if self.remaining else EXIT_OK
+    def failed(self):
+        return bool(self.remaining)
 
 
 @dataclass(frozen=True)

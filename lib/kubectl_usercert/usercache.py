@@ -33,20 +33,18 @@ def cache_dir(create=False):
     return folder if _private(folder) else None
 
 
-def _ours(path):
+def _ours(path, closed_to=0o022):
+    """A real folder (no link) of the effective user, that nobody else may write (or, with
+    closed_to=0o077, even read)."""
     try:
         info = os.lstat(path)
     except OSError:
         return False
-    return stat.S_ISDIR(info.st_mode) and info.st_uid == os.geteuid() and not info.st_mode & 0o022
+    return stat.S_ISDIR(info.st_mode) and info.st_uid == os.geteuid() and not info.st_mode & closed_to
 
 
 def _private(path):
-    try:
-        info = os.lstat(path)
-    except OSError:
-        return False
-    return stat.S_ISDIR(info.st_mode) and info.st_uid == os.geteuid() and not info.st_mode & 0o077
+    return _ours(path, 0o077)
 
 
 def _identity(path):

@@ -13,6 +13,7 @@ from typing import Optional
 import yaml
 
 from .errors import InvalidInput
+from .files import read_input
 from .kubeconfig import (CONTEXT_FIELDS, USER_FIELDS, decode_data, kubeconfig_paths, load_merged, named_entries,
                          read_document)
 
@@ -76,13 +77,8 @@ def _server_ca(entry, folder):
     path = entry.get("certificate-authority")
     if not path:
         return None
-    path = os.path.join(folder, os.path.expanduser(path))
-    try:
-        with open(path, "rb") as handle:
-            return handle.read(1 << 20)
-    except OSError as exc:
-        raise InvalidInput(f"cannot read the cluster CA {path}: {exc.strerror}",
-                           hint="fix certificate-authority in the kubeconfig, or the file's permissions") from None
+    return read_input(os.path.join(folder, os.path.expanduser(path)), "the cluster CA",
+                      "fix certificate-authority in the kubeconfig, or the file's permissions")
 
 
 def endpoint_from_server(server, ca_pem, name="kubernetes"):
@@ -159,13 +155,8 @@ def _data_or_file(entry, field_name, folder, path):
     if entry.get(f"{field_name}-data"):
         return decode_data(entry[f"{field_name}-data"])
     if entry.get(field_name):
-        file = os.path.join(folder, os.path.expanduser(entry[field_name]))
-        try:
-            with open(file, "rb") as handle:
-                return handle.read(1 << 20)
-        except OSError as exc:
-            raise InvalidInput(f"cannot read {field_name} {file} (named in {path}): {exc.strerror}",
-                               hint="fix the path in the kubeconfig, or inline the data") from None
+        return read_input(os.path.join(folder, os.path.expanduser(entry[field_name])), field_name,
+                          f"fix the path in {path}, or inline the data")
     return None
 
 

@@ -23,7 +23,6 @@ from ..subject import make_subject, subject_warnings
 # String types whose bytes Go and openssl read alike; T61String, say, openssl reads as Latin-1 and
 # Go as raw bytes, so what is checked here would not be what the cluster sees.
 _PLAIN_STRING_TYPES = ("UTF8STRING", "PRINTABLESTRING")
-MAX_REQUEST_BYTES = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -68,13 +67,7 @@ def sign(request, progress=lambda _message: None):
 
 def _private_copy(source, path):
     """A private copy of the request, and whether it is DER (a PEM request may have text before it)."""
-    try:
-        with open(source, "rb") as handle:
-            data = handle.read(MAX_REQUEST_BYTES + 1)
-    except OSError as exc:
-        raise InvalidInput(f"cannot read the request {source}: {exc.strerror}", hint="check --csr") from None
-    if len(data) > MAX_REQUEST_BYTES:
-        raise InvalidInput(f"the request {source} is larger than 1 MiB", hint="check --csr")
+    data = files.read_input(source, "the request", "check --csr")
     files.write_private(path, data)
     return path, b"-----BEGIN CERTIFICATE REQUEST-----" not in data and b"-----BEGIN NEW CERTIFICATE REQUEST" not in data
 

@@ -32,8 +32,10 @@ def whois(request, progress=lambda _message: None):
     kind, value = normalize_query(request.query)
     contents = ledger.read(request.out_dir)
     matches = tuple(
-        WhoisMatch(entry.user, entry.groups, entry.serial, entry.fingerprint_sha256, entry.not_before,
-                   entry.not_after, entry.key_type, entry.event, entry.time, entry.path)
+        WhoisMatch(user=entry.user, groups=entry.groups, serial=entry.serial,
+                   fingerprint_sha256=entry.fingerprint_sha256, not_before=entry.not_before,
+                   not_after=entry.not_after, key_type=entry.key_type, key_bits=entry.key_bits,
+                   directory=entry.path, event=entry.event, time=entry.time)
         for entry in contents.entries
         if (kind == "fingerprint" and entry.fingerprint_hex == value) or
         (kind == "serial" and entry.serial and _serial_hex(entry.serial) == value))

@@ -13,7 +13,7 @@ from typing import Optional
 from .. import openssl
 from ..certinfo import CertificateInfo
 from ..errors import InvalidInput, UsercertError
-from ..files import read_bytes, write_private
+from ..files import read_bytes, read_input, write_private
 
 CA_CERT_ENV = "USERCERT_CA_CERT"
 CA_KEY_ENV = "USERCERT_CA_KEY"
@@ -96,8 +96,7 @@ def load_ca(cert_path, key_path, passphrase_file=None, given=True, now=None):
 
 def _require_pem(path, marker, what, hint):
     """PEM, as every supported openssl reads it (OpenSSL 3 guesses DER, LibreSSL does not)."""
-    with open(path, "rb") as handle:
-        head = handle.read(1 << 16)
+    head = read_input(path, f"the {what}", hint)
     if marker not in head:
         raise InvalidInput(f"openssl could not read the {what} {path}: it is {'empty' if not head else 'not PEM'}",
                            hint=hint)

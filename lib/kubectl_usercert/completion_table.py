@@ -1,0 +1,68 @@
+"""completion.json, generated from the plumbum applications of the CLI, for completion.py (which must
+not import the CLI: it runs on every TAB). Regenerate after changing a command's flags:
+
+    python -m kubectl_usercert.completion_table
+"""
+
+import inspect
+import json
+import os
+import re
+
+from plumbum import cli as plumbum_cli
+
+from .cli import Main
+from .completion import TABLE
+
+
+def table_from_cli():
+    """{command: {help, args, flags}} from the plumbum applications ("" is the root)."""
+    table = {"": _describe(Main, "kubectl usercert")}
+    for name, sub in Main("kubectl usercert")._subcommands.items():
+        table[name] = _describe(sub.get(), f"kubectl usercert {name}")
+    return table
+
+
+def _describe(app_class, prog):
+    app = app_class(prog)
+    reachable = {id(info.func): info for info in app._switches_by_name.values()}.values()
+    defaults = {}
+    for klass in reversed(app_class.__mro__):
+        for value in vars(klass).values():
+            info = getattr(value, "_switch_info", None)
+            if info is not None and isinstance(getattr(value, "_default_value", None), str):
+                defaults[max(info.names, key=len)] = value._default_value
+    flags = [_flag(info, defaults) for info in sorted(reachable, key=lambda i: max(i.names, key=len))]
+    parameters = list(inspect.signature(app_class.main).parameters.values())[1:]
+    args = [p.name + ("*" if p.kind == p.VAR_POSITIONAL else "") for p in parameters]
+    summary = " ".join((app_class.DESCRIPTION or inspect.getdoc(app_class) or "").split("\n\n")[0].split())
+    return {"help": summary, "args": args, "flags": flags}
+
+
+def _flag(info, defaults):
+    long = max(info.names, key=len)
+    choices = sorted(v for v in info.argtype.values if isinstance(v, str)) \
+        if isinstance(info.argtype, plumbum_cli.Set) else None
+    help_text = " ".join(re.sub(r";\s*the default is .*$", "", info.help or "", flags=re.S).split())
+    flag = {"names": sorted(info.names, key=len), "long": long, "value": info.argtype is not None,
+            "list": bool(info.list), "choices": choices, "help": help_text}
+    if long in defaults:
+        flag["default"] = defaults[long]
+    return flag
+
+
+def table_text(table):
+    """The table as completion.json holds it: one line per command, so a change reads as one."""
+    lines = [f"  {json.dumps(name)}: {json.dumps(table[name], sort_keys=True)}" for name in sorted(table)]
+    return "{\n" + ",\n".join(lines) + "\n}\n"
+
+
+def regenerate():
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), TABLE)
+    with open(path, "w", encoding="utf-8") as handle:
+        handle.write(table_text(table_from_cli()))
+    return path
+
+
+if __name__ == "__main__":
+    print(regenerate())
