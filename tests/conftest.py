@@ -61,8 +61,10 @@ def isolated(tmp_path, monkeypatch):
     home.mkdir()
     work.mkdir()
     monkeypatch.setenv("HOME", str(home))
+    # PYTHONDONTWRITEBYTECODE would make every CLI child compile the package again (as an installed
+    # copy never does): children keep bytecode in lib/__pycache__.
     for name in ("KUBECONFIG", "USERCERT_CA_CERT", "USERCERT_CA_KEY", "USERCERT_OPENSSL", "XDG_DATA_HOME",
-                 "XDG_CACHE_HOME"):
+                 "XDG_CACHE_HOME", "PYTHONDONTWRITEBYTECODE"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("NO_COLOR", "1")
     monkeypatch.chdir(work)

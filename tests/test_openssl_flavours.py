@@ -186,3 +186,27 @@ def test_usercert_openssl_names_the_binary(signing_ca, isolated, tmp_path, monke
     result = run_cli("create", "alice", "--key-type", "ecdsa", *ca_args(signing_ca), "--server", SERVER)
     assert result.returncode == 4 and "USERCERT_OPENSSL" in result.stderr
     assert tree(isolated) == []
+
+
+@pytest.mark.parametrize("user,groups", [("alice", ["dev"]), ("eve/O=system:masters", ["a+O=x", "équipe"]),
+                                         ("josé 名前 🚀", [])])
+def test_hours_with_the_local_ca(openssl_flavour, signing_ca, isolated, user, groups):
+    """--expiration in hours with the CA key here: `openssl ca` with the exact start and end."""
+    before = datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0)
+    group_args = [arg for group in groups for arg in ("-g", group)]
+    result = run_cli("create", user, *group_args, "--key-type", "ecdsa", "--expiration", "8h", *ca_args(signing_ca),
+                     "--server", SERVER, "-o", "json")
+    assert result.returncode == 0, result.stderr
+    status = json.loads(result.stdout)["status"]
+    cert = x509.load_pem_x509_certificate(open(status["certificate"], "rb").read())
+    assert cert.not_valid_after_utc - cert.not_valid_before_utc == datetime.timedelta(hours=8)
+    assert before <= cert.not_valid_before_utc <= before + datetime.timedelta(minutes=1)
+    assert [(a.oid, a.value) for a in cert.subject] == \
+        [(NameOID.ORGANIZATION_NAME, g) for g in groups] + [(NameOID.COMMON_NAME, user)]
+    assert all(a._type.name in ("UTF8String", "PrintableString") for a in cert.subject)
+    cert.verify_directly_issued_by(signing_ca.cert)
+    assert list(cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value) == \
+        [ExtendedKeyUsageOID.CLIENT_AUTH]
+    folder = os.path.dirname(status["certificate"])
+    assert sorted(f.split(".")[-1] for f in os.listdir(folder)) == ["crt", "key", "kubeconfig"]  # no CA database
+

@@ -4,7 +4,6 @@ error, help that reads like kubectl's, and `perform`: the one tail every command
 plumbum stays the parser; this only changes what goes in (flags.normalize) and what comes out.
 """
 
-import inspect
 import re
 
 from plumbum import cli
@@ -50,9 +49,12 @@ class Command(cli.Application):
 
     def perform(self, core, request):
         """quiet, steps, the core call, what people see, what scripts read, the exit code."""
-        from . import console, contract, ui
+        from . import console, ui
 
-        output = contract.check_output_format(self.output) if getattr(self, "output", None) else None
+        output = getattr(self, "output", None)
+        if output:
+            from . import contract
+            contract.check_output_format(output)
         console.set_quiet(getattr(self, "quiet", False))
         with console.steps() as progress:
             result = core(request, progress)
@@ -86,14 +88,14 @@ def _kubectl_style(message):
 
 def kubectl_help(app):
     """Description, examples, flags by group, usage: as `kubectl CMD --help` reads."""
-    lines = [(app.DESCRIPTION or inspect.getdoc(type(app)) or "").strip(), ""]
+    lines = [_summary(type(app)), ""]
     if app.EXAMPLES.strip():
         lines += ["Examples:"] + ["  " + line if line else "" for line in app.EXAMPLES.strip().splitlines()] + [""]
     if app._subcommands:
         lines.append("Commands:")
         width = max(map(len, app._subcommands)) + 2
         for name, sub in sorted(app._subcommands.items()):
-            summary = (sub.get().DESCRIPTION or inspect.getdoc(sub.get()) or "").strip().splitlines()[0]
+            summary = _summary(sub.get()).splitlines()[0]
             lines.append(f"  {name.ljust(width)}{summary}")
         lines.append("")
     lines += _flag_groups(app)
@@ -102,6 +104,11 @@ def kubectl_help(app):
     if app._subcommands:
         lines.append(f'Use "{app.PROGNAME} COMMAND --help" for more information about a command.')
     return "\n".join(lines).rstrip() + "\n"
+
+
+def _summary(app_class):
+    # (a class's own docstring: inspect.getdoc would also find a base class's, and costs an import)
+    return (app_class.DESCRIPTION or app_class.__dict__.get("__doc__") or "").strip()
 
 
 def _flag_groups(app):

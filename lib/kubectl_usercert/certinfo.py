@@ -24,7 +24,7 @@ _PEM_REQUEST = re.compile(r"-----BEGIN CERTIFICATE REQUEST-----\n[A-Za-z0-9+/=\n
 CLIENT_AUTH = "TLS Web Client Authentication"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False, repr=False)
 class CertificateInfo:
     subject: Tuple[Tuple[str, str], ...]  # (attribute, value) in certificate order
     issuer: Tuple[Tuple[str, str], ...]
@@ -66,7 +66,7 @@ class CertificateInfo:
         return credential_id(self.fingerprint_sha256)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False, repr=False)
 class RequestInfo:
     """What a certificate signing request asks for (its self-signature already checked)."""
 

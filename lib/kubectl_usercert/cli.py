@@ -72,17 +72,20 @@ kubectl usercert create alice developers -o jsonpath='{.status.kubeconfig}' -q""
                           help="print the RBAC manifests on stdout instead of applying them")
 
     def main(self, user, *groups):
-        from . import rbac
-        from .commands.create import CreateRequest, create
+        from .openssl import PendingKey
 
         if self.print_rbac and self.output:
             raise InvalidInput("--print-rbac and -o both write to stdout", hint="use one of them")
-        access = rbac.plan_bindings(self.clusterroles, self.roles, self.namespace, self.preset, self.bind_group)
-        return self.perform(create, CreateRequest(
-            user=user, groups=tuple(groups) + tuple(self.groups), out_dir=self.out_dir, validity=self.validity(),
-            key=self.key(), namespace=self.namespace, force=self.force,
-            allow_system_masters=self.allow_system_masters, signing=self.signer_options(), server=self.server,
-            access=access, print_rbac=self.print_rbac, verify=self.verify))
+        with PendingKey(self.key()) as pending:  # the slow step first: the rest is loaded and checked meanwhile
+            from . import rbac
+            from .commands.create import CreateRequest, create
+
+            access = rbac.plan_bindings(self.clusterroles, self.roles, self.namespace, self.preset, self.bind_group)
+            return self.perform(create, CreateRequest(
+                user=user, groups=tuple(groups) + tuple(self.groups), out_dir=self.out_dir,
+                validity=self.validity(), key=self.key(), namespace=self.namespace, force=self.force,
+                allow_system_masters=self.allow_system_masters, signing=self.signer_options(), server=self.server,
+                access=access, print_rbac=self.print_rbac, verify=self.verify, pending_key=pending))
 
 
 @Main.subcommand("sign")

@@ -9,17 +9,51 @@ bidi overrides) as \\x.. codes, so a crafted name cannot drive the terminal.
 
 import functools
 import json
+import re
 import sys
 import unicodedata
 from contextlib import contextmanager
 
-import yaml
-from rich.console import Console
-from rich.markup import escape
-
-# NO_COLOR and a non-terminal stderr are honoured by rich itself.
-console = Console(stderr=True, highlight=False, emoji=False)  # no ":cd:" emoji inside fingerprints
 _state = {"quiet": False}
+# rich's markup: [tag] ... [/], a backslash before [ makes it literal (rich.markup.RE_TAGS, escape).
+_TAGS = re.compile(r"((\\*)\[([a-z#/@][^[]*?)])")
+_ESCAPABLE = re.compile(r"(\\*)(\[[a-z#/@][^[]*?])")
+
+
+@functools.lru_cache(maxsize=None)
+def _rich(stream="stderr"):
+    """A rich Console, only where a terminal shows it (colour, spinner); rich is imported then only:
+    logs, CI and pipes get plain text, and do not pay for rich's import."""
+    from rich.console import Console
+    # NO_COLOR is honoured by rich itself; no ":cd:" emoji inside fingerprints.
+    return Console(stderr=stream == "stderr", highlight=False, emoji=False)
+
+
+def _terminal(stream):
+    handle = getattr(sys, stream)
+    try:
+        return handle.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+def escape(value):
+    """Text made literal for rich's markup, as rich.markup.escape does it."""
+    escaped = _ESCAPABLE.sub(lambda match: f"{match.group(1)}{match.group(1)}\\{match.group(2)}", value)
+    return escaped + "\\" if escaped.endswith("\\") and not escaped.endswith("\\\\") else escaped
+
+
+def plain(markup):
+    """What rich would print for `markup` with no styles: tags dropped, escapes resolved."""
+    out, position = [], 0
+    for match in _TAGS.finditer(markup):
+        full, escapes, _tag = match.groups()
+        out.append(markup[position:match.start()])
+        backslashes, escaped = divmod(len(escapes), 2)
+        out.append("\\" * backslashes + (full[len(escapes):] if escaped else ""))
+        position = match.end()
+    out.append(markup[position:])
+    return "".join(out)
 
 
 def shown(value):
@@ -40,9 +74,14 @@ def quiet():
     return _state["quiet"]
 
 
-def show(markup):
-    # soft_wrap: never wrap or cut a line, so paths and fingerprints stay whole and pasteable.
-    console.print(markup, soft_wrap=True)
+def show(markup, stream="stderr"):
+    if _terminal(stream):
+        # soft_wrap: never wrap or cut a line, so paths and fingerprints stay whole and pasteable.
+        _rich(stream).print(markup, soft_wrap=True)
+    else:
+        handle = getattr(sys, stream)
+        handle.write(plain(markup) + "\n")
+        handle.flush()
 
 
 def say(markup):
@@ -78,12 +117,12 @@ def steps():
     if _state["quiet"]:
         yield lambda _message: None
         return
-    if not console.is_terminal:
+    if not _terminal("stderr"):
         # A log or CI: each step as it starts, so a long wait says what it waits for while it waits.
         yield lambda message: show(f"- {text(message)} …")
         return
     current = []
-    with console.status("", spinner="dots") as status:
+    with _rich().status("", spinner="dots") as status:
         def progress(message):
             if current:
                 show(f"[green]✓[/] {text(current[0])}")
@@ -115,9 +154,9 @@ def emit(obj, output):
 
 
 def dump_yaml(obj, many=False):
-    """YAML as this tool writes it everywhere: block style, keys in their order, UTF-8 as it is."""
-    dump = yaml.safe_dump_all if many else yaml.safe_dump
-    return dump(obj, default_flow_style=False, sort_keys=False, allow_unicode=True)
+    from . import yamltext
+
+    return yamltext.dump_all(obj) if many else yamltext.dump(obj)
 
 
 def table(headers, rows):
@@ -126,17 +165,11 @@ def table(headers, rows):
     cells = [[(shown(value), style) for value, style in row] for row in rows]
     widths = [max([len(header)] + [len(row[i][0]) for row in cells]) for i, header in enumerate(headers)]
     header = "   ".join(h.ljust(w) for h, w in zip(headers, widths)).rstrip()
-    if not _stdout().is_terminal:
+    if not _terminal("stdout"):
         lines = ["   ".join(value.ljust(w) for (value, _), w in zip(row, widths)).rstrip() for row in cells]
         emit_text("\n".join([header] + lines) + "\n")
         return
-    _stdout().print(f"[bold]{escape(header)}[/]", soft_wrap=True)
+    show(f"[bold]{escape(header)}[/]", "stdout")
     for row in cells:
         padded = [(value.ljust(w), style) for (value, style), w in zip(row, widths)]
-        _stdout().print("   ".join(f"[{style}]{escape(v)}[/]" if style else escape(v) for v, style in padded).rstrip(),
-                        soft_wrap=True)
-
-
-@functools.lru_cache(maxsize=None)
-def _stdout():
-    return Console(highlight=False, emoji=False)
+        show("   ".join(f"[{style}]{escape(v)}[/]" if style else escape(v) for v, style in padded).rstrip(), "stdout")

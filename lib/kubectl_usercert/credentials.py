@@ -16,7 +16,7 @@ from .results import Inspection
 from .signers.local import locate_ca
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False, repr=False)
 class CredentialSource:
     """Where a credential's certificate and key are: files openssl reads in place, or the bytes a
     kubeconfig holds."""

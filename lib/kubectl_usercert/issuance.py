@@ -74,11 +74,11 @@ def refuse_or_adopt(out_dir, user_files):
                        hint="pass --force to replace it, or choose another --out-dir")
 
 
-def new_key_signed(stage_files, subject, spec, signer, validity, progress):
-    """A fresh key in stage_files.key, its CSR signed into stage_files.cert, checked."""
+def new_key_signed(stage_files, subject, spec, signer, validity, progress, pending=None):
+    """A fresh key in stage_files.key (from `pending`, an openssl.PendingKey started earlier, or made
+    now), its CSR signed into stage_files.cert, checked."""
     progress(f"Generating {spec.describe()} key")
-    openssl.generate_key(stage_files.key, spec)
-    os.chmod(stage_files.key, files.PRIVATE_FILE_MODE)
+    files.write_private(stage_files.key, pending.result() if pending else openssl.generate_key(spec))
     return key_signed(stage_files, subject, spec, signer, validity, progress)
 
 

@@ -22,7 +22,7 @@ _ALGORITHMS = {"rsaEncryption": "RSA", "id-ecPublicKey": "ECDSA", "ED25519": "Ed
 _SWITCH_VALUES = {"RSA": "rsa", "ECDSA": "ecdsa", "Ed25519": "ed25519"}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False, repr=False)
 class KeySpec:
     """A key to make: its type (as --key-type says it) and size (None: the type's default)."""
 

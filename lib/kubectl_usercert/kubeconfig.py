@@ -13,8 +13,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional
 
-import yaml
-
+from . import yamltext
 from .errors import InvalidInput
 from .files import read_input
 
@@ -80,13 +79,13 @@ def read_document(path):
     check = f"check it with: kubectl config view --kubeconfig {path}"
     data = read_input(path, "the kubeconfig", check, MAX_BYTES)
     try:
-        document = yaml.safe_load(data.decode("utf-8"))
+        document = yamltext.load(data.decode("utf-8"))
     except UnicodeDecodeError:
         raise InvalidInput(f"the kubeconfig {path} is not UTF-8 text", hint=check) from None
-    except (yaml.YAMLError, RecursionError) as exc:
-        where = getattr(exc, "problem_mark", None)
-        at = f" (line {where.line + 1})" if where else ""
-        raise InvalidInput(f"the kubeconfig {path} is not valid YAML{at}", hint=check) from None
+    except Exception as exc:  # yaml.YAMLError, RecursionError: not imported here, so PyYAML loads only on use
+        if not (yamltext.is_error(exc) or isinstance(exc, RecursionError)):
+            raise
+        raise InvalidInput(f"the kubeconfig {path} is not valid YAML{yamltext.error_line(exc)}", hint=check) from None
     if document is None:
         return {}
     if not isinstance(document, dict):

@@ -38,7 +38,7 @@ def _command(path):
     return local[path]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False, repr=False)
 class KubectlResult:
     code: int
     stdout: str
@@ -49,7 +49,7 @@ class KubectlResult:
         return self.code == 0
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False, repr=False)
 class Kubectl:
     """kubectl bound to one kubeconfig and context; None means kubectl's own defaults."""
 

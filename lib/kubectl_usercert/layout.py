@@ -57,7 +57,7 @@ def from_file_safe(encoded):
     return urllib.parse.unquote(readable)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False, repr=False)
 class UserFiles:
     directory: str
     stem: str

@@ -26,7 +26,7 @@ EVENTS = ("issued", "renewed", "adopted", "revoked")
 MAX_LEDGER_BYTES = 256 << 20
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False, repr=False)
 class LedgerEntry:
     event: str
     user: str

@@ -9,9 +9,7 @@ import re
 from dataclasses import dataclass, field
 from typing import List, Optional, Tuple
 
-import yaml
-
-from . import signals
+from . import signals, yamltext
 from .errors import InvalidInput, UsercertError
 from .kubeconfig import kubeconfig_paths
 
@@ -24,7 +22,7 @@ READ_ONLY_ROLE = "usercert:read-only"
 PRESETS = ("read-only", "view", "edit", "admin")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False, repr=False)
 class RoleRef:
     kind: str  # Role or ClusterRole
     name: str
@@ -113,7 +111,7 @@ def _binding(role, subject_kind, subject_name):
 
 
 def to_yaml(manifests):
-    return yaml.safe_dump_all(manifests, default_flow_style=False, sort_keys=False, allow_unicode=True)
+    return yamltext.dump_all(manifests)
 
 
 # --- talking to the cluster -----------------------------------------------------------------
@@ -163,7 +161,7 @@ def apply(kubectl, manifests):
     return names
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False, repr=False)
 class Binding:
     kind: str
     name: str

@@ -38,7 +38,7 @@ def certificate_state(not_before, not_after, at):
     return "expiring" if (not_after - at).days < EXPIRING_DAYS else "valid"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False, repr=False)
 class Credential:
     """A certificate this tool issued, and where its files are."""
 
@@ -69,7 +69,7 @@ class Credential:
         return credential_id(self.fingerprint_sha256)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False, repr=False)
 class Issued(Outcome):
     """create: the credential, its RBAC bindings, and what the cluster said of it (--verify)."""
 
@@ -84,7 +84,7 @@ class Issued(Outcome):
         return self.verification is not None and not self.verification.ok
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False, repr=False)
 class Signed:
     """sign --csr: a certificate for a key its owner keeps, and what the owner runs next."""
 
@@ -92,14 +92,14 @@ class Signed:
     owner_instructions: Tuple[str, ...]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False, repr=False)
 class Renewal:
     credential: Credential
     previous_certificate: str  # where the previous certificate was kept
     previous_serial: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False, repr=False)
 class Inspection:
     source: str
     kubeconfig: Optional[str]
@@ -125,7 +125,7 @@ class Inspection:
         return certificate_state(self.info.not_before, self.info.not_after, self.observed_at)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False, repr=False)
 class Recorded:
     """A certificate as the ledger (or its file) knows it."""
 
@@ -144,14 +144,14 @@ class Recorded:
         return credential_id(self.fingerprint_sha256) if self.fingerprint_sha256 else None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False, repr=False)
 class InventoryRow(Recorded):
     state: str = "valid"  # valid, expiring, expired, not yet valid, files missing, revoked
     server: Optional[str] = None
     bindings: Optional[Tuple[str, ...]] = None  # None: the cluster was not asked
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False, repr=False)
 class Inventory(Outcome):
     """list: every user of an out-dir, soonest expiry first."""
 
@@ -167,20 +167,20 @@ class Inventory(Outcome):
         return self.fail_if_any and bool(self.rows)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False, repr=False)
 class WhoisMatch(Recorded):
     event: str = "issued"
     time: Optional[datetime] = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False, repr=False)
 class WhoisResult:
     query: str
     matches: Tuple[WhoisMatch, ...]
     problems: Tuple[str, ...] = ()
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False, repr=False)
 class Verification(Outcome):
     kubeconfig: str
     expected_user: str
@@ -202,7 +202,7 @@ class Verification(Outcome):
         return not self.ok
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False, repr=False)
 class Revocation(Outcome):
     user: str
     groups: Tuple[str, ...]
@@ -226,7 +226,7 @@ class Revocation(Outcome):
         return bool(self.remaining)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False, repr=False)
 class DemoResult:
     directory: str
     issued: Issued

@@ -10,15 +10,14 @@ import os
 from dataclasses import dataclass
 from typing import Optional
 
-import yaml
-
+from . import yamltext
 from .errors import InvalidInput
 from .files import read_input
 from .kubeconfig import (CONTEXT_FIELDS, USER_FIELDS, decode_data, kubeconfig_paths, load_merged, named_entries,
                          read_document)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False, repr=False)
 class ClusterEndpoint:
     """What a user's kubeconfig needs to reach the cluster the admin's kubeconfig points at."""
 
@@ -114,14 +113,14 @@ def build(endpoint, user, cert_pem, key_pem=None, namespace=None):
 
 
 def dump(config):
-    return yaml.safe_dump(config, default_flow_style=False, sort_keys=False, allow_unicode=True)
+    return yamltext.dump(config)
 
 
 def _b64(data):
     return base64.b64encode(data).decode("ascii")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False, repr=False)
 class UserCredentials:
     """The client certificate (and key) a kubeconfig's current context uses."""
 

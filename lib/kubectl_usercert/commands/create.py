@@ -20,7 +20,7 @@ from ..signers import SignerOptions, choose_signer
 from ..subject import make_subject, subject_warnings
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False, repr=False)
 class CreateRequest:
     user: str
     groups: Tuple[str, ...] = ()
@@ -35,6 +35,7 @@ class CreateRequest:
     access: BindingPlan = field(default_factory=BindingPlan)
     print_rbac: bool = False  # hand the bindings back as manifests instead of applying them
     verify: bool = False  # then ask the cluster who the new credential is
+    pending_key: Optional[object] = None  # an openssl.PendingKey started before (else made when needed)
 
 
 def create(request, progress=lambda _message: None):
@@ -51,7 +52,7 @@ def create(request, progress=lambda _message: None):
     validity = signer.grant(request.validity)
     credential = issuance.issue(
         subject, signer, found, lambda staged: issuance.new_key_signed(staged, subject, request.key, signer, validity,
-                                                                      progress),
+                                                                      progress, request.pending_key),
         out_dir=request.out_dir, namespace=request.namespace, force=request.force, warnings=warnings,
         progress=progress, extra_files={"rbac.yaml": rbac.to_yaml(manifests)} if manifests else None)
     bindings = _bindings(request, manifests, credential, progress)

@@ -21,7 +21,7 @@ from ..subject import make_subject
 DEMO_SERVER = "https://127.0.0.1:6443"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False, repr=False)
 class DemoRequest:
     directory: Optional[str] = None  # default: a new temporary folder
 

@@ -8,7 +8,7 @@ from .. import credentials, rbac
 from ..kubectl import Kubectl
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False, repr=False)
 class InspectRequest:
     target: str  # a user in out_dir, a kubeconfig, or a PEM certificate
     out_dir: str = "clients"

@@ -9,7 +9,7 @@ from ..kubectl import Kubectl
 from ..results import Inventory, now
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False, repr=False)
 class ListRequest:
     out_dir: str = "clients"
     expiring: Optional[timedelta] = None  # only those expiring within this window (expired included)

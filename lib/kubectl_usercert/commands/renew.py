@@ -22,7 +22,7 @@ from ..signers import SignerOptions, choose_signer
 from ..subject import make_subject, subject_warnings
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False, repr=False)
 class RenewRequest:
     user: str
     out_dir: str = "clients"

@@ -22,7 +22,7 @@ from ..ledger import LedgerEntry
 from ..results import Revocation
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False, repr=False)
 class RevokeRequest:
     user: str
     out_dir: str = "clients"

@@ -25,7 +25,7 @@ from ..subject import make_subject, subject_warnings
 _PLAIN_STRING_TYPES = ("UTF8STRING", "PRINTABLESTRING")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False, repr=False)
 class SignRequest:
     csr_path: str
     user: str

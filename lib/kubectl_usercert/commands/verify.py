@@ -7,7 +7,7 @@ from ..errors import InvalidInput
 from ..kubectl import Kubectl
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False, repr=False)
 class VerifyRequest:
     target: str  # a user in out_dir, or a kubeconfig
     out_dir: str = "clients"

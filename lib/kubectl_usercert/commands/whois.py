@@ -8,7 +8,7 @@ from ..errors import InvalidInput, UsercertError
 from ..results import WhoisMatch, WhoisResult
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False, repr=False)
 class WhoisRequest:
     query: str
     out_dir: str = "clients"

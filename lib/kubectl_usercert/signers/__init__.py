@@ -55,7 +55,7 @@ class Signer(Protocol):
         """How it signed, for the ledger (so renew can sign alike)."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False, repr=False)
 class SignerOptions:
     kind: str = "auto"
     ca_cert: Optional[str] = None

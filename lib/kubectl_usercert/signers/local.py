@@ -35,7 +35,7 @@ subjectKeyIdentifier = hash
 """
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False, repr=False)
 class LocalCA:
     cert_path: str
     key_path: str
@@ -85,13 +85,19 @@ def load_ca(cert_path, key_path, passphrase_file=None, given=True, now=None):
     info = _as_input(lambda: openssl.certificate_info(cert_path, what=f"the CA certificate {cert_path}"),
                      "give the CA certificate in PEM form (openssl x509 -inform DER -in FILE -out ca.crt)")
     _check_usable(info, cert_path, now or datetime.now(timezone.utc))
-    public_key = _as_input(lambda: openssl.public_key_of_key(key_path, passphrase_file=passphrase_file,
-                                                             what=f"the CA key {key_path}"),
-                           "give the CA's private key in PEM form, and its passphrase if it has one")
-    if public_key != info.public_key:
-        raise InvalidInput(f"the CA key {key_path} does not belong to the CA certificate {cert_path}",
-                           hint="pass the matching pair (same base name, .crt and .key)")
+    # That the key belongs to the certificate, openssl checks when it signs (x509 -req refuses a
+    # pair that does not match); `check_key` says which when signing fails.
     return LocalCA(cert_path, key_path, passphrase_file, info, given)
+
+
+def check_key(ca):
+    """Refuse a CA key that cannot be read or does not belong to the CA certificate."""
+    public_key = _as_input(lambda: openssl.public_key_of_key(ca.key_path, passphrase_file=ca.passphrase_file,
+                                                             what=f"the CA key {ca.key_path}"),
+                           "give the CA's private key in PEM form, and its passphrase if it has one")
+    if public_key != ca.info.public_key:
+        raise InvalidInput(f"the CA key {ca.key_path} does not belong to the CA certificate {ca.cert_path}",
+                           hint="pass the matching pair (same base name, .crt and .key)")
 
 
 def _require_pem(path, marker, what, hint):
@@ -170,17 +176,19 @@ class LocalSigner:
                 "ca_key": os.path.abspath(self.ca.key_path) if self.ca.given else None}
 
     def grant(self, validity, now=None):
-        """The validity the CA can give: `validity` (a timedelta), or less when the CA expires sooner."""
-        if validity.total_seconds() % 86400:
-            raise InvalidInput("the local CA signs whole days (openssl x509 -days)",
-                               hint="use --days N, or --signer csr for --expiration")
+        """The validity the CA can give: `validity` (a timedelta), or less when the CA expires sooner
+        (whole days stay whole days)."""
+        if validity < MIN_VALIDITY:
+            raise InvalidInput(f"a certificate for less than 10 minutes ({_human(validity)}) is of no use",
+                               hint="use --expiration 10m or longer")
         now = now or datetime.now(timezone.utc)
-        available = timedelta(days=int((self.ca.info.not_after - now).total_seconds() // 86400))
-        if available < timedelta(days=1):
-            raise InvalidInput(f"the CA expires in less than a day ({self.ca.info.not_after:%Y-%m-%d %H:%M}Z)",
+        left = self.ca.info.not_after - now
+        available = timedelta(days=left.days) if _whole_days(validity) else timedelta(minutes=left // timedelta(minutes=1))
+        if available < (timedelta(days=1) if _whole_days(validity) else MIN_VALIDITY):
+            raise InvalidInput(f"the CA expires too soon ({self.ca.info.not_after:%Y-%m-%d %H:%M}Z)",
                                hint="renew the cluster CA first")
         if validity > available:
-            self.notes.append(f"validity clipped to {available.days} days: the CA expires on "
+            self.notes.append(f"validity clipped to {_human(available)}: the CA expires on "
                               f"{self.ca.info.not_after:%Y-%m-%d}")
             return available
         return validity
@@ -189,10 +197,22 @@ class LocalSigner:
         return f"Signing with the local CA for {_human(validity)}"
 
     def sign(self, csr_path, spec, validity, workdir, cert_path):
+        """Whole days through `openssl x509 -req -days` (which also reads the result back); anything
+        else (8h) through `openssl ca` with the exact start and end."""
         extfile = os.path.join(workdir, "client-profile.ext")
         write_private(extfile, client_profile(spec, self.ca.info.has_subject_key_id))
-        info = openssl.sign_csr(csr_path, self.ca, days=validity.days, serial_hex=random_serial(), extfile=extfile,
-                                cert_path=cert_path)
+        try:
+            if _whole_days(validity):
+                info = openssl.sign_csr(csr_path, self.ca, days=validity.days, serial_hex=random_serial(),
+                                        extfile=extfile, cert_path=cert_path)
+            else:
+                start = datetime.now(timezone.utc).replace(microsecond=0)
+                info = openssl.sign_csr_until(csr_path, self.ca, not_before=start, not_after=start + validity,
+                                              serial_hex=random_serial(), extfile=extfile, cert_path=cert_path,
+                                              scratch=os.path.join(workdir, ".ca"))
+        except UsercertError:
+            check_key(self.ca)  # the likeliest cause, said plainly
+            raise
         os.unlink(extfile)
         return info
 
@@ -204,6 +224,13 @@ class LocalSigner:
 
     def withdraw(self):
         pass  # nothing left anywhere but the staging folder, which goes
+
+
+MIN_VALIDITY = timedelta(minutes=10)
+
+
+def _whole_days(validity):
+    return validity.total_seconds() % 86400 == 0
 
 
 def _human(validity):

@@ -1,0 +1,143 @@
+"""Making keys, requests and certificates with openssl."""
+
+import os
+import re
+import shutil
+import subprocess
+
+from .. import certinfo
+from ..errors import UsercertError
+from ..files import read_bytes, write_private, write_public
+from ..keys import EC_CURVES, KeySpec
+from .reading import CERTIFICATE_FIELDS, certificate_info
+from .runner import _environment, _openssl, complaint, passin_args, require_key_support, run
+
+def _key_args(spec):
+    """The command that prints a new private key (PEM) on stdout: RSA through genrsa, as the original
+    script did; EC keys with a named curve (LibreSSL otherwise writes explicit parameters, which
+    Go refuses)."""
+    if spec.type == "rsa":
+        return ["genrsa", str(spec.bits)]
+    if spec.type == "ecdsa":
+        return ["genpkey", "-algorithm", "EC", "-pkeyopt", f"ec_paramgen_curve:{EC_CURVES[spec.bits]}",
+                "-pkeyopt", "ec_param_enc:named_curve"]
+    return ["genpkey", "-algorithm", "ed25519"]
+
+
+class PendingKey:
+    """A private key openssl is making in the background: key generation is the slow step (RSA), so it
+    starts first and the rest of the work (imports, checks, the CA) runs meanwhile. The key comes
+    back through a pipe, into this process's memory only, and is written into the private staging
+    folder by whoever takes it. Leaving the `with` block without taking it stops openssl."""
+
+    def __init__(self, spec):
+        require_key_support(spec)
+        self.spec = spec
+        self._process = _openssl()[_key_args(spec)].popen(stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                                         stderr=subprocess.PIPE, env=_environment(),
+                                                         cwd=os.getcwd())
+
+    def result(self):
+        """The key (PEM bytes), once openssl is done."""
+        try:
+            out, err = self._process.communicate()
+        except BaseException:
+            self.cancel()
+            raise
+        self._taken = True
+        if self._process.returncode != 0 or b"PRIVATE KEY-----" not in out:
+            raise UsercertError(f"openssl could not generate a {self.spec.describe()} key",
+                                details=complaint(err.decode("utf-8", "replace")))
+        return out
+
+    def cancel(self):
+        if getattr(self, "_taken", False):
+            return
+        self._taken = True
+        if self._process.poll() is None:
+            self._process.kill()
+        self._process.communicate()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *_exc):
+        self.cancel()
+
+
+def generate_key(spec):
+    """A new private key (PEM bytes), made now."""
+    with PendingKey(spec) as pending:
+        return pending.result()
+
+
+def make_ca(cert_path, key_path, common_name, days):
+    """A self-signed CA (for `demo`): an ECDSA P-256 key, CA:TRUE, keyCertSign, a key identifier."""
+    write_private(key_path, generate_key(KeySpec("ecdsa")))
+    run(["req", "-x509", "-new", "-key", key_path, "-subj", "/CN=" + common_name, "-days", str(days),
+         "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign",
+         "-addext", "subjectKeyIdentifier=hash", "-out", cert_path], "create the CA certificate")
+
+
+def make_csr(key_path, subject, csr_path):
+    """Write a CSR for the key; return the key's public key (PEM), from the same run."""
+    out = run(["req", "-new", "-utf8", "-key", key_path, "-subj", subject.openssl_subj(), "-pubkey"],
+              "create the certificate signing request")
+    request = re.search(r"-----BEGIN CERTIFICATE REQUEST-----.*?-----END CERTIFICATE REQUEST-----\n?", out, re.S)
+    if request is None:
+        raise UsercertError("openssl printed no certificate signing request", hint="report this with `openssl version`")
+    write_private(csr_path, request.group(0))
+    return certinfo.split_public_key(out)
+
+
+def sign_csr(csr_path, ca, *, days, serial_hex, extfile, cert_path):
+    """Sign with the CA (openssl checks that the CA key belongs to the CA certificate); write the
+    certificate and return what it says, read from the same run."""
+    out = run(["x509", "-req", "-sha256", "-in", csr_path, "-CA", ca.cert_path, "-CAkey", ca.key_path,
+               *passin_args(ca.passphrase_file), "-set_serial", f"0x{serial_hex}", "-days", str(days),
+               "-extfile", extfile, *CERTIFICATE_FIELDS], "sign the certificate with the CA")
+    description, pem = certinfo.split_certificate(out)
+    write_public(cert_path, pem)
+    return certinfo.parse_certificate(description, "the new certificate")
+
+
+# `openssl ca` wants a database; it lives in a private scratch folder, named relative to it (so no
+# path in the config is ever parsed by openssl's config syntax), and goes when the signing is done.
+_CA_CONFIG = """[ ca ]
+default_ca = usercert
+
+[ usercert ]
+database = index.txt
+new_certs_dir = .
+serial = serial
+default_md = sha256
+policy = as_requested
+unique_subject = no
+email_in_dn = no
+copy_extensions = none
+
+[ as_requested ]
+"""
+
+
+def sign_csr_until(csr_path, ca, *, not_before, not_after, serial_hex, extfile, cert_path, scratch):
+    """Sign for an exact window with `openssl ca` (-startdate/-enddate: every supported openssl has
+    them, where `x509 -req` counts whole days); -preserveDN keeps the request's subject as it is."""
+    os.mkdir(scratch, 0o700)
+    write_private(os.path.join(scratch, "index.txt"), "")
+    write_private(os.path.join(scratch, "serial"), serial_hex.rjust(len(serial_hex) + len(serial_hex) % 2, "0") + "\n")
+    write_private(os.path.join(scratch, "ca.cnf"), _CA_CONFIG)
+    absolute = os.path.abspath
+    run(["ca", "-batch", "-config", "ca.cnf", "-in", absolute(csr_path), "-cert", absolute(ca.cert_path),
+         "-keyfile", absolute(ca.key_path), *passin_args(ca.passphrase_file and absolute(ca.passphrase_file)),
+         "-startdate", _asn1_time(not_before), "-enddate", _asn1_time(not_after), "-extfile", absolute(extfile),
+         "-notext", "-preserveDN", "-md", "sha256", "-out", "issued.pem"], "sign the certificate with the CA",
+        cwd=scratch)
+    write_public(cert_path, read_bytes(os.path.join(scratch, "issued.pem")))
+    shutil.rmtree(scratch)
+    return certificate_info(cert_path, what="the new certificate")
+
+
+def _asn1_time(moment):
+    """UTCTime until 2049, GeneralizedTime after, as RFC 5280 has it."""
+    return moment.strftime("%y%m%d%H%M%SZ" if moment.year < 2050 else "%Y%m%d%H%M%SZ")

@@ -1,0 +1,166 @@
+"""Running openssl: which one (checked once to be supported), with what environment, and what its
+failures say.
+
+Every call is a list of arguments with stdin closed or fed through a pipe; children get
+SSL_CERT_FILE/SSL_CERT_DIR pointing at nothing: no command here needs the system's CA bundle,
+and loading it costs more than the work itself.
+"""
+
+import functools
+import os
+import re
+import shutil
+import subprocess
+from dataclasses import dataclass
+from typing import Tuple
+
+from plumbum import local
+
+from .. import usercache
+from ..errors import InvalidInput, ToolMissing, UsercertError
+
+OPENSSL_ENV = "USERCERT_OPENSSL"
+SUPPORTED = "OpenSSL 1.1.1 or newer, or LibreSSL 3.3.6 or newer"
+_MINIMUM = {"OpenSSL": (1, 1, 1), "LibreSSL": (3, 3, 6)}
+_NO_SYSTEM_CAS = {"SSL_CERT_FILE": os.devnull, "SSL_CERT_DIR": os.path.join(os.devnull, "none")}
+def _binary():
+    """openssl as USERCERT_OPENSSL names it, else the first on PATH (looked up now, not at import)."""
+    named = os.environ.get(OPENSSL_ENV)
+    if named:
+        if not (os.path.isfile(named) and os.access(named, os.X_OK)):
+            raise ToolMissing(f"{OPENSSL_ENV} names {named}, which is not an executable file",
+                              hint=f"point {OPENSSL_ENV} at an openssl binary, or unset it")
+        return _command(named)
+    path = shutil.which("openssl")
+    if not path:
+        raise ToolMissing("openssl was not found on PATH",
+                          hint=f"install {SUPPORTED} (apt-get install openssl, brew install openssl@3)")
+    return _command(path)
+
+
+@functools.lru_cache(maxsize=None)
+def _command(path):
+    return local[path]
+
+
+def _openssl():
+    """openssl, checked once per run to be a supported one before its first use."""
+    command = _binary()
+    flavour()
+    return command
+
+
+def run(args, what, stdin=None, cwd=None):
+    """Run openssl with `args` (and `stdin` bytes, else a closed stdin); return its stdout.
+
+    `what` says what failed, in the user's terms; openssl's own complaint comes with it.
+    """
+    code, out, err = _run(args, stdin, cwd)
+    if code != 0:
+        raise UsercertError(f"openssl could not {what}", details=complaint(err), hint=_hint_for(err))
+    return out
+
+
+def _run(args, stdin=None, cwd=None):
+    """(exit code, stdout, stderr). Data for stdin goes through a pipe: plumbum's `<<` would park
+    it in a temporary file, and it may be a private key."""
+    process = _openssl()[list(args)].popen(stdin=subprocess.DEVNULL if stdin is None else subprocess.PIPE,
+                                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=_environment(),
+                                           cwd=cwd or os.getcwd())
+    try:
+        out, err = process.communicate(stdin)
+    except BaseException:  # interrupted: stop openssl too, so it writes nothing after the cleanup
+        process.kill()
+        process.wait()
+        raise
+    return process.returncode, out.decode("utf-8", "replace"), err.decode("utf-8", "replace")
+
+
+def _environment():
+    # os.environ as it is now (plumbum's own copy is taken at import), without the system CA bundle.
+    return {**os.environ, **_NO_SYSTEM_CAS}
+
+
+def complaint(stderr):
+    """The lines of openssl's stderr that say what was wrong: error-stack lines shortened to their
+    reason, and no usage text (an unknown option makes openssl print its whole usage)."""
+    said = []
+    for line in (stderr or "").splitlines():
+        stripped = line.strip()
+        if re.match(r"(?i)usage:", stripped) or stripped.startswith(("Valid options", "General options")):
+            break
+        error = re.match(r"[0-9A-F]+:error:[0-9A-F]+:[^:]*:[^:]*:([^:]+):", stripped)
+        shown = error.group(1) if error else stripped
+        if shown and not stripped.startswith("-") and shown not in said:
+            said.append(shown)
+    return "\n".join(said[:3]) or None
+
+
+def _hint_for(stderr):
+    if not re.search(r"unknown option|unknown command|invalid command|[Aa]lgorithm .* not found", stderr or ""):
+        return None
+    try:
+        found = flavour().text
+    except UsercertError:
+        found = "the openssl on PATH"
+    return f"{found} lacks something this tool needs; use {SUPPORTED}"
+
+
+# --- which openssl ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, eq=False, repr=False)
+class Flavour:
+    name: str  # OpenSSL or LibreSSL
+    version: Tuple[int, ...]
+    text: str  # as `openssl version` says it, and where it is
+
+    @property
+    def is_libressl(self):
+        return self.name == "LibreSSL"
+
+    @property
+    def has_ed25519(self):
+        return not self.is_libressl or self.version >= (3, 7, 0)
+
+    @property
+    def has_partial_chain(self):
+        return not self.is_libressl
+
+
+def flavour():
+    """Which openssl is on PATH, checked to be one this tool supports."""
+    return _flavour(str(_binary().executable))
+
+
+@functools.lru_cache(maxsize=None)
+def _flavour(executable):
+    said = usercache.remembered("openssl-version", executable) or _version_text()
+    match = re.match(r"(OpenSSL|LibreSSL) (\d+)\.(\d+)\.(\d+)", said)
+    shown = f"{said.split('(')[0].strip()} at {executable}"
+    if not match:
+        raise ToolMissing(f"{executable} is not a supported openssl ({said.strip()[:60]!r})",
+                          hint=f"put {SUPPORTED} first on PATH")
+    found = Flavour(match.group(1), tuple(int(part) for part in match.groups()[1:]), shown)
+    if found.version < _MINIMUM[found.name]:
+        raise ToolMissing(f"{shown} is too old", hint=f"put {SUPPORTED} first on PATH")
+    usercache.remember("openssl-version", executable, said)
+    return found
+
+
+def _version_text():
+    code, out, err = _binary()["version"].run(retcode=None, stdin=subprocess.DEVNULL, env=_environment())
+    return out.strip() if code == 0 else (err.strip() or "no answer to `openssl version`")
+
+
+def require_key_support(spec):
+    """Refuse up front an unsupported openssl, or a key it cannot make, rather than half way."""
+    if not flavour().has_ed25519 and spec.type == "ed25519":
+        raise InvalidInput(f"{flavour().text} cannot make Ed25519 keys",
+                           hint=f"use --key-type ecdsa, or OpenSSL 3: put it first on PATH or name it in {OPENSSL_ENV} "
+                                "(macOS: brew install openssl@3)")
+
+
+def passin_args(passphrase_file):
+    # An empty passphrase keeps openssl from prompting on the terminal for an encrypted key.
+    return ["-passin", f"file:{passphrase_file}" if passphrase_file else "pass:"]
