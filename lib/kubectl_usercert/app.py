@@ -21,6 +21,7 @@ class Command(cli.Application):
 
     EXAMPLES = ""  # "# what it does\nkubectl usercert ..." blocks, shown first by --help
     USAGE_ARGS = ""  # e.g. "USER [GROUP...]"
+    OUTPUTS = ()  # -o formats of this command beyond json, yaml, name and jsonpath
 
     def _parse_args(self, argv):
         hint = f"see '{self.PROGNAME} --help'"
@@ -47,19 +48,22 @@ class Command(cli.Application):
                 f"a number from {argtype.start} to {argtype.end}" if isinstance(argtype, cli.Range) else "a number"
             raise SwitchError(f'invalid argument "{val}" for "--{name}" flag: must be {expected}') from None
 
-    def perform(self, core, request):
-        """quiet, steps, the core call, what people see, what scripts read, the exit code."""
+    def perform(self, core, request, steps=None):
+        """quiet, steps (console.steps, or console.bar for apply), the core call, what people see, what
+        scripts read, the exit code."""
         from . import console, ui
 
         output = getattr(self, "output", None)
         if output:
             from . import contract
-            contract.check_output_format(output)
+            contract.check_output_format(output, self.OUTPUTS)
         console.set_quiet(getattr(self, "quiet", False))
-        with console.steps() as progress:
+        with (steps or console.steps)() as progress:
             result = core(request, progress)
         ui.render(result, data_on_stdout=bool(output))
-        if output:
+        if output == "prometheus":
+            console.emit_text(contract.prometheus(result))
+        elif output:
             console.emit(contract.to_object(result), output)
         return getattr(result, "exit_code", EXIT_OK)
 

@@ -82,6 +82,19 @@ def credential_id(fingerprint):
     return "X509SHA256=" + fingerprint.replace(":", "").lower()
 
 
+def pem_fingerprint(pem):
+    """The SHA-256 fingerprint openssl prints for the first certificate of PEM bytes (of its DER), to
+    recognise a CA file without starting openssl; None when there is no certificate."""
+    import base64
+    import hashlib
+
+    match = _PEM_CERTIFICATE.search(pem.decode("ascii", "replace"))
+    if match is None:
+        return None
+    der = base64.b64decode("".join(match.group(0).strip().splitlines()[1:-1]))
+    return ":".join(f"{byte:02X}" for byte in hashlib.sha256(der).digest())
+
+
 def parse_certificate(text, what):
     """CertificateInfo from `x509 -subject -issuer -serial -startdate -enddate -fingerprint -sha256
     -pubkey -text` output (see openssl.CERTIFICATE_FIELDS)."""

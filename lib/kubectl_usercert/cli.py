@@ -8,7 +8,7 @@ import sys
 
 from plumbum import cli
 
-from . import __version__, signals, switches
+from . import __version__, examples, signals, switches
 from .app import Command
 from .errors import EXIT_FAILED, EXIT_INTERRUPTED, Interrupted, InvalidInput, UsercertError
 
@@ -20,12 +20,7 @@ class Main(Command):
     VERSION = __version__
     DESCRIPTION = ("Issue X.509 client certificates signed by the cluster's CA, and self-contained kubeconfigs for "
                    "them; keep a ledger of what was issued.")
-    EXAMPLES = """\
-# A first run with no cluster: a throwaway CA, a user issued, what to try next
-kubectl usercert demo
-
-# Give alice access as a member of developers, with the pods-and-namespaces read-only role
-kubectl usercert create alice developers --preset read-only"""
+    EXAMPLES = examples.MAIN
 
     def main(self, *args):
         if args:
@@ -38,40 +33,24 @@ kubectl usercert create alice developers --preset read-only"""
 
 @Main.subcommand("create")
 class Create(Command, switches.Output, switches.OutDir, switches.UserKubeconfig, switches.Signer, switches.Key,
-             switches.Validity, switches.Masters):
+             switches.Validity, switches.Masters, switches.RBAC):
     """Create a key, a certificate for USER in GROUPs, and a kubeconfig in OUT_DIR/USER/."""
 
     USAGE_ARGS = "USER [GROUP...]"
-    EXAMPLES = """\
-# On a control-plane node (the CA is found by itself; its key is usually root's)
-sudo -E kubectl usercert create alice developers
-
-# With a copy of the CA, two groups, 30 days, and an ECDSA key
-kubectl usercert create alice -g developers -g oncall --ca-cert ca.crt --ca-key ca.key --days 30 --key-type ecdsa
-
-# On a managed cluster (EKS, GKE, AKS): the CertificateSigningRequest API signs
-kubectl usercert create alice developers --signer csr --approve --expiration 8h
-
-# Access in the same command, then ask the cluster who the new user is
-kubectl usercert create alice developers --clusterrole view --verify
-
-# For scripts: the record on stdout, nothing on stderr
-kubectl usercert create alice developers -o jsonpath='{.status.kubeconfig}' -q"""
+    EXAMPLES = examples.CREATE
     groups = cli.SwitchAttr(["g", "group"], str, argname="GROUP", list=True, help="a group (certificate O)")
     verify = cli.Flag("--verify", group=switches.CLUSTER,
                       help="then ask the cluster who it thinks the new user is (kubectl auth whoami)")
-    clusterroles = cli.SwitchAttr("--clusterrole", str, argname="NAME", list=True, group="RBAC options",
-                                  help="bind this ClusterRole (cluster-wide, or in -n NAMESPACE)")
-    roles = cli.SwitchAttr("--role", str, argname="NAME", list=True, group="RBAC options",
-                           help="bind this Role in -n NAMESPACE")
-    preset = cli.SwitchAttr("--preset", cli.Set(*switches.PRESETS), argname="NAME", group="RBAC options",
-                            help="read-only (pods and namespaces, created if missing), or the built-in view, edit, "
-                                 "admin")
-    bind_group = cli.Flag("--bind-group", group="RBAC options", help="bind the certificate's groups instead of the user")
-    print_rbac = cli.Flag("--print-rbac", group="RBAC options",
-                          help="print the RBAC manifests on stdout instead of applying them")
 
-    def main(self, user, *groups):
+    from_file = cli.SwitchAttr("--from-file", str, argname="FILE",
+                               help="issue every user of a CSV file (user,group,group... per line): a roster made "
+                                    "in memory and applied, without --prune")
+
+    def main(self, user=None, *groups):
+        if self.from_file:
+            return self._from_file(user)
+        if user is None:
+            raise InvalidInput("create needs a USER (or --from-file FILE)", hint=f"see '{self.PROGNAME} --help'")
         from .openssl import PendingKey
 
         if self.print_rbac and self.output:
@@ -88,15 +67,54 @@ kubectl usercert create alice developers -o jsonpath='{.status.kubeconfig}' -q""
                 access=access, print_rbac=self.print_rbac, verify=self.verify, pending_key=pending))
 
 
+    def _from_file(self, user):
+        from . import console
+        from .commands.apply import apply, csv_sources
+
+        if user is not None or self.groups or self.print_rbac or self.verify or self.force:
+            raise InvalidInput("--from-file takes its users and groups from the file",
+                               hint="drop USER, GROUP, -g, --print-rbac, --verify and --force")
+        defaults = dict(keyType=self.key_type, keySize=self.key_size, namespace=self.namespace, preset=self.preset,
+                        clusterRoles=self.clusterroles, roles=[(role, self.namespace) for role in self.roles],
+                        expiration=self.expiration, days=None if self.expiration else self.days)
+        return self.perform(apply, _apply_request(self, csv_sources(self.from_file, defaults)), steps=console.bar)
+
+
+@Main.subcommand("apply")
+class Apply(Command, switches.Output, switches.OutDir, switches.Signer, switches.Masters):
+    """Apply a roster of users (kind: UserRoster): issue, renew, re-bind and (with --prune) revoke, in parallel."""
+
+    EXAMPLES = examples.APPLY
+    filenames = cli.SwitchAttr(["f", "filename"], str, argname="FILE", list=True, mandatory=True,
+                               help="a roster file, or - for stdin (repeatable)")
+    prune = cli.Flag("--prune", help="revoke the users of --out-dir this tool issued that the rosters no longer list")
+    dry_run = cli.Flag("--dry-run", help="only print the plan: what would change, and why")
+    jobs = cli.SwitchAttr(["j", "jobs"], cli.Range(1, 64), argname="N", default=os.cpu_count() or 1,
+                          help="how many users to work on at once (default: the number of CPUs)")
+    server = cli.SwitchAttr("--server", str, argname="URL", group=switches.CLUSTER,
+                            help="the API server URL for new kubeconfigs (overrides the kubeconfig's)")
+
+    def main(self):
+        from . import console
+        from .commands.apply import apply, file_sources
+
+        return self.perform(apply, _apply_request(self, file_sources(self.filenames), self.prune, self.dry_run,
+                                                  self.jobs), steps=console.bar)
+
+
+def _apply_request(app, sources, prune=False, dry_run=False, jobs=None):
+    from .commands.apply import ApplyRequest
+
+    return ApplyRequest(sources, app.out_dir, app.signer_options(), app.signer != "auto", app.server, prune, dry_run,
+                        jobs or os.cpu_count() or 1, app.allow_system_masters)
+
+
 @Main.subcommand("sign")
 class Sign(Command, switches.Output, switches.OutDir, switches.UserKubeconfig, switches.Signer, switches.Validity,
            switches.Masters):
     """Sign a CSR a user made with their own key; write a kubeconfig without the key, for its owner."""
 
-    EXAMPLES = """\
-# The user made a key and a request on their own machine:
-#   openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout bob.key -subj '/O=dev/CN=bob' -out bob.csr
-kubectl usercert sign --csr bob.csr --user bob -g dev"""
+    EXAMPLES = examples.SIGN
     csr = cli.SwitchAttr("--csr", str, argname="FILE", mandatory=True, help="the request file (PEM or DER)")
     user = cli.SwitchAttr("--user", str, argname="USER", mandatory=True, help="the user the request must name (its CN)")
     groups = cli.SwitchAttr(["g", "group"], str, argname="GROUP", list=True, help="a group the request must hold (O)")
@@ -115,9 +133,7 @@ class Inspect(Command, switches.Output, switches.OutDir, switches.Cluster):
     """Show what a credential says: a user in OUT_DIR, a kubeconfig, or a PEM certificate."""
 
     USAGE_ARGS = "USER|KUBECONFIG|CERT.pem"
-    EXAMPLES = """\
-kubectl usercert inspect alice
-kubectl usercert inspect ./kubeconfig --ca-cert /etc/kubernetes/pki/ca.crt"""
+    EXAMPLES = examples.INSPECT
     ca_cert = cli.SwitchAttr("--ca-cert", str, argname="FILE", help="check the chain against this CA (default: the CA found)")
 
     def main(self, target):
@@ -130,10 +146,8 @@ kubectl usercert inspect ./kubeconfig --ca-cert /etc/kubernetes/pki/ca.crt"""
 class List(Command, switches.Output, switches.OutDir, switches.Cluster):
     """List issued certificates (user folders and the ledger), soonest expiry first."""
 
-    EXAMPLES = """\
-kubectl usercert list
-# In cron or CI: fail when anything expires within two weeks
-kubectl usercert list --expiring 14d --exit-code"""
+    EXAMPLES = examples.LIST
+    OUTPUTS = ("prometheus",)
     expiring = cli.SwitchAttr("--expiring", str, argname="DURATION", help="only those expiring within this window (e.g. 30d)")
     exit_code = cli.Flag("--exit-code", help="exit 1 when any certificate is listed (with --expiring: about to expire)")
 
@@ -151,9 +165,7 @@ class Whois(Command, switches.Output, switches.OutDir):
     """Which user an audit-log credential id (X509SHA256=...), fingerprint or serial belongs to."""
 
     USAGE_ARGS = "X509SHA256=...|FINGERPRINT|SERIAL"
-    EXAMPLES = """\
-# The credential id kube-apiserver writes into its audit log
-kubectl usercert whois X509SHA256=3f2a...e9"""
+    EXAMPLES = examples.WHOIS
 
     def main(self, fingerprint_or_serial):
         from .commands.whois import WhoisRequest, whois
@@ -167,16 +179,12 @@ class Renew(Command, switches.Output, switches.OutDir, switches.Signer, switches
     """Issue a new certificate for USER (same key unless --rekey) and update the kubeconfig in place."""
 
     USAGE_ARGS = "USER"
-    EXAMPLES = """\
-# Signed as before (the same CA, or the CSR API), for another 90 days
-kubectl usercert renew alice --days 90
-# New key, new groups
-kubectl usercert renew alice --rekey -g developers -g sre"""
+    EXAMPLES = examples.RENEW
     groups = cli.SwitchAttr(["g", "group"], str, argname="GROUP", list=True, help="change the groups (default: keep them)")
     rekey = cli.Flag("--rekey", group=switches.KEY, help="make a new key too")
 
     def main(self, user):
-        from .commands.renew import RenewRequest, renew
+        from .renewal import RenewRequest, renew
 
         return self.perform(renew, RenewRequest(
             user=user, out_dir=self.out_dir, groups=tuple(self.groups) if self.groups else None,
@@ -190,7 +198,7 @@ class Verify(Command, switches.Output, switches.OutDir, switches.Cluster):
     """Ask the cluster who USER's credential is (kubectl auth whoami) and compare with the certificate."""
 
     USAGE_ARGS = "USER|KUBECONFIG"
-    EXAMPLES = "kubectl usercert verify alice --request-timeout 10s"
+    EXAMPLES = examples.VERIFY
 
     def main(self, user_or_kubeconfig):
         from .commands.verify import VerifyRequest, verify
@@ -203,13 +211,11 @@ class Revoke(Command, switches.Output, switches.OutDir, switches.Cluster):
     """Delete USER's bindings, archive their files, record it; the certificate stays valid until it expires."""
 
     USAGE_ARGS = "USER"
-    EXAMPLES = """\
-kubectl usercert revoke alice --dry-run
-kubectl usercert revoke alice"""
+    EXAMPLES = examples.REVOKE
     dry_run = cli.Flag("--dry-run", help="only show what would be removed")
 
     def main(self, user):
-        from .commands.revoke import RevokeRequest, revoke
+        from .revocation import RevokeRequest, revoke
 
         return self.perform(revoke, RevokeRequest(user, self.out_dir, self.kubectl(), self.dry_run))
 
@@ -218,7 +224,7 @@ kubectl usercert revoke alice"""
 class Demo(Command, switches.Output):
     """A first run with no cluster: a throwaway CA, a user issued as 'create' does, and what to try next."""
 
-    EXAMPLES = "kubectl usercert demo --dir /tmp/usercert-demo"
+    EXAMPLES = examples.DEMO
     directory = cli.SwitchAttr("--dir", str, argname="DIR", help="where to put the demo's files (default: a new temporary folder)")
 
     def main(self):

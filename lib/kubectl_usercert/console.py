@@ -173,3 +173,60 @@ def table(headers, rows):
     for row in cells:
         padded = [(value.ljust(w), style) for (value, style), w in zip(row, widths)]
         show("   ".join(f"[{style}]{escape(v)}[/]" if style else escape(v) for v, style in padded).rstrip(), "stdout")
+
+
+@contextmanager
+def bar():
+    """apply's progress: users done of the total, each one's current step, failures; on a terminal a
+    rich progress bar, elsewhere a line per step and per result. Safe to call from worker threads."""
+    tracker = _Bar()
+    try:
+        yield tracker
+    finally:
+        tracker.close()
+
+
+class _Bar:
+    def __init__(self):
+        import threading
+        self._lock, self._progress, self._task, self._failed = threading.Lock(), None, None, 0
+
+    def __call__(self, message):
+        if not _state["quiet"]:
+            show(f"- {text(message)} …")
+
+    def begin(self, total):
+        if _state["quiet"] or not total:
+            return
+        if not _terminal("stderr"):
+            show(f"- {total} user(s) to change")
+            return
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+        self._progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                                  TextColumn("{task.fields[failed]}"), console=_rich(), transient=False)
+        self._progress.start()
+        self._task = self._progress.add_task("applying", total=total, failed="")
+
+    def step(self, user, message):
+        if _state["quiet"]:
+            return
+        with self._lock:
+            if self._progress is not None:
+                self._progress.update(self._task, description=f"{text(user)}: {text(message)}")
+            else:
+                show(f"- {text(user)}: {text(message)} …")
+
+    def done(self, user, ok):
+        if _state["quiet"]:
+            return
+        with self._lock:
+            self._failed += not ok
+            if self._progress is not None:
+                self._progress.update(self._task, advance=1, failed=f"[red]{self._failed} failed[/]" if self._failed
+                                      else "")
+            else:
+                show(f"{'[green]✓[/]' if ok else '[red]✗[/]'} {text(user)}")
+
+    def close(self):
+        if self._progress is not None:
+            self._progress.stop()

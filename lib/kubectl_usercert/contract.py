@@ -10,12 +10,12 @@ schema per kind is kept in schemas/ and checked by the tests.
 
 from functools import singledispatch
 
+from . import API_VERSION
 from .errors import InvalidInput
-from .results import (DemoResult, Inspection, Inventory, InventoryRow, Issued, Renewal, Revocation, Signed,
-                      Verification, WhoisMatch, WhoisResult, certificate_state)
+from .results import (DemoResult, Inspection, Inventory, InventoryRow, Issued, Renewal, Revocation, RosterApplied,
+                      Signed, Verification, WhoisMatch, WhoisResult, certificate_state)
 from .times import days_left, iso
 
-API_VERSION = "usercert.kubectl.io/v1alpha1"
 RESOURCE = "usercert"
 
 
@@ -151,15 +151,60 @@ def _(result: DemoResult):
                                                                       "certificate": certificate})
 
 
+@to_object.register
+def _(result: RosterApplied):
+    users = [{"name": u.user, "actions": list(u.actions), "reasons": list(u.reasons), "notes": list(u.notes),
+              "outcome": u.outcome, "error": u.error} for u in result.users]
+    counts = {action: result.count(action) for action in ("create", "renew", "reissue", "rebind", "prune", "unchanged",
+                                                         "unlisted")}
+    return _object("UserRosterPlan", "roster", {"dryRun": result.dry_run, "prune": result.prune},
+                   {"observedAt": _time(result.observed_at), "users": users, "counts": counts,
+                    "failed": sum(1 for u in result.users if u.outcome == "failed")})
+
+
+def prometheus(result):
+    """`list -o prometheus`: node_exporter textfile-collector metrics, so expiry lands on the dashboards
+    people already have. Values are Unix times, so nothing here changes with the clock."""
+    if not isinstance(result, Inventory):
+        raise InvalidInput("-o prometheus is for list", hint="use -o json or -o yaml")
+    lines = ["# HELP usercert_certificate_expiry_timestamp_seconds When a client certificate kubectl-usercert issued "
+             "expires (notAfter), as a Unix time.", "# TYPE usercert_certificate_expiry_timestamp_seconds gauge"]
+    for row in result.rows:
+        lines.append(f"usercert_certificate_expiry_timestamp_seconds{_labels(row)} {int(row.not_after.timestamp())}")
+    lines += ["# HELP usercert_certificate_not_before_timestamp_seconds When it became valid (notBefore), as a Unix "
+              "time.", "# TYPE usercert_certificate_not_before_timestamp_seconds gauge"]
+    for row in result.rows:
+        if row.not_before:
+            lines.append(f"usercert_certificate_not_before_timestamp_seconds{_labels(row)} "
+                         f"{int(row.not_before.timestamp())}")
+    lines += ["# HELP usercert_certificates How many certificates, by state, when this was written.",
+              "# TYPE usercert_certificates gauge"]
+    for state in ("valid", "expiring", "expired", "not yet valid", "files missing", "revoked"):
+        lines.append(f'usercert_certificates{{state="{state}"}} {sum(1 for row in result.rows if row.state == state)}')
+    return "\n".join(lines) + "\n"
+
+
+def _labels(row):
+    # No state label: a label that changes with time would start a new series every time it did.
+    labels = {"user": row.user, "serial": row.serial or "", "groups": ",".join(row.groups)}
+    return "{" + ",".join(f'{key}="{_label_value(value)}"' for key, value in labels.items()) + "}"
+
+
+def _label_value(value):
+    """Prometheus's exposition format: backslash, double quote and newline escaped."""
+    return str(value).replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
 def names(obj):
     """`-o name`, as kubectl prints it: RESOURCE/NAME, one per line (a list's items)."""
     items = obj["items"] if obj["kind"].endswith("List") else [obj]
     return "".join(f"{RESOURCE}/{item['metadata']['name']}\n" for item in items)
 
 
-def check_output_format(output):
-    """json, yaml, name, or jsonpath=TEMPLATE (also jsonpath='...'); a one-line error otherwise."""
-    if output in ("json", "yaml", "name") or (output or "").startswith("jsonpath="):
+def check_output_format(output, extra=()):
+    """json, yaml, name, jsonpath=TEMPLATE (also jsonpath='...'), or one of a command's `extra`
+    formats (list's prometheus); a one-line error otherwise."""
+    if output in ("json", "yaml", "name", *extra) or (output or "").startswith("jsonpath="):
         return output
     raise InvalidInput(f'unable to match a printer suitable for the output format "{output}"',
-                       hint="allowed formats are: json, yaml, name, jsonpath=TEMPLATE")
+                       hint="allowed formats are: " + ", ".join(("json", "yaml", "name", "jsonpath=TEMPLATE", *extra)))

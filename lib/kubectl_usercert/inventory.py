@@ -1,54 +1,80 @@
-"""What was issued into an out-dir: the ledger, checked against the user folders.
+"""What an out-dir holds: the ledger, checked against the user folders (for list, and for apply's plan).
 
-The ledger already holds what a listing shows (serial, fingerprint, validity, groups, key,
-server), so it is read once and no openssl runs for it; a certificate file is read only when it
-is newer than its ledger record (changed by hand, or left by a run killed before recording),
-or has none. The folders say what exists now; the ledger remembers what was issued even when
-the files have gone (handed over and deleted, say), which is exactly what an admin needs: a
-certificate stays valid until its notAfter wherever its files are.
+The ledger already holds what a listing or a plan needs (serial, fingerprint, validity, groups,
+key, server, how it was signed), so it is read once and no openssl runs for it; a certificate file
+is read only when it is newer than its ledger record (changed by hand, or left by a run killed
+before recording), or has none. The folders say what exists now; the ledger remembers what was
+issued even when the files have gone (handed over and deleted, say), which is exactly what an
+admin needs: a certificate stays valid until its notAfter wherever its files are.
 """
 
 import os
+from dataclasses import dataclass
 from datetime import timedelta
+from typing import Optional
 
 from . import ledger, openssl, userconfig
+from .certinfo import CertificateInfo
 from .errors import UsercertError
-from .layout import file_safe, user_folders
+from .layout import UserFiles, file_safe, user_folders
+from .ledger import LedgerEntry
 from .results import InventoryRow, certificate_state
 
 # A certificate file this much newer than its ledger line was changed after it was recorded.
 _SLACK = timedelta(seconds=2)
 
 
-def take(out_dir, at):
-    """(rows, problems) for every user of out_dir, soonest expiry first; states as of `at`."""
+@dataclass(frozen=True, eq=False, repr=False)
+class Holding:
+    """One user of an out-dir: the last ledger entry, the folder if there is one, and the certificate
+    as its file says when that was read (changed since its record, or never recorded)."""
+
+    user: str
+    entry: Optional[LedgerEntry]
+    files: Optional[UserFiles]
+    info: Optional[CertificateInfo] = None
+
+    @property
+    def present(self):
+        """A credential is in its folder (not revoked, not handed over)."""
+        return self.files is not None and (self.info is not None or (self.entry is not None and
+                                                                      self.entry.event != "revoked"))
+
+    @property
+    def revoked(self):
+        return self.entry is not None and self.entry.event == "revoked" and self.files is None
+
+    def fact(self, name):
+        """groups, not_after, not_before, serial, fingerprint_sha256, key_type, key_bits: from the file
+        when it was read, else from the ledger."""
+        if self.info is not None:
+            return self.info.organizations if name == "groups" else getattr(self.info, name)
+        return getattr(self.entry, name) if self.entry is not None else None
+
+
+def holdings(out_dir):
+    """({user: Holding}, problems) for every user of out_dir."""
     contents = ledger.read(out_dir)
     problems = list(contents.damaged)
     latest = ledger.latest_per_user(contents.entries)
     by_stem = {file_safe(user): entry for user, entry in latest.items()}
-    rows, seen = [], set()
+    held = {}
     for user_files in user_folders(out_dir):
         entry = by_stem.get(user_files.stem)
-        seen.add(entry.user if entry else None)
-        row = _row_from_folder(user_files, entry, at, problems)
-        if row is not None:
-            rows.append(row)
+        holding = _holding(user_files, entry, problems)
+        if holding is not None:
+            held[holding.user] = holding
     for user, entry in latest.items():
-        if user not in seen and entry.not_after is not None:
-            state = "revoked" if entry.event == "revoked" else "files missing"
-            rows.append(_row_from_entry(entry, state))
-    rows.sort(key=lambda row: (row.not_after, row.user))
-    return rows, problems
+        held.setdefault(user, Holding(user, entry, None))
+    return held, problems
 
 
-def _row_from_folder(user_files, entry, at, problems):
+def _holding(user_files, entry, problems):
     if not os.path.isfile(user_files.cert):
-        if entry is not None and entry.not_after is not None and entry.event != "revoked":
-            return _row_from_entry(entry, "files missing")
-        return None
+        return Holding(entry.user, entry, None) if entry is not None else None
     if entry is not None and entry.event != "revoked" and entry.not_after is not None and \
             not _changed_since(user_files.cert, entry):
-        return _row_from_entry(entry, certificate_state(entry.not_before, entry.not_after, at))
+        return Holding(entry.user, entry, user_files)
     try:
         info = openssl.certificate_info(user_files.cert)
     except UsercertError as exc:
@@ -56,11 +82,7 @@ def _row_from_folder(user_files, entry, at, problems):
         return None
     if entry is None:
         problems.append(f"{user_files.directory} is not in the ledger (a run was killed before recording it?)")
-    return InventoryRow(
-        user=info.common_name or user_files.user, groups=info.organizations, serial=info.serial,
-        fingerprint_sha256=info.fingerprint_sha256, not_before=info.not_before, not_after=info.not_after,
-        key_type=info.key_type, key_bits=info.key_bits, state=certificate_state(info.not_before, info.not_after, at),
-        server=_server_of(user_files.kubeconfig), directory=user_files.directory)
+    return Holding(info.common_name or user_files.user, entry, user_files, info)
 
 
 def _changed_since(path, entry):
@@ -71,11 +93,33 @@ def _changed_since(path, entry):
     return entry.time is None or modified > (entry.time + _SLACK).timestamp()
 
 
-def _row_from_entry(entry, state):
-    return InventoryRow(
-        user=entry.user, groups=entry.groups, serial=entry.serial, fingerprint_sha256=entry.fingerprint_sha256,
-        not_before=entry.not_before, not_after=entry.not_after, key_type=entry.key_type, key_bits=entry.key_bits,
-        state=state, server=entry.server, directory=entry.path if state != "revoked" else entry.archived_to)
+def take(out_dir, at):
+    """(rows, problems) for every user of out_dir, soonest expiry first; states as of `at`."""
+    held, problems = holdings(out_dir)
+    rows = [row for row in (_row(holding, at) for holding in held.values()) if row is not None]
+    rows.sort(key=lambda row: (row.not_after, row.user))
+    return rows, problems
+
+
+def _row(holding, at):
+    not_after = holding.fact("not_after")
+    if not_after is None:
+        return None
+    entry = holding.entry
+    if holding.files is None:
+        state = "revoked" if holding.revoked else "files missing"
+    elif entry is not None and entry.event == "revoked" and holding.info is None:
+        state = "revoked"
+    else:
+        state = certificate_state(holding.fact("not_before"), not_after, at)
+    if holding.info is not None:
+        server, directory = _server_of(holding.files.kubeconfig), holding.files.directory
+    else:
+        server, directory = entry.server, entry.archived_to if state == "revoked" else entry.path
+    return InventoryRow(user=holding.user, groups=holding.fact("groups"), serial=holding.fact("serial"),
+                        fingerprint_sha256=holding.fact("fingerprint_sha256"), not_before=holding.fact("not_before"),
+                        not_after=not_after, key_type=holding.fact("key_type"), key_bits=holding.fact("key_bits"),
+                        state=state, server=server, directory=directory)
 
 
 def _server_of(path):

@@ -18,7 +18,6 @@ from .errors import InvalidInput
 from .files import read_input
 
 MAX_BYTES = 8 << 20
-MAX_NODES = 200_000  # after alias expansion: a "billion laughs" document is refused, not expanded
 # The fields this tool reads, with the type client-go gives them (str, bool, or base64 bytes).
 CLUSTER_FIELDS = {"server": str, "tls-server-name": str, "proxy-url": str, "certificate-authority": str,
                   "certificate-authority-data": bytes, "insecure-skip-tls-verify": bool, "disable-compression": bool}
@@ -90,25 +89,9 @@ def read_document(path):
         return {}
     if not isinstance(document, dict):
         raise InvalidInput(f"the kubeconfig {path} is not a kubeconfig (not a YAML mapping)", hint=check)
-    if _expanded_size(document) > MAX_NODES:
+    if yamltext.expanded_size(document) > yamltext.MAX_NODES:
         raise InvalidInput(f"the kubeconfig {path} expands to too much data (YAML aliases)", hint=check)
     return document
-
-
-def _expanded_size(node, memo=None):
-    """How many values the document holds once every alias is expanded (shared nodes counted each time)."""
-    memo = {} if memo is None else memo
-    if id(node) in memo:
-        return memo[id(node)]
-    memo[id(node)] = MAX_NODES + 1  # a cycle counts as too big
-    children = node.values() if isinstance(node, dict) else node if isinstance(node, list) else ()
-    total = 1
-    for child in children:
-        total += _expanded_size(child, memo)
-        if total > MAX_NODES:
-            break
-    memo[id(node)] = total
-    return total
 
 
 def named_entries(document, kind, fields_of, path):

@@ -135,6 +135,18 @@ def check_roles_exist(kubectl, plan):
             raise
 
 
+def check_namespace_exists(kubectl, namespace):
+    """A RoleBinding into a namespace that is not there fails only after the certificate was issued:
+    checked before."""
+    try:
+        kubectl.checked(["get", "namespace", namespace, "-o", "name"], f'check namespace "{namespace}"')
+    except UsercertError as exc:
+        if getattr(exc, "kind", None) == "missing":
+            raise InvalidInput(f'namespace "{namespace}" does not exist',
+                               hint=f"create it first (kubectl create namespace {namespace}), or pick another") from None
+        raise
+
+
 def check_names_free(kubectl, manifests):
     """Refuse to apply over a binding of the same name that binds someone else (kubectl apply would
     silently replace its subjects, taking access from whoever it named)."""

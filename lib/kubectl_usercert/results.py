@@ -231,3 +231,32 @@ class DemoResult:
     directory: str
     issued: Issued
     inspection: Inspection
+
+
+@dataclass(frozen=True, eq=False, repr=False)
+class AppliedUser:
+    """One line of apply's plan, and what came of it."""
+
+    user: str
+    actions: Tuple[str, ...]
+    reasons: Tuple[str, ...]
+    notes: Tuple[str, ...] = ()
+    outcome: str = "planned"  # planned (--dry-run), done, failed, unchanged, reported
+    error: Optional[str] = None
+
+
+@dataclass(frozen=True, eq=False, repr=False)
+class RosterApplied(Outcome):
+    """apply: the plan, user by user, and (unless --dry-run) what was done."""
+
+    users: Tuple[AppliedUser, ...]
+    dry_run: bool
+    prune: bool
+    observed_at: datetime = field(default_factory=now)
+
+    @property
+    def failed(self):
+        return any(user.outcome == "failed" for user in self.users)
+
+    def count(self, action):
+        return sum(1 for user in self.users if action in user.actions and user.outcome != "failed")

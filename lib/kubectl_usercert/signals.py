@@ -17,12 +17,15 @@ from contextlib import contextmanager
 from .errors import Interrupted
 
 HANDLED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
-_state = {"critical": 0, "pending": None}
+_state = {"critical": 0, "pending": None, "cooperative": False, "cancelled": None}
 _journal = []
 
 
 def _raise(signum, _frame):
     name = signal.Signals(signum).name
+    if _state["cooperative"]:
+        _state["cancelled"] = _state["cancelled"] or name
+        return
     if _state["critical"]:
         _state["pending"] = _state["pending"] or name
         return
@@ -56,6 +59,28 @@ def critical():
             raise Interrupted(name)
 
 
+@contextmanager
+def cooperative():
+    """While threads work (apply): a signal only marks the run cancelled; each worker stops at its next
+    `check()` (between steps), cleaning up as an interrupt does, and the caller raises Interrupted once
+    every worker is done."""
+    _state["cooperative"] = True
+    try:
+        yield
+    finally:
+        _state["cooperative"] = False
+
+
+def check():
+    """Raise Interrupted if a signal asked this run to stop (see cooperative)."""
+    if _state["cancelled"]:
+        raise Interrupted(_state["cancelled"])
+
+
+def cancelled():
+    return _state["cancelled"]
+
+
 def record(done):
     """Note something this run changed for good ("wrote clients/alice", "deleted RoleBinding x")."""
     _journal.append(done)
@@ -68,7 +93,7 @@ def journal():
 def forget():
     """A new run (tests run several in one process)."""
     _journal.clear()
-    _state.update(critical=0, pending=None)
+    _state.update(critical=0, pending=None, cooperative=False, cancelled=None)
 
 
 def exit_code(name):

@@ -12,6 +12,7 @@ from .keys import KEY_TYPES, SIZES_HELP, key_spec
 from .times import parse_duration
 
 OUTPUT, KEY, SIGNER, CLUSTER, FILES = "Output options", "Key options", "Signer options", "Cluster options", "Options"
+RBAC_OPTIONS = "RBAC options"
 SIGNER_KINDS = ("auto", "local", "csr")
 PRESETS = ("read-only", "view", "edit", "admin")
 
@@ -102,3 +103,18 @@ class UserKubeconfig(cli.Application):
 class Masters(cli.Application):
     allow_system_masters = cli.Flag("--allow-system-masters", group=FILES,
                                     help="allow group system:masters (bypasses RBAC; cannot be revoked)")
+
+
+class RBAC(cli.Application):
+    """create's bindings, made in the same command."""
+
+    clusterroles = cli.SwitchAttr("--clusterrole", str, argname="NAME", list=True, group=RBAC_OPTIONS,
+                                  help="bind this ClusterRole (cluster-wide, or in -n NAMESPACE)")
+    roles = cli.SwitchAttr("--role", str, argname="NAME", list=True, group=RBAC_OPTIONS,
+                           help="bind this Role in -n NAMESPACE")
+    preset = cli.SwitchAttr("--preset", cli.Set(*PRESETS), argname="NAME", group=RBAC_OPTIONS,
+                            help="read-only (pods and namespaces, created if missing), or the built-in view, edit, "
+                                 "admin")
+    bind_group = cli.Flag("--bind-group", group=RBAC_OPTIONS, help="bind the certificate's groups instead of the user")
+    print_rbac = cli.Flag("--print-rbac", group=RBAC_OPTIONS,
+                          help="print the RBAC manifests on stdout instead of applying them")

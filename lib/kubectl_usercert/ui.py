@@ -10,8 +10,8 @@ from datetime import datetime, timezone
 from functools import singledispatch
 
 from .console import dump_yaml, emit_text, quiet, say, show, table, text, warn
-from .results import (EXPIRING_DAYS, DemoResult, Inspection, Inventory, Issued, Renewal, Revocation, Signed,
-                      Verification, WhoisResult)
+from .results import (EXPIRING_DAYS, DemoResult, Inspection, Inventory, Issued, Renewal, Revocation, RosterApplied,
+                      Signed, Verification, WhoisResult)
 from .times import days_left
 
 _STATE_STYLES = {"valid": "green", "expiring": "yellow", "expired": "red", "not yet valid": "yellow",
@@ -189,6 +189,40 @@ On a real cluster (a control-plane node, as root, or with --ca-cert/--ca-key):
   [bold]kubectl --kubeconfig clients/alice/kubeconfig auth whoami[/]
 On a managed cluster (EKS, GKE, AKS), where nobody holds the CA key:
   [bold]kubectl usercert create alice developers --signer csr --approve[/]""")
+
+
+@render.register
+def _(result: RosterApplied, data_on_stdout=False):
+    """A plan like terraform's: user, action, why (and what came of it) on stdout; the totals on stderr."""
+    for user in result.users:
+        for note in user.notes:
+            if user.outcome in ("planned", "done"):
+                say(f"[dim]{text(user.user)}: {text(note)}[/]")
+    if not data_on_stdout and result.users:
+        headers = ["USER", "ACTION", "WHY"] + ([] if result.dry_run else ["RESULT"])
+        rows = []
+        for user in result.users:
+            style = _ACTION_STYLES.get(user.actions[0])
+            row = [(user.user, None), (",".join(user.actions), style), ("; ".join(user.reasons), None)]
+            if not result.dry_run:
+                row.append((user.outcome + (f": {user.error}" if user.error else ""),
+                            "red" if user.outcome == "failed" else None))
+            rows.append(row)
+        table(headers, rows)
+    counts = [f"{result.count(action)} {word}" for action, word in (
+        ("create", "to create" if result.dry_run else "created"), ("renew", "to renew" if result.dry_run else "renewed"),
+        ("reissue", "to reissue" if result.dry_run else "reissued"), ("rebind", "to rebind" if result.dry_run else "rebound"),
+        ("prune", "to prune" if result.dry_run else "pruned"), ("unlisted", "not in the roster"),
+        ("unchanged", "unchanged")) if result.count(action)]
+    failed = [user for user in result.users if user.outcome == "failed"]
+    totals = counts + ([f"[bold red]{len(failed)} failed[/]"] if failed else [])
+    say(("Plan: " if result.dry_run else "") + (", ".join(totals) or "nothing to do"))
+    for user in failed:
+        say(f"[bold red]✗[/] {text(user.user)}: {text(user.error or '')}")
+
+
+_ACTION_STYLES = {"create": "green", "renew": "cyan", "reissue": "yellow", "rebind": "cyan", "prune": "red",
+                  "refused": "red", "unlisted": "magenta"}
 
 
 def _fields(rows):

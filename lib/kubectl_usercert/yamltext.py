@@ -15,6 +15,7 @@ _PLAIN = re.compile(r"[A-Za-z_/.][A-Za-z0-9_@./:+=-]*")
 _RESERVED = {"y", "n", "yes", "no", "true", "false", "on", "off", "null", "~"}
 # What YAML may not hold raw in a double-quoted scalar (outside c-printable, or a line break it
 # would fold: NEL, LS, PS), escaped there.
+MAX_NODES = 200_000  # after alias expansion: a "billion laughs" document is refused, not expanded
 _UNPRINTABLE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff\ufeff\ufffe\uffff]")
 
 
@@ -67,6 +68,22 @@ def _scalar(value):
         return text
     quoted = json.dumps(text, ensure_ascii=False)
     return _UNPRINTABLE.sub(lambda match: f"\\u{ord(match.group(0)):04x}", quoted)
+
+
+def expanded_size(node, memo=None):
+    """How many values the document holds once every alias is expanded (shared nodes counted each time)."""
+    memo = {} if memo is None else memo
+    if id(node) in memo:
+        return memo[id(node)]
+    memo[id(node)] = MAX_NODES + 1  # a cycle counts as too big
+    children = node.values() if isinstance(node, dict) else node if isinstance(node, list) else ()
+    total = 1
+    for child in children:
+        total += expanded_size(child, memo)
+        if total > MAX_NODES:
+            break
+    memo[id(node)] = total
+    return total
 
 
 def load(text):

@@ -70,6 +70,8 @@ def _checked_bindings(request, subject, progress):
     manifests = rbac.binding_manifests(request.access, subject.user, subject.groups)
     if not request.print_rbac:
         progress("Checking that the roles to bind exist")
+        for namespace in sorted({m["metadata"]["namespace"] for m in manifests if m["metadata"].get("namespace")}):
+            rbac.check_namespace_exists(request.signing.kubectl, namespace)
         rbac.check_roles_exist(request.signing.kubectl, request.access)
         rbac.check_names_free(request.signing.kubectl, manifests)
     return manifests

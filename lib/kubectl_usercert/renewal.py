@@ -1,4 +1,5 @@
-"""`renew`: a new certificate for an existing user, same key unless --rekey, signed as before.
+"""`renew` (and apply's renewals): a new certificate for an existing user, same key unless --rekey,
+signed as before.
 
 The existing certificate is trusted only if it names the user, matches the key, and is in the
 ledger or chains to the signing CA: a certificate copied into the folder by hand is never the
@@ -14,12 +15,12 @@ from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import Optional, Tuple
 
-from .. import files, issuance, ledger, openssl, userconfig
-from ..errors import InvalidInput
-from ..keys import key_spec, spec_of
-from ..results import Renewal
-from ..signers import SignerOptions, choose_signer
-from ..subject import make_subject, subject_warnings
+from . import files, issuance, ledger, openssl, userconfig
+from .errors import InvalidInput
+from .keys import key_spec, spec_of
+from .results import Renewal
+from .signers import SignerOptions, choose_signer
+from .subject import make_subject, subject_warnings
 
 
 @dataclass(frozen=True, eq=False, repr=False)
@@ -34,6 +35,7 @@ class RenewRequest:
     allow_system_masters: bool = False
     signing: SignerOptions = field(default_factory=SignerOptions)
     signer_given: bool = False  # --signer/--ca-cert/--ca-key on the command line: do not sign as before
+    signer: Optional[object] = None  # a Signer chosen by the caller (apply, which reads the CA once)
 
 
 def renew(request, progress=lambda _message: None):
@@ -48,7 +50,7 @@ def renew(request, progress=lambda _message: None):
         current = spec_of(old.key_type, old.key_bits)
         spec = key_spec(request.key_type or current.type, request.key_size) if request.rekey else current
         openssl.require_key_support(spec)
-        signer = choose_signer(_signing(request, recorded), subject, progress)
+        signer = request.signer or choose_signer(_signing(request, recorded), subject, progress)
         _check_same_ca(request, recorded, signer, old, user_files)
         validity = signer.grant(request.validity)
         with files.staged_dir(user_files.directory, force=True) as stage:
@@ -107,8 +109,9 @@ def _signing(request, recorded):
     if recorded.signer == "csr":
         return replace(request.signing, kind="csr")
     if recorded.ca_cert and recorded.ca_key:
-        if not (os.path.isfile(recorded.ca_cert) and os.path.isfile(recorded.ca_key)):
-            raise InvalidInput(f"the CA that issued {request.user!r} ({recorded.ca_cert}) is not there any more",
+        gone = [path for path in (recorded.ca_cert, recorded.ca_key) if not os.path.isfile(path)]
+        if gone:
+            raise InvalidInput(f"the CA that issued {request.user!r} is gone: {' and '.join(gone)} not found",
                                hint="give the CA with --ca-cert and --ca-key (or --signer csr)")
         return replace(request.signing, kind="local", ca_cert=recorded.ca_cert, ca_key=recorded.ca_key)
     return replace(request.signing, kind="local")

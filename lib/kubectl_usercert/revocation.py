@@ -1,4 +1,4 @@
-"""`revoke`: take away what can be taken away, and say plainly what cannot.
+"""`revoke` (and apply --prune): take away what can be taken away, and say plainly what cannot.
 
 Kubernetes cannot revoke a client certificate: it stays valid until its notAfter. What revoke
 can do is archive the local files, delete the bindings this tool made for the user (so only
@@ -13,13 +13,13 @@ import os
 import shutil
 from dataclasses import dataclass, replace
 
-from .. import files, issuance, ledger, openssl, rbac, signals
-from ..errors import InvalidInput, UsercertError
-from ..kubeconfig import kubeconfig_paths
-from ..kubectl import Kubectl
-from ..layout import revoked_archive, revoked_dir
-from ..ledger import LedgerEntry
-from ..results import Revocation
+from . import files, issuance, ledger, openssl, rbac, signals
+from .errors import InvalidInput, UsercertError
+from .kubeconfig import kubeconfig_paths
+from .kubectl import Kubectl
+from .layout import revoked_archive, revoked_dir
+from .ledger import LedgerEntry
+from .results import Revocation
 
 
 @dataclass(frozen=True, eq=False, repr=False)

@@ -1,0 +1,74 @@
+"""The examples each command's --help starts with: the commands people actually run, ready to paste."""
+
+MAIN = """\
+# A first run with no cluster: a throwaway CA, a user issued, what to try next
+kubectl usercert demo
+
+# Give alice access as a member of developers, with the pods-and-namespaces read-only role
+kubectl usercert create alice developers --preset read-only"""
+
+CREATE = """\
+# On a control-plane node (the CA is found by itself; its key is usually root's)
+sudo -E kubectl usercert create alice developers
+
+# With a copy of the CA, two groups, 30 days, and an ECDSA key
+kubectl usercert create alice -g developers -g oncall --ca-cert ca.crt --ca-key ca.key --days 30 --key-type ecdsa
+
+# On a managed cluster (EKS, GKE, AKS): the CertificateSigningRequest API signs
+kubectl usercert create alice developers --signer csr --approve --expiration 8h
+
+# Access in the same command, then ask the cluster who the new user is
+kubectl usercert create alice developers --clusterrole view --verify
+
+# For scripts: the record on stdout, nothing on stderr
+kubectl usercert create alice developers -o jsonpath='{.status.kubeconfig}' -q
+
+# Many at once from a CSV of user,group,group... (a roster made in memory: see apply)
+kubectl usercert create --from-file users.csv --preset view --days 30"""
+
+SIGN = """\
+# The user made a key and a request on their own machine:
+#   openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout bob.key -subj '/O=dev/CN=bob' -out bob.csr
+kubectl usercert sign --csr bob.csr --user bob -g dev"""
+
+INSPECT = """\
+kubectl usercert inspect alice
+kubectl usercert inspect ./kubeconfig --ca-cert /etc/kubernetes/pki/ca.crt"""
+
+LIST = """\
+kubectl usercert list
+# In cron or CI: fail when anything expires within two weeks
+kubectl usercert list --expiring 14d --exit-code
+# For node_exporter's textfile collector
+kubectl usercert list -o prometheus > /var/lib/node_exporter/usercert.prom"""
+
+WHOIS = """\
+# The credential id kube-apiserver writes into its audit log
+kubectl usercert whois X509SHA256=3f2a...e9"""
+
+RENEW = """\
+# Signed as before (the same CA, or the CSR API), for another 90 days
+kubectl usercert renew alice --days 90
+# New key, new groups
+kubectl usercert renew alice --rekey -g developers -g sre"""
+
+VERIFY = """\
+kubectl usercert verify alice --request-timeout 10s"""
+
+REVOKE = """\
+kubectl usercert revoke alice --dry-run
+kubectl usercert revoke alice"""
+
+DEMO = """\
+kubectl usercert demo --dir /tmp/usercert-demo"""
+
+APPLY = """\
+# See what would change, then make it so (a team roster kept in git)
+kubectl usercert apply -f team.yaml --dry-run
+kubectl usercert apply -f team.yaml --ca-cert ca.crt --ca-key ca.key
+
+# Also revoke the users this out-dir holds that the roster no longer lists
+kubectl usercert apply -f team.yaml --prune
+
+# Several files, or a roster from stdin
+cat team-a.yaml team-b.yaml | kubectl usercert apply -f -"""

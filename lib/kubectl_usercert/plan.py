@@ -1,0 +1,140 @@
+"""apply's plan: for each user of the roster, and each user of the out-dir it no longer lists, what to
+do and why, decided from what the out-dir holds (the ledger, checked against the folders), the
+bindings this tool made, and the CA now in use. Nothing here changes anything.
+
+  create    no credential in the out-dir
+  reissue   the groups (or the key type) changed: groups live in the certificate, so a new one is
+            needed, and the old one stays valid until it expires
+  renew     it expires within renewBefore, or another CA signs now
+  rebind    the roles changed: add the missing bindings, remove the ones this tool made that the
+            roster no longer names
+  unchanged nothing to do
+  prune     (--prune) not in the roster any more: revoked as `revoke` does
+  unlisted  not in the roster any more, and no --prune: only reported
+  refused   a name the certificate could not carry
+"""
+
+from dataclasses import dataclass, field
+from typing import Optional, Tuple
+
+from . import rbac
+from .errors import InvalidInput
+from .keys import spec_of
+from .rbac import RoleRef
+from .subject import make_subject
+
+CHANGES = ("create", "reissue", "renew", "rebind", "prune")
+
+
+@dataclass(frozen=True, eq=False, repr=False)
+class PlanItem:
+    user: str
+    actions: Tuple[str, ...]
+    reasons: Tuple[str, ...]
+    wanted: Optional[object] = None  # the RosterUser
+    holding: Optional[object] = None  # inventory.Holding
+    add: Tuple[dict, ...] = ()  # manifests to apply
+    remove: Tuple[object, ...] = ()  # rbac.Binding to delete
+    rekey: bool = False
+    notes: Tuple[str, ...] = field(default=())
+
+    @property
+    def changes(self):
+        return any(action in CHANGES for action in self.actions)
+
+
+def make(users, held, bindings, ca_fingerprint, at, prune):
+    """PlanItems for the roster's users (in roster order), then for the out-dir's users it no longer lists."""
+    items = [_item(user, held.get(user.name), bindings, ca_fingerprint, at) for user in users]
+    listed = {user.name for user in users}
+    for name, holding in sorted(held.items()):
+        if name in listed or not holding.present:
+            continue
+        reason = "not in the roster" + ("" if prune else "; --prune revokes it")
+        items.append(PlanItem(name, ("prune" if prune else "unlisted",), (reason,), holding=holding))
+    return items
+
+
+def access_of(user):
+    """The bindings the roster asks for: clusterRoles and the preset where `namespace` says (cluster-wide
+    without one, as create -n does), roles in their own namespaces."""
+    plan = rbac.plan_bindings(user.cluster_roles, (), user.namespace, user.preset)
+    plan.roles.extend(RoleRef("Role", name, namespace) for name, namespace in user.roles)
+    return plan
+
+
+def _item(user, holding, bindings, ca_fingerprint, at):
+    try:
+        subject = make_subject(user.name, user.groups)
+    except InvalidInput as exc:
+        return PlanItem(user.name, ("refused",), (exc.message,), wanted=user)
+    actions, reasons, notes, rekey = [], [], [], False
+    if holding is None or not holding.present:
+        actions.append("create")
+        reasons.append("no credential here")
+        if holding is not None and holding.entry is not None and not holding.revoked and holding.fact("not_after") \
+                and holding.fact("not_after") > at:
+            notes.append(f"the last one (serial {holding.fact('serial')}) stays valid until "
+                         f"{holding.fact('not_after'):%Y-%m-%d}, wherever its files went")
+    else:
+        rekey = _certificate_actions(user, subject, holding, ca_fingerprint, at, actions, reasons, notes)
+    add, remove = _binding_changes(user, subject, bindings)
+    if add or remove:
+        actions.append("rebind")
+        reasons.append(", ".join([f"+{m['metadata']['name']}" for m in add if m["kind"].endswith("Binding")] +
+                                 [f"-{b.name}" for b in remove]))
+    return PlanItem(user.name, tuple(actions) or ("unchanged",), tuple(reasons), user, holding, tuple(add),
+                    tuple(remove), rekey, tuple(notes))
+
+
+def _certificate_actions(user, subject, holding, ca_fingerprint, at, actions, reasons, notes):
+    """reissue, renew or nothing for a credential in place; True when a new key is needed too."""
+    groups = tuple(holding.fact("groups") or ())
+    key_now = _held_key(holding)
+    rekey = key_now is not None and (key_now.type, key_now.bits) != (user.key.type, user.key.bits)
+    not_after = holding.fact("not_after")
+    if set(groups) != set(subject.groups) or rekey:
+        actions.append("reissue")
+        reasons.append(f"groups {_names(groups)} -> {_names(subject.groups)}" if set(groups) != set(subject.groups)
+                       else f"key {key_now.describe()} -> {user.key.describe()}")
+        notes.append(f"the old certificate (serial {holding.fact('serial')}) stays valid until "
+                     f"{not_after:%Y-%m-%d %H:%M}Z: Kubernetes cannot revoke it")
+    elif not_after - at <= user.renew_before:
+        actions.append("renew")
+        reasons.append(f"expires {not_after:%Y-%m-%d} (renewBefore {_duration(user.renew_before)})")
+    elif ca_fingerprint and holding.entry is not None and holding.entry.ca_fingerprint_sha256 and \
+            holding.entry.ca_fingerprint_sha256 != ca_fingerprint:
+        actions.append("renew")
+        reasons.append("signed by another CA than the one in use now")
+    return rekey
+
+
+def _binding_changes(user, subject, bindings):
+    """(manifests to apply, bindings to delete); nothing when the cluster was not asked."""
+    if bindings is None:
+        return [], []
+    wanted = rbac.binding_manifests(access_of(user), subject.user, subject.groups)
+    have = {(b.kind, b.namespace, b.name): b for b in bindings if b.subject_kind == "User" and b.subject == user.name}
+    keys = {(m["kind"], m["metadata"].get("namespace"), m["metadata"]["name"]) for m in wanted
+            if m["kind"].endswith("Binding")}
+    missing = [m for m in wanted if m["kind"].endswith("Binding") and
+               (m["kind"], m["metadata"].get("namespace"), m["metadata"]["name"]) not in have]
+    roles = [m for m in wanted if not m["kind"].endswith("Binding")]  # the preset's ClusterRole, with its binding
+    return (roles + missing if missing else []), [b for key, b in have.items() if key not in keys]
+
+
+def _held_key(holding):
+    algorithm = holding.fact("key_type")
+    try:
+        return spec_of(algorithm, holding.fact("key_bits")) if algorithm else None
+    except InvalidInput:
+        return None
+
+
+def _names(groups):
+    return ",".join(groups) or "(none)"
+
+
+def _duration(delta):
+    seconds = int(delta.total_seconds())
+    return f"{seconds // 86400}d" if seconds % 86400 == 0 else f"{seconds // 3600}h"

@@ -1,0 +1,216 @@
+"""Carrying out apply's plan, user by user, several at a time.
+
+What all users share is made once: the CA read and checked once (and only if something is signed
+with it), the cluster the kubeconfigs point at resolved once, the roles checked once for the
+whole roster. Each user's work is the same code as create, renew and revoke (issuance, renewal,
+revocation), under that user's lock; the ledger takes lines from every worker safely. A user that
+fails (a refused name, a denied request, a missing role) is reported and does not stop the others.
+"""
+
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+from . import files, issuance, openssl, rbac, signals
+from .errors import Interrupted, InvalidInput, UsercertError
+from .kubeconfig import kubeconfig_paths
+from .rbac import BindingPlan
+from .renewal import RenewRequest, renew
+from .results import AppliedUser
+from .revocation import RevokeRequest, revoke
+from .signers import ClusterCSRSigner, LocalSigner
+from .signers.local import load_ca
+from .subject import SYSTEM_MASTERS, make_subject, subject_warnings
+
+
+class Shared:
+    """What every user's work shares, made once and only when needed (threads may ask at once)."""
+
+    def __init__(self, request, located_ca):
+        self.request, self.located_ca = request, located_ca
+        self.kubectl = request.signing.kubectl
+        self.reachable = bool(kubeconfig_paths(self.kubectl.kubeconfig))
+        self._lock = threading.Lock()
+        self._ca = self._endpoint = None
+
+    def signer_for(self, user, subject, step):
+        kind = self.request.signing.kind if self.request.signer_given else user.signer
+        if kind == "auto":
+            kind = "local" if self.located_ca else "csr"
+        if kind == "local":
+            return LocalSigner(self._loaded_ca())
+        if SYSTEM_MASTERS in subject.groups:
+            raise InvalidInput("the CSR API refuses group system:masters (admission forbids it)",
+                               hint="bind a role to the user or group instead")
+        options = self.request.signing
+        return ClusterCSRSigner(self.kubectl, subject.user, approve=options.approve, wait_seconds=options.wait_seconds,
+                                keep_csr=options.keep_csr, progress=step, sleep=_sleep)
+
+    def _loaded_ca(self):
+        with self._lock:
+            if self._ca is None:
+                if not self.located_ca:
+                    from .signers.local import no_ca_found_error
+                    raise no_ca_found_error()
+                cert, key, given = self.located_ca
+                self._ca = load_ca(cert, key, self.request.signing.ca_key_passphrase_file, given=given)
+            return self._ca
+
+    def endpoint(self, signer):
+        """The cluster for new kubeconfigs, and the warnings that come with it (resolved once)."""
+        with self._lock:
+            if self._endpoint is None:
+                warnings = []
+                self._endpoint = (issuance.endpoint(self.kubectl, self.request.server, signer, warnings), warnings)
+            return self._endpoint
+
+
+def _sleep(seconds):
+    signals.check()  # a signal stops a CSR wait at its next poll
+    time.sleep(seconds)
+
+
+def carry_out(items, shared, request, tracker):
+    """AppliedUser for every item, the changes made `request.jobs` at a time."""
+    blocked = _preflight(items, shared)
+    with signals.cooperative(), ThreadPoolExecutor(max_workers=max(1, request.jobs)) as pool:
+        futures = [pool.submit(_one, item, shared, request, tracker, blocked.get(item.user)) for item in items]
+        done = [future.result() for future in futures]
+    if signals.cancelled():
+        raise Interrupted(signals.cancelled())
+    return done
+
+
+def _preflight(items, shared):
+    """{user: why their bindings cannot be made}: every namespace and role checked once, every binding
+    name once, before anything is issued."""
+    checked, blocked = {}, {}
+
+    def problem(key, check):
+        if key not in checked:
+            checked[key] = _problem(check)
+        return checked[key]
+
+    for item in items:
+        if "rebind" not in item.actions:
+            continue
+        creates_role = any(not m["kind"].endswith("Binding") for m in item.add)
+        for manifest in (m for m in item.add if m["kind"].endswith("Binding")):
+            ref, namespace = manifest["roleRef"], manifest["metadata"].get("namespace")
+            role = rbac.RoleRef(ref["kind"], ref["name"], namespace)
+            found = (namespace and problem(("namespace", namespace),
+                                           lambda: rbac.check_namespace_exists(shared.kubectl, namespace))) or \
+                problem(role, lambda: rbac.check_roles_exist(shared.kubectl, BindingPlan(
+                    [role], create_read_only_role=creates_role))) or \
+                _problem(lambda: rbac.check_names_free(shared.kubectl, [manifest]))
+            if found:
+                blocked.setdefault(item.user, found)
+    return blocked
+
+
+def _problem(check):
+    try:
+        check()
+    except UsercertError as exc:
+        return exc.message
+    return None
+
+
+def _one(item, shared, request, tracker, blocked):
+    if not item.changes:
+        if "refused" in item.actions:
+            tracker.done(item.user, False)
+            return _applied(item, "failed", item.reasons[0])
+        return _applied(item, "reported" if "unlisted" in item.actions else "unchanged")
+
+    def step(message):
+        signals.check()
+        tracker.step(item.user, message)
+
+    if signals.cancelled():  # a signal stops the users not yet started
+        return _applied(item, "failed", "interrupted before it started")
+    notes = list(item.notes)
+    try:
+        if blocked:
+            raise InvalidInput(blocked)
+        for action in item.actions:
+            notes += _ACTIONS[action](item, shared, request, step) or ()
+    except UsercertError as exc:
+        tracker.done(item.user, False)
+        return _applied(item, "failed", exc.message + (f" ({exc.details})" if exc.details else ""))
+    except Interrupted:
+        tracker.done(item.user, False)
+        return _applied(item, "failed", "interrupted")
+    tracker.done(item.user, True)
+    return _applied(item, "done", notes=notes)
+
+
+def _applied(item, outcome, error=None, notes=None):
+    return AppliedUser(item.user, item.actions, item.reasons, tuple(item.notes if notes is None else notes), outcome,
+                       error)
+
+
+def _create(item, shared, request, step):
+    user = item.wanted
+    subject = make_subject(user.name, user.groups)
+    warnings = subject_warnings(subject, request.allow_system_masters)
+    openssl.require_key_support(user.key)
+    signer = shared.signer_for(user, subject, step)
+    found, endpoint_warnings = shared.endpoint(signer)
+    validity = signer.grant(user.validity)
+    manifests = list(item.add)
+    issuance.issue(subject, signer, found,
+                   lambda staged: issuance.new_key_signed(staged, subject, user.key, signer, validity, step),
+                   out_dir=request.out_dir, namespace=user.namespace, warnings=warnings + endpoint_warnings,
+                   progress=step, extra_files={"rbac.yaml": rbac.to_yaml(manifests)} if manifests else None)
+
+
+def _renew(item, shared, request, step):
+    user = item.wanted
+    subject = make_subject(user.name, user.groups)
+    renew(RenewRequest(user=user.name, out_dir=request.out_dir, groups=subject.groups, validity=user.validity,
+                       rekey=item.rekey, key_type=user.key.type, key_size=user.key.size,
+                       allow_system_masters=request.allow_system_masters, signing=request.signing, signer_given=True,
+                       signer=shared.signer_for(user, subject, step)), step)
+
+
+def _rebind(item, shared, _request, step):
+    if item.add:
+        step("Applying the RBAC bindings")
+        rbac.apply(shared.kubectl, list(item.add))
+    for binding in item.remove:
+        step(f"Deleting {binding.ref}")
+        rbac.delete(shared.kubectl, binding)
+
+
+def _prune(item, shared, request, step):
+    """Revoked as `revoke` does. With no kubeconfig at all (bindings off for this run) the bindings are
+    a note, not a failure: a later apply would not see the user again to retry."""
+    result = revoke(RevokeRequest(item.user, request.out_dir, shared.kubectl), step)
+    if result.remaining and shared.reachable:
+        raise UsercertError("revoked here, but " + "; ".join(result.remaining))
+    return [f"no kubeconfig: remove any bindings of {item.user} with 'kubectl usercert revoke {item.user}' "
+            "and --kubeconfig"] if result.remaining else []
+
+
+_ACTIONS = {"create": _create, "reissue": _renew, "renew": _renew, "rebind": _rebind, "prune": _prune}
+
+
+def located_ca(request):
+    """The CA files to sign with, if any local signing may happen ((cert, key, given) or None)."""
+    from .signers.local import locate_ca
+    if request.signer_given and request.signing.kind == "csr":
+        return None
+    return locate_ca(request.signing.ca_cert, request.signing.ca_key)
+
+
+def ca_fingerprint(located):
+    """The CA's fingerprint from its file (no openssl: a plan changes nothing, and an unchanged roster
+    starts no process)."""
+    from .certinfo import pem_fingerprint
+    if not located:
+        return None
+    try:
+        return pem_fingerprint(files.read_input(located[0], "the CA certificate", "check --ca-cert"))
+    except InvalidInput:
+        return None

@@ -1,0 +1,219 @@
+"""The roster: a team's users kept in git, applied like a manifest (`kubectl usercert apply -f`).
+
+    apiVersion: usercert.kubectl.io/v1alpha1
+    kind: UserRoster
+    metadata: {name: platform-team}
+    spec:
+      defaults: {days: 30, renewBefore: 10d, keyType: ecdsa, namespace: team-a, signer: auto}
+      users:
+      - name: alice
+        groups: [developers, oncall]
+        preset: read-only          # and/or clusterRoles: [view], roles: [{name: pod-reader, namespace: team-a}]
+
+Every field is checked for its type when the file is read, and an error names the file, the line
+and the field. What only the work can tell (a name Kubernetes would not take, a role that does
+not exist) fails that user alone.
+"""
+
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Optional, Tuple
+
+from . import API_VERSION, yamltext
+from .errors import InvalidInput
+from .keys import KEY_TYPES, KeySpec, SIZES
+from .times import parse_duration
+
+KIND = "UserRoster"
+PRESETS = ("read-only", "view", "edit", "admin")
+SIGNERS = ("auto", "local", "csr")
+USER_FIELDS = ("name", "groups", "preset", "clusterRoles", "roles", "days", "expiration", "keyType", "keySize",
+               "namespace", "renewBefore")
+DEFAULT_FIELDS = tuple(f for f in USER_FIELDS if f != "name") + ("signer",)
+HINT = "see the roster format in the README (kubectl usercert apply)"
+
+
+@dataclass(frozen=True, eq=False, repr=False)
+class RosterUser:
+    """One user as the roster wants them, defaults applied."""
+
+    name: str
+    groups: Tuple[str, ...]
+    preset: Optional[str]
+    cluster_roles: Tuple[str, ...]
+    roles: Tuple[Tuple[str, str], ...]  # (role, namespace)
+    validity: timedelta
+    key: KeySpec
+    namespace: Optional[str]
+    renew_before: timedelta
+    signer: str
+    source: str  # FILE:LINE, for messages
+
+
+def load(sources):
+    """RosterUsers from [(name shown, text)], in order; a user named twice is an error."""
+    users, seen = [], {}
+    for shown, text in sources:
+        for document, lines in _documents(shown, text):
+            for user in _roster_users(document, lines, shown):
+                if user.name in seen:
+                    raise InvalidInput(f"{user.source}: spec.users: {user.name!r} is listed twice (also at "
+                                       f"{seen[user.name]})", hint="keep one entry per user")
+                seen[user.name] = user.source
+                users.append(user)
+    return users
+
+
+def _documents(shown, text):
+    import yaml
+
+    try:
+        nodes = list(yaml.compose_all(text, Loader=yaml.SafeLoader))
+    except yaml.YAMLError as exc:
+        mark, problem = getattr(exc, "problem_mark", None), getattr(exc, "problem", None) or "unreadable"
+        raise InvalidInput(f"{shown}:{mark.line + 1 if mark else 1}: not valid YAML ({problem})", hint=HINT) from None
+    for node in nodes:
+        if node is None:
+            continue
+        lines = {}
+        _lines(node, (), lines)
+        document = yaml.SafeLoader(text).construct_document(node)
+        if yamltext.expanded_size(document) > yamltext.MAX_NODES:
+            raise InvalidInput(f"{shown}: expands to too much data (YAML aliases)", hint=HINT)
+        yield document, lines
+
+
+def _lines(node, path, lines):
+    """{path (keys and indexes): line} for every value under `node`."""
+    lines[path] = node.start_mark.line + 1
+    if hasattr(node, "value") and isinstance(node.value, list):
+        for index, item in enumerate(node.value):
+            if isinstance(item, tuple):
+                key, value = item
+                lines[path + (key.value,)] = key.start_mark.line + 1
+                _lines(value, path + (key.value,), lines)
+            else:
+                _lines(item, path + (index,), lines)
+
+
+class _Checker:
+    """Field checks that say FILE:LINE: FIELD: what is wrong."""
+
+    def __init__(self, shown, lines):
+        self.shown, self.lines = shown, lines
+
+    def fail(self, path, problem):
+        line = next((self.lines[path[:n]] for n in range(len(path), -1, -1) if path[:n] in self.lines), 1)
+        field = "".join(f"[{p}]" if isinstance(p, int) else (f".{p}" if i else str(p)) for i, p in enumerate(path))
+        raise InvalidInput(f"{self.shown}:{line}: {field or 'the document'}: {problem}", hint=HINT)
+
+    def mapping(self, value, path, allowed):
+        if not isinstance(value, dict):
+            self.fail(path, "must be a mapping")
+        unknown = [key for key in value if key not in allowed]
+        if unknown:
+            self.fail(path + (unknown[0],), f"unknown field (known: {', '.join(allowed)})")
+        return value
+
+    def string(self, value, path, choices=None):
+        if not isinstance(value, str) or not value:
+            self.fail(path, "must be a non-empty string")
+        if choices and value not in choices:
+            self.fail(path, f"must be one of {', '.join(choices)}")
+        return value
+
+    def strings(self, value, path):
+        if not isinstance(value, list):
+            self.fail(path, "must be a list of names")
+        return tuple(self.string(item, path + (index,)) for index, item in enumerate(value))
+
+    def integer(self, value, path, low, high):
+        if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+            self.fail(path, f"must be a whole number from {low} to {high}")
+        return value
+
+    def duration(self, value, path):
+        try:
+            return parse_duration(value, path[-1]) if isinstance(value, str) else None
+        except InvalidInput:
+            pass
+        self.fail(path, f"must be a duration such as 30d, 8h or 90m, not {value!r}")
+
+    def roles(self, value, path):
+        if not isinstance(value, list):
+            self.fail(path, "must be a list of {name, namespace}")
+        roles = []
+        for index, item in enumerate(value):
+            where = path + (index,)
+            self.mapping(item, where, ("name", "namespace"))
+            roles.append((self.string(item.get("name"), where + ("name",)),
+                          self.string(item.get("namespace"), where + ("namespace",))))
+        return tuple(roles)
+
+
+def _roster_users(document, lines, shown):
+    check = _Checker(shown, lines)
+    check.mapping(document, (), ("apiVersion", "kind", "metadata", "spec"))
+    if document.get("apiVersion") != API_VERSION:
+        check.fail(("apiVersion",), f"must be {API_VERSION}")
+    if document.get("kind") != KIND:
+        check.fail(("kind",), f"must be {KIND}")
+    if "metadata" in document:
+        check.mapping(document["metadata"], ("metadata",), ("name", "labels", "annotations"))
+    spec = check.mapping(document.get("spec"), ("spec",), ("defaults", "users"))
+    defaults = _fields(check, check.mapping(spec.get("defaults") or {}, ("spec", "defaults"), DEFAULT_FIELDS),
+                       ("spec", "defaults"))
+    users = spec.get("users") or []
+    if not isinstance(users, list):
+        check.fail(("spec", "users"), "must be a list")
+    for index, entry in enumerate(users):
+        path = ("spec", "users", index)
+        check.mapping(entry, path, USER_FIELDS)
+        own = _fields(check, entry, path)
+        inherited = {k: v for k, v in defaults.items() if not ({"days", "expiration"} & own.keys() and
+                                                                k in ("days", "expiration"))}
+        fields = {**inherited, **own}
+        if "name" not in fields:
+            check.fail(path, "needs a name")
+        size, key_type = fields.get("keySize"), fields.get("keyType", "rsa")
+        if size is not None and size not in SIZES[key_type]:
+            check.fail(path + ("keySize",), f"must be one of {', '.join(map(str, SIZES[key_type]))} for {key_type}")
+        yield _user(fields, f"{shown}:{lines.get(path, 1)}")
+
+
+def _fields(check, entry, path):
+    """The fields of a user entry (or of defaults), checked and turned into values."""
+    found = {}
+    for key, value in entry.items():
+        where = path + (key,)
+        if key in ("name", "namespace"):
+            found[key] = check.string(value, where)
+        elif key in ("groups", "clusterRoles"):
+            found[key] = check.strings(value, where)
+        elif key == "preset":
+            found[key] = check.string(value, where, PRESETS)
+        elif key == "roles":
+            found[key] = check.roles(value, where)
+        elif key == "days":
+            found[key] = timedelta(days=check.integer(value, where, 1, 36500))
+        elif key in ("expiration", "renewBefore"):
+            found[key] = check.duration(value, where)
+        elif key == "keyType":
+            found[key] = check.string(value, where, KEY_TYPES)
+        elif key == "keySize":
+            found[key] = check.integer(value, where, 256, 8192)
+        elif key == "signer":
+            found[key] = check.string(value, where, SIGNERS)
+    if "days" in found and "expiration" in found:
+        check.fail(path + ("expiration",), "give days or expiration, not both")
+    return found
+
+
+def _user(fields, source):
+    validity = fields.get("expiration") or fields.get("days") or timedelta(days=365)
+    return RosterUser(
+        name=fields["name"], groups=fields.get("groups", ()), preset=fields.get("preset"),
+        cluster_roles=fields.get("clusterRoles", ()), roles=fields.get("roles", ()), validity=validity,
+        key=KeySpec(fields.get("keyType", "rsa"), fields.get("keySize")), namespace=fields.get("namespace"),
+        renew_before=fields.get("renewBefore") or min(timedelta(days=30), validity / 3),
+        signer=fields.get("signer", "auto"), source=source)
