@@ -37,13 +37,19 @@ ROWS = ("create-rsa4096", "create-rsa2048", "create-ecdsa", "processes", "help",
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--runs", type=int, default=21, help="rounds per pair (default 21)")
-    parser.add_argument("--rsa-runs", type=int, default=15, help="rounds for the RSA pairs (default 15)")
-    parser.add_argument("--only", default=",".join(ROWS), help="rows to measure: " + ", ".join(ROWS))
+    return measure(__doc__, ROWS, Bench, argv, runs=(21, "rounds per pair"), rsa_runs=(15, "rounds for the RSA pairs"))
+
+
+def measure(doc, rows, bench_class, argv, **counts):
+    """Parse the common flags (--only, --python, and a --NAME N per count), then measure each row."""
+    parser = argparse.ArgumentParser(description=doc.split("\n\n")[0])
+    for name, (default, meaning) in counts.items():
+        parser.add_argument("--" + name.replace("_", "-"), type=int, default=default,
+                            help=f"{meaning} (default {default})")
+    parser.add_argument("--only", default=",".join(rows), help="rows to measure: " + ", ".join(rows))
     parser.add_argument("--python", default=default_python(), help="the Python that runs kubectl-usercert")
     args = parser.parse_args(argv)
-    bench = Bench(args.python, tempfile.mkdtemp(prefix="usercert-perf."))
+    bench = bench_class(args.python, tempfile.mkdtemp(prefix="usercert-bench."))
     try:
         print(f"python {args.python}; openssl {shutil.which('openssl')}; {os.cpu_count()} cores")
         for row in args.only.split(","):

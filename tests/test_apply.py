@@ -82,6 +82,20 @@ def test_defaults_apply_and_a_user_s_own_validity_replaces_them():
     assert bob.validity.total_seconds() == 8 * 3600 and bob.groups == ()
 
 
+def test_expiring_is_the_last_30_days_or_the_last_third_of_a_shorter_life():
+    from datetime import datetime, timedelta, timezone
+
+    from kubectl_usercert.results import certificate_state
+
+    start = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    for lifetime, fresh, due in ((365, 334, 336), (30, 19, 21), (1, 0.6, 0.7)):
+        end = start + timedelta(days=lifetime)
+        assert certificate_state(start, end, start + timedelta(days=fresh)) == "valid", lifetime
+        assert certificate_state(start, end, start + timedelta(days=due)) == "expiring", lifetime
+    assert roster.load([("t", roster_text("{name: a, days: 30}", "{name: b, expiration: 8h}"))])[1].renew_before == \
+        timedelta(hours=8) / 3
+
+
 def test_a_bad_roster_exits_2_and_writes_nothing(capsys, signing_ca, isolated):
     write_roster("team.yaml", "{name: alice, days: -1}")
     result = run_here(capsys, "apply", "-f", "team.yaml", *ca_args(signing_ca), "--server", SERVER)

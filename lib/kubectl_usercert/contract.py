@@ -169,11 +169,12 @@ def prometheus(result):
         raise InvalidInput("-o prometheus is for list", hint="use -o json or -o yaml")
     lines = ["# HELP usercert_certificate_expiry_timestamp_seconds When a client certificate kubectl-usercert issued "
              "expires (notAfter), as a Unix time.", "# TYPE usercert_certificate_expiry_timestamp_seconds gauge"]
-    for row in result.rows:
+    held = [row for row in result.rows if row.state != "revoked"]  # counted below; nothing to renew
+    for row in held:
         lines.append(f"usercert_certificate_expiry_timestamp_seconds{_labels(row)} {int(row.not_after.timestamp())}")
     lines += ["# HELP usercert_certificate_not_before_timestamp_seconds When it became valid (notBefore), as a Unix "
               "time.", "# TYPE usercert_certificate_not_before_timestamp_seconds gauge"]
-    for row in result.rows:
+    for row in held:
         if row.not_before:
             lines.append(f"usercert_certificate_not_before_timestamp_seconds{_labels(row)} "
                          f"{int(row.not_before.timestamp())}")

@@ -126,24 +126,23 @@ def check_roles_exist(kubectl, plan):
         if role.kind == "Role":
             args += ["-n", role.namespace]
         where = f' in namespace "{role.namespace}"' if role.kind == "Role" else ""
-        try:
-            kubectl.checked(args, f'check {role.kind} "{role.name}"{where}')
-        except UsercertError as exc:
-            if getattr(exc, "kind", None) == "missing":
-                raise InvalidInput(f'{role.kind} "{role.name}"{where} does not exist',
-                                   hint=f"create it first, or pick another (kubectl get {role.kind.lower()}s)") from None
-            raise
+        _must_exist(kubectl, args, f'{role.kind} "{role.name}"{where}',
+                    f"create it first, or pick another (kubectl get {role.kind.lower()}s)")
 
 
 def check_namespace_exists(kubectl, namespace):
     """A RoleBinding into a namespace that is not there fails only after the certificate was issued:
     checked before."""
+    _must_exist(kubectl, ["get", "namespace", namespace, "-o", "name"], f'namespace "{namespace}"',
+                f"create it first (kubectl create namespace {namespace}), or pick another")
+
+
+def _must_exist(kubectl, args, what, hint):
     try:
-        kubectl.checked(["get", "namespace", namespace, "-o", "name"], f'check namespace "{namespace}"')
+        kubectl.checked(args, f"check {what}")
     except UsercertError as exc:
         if getattr(exc, "kind", None) == "missing":
-            raise InvalidInput(f'namespace "{namespace}" does not exist',
-                               hint=f"create it first (kubectl create namespace {namespace}), or pick another") from None
+            raise InvalidInput(f"{what} does not exist", hint=hint) from None
         raise
 
 

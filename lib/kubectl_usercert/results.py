@@ -5,7 +5,7 @@ Kubernetes-style object `-o json|yaml` prints. Nothing here runs a tool or print
 """
 
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Optional, Tuple
 
 from .certinfo import CertificateInfo, credential_id
@@ -35,7 +35,15 @@ def certificate_state(not_before, not_after, at):
         return "expired"
     if not_before and not_before > at:
         return "not yet valid"
-    return "expiring" if (not_after - at).days < EXPIRING_DAYS else "valid"
+    lifetime = not_after - not_before if not_before else None
+    return "expiring" if not_after - at < renewal_window(lifetime) else "valid"
+
+
+def renewal_window(lifetime):
+    """When a certificate counts as expiring (and a roster renews it by default): its last 30 days, or
+    the last third of a shorter life, so a 30-day certificate is not 'expiring' from its first day."""
+    window = timedelta(days=EXPIRING_DAYS)
+    return min(window, lifetime / 3) if lifetime else window
 
 
 @dataclass(frozen=True, eq=False, repr=False)

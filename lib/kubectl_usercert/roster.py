@@ -22,6 +22,7 @@ from typing import Optional, Tuple
 from . import API_VERSION, yamltext
 from .errors import InvalidInput
 from .keys import KEY_TYPES, KeySpec, SIZES
+from .results import renewal_window
 from .times import parse_duration
 
 KIND = "UserRoster"
@@ -215,5 +216,5 @@ def _user(fields, source):
         name=fields["name"], groups=fields.get("groups", ()), preset=fields.get("preset"),
         cluster_roles=fields.get("clusterRoles", ()), roles=fields.get("roles", ()), validity=validity,
         key=KeySpec(fields.get("keyType", "rsa"), fields.get("keySize")), namespace=fields.get("namespace"),
-        renew_before=fields.get("renewBefore") or min(timedelta(days=30), validity / 3),
+        renew_before=fields.get("renewBefore") or renewal_window(validity),
         signer=fields.get("signer", "auto"), source=source)

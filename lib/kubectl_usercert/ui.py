@@ -118,7 +118,8 @@ def _(report: Inventory, data_on_stdout=False):
     for row in report.rows:
         days = days_left(row.not_after, report.observed_at)
         cells = [(row.user, None), (",".join(row.groups), None), (f"{row.not_after:%Y-%m-%d}", None),
-                 (str(days), _days_style(days)), (row.state, _STATE_STYLES.get(row.state)), (row.server or "", None)]
+                 (str(days), _STATE_STYLES.get(row.state)), (row.state, _STATE_STYLES.get(row.state)),
+                 (row.server or "", None)]
         rows.append(cells + ([(",".join(row.bindings or ()), None)] if with_bindings else []))
     table(headers, rows)
 
@@ -205,8 +206,8 @@ def _(result: RosterApplied, data_on_stdout=False):
             style = _ACTION_STYLES.get(user.actions[0])
             row = [(user.user, None), (",".join(user.actions), style), ("; ".join(user.reasons), None)]
             if not result.dry_run:
-                row.append((user.outcome + (f": {user.error}" if user.error else ""),
-                            "red" if user.outcome == "failed" else None))
+                shown = "-" if user.outcome in ("unchanged", "reported") else user.outcome
+                row.append((shown + (f": {user.error}" if user.error else ""), "red" if user.outcome == "failed" else None))
             rows.append(row)
         table(headers, rows)
     counts = [f"{result.count(action)} {word}" for action, word in (
