@@ -9,6 +9,7 @@ import subprocess
 import sys
 import textwrap
 import time
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -83,7 +84,7 @@ def test_defaults_apply_and_a_user_s_own_validity_replaces_them():
 
 
 def test_expiring_is_the_last_30_days_or_the_last_third_of_a_shorter_life():
-    from datetime import datetime, timedelta, timezone
+    from datetime import datetime, timezone
 
     from kubectl_usercert.results import certificate_state
 
@@ -338,3 +339,34 @@ def test_a_missing_namespace_or_role_fails_that_user_before_anything_is_issued(l
     assert 'alice: namespace "nowhere" does not exist' in result.stderr
     assert 'bob: Role "nobody" in namespace "default" does not exist' in result.stderr
     assert sorted(os.listdir("clients")) == [".usercert", "carol"]
+
+
+def test_many_users_at_once_leave_one_whole_ledger_line_each(signing_ca, isolated):
+    names = [f"user{n:02}" for n in range(16)]
+    write_roster("team.yaml", *(f"{{name: {name}, groups: [g{n}]}}" for n, name in enumerate(names)))
+    result = apply("-f", "team.yaml", "-j", "8", ca=signing_ca)
+    assert result.returncode == 0, result.stderr
+    lines = ledger_lines()
+    assert sorted(line["user"] for line in lines) == names
+    assert all(line["groups"] == [f"g{names.index(line['user'])}"] for line in lines)
+    assert len({line["serial"] for line in lines}) == 16
+
+
+def test_a_roster_signed_through_the_csr_api_then_renewed_the_same_way(live_cluster, isolated):
+    live_cluster.server.sign_csrs_with(live_cluster.client_ca.cert, live_cluster.client_ca.key)
+    write_roster("team.yaml", "{name: alice, groups: [dev]}", "{name: bob, expiration: 8h}",
+                 defaults="{keyType: ecdsa, signer: csr}")
+    first = run_cli("apply", "-f", "team.yaml", "--approve")
+    assert first.returncode == 0, first.stderr
+    assert whoami_of(live_cluster, "clients/alice/kubeconfig")["groups"] == ["dev", "system:authenticated"]
+    bob = user_cert("bob")
+    assert bob.not_valid_after_utc - bob.not_valid_before_utc <= timedelta(hours=8, minutes=5)
+    assert {line["signer"] for line in ledger_lines()} == {"csr"}
+    write_roster("team.yaml", "{name: alice, groups: [dev]}", "{name: bob, expiration: 8h, renewBefore: 9h}",
+                 defaults="{keyType: ecdsa, signer: csr}")
+    renewed = run_cli("apply", "-f", "team.yaml", "--approve", "-o", "json")
+    assert renewed.returncode == 0, renewed.stderr
+    users = {user["name"]: user["actions"] for user in json.loads(renewed.stdout)["status"]["users"]}
+    assert users == {"alice": ["unchanged"], "bob": ["renew"]}
+    assert ledger_lines()[-1]["event"] == "renewed" and ledger_lines()[-1]["signer"] == "csr"
+    assert live_cluster.server.list("certificates.k8s.io/v1", "CertificateSigningRequest") == []

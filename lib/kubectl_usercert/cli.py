@@ -86,7 +86,7 @@ class Apply(Command, switches.Output, switches.OutDir, switches.Signer, switches
 
     EXAMPLES = examples.APPLY
     filenames = cli.SwitchAttr(["f", "filename"], str, argname="FILE", list=True, mandatory=True,
-                               help="a roster file, or - for stdin (repeatable)")
+                               help="a roster file, or - for stdin")
     prune = cli.Flag("--prune", help="revoke the users of --out-dir this tool issued that the rosters no longer list")
     dry_run = cli.Flag("--dry-run", help="only print the plan: what would change, and why")
     jobs = cli.SwitchAttr(["j", "jobs"], cli.Range(1, 64), argname="N", default=os.cpu_count() or 1,

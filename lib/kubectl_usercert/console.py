@@ -229,4 +229,5 @@ class _Bar:
 
     def close(self):
         if self._progress is not None:
+            self._progress.update(self._task, description="applied")
             self._progress.stop()

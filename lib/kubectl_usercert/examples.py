@@ -70,5 +70,6 @@ kubectl usercert apply -f team.yaml --ca-cert ca.crt --ca-key ca.key
 # Also revoke the users this out-dir holds that the roster no longer lists
 kubectl usercert apply -f team.yaml --prune
 
-# Several files, or a roster from stdin
-cat team-a.yaml team-b.yaml | kubectl usercert apply -f -"""
+# Several files (each user in one of them), or a roster from stdin
+kubectl usercert apply -f team-a.yaml -f team-b.yaml
+git show main:team.yaml | kubectl usercert apply -f - --dry-run"""
