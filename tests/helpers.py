@@ -1,9 +1,12 @@
 """Helpers every test module shares: the CLI as a process or in this process, reading what it wrote."""
 
+import atexit
 import json
 import os
+import signal
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -37,6 +40,13 @@ def run_here(capsys, *args):
 
 def cli_json(*args, **kwargs):
     result = run_cli(*args, "-o", "json", **kwargs)
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def json_here(capsys, *args):
+    """cli_json in this process (see run_here): the -o json answer of a run that succeeded."""
+    result = run_here(capsys, *args, "-o", "json")
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout)
 
@@ -79,3 +89,71 @@ def python_on_path(folder, executable=sys.executable):
 
 def path_with(*folders):
     return os.pathsep.join([*map(str, folders), os.environ["PATH"]])
+
+
+class Background:
+    """A command started now (when a test module is imported), whose outcome a fixture collects
+    later: slow set-up that only reads the checkout (a release build, a pip download) then runs on
+    the core the tests, one at a time, leave idle. Its output goes to `log`; if no fixture ever asks
+    (the module's tests deselected), it is stopped, with its children, when pytest exits."""
+
+    def __init__(self, argv, log, **options):
+        self.log = Path(log)
+        with open(self.log, "wb") as handle:
+            self._process = subprocess.Popen([str(part) for part in argv], stdin=subprocess.DEVNULL, stdout=handle,
+                                             stderr=subprocess.STDOUT, start_new_session=True, **options)
+        atexit.register(self.stop)
+
+    def wait(self, timeout=600):
+        """The CompletedProcess (stdout holds stdout and stderr), once the command is done."""
+        code = self._process.wait(timeout=timeout)
+        return subprocess.CompletedProcess(self._process.args, code, self.log.read_text(errors="replace"), "")
+
+    def stop(self):
+        if self._process.poll() is None:
+            os.killpg(self._process.pid, signal.SIGKILL)  # its own session: the command and its children
+            self._process.wait()
+
+
+class Scenarios:
+    """Slow test bodies run ahead, side by side, each in a thread of its own: scenarios that spend
+    their time in child processes, with folders and an environment of their own (nothing of this
+    process's: no cwd, os.environ or monkeypatch), so that they overlap each other and the tests
+    that run meanwhile. A scenario is a function; its test calls outcome(scenario), which waits for
+    it (starting it then if nothing did) and re-raises what it raised: a failed assert, a skip."""
+
+    def __init__(self, workers, tmp_path_factory):
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="scenario")
+        self._tmp_path_factory = tmp_path_factory
+        self._started = {}
+        self._arguments = {}
+
+    def add(self, scenario, *arguments):
+        """Makes `scenario` known, to be called as scenario(its own tmp folder, *arguments)."""
+        self._arguments[scenario] = arguments
+
+    def start(self, scenario):
+        folder = self._tmp_path_factory.mktemp(scenario.__name__[:30])
+        self._started[scenario] = self._pool.submit(scenario, folder, *self._arguments[scenario])
+
+    def outcome(self, scenario):
+        if scenario not in self._started:
+            self.start(scenario)
+        return self._started[scenario].result()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *_exc):
+        self._pool.shutdown(wait=True)
+
+
+def selected_and_not_skipped(request):
+    """The tests this run will run: those selected, less those a skipif mark skips."""
+    return [item for item in request.session.items
+            if not any(mark.args and mark.args[0] for mark in item.iter_markers("skipif"))]
+
+
+def runs_in_this_session(request, test_name):
+    """Whether this run will run the test named `test_name`."""
+    return any(item.name == test_name for item in selected_and_not_skipped(request))

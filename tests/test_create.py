@@ -14,7 +14,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 import pki
-from helpers import SERVER, ca_args, load_cert, run_cli
+from helpers import SERVER, ca_args, load_cert, run_cli, run_here
 
 
 def subject_pairs(cert):
@@ -30,14 +30,22 @@ def kubeconfig_cert(config):
     return x509.load_pem_x509_certificate(base64.b64decode(config["users"][0]["user"]["client-certificate-data"]))
 
 
-def create(*args):
+def create(capsys, *args):
+    """A create that succeeds, run in this process."""
+    result = run_here(capsys, "create", *args)
+    assert result.returncode == 0, result.stderr
+    return result
+
+
+def create_in_a_process(*args):
+    """A create that succeeds, the launcher run as a separate process (what it inherits matters)."""
     result = run_cli("create", *args)
     assert result.returncode == 0, result.stderr
     return result
 
 
-def test_original_form_writes_key_cert_and_kubeconfig(signing_ca, isolated):
-    result = create("alice", "developers", *ca_args(signing_ca), "--server", SERVER)
+def test_original_form_writes_key_cert_and_kubeconfig(signing_ca, isolated, capsys):
+    result = create(capsys, "alice", "developers", *ca_args(signing_ca), "--server", SERVER)
     folder = isolated / "clients" / "alice"
     assert sorted(os.listdir(folder)) == ["alice.crt", "alice.key", "kubeconfig"]
     cert = load_cert(folder / "alice.crt")
@@ -47,9 +55,9 @@ def test_original_form_writes_key_cert_and_kubeconfig(signing_ca, isolated):
     assert result.stdout == ""  # people read stderr; stdout is for -o
 
 
-def test_kubeadm_client_profile_and_random_serial(signing_ca, isolated):
-    create("alice", "-g", "dev", "--key-type", "ecdsa", *ca_args(signing_ca), "--server", SERVER)
-    create("bob", "-g", "dev", "--key-type", "ecdsa", *ca_args(signing_ca), "--server", SERVER)
+def test_kubeadm_client_profile_and_random_serial(signing_ca, isolated, capsys):
+    create(capsys, "alice", "-g", "dev", "--key-type", "ecdsa", *ca_args(signing_ca), "--server", SERVER)
+    create(capsys, "bob", "-g", "dev", "--key-type", "ecdsa", *ca_args(signing_ca), "--server", SERVER)
     alice = load_cert(isolated / "clients/alice/alice.crt")
     bob = load_cert(isolated / "clients/bob/bob.crt")
     assert alice.serial_number != bob.serial_number
@@ -70,9 +78,9 @@ def test_kubeadm_client_profile_and_random_serial(signing_ca, isolated):
 
 @pytest.mark.parametrize("key_type,size,expected", [
     ("rsa", "2048", (2048, True)), ("ecdsa", "384", (384, False)), ("ed25519", None, (None, False))])
-def test_key_types(signing_ca, isolated, key_type, size, expected):
+def test_key_types(signing_ca, isolated, key_type, size, expected, capsys):
     sizes = ["--key-size", size] if size else []
-    create("carol", "--key-type", key_type, *sizes, *ca_args(signing_ca), "--server", SERVER)
+    create(capsys, "carol", "--key-type", key_type, *sizes, *ca_args(signing_ca), "--server", SERVER)
     cert = load_cert(isolated / "clients/carol/carol.crt")
     assert getattr(cert.public_key(), "key_size", None) == expected[0]
     assert cert.extensions.get_extension_for_class(x509.KeyUsage).value.key_encipherment is expected[1]
@@ -84,7 +92,7 @@ def test_key_types(signing_ca, isolated, key_type, size, expected):
 def test_private_modes_whatever_the_umask(signing_ca, isolated):
     old = os.umask(0)
     try:
-        create("alice", "dev", "--key-type", "ecdsa", *ca_args(signing_ca), "--server", SERVER)
+        create_in_a_process("alice", "dev", "--key-type", "ecdsa", *ca_args(signing_ca), "--server", SERVER)
     finally:
         os.umask(old)
     folder = isolated / "clients/alice"
@@ -94,8 +102,8 @@ def test_private_modes_whatever_the_umask(signing_ca, isolated):
     assert stat.S_IMODE(os.stat(folder / "kubeconfig").st_mode) == 0o600
 
 
-def test_kubeconfig_loads_in_real_kubectl(signing_ca, isolated):
-    create("alice", "dev", "--key-type", "ecdsa", *ca_args(signing_ca), "--server", SERVER, "-n", "team-a")
+def test_kubeconfig_loads_in_real_kubectl(signing_ca, isolated, capsys):
+    create(capsys, "alice", "dev", "--key-type", "ecdsa", *ca_args(signing_ca), "--server", SERVER, "-n", "team-a")
     view = subprocess.run(["kubectl", "config", "view", "--kubeconfig", "clients/alice/kubeconfig", "--minify",
                            "--raw", "-o", "json"], capture_output=True, text=True, check=True)
     config = json.loads(view.stdout)
@@ -109,9 +117,9 @@ def test_kubeconfig_loads_in_real_kubectl(signing_ca, isolated):
     assert config["users"][0]["user"]["client-key-data"]
 
 
-def test_json_output_on_stdout_quiet_on_stderr(signing_ca):
-    result = create("alice", "dev", "--key-type", "ecdsa", *ca_args(signing_ca), "--server", SERVER, "-o", "json",
-                    "-q")
+def test_json_output_on_stdout_quiet_on_stderr(signing_ca, capsys):
+    result = create(capsys, "alice", "dev", "--key-type", "ecdsa", *ca_args(signing_ca), "--server", SERVER,
+                    "-o", "json", "-q")
     record = json.loads(result.stdout)
     assert (record["apiVersion"], record["kind"]) == ("usercert.kubectl.io/v1alpha1", "UserCertificate")
     status = record["status"]
@@ -123,8 +131,8 @@ def test_json_output_on_stdout_quiet_on_stderr(signing_ca):
     assert result.stderr == ""
 
 
-def test_yaml_output(signing_ca):
-    result = create("alice", "--key-type", "ecdsa", *ca_args(signing_ca), "--server", SERVER, "-o", "yaml")
+def test_yaml_output(signing_ca, capsys):
+    result = create(capsys, "alice", "--key-type", "ecdsa", *ca_args(signing_ca), "--server", SERVER, "-o", "yaml")
     assert yaml.safe_load(result.stdout)["spec"]["groups"] == []
 
 
@@ -135,24 +143,25 @@ def test_ca_from_environment(signing_ca, isolated):
     load_cert(isolated / "clients/alice/alice.crt").verify_directly_issued_by(signing_ca.cert)
 
 
-def test_validity_clipped_to_the_ca_with_a_warning(tmp_path, isolated):
+def test_validity_clipped_to_the_ca_with_a_warning(tmp_path, isolated, capsys):
     soon = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(days=20)
     short_ca = pki.make_ca(tmp_path / "pki", "short-ca", not_after=soon)
-    result = create("alice", "--key-type", "ecdsa", *ca_args(short_ca), "--server", SERVER)
+    result = create(capsys, "alice", "--key-type", "ecdsa", *ca_args(short_ca), "--server", SERVER)
     assert "validity clipped to 19 days" in result.stderr
     assert load_cert(isolated / "clients/alice/alice.crt").not_valid_after_utc <= soon
 
 
-def test_encrypted_ca_key_with_passphrase_file(tmp_path, signing_ca):
+def test_encrypted_ca_key_with_passphrase_file(tmp_path, signing_ca, capsys):
     encrypted = tmp_path / "pki/encrypted.key"
     encrypted.write_bytes(signing_ca.key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
         serialization.BestAvailableEncryption(b"s3cret pass")))
     passphrase = tmp_path / "pki/pass.txt"
     passphrase.write_text("s3cret pass\n")
-    refused = run_cli("create", "alice", "--ca-cert", signing_ca.cert_path, "--ca-key", encrypted, "--server", SERVER)
+    refused = run_here(capsys, "create", "alice", "--ca-cert", signing_ca.cert_path, "--ca-key", encrypted,
+                       "--server", SERVER)
     assert refused.returncode == 2 and "encrypted" in refused.stderr and "--ca-key-passphrase-file" in refused.stderr
-    create("alice", "--key-type", "ecdsa", "--ca-cert", signing_ca.cert_path, "--ca-key", encrypted,
+    create(capsys, "alice", "--key-type", "ecdsa", "--ca-cert", signing_ca.cert_path, "--ca-key", encrypted,
            "--ca-key-passphrase-file", passphrase, "--server", SERVER)
 
 

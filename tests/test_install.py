@@ -1,26 +1,38 @@
 """install.sh and completion, for real: a throwaway HOME, pip, and kubectl finding the plugin on PATH.
 
 install.sh runs with a PATH of only the link folder, a python3 and the system folders, so what it
-leaves behind, or needs, is all in plain sight.
+leaves behind, or needs, is all in plain sight. One install takes its packages from the index, as a
+user's does; the others from a wheelhouse of the same packages, downloaded once per run while the
+modules before this one run, so that each install's pip does not ask the index again. The install
+scenarios run side by side (see `installs`): each has a HOME and PATH of its own.
 """
 
+import ast
+import atexit
+import configparser
 import fcntl
 import glob
 import os
+import re
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
 
-from helpers import ROOT, tree
+from helpers import ROOT, Background, Scenarios, runs_in_this_session, tree
 
 INSTALL = ROOT / "install.sh"
 KUBECTL = shutil.which("kubectl", path="/usr/bin") or shutil.which("kubectl")
 BASH = shutil.which("bash")
 SYSTEM_PATH = ["/usr/bin", "/bin"]
 COMMANDS = ("kubectl-usercert", "kubectl_complete-usercert")
+
+# The machine's environment as pytest started: read once, here, because the install scenarios read it
+# in threads of their own while the tests' fixtures change os.environ.
+MACHINE_ENVIRONMENT = dict(os.environ)
 
 pytestmark = pytest.mark.skipif(KUBECTL is None, reason="needs kubectl")
 
@@ -42,11 +54,44 @@ def python_dir(folder, executable):
 def environment(home, path, **extra):
     """The machine's environment (pip's settings included) with our HOME and PATH, and nothing
     from outside that would steer Python, kubectl or the XDG folders."""
-    env = {key: value for key, value in os.environ.items()
+    env = {key: value for key, value in MACHINE_ENVIRONMENT.items()
            if not key.startswith(("PYTHON", "XDG_", "KUBECONFIG", "VIRTUAL_ENV", "USERCERT_"))}
     env.update(HOME=str(home), PATH=os.pathsep.join(map(str, path)), NO_COLOR="1")
     env.update({key: str(value) for key, value in extra.items()})
     return env
+
+
+def checkout_requirements():
+    """What installing this checkout with --dev takes from an index: setup.cfg's install_requires and
+    test extra, and pyproject.toml's build requirements (pip builds the checkout in an isolated env)."""
+    config = configparser.ConfigParser()
+    config.read(ROOT / "setup.cfg")
+    wanted = config["options"]["install_requires"] + "\n" + config["options.extras_require"]["test"]
+    build = re.search(r"^requires\s*=\s*(\[.*?\])", (ROOT / "pyproject.toml").read_text(), re.M | re.S)
+    return [line.strip() for line in wanted.splitlines() if line.strip()] + ast.literal_eval(build.group(1))
+
+
+def start_download():
+    """pip download of those into a temporary folder (removed when pytest exits), started at import.
+    This (the dev) virtualenv's pip downloads for this Python: install.sh's python3 below is
+    base_python(), the interpreter this virtualenv was made from."""
+    folder = Path(tempfile.mkdtemp(prefix="usercert-wheelhouse."))
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)  # runs after the download is stopped
+    return folder / "wheels", Background([sys.executable, "-m", "pip", "download", "--disable-pip-version-check",
+                                          "-q", "-d", folder / "wheels", *checkout_requirements()],
+                                         log=folder / "pip.log", cwd=folder)
+
+
+_WHEELS, _DOWNLOAD = start_download() if KUBECTL else (None, None)
+
+
+@pytest.fixture(scope="module")
+def wheelhouse():
+    """pip settings (as environment variables, which install.sh's pip honours) that take every
+    package from the wheelhouse and never ask the index."""
+    downloaded = _DOWNLOAD.wait()
+    assert downloaded.returncode == 0, downloaded.stdout
+    return {"PIP_FIND_LINKS": _WHEELS, "PIP_NO_INDEX": "1"}
 
 
 def run(command, env, cwd=None, timeout=300):
@@ -63,9 +108,37 @@ def completions(result):
 
 
 # install.sh
+#
+# The install scenarios run side by side (helpers.Scenarios), all started by `installs`: they spend
+# their time in venv and pip, each in a HOME, PATH and data folder of its own (the one as root also
+# in /usr/local/bin, under a lock), so two cores run them in about half the time. Each is a function
+# of (its tmp folder, pip's settings); its test waits for it.
+
+INSTALL_SCENARIOS = {}  # scenario -> whether pip takes its packages from the index
 
 
-def test_install_reinstall_and_uninstall_leave_home_as_it_was(tmp_path):
+def install_scenario(from_the_index=False):
+    """Registers a scenario for the test named test_install_<its name>. from_the_index: pip as the
+    machine has it set up (the index), not the wheelhouse."""
+    def register(function):
+        INSTALL_SCENARIOS[function] = from_the_index
+        return function
+    return register
+
+
+@pytest.fixture(scope="module")
+def installs(request, tmp_path_factory, wheelhouse):
+    """The install scenarios; those whose tests this run will run are started now, all at once."""
+    with Scenarios(len(INSTALL_SCENARIOS), tmp_path_factory) as scenarios:
+        for scenario, from_the_index in INSTALL_SCENARIOS.items():
+            scenarios.add(scenario, {} if from_the_index else wheelhouse)
+            if runs_in_this_session(request, f"test_install_{scenario.__name__}"):
+                scenarios.start(scenario)
+        yield scenarios
+
+
+@install_scenario()
+def reinstall_and_uninstall_leave_home_as_it_was(tmp_path, pip):
     home = tmp_path / "user"
     (home / ".local" / "share" / "other-app").mkdir(parents=True)
     (home / ".local" / "share" / "other-app" / "data").write_text("not ours\n")
@@ -79,7 +152,7 @@ def test_install_reinstall_and_uninstall_leave_home_as_it_was(tmp_path):
     before = tree(home)
 
     pybin = python_dir(tmp_path / "python", base_python())
-    env = environment(home, [link_dir, other_bin, pybin, *SYSTEM_PATH], XDG_DATA_HOME=data_home)
+    env = environment(home, [link_dir, other_bin, pybin, *SYSTEM_PATH], XDG_DATA_HOME=data_home, **pip)
     first = run([BASH, INSTALL], env)
     assert first.returncode == 0, first.stdout + first.stderr
     assert "Installed kubectl-usercert" in first.stdout
@@ -106,7 +179,8 @@ def test_install_reinstall_and_uninstall_leave_home_as_it_was(tmp_path):
     work.mkdir()
     subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
                     "-keyout", "ca.key", "-out", "ca.crt", "-subj", "/CN=kubernetes", "-days", "30",
-                    "-addext", "basicConstraints=critical,CA:TRUE"], cwd=work, check=True, capture_output=True)
+                    "-addext", "basicConstraints=critical,CA:TRUE"], cwd=work, env=kubectl_env, check=True,
+                   capture_output=True)
     made = run([KUBECTL, "usercert", "create", "alice", "dev", "--ca-cert", "ca.crt", "--ca-key", "ca.key",
                 "--server", "https://127.0.0.1:6443"], kubectl_env, cwd=work)
     assert made.returncode == 0, made.stderr
@@ -129,6 +203,10 @@ def test_install_reinstall_and_uninstall_leave_home_as_it_was(tmp_path):
     assert (other_bin / "other-tool").exists()
     again = run([BASH, INSTALL, "--uninstall"], env)
     assert again.returncode == 0 and "not installed" in again.stdout
+
+
+def test_install_reinstall_and_uninstall_leave_home_as_it_was(installs):
+    installs.outcome(reinstall_and_uninstall_leave_home_as_it_was)
 
 
 def test_install_refuses_to_replace_a_command_that_is_not_its_own(tmp_path):
@@ -198,11 +276,12 @@ def linked(folder, venv):
                for command in COMMANDS)
 
 
-def test_install_links_into_a_folder_of_home_on_path_when_local_bin_is_not(tmp_path):
+@install_scenario(from_the_index=True)  # the one install from the index, as a user's is
+def links_into_a_folder_of_home_on_path_when_local_bin_is_not(tmp_path, pip):
     home = tmp_path / "user"
     own_bin, tool_bin = folders(home, "bin", ".cargo/bin")  # .cargo/bin: a tool's own (it rewrites it), never ours
     before = tree(home)
-    env = environment(home, [tool_bin, own_bin, python_dir(tmp_path / "python", base_python()), *SYSTEM_PATH])
+    env = environment(home, [tool_bin, own_bin, python_dir(tmp_path / "python", base_python()), *SYSTEM_PATH], **pip)
 
     installed = run([BASH, INSTALL], env)
     assert installed.returncode == 0, installed.stdout + installed.stderr
@@ -221,7 +300,12 @@ def test_install_links_into_a_folder_of_home_on_path_when_local_bin_is_not(tmp_p
     assert tree(home) == before
 
 
-def test_install_with_no_folder_on_path_falls_back_to_local_bin_and_says_how(tmp_path):
+def test_install_links_into_a_folder_of_home_on_path_when_local_bin_is_not(installs):
+    installs.outcome(links_into_a_folder_of_home_on_path_when_local_bin_is_not)
+
+
+@install_scenario()
+def with_no_folder_on_path_falls_back_to_local_bin_and_says_how(tmp_path, pip):
     home = tmp_path / "user"
     # inside a hidden folder: a tool's; a virtualenv's; not on PATH yet
     tool_bin, venv_bin, own_bin = folders(home, ".tool/bin", "venv/bin", "bin")
@@ -229,7 +313,7 @@ def test_install_with_no_folder_on_path_falls_back_to_local_bin_and_says_how(tmp
     before = tree(home)
     # No ~/.local/bin, no folder of home fit for the links, no /usr/local/bin (so root has none either).
     pybin = python_dir(tmp_path / "python", base_python())
-    env = environment(home, [tool_bin, venv_bin, pybin, *SYSTEM_PATH])
+    env = environment(home, [tool_bin, venv_bin, pybin, *SYSTEM_PATH], **pip)
 
     first = run([BASH, INSTALL], env)
     assert first.returncode == 0, first.stdout + first.stderr
@@ -242,7 +326,7 @@ def test_install_with_no_folder_on_path_falls_back_to_local_bin_and_says_how(tmp
     assert tree(tool_bin) == [] and tree(venv_bin) == []
 
     # With ~/bin on PATH (as after that line, for ~/bin), a re-install moves the links there.
-    env = environment(home, [own_bin, pybin, *SYSTEM_PATH])
+    env = environment(home, [own_bin, pybin, *SYSTEM_PATH], **pip)
     second = run([BASH, INSTALL], env)
     assert second.returncode == 0, second.stdout + second.stderr
     assert linked(own_bin, venv)
@@ -252,6 +336,10 @@ def test_install_with_no_folder_on_path_falls_back_to_local_bin_and_says_how(tmp
     removed = run([BASH, INSTALL, "--uninstall"], env)
     assert removed.returncode == 0, removed.stdout + removed.stderr
     assert tree(home) == before
+
+
+def test_install_with_no_folder_on_path_falls_back_to_local_bin_and_says_how(installs):
+    installs.outcome(with_no_folder_on_path_falls_back_to_local_bin_and_says_how)
 
 
 USR_LOCAL_BIN = Path("/usr/local/bin")
@@ -264,13 +352,12 @@ def links_into(folder, home):
     return sorted(map(str, found))
 
 
-@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() != 0 or not os.access(USR_LOCAL_BIN, os.W_OK),
-                    reason="needs root and a writable /usr/local/bin")
-def test_install_as_root_links_into_usr_local_bin_and_uninstall_takes_them_away(tmp_path):
+@install_scenario()
+def as_root_links_into_usr_local_bin_and_uninstall_takes_them_away(tmp_path, pip):
     home = tmp_path / "user"
     home.mkdir()
     pybin = python_dir(tmp_path / "python", base_python())
-    env = environment(home, [pybin, USR_LOCAL_BIN, *SYSTEM_PATH])  # nothing in home on PATH
+    env = environment(home, [pybin, USR_LOCAL_BIN, *SYSTEM_PATH], **pip)  # nothing in home on PATH
     venv = home / ".local" / "share" / "kubectl-usercert" / "venv"
     folder = os.open(USR_LOCAL_BIN, os.O_RDONLY)  # one such test at a time on this machine
     try:
@@ -294,6 +381,12 @@ def test_install_as_root_links_into_usr_local_bin_and_uninstall_takes_them_away(
         assert tree(home) == []
     finally:
         os.close(folder)  # and with it the lock
+
+
+@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() != 0 or not os.access(USR_LOCAL_BIN, os.W_OK),
+                    reason="needs root and a writable /usr/local/bin")
+def test_install_as_root_links_into_usr_local_bin_and_uninstall_takes_them_away(installs):
+    installs.outcome(as_root_links_into_usr_local_bin_and_uninstall_takes_them_away)
 
 
 # The checkout's launchers, run by a python3 that cannot run them: one line saying what to do.

@@ -12,12 +12,12 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 
 import pki
-from helpers import SERVER, ca_args, cli_json, run_cli
+from helpers import SERVER, ca_args, json_here, run_cli, run_here
 from helpers import ledger_lines as ledger_of
 
 
-def create(ca, user, *args):
-    result = run_cli("create", user, *args, "--key-type", "ecdsa", *ca_args(ca), "--server", SERVER)
+def create(capsys, ca, user, *args):
+    result = run_here(capsys, "create", user, *args, "--key-type", "ecdsa", *ca_args(ca), "--server", SERVER)
     assert result.returncode == 0, result.stderr
     return result
 
@@ -30,8 +30,8 @@ def ledger_lines(isolated):
     return ledger_of(isolated / "clients")
 
 
-def test_ledger_records_each_issuance(signing_ca, isolated):
-    create(signing_ca, "alice", "dev")
+def test_ledger_records_each_issuance(signing_ca, isolated, capsys):
+    create(capsys, signing_ca, "alice", "dev")
     [entry] = ledger_lines(isolated)
     cert = cert_of(isolated, "alice")
     assert entry["event"] == "issued" and entry["user"] == "alice" and entry["groups"] == ["dev"]
@@ -51,52 +51,53 @@ def test_parallel_creates_keep_every_ledger_line_whole(signing_ca, isolated):
     assert sorted(entry["user"] for entry in ledger_lines(isolated)) == users
 
 
-def test_inspect_user_kubeconfig_and_pem(signing_ca, isolated):
-    create(signing_ca, "alice", "dev", "-g", "ops")
+def test_inspect_user_kubeconfig_and_pem(signing_ca, isolated, capsys):
+    create(capsys, signing_ca, "alice", "dev", "-g", "ops")
     cert = cert_of(isolated, "alice")
     for target in ("alice", "clients/alice/kubeconfig", "clients/alice/alice.crt"):
-        record = cli_json("inspect", target, "--ca-cert", signing_ca.cert_path)
+        record = json_here(capsys, "inspect", target, "--ca-cert", signing_ca.cert_path)
         assert record["spec"] == {"user": "alice", "groups": ["dev", "ops"]}
         status = record["status"]
         assert status["credentialID"] == "X509SHA256=" + cert.fingerprint(hashes.SHA256()).hex()
         assert status["keyMatches"] is True and status["chainValid"] is True
         assert status["state"] == "valid" and status["keyType"] == "ECDSA"
-    human = run_cli("inspect", "alice", "--ca-cert", signing_ca.cert_path)
+    human = run_here(capsys, "inspect", "alice", "--ca-cert", signing_ca.cert_path)
     assert "key matches  yes" in human.stderr and "alice" in human.stderr
 
 
-def test_inspect_reports_a_foreign_chain_and_a_wrong_key(signing_ca, isolated, tmp_path):
-    create(signing_ca, "alice")
+def test_inspect_reports_a_foreign_chain_and_a_wrong_key(signing_ca, isolated, tmp_path, capsys):
+    create(capsys, signing_ca, "alice")
     other = pki.make_ca(tmp_path / "other", "other-ca")
-    assert cli_json("inspect", "alice", "--ca-cert", other.cert_path)["status"]["chainValid"] is False
+    assert json_here(capsys, "inspect", "alice", "--ca-cert", other.cert_path)["status"]["chainValid"] is False
     wrong_key = serialization.load_pem_private_key(other.key_path.read_bytes(), None)
     (isolated / "clients/alice/alice.key").write_bytes(wrong_key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
-    assert cli_json("inspect", "clients/alice/alice.crt")["status"]["keyMatches"] is False
+    assert json_here(capsys, "inspect", "clients/alice/alice.crt")["status"]["keyMatches"] is False
 
 
-def test_inspect_unknown_target(isolated):
-    result = run_cli("inspect", "nobody")
+def test_inspect_unknown_target(isolated, capsys):
+    result = run_here(capsys, "inspect", "nobody")
     assert result.returncode == 2 and "no user 'nobody'" in result.stderr and "hint:" in result.stderr
 
 
-def test_list_sorts_by_expiry_and_filters(signing_ca, isolated):
-    create(signing_ca, "late", "--days", "200")
-    create(signing_ca, "soon", "--days", "10")
-    listing = cli_json("list")
+def test_list_sorts_by_expiry_and_filters(signing_ca, isolated, capsys):
+    create(capsys, signing_ca, "late", "--days", "200")
+    create(capsys, signing_ca, "soon", "--days", "10")
+    listing = json_here(capsys, "list")
     assert [item["spec"]["user"] for item in listing["items"]] == ["soon", "late"]
     assert [item["status"]["state"] for item in listing["items"]] == ["valid", "valid"]  # both fresh
-    assert [item["spec"]["user"] for item in cli_json("list", "--expiring", "30d")["items"]] == ["soon"]
-    human = run_cli("list")
+    assert [item["spec"]["user"] for item in json_here(capsys, "list", "--expiring", "30d")["items"]] == ["soon"]
+    human = run_here(capsys, "list")
     assert "USER" in human.stdout and "soon" in human.stdout and "STATUS" in human.stdout
 
 
-def test_list_table_is_data_a_pipe_can_use(signing_ca, isolated):
+def test_list_table_is_data_a_pipe_can_use(signing_ca, isolated, capsys):
     server = "https://" + "very-long-host-name." * 8 + "example.com:6443"
     for user in ("alice", "bob"):
-        result = run_cli("create", user, "dev", "--key-type", "ecdsa", *ca_args(signing_ca), "--server", server)
+        result = run_here(capsys, "create", user, "dev", "--key-type", "ecdsa", *ca_args(signing_ca),
+                          "--server", server)
         assert result.returncode == 0, result.stderr
-    listed = run_cli("list")
+    listed = run_cli("list")  # a separate process, its stdout a real pipe
     lines = listed.stdout.splitlines()
     assert len(lines) == 3 and lines[0].split() == ["USER", "GROUPS", "EXPIRES", "DAYS", "LEFT", "STATUS", "SERVER"]
     assert all(line.endswith(server) for line in lines[1:])  # whole, not cut at 80 columns
@@ -104,62 +105,62 @@ def test_list_table_is_data_a_pipe_can_use(signing_ca, isolated):
     assert [line.split()[0] for line in lines[1:]] == ["alice", "bob"]
 
 
-def test_list_keeps_what_the_ledger_knows_when_files_are_gone(signing_ca, isolated):
-    create(signing_ca, "handed-over")
+def test_list_keeps_what_the_ledger_knows_when_files_are_gone(signing_ca, isolated, capsys):
+    create(capsys, signing_ca, "handed-over")
     for name in os.listdir(isolated / "clients/handed-over"):
         os.unlink(isolated / "clients/handed-over" / name)
     os.rmdir(isolated / "clients/handed-over")
-    [item] = cli_json("list")["items"]
+    [item] = json_here(capsys, "list")["items"]
     assert item["spec"]["user"] == "handed-over" and item["status"]["state"] == "files missing"
 
 
-def test_list_shows_expired_certificates(signing_ca, isolated, tmp_path):
+def test_list_shows_expired_certificates(signing_ca, isolated, tmp_path, capsys):
     now = datetime.datetime.now(datetime.timezone.utc)
     folder = isolated / "clients/old"
     folder.mkdir(parents=True)
     pki.make_client_cert(signing_ca, folder, "old", ["dev"], not_before=now - datetime.timedelta(days=30),
                          not_after=now - datetime.timedelta(days=1), filename_stem="old")
-    [item] = cli_json("list")["items"]
+    [item] = json_here(capsys, "list")["items"]
     assert item["status"]["state"] == "expired" and item["status"]["daysLeft"] < 0
 
 
-def test_damaged_ledger_line_is_reported_not_fatal(signing_ca, isolated):
-    create(signing_ca, "alice")
+def test_damaged_ledger_line_is_reported_not_fatal(signing_ca, isolated, capsys):
+    create(capsys, signing_ca, "alice")
     with open(isolated / "clients/.usercert/ledger.jsonl", "a") as ledger:
         ledger.write('{"user": "half-writ\n')
-    result = run_cli("list", "-o", "json")
+    result = run_here(capsys, "list", "-o", "json")
     assert result.returncode == 0
     assert "line 2" in json.loads(result.stdout)["warnings"][0]
-    assert "line 2" in run_cli("list").stderr
+    assert "line 2" in run_here(capsys, "list").stderr
 
 
 @pytest.mark.parametrize("form", ["credential-id", "upper-colons", "serial", "serial-0x"])
-def test_whois_round_trips_an_independent_fingerprint(signing_ca, isolated, form):
-    create(signing_ca, "alice", "dev")
-    create(signing_ca, "bob")
+def test_whois_round_trips_an_independent_fingerprint(signing_ca, isolated, form, capsys):
+    create(capsys, signing_ca, "alice", "dev")
+    create(capsys, signing_ca, "bob")
     cert = cert_of(isolated, "alice")
     digest = cert.fingerprint(hashes.SHA256()).hex()
     query = {"credential-id": "X509SHA256=" + digest,
              "upper-colons": ":".join(digest[i:i + 2] for i in range(0, 64, 2)).upper(),
              "serial": format(cert.serial_number, "x"),
              "serial-0x": "0x" + format(cert.serial_number, "X")}[form]
-    [match] = cli_json("whois", query)["status"]["matches"]
+    [match] = json_here(capsys, "whois", query)["status"]["matches"]
     assert match["user"] == "alice" and match["groups"] == ["dev"]
-    assert run_cli("whois", query).stderr.startswith("alice (groups: dev)")
+    assert run_here(capsys, "whois", query).stderr.startswith("alice (groups: dev)")
 
 
-def test_whois_unknown(signing_ca, isolated):
-    create(signing_ca, "alice")
-    result = run_cli("whois", "X509SHA256=" + "ab" * 32)
+def test_whois_unknown(signing_ca, isolated, capsys):
+    create(capsys, signing_ca, "alice")
+    result = run_here(capsys, "whois", "X509SHA256=" + "ab" * 32)
     assert result.returncode == 1 and "no certificate" in result.stderr
-    assert run_cli("whois", "not-hex!").returncode == 2
+    assert run_here(capsys, "whois", "not-hex!").returncode == 2
 
 
-def test_renew_keeps_the_key_archives_the_old_certificate(signing_ca, isolated):
-    create(signing_ca, "alice", "dev", "-n", "team")
+def test_renew_keeps_the_key_archives_the_old_certificate(signing_ca, isolated, capsys):
+    create(capsys, signing_ca, "alice", "dev", "-n", "team")
     old = cert_of(isolated, "alice")
     key_before = (isolated / "clients/alice/alice.key").read_bytes()
-    result = run_cli("renew", "alice", "--days", "30", *ca_args(signing_ca), "-o", "json")
+    result = run_here(capsys, "renew", "alice", "--days", "30", *ca_args(signing_ca), "-o", "json")
     assert result.returncode == 0, result.stderr
     assert "Renewed a client certificate for alice" in result.stderr
     assert json.loads(result.stdout)["status"]["namespace"] == "team"
@@ -180,17 +181,17 @@ def test_renew_keeps_the_key_archives_the_old_certificate(signing_ca, isolated):
     assert events == ["issued", "renewed"]
 
 
-def test_renew_changes_groups_and_rekeys(signing_ca, isolated):
-    create(signing_ca, "alice", "dev")
+def test_renew_changes_groups_and_rekeys(signing_ca, isolated, capsys):
+    create(capsys, signing_ca, "alice", "dev")
     old = cert_of(isolated, "alice")
-    result = run_cli("renew", "alice", "-g", "ops", "-g", "sre", "--rekey", *ca_args(signing_ca))
+    result = run_here(capsys, "renew", "alice", "-g", "ops", "-g", "sre", "--rekey", *ca_args(signing_ca))
     assert result.returncode == 0, result.stderr
     new = cert_of(isolated, "alice")
     assert [a.value for a in new.subject] == ["ops", "sre", "alice"]
     assert new.public_key() != old.public_key()
 
 
-def test_renew_unknown_user_writes_nothing(signing_ca, isolated):
-    result = run_cli("renew", "ghost", *ca_args(signing_ca))
+def test_renew_unknown_user_writes_nothing(signing_ca, isolated, capsys):
+    result = run_here(capsys, "renew", "ghost", *ca_args(signing_ca))
     assert result.returncode == 2 and "cannot renew" in result.stderr
     assert not (isolated / "clients").exists()

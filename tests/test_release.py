@@ -1,6 +1,7 @@
 """The release: release/build.py's archive installed as krew installs it, and its krew manifest.
 
-The archive is built once per run into a temporary folder (pip fetches the dependencies), then
+The archive is built once per run into a temporary folder (pip fetches the dependencies), in the
+background from the moment this module is imported (the modules before it run meanwhile), then
 unpacked the way krew does and run through kubectl by a fresh virtualenv's python3 that has
 none of the dependencies. The zipapp's cache (its unpacked, compiled copy in
 ${XDG_CACHE_HOME:-~/.cache}/kubectl-usercert/zipapp/) is used only where nobody else could have
@@ -10,6 +11,7 @@ cmd/validate-krew-manifest) and krew-index's review, implemented below, and to t
 """
 
 import ast
+import atexit
 import base64
 import copy
 import glob
@@ -22,7 +24,9 @@ import subprocess
 import stat
 import sys
 import tarfile
+import tempfile
 import zipfile
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -31,6 +35,7 @@ from cryptography import x509
 from cryptography.x509.oid import NameOID
 
 from conftest import ROOT
+from helpers import Background, Scenarios, runs_in_this_session, selected_and_not_skipped
 from kubectl_usercert import __version__
 
 KUBECTL = shutil.which("kubectl", path="/usr/bin") or shutil.which("kubectl")
@@ -46,14 +51,41 @@ MANIFEST_FILE = BOOT + ".sha256"
 pytestmark = pytest.mark.skipif(KUBECTL is None or OPENSSL is None, reason="needs kubectl and openssl")
 
 
+def start_build():
+    """release/build.py, started at import into a temporary folder (removed when pytest exits)."""
+    folder = Path(tempfile.mkdtemp(prefix="usercert-release-build."))
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)  # runs after the build is stopped
+    return folder, Background([sys.executable, ROOT / "release" / "build.py", "--dist", folder / "dist",
+                               "--manifest", folder / "plugins" / "usercert.yaml"], log=folder / "build.log",
+                              cwd=folder)
+
+
+_BUILD, _BUILDING = start_build() if KUBECTL and OPENSSL else (None, None)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def ahead(request, release, tmp_path_factory):
+    """This module's long scenario that needs nothing from its other tests, run side by side with them
+    (helpers.Scenarios) from the module's first test on, if its test is to run. What it reads from
+    this process (the Pythons here, the environment) is read now, before any test changes it."""
+    environment = {key: value for key, value in os.environ.items()
+                   if not key.startswith(("PYTHON", "XDG_", "VIRTUAL_ENV", "KUBECONFIG", "USERCERT_"))}
+    with Scenarios(1, tmp_path_factory) as scenarios:
+        if runs_in_this_session(request, "test_each_python_version_gets_its_own_bytecode"):
+            scenarios.add(each_python_version_gets_its_own_bytecode, release, installed_pythons(),
+                          dict(environment, NO_COLOR="1"))
+            scenarios.start(each_python_version_gets_its_own_bytecode)
+        yield scenarios
+
+
 @pytest.fixture(scope="module")
 def release(tmp_path_factory):
+    built = _BUILDING.wait()
+    assert built.returncode == 0, built.stdout
     out = tmp_path_factory.mktemp("release")
+    shutil.copytree(_BUILD / "dist", out / "dist")
+    shutil.copytree(_BUILD / "plugins", out / "plugins")
     manifest = out / "plugins" / "usercert.yaml"
-    result = subprocess.run([sys.executable, str(ROOT / "release" / "build.py"), "--dist", str(out / "dist"),
-                             "--manifest", str(manifest)], capture_output=True, text=True,
-                            stdin=subprocess.DEVNULL, timeout=600)
-    assert result.returncode == 0, result.stdout + result.stderr
     archive = out / "dist" / ARCHIVE_NAME
     assert archive.is_file(), os.listdir(out / "dist")
     return archive, manifest
@@ -166,7 +198,9 @@ def krew_install(archive, manifest_path, krew_root, os_name="linux", arch="amd64
 
 @pytest.fixture(scope="module", params=fresh_pythons())
 def krew_installed(request, release, tmp_path_factory):
-    """The plugin installed krew-style, and an environment whose python3 has no dependencies."""
+    """The plugin installed krew-style, and an environment whose python3 has no dependencies; and,
+    made in the background from now on, the caches of first runs the tests below will change
+    (see first_run_cache)."""
     python = request.param
     base = tmp_path_factory.mktemp("krew")
     archive, manifest = release
@@ -180,8 +214,48 @@ def krew_installed(request, release, tmp_path_factory):
            if not key.startswith(("PYTHON", "XDG_", "KUBECONFIG", "VIRTUAL_ENV", "USERCERT_"))}
     env.update(HOME=str(home), NO_COLOR="1",
                PATH=os.pathsep.join([str(venv / "bin"), str(bin_dir), *SYSTEM_PATH]))
-    return {"env": env, "home": home, "bin": bin_dir, "store": store, "python": python,
-            "krew_root": base / "krew", "manifest": yaml.safe_load(manifest.read_text())}
+    installed = {"env": env, "home": home, "bin": bin_dir, "store": store, "python": python,
+                 "krew_root": base / "krew", "manifest": yaml.safe_load(manifest.read_text())}
+    wanted = [item for item in selected_and_not_skipped(request)
+              if "first_run_cache" in item.fixturenames and item.callspec.params.get("krew_installed") == python]
+    with FirstRuns(installed, base / "first-runs", len(wanted)) as installed["first_runs"]:
+        yield installed
+
+
+class FirstRuns:
+    """XDG_CACHE_HOMEs, each filled by the first run of the zipapp there (which unpacks and compiles
+    the build into it), made ahead, one after the other, on the core that the tests (one at a time)
+    leave idle. The tests that then change such a cache take one each: take() waits for the next
+    one (or makes it, if more are taken than were made)."""
+
+    def __init__(self, installed, folder, count):
+        self._installed, self._folder = installed, folder
+        folder.mkdir()
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="first-run")
+        self._ahead = [self._start() for _ in range(count)]
+
+    def _start(self):
+        return self._pool.submit(self._first_run, Path(tempfile.mkdtemp(dir=self._folder)) / "cache")
+
+    def _first_run(self, cache_home):
+        run_zipapp(self._installed, cache_home, "--version")
+        return cache_home
+
+    def take(self):
+        return (self._ahead.pop(0) if self._ahead else self._start()).result()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *_exc):
+        self._pool.shutdown(wait=True)
+
+
+@pytest.fixture
+def first_run_cache(krew_installed):
+    """An XDG_CACHE_HOME in which one run of the zipapp (--version) has unpacked and compiled the build,
+    as the first run of a build does."""
+    return krew_installed["first_runs"].take()
 
 
 def run(command, env, cwd=None):
@@ -292,7 +366,7 @@ def run_zipapp(installed, cache_home, *args, env=None, umask=None, python="pytho
     environment = dict(installed["env"], XDG_CACHE_HOME=str(cache_home), **(env or {}))
     result = subprocess.run([python, "-c", HARNESS, str(installed["store"] / "kubectl-usercert"), *args],
                             env=environment, capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=300,
-                            preexec_fn=None if umask is None else (lambda: os.umask(umask)))
+                            umask=-1 if umask is None else umask)  # set in the child, no Python code run there
     assert "HARNESS " in result.stderr, result.stderr
     return result, ast.literal_eval(result.stderr.rsplit("HARNESS ", 1)[1].strip())
 
@@ -353,9 +427,8 @@ def test_the_cache_is_private_whatever_the_umask(krew_installed, tmp_path):
 
 
 @pytest.mark.parametrize("how", ["source, bytecode removed", "source and its bytecode", "bytecode only"])
-def test_a_tampered_cache_is_not_run(krew_installed, tmp_path, how):
-    cache_home = tmp_path / "cache"
-    run_zipapp(krew_installed, cache_home, "--version")
+def test_a_tampered_cache_is_not_run(krew_installed, first_run_cache, how):
+    cache_home = first_run_cache
     folder = build_folder(cache_home)
     cli = folder / "kubectl_usercert" / "cli.py"
     [pyc] = (folder / "kubectl_usercert" / "__pycache__").glob("cli.*.pyc")
@@ -380,9 +453,8 @@ def test_a_tampered_cache_is_not_run(krew_installed, tmp_path, how):
     assert completion[0].split("\t")[0] == "create" and completion[-1] == ":4"
 
 
-def test_a_changed_data_file_sends_the_whole_run_to_the_zip(krew_installed, tmp_path):
-    cache_home = tmp_path / "cache"
-    run_zipapp(krew_installed, cache_home, "--version")
+def test_a_changed_data_file_sends_the_whole_run_to_the_zip(krew_installed, first_run_cache):
+    cache_home = first_run_cache
     folder = build_folder(cache_home)
     [translation] = (folder / "plumbum").glob("cli/i18n/de/LC_MESSAGES/*.mo")
     translation.write_bytes(translation.read_bytes() + b"\0")
@@ -391,10 +463,9 @@ def test_a_changed_data_file_sends_the_whole_run_to_the_zip(krew_installed, tmp_
     assert PAYLOAD in report["cli"]
 
 
-def test_a_file_copied_with_the_same_bytes_is_still_used(krew_installed, tmp_path):
+def test_a_file_copied_with_the_same_bytes_is_still_used(krew_installed, first_run_cache):
     # its inode and ctime are new, its sha256 is the one recorded: not a tampered file
-    cache_home = tmp_path / "cache"
-    run_zipapp(krew_installed, cache_home, "--version")
+    cache_home = first_run_cache
     folder = build_folder(cache_home)
     [pyc] = (folder / "kubectl_usercert" / "__pycache__").glob("cli.*.pyc")
     data = pyc.read_bytes()
@@ -434,10 +505,10 @@ needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="needs root, to give a
 
 
 @needs_root
-def test_a_cache_owned_by_another_user_is_neither_used_nor_written(krew_installed, tmp_path):
+def test_a_cache_owned_by_another_user_is_neither_used_nor_written(krew_installed, first_run_cache,
+                                                                   tmp_path):
     """Root with another user's XDG_CACHE_HOME (`sudo -E`): that user could have put anything there."""
-    cache_home = tmp_path / "cache"
-    run_zipapp(krew_installed, cache_home, "--version")  # a complete cache...
+    cache_home = first_run_cache  # a complete cache...
     folder = build_folder(cache_home)
     (folder / "kubectl_usercert" / "cli.py").write_text(TAMPERED_CLI)  # ...then changed
     for pyc in (folder / "kubectl_usercert" / "__pycache__").glob("cli.*.pyc"):
@@ -511,14 +582,12 @@ def installed_pythons():
     return found
 
 
-def test_each_python_version_gets_its_own_bytecode(release, tmp_path):
-    pythons = installed_pythons()
+def each_python_version_gets_its_own_bytecode(tmp_path, release, pythons, environment):
+    """A scenario (see `ahead`): every Python version here runs the zipapp twice, in turn, with one cache."""
     if len(pythons) < 2:
         pytest.skip("needs two Python versions")
     bin_dir, store = krew_install(release[0], release[1], tmp_path / "krew")
-    installed = {"store": store, "env": {key: value for key, value in os.environ.items()
-                                         if not key.startswith(("PYTHON", "XDG_", "VIRTUAL_ENV"))}}
-    installed["env"]["HOME"] = str(tmp_path)
+    installed = {"store": store, "env": dict(environment, HOME=str(tmp_path))}
     cache_home = tmp_path / "cache"
     for _ in range(2):
         for version, python in pythons.items():
@@ -529,17 +598,34 @@ def test_each_python_version_gets_its_own_bytecode(release, tmp_path):
     assert folders == sorted("%d%d" % tuple(map(int, v.split("."))) for v in pythons)
 
 
-@pytest.fixture(scope="module")
-def german_locale(tmp_path_factory):
+def test_each_python_version_gets_its_own_bytecode(ahead):
+    ahead.outcome(each_python_version_gets_its_own_bytecode)
+
+
+def start_localedef():
+    """localedef building de_DE.UTF-8 into a temporary folder (removed when pytest exits), started at
+    import like the build; (None, None) where this machine has no localedef."""
     localedef = shutil.which("localedef")
     if not localedef or not os.path.isdir("/usr/share/i18n/locales"):
+        return None, None
+    folder = Path(tempfile.mkdtemp(prefix="usercert-locales."))
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)  # runs after localedef is stopped
+    (folder / "locales").mkdir()
+    return folder / "locales", Background([localedef, "-i", "de_DE", "-f", "UTF-8", folder / "locales" / "de_DE.UTF-8"],
+                                          log=folder / "localedef.log", cwd=folder)
+
+
+_LOCALES, _LOCALEDEF = start_localedef() if KUBECTL and OPENSSL else (None, None)
+
+
+@pytest.fixture(scope="module")
+def german_locale():
+    if _LOCALEDEF is None:
         pytest.skip("no localedef")
-    folder = tmp_path_factory.mktemp("locales")
-    made = subprocess.run([localedef, "-i", "de_DE", "-f", "UTF-8", str(folder / "de_DE.UTF-8")],
-                          capture_output=True, text=True)
-    if not (folder / "de_DE.UTF-8").exists():
-        pytest.skip("cannot build the de_DE locale: " + made.stderr)
-    return {"LOCPATH": str(folder), "LC_ALL": "de_DE.UTF-8"}
+    made = _LOCALEDEF.wait()
+    if not (_LOCALES / "de_DE.UTF-8").exists():
+        pytest.skip("cannot build the de_DE locale: " + made.stdout)
+    return {"LOCPATH": str(_LOCALES), "LC_ALL": "de_DE.UTF-8"}
 
 
 @pytest.mark.parametrize("cache", ["unpacked", "in-zip"])

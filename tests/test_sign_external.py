@@ -9,7 +9,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from helpers import SERVER, run_cli, tree
+from helpers import SERVER, run_here, tree
 
 
 def user_request(directory, cn, orgs, extra=()):
@@ -25,14 +25,14 @@ def user_request(directory, cn, orgs, extra=()):
     return key_path, csr_path, key
 
 
-def sign(ca, csr_path, *args):
-    return run_cli("sign", "--csr", csr_path, *args, "--ca-cert", ca.cert_path, "--ca-key", ca.key_path,
-                   "--server", SERVER)
+def sign(capsys, ca, csr_path, *args):
+    return run_here(capsys, "sign", "--csr", csr_path, *args, "--ca-cert", ca.cert_path, "--ca-key", ca.key_path,
+                    "--server", SERVER)
 
 
-def test_round_trip_owner_adds_their_key(signing_ca, isolated, tmp_path):
+def test_round_trip_owner_adds_their_key(signing_ca, isolated, tmp_path, capsys):
     key_path, csr_path, key = user_request(tmp_path, "bob", ["dev"])
-    result = sign(signing_ca, csr_path, "--user", "bob", "-g", "dev", "-o", "json")
+    result = sign(capsys, signing_ca, csr_path, "--user", "bob", "-g", "dev", "-o", "json")
     assert result.returncode == 0, result.stderr
     record = json.loads(result.stdout)["status"]
     assert record["key"] is None and "set-credentials" in record["ownerInstructions"][0]
@@ -56,42 +56,42 @@ def test_round_trip_owner_adds_their_key(signing_ca, isolated, tmp_path):
     ("bob", ["dev"], "alice", ["dev"]),  # another user
     ("bob", [], "bob", ["dev"]),  # a group missing
 ])
-def test_subject_must_be_what_the_admin_names(signing_ca, isolated, tmp_path, cn, orgs, user, groups):
+def test_subject_must_be_what_the_admin_names(signing_ca, isolated, tmp_path, cn, orgs, user, groups, capsys):
     _, csr_path, _ = user_request(tmp_path, cn, orgs)
     group_args = [arg for group in groups for arg in ("-g", group)]
-    result = sign(signing_ca, csr_path, "--user", user, *group_args)
+    result = sign(capsys, signing_ca, csr_path, "--user", user, *group_args)
     assert result.returncode == 2 and "subject is" in result.stderr and "hint:" in result.stderr
     assert tree(isolated) == []
 
 
-def test_extra_subject_attributes_are_refused(signing_ca, isolated, tmp_path):
+def test_extra_subject_attributes_are_refused(signing_ca, isolated, tmp_path, capsys):
     extra = [x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, "ops")]
     _, csr_path, _ = user_request(tmp_path, "bob", ["dev"], extra)
-    result = sign(signing_ca, csr_path, "--user", "bob", "-g", "dev")
+    result = sign(capsys, signing_ca, csr_path, "--user", "bob", "-g", "dev")
     assert result.returncode == 2 and "OU=ops" in result.stderr
 
 
-def test_tampered_request_is_refused(signing_ca, isolated, tmp_path):
+def test_tampered_request_is_refused(signing_ca, isolated, tmp_path, capsys):
     _, csr_path, _ = user_request(tmp_path, "bob", ["dev"])
     der = bytearray(x509.load_pem_x509_csr(csr_path.read_bytes()).public_bytes(serialization.Encoding.DER))
     der[-3] ^= 0xFF  # inside the signature
     bad = tmp_path / "bad.csr"
     bad.write_bytes(bytes(der))
-    result = sign(signing_ca, bad, "--user", "bob", "-g", "dev")
+    result = sign(capsys, signing_ca, bad, "--user", "bob", "-g", "dev")
     assert result.returncode == 1 and "does not verify" in result.stderr
     assert tree(isolated) == []
 
 
-def test_der_request_is_accepted(signing_ca, isolated, tmp_path):
+def test_der_request_is_accepted(signing_ca, isolated, tmp_path, capsys):
     _, csr_path, key = user_request(tmp_path, "bob", ["dev"])
     der = tmp_path / "bob.der"
     der.write_bytes(x509.load_pem_x509_csr(csr_path.read_bytes()).public_bytes(serialization.Encoding.DER))
-    result = sign(signing_ca, der, "--user", "bob", "-g", "dev")
+    result = sign(capsys, signing_ca, der, "--user", "bob", "-g", "dev")
     assert result.returncode == 0, result.stderr
     cert = x509.load_pem_x509_certificate((isolated / "clients/bob/bob.crt").read_bytes())
     assert cert.public_key() == key.public_key()
 
 
-def test_csr_switch_is_required(isolated):
-    result = run_cli("sign", "--user", "bob")
+def test_csr_switch_is_required(isolated, capsys):
+    result = run_here(capsys, "sign", "--user", "bob")
     assert result.returncode == 2 and "--csr" in result.stderr
