@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 import pki
@@ -304,6 +304,8 @@ _fields = st.sampled_from([
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(field=_fields, value=_values)
+@example(field=("cluster", "server"), value="\x7f")  # kubectl reads it, and cannot write it back
+@example(field=("entry", "name"), value="c\x9f")
 def test_anything_in_a_kubeconfig_is_an_error_line_or_works(capsys, signing_ca, isolated, field, value):
     config = {"apiVersion": "v1", "kind": "Config", "current-context": "ctx",
               "clusters": [{"name": "c", "cluster": {"server": SERVER}}],
@@ -327,6 +329,12 @@ def test_anything_in_a_kubeconfig_is_an_error_line_or_works(capsys, signing_ca, 
         assert result.returncode == 2, result.stderr
         assert [line for line in result.stderr.splitlines() if line.startswith("error: ")], result.stderr
         assert not os.path.exists(out)
+
+
+def test_a_server_kubectl_cannot_carry_is_refused(capsys, signing_ca, isolated):
+    result = run_here(capsys, "create", "alice", *EC, *ca_args(signing_ca), "--server", "https://a\x85b\x7f")
+    assert result.returncode == 2 and "--server holds the character \\x7f" in result.stderr, result.stderr
+    assert not os.path.exists("clients")
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

@@ -13,6 +13,7 @@ from datetime import datetime, timezone
 
 from . import files, ledger, locks, openssl, userconfig
 from .errors import InvalidInput, OutputExists, UsercertError
+from .kubeconfig import uncarried_character
 from .layout import UserFiles
 from .ledger import LedgerEntry
 from .results import Credential
@@ -129,6 +130,9 @@ def check_issued(info, cert_path, public_key, subject, signer):
 
 def endpoint(kubectl, server, signer, warnings):
     """The cluster the user's kubeconfig points at (the admin's kubeconfig, else --server)."""
+    if server and uncarried_character(server):
+        raise InvalidInput(f"--server holds the character {uncarried_character(server)}, which kubectl cannot "
+                           "write back", hint="give the API server's URL, such as https://HOST:6443")
     found = userconfig.resolve_endpoint(kubectl.kubeconfig, kubectl.context, kubectl.cluster, server)
     if found is None:
         if signer.server_ca_pem() is None:

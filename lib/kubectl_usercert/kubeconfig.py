@@ -10,6 +10,7 @@ user's kubeconfig. What is read is bounded: a file's size, and the expansion of 
 import base64
 import binascii
 import os
+import re
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional
 
@@ -18,6 +19,17 @@ from .errors import InvalidInput
 from .files import read_input
 
 MAX_BYTES = 8 << 20
+# What kubectl reads in a kubeconfig but cannot write back (`kubectl config view` fails with "yaml:
+# control characters are not allowed"): DEL, the C1 controls but NEL, and the two non-characters.
+_UNCARRIED = re.compile("[\x7f-\x84\x86-\x9f\ufffe\uffff]")
+
+
+def uncarried_character(text):
+    """The first character of `text` that kubectl cannot carry in a kubeconfig, escaped (or None)."""
+    found = _UNCARRIED.search(text)
+    return repr(found.group(0))[1:-1] if found else None
+
+
 # The fields this tool reads, with the type client-go gives them (str, bool, or base64 bytes).
 CLUSTER_FIELDS = {"server": str, "tls-server-name": str, "proxy-url": str, "certificate-authority": str,
                   "certificate-authority-data": bytes, "insecure-skip-tls-verify": bool, "disable-compression": bool}
@@ -106,6 +118,7 @@ def named_entries(document, kind, fields_of, path):
         if not isinstance(entry, dict) or not isinstance(entry.get("name"), str) or not entry["name"]:
             raise InvalidInput(f"{what}: an entry of {kind} has no name",
                                hint=f"every entry needs a name; check it with: kubectl config view --kubeconfig {path}")
+        _carried(entry["name"], f"{what}: the name of an entry of {kind}")
         body = entry.get(kind[:-1])
         if body is None:
             body = {}
@@ -131,7 +144,16 @@ def _typed(mapping, key, expected, where):
         shown = "true or false" if expected is bool else "a string"
         raise InvalidInput(f"{where}: {key} is {type(value).__name__} {str(value)[:40]!r}, not {shown}",
                            hint="kubectl refuses this file too; fix the value (quotes make YAML strings)")
+    if expected is str:
+        _carried(value, f"{where}: {key}")
     return value
+
+
+def _carried(text, what):
+    odd = uncarried_character(text)
+    if odd:
+        raise InvalidInput(f"{what} holds the character {odd}, which kubectl cannot write back",
+                           hint="fix that value in the kubeconfig")
 
 
 def _is_base64(text):
