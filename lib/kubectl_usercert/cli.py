@@ -10,7 +10,7 @@ from plumbum import cli
 
 from . import __version__, examples, signals, switches
 from .app import Command
-from .errors import EXIT_FAILED, EXIT_INTERRUPTED, Interrupted, InvalidInput, UsercertError
+from .errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, Interrupted, InvalidInput, UsercertError
 
 
 class Main(Command):
@@ -28,7 +28,7 @@ class Main(Command):
                                hint=f"see '{self.PROGNAME} --help'")
         if not self.nested_command:
             self.help()
-        return 0
+        return EXIT_OK
 
 
 @Main.subcommand("create")
@@ -148,7 +148,7 @@ class List(Command, switches.Output, switches.OutDir, switches.Cluster):
 
     EXAMPLES = examples.LIST
     OUTPUTS = ("prometheus",)
-    expiring = cli.SwitchAttr("--expiring", str, argname="DURATION", help="only those expiring within this window (e.g. 30d)")
+    expiring = cli.SwitchAttr("--expiring", str, argname="DURATION", help="only those expiring within this window (e.g. 30d; expired included, revoked not)")
     exit_code = cli.Flag("--exit-code", help="exit 1 when any certificate is listed (with --expiring: about to expire)")
 
     def main(self):

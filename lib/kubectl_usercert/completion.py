@@ -18,6 +18,8 @@ import subprocess
 import sys
 import traceback
 
+from .errors import EXIT_OK
+
 # cobra's ShellCompDirective bits (spf13/cobra completions.go).
 DIRECTIVE_DEFAULT = 0  # the shell may fall back to file names
 DIRECTIVE_ERROR = 1
@@ -44,7 +46,7 @@ def main(argv=None):
         candidates, directive = [], DIRECTIVE_ERROR
     sys.stdout.write("".join(candidate + "\n" for candidate in candidates) + f":{directive}\n")
     sys.stdout.flush()
-    return 0
+    return EXIT_OK
 
 
 def complete(words, environ=None):

@@ -48,6 +48,15 @@ class KubectlResult:
     def ok(self):
         return self.code == 0
 
+    def json_object(self):
+        """stdout as the JSON object kubectl prints with -o json; None when it is not one (every
+        reader of kubectl's JSON goes through here)."""
+        try:
+            answer = json.loads(self.stdout)
+        except ValueError:
+            return None
+        return answer if isinstance(answer, dict) else None
+
 
 @dataclass(frozen=True, eq=False, repr=False)
 class Kubectl:
@@ -105,11 +114,8 @@ class Kubectl:
         result = self.checked(args, what)
         if allow_empty and not result.stdout.strip():
             return None
-        try:
-            answer = json.loads(result.stdout)
-        except ValueError:
-            answer = None
-        if not isinstance(answer, dict):
+        answer = result.json_object()
+        if answer is None:
             raise UsercertError(f"kubectl's answer when asked to {what} is not a JSON object",
                                 details=result.stdout.strip()[:200] or "(empty)",
                                 hint=f"check kubectl itself (kubectl version; {KUBECTL_ENV} picks another)")

@@ -5,7 +5,6 @@ that API still shows whether it accepts the credential at all (discovery needs a
 and the result says what could not be checked. Used by verify and create --verify.
 """
 
-import json
 
 from .errors import UsercertError
 from .kubectl import failure, kind_of
@@ -24,7 +23,7 @@ def ask(kubectl, expected_user, expected_groups):
                     expected_groups=tuple(expected_groups))
     answer = kubectl.run(["auth", "whoami", "-o", "json"])
     if answer.ok:
-        return _compare(expected, answer.stdout)
+        return _compare(expected, answer)
     if kind_of(answer.stderr) == "unauthorized":
         return _rejected(expected, "SelfSubjectReview")
     if _no_self_subject_review(answer.stderr):
@@ -32,14 +31,14 @@ def ask(kubectl, expected_user, expected_groups):
     raise failure("ask the cluster who this credential is", answer.stderr, _UNREACHABLE_HINTS)
 
 
-def _compare(expected, stdout):
+def _compare(expected, answer):
     try:
-        user_info = json.loads(stdout)["status"]["userInfo"]
+        user_info = answer.json_object()["status"]["userInfo"]
         reported_user = user_info.get("username")
         reported_groups = tuple(user_info.get("groups") or ())
-    except (ValueError, KeyError, TypeError, AttributeError):
+    except (KeyError, TypeError, AttributeError):
         raise UsercertError("kubectl auth whoami gave an answer this tool cannot read",
-                            details=stdout.strip()[:200] or "(empty)") from None
+                            details=answer.stdout.strip()[:200] or "(empty)") from None
     problems = []
     if reported_user != expected["expected_user"]:
         problems.append(f"the cluster sees user {reported_user!r}, the certificate says "

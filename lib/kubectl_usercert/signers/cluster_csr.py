@@ -157,11 +157,10 @@ class ClusterCSRSigner:
         while True:
             result = self.kubectl.run(["get", CSR_RESOURCE, self.object_name, "-o", "json"])
             if result.ok:
-                try:
-                    answer = json.loads(result.stdout)
-                    return (answer.get("status") or {}) if isinstance(answer, dict) else {}
-                except ValueError:
-                    pass
+                answer = result.json_object()
+                if answer is not None:
+                    return answer.get("status") or {}
+                # not a JSON object (a proxy's page, say): asked again until the deadline
             elif kind_of(result.stderr) == "missing":
                 raise UsercertError(f"CertificateSigningRequest {self.object_name} was deleted while waiting",
                                     hint="someone removed it; run the command again")
