@@ -45,6 +45,7 @@ def test_every_local_command_prints_its_kind(capsys, signing_ca, isolated, tmp_p
     for field in ("credentialID", "notBefore", "keyType", "notAfter", "serial"):  # as inspect says them
         assert item[field] == inspected["status"][field], field
     assert item["daysLeft"] == inspected["status"]["daysLeft"] and listed["metadata"]["observedAt"]
+    assert item["kubeconfig"] == created["status"]["kubeconfig"] == inspected["status"]["kubeconfig"]
 
     whois = cli(capsys, "whois", renewed["status"]["credentialID"])
     assert whois["kind"] == "Whois" and [m["event"] for m in whois["status"]["matches"]] == ["renewed"]

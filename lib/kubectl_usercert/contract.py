@@ -8,10 +8,12 @@ Values that change with the clock (`daysLeft`, `state`) are as of `status.observ
 schema per kind is kept in schemas/ and checked by the tests.
 """
 
+import os
 from functools import singledispatch
 
 from . import API_VERSION
 from .errors import InvalidInput
+from .layout import KUBECONFIG_NAME
 from .results import (DemoResult, Inspection, Inventory, InventoryRow, Issued, Renewal, Revocation, RosterApplied,
                       Signed, Verification, WhoisMatch, WhoisResult, certificate_state)
 from .times import days_left, iso
@@ -88,11 +90,18 @@ def _binding(binding):
             "subjectKind": binding.subject_kind, "subject": binding.subject}
 
 
+def _kubeconfig_in(row):
+    """The user's kubeconfig where its folder holds a credential (the name create, inspect use too)."""
+    if not row.directory or row.state in ("revoked", "files missing"):
+        return None
+    return os.path.join(row.directory, KUBECONFIG_NAME)
+
+
 def _row(row: InventoryRow, at):
     status = {"observedAt": _time(at), "serial": row.serial, **_validity(row.not_before, row.not_after, at),
               "state": row.state, "keyType": row.key_type, "keySize": row.key_bits,
               "fingerprintSHA256": row.fingerprint_sha256, "credentialID": row.credential_id,
-              "server": row.server, "directory": row.directory,
+              "server": row.server, "directory": row.directory, "kubeconfig": _kubeconfig_in(row),
               "bindings": list(row.bindings) if row.bindings is not None else None}
     return _object("UserCertificate", row.user, {"user": row.user, "groups": list(row.groups)}, status)
 

@@ -13,6 +13,7 @@ import urllib.parse
 from dataclasses import dataclass
 
 RECORDS_DIR = ".usercert"
+KUBECONFIG_NAME = "kubeconfig"  # in every user's folder
 # Folder names stay well under the 255-byte limit of file systems, with room for the
 # `.NAME.xxxxxxxx.tmp` staging folders and `NAME.<serial>.crt` archives made beside them.
 MAX_FILE_NAME_BYTES = 120
@@ -89,7 +90,7 @@ class UserFiles:
 
     @property
     def kubeconfig(self):
-        return os.path.join(self.directory, "kubeconfig")
+        return os.path.join(self.directory, KUBECONFIG_NAME)
 
     @property
     def rbac(self):
