@@ -183,7 +183,7 @@ def test_one_bad_user_does_not_stop_the_others(signing_ca, isolated):
     users = {user["name"]: user for user in json.loads(result.stdout)["status"]["users"]}
     assert users["=admin"]["outcome"] == "failed" and "starts with '='" in users["=admin"]["error"]
     assert users["carol"]["outcome"] == "failed" and "system:masters" in users["carol"]["error"]
-    assert users["alice"]["outcome"] == users["dave"]["outcome"] == "done"
+    assert users["alice"]["outcome"] == users["dave"]["outcome"] == "done", (users, result.stderr)
     assert sorted(os.listdir("clients")) == [".usercert", "alice", "dave"]
     assert "2 failed" in result.stderr
 
@@ -208,6 +208,30 @@ def test_prune_revokes_what_the_roster_no_longer_lists(signing_ca, isolated):
     assert not Path("clients/bob").exists() and ledger_lines()[-1]["event"] == "revoked"
     users, _ = apply_json("-f", "team.yaml", "--prune", ca=signing_ca)
     assert list(users) == ["alice"] and users["alice"]["actions"] == ["unchanged"]
+
+
+def test_prune_leaves_a_folder_this_tool_never_issued(signing_ca, isolated, tmp_path):
+    import pki
+
+    write_roster("team.yaml", "{name: alice}")
+    assert apply("-f", "team.yaml", ca=signing_ca).returncode == 0
+    os.mkdir("clients/zed")
+    by_hand = pki.make_ca(tmp_path / "by-hand", "zed")  # a certificate for CN=zed, put there by hand
+    Path("clients/zed/zed.crt").write_bytes(Path(by_hand.cert_path).read_bytes())
+    users, _ = apply_json("-f", "team.yaml", "--prune", ca=signing_ca)
+    assert users["zed"]["actions"] == ["unlisted"] and "not issued by this tool" in users["zed"]["reasons"][0]
+    assert Path("clients/zed/zed.crt").exists()
+
+
+def test_apply_renews_with_the_ca_recorded_at_issue(signing_ca, isolated):
+    write_roster("team.yaml", "{name: alice}", "{name: bob}")
+    assert apply("-f", "team.yaml", ca=signing_ca).returncode == 0
+    before = user_cert("bob").serial_number
+    write_roster("team.yaml", "{name: alice}", "{name: bob, renewBefore: 31d}")
+    users, _ = apply_json("-f", "team.yaml")  # no CA flags, no kubeconfig: bob renews with the recorded CA
+    assert users["bob"]["actions"] == ["renew"] and users["bob"]["outcome"] == "done", users["bob"]
+    assert user_cert("bob").serial_number != before
+    assert user_cert("bob").issuer == signing_ca.cert.subject
 
 
 def test_an_interrupted_apply_is_completed_by_running_it_again(signing_ca, isolated):
@@ -283,6 +307,9 @@ def test_list_expiring_exit_code_and_prometheus(signing_ca, isolated):
     alice = next(line for line in expiry if 'user="alice"' in line)
     assert int(alice.rsplit(" ", 1)[1]) == int(user_cert("alice").not_valid_after_utc.timestamp())
     assert "# TYPE usercert_certificate_expiry_timestamp_seconds gauge" in lines
+
+    assert run_cli("revoke", "alice").returncode in (0, 1)  # (no kubeconfig: its bindings stay to remove)
+    assert run_cli("list", "--expiring", "14d", "--exit-code").returncode == 0  # revoked: out of use
 
 
 # End to end: the roster applied, re-applied, changed and pruned, each step checked in the cluster

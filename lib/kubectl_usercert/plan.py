@@ -10,7 +10,8 @@ bindings this tool made, and the CA now in use. Nothing here changes anything.
             roster no longer names
   unchanged nothing to do
   prune     (--prune) not in the roster any more: revoked as `revoke` does
-  unlisted  not in the roster any more, and no --prune: only reported
+  unlisted  not in the roster any more, and no --prune (or a folder this tool never issued, which
+            --prune leaves alone): only reported
   refused   a name the certificate could not carry
 """
 
@@ -49,6 +50,10 @@ def make(users, held, bindings, ca_fingerprint, at, prune):
     listed = {user.name for user in users}
     for name, holding in sorted(held.items()):
         if name in listed or not holding.present:
+            continue
+        if holding.entry is None:  # a folder this tool never issued (no ledger line): not its to revoke
+            items.append(PlanItem(name, ("unlisted",), ("not in the roster, and not issued by this tool "
+                                                        "(not in the ledger): --prune leaves it",), holding=holding))
             continue
         reason = "not in the roster" + ("" if prune else "; --prune revokes it")
         items.append(PlanItem(name, ("prune" if prune else "unlisted",), (reason,), holding=holding))

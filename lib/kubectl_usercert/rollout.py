@@ -33,8 +33,8 @@ class Shared:
         self._lock = threading.Lock()
         self._ca = self._endpoint = None
 
-    def signer_for(self, user, subject, step):
-        kind = self.request.signing.kind if self.request.signer_given else user.signer
+    def signer_for(self, user, subject, step, kind=None):
+        kind = kind or (self.request.signing.kind if self.request.signer_given else user.signer)
         if kind == "auto":
             kind = "local" if self.located_ca else "csr"
         if kind == "local":
@@ -45,6 +45,16 @@ class Shared:
         options = self.request.signing
         return ClusterCSRSigner(self.kubectl, subject.user, approve=options.approve, wait_seconds=options.wait_seconds,
                                 keep_csr=options.keep_csr, progress=step, sleep=_sleep)
+
+    def renewal_signer(self, user, entry, subject, step):
+        """How a renewal signs: as this run or the roster says; else as the ledger says the certificate
+        was signed (the CSR API, or the CA in use here, read once; None lets renew find the recorded
+        CA files); a CA found here that is not the recorded one is the plan's move to it."""
+        if self.request.signer_given or user.signer != "auto" or entry is None or entry.signer is None:
+            return self.signer_for(user, subject, step)
+        if entry.signer == "csr":
+            return self.signer_for(user, subject, step, kind="csr")
+        return self.signer_for(user, subject, step, kind="local") if self.located_ca else None
 
     def _loaded_ca(self):
         with self._lock:
@@ -168,10 +178,11 @@ def _create(item, shared, request, step):
 def _renew(item, shared, request, step):
     user = item.wanted
     subject = make_subject(user.name, user.groups)
+    signer = shared.renewal_signer(user, item.holding.entry, subject, step)
     renew(RenewRequest(user=user.name, out_dir=request.out_dir, groups=subject.groups, validity=user.validity,
                        rekey=item.rekey, key_type=user.key.type, key_size=user.key.size,
-                       allow_system_masters=request.allow_system_masters, signing=request.signing, signer_given=True,
-                       signer=shared.signer_for(user, subject, step)), step)
+                       allow_system_masters=request.allow_system_masters, signing=request.signing,
+                       signer_given=signer is not None, signer=signer), step)
 
 
 def _rebind(item, shared, _request, step):

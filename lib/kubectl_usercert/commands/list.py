@@ -12,7 +12,7 @@ from ..results import Inventory, now
 @dataclass(frozen=True, eq=False, repr=False)
 class ListRequest:
     out_dir: str = "clients"
-    expiring: Optional[timedelta] = None  # only those expiring within this window (expired included)
+    expiring: Optional[timedelta] = None  # only those expiring within this window (expired included, revoked not)
     expiring_text: Optional[str] = None  # the window as given, for the output
     exit_code: bool = False  # exit 1 when any row is left (for cron and CI)
     kubectl: Kubectl = Kubectl()
@@ -23,7 +23,8 @@ def list_certificates(request, progress=lambda _message: None):
     at = now()
     rows, problems = inventory.take(request.out_dir, at)
     if request.expiring is not None:
-        rows = [row for row in rows if row.not_after <= at + request.expiring]
+        # revoked ones are out of use: a pruned user must not trip --exit-code for ever
+        rows = [row for row in rows if row.not_after <= at + request.expiring and row.state != "revoked"]
     notes = ()
     if request.with_bindings and rows:
         progress("Looking up the bindings this tool made")
