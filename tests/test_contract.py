@@ -50,6 +50,8 @@ def test_every_local_command_prints_its_kind(capsys, signing_ca, isolated, tmp_p
     whois = cli(capsys, "whois", renewed["status"]["credentialID"])
     assert whois["kind"] == "Whois" and [m["event"] for m in whois["status"]["matches"]] == ["renewed"]
     assert whois["status"]["matches"][0]["credentialID"] == renewed["status"]["credentialID"]
+    for field in ("keyType", "keySize", "notBefore"):  # as inspect says them
+        assert whois["status"]["matches"][0][field] == inspected["status"][field], field
 
     key = ec.generate_private_key(ec.SECP256R1())
     request = x509.CertificateSigningRequestBuilder().subject_name(

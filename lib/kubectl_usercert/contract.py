@@ -118,7 +118,7 @@ def _match(match: WhoisMatch):
     return {"user": match.user, "groups": list(match.groups), "serial": match.serial,
             "fingerprintSHA256": match.fingerprint_sha256, "credentialID": match.credential_id,
             "notBefore": _time(match.not_before), "notAfter": _time(match.not_after), "keyType": match.key_type,
-            "event": match.event, "time": _time(match.time), "directory": match.directory}
+            "keySize": match.key_bits, "event": match.event, "time": _time(match.time), "directory": match.directory}
 
 
 @to_object.register
