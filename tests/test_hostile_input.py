@@ -193,6 +193,21 @@ def test_a_kubectl_that_answers_garbage(capsys, signing_ca, isolated, tmp_path, 
     assert listed.returncode == 0 and "bindings not shown" in listed.stderr
 
 
+def test_no_field_holds_kubectl_s_own_words(capsys, signing_ca, isolated, tmp_path, monkeypatch):
+    assert create(capsys, signing_ca, "--server", SERVER).returncode == 0
+    admin_kubeconfig("admin.conf")
+    prose = 'Error from server (Forbidden): rolebindings.rbac.authorization.k8s.io is forbidden: User "x" cannot'
+    monkeypatch.setenv("USERCERT_KUBECTL", str(shim(tmp_path / "bin", "kubectl", f"echo '{prose}' >&2\nexit 1\n")))
+    listed = json.loads(run_here(capsys, "list", "--kubeconfig", "admin.conf", "-o", "json").stdout)
+    assert len(listed["warnings"]) == 1 and listed["warnings"][0].startswith("bindings not shown: kubectl could not")
+    assert listed["warnings"][0].endswith(": not permitted (RBAC)")
+    revoked = run_here(capsys, "revoke", "alice", "--kubeconfig", "admin.conf", "-o", "json")
+    remaining = json.loads(revoked.stdout)["status"]["remaining"]
+    assert remaining and "not permitted (RBAC)" in remaining[0]
+    assert not any("Error from server" in text or "cannot" in text for text in listed["warnings"] + remaining)
+    assert "Error from server" not in revoked.stdout + json.dumps(listed)
+
+
 # 12. The smaller ones
 
 

@@ -160,6 +160,22 @@ def failure(what, stderr, hints=None):
     return error
 
 
+# A kubectl failure in this tool's words, by its kind: what goes into machine-readable fields, where
+# kubectl's own message (prose that changes between versions) does not.
+_KIND_WORDS = {"unauthorized": "the cluster did not accept the credentials", "forbidden": "not permitted (RBAC)",
+               "exists": "it exists already", "missing": "not found", "invalid": "refused as invalid",
+               "unreachable": "the cluster could not be reached", "config": "the kubeconfig is not usable"}
+
+
+def summary(exc):
+    """An error as one line for a result field: a kubectl failure as what was tried and what kind of
+    failure it was; any other error with its details (openssl's complaint, say)."""
+    kind = getattr(exc, "kind", None)
+    if kind is not None:
+        return f"{exc.message}: {_KIND_WORDS.get(kind, 'it failed')}"
+    return exc.message + (f" ({exc.details})" if exc.details else "")
+
+
 def last_error_line(stderr):
     lines = [line for line in (stderr or "").splitlines() if line.strip()]
     return lines[-1] if lines else None

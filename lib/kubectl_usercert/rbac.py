@@ -11,6 +11,7 @@ from typing import List, Optional, Tuple
 
 from . import signals, yamltext
 from .errors import InvalidInput, UsercertError
+from .kubectl import summary
 from .kubeconfig import kubeconfig_paths
 
 RBAC_API = "rbac.authorization.k8s.io/v1"
@@ -226,4 +227,4 @@ def bindings_if_reachable(kubectl):
             return None, None
         return managed_bindings(kubectl), None
     except UsercertError as exc:
-        return None, f"bindings not shown: {exc.message}" + (f" ({exc.details})" if exc.details else "")
+        return None, f"bindings not shown: {summary(exc)}"

@@ -16,7 +16,7 @@ from dataclasses import dataclass, replace
 from . import files, issuance, ledger, openssl, rbac, signals
 from .errors import InvalidInput, UsercertError
 from .kubeconfig import kubeconfig_paths
-from .kubectl import Kubectl
+from .kubectl import Kubectl, summary
 from .layout import revoked_archive, revoked_dir
 from .ledger import LedgerEntry
 from .results import Revocation
@@ -44,7 +44,7 @@ def revoke(request, progress=lambda _message: None):
         except UsercertError as exc:
             managed = None
             result = replace(result, remaining=(f"the bindings this tool made for {request.user} (the cluster could "
-                                                f"not be asked: {exc.details or exc.message}); run revoke again "
+                                                f"not be asked: {summary(exc)}); run revoke again "
                                                 "when it can be (with --kubeconfig)",))
         if managed is not None:
             result = replace(result, removed=tuple(b for b in managed if b.subject_kind == "User"
@@ -110,7 +110,7 @@ def _delete_bindings(request, result, removed, progress):
         left = [b.ref for b in result.removed if b not in removed]
         return replace(result, removed=tuple(removed),
                        remaining=result.remaining + (f"{', '.join(left)} (could not be deleted: "
-                                                     f"{exc.details or exc.message}); run revoke again",))
+                                                     f"{summary(exc)}); run revoke again",))
     return result
 
 

@@ -13,6 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from . import files, issuance, openssl, rbac, signals
 from .errors import Interrupted, InvalidInput, UsercertError
+from .kubectl import summary
 from .kubeconfig import kubeconfig_paths
 from .rbac import BindingPlan
 from .renewal import RenewRequest, renew
@@ -147,7 +148,7 @@ def _one(item, shared, request, tracker, blocked):
             notes += _ACTIONS[action](item, shared, request, step) or ()
     except UsercertError as exc:
         tracker.done(item.user, False)
-        return _applied(item, "failed", exc.message + (f" ({exc.details})" if exc.details else ""))
+        return _applied(item, "failed", summary(exc))
     except Interrupted:
         tracker.done(item.user, False)
         return _applied(item, "failed", "interrupted")
