@@ -68,6 +68,16 @@ def test_ten_parallel_creates_of_one_user_into_a_new_out_dir(signing_ca, isolate
     assert [e["user"] for e in ledger_lines("new")] == ["same"]
 
 
+def test_folders_made_at_the_same_moment_by_many_workers_are_no_error(tmp_path):
+    # apply's workers all make the out-dir when it is new: one that looked just as another made it
+    # once took the new folder for a file.
+    for attempt in range(100):
+        target = tmp_path / str(attempt) / "clients"
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            made = list(pool.map(lambda _: files.ensure_dir(str(target)), range(8)))
+        assert target.is_dir() and sum(len(folders) for folders in made) <= 2
+
+
 # 2. A full disk: complete and flushed, or nothing
 
 

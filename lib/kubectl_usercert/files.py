@@ -100,7 +100,8 @@ def ensure_dir(path, what="--out-dir"):
     missing = []
     probe = path
     while not os.path.isdir(probe):
-        if os.path.lexists(probe):
+        # isdir again: another run (or thread) may have made it between the two looks
+        if os.path.lexists(probe) and not os.path.isdir(probe):
             raise InvalidInput(f"{probe} is not a folder ({_kind(probe)})", hint=f"choose another {what}")
         missing.append(probe)
         parent = os.path.dirname(probe)

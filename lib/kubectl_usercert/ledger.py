@@ -118,7 +118,10 @@ def append(out_dir, entry):
     path = ledger_path(out_dir)
     try:
         if not os.path.isdir(records_dir(out_dir)):
-            os.mkdir(records_dir(out_dir), PRIVATE_DIR_MODE)
+            try:
+                os.mkdir(records_dir(out_dir), PRIVATE_DIR_MODE)
+            except FileExistsError:  # another worker made it meanwhile
+                pass
         # O_NOFOLLOW: a link planted in a shared out-dir cannot redirect the ledger into another file.
         fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o600)
     except IsADirectoryError:
