@@ -19,33 +19,23 @@ from .rbac import BindingPlan
 from .renewal import RenewRequest, renew
 from .results import AppliedUser
 from .revocation import RevokeRequest, revoke
-from .signers import ClusterCSRSigner, LocalSigner
-from .signers.local import load_ca
-from .subject import SYSTEM_MASTERS, make_subject, subject_warnings
+from .subject import make_subject, subject_warnings
 
 
 class Shared:
     """What every user's work shares, made once and only when needed (threads may ask at once)."""
 
-    def __init__(self, request, located_ca):
-        self.request, self.located_ca = request, located_ca
+    def __init__(self, request, signers):
+        self.request, self.signers = request, signers  # signers: a SignerChooser for the run's options
         self.kubectl = request.signing.kubectl
         self.reachable = bool(kubeconfig_paths(self.kubectl.kubeconfig))
         self._lock = threading.Lock()
-        self._ca = self._endpoint = None
+        self._endpoint = None
 
     def signer_for(self, user, subject, step, kind=None):
-        kind = kind or (self.request.signing.kind if self.request.signer_given else user.signer)
-        if kind == "auto":
-            kind = "local" if self.located_ca else "csr"
-        if kind == "local":
-            return LocalSigner(self._loaded_ca())
-        if SYSTEM_MASTERS in subject.groups:
-            raise InvalidInput("the CSR API refuses group system:masters (admission forbids it)",
-                               hint="bind a role to the user or group instead")
-        options = self.request.signing
-        return ClusterCSRSigner(self.kubectl, subject.user, approve=options.approve, wait_seconds=options.wait_seconds,
-                                keep_csr=options.keep_csr, progress=step, sleep=_sleep)
+        """The run's signer if it names one, else the roster's for this user (or `kind`)."""
+        kind = kind or (None if self.request.signer_given else user.signer)
+        return self.signers.choose(subject, kind, progress=step, sleep=_sleep)
 
     def renewal_signer(self, user, entry, subject, step):
         """How a renewal signs: as this run or the roster says; else as the ledger says the certificate
@@ -55,17 +45,7 @@ class Shared:
             return self.signer_for(user, subject, step)
         if entry.signer == "csr":
             return self.signer_for(user, subject, step, kind="csr")
-        return self.signer_for(user, subject, step, kind="local") if self.located_ca else None
-
-    def _loaded_ca(self):
-        with self._lock:
-            if self._ca is None:
-                if not self.located_ca:
-                    from .signers.local import no_ca_found_error
-                    raise no_ca_found_error()
-                cert, key, given = self.located_ca
-                self._ca = load_ca(cert, key, self.request.signing.ca_key_passphrase_file, given=given)
-            return self._ca
+        return self.signer_for(user, subject, step, kind="local") if self.signers.located else None
 
     def endpoint(self, signer):
         """The cluster for new kubeconfigs, and the warnings that come with it (resolved once)."""
@@ -206,14 +186,6 @@ def _prune(item, shared, request, step):
 
 
 _ACTIONS = {"create": _create, "reissue": _renew, "renew": _renew, "rebind": _rebind, "prune": _prune}
-
-
-def located_ca(request):
-    """The CA files to sign with, if any local signing may happen ((cert, key, given) or None)."""
-    from .signers.local import locate_ca
-    if request.signer_given and request.signing.kind == "csr":
-        return None
-    return locate_ca(request.signing.ca_cert, request.signing.ca_key)
 
 
 def ca_fingerprint(located):

@@ -17,7 +17,7 @@ from .. import files, inventory, plan, rbac, roster, rollout
 from ..errors import InvalidInput
 from ..kubeconfig import kubeconfig_paths
 from ..results import AppliedUser, RosterApplied, now
-from ..signers import SignerOptions
+from ..signers import SignerChooser, SignerOptions
 
 
 @dataclass(frozen=True, eq=False, repr=False)
@@ -46,13 +46,13 @@ def apply(request, progress=lambda _message: None):
     if reachable and (users or request.prune):
         progress("Looking up the bindings this tool made")
         bindings = rbac.managed_bindings(kubectl)
-    located = rollout.located_ca(request)
-    items = plan.make(users, held, bindings, rollout.ca_fingerprint(located), at, request.prune)
+    signers = SignerChooser(request.signing)
+    items = plan.make(users, held, bindings, rollout.ca_fingerprint(signers.located), at, request.prune)
     if request.dry_run:
         return RosterApplied(tuple(AppliedUser(i.user, i.actions, i.reasons, i.notes) for i in items), True,
                              request.prune, at)
     tracker = _Tracker(progress, sum(1 for item in items if item.changes or "refused" in item.actions))
-    done = rollout.carry_out(items, rollout.Shared(request, located), request, tracker)
+    done = rollout.carry_out(items, rollout.Shared(request, signers), request, tracker)
     return RosterApplied(tuple(done), False, request.prune, at)
 
 

@@ -3,12 +3,14 @@
 Two today, behind one protocol (`Signer`): `local` holds the cluster CA's key (a control-plane
 node, or a copy of the CA), `csr` asks the cluster's CertificateSigningRequest API (managed
 clusters, where nobody holds the key). A new signer (cert-manager, Vault) is one more module here
-and one more branch in `choose_signer`; callers only use the protocol.
+and one more branch in `SignerChooser.choose`; callers only use the protocol.
 
 `auto` (the default) signs locally when a CA key is given or found on this machine, and through
 the cluster otherwise.
 """
 
+import threading
+import time
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import List, Optional, Protocol
@@ -69,18 +71,53 @@ class SignerOptions:
 
 def choose_signer(options, subject, progress=lambda _message: None):
     """The signer for `options`; the CA is looked for (and checked) once."""
-    if options.kind not in SIGNER_KINDS:
-        raise InvalidInput(f"unknown signer {options.kind!r}", hint="use --signer auto, local or csr")
-    located = locate_ca(options.ca_cert, options.ca_key) if options.kind != "csr" else None
-    if options.kind == "local" and located is None:
-        raise no_ca_found_error()
-    if options.kind == "auto" and located is None and not kubeconfig_paths(options.kubectl.kubeconfig):
-        raise no_ca_found_error()  # neither way to sign: say where the CA was looked for
-    if located is not None:
-        cert, key, given = located
-        return LocalSigner(load_ca(cert, key, options.ca_key_passphrase_file, given=given))
-    if SYSTEM_MASTERS in subject.groups:
-        raise InvalidInput("the CSR API refuses group system:masters (admission forbids it)",
-                           hint="bind a role to the user or group instead")
-    return ClusterCSRSigner(options.kubectl, subject.user, approve=options.approve, wait_seconds=options.wait_seconds,
-                            keep_csr=options.keep_csr, progress=progress)
+    return SignerChooser(options).choose(subject, progress=progress)
+
+
+class SignerChooser:
+    """Signers for one run's options: the CA looked for once and read once, however many users are
+    signed (apply asks for a signer per user, from several threads). `kind` may name the signer
+    for one user (a roster's `signer`, the ledger's record at renewal)."""
+
+    _UNSET = object()
+
+    def __init__(self, options):
+        self.options = options
+        self._lock = threading.RLock()
+        self._located = self._UNSET
+        self._ca = None
+
+    @property
+    def located(self):
+        """(cert, key, given) of the CA to sign with here, or None (never looked for with --signer csr)."""
+        with self._lock:
+            if self._located is self._UNSET:
+                options = self.options
+                self._located = locate_ca(options.ca_cert, options.ca_key) if options.kind != "csr" else None
+            return self._located
+
+    def choose(self, subject, kind=None, progress=lambda _message: None, sleep=time.sleep):
+        kind = kind or self.options.kind
+        if kind not in SIGNER_KINDS:
+            raise InvalidInput(f"unknown signer {kind!r}", hint="use --signer auto, local or csr")
+        located = self.located if kind != "csr" else None
+        if kind == "local" and located is None:
+            raise no_ca_found_error()
+        if kind == "auto" and located is None and not kubeconfig_paths(self.options.kubectl.kubeconfig):
+            raise no_ca_found_error()  # neither way to sign: say where the CA was looked for
+        if located is not None:
+            return LocalSigner(self._loaded(located))
+        if SYSTEM_MASTERS in subject.groups:
+            raise InvalidInput("the CSR API refuses group system:masters (admission forbids it)",
+                               hint="bind a role to the user or group instead")
+        options = self.options
+        return ClusterCSRSigner(options.kubectl, subject.user, approve=options.approve,
+                                wait_seconds=options.wait_seconds, keep_csr=options.keep_csr, progress=progress,
+                                sleep=sleep)
+
+    def _loaded(self, located):
+        with self._lock:
+            if self._ca is None:
+                cert, key, given = located
+                self._ca = load_ca(cert, key, self.options.ca_key_passphrase_file, given=given)
+            return self._ca
