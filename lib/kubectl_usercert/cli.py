@@ -1,16 +1,15 @@
 """The command line: one plumbum application per command, mapping flags to one request and one
 `perform` call. Core modules are imported only by the command that runs, so --help, --version and
-every other command start without them. Every error reaches the user through `main`, once.
+every other command start without them. Every error reaches the user through `app.run`, once.
 """
 
 import os
-import sys
 
 from plumbum import cli
 
-from . import __version__, examples, signals, switches
-from .app import Command
-from .errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, Interrupted, InvalidInput, UsercertError
+from . import __version__, examples, switches
+from .app import Command, run
+from .errors import EXIT_OK, InvalidInput
 
 
 class Main(Command):
@@ -234,38 +233,5 @@ class Demo(Command, switches.Output):
 
 
 def main(argv=None):
-    """Entry point: run the CLI, funnel every error to one place, exit with its code."""
-    argv = list(sys.argv if argv is None else argv)
-    argv[0] = os.path.basename(argv[0])
-    if argv[1:2] == ["__complete"]:  # for a kubectl_complete-usercert wrapper (krew links only one binary)
-        from .completion import main as complete
-        sys.exit(complete(argv[2:]))
-    signals.forget()
-    with signals.handled():
-        code = _run(argv)
-    sys.exit(code)
-
-
-def _run(argv):
-    try:
-        _, code = Main.run(argv, exit=False)
-        return code
-    except UsercertError as exc:
-        from . import console
-        console.error(exc)
-        return exc.exit_code
-    except (Interrupted, KeyboardInterrupt) as exc:
-        from . import console
-        name = getattr(exc, "signal_name", "SIGINT")
-        console.interrupted(name, signals.journal())
-        return signals.exit_code(name) if name != "SIGINT" else EXIT_INTERRUPTED
-    except BrokenPipeError:  # `... | head`: the reader has gone; say nothing more
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return EXIT_FAILED
-    except Exception as exc:  # a bug: one line and a way to see more, never a bare traceback
-        if os.environ.get("USERCERT_DEBUG"):
-            raise
-        from . import console
-        console.error(UsercertError(f"internal error: {type(exc).__name__}: {exc}",
-                                    hint="please report this; USERCERT_DEBUG=1 shows where it happened"))
-        return EXIT_FAILED
+    """Entry point: run the CLI, every error funnelled to one place (app.run), and exit with its code."""
+    run(Main, argv)
