@@ -56,7 +56,7 @@ def _certificate(credential, **more):
 
 @to_object.register
 def _(result: Issued):
-    return _certificate(result.credential, bindings=list(result.bindings),
+    return _certificate(result.credential, bindings=[_binding(b) for b in result.bindings],
                         verification=to_object(result.verification)["status"] if result.verification else None)
 
 
@@ -102,7 +102,7 @@ def _row(row: InventoryRow, at):
               "state": row.state, "keyType": row.key_type, "keySize": row.key_bits,
               "fingerprintSHA256": row.fingerprint_sha256, "credentialID": row.credential_id,
               "server": row.server, "directory": row.directory, "kubeconfig": _kubeconfig_in(row),
-              "bindings": list(row.bindings) if row.bindings is not None else None}
+              "bindings": [_binding(b) for b in row.bindings] if row.bindings is not None else None}
     return _object("UserCertificate", row.user, {"user": row.user, "groups": list(row.groups)}, status)
 
 

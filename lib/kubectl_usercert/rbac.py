@@ -192,19 +192,22 @@ def managed_bindings(kubectl):
     answer = kubectl.json(["get", "clusterrolebindings.rbac.authorization.k8s.io,rolebindings.rbac.authorization.k8s.io",
                            "--all-namespaces", "-l", f"{MANAGED_BY_LABEL}={MANAGED_BY}", "-o", "json"],
                           "list the bindings this tool made")
-    bindings = []
-    for item in answer.get("items") or []:
-        if not isinstance(item, dict):
-            continue
-        metadata = item.get("metadata") or {}
-        annotations = metadata.get("annotations") or {}
-        subject_kind = "Group" if GROUP_ANNOTATION in annotations else "User"
-        subject = annotations.get(GROUP_ANNOTATION if subject_kind == "Group" else USER_ANNOTATION)
-        if not isinstance(subject, str):
-            continue
-        bindings.append(Binding(str(item.get("kind", "")), str(metadata.get("name", "")), metadata.get("namespace"),
-                                str((item.get("roleRef") or {}).get("name", "")), subject_kind, subject))
-    return bindings
+    return [b for b in map(binding_from, answer.get("items") or []) if b is not None]
+
+
+def binding_from(item):
+    """The Binding a (Cluster)RoleBinding this tool made describes (the subject from its annotation), or
+    None for anything else."""
+    if not isinstance(item, dict):
+        return None
+    metadata = item.get("metadata") or {}
+    annotations = metadata.get("annotations") or {}
+    subject_kind = "Group" if GROUP_ANNOTATION in annotations else "User"
+    subject = annotations.get(GROUP_ANNOTATION if subject_kind == "Group" else USER_ANNOTATION)
+    if not isinstance(subject, str):
+        return None
+    return Binding(str(item.get("kind", "")), str(metadata.get("name", "")), metadata.get("namespace"),
+                   str((item.get("roleRef") or {}).get("name", "")), subject_kind, subject)
 
 
 def bindings_of(bindings, user, groups: Tuple[str, ...] = ()):

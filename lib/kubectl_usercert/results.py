@@ -82,7 +82,7 @@ class Issued(Outcome):
     """create: the credential, its RBAC bindings, and what the cluster said of it (--verify)."""
 
     credential: Credential
-    bindings: Tuple[str, ...] = ()  # names of the (Cluster)RoleBindings made or printed
+    bindings: Tuple = ()  # rbac.Binding: the (Cluster)RoleBindings made or printed
     manifests: Tuple[dict, ...] = ()
     printed_rbac: bool = False  # --print-rbac: the manifests go to stdout instead of the cluster
     verification: Optional["Verification"] = None
@@ -156,7 +156,7 @@ class Recorded:
 class InventoryRow(Recorded):
     state: str = "valid"  # valid, expiring, expired, not yet valid, files missing, revoked
     server: Optional[str] = None
-    bindings: Optional[Tuple[str, ...]] = None  # None: the cluster was not asked
+    bindings: Optional[Tuple] = None  # rbac.Binding; None: the cluster was not asked
 
 
 @dataclass(frozen=True, eq=False, repr=False)

@@ -30,7 +30,7 @@ def _(result: Issued, data_on_stdout=False):
     if result.printed_rbac and result.manifests:
         emit_text(dump_yaml(list(result.manifests), many=True))
     elif result.bindings:
-        say(f"Bound: {text(', '.join(result.bindings))}")
+        say(f"Bound: {text(', '.join(b.name for b in result.bindings))}")
     if result.verification is not None:
         render(result.verification)
 
@@ -120,7 +120,7 @@ def _(report: Inventory, data_on_stdout=False):
         cells = [(row.user, None), (",".join(row.groups), None), (f"{row.not_after:%Y-%m-%d}", None),
                  (str(days), _STATE_STYLES.get(row.state)), (row.state, _STATE_STYLES.get(row.state)),
                  (row.server or "", None)]
-        rows.append(cells + ([(",".join(row.bindings or ()), None)] if with_bindings else []))
+        rows.append(cells + ([(",".join(b.name for b in row.bindings or ()), None)] if with_bindings else []))
     table(headers, rows)
 
 

@@ -78,9 +78,9 @@ def _checked_bindings(request, subject, progress):
 
 
 def _bindings(request, manifests, credential, progress):
-    names = tuple(m["metadata"]["name"] for m in manifests if m["kind"].endswith("Binding"))
+    bindings = tuple(b for b in map(rbac.binding_from, manifests) if b is not None and b.kind.endswith("Binding"))
     if not manifests or request.print_rbac:
-        return names
+        return bindings
     later = (f"the credential was written to {credential.directory}; apply the bindings with: "
              f"kubectl apply -f {UserFiles(credential.directory, '').rbac}")
     progress("Applying the RBAC bindings")
@@ -92,4 +92,4 @@ def _bindings(request, manifests, credential, progress):
     except BaseException:
         signals.record(later)
         raise
-    return names
+    return bindings

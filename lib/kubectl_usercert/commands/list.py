@@ -32,6 +32,6 @@ def list_certificates(request, progress=lambda _message: None):
         if bindings is None:
             notes = (note,) if note else ()
         else:
-            rows = [replace(row, bindings=tuple(b.name for b in rbac.bindings_of(bindings, row.user, row.groups)))
+            rows = [replace(row, bindings=tuple(rbac.bindings_of(bindings, row.user, row.groups)))
                     for row in rows]
     return Inventory(tuple(rows), tuple(problems), notes, at, request.expiring_text, request.exit_code)
