@@ -9,7 +9,7 @@ import re
 from dataclasses import dataclass, field
 from typing import List, Optional, Tuple
 
-from . import signals, yamltext
+from . import PRESETS, signals, yamltext
 from .errors import InvalidInput, UsercertError
 from .kubectl import summary
 from .kubeconfig import kubeconfig_paths
@@ -20,7 +20,6 @@ MANAGED_BY = "kubectl-usercert"
 USER_ANNOTATION = "kubectl-usercert/user"
 GROUP_ANNOTATION = "kubectl-usercert/group"
 READ_ONLY_ROLE = "usercert:read-only"
-PRESETS = ("read-only", "view", "edit", "admin")
 
 
 @dataclass(frozen=True, eq=False, repr=False)

@@ -19,15 +19,13 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Optional, Tuple
 
-from . import API_VERSION, yamltext
+from . import API_VERSION, PRESETS, SIGNER_KINDS, yamltext
 from .errors import InvalidInput
 from .keys import KEY_TYPES, KeySpec, SIZES
 from .results import renewal_window
 from .times import parse_duration
 
 KIND = "UserRoster"
-PRESETS = ("read-only", "view", "edit", "admin")
-SIGNERS = ("auto", "local", "csr")
 USER_FIELDS = ("name", "groups", "preset", "clusterRoles", "roles", "days", "expiration", "keyType", "keySize",
                "namespace", "renewBefore")
 DEFAULT_FIELDS = tuple(f for f in USER_FIELDS if f != "name") + ("signer",)
@@ -204,7 +202,7 @@ def _fields(check, entry, path):
         elif key == "keySize":
             found[key] = check.integer(value, where, 256, 8192)
         elif key == "signer":
-            found[key] = check.string(value, where, SIGNERS)
+            found[key] = check.string(value, where, SIGNER_KINDS)
     if "days" in found and "expiration" in found:
         check.fail(path + ("expiration",), "give days or expiration, not both")
     return found

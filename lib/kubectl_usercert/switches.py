@@ -8,13 +8,12 @@ from datetime import timedelta
 
 from plumbum import cli
 
+from . import PRESETS, SIGNER_KINDS
 from .keys import KEY_TYPES, SIZES_HELP, key_spec
 from .times import parse_duration
 
 OUTPUT, KEY, SIGNER, CLUSTER, FILES = "Output options", "Key options", "Signer options", "Cluster options", "Options"
 RBAC_OPTIONS = "RBAC options"
-SIGNER_KINDS = ("auto", "local", "csr")
-PRESETS = ("read-only", "view", "edit", "admin")
 
 
 class Output(cli.Application):

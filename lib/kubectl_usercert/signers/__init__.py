@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import List, Optional, Protocol
 
+from .. import SIGNER_KINDS
 from ..certinfo import CertificateInfo
 from ..errors import InvalidInput
 from ..kubeconfig import kubeconfig_paths
@@ -23,7 +24,6 @@ from ..subject import SYSTEM_MASTERS
 from .cluster_csr import ClusterCSRSigner
 from .local import LocalSigner, load_ca, locate_ca, no_ca_found_error
 
-SIGNER_KINDS = ("auto", "local", "csr")
 
 
 class Signer(Protocol):
