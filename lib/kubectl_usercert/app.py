@@ -129,12 +129,12 @@ def _flag_groups(app):
     for group in sorted(groups, key=lambda g: _GROUP_ORDER.index(g) if g in _GROUP_ORDER else 99):
         lines.append(f"{group}:")
         for info in sorted(groups[group], key=lambda i: max(i.names, key=len)):
-            lines += _flag(info, defaults)
+            lines += _flag(info, defaults, app.OUTPUTS if "output" in info.names else ())
         lines.append("")
     return lines
 
 
-def _flag(info, defaults):
+def _flag(info, defaults, more_formats=()):
     short = [n for n in info.names if len(n) == 1]
     long = max(info.names, key=len)
     prefix = (f"-{short[0]}, " if short else "    ") + f"--{long}"
@@ -145,6 +145,8 @@ def _flag(info, defaults):
         if info.list:
             prefix += " (repeatable)"
     text = re.sub(r";\s*the default is .*$", "", info.help or "", flags=re.S)  # plumbum's; shown above
+    if more_formats:  # this command's own -o formats (list: prometheus)
+        text += "; also " + ", ".join(more_formats)
     return [f"  {prefix}", f"        {text}"] if text else [f"  {prefix}"]
 
 

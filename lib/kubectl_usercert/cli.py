@@ -147,7 +147,8 @@ class List(Command, switches.Output, switches.OutDir, switches.Cluster):
 
     EXAMPLES = examples.LIST
     OUTPUTS = ("prometheus",)
-    expiring = cli.SwitchAttr("--expiring", str, argname="DURATION", help="only those expiring within this window (e.g. 30d; expired included, revoked not)")
+    expiring = cli.SwitchAttr("--expiring", str, argname="DURATION",
+                              help="only those expiring within this window (e.g. 30d; expired included, revoked not)")
     exit_code = cli.Flag("--exit-code", help="exit 1 when any certificate is listed (with --expiring: about to expire)")
 
     def main(self):
