@@ -59,8 +59,9 @@ def table_text(table):
 
 def regenerate():
     path = os.path.join(os.path.dirname(os.path.abspath(__file__)), TABLE)
+    text = table_text(table_from_cli())  # made whole first: a failure leaves the table as it was
     with open(path, "w", encoding="utf-8") as handle:
-        handle.write(table_text(table_from_cli()))
+        handle.write(text)
     return path
 
 
