@@ -359,12 +359,19 @@ def test_a_roster_against_the_cluster(live_cluster, isolated):
 
 
 def test_a_missing_namespace_or_role_fails_that_user_before_anything_is_issued(live_cluster, isolated):
+    taken = {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
+             "metadata": {"name": "usercert:dave:view"}, "roleRef": {"apiGroup": "rbac.authorization.k8s.io",
+                                                                   "kind": "ClusterRole", "name": "view"},
+             "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": "someone-else"}]}
+    assert live_cluster.admin("apply", "-f", "-", stdin=json.dumps(taken)).returncode == 0
     write_roster("team.yaml", "{name: alice, preset: read-only, namespace: nowhere}",
-                 "{name: bob, roles: [{name: nobody, namespace: default}]}", "{name: carol, preset: read-only}")
+                 "{name: bob, roles: [{name: nobody, namespace: default}]}", "{name: carol, preset: read-only}",
+                 "{name: dave, clusterRoles: [view]}")
     result = run_cli("apply", "-f", "team.yaml", *live_cluster.ca_args)
     assert result.returncode == 1
     assert 'alice: namespace "nowhere" does not exist' in result.stderr
     assert 'bob: Role "nobody" in namespace "default" does not exist' in result.stderr
+    assert 'dave: ClusterRoleBinding "usercert:dave:view" exists and binds something else' in result.stderr
     assert sorted(os.listdir("clients")) == [".usercert", "carol"]
 
 

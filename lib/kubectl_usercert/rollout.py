@@ -63,7 +63,7 @@ def _sleep(seconds):
 
 def carry_out(items, shared, request, tracker):
     """AppliedUser for every item, the changes made `request.jobs` at a time."""
-    blocked = _preflight(items, shared)
+    blocked = _preflight(items, shared, request.jobs)
     with signals.cooperative(), ThreadPoolExecutor(max_workers=max(1, request.jobs)) as pool:
         futures = [pool.submit(_one, item, shared, request, tracker, blocked.get(item.user)) for item in items]
         done = [future.result() for future in futures]
@@ -72,10 +72,10 @@ def carry_out(items, shared, request, tracker):
     return done
 
 
-def _preflight(items, shared):
-    """{user: why their bindings cannot be made}: every namespace and role checked once, every binding
-    name once, before anything is issued."""
-    checked, blocked = {}, {}
+def _preflight(items, shared, jobs):
+    """{user: why their bindings cannot be made}: every namespace and role checked once, then every
+    binding name (several at a time), before anything is issued."""
+    checked, blocked, named = {}, {}, []
 
     def problem(key, check):
         if key not in checked:
@@ -92,10 +92,16 @@ def _preflight(items, shared):
             found = (namespace and problem(("namespace", namespace),
                                            lambda: rbac.check_namespace_exists(shared.kubectl, namespace))) or \
                 problem(role, lambda: rbac.check_roles_exist(shared.kubectl, BindingPlan(
-                    [role], create_read_only_role=creates_role))) or \
-                _problem(lambda: rbac.check_names_free(shared.kubectl, [manifest]))
+                    [role], create_read_only_role=creates_role)))
             if found:
                 blocked.setdefault(item.user, found)
+            else:
+                named.append((item.user, manifest))
+    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+        taken = pool.map(lambda pair: _problem(lambda: rbac.check_names_free(shared.kubectl, [pair[1]])), named)
+        for (user, _manifest), found in zip(named, list(taken)):
+            if found:
+                blocked.setdefault(user, found)
     return blocked
 
 
