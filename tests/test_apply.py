@@ -48,6 +48,15 @@ def apply_json(*args, ca=None):
     return {user["name"]: user for user in obj["status"]["users"]}, obj
 
 
+def apply_json_failing(*args):
+    """apply -o json that exits 1 (some user failed): the users by name, and the object."""
+    result = apply(*args, "-o", "json")
+    assert result.returncode == 1, result.stderr
+    obj = json.loads(result.stdout)
+    schema.check(obj)
+    return {user["name"]: user for user in obj["status"]["users"]}, obj
+
+
 def groups_of(user):
     return [a.value for a in user_cert(user).subject.get_attributes_for_oid(NameOID.ORGANIZATION_NAME)]
 
@@ -232,6 +241,12 @@ def test_apply_renews_with_the_ca_recorded_at_issue(signing_ca, isolated):
     assert users["bob"]["actions"] == ["renew"] and users["bob"]["outcome"] == "done", users["bob"]
     assert user_cert("bob").serial_number != before
     assert user_cert("bob").issuer == signing_ca.cert.subject
+
+    write_roster("team.yaml", "{name: alice, renewBefore: 31d}", "{name: bob}")
+    os.unlink(signing_ca.key_path)
+    users, _ = apply_json_failing("-f", "team.yaml")
+    assert users["alice"]["outcome"] == "failed"
+    assert users["alice"]["error"] == f"the CA that issued 'alice' is gone: {signing_ca.key_path} not found"
 
 
 def test_an_interrupted_apply_is_completed_by_running_it_again(signing_ca, isolated):
