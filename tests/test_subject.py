@@ -47,6 +47,9 @@ def issue(ca, tmp_path, user, groups):
 @example(user="x=y=", groups=["\"quoted\"", "it's"])
 @example(user="josé 名前 🚀", groups=["équipe", "команда"])
 @example(user="#hash", groups=[" x".strip(), "/"])
+# Names past X.509's suggested 64 characters are kept whole (Kubernetes reads them so); the oracle
+# only warns about them.
+@pytest.mark.filterwarnings("ignore:Attribute's length must be")
 def test_certificate_holds_exactly_the_names(openssl_flavour, signing_ca, tmp_path_factory, user, groups):
     cert = issue(signing_ca, tmp_path_factory.mktemp("out"), user, groups)
     expected = [(NameOID.ORGANIZATION_NAME, g) for g in groups] + [(NameOID.COMMON_NAME, user)]
