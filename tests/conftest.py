@@ -19,7 +19,7 @@ sys.path.insert(0, str(ROOT / "lib"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import pki  # noqa: E402
-from helpers import LAUNCHER, run_cli, tree  # noqa: E402,F401  (older test modules import them from here)
+from helpers import running_test_cluster  # noqa: E402
 
 
 def _openssls():
@@ -127,19 +127,8 @@ class LiveCluster:
 
 @pytest.fixture
 def live_cluster(tmp_path, isolated):
-    from apiserver import APIServer
-
-    pki_dir = tmp_path / "cluster-pki"
-    server_ca = pki.make_ca(pki_dir, "server-ca")
-    ten_years = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(days=3650)
-    client_ca = pki.make_ca(pki_dir, "client-ca", key_type="rsa", not_after=ten_years)
-    serving_cert, serving_key = pki.make_server_cert(server_ca, pki_dir)
-    admin_cert, admin_key = pki.make_client_cert(client_ca, pki_dir, "kubernetes-admin", ["system:masters"],
-                                                 filename_stem="admin")
     root = tmp_path / "cluster-users"
     root.mkdir()
-    with APIServer(serving_cert, serving_key, client_ca.cert_path) as server:
-        admin_kubeconfig = pki.write_kubeconfig(Path(os.environ["HOME"]) / ".kube" / "config", server.url,
-                                                server_ca.cert_path, admin_cert, admin_key, cluster="test-cluster",
-                                                user="kubernetes-admin", context="admin@test-cluster")
+    admin_kubeconfig = Path(os.environ["HOME"]) / ".kube" / "config"
+    with running_test_cluster(tmp_path / "cluster-pki", admin_kubeconfig) as (server, server_ca, client_ca):
         yield LiveCluster(server, server_ca, client_ca, admin_kubeconfig, root)

@@ -1,12 +1,14 @@
 """Helpers every test module shares: the CLI as a process or in this process, reading what it wrote."""
 
 import atexit
+import datetime
 import json
 import os
 import signal
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -157,3 +159,22 @@ def selected_and_not_skipped(request):
 def runs_in_this_session(request, test_name):
     """Whether this run will run the test named `test_name`."""
     return any(item.name == test_name for item in selected_and_not_skipped(request))
+
+
+@contextmanager
+def running_test_cluster(pki_dir, admin_kubeconfig):
+    """The test API server as a cluster: split CAs (a server CA, and a ten-year RSA client CA), and a
+    system:masters admin kubeconfig written to `admin_kubeconfig`. Yields (server, server_ca, client_ca)."""
+    import pki
+    from apiserver import APIServer
+
+    server_ca = pki.make_ca(pki_dir, "server-ca")
+    ten_years = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(days=3650)
+    client_ca = pki.make_ca(pki_dir, "client-ca", key_type="rsa", not_after=ten_years)
+    serving_cert, serving_key = pki.make_server_cert(server_ca, pki_dir)
+    admin_cert, admin_key = pki.make_client_cert(client_ca, pki_dir, "kubernetes-admin", ["system:masters"],
+                                                 filename_stem="admin")
+    with APIServer(serving_cert, serving_key, client_ca.cert_path) as server:
+        pki.write_kubeconfig(admin_kubeconfig, server.url, server_ca.cert_path, admin_cert, admin_key,
+                             cluster="test-cluster", user="kubernetes-admin", context="admin@test-cluster")
+        yield server, server_ca, client_ca

@@ -34,8 +34,7 @@ import yaml
 from cryptography import x509
 from cryptography.x509.oid import NameOID
 
-from conftest import ROOT
-from helpers import Background, Scenarios, runs_in_this_session, selected_and_not_skipped
+from helpers import ROOT, Background, Scenarios, runs_in_this_session, selected_and_not_skipped
 from kubectl_usercert import __version__
 
 KUBECTL = shutil.which("kubectl", path="/usr/bin") or shutil.which("kubectl")

@@ -8,7 +8,6 @@ pruned, each step checked with real `kubectl auth whoami`. Prints the transcript
 test_apply.py's test_a_roster_against_the_cluster checks the same steps; this prints them.
 """
 
-import datetime
 import json
 import os
 import shlex
@@ -21,8 +20,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent / "lib"))
 
-import pki  # noqa: E402
-from apiserver import APIServer  # noqa: E402
+from helpers import running_test_cluster  # noqa: E402
 
 TEAM = """\
 apiVersion: usercert.kubectl.io/v1alpha1
@@ -53,15 +51,7 @@ def main():
     home.mkdir()
     env = {k: v for k, v in os.environ.items() if k not in ("KUBECONFIG", "USERCERT_CA_CERT", "USERCERT_CA_KEY")}
     env.update(HOME=str(home), NO_COLOR="1", COLUMNS="120")
-    pki_dir = root / "pki"
-    server_ca = pki.make_ca(pki_dir, "server-ca")
-    client_ca = pki.make_ca(pki_dir, "client-ca", key_type="rsa",
-                            not_after=datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(days=3650))
-    admin_cert, admin_key = pki.make_client_cert(client_ca, pki_dir, "kubernetes-admin", ["system:masters"],
-                                                 filename_stem="admin")
-    with APIServer(*pki.make_server_cert(server_ca, pki_dir), client_ca.cert_path) as server:
-        pki.write_kubeconfig(home / ".kube" / "config", server.url, server_ca.cert_path, admin_cert, admin_key,
-                             cluster="test-cluster", user="kubernetes-admin", context="admin@test-cluster")
+    with running_test_cluster(root / "pki", home / ".kube" / "config") as (server, _server_ca, client_ca):
         server.seed({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "team-a"}})
         shell = Session(work, env, client_ca)
         shell.run("kubectl create role pod-reader --verb=get,list --resource=pods -n team-a")
