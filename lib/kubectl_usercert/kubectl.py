@@ -116,9 +116,11 @@ class Kubectl:
             return None
         answer = result.json_object()
         if answer is None:
-            raise UsercertError(f"kubectl's answer when asked to {what} is not a JSON object",
-                                details=result.stdout.strip()[:200] or "(empty)",
-                                hint=f"check kubectl itself (kubectl version; {KUBECTL_ENV} picks another)")
+            error = UsercertError(f"kubectl's answer when asked to {what} is not a JSON object",
+                                  details=result.stdout.strip()[:200] or "(empty)",
+                                  hint=f"check kubectl itself (kubectl version; {KUBECTL_ENV} picks another)")
+            error.kind = "garbled"  # (its answer stays out of result fields: see summary)
+            raise error
         return answer
 
 
@@ -171,6 +173,8 @@ def summary(exc):
     """An error as one line for a result field: a kubectl failure as what was tried and what kind of
     failure it was; any other error with its details (openssl's complaint, say)."""
     kind = getattr(exc, "kind", None)
+    if kind == "garbled":
+        return exc.message
     if kind is not None:
         return f"{exc.message}: {_KIND_WORDS.get(kind, 'it failed')}"
     return exc.message + (f" ({exc.details})" if exc.details else "")
