@@ -352,6 +352,16 @@ def test_a_server_kubectl_cannot_carry_is_refused(capsys, signing_ca, isolated):
     assert not os.path.exists("clients")
 
 
+def test_only_what_is_copied_must_be_carried(capsys, signing_ca, isolated):
+    # an odd character elsewhere in the admin's kubeconfig is kubectl's business, not a reason to refuse
+    admin_kubeconfig("admin.conf", contexts=[{"name": "ctx", "context": {"cluster": "c", "user": "admin"}},
+                                             {"name": "other\x7f", "context": {"cluster": "c", "user": "admin"}}])
+    assert create(capsys, signing_ca, "--kubeconfig", "admin.conf").returncode == 0
+    admin_kubeconfig("odd.conf", cluster={"tls-server-name": "api\x9f"})
+    refused(create(capsys, signing_ca, "--kubeconfig", "odd.conf", "--out-dir", "other"),
+            "tls-server-name holds the character \\x9f", code=2)
+
+
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(lines=st.lists(st.one_of(_values.map(json.dumps), st.text(max_size=40)), max_size=4))
 def test_anything_on_a_ledger_line_is_reported_or_read(capsys, isolated, lines):

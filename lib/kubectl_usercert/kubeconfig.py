@@ -118,7 +118,6 @@ def named_entries(document, kind, fields_of, path):
         if not isinstance(entry, dict) or not isinstance(entry.get("name"), str) or not entry["name"]:
             raise InvalidInput(f"{what}: an entry of {kind} has no name",
                                hint=f"every entry needs a name; check it with: kubectl config view --kubeconfig {path}")
-        _carried(entry["name"], f"{what}: the name of an entry of {kind}")
         body = entry.get(kind[:-1])
         if body is None:
             body = {}
@@ -144,16 +143,7 @@ def _typed(mapping, key, expected, where):
         shown = "true or false" if expected is bool else "a string"
         raise InvalidInput(f"{where}: {key} is {type(value).__name__} {str(value)[:40]!r}, not {shown}",
                            hint="kubectl refuses this file too; fix the value (quotes make YAML strings)")
-    if expected is str:
-        _carried(value, f"{where}: {key}")
     return value
-
-
-def _carried(text, what):
-    odd = uncarried_character(text)
-    if odd:
-        raise InvalidInput(f"{what} holds the character {odd}, which kubectl cannot write back",
-                           hint="fix that value in the kubeconfig")
 
 
 def _is_base64(text):

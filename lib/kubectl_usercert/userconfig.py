@@ -14,7 +14,7 @@ from . import yamltext
 from .errors import InvalidInput
 from .files import read_input
 from .kubeconfig import (CONTEXT_FIELDS, USER_FIELDS, decode_data, kubeconfig_paths, load_merged, named_entries,
-                         read_document)
+                         read_document, uncarried_character)
 
 
 @dataclass(frozen=True, eq=False, repr=False)
@@ -48,7 +48,19 @@ def resolve_endpoint(kubeconfig=None, context=None, cluster=None, server=None, e
         insecure_skip_tls_verify=bool(entry.get("insecure-skip-tls-verify")), source=", ".join(merged.files))
     if not endpoint.server:
         raise InvalidInput(f'cluster "{name}" has no server address', hint="give one with --server https://HOST:6443")
+    _check_carried(endpoint, merged.files)
     return endpoint
+
+
+def _check_carried(endpoint, files):
+    """What is copied into the user's kubeconfig must be something kubectl can write back (the rest of
+    the admin's kubeconfig is kubectl's business)."""
+    for what, value in (("name", endpoint.name), ("server", endpoint.server),
+                        ("tls-server-name", endpoint.tls_server_name), ("proxy-url", endpoint.proxy_url)):
+        odd = uncarried_character(value or "")
+        if odd:
+            raise InvalidInput(f'{", ".join(files)} (cluster "{endpoint.name}"): its {what} holds the character '
+                               f"{odd}, which kubectl cannot write back", hint="fix that value in the kubeconfig")
 
 
 def _cluster_name(merged, context, cluster):
