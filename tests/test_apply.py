@@ -228,7 +228,7 @@ def test_prune_leaves_a_folder_this_tool_never_issued(signing_ca, isolated, tmp_
     by_hand = pki.make_ca(tmp_path / "by-hand", "zed")  # a certificate for CN=zed, put there by hand
     Path("clients/zed/zed.crt").write_bytes(Path(by_hand.cert_path).read_bytes())
     users, _ = apply_json("-f", "team.yaml", "--prune", ca=signing_ca)
-    assert users["zed"]["actions"] == ["unlisted"] and "not issued by this tool" in users["zed"]["reasons"][0]
+    assert users["zed"]["actions"] == ["unlisted"] and "not issued by this tool as far as the ledger knows" in users["zed"]["reasons"][0]
     assert Path("clients/zed/zed.crt").exists()
 
 
@@ -419,3 +419,9 @@ def test_a_roster_signed_through_the_csr_api_then_renewed_the_same_way(live_clus
     assert users == {"alice": ["unchanged"], "bob": ["renew"]}
     assert ledger_lines()[-1]["event"] == "renewed" and ledger_lines()[-1]["signer"] == "csr"
     assert live_cluster.server.list("certificates.k8s.io/v1", "CertificateSigningRequest") == []
+
+    write_roster("team.yaml", "{name: alice, groups: [dev]}", "{name: bob, expiration: 8h, renewBefore: 9h}",
+                 defaults="{keyType: ecdsa}")
+    moved = run_cli("apply", "-f", "team.yaml", *live_cluster.ca_args)  # a CA named here wins over the ledger
+    assert moved.returncode == 0, moved.stderr
+    assert (ledger_lines()[-1]["user"], ledger_lines()[-1]["signer"]) == ("bob", "local")

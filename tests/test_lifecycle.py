@@ -105,6 +105,15 @@ def test_list_table_is_data_a_pipe_can_use(signing_ca, isolated, capsys):
     assert [line.split()[0] for line in lines[1:]] == ["alice", "bob"]
 
 
+def test_list_paths_work_from_wherever_it_runs(signing_ca, isolated, capsys, monkeypatch, tmp_path):
+    create(capsys, signing_ca, "alice")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    [item] = json_here(capsys, "list", "--out-dir", isolated / "clients")["items"]
+    assert os.path.isfile(item["status"]["kubeconfig"]) and os.path.isdir(item["status"]["directory"])
+
+
 def test_list_keeps_what_the_ledger_knows_when_files_are_gone(signing_ca, isolated, capsys):
     create(capsys, signing_ca, "handed-over")
     for name in os.listdir(isolated / "clients/handed-over"):

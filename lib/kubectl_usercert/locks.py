@@ -72,7 +72,10 @@ def _acquire(path, progress, who):
         try:
             fd = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0) | os.O_CLOEXEC, 0o600)
         except FileNotFoundError:  # the folder went with another run's release: make it again
-            os.makedirs(os.path.dirname(path), PRIVATE_DIR_MODE, exist_ok=True)
+            try:
+                os.makedirs(os.path.dirname(path), PRIVATE_DIR_MODE, exist_ok=True)
+            except OSError as exc:
+                raise write_error(os.path.dirname(path), exc) from None
             continue
         except OSError as exc:
             raise write_error(path, exc) from None

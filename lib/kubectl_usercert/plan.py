@@ -51,9 +51,10 @@ def make(users, held, bindings, ca_fingerprint, at, prune):
     for name, holding in sorted(held.items()):
         if name in listed or not holding.present:
             continue
-        if holding.entry is None:  # a folder this tool never issued (no ledger line): not its to revoke
-            items.append(PlanItem(name, ("unlisted",), ("not in the roster, and not issued by this tool "
-                                                        "(not in the ledger): --prune leaves it",), holding=holding))
+        if holding.entry is None:  # no ledger line: made by hand (or by a run killed before recording it)
+            items.append(PlanItem(name, ("unlisted",), (
+                "not in the roster, and not issued by this tool as far as the ledger knows: --prune leaves it "
+                f"(revoke it by name if it is: kubectl usercert revoke {name})",), holding=holding))
             continue
         reason = "not in the roster" + ("" if prune else "; --prune revokes it")
         items.append(PlanItem(name, ("prune" if prune else "unlisted",), (reason,), holding=holding))

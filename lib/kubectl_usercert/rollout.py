@@ -13,6 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from . import files, issuance, openssl, rbac, signals
 from .errors import Interrupted, InvalidInput, UsercertError
+from .files import write_error
 from .kubectl import summary
 from .kubeconfig import kubeconfig_paths
 from .rbac import BindingPlan
@@ -41,7 +42,9 @@ class Shared:
         """How a renewal signs: as this run or the roster says; else as the ledger says the certificate
         was signed (the CSR API, or the CA in use here, read once; None lets renew find the recorded
         CA files); a CA found here that is not the recorded one is the plan's move to it."""
-        if self.request.signer_given or user.signer != "auto" or entry is None or entry.signer is None:
+        signing = self.request.signing
+        named = self.request.signer_given or signing.ca_cert or signing.ca_key or user.signer != "auto"
+        if named or entry is None or entry.signer is None:
             return self.signer_for(user, subject, step)
         if entry.signer == "csr":
             return self.signer_for(user, subject, step, kind="csr")
@@ -63,10 +66,11 @@ def _sleep(seconds):
 
 def carry_out(items, shared, request, tracker):
     """AppliedUser for every item, the changes made `request.jobs` at a time."""
-    blocked = _preflight(items, shared, request.jobs)
-    with signals.cooperative(), ThreadPoolExecutor(max_workers=max(1, request.jobs)) as pool:
-        futures = [pool.submit(_one, item, shared, request, tracker, blocked.get(item.user)) for item in items]
-        done = [future.result() for future in futures]
+    with signals.cooperative():  # a signal stops the checks and the work alike, at their next step
+        blocked = _preflight(items, shared, request.jobs)
+        with ThreadPoolExecutor(max_workers=max(1, request.jobs)) as pool:
+            futures = [pool.submit(_one, item, shared, request, tracker, blocked.get(item.user)) for item in items]
+            done = [future.result() for future in futures]
     if signals.cancelled():
         raise Interrupted(signals.cancelled())
     return done
@@ -83,7 +87,7 @@ def _preflight(items, shared, jobs):
         return checked[key]
 
     for item in items:
-        if "rebind" not in item.actions:
+        if "rebind" not in item.actions or signals.cancelled():
             continue
         creates_role = any(not m["kind"].endswith("Binding") for m in item.add)
         for manifest in (m for m in item.add if m["kind"].endswith("Binding")):
@@ -98,7 +102,8 @@ def _preflight(items, shared, jobs):
             else:
                 named.append((item.user, manifest))
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-        taken = pool.map(lambda pair: _problem(lambda: rbac.check_names_free(shared.kubectl, [pair[1]])), named)
+        taken = pool.map(lambda pair: None if signals.cancelled() else
+                         _problem(lambda: rbac.check_names_free(shared.kubectl, [pair[1]])), named)
         for (user, _manifest), found in zip(named, list(taken)):
             if found:
                 blocked.setdefault(user, found)
@@ -135,6 +140,9 @@ def _one(item, shared, request, tracker, blocked):
     except UsercertError as exc:
         tracker.done(item.user, False)
         return _applied(item, "failed", summary(exc))
+    except OSError as exc:  # one user's unforeseen file error must not lose the others' results
+        tracker.done(item.user, False)
+        return _applied(item, "failed", write_error(exc.filename or "a file", exc).message)
     except Interrupted:
         tracker.done(item.user, False)
         return _applied(item, "failed", "interrupted")

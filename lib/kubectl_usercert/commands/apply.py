@@ -52,7 +52,8 @@ def apply(request, progress=lambda _message: None):
         return RosterApplied(tuple(AppliedUser(i.user, i.actions, i.reasons, i.notes) for i in items), True,
                              request.prune, at)
     tracker = _Tracker(progress, sum(1 for item in items if item.changes or "refused" in item.actions))
-    done = rollout.carry_out(items, rollout.Shared(request, signers), request, tracker)
+    with files.made_dirs(request.out_dir):  # made once for every worker (and gone again if left empty)
+        done = rollout.carry_out(items, rollout.Shared(request, signers), request, tracker)
     return RosterApplied(tuple(done), False, request.prune, at)
 
 
