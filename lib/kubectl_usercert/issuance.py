@@ -13,7 +13,6 @@ from datetime import datetime, timezone
 
 from . import files, ledger, locks, openssl, userconfig
 from .errors import InvalidInput, OutputExists, UsercertError
-from .kubeconfig import uncarried_character
 from .layout import UserFiles
 from .ledger import LedgerEntry
 from .results import Credential
@@ -130,9 +129,6 @@ def check_issued(info, cert_path, public_key, subject, signer):
 
 def endpoint(kubectl, server, signer, warnings):
     """The cluster the user's kubeconfig points at (the admin's kubeconfig, else --server)."""
-    if server and uncarried_character(server):
-        raise InvalidInput(f"--server holds the character {uncarried_character(server)}, which kubectl cannot "
-                           "write back", hint="give the API server's URL, such as https://HOST:6443")
     found = userconfig.resolve_endpoint(kubectl.kubeconfig, kubectl.context, kubectl.cluster, server)
     if found is None:
         if signer.server_ca_pem() is None:
@@ -144,6 +140,7 @@ def endpoint(kubectl, server, signer, warnings):
         found = userconfig.endpoint_from_server(server, signer.server_ca_pem())
         warnings.append("no kubeconfig: the signing CA is used as the cluster CA; "
                         "on k3s/rke2 the server CA differs, pass --kubeconfig")
+    userconfig.check_carried(found, server)
     if found.insecure_skip_tls_verify:
         warnings.append(f'cluster "{found.name}" has insecure-skip-tls-verify: the new kubeconfig does not '
                         "verify the server either")

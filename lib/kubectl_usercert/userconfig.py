@@ -48,19 +48,22 @@ def resolve_endpoint(kubeconfig=None, context=None, cluster=None, server=None, e
         insecure_skip_tls_verify=bool(entry.get("insecure-skip-tls-verify")), source=", ".join(merged.files))
     if not endpoint.server:
         raise InvalidInput(f'cluster "{name}" has no server address', hint="give one with --server https://HOST:6443")
-    _check_carried(endpoint, merged.files)
     return endpoint
 
 
-def _check_carried(endpoint, files):
+def check_carried(endpoint, server_flag=None):
     """What is copied into the user's kubeconfig must be something kubectl can write back (the rest of
-    the admin's kubeconfig is kubectl's business)."""
+    the admin's kubeconfig is kubectl's business); `server_flag` is --server, named as such."""
     for what, value in (("name", endpoint.name), ("server", endpoint.server),
                         ("tls-server-name", endpoint.tls_server_name), ("proxy-url", endpoint.proxy_url)):
         odd = uncarried_character(value or "")
-        if odd:
-            raise InvalidInput(f'{", ".join(files)} (cluster "{endpoint.name}"): its {what} holds the character '
-                               f"{odd}, which kubectl cannot write back", hint="fix that value in the kubeconfig")
+        if not odd:
+            continue
+        if what == "server" and value == server_flag:
+            raise InvalidInput(f"--server holds the character {odd}, which kubectl cannot write back",
+                               hint="give the API server's URL, such as https://HOST:6443")
+        raise InvalidInput(f'{endpoint.source} (cluster "{endpoint.name}"): its {what} holds the character {odd}, '
+                           "which kubectl cannot write back", hint="fix that value in the kubeconfig")
 
 
 def _cluster_name(merged, context, cluster):
