@@ -11,11 +11,10 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-from . import files, issuance, openssl, rbac, signals
+from . import issuance, openssl, rbac, signals
 from .errors import Interrupted, InvalidInput, UsercertError
 from .files import write_error
 from .kubectl import summary
-from .kubeconfig import kubeconfig_paths
 from .rbac import BindingPlan
 from .renewal import RenewRequest, renew
 from .results import AppliedUser
@@ -26,10 +25,10 @@ from .subject import make_subject, subject_warnings
 class Shared:
     """What every user's work shares, made once and only when needed (threads may ask at once)."""
 
-    def __init__(self, request, signers):
+    def __init__(self, request, signers, reachable):
         self.request, self.signers = request, signers  # signers: a SignerChooser for the run's options
         self.kubectl = request.signing.kubectl
-        self.reachable = bool(kubeconfig_paths(self.kubectl.kubeconfig))
+        self.reachable = reachable  # a kubeconfig to reach the cluster exists
         self._lock = threading.Lock()
         self._endpoint = None
 
@@ -200,15 +199,3 @@ def _prune(item, shared, request, step):
 
 
 _ACTIONS = {"create": _create, "reissue": _renew, "renew": _renew, "rebind": _rebind, "prune": _prune}
-
-
-def ca_fingerprint(located):
-    """The CA's fingerprint from its file (no openssl: a plan changes nothing, and an unchanged roster
-    starts no process)."""
-    from .certinfo import pem_fingerprint
-    if not located:
-        return None
-    try:
-        return pem_fingerprint(files.read_input(located[0], "the CA certificate", "check --ca-cert"))
-    except InvalidInput:
-        return None

@@ -47,13 +47,13 @@ def apply(request, progress=lambda _message: None):
         progress("Looking up the bindings this tool made")
         bindings = rbac.managed_bindings(kubectl)
     signers = SignerChooser(request.signing)
-    items = plan.make(users, held, bindings, rollout.ca_fingerprint(signers.located), at, request.prune)
+    items = plan.make(users, held, bindings, signers.located_fingerprint(), at, request.prune)
     if request.dry_run:
         return RosterApplied(tuple(AppliedUser(i.user, i.actions, i.reasons, i.notes) for i in items), True,
                              request.prune, at)
     tracker = _Tracker(progress, sum(1 for item in items if item.changes or "refused" in item.actions))
     with files.made_dirs(request.out_dir):  # made once for every worker (and gone again if left empty)
-        done = rollout.carry_out(items, rollout.Shared(request, signers), request, tracker)
+        done = rollout.carry_out(items, rollout.Shared(request, signers, reachable), request, tracker)
     return RosterApplied(tuple(done), False, request.prune, at)
 
 

@@ -16,8 +16,9 @@ from datetime import timedelta
 from typing import List, Optional, Protocol
 
 from .. import SIGNER_KINDS
-from ..certinfo import CertificateInfo
+from ..certinfo import CertificateInfo, pem_fingerprint
 from ..errors import InvalidInput
+from ..files import read_input
 from ..kubeconfig import kubeconfig_paths
 from ..kubectl import Kubectl
 from ..subject import SYSTEM_MASTERS
@@ -95,6 +96,16 @@ class SignerChooser:
                 options = self.options
                 self._located = locate_ca(options.ca_cert, options.ca_key) if options.kind != "csr" else None
             return self._located
+
+    def located_fingerprint(self):
+        """The located CA's fingerprint, read from its file without openssl (an unchanged roster's plan
+        starts no process); None without a CA, or one that cannot be read here."""
+        if not self.located:
+            return None
+        try:
+            return pem_fingerprint(read_input(self.located[0], "the CA certificate", "check --ca-cert"))
+        except InvalidInput:
+            return None
 
     def choose(self, subject, kind=None, progress=lambda _message: None, sleep=time.sleep):
         kind = kind or self.options.kind
