@@ -112,12 +112,11 @@ def _row(holding, at):
         state = "revoked"
     else:
         state = certificate_state(holding.fact("not_before"), not_after, at)
-    if holding.info is not None:
-        server, directory = _server_of(holding.files.kubeconfig), holding.files.directory
+    server = _server_of(holding.files.kubeconfig) if holding.info is not None else entry.server
+    if state == "revoked":
+        directory = entry.archived_to
     else:  # the folder as found from here when it is there (the ledger's path is relative to where it ran)
-        server = entry.server
-        directory = entry.archived_to if state == "revoked" else \
-            holding.files.directory if holding.files is not None else entry.path
+        directory = holding.files.directory if holding.files is not None else entry.path
     return InventoryRow(user=holding.user, groups=holding.fact("groups"), serial=holding.fact("serial"),
                         fingerprint_sha256=holding.fact("fingerprint_sha256"), not_before=holding.fact("not_before"),
                         not_after=not_after, key_type=holding.fact("key_type"), key_bits=holding.fact("key_bits"),

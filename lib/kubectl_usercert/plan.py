@@ -121,12 +121,11 @@ def _binding_changes(user, subject, bindings):
         return [], []
     wanted = rbac.binding_manifests(access_of(user), subject.user, subject.groups)
     have = {(b.kind, b.namespace, b.name): b for b in bindings if b.subject_kind == "User" and b.subject == user.name}
-    keys = {(m["kind"], m["metadata"].get("namespace"), m["metadata"]["name"]) for m in wanted
-            if m["kind"].endswith("Binding")}
-    missing = [m for m in wanted if m["kind"].endswith("Binding") and
-               (m["kind"], m["metadata"].get("namespace"), m["metadata"]["name"]) not in have]
+    to_bind = {(m["kind"], m["metadata"].get("namespace"), m["metadata"]["name"]): m for m in wanted
+               if m["kind"].endswith("Binding")}
+    missing = [m for key, m in to_bind.items() if key not in have]
     roles = [m for m in wanted if not m["kind"].endswith("Binding")]  # the preset's ClusterRole, with its binding
-    return (roles + missing if missing else []), [b for key, b in have.items() if key not in keys]
+    return (roles + missing if missing else []), [b for key, b in have.items() if key not in to_bind]
 
 
 def _held_key(holding):
