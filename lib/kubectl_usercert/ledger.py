@@ -125,8 +125,7 @@ def append(out_dir, entry):
         # O_NOFOLLOW: a link planted in a shared out-dir cannot redirect the ledger into another file.
         fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o600)
     except IsADirectoryError:
-        raise UsercertError(f"the ledger {path} is not a file", hint="move it away; the tool keeps its record there") \
-            from None
+        raise _not_a_file(path, UsercertError) from None
     except OSError as exc:
         raise _ledger_error(path, exc) from None
     try:
@@ -140,7 +139,7 @@ def append(out_dir, entry):
 def _append_line(fd, line, path):
     try:
         if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise UsercertError(f"the ledger {path} is not a file", hint="move it away")
+            raise _not_a_file(path, UsercertError)
         size = os.fstat(fd).st_size
         if size and os.pread(fd, 1, size - 1) != b"\n":
             line = b"\n" + line  # a line left unfinished by a crash stays a (damaged) line of its own
@@ -152,6 +151,10 @@ def _append_line(fd, line, path):
             raise
     except OSError as exc:
         raise _ledger_error(path, exc) from None
+
+
+def _not_a_file(path, error_type):
+    return error_type(f"the ledger {path} is not a file", hint="move it away; the tool keeps its record there")
 
 
 def _ledger_error(path, exc):
@@ -177,7 +180,7 @@ def read(out_dir):
         raise InvalidInput(f"cannot read the ledger {path}: {exc.strerror}", hint="check --out-dir") from None
     if not stat.S_ISREG(os.fstat(fd).st_mode):
         os.close(fd)
-        raise InvalidInput(f"the ledger {path} is not a file", hint="move it away; the tool keeps its record there")
+        raise _not_a_file(path, InvalidInput)
     with os.fdopen(fd, "rb") as handle:
         fcntl.flock(fd, fcntl.LOCK_SH)
         data = handle.read(MAX_LEDGER_BYTES)
