@@ -14,8 +14,8 @@ from functools import singledispatch
 from . import API_VERSION
 from .errors import InvalidInput
 from .layout import KUBECONFIG_NAME
-from .results import (DemoResult, Inspection, Inventory, InventoryRow, Issued, Renewal, Revocation, RosterApplied,
-                      Signed, Verification, WhoisMatch, WhoisResult, certificate_state)
+from .results import (STATES, DemoResult, Inspection, Inventory, InventoryRow, Issued, Renewal, Revocation,
+                      RosterApplied, Signed, Verification, WhoisMatch, WhoisResult, certificate_state)
 from .times import days_left, iso
 
 RESOURCE = "usercert"
@@ -189,7 +189,7 @@ def prometheus(result):
                          f"{int(row.not_before.timestamp())}")
     lines += ["# HELP usercert_certificates How many certificates, by state, when this was written.",
               "# TYPE usercert_certificates gauge"]
-    for state in ("valid", "expiring", "expired", "not yet valid", "files missing", "revoked"):
+    for state in STATES:
         lines.append(f'usercert_certificates{{state="{state}"}} {sum(1 for row in result.rows if row.state == state)}')
     return "\n".join(lines) + "\n"
 

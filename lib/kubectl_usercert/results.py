@@ -152,9 +152,12 @@ class Recorded:
         return credential_id(self.fingerprint_sha256) if self.fingerprint_sha256 else None
 
 
+STATES = ("valid", "expiring", "expired", "not yet valid", "files missing", "revoked")  # of a listed certificate
+
+
 @dataclass(frozen=True, eq=False, repr=False)
 class InventoryRow(Recorded):
-    state: str = "valid"  # valid, expiring, expired, not yet valid, files missing, revoked
+    state: str = "valid"  # one of STATES
     server: Optional[str] = None
     bindings: Optional[Tuple] = None  # rbac.Binding; None: the cluster was not asked
 
