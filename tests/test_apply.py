@@ -42,16 +42,10 @@ def apply(*args, ca=None, **kwargs):
     return run_cli("apply", *args, *(ca_args(ca) if ca else []), "--server", SERVER, **kwargs)
 
 
-def apply_json(*args, ca=None):
-    obj = cli_json("apply", *args, *(ca_args(ca) if ca else []), "--server", SERVER)
-    schema.check(obj)
-    return {user["name"]: user for user in obj["status"]["users"]}, obj
-
-
-def apply_json_failing(*args):
-    """apply -o json that exits 1 (some user failed): the users by name, and the object."""
-    result = apply(*args, "-o", "json")
-    assert result.returncode == 1, result.stderr
+def apply_json(*args, ca=None, code=0):
+    """apply -o json that exits `code` (1: some user failed): the users by name, and the object."""
+    result = apply(*args, "-o", "json", ca=ca)
+    assert result.returncode == code, result.stderr
     obj = json.loads(result.stdout)
     schema.check(obj)
     return {user["name"]: user for user in obj["status"]["users"]}, obj
@@ -244,7 +238,7 @@ def test_apply_renews_with_the_ca_recorded_at_issue(signing_ca, isolated):
 
     write_roster("team.yaml", "{name: alice, renewBefore: 31d}", "{name: bob}")
     os.unlink(signing_ca.key_path)
-    users, _ = apply_json_failing("-f", "team.yaml")
+    users, _ = apply_json("-f", "team.yaml", code=1)
     assert users["alice"]["outcome"] == "failed"
     assert users["alice"]["error"] == f"the CA that issued 'alice' is gone: {signing_ca.key_path} not found"
 
