@@ -1,6 +1,8 @@
 """Flags typed the way kubectl (pflag) takes them mean the same everywhere."""
 
 import json
+import shutil
+import subprocess
 
 import pytest
 from cryptography import x509
@@ -65,6 +67,28 @@ def test_flag_errors_are_one_line_with_a_hint(capsys, isolated, args, message):
     first, hint = err.splitlines()
     assert first.startswith(message) and hint.startswith("hint: see 'kubectl usercert")
     assert tree(isolated) == []
+
+
+BOOLEANS = ["1", "t", "T", "TRUE", "true", "True", "0", "f", "F", "FALSE", "false", "False",
+            "yes", "no", "y", "on", "off", "tRUE", "FaLsE", "2", "", " true", "true "]
+
+
+@pytest.mark.parametrize("value", BOOLEANS)
+def test_booleans_take_what_kubectl_takes(capsys, isolated, value):
+    """kubectl (pflag, strconv.ParseBool) is the oracle: its own boolean flag, given the same text."""
+    kubectl = shutil.which("kubectl", path="/usr/bin") or shutil.which("kubectl")
+    if kubectl is None:
+        pytest.skip("needs kubectl")
+    theirs = subprocess.run([kubectl, "config", "view", f"--raw={value}"], capture_output=True, text=True,
+                            env={"PATH": "/usr/bin:/bin", "HOME": str(isolated)}, stdin=subprocess.DEVNULL)
+    code, _, err = run(capsys, "list", f"--quiet={value}")
+    if theirs.returncode == 0:
+        assert code == 0, err
+        assert (err == "") == (value in ("1", "t", "T", "TRUE", "true", "True"))  # quiet, or 'No certificates found.'
+    else:
+        assert code == 2 and err.startswith(f'error: invalid argument "{value}" for "--quiet" flag'), err
+        code, _, err = run(capsys, "list", "-q=" + value)
+        assert code == 2 and err.startswith(f'error: invalid argument "{value}" for "-q" flag'), err
 
 
 def test_version_is_a_long_flag_only(capsys):
