@@ -93,6 +93,10 @@ def test_create_approve_issues_a_working_kubeconfig_and_removes_the_request(clus
     assert csrs(cluster) == []
     assert summary_field(result.stderr, "signer") == "csr"
     assert json.loads(result.stdout)["status"]["signer"] == "csr"
+    # approved by the tool itself: nobody is asked to approve it
+    assert re.search(r"^- Approving usercert-alice-[0-9a-f]{8} …\n- Waiting for usercert-alice-[0-9a-f]{8} to be signed …$",
+                     result.stderr, re.M), result.stderr
+    assert "approve with" not in result.stderr
     [entry] = ledger()
     assert (entry["event"], entry["user"], entry["signer"]) == ("issued", "alice", "csr")
     cert = certificate("alice")
