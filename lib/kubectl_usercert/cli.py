@@ -32,7 +32,7 @@ class Main(Command):
 
 @Main.subcommand("help")
 class Help(Command):
-    """Help about any command: `help COMMAND` is `COMMAND --help`, as in kubectl."""
+    """Help about any command: help COMMAND is COMMAND --help, as in kubectl."""
 
     USAGE_ARGS = "[COMMAND]"
 
