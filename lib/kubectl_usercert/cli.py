@@ -8,7 +8,7 @@ import os
 from plumbum import cli
 
 from . import __version__, examples, switches
-from .app import Command, run
+from .app import Command, go_quote, kubectl_help, run
 from .errors import EXIT_OK, InvalidInput
 
 
@@ -23,10 +23,26 @@ class Main(Command):
 
     def main(self, *args):
         if args:
-            raise InvalidInput(f"unknown command {args[0]!r} for \"kubectl usercert\"",
+            raise InvalidInput(f"unknown command {go_quote(args[0])} for {go_quote(self.PROGNAME)}",
                                hint=f"see '{self.PROGNAME} --help'")
         if not self.nested_command:
             self.help()
+        return EXIT_OK
+
+
+@Main.subcommand("help")
+class Help(Command):
+    """Help about any command: help COMMAND is COMMAND --help, as in kubectl."""
+
+    USAGE_ARGS = "[COMMAND]"
+
+    def main(self, command=None):
+        if command is None:
+            return self.parent.help()
+        if command not in self.parent._subcommands:
+            raise InvalidInput(f"unknown command {go_quote(command)} for {go_quote(self.parent.PROGNAME)}",
+                               hint=f"see '{self.parent.PROGNAME} --help'")
+        print(kubectl_help(self.parent._subcommands[command].get()(f"{self.parent.PROGNAME} {command}")))
         return EXIT_OK
 
 
@@ -143,21 +159,22 @@ class Inspect(Command, switches.Output, switches.OutDir, switches.Cluster):
 
 @Main.subcommand("list")
 class List(Command, switches.Output, switches.OutDir, switches.Cluster):
-    """List issued certificates (user folders and the ledger), soonest expiry first."""
+    """List issued certificates (user folders and the ledger), soonest expiry first: all, or the USERs named."""
 
+    USAGE_ARGS = "[USER...]"
     EXAMPLES = examples.LIST
     OUTPUTS = ("prometheus",)
     expiring = cli.SwitchAttr("--expiring", str, argname="DURATION",
                               help="only those expiring within this window (e.g. 30d; expired included, revoked not)")
     exit_code = cli.Flag("--exit-code", help="exit 1 when any certificate is listed (with --expiring: about to expire)")
 
-    def main(self):
+    def main(self, *users):
         from .commands.list import ListRequest, list_certificates
         from .times import parse_duration
 
         window = parse_duration(self.expiring, "--expiring") if self.expiring else None
         return self.perform(list_certificates, ListRequest(self.out_dir, window, self.expiring, self.exit_code,
-                                                           self.kubectl()))
+                                                           self.kubectl(), users=users))
 
 
 @Main.subcommand("whois")

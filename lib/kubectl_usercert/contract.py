@@ -212,9 +212,13 @@ def names(obj):
 
 
 def check_output_format(output, extra=()):
-    """json, yaml, name, jsonpath=TEMPLATE (also jsonpath='...'), or one of a command's `extra`
-    formats (list's prometheus); a one-line error otherwise."""
-    if output in ("json", "yaml", "name", *extra) or (output or "").startswith("jsonpath="):
+    """json, yaml, name, jsonpath=TEMPLATE, or one of a command's `extra` formats (list's prometheus);
+    a one-line error otherwise. A template is read now, so a typo in it costs nothing done."""
+    if output in ("json", "yaml", "name", *extra):
+        return output
+    if (output or "").startswith("jsonpath="):
+        from . import jsonpath
+        jsonpath.parse(output[len("jsonpath="):])
         return output
     raise InvalidInput(f'unable to match a printer suitable for the output format "{output}"',
                        hint="allowed formats are: " + ", ".join(("json", "yaml", "name", "jsonpath=TEMPLATE", *extra)))

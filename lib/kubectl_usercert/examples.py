@@ -37,6 +37,10 @@ kubectl usercert inspect ./kubeconfig --ca-cert /etc/kubernetes/pki/ca.crt"""
 
 LIST = """\
 kubectl usercert list
+# Just these users (exit 1 if one of them is not found)
+kubectl usercert list alice bob
+# The names of those about to expire (kubectl's jsonpath: filters, slices, ..)
+kubectl usercert list -o jsonpath='{.items[?(@.status.state=="expiring")].metadata.name}'
 # In cron or CI: fail when anything expires within two weeks
 kubectl usercert list --expiring 14d --exit-code
 # For node_exporter's textfile collector

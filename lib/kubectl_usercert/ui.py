@@ -11,7 +11,7 @@ from functools import singledispatch
 
 from .console import dump_yaml, emit_text, quiet, say, show, table, text, warn
 from .results import (EXPIRING_DAYS, DemoResult, Inspection, Inventory, Issued, Renewal, Revocation, RosterApplied,
-                      Signed, Verification, WhoisResult)
+                      Signed, Verification, WhoisResult, not_found_message)
 from .times import days_left
 
 _STATE_STYLES = {"valid": "green", "expiring": "yellow", "expired": "red", "not yet valid": "yellow",
@@ -106,7 +106,11 @@ def _(report: Inventory, data_on_stdout=False):
         warn(problem)
     for note in report.notes:
         say(f"[dim]{text(note)}[/]")
+    for user in report.not_found:  # an error, so even with --quiet (the exit code is 1)
+        show(f"[bold red]error:[/] {text(not_found_message(user))}")
     if data_on_stdout:
+        return
+    if not report.rows and report.not_found:
         return
     if not report.rows:
         say("No certificates found." if report.expiring_within is None else

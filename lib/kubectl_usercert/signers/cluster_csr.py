@@ -129,8 +129,11 @@ class ClusterCSRSigner:
 
     def _wait_for_certificate(self):
         deadline = self.clock() + self.wait_seconds
-        self.progress(f"Waiting for {self.object_name} to be approved and signed "
-                      f"(approve with: kubectl certificate approve {self.object_name})")
+        if self.approve and self.approve_error is None:  # approved just now: only the signer is left
+            self.progress(f"Waiting for {self.object_name} to be signed")
+        else:
+            self.progress(f"Waiting for {self.object_name} to be approved and signed "
+                          f"(approve with: kubectl certificate approve {self.object_name})")
         while True:
             status = self._status(deadline)
             if status.get("certificate"):

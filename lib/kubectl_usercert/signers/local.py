@@ -61,9 +61,13 @@ def locate_ca(ca_cert=None, ca_key=None, environ=None, candidates=WELL_KNOWN_CA_
     return None
 
 
+def searched_places(candidates=WELL_KNOWN_CA_PAIRS):
+    """Where locate_ca looks when no CA is given, as one line: /etc/kubernetes/pki/ca.{crt,key}, ..."""
+    return ", ".join(os.path.expanduser(cert).rsplit(".", 1)[0] + ".{crt,key}" for cert, _ in candidates)
+
+
 def no_ca_found_error(candidates=WELL_KNOWN_CA_PAIRS):
-    places = ", ".join(os.path.expanduser(cert).rsplit(".", 1)[0] + ".{crt,key}" for cert, _ in candidates)
-    return InvalidInput(f"no CA certificate and key found (looked in {places})",
+    return InvalidInput(f"no CA certificate and key found (looked in {searched_places(candidates)})",
                         hint=f"give --ca-cert and --ca-key (or {CA_CERT_ENV}/{CA_KEY_ENV}); on a managed cluster use "
                              "--signer csr with your kubeconfig")
 
