@@ -168,7 +168,8 @@ def _(result: RosterApplied):
                                                          "unlisted")}
     return _object("UserRosterPlan", "roster", {"dryRun": result.dry_run, "prune": result.prune},
                    {"observedAt": _time(result.observed_at), "users": users, "counts": counts,
-                    "failed": sum(1 for u in result.users if u.outcome == "failed")})
+                    "failed": sum(1 for u in result.users if u.outcome == "failed"),
+                    "warnings": list(result.warnings)})
 
 
 def prometheus(result):

@@ -54,9 +54,8 @@ class Holding:
 
 def holdings(out_dir):
     """({user: Holding}, problems) for every user of out_dir."""
-    contents = ledger.read(out_dir)
-    problems = list(contents.damaged)
-    latest = ledger.latest_per_user(contents.entries)
+    latest, contents = ledger.latest(out_dir)
+    problems = contents.damaged
     by_stem = {file_safe(user): entry for user, entry in latest.items()}
     held = {}
     for user_files in user_folders(out_dir):

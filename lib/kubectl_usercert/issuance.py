@@ -62,8 +62,7 @@ def refuse_or_adopt(out_dir, user_files):
             info = openssl.certificate_info(user_files.cert)
         except UsercertError:
             info = None
-        known = {entry.fingerprint_hex for entry in ledger.read(out_dir).entries}
-        if info is not None and info.fingerprint_sha256.replace(":", "").lower() not in known:
+        if info is not None and not ledger.knows(out_dir, info.fingerprint_sha256):
             ledger.append(out_dir, LedgerEntry(
                 event="adopted", user=info.common_name or user_files.user, groups=info.organizations,
                 serial=info.serial, fingerprint_sha256=info.fingerprint_sha256, not_before=info.not_before,

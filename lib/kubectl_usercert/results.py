@@ -264,6 +264,7 @@ class RosterApplied(Outcome):
     dry_run: bool
     prune: bool
     observed_at: datetime = field(default_factory=now)
+    warnings: Tuple[str, ...] = ()  # what the out-dir holds that is nobody's: damaged ledger lines, stray folders
 
     @property
     def failed(self):

@@ -32,7 +32,7 @@ class RevokeRequest:
 
 def revoke(request, progress=lambda _message: None):
     with issuance.user_operation(request.out_dir, request.user, progress) as user_files:
-        history = [e for e in ledger.read(request.out_dir).entries if e.user == request.user]
+        history = ledger.history(request.out_dir, request.user)
         issued = _what_was_issued(user_files, history, request)
         already = bool(history) and history[-1].event == "revoked" and not os.path.isdir(user_files.directory)
         result = replace(issued, dry_run=request.dry_run, already_revoked=already)

@@ -195,6 +195,8 @@ On a managed cluster (EKS, GKE, AKS), where nobody holds the CA key:
 @render.register
 def _(result: RosterApplied, data_on_stdout=False):
     """A plan like terraform's: user, action, why (and what came of it) on stdout; the totals on stderr."""
+    for warning in result.warnings:
+        warn(warning)
     for user in result.users:
         for note in user.notes:
             if user.outcome in ("planned", "done"):
