@@ -81,7 +81,7 @@ def _(result: Inspection):
               "keyMatches": result.key_matches, "chainCA": result.chain_ca, "chainValid": result.chain_ok,
               "kubeconfig": result.kubeconfig, "server": result.server,
               "bindings": [_binding(b) for b in result.bindings] if result.bindings is not None else None,
-              "notes": list(result.notes)}
+              "notes": list(result.warnings) + list(result.notes)}
     return _object("UserCertificate", result.user or "", {"user": result.user, "groups": list(result.groups)}, status)
 
 

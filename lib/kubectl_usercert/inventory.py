@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Optional
 
-from . import ledger, openssl, userconfig
+from . import ledger, openssl, ownership, userconfig
 from .certinfo import CertificateInfo
 from .errors import UsercertError
 from .layout import UserFiles, file_safe, user_folders
@@ -52,20 +52,31 @@ class Holding:
         return getattr(self.entry, name) if self.entry is not None else None
 
 
-def holdings(out_dir):
-    """({user: Holding}, problems) for every user of out_dir."""
-    latest, contents = ledger.latest(out_dir)
-    problems = contents.damaged
+def holdings(out_dir, trust_required=True):
+    """({user: Holding}, problems) for every user of out_dir. State that is not the runner's own is
+    refused when `trust_required` (apply), else a warning (list); a folder that is a symbolic link
+    is never followed."""
+    latest, contents = ledger.latest(out_dir, trust_required)
+    problems = contents.warnings + contents.damaged
     by_stem = {file_safe(user): entry for user, entry in latest.items()}
     held = {}
     for user_files in user_folders(out_dir):
-        entry = by_stem.get(user_files.stem)
-        holding = _holding(user_files, entry, problems)
+        if not _trusted(user_files, trust_required, problems):
+            continue
+        holding = _holding(user_files, by_stem.get(user_files.stem), problems)
         if holding is not None:
             held[holding.user] = holding
     for user, entry in latest.items():
         held.setdefault(user, Holding(user, entry, None))
     return held, problems
+
+
+def _trusted(user_files, trust_required, problems):
+    found = ownership.user_folder_problems(user_files.directory)
+    if trust_required:
+        ownership.require(found)
+    problems.extend(ownership.warning(*problem) for problem in found)
+    return not ownership.links(found)  # a folder that is a link, or holds one, is not followed
 
 
 def _holding(user_files, entry, problems):
@@ -93,8 +104,9 @@ def _changed_since(path, entry):
 
 
 def take(out_dir, at):
-    """(rows, problems) for every user of out_dir, soonest expiry first; states as of `at`."""
-    held, problems = holdings(out_dir)
+    """(rows, problems) for every user of out_dir, soonest expiry first; states as of `at`. It only
+    reports: state that is not the runner's own is listed with a warning."""
+    held, problems = holdings(out_dir, trust_required=False)
     rows = [row for row in (_row(holding, at) for holding in held.values()) if row is not None]
     rows.sort(key=lambda row: (row.not_after, row.user))
     return rows, problems

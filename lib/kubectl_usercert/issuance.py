@@ -11,7 +11,7 @@ import os
 from contextlib import contextmanager
 from datetime import datetime, timezone
 
-from . import files, ledger, locks, openssl, userconfig
+from . import files, ledger, locks, openssl, ownership, userconfig
 from .errors import InvalidInput, OutputExists, UsercertError
 from .layout import UserFiles
 from .ledger import LedgerEntry
@@ -56,6 +56,7 @@ def refuse_or_adopt(out_dir, user_files):
     between moving it into place and recording it), record it, so nothing issued goes unrecorded."""
     if not os.path.lexists(user_files.directory):
         return
+    ownership.require(ownership.out_dir_problems(out_dir) + ownership.user_folder_problems(user_files.directory))
     adopted = ""
     if os.path.isfile(user_files.cert):
         try:

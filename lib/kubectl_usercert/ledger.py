@@ -19,6 +19,7 @@ from dataclasses import dataclass, field, fields, replace
 from datetime import datetime, timezone
 from typing import List, Optional, Tuple
 
+from . import ownership
 from .errors import InvalidInput, UsercertError
 from .files import PRIVATE_DIR_MODE, write_all, write_error
 from .layout import ledger_path, records_dir
@@ -186,14 +187,19 @@ def _ledger_error(path, exc):
 class LedgerContents:
     entries: List[LedgerEntry] = field(default_factory=list)  # those the reader kept
     damaged: List[str] = field(default_factory=list)  # "PATH line N: why"
+    warnings: List[str] = field(default_factory=list)  # a ledger or out-dir not the runner's own (when allowed)
 
 
-def read(out_dir, keep=None):
+def read(out_dir, keep=None, trust_required=True):
     """The ledger in one streaming pass, whatever its size: the entries `keep(entry)` is true for
     (all when keep is None), and its damaged lines. Memory stays flat: a line longer than
-    MAX_LINE_BYTES is reported, not held, and only the kept entries stay."""
+    MAX_LINE_BYTES is reported, not held, and only the kept entries stay.
+
+    A ledger (or out-dir, or .usercert) that is not the runner's own is refused when
+    `trust_required` (every command that decides from it), else read with a warning (list, whois)."""
     path = ledger_path(out_dir)
     contents = LedgerContents()
+    _check_trust(out_dir, contents, trust_required)
     fd = _open_for_reading(path)
     if fd is None:
         return contents
@@ -218,7 +224,7 @@ def read(out_dir, keep=None):
 
 
 def history(out_dir, user):
-    """The entries of one user, oldest first."""
+    """The entries of one user, oldest first (for a decision: the ledger must be the runner's own)."""
     return read(out_dir, keep=lambda entry: entry.user == user).entries
 
 
@@ -228,16 +234,23 @@ def knows(out_dir, fingerprint):
     return bool(read(out_dir, keep=lambda entry: entry.fingerprint_hex == wanted).entries)
 
 
-def latest(out_dir):
+def latest(out_dir, trust_required=True):
     """({user: their last entry}, in the order users first appear; the LedgerContents with the
-    damaged lines), in one pass that keeps only the last entry of each user."""
+    damaged lines and warnings), in one pass that keeps only the last entry of each user."""
     found = {}
 
     def note(entry):
         found[entry.user] = entry
         return False
 
-    return found, read(out_dir, note)
+    return found, read(out_dir, note, trust_required)
+
+
+def _check_trust(out_dir, contents, trust_required):
+    for what, path, said in ownership.out_dir_problems(out_dir):
+        if trust_required or ownership.links([(what, path, said)]):  # a link is never followed, not even to read
+            raise ownership.untrusted(what, path, said)
+        contents.warnings.append(ownership.warning(what, path, said))
 
 
 def _open_for_reading(path):

@@ -119,6 +119,7 @@ class Inspection:
     bindings: Optional[Tuple] = None  # the tool's RBAC bindings for this user; None: not looked up
     notes: Tuple[str, ...] = ()
     observed_at: datetime = field(default_factory=now)
+    warnings: Tuple[str, ...] = ()  # a user folder that is not the runner's own, say
 
     @property
     def user(self):

@@ -73,6 +73,8 @@ def _credential(credential, verb, try_it=None):
 
 @render.register
 def _(report: Inspection, data_on_stdout=False):
+    for warning in report.warnings:
+        warn(warning)
     if quiet():
         return
     info = report.info

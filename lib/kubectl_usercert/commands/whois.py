@@ -30,8 +30,9 @@ def _serial_hex(serial):
 
 def whois(request, progress=lambda _message: None):
     kind, value = normalize_query(request.query)
-    # one streaming pass that keeps only the matches
-    contents = ledger.read(request.out_dir, keep=lambda entry: (
+    # one streaming pass that keeps only the matches; it only reports, so a ledger that is not the
+    # runner's own is read with a warning
+    contents = ledger.read(request.out_dir, trust_required=False, keep=lambda entry: (
         kind == "fingerprint" and entry.fingerprint_hex == value) or (
         kind == "serial" and bool(entry.serial) and _serial_hex(entry.serial) == value))
     matches = tuple(
@@ -43,4 +44,4 @@ def whois(request, progress=lambda _message: None):
     if not matches:
         raise UsercertError(f"no certificate with that {kind} in the ledger of {request.out_dir}",
                             hint="check --out-dir; the ledger only knows what this tool issued there")
-    return WhoisResult(request.query, matches, tuple(contents.damaged))
+    return WhoisResult(request.query, matches, tuple(contents.warnings + contents.damaged))
