@@ -1,7 +1,8 @@
-"""State is trusted only when it is the runner's own (issue 17, item 3). Kubernetes cannot revoke a
-client certificate, so what renew, apply and revoke decide from the out-dir is the access control:
-a ledger or folder another user owns or can write is refused for decisions (as ssh refuses a
-group-writable authorized_keys).
+"""State is trusted only when it is the runner's own (issue 17, items 3 and 6). Kubernetes cannot
+revoke a client certificate, so what renew, apply and revoke decide from the out-dir is the access
+control: a ledger or folder another user owns or can write is refused for decisions (as ssh refuses
+a group-writable authorized_keys), no link out of the out-dir is followed, and --prune revokes only
+what the roster and the ledger mean.
 
 The tests run as root: "another user" is uid 65534 (nobody), or a group/other-writable mode."""
 
@@ -148,3 +149,100 @@ def test_a_sticky_world_writable_folder_above_the_out_dir_is_fine(capsys, signin
     renewed = run_here(capsys, "renew", "alice", *ca_args(signing_ca), "--out-dir", "shared/clients")
     assert renewed.returncode == 0, renewed.stderr
     assert run_here(capsys, "revoke", "alice", "--out-dir", "shared/clients").returncode == 1  # no cluster: 1
+
+
+# 17.6 (a): a prune against a roster with no users is refused, as kubectl refuses "no objects passed to apply"
+
+
+@pytest.mark.parametrize("source", ["/dev/null", "empty file", "stdin with nothing", "users: with nothing"])
+def test_prune_refuses_a_roster_with_no_users(capsys, signing_ca, isolated, source):
+    create(capsys, signing_ca)
+    Path("empty.yaml").write_text("")
+    Path("nobody.yaml").write_text("apiVersion: usercert.kubectl.io/v1alpha1\nkind: UserRoster\n"
+                                   "metadata: {name: team}\nspec: {users: }\n")
+    named = {"/dev/null": "/dev/null", "empty file": "empty.yaml", "stdin with nothing": "-",
+             "users: with nothing": "nobody.yaml"}[source]
+    result = run_cli("apply", "-f", named, "--prune", *ca_args(signing_ca), "--server", SERVER)
+    refused(result, "no users passed to apply --prune: it would revoke every user of clients")
+    assert os.path.isdir("clients/alice") and ledger_lines()[-1]["event"] == "issued"
+
+
+# 17.6 (b): identity comes from the ledger and the certificate's subject, never from a stray folder
+
+
+def test_a_stray_copy_of_a_certificate_does_not_keep_its_user_from_prune(capsys, signing_ca, isolated):
+    create(capsys, signing_ca, "alice")
+    create(capsys, signing_ca, "bob")
+    os.mkdir("clients/zed")
+    shutil.copy("clients/alice/alice.crt", "clients/zed/zed.crt")
+    result = run_cli("apply", "-f", roster("team.yaml", "bob"), "--prune", *ca_args(signing_ca), "--server", SERVER,
+                     "-o", "json")
+    users = {user["name"]: user for user in json.loads(result.stdout)["status"]["users"]}
+    assert users["alice"]["actions"] == ["prune"] and users["alice"]["outcome"] == "done", result.stderr
+    assert "zed" not in users and not os.path.exists("clients/alice")
+    said = "clients/zed/zed.crt is a certificate for 'alice', not for the user of its folder"
+    assert said in result.stderr and said in json.loads(result.stdout)["status"]["warnings"][0]
+    assert os.path.isfile("clients/zed/zed.crt")  # reported, left alone
+
+
+# 17.6 (c): a user folder that is a link to another out-dir is never followed
+
+
+@pytest.fixture
+def linked_folder(capsys, signing_ca, isolated):
+    """clients/bob (in this ledger) is a link to another out-dir's folder, with its private key."""
+    create(capsys, signing_ca, "alice")
+    create(capsys, signing_ca, "bob")
+    create(capsys, signing_ca, "bob", "--out-dir", "other")
+    shutil.rmtree("clients/bob")
+    os.symlink(os.path.abspath("other/bob"), "clients/bob")
+    return tree("other")
+
+
+def test_prune_refuses_a_user_folder_that_links_out_of_the_out_dir(signing_ca, linked_folder):
+    lines = ledger_lines()
+    for _attempt in range(2):
+        result = run_cli("apply", "-f", roster("team.yaml", "alice"), "--prune", *ca_args(signing_ca), "--server",
+                         SERVER)
+        refused(result, "the user folder clients/bob is a symbolic link", "never follows a link out of its out-dir")
+    assert not os.path.exists("clients/.usercert/revoked") and tree("other") == linked_folder
+    assert ledger_lines() == lines
+
+
+def test_revoke_refuses_a_user_folder_that_links_out_of_the_out_dir(capsys, linked_folder):
+    refused(run_here(capsys, "revoke", "bob"), "the user folder clients/bob is a symbolic link")
+    assert os.path.islink("clients/bob") and tree("other") == linked_folder
+    listing = run_here(capsys, "list")  # list only reports: it says so, and does not follow it
+    assert listing.returncode == 0 and "clients/bob is a symbolic link" in listing.stderr
+    os.unlink("clients/bob")  # as the hint says: then revoke works from the ledger
+    revoked = run_here(capsys, "revoke", "bob")
+    assert "is a symbolic link" not in revoked.stderr and ledger_lines()[-1]["event"] == "revoked"
+    assert tree("other") == linked_folder
+
+
+def test_an_archive_on_another_file_system_that_fills_up_is_refused_cleanly(capsys, signing_ca, isolated,
+                                                                             monkeypatch):
+    create(capsys, signing_ca)
+    rename, copy = os.rename, shutil.copyfile
+
+    def cross_device(source, target, *args, **kwargs):
+        if ".usercert/revoked/" in str(target) and not str(source).endswith(".partial"):
+            raise OSError(errno.EXDEV, "Invalid cross-device link")
+        return rename(source, target, *args, **kwargs)
+
+    def full(source, target, *args, **kwargs):
+        if os.fspath(source).endswith(".key"):  # copytree hands over DirEntry objects
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return copy(source, target, *args, **kwargs)
+
+    monkeypatch.setattr(os, "rename", cross_device)
+    monkeypatch.setattr(shutil, "copyfile", full)
+    before = tree("clients/alice")
+    refused(run_here(capsys, "revoke", "alice"), "cannot archive clients/alice", "No space left on device", code=1)
+    assert tree("clients/alice") == before and tree("clients/.usercert/revoked") == []
+    assert ledger_lines()[-1]["event"] == "issued"
+    monkeypatch.setattr(shutil, "copyfile", copy)  # space again: the copy works, whole
+    run_here(capsys, "revoke", "alice")
+    archived = tree("clients/.usercert/revoked")
+    assert not os.path.exists("clients/alice") and any(name.endswith("alice.key") for name in archived)
+    assert not any(name.endswith(".partial") for name in archived) and ledger_lines()[-1]["event"] == "revoked"

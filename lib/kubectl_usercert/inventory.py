@@ -53,9 +53,11 @@ class Holding:
 
 
 def holdings(out_dir, trust_required=True):
-    """({user: Holding}, problems) for every user of out_dir. State that is not the runner's own is
-    refused when `trust_required` (apply), else a warning (list); a folder that is a symbolic link
-    is never followed."""
+    """({user: Holding}, problems) for every user of out_dir. A folder is this tool's for a user only
+    under that user's file-safe name: a certificate in another user's folder is a problem reported,
+    never that user's holding (so a stray copy cannot hide a user from --prune). State that is not
+    the runner's own is refused when `trust_required` (apply), else a warning (list); a folder that
+    is a symbolic link is never followed."""
     latest, contents = ledger.latest(out_dir, trust_required)
     problems = contents.warnings + contents.damaged
     by_stem = {file_safe(user): entry for user, entry in latest.items()}
@@ -90,9 +92,13 @@ def _holding(user_files, entry, problems):
     except UsercertError as exc:
         problems.append(f"{user_files.cert}: {exc.message}")
         return None
+    if file_safe(info.common_name or "") != user_files.stem:
+        problems.append(f"{user_files.cert} is a certificate for {info.common_name!r}, not for the user of its "
+                        f"folder: not taken as anyone's")
+        return Holding(entry.user, entry, user_files) if entry is not None else None
     if entry is None:
         problems.append(f"{user_files.directory} is not in the ledger (a run was killed before recording it?)")
-    return Holding(info.common_name or user_files.user, entry, user_files, info)
+    return Holding(info.common_name, entry, user_files, info)
 
 
 def _changed_since(path, entry):

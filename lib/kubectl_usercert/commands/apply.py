@@ -35,6 +35,11 @@ class ApplyRequest:
 
 def apply(request, progress=lambda _message: None):
     users = roster.load(request.sources)
+    if request.prune and not users:
+        # as kubectl apply refuses "no objects passed to apply": an empty roster would prune everyone
+        raise InvalidInput("no users passed to apply --prune: it would revoke every user of " + request.out_dir,
+                           hint="check -f (an empty file, or spec.users with nothing in it); to revoke users "
+                                "one by one use 'kubectl usercert revoke USER'")
     at = now()
     held, problems = inventory.holdings(request.out_dir)
     kubectl = request.signing.kubectl
