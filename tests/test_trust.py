@@ -83,7 +83,7 @@ def test_renew_refuses_a_certificate_planted_in_an_out_dir_another_user_owns(cap
 
     result = run_here(capsys, "renew", "alice", *ca_args(signing_ca))
     refused(result, "the out-dir clients is owned by nobody (uid 65534), mode 0700", "must be yours")
-    assert "chown root clients" in result.stderr
+    assert "hint: check what is in it, then: chown -R root clients && chmod -R go-w clients" in result.stderr
     assert organizations(user_cert("alice")) == ["kubeadm:cluster-admins"]  # still the planted one: nothing signed
     assert user_cert("alice").issuer != signing_ca.cert.subject and len(ledger_lines()) == lines
 

@@ -105,8 +105,9 @@ def untrusted(what, path, said):
         return InvalidInput(f"{what} {path} {said}: the tool never follows a link out of its out-dir",
                             hint=f"remove the link (rm {quoted}) and put the real folder or file there if it "
                                  "belongs to this out-dir")
+    whole = " -R" if os.path.isdir(path) else ""  # what is in a folder another user had is theirs too
     if said.startswith("is owned"):
-        fix = f"chown {shlex.quote(_user_name(os.geteuid()))} {quoted} && chmod go-w {quoted}"
+        fix = f"chown{whole} {shlex.quote(_user_name(os.geteuid()))} {quoted} && chmod{whole} go-w {quoted}"
     else:
         fix = f"chmod go-w {quoted}"
     return InvalidInput(f"{what} {path} {said}: it must be yours and writable only by you, as another user "
