@@ -81,7 +81,7 @@ def _(result: Inspection):
               "keyMatches": result.key_matches, "chainCA": result.chain_ca, "chainValid": result.chain_ok,
               "kubeconfig": result.kubeconfig, "server": result.server,
               "bindings": [_binding(b) for b in result.bindings] if result.bindings is not None else None,
-              "notes": list(result.notes)}
+              "notes": list(result.warnings) + list(result.notes)}
     return _object("UserCertificate", result.user or "", {"user": result.user, "groups": list(result.groups)}, status)
 
 
@@ -168,7 +168,8 @@ def _(result: RosterApplied):
                                                          "unlisted")}
     return _object("UserRosterPlan", "roster", {"dryRun": result.dry_run, "prune": result.prune},
                    {"observedAt": _time(result.observed_at), "users": users, "counts": counts,
-                    "failed": sum(1 for u in result.users if u.outcome == "failed")})
+                    "failed": sum(1 for u in result.users if u.outcome == "failed"),
+                    "warnings": list(result.warnings)})
 
 
 def prometheus(result):

@@ -12,11 +12,10 @@ that takes that user's lock removes (`remove_stale`).
 import errno
 import os
 import shutil
-import stat
 import tempfile
 from contextlib import contextmanager
 
-from . import signals
+from . import ownership, signals
 from .errors import InvalidInput, OutputExists, UsercertError
 from .layout import STAGING
 
@@ -252,7 +251,8 @@ def remove_stale(parent, lock_is_free):
     for name in names:
         match = STAGING.fullmatch(name)
         path = os.path.join(parent, name)
-        if not match or not _ours(path) or not lock_is_free(match.group("stem")):
+        if not match or not ownership.is_own_folder(path, closed_to=0, owners=(os.geteuid(),)) or \
+                not lock_is_free(match.group("stem")):
             continue
         destination = os.path.join(parent, match.group("stem"))
         previous = os.path.join(path, "previous")
@@ -260,10 +260,3 @@ def remove_stale(parent, lock_is_free):
             os.rename(previous, destination)
         shutil.rmtree(path, ignore_errors=True)
 
-
-def _ours(path):
-    try:
-        info = os.lstat(path)
-    except OSError:
-        return False
-    return stat.S_ISDIR(info.st_mode) and info.st_uid == os.geteuid()

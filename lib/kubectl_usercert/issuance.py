@@ -11,7 +11,7 @@ import os
 from contextlib import contextmanager
 from datetime import datetime, timezone
 
-from . import files, ledger, locks, openssl, userconfig
+from . import files, ledger, locks, openssl, ownership, userconfig
 from .errors import InvalidInput, OutputExists, UsercertError
 from .layout import UserFiles
 from .ledger import LedgerEntry
@@ -56,14 +56,14 @@ def refuse_or_adopt(out_dir, user_files):
     between moving it into place and recording it), record it, so nothing issued goes unrecorded."""
     if not os.path.lexists(user_files.directory):
         return
+    ownership.require(ownership.out_dir_problems(out_dir) + ownership.user_folder_problems(user_files.directory))
     adopted = ""
     if os.path.isfile(user_files.cert):
         try:
             info = openssl.certificate_info(user_files.cert)
         except UsercertError:
             info = None
-        known = {entry.fingerprint_hex for entry in ledger.read(out_dir).entries}
-        if info is not None and info.fingerprint_sha256.replace(":", "").lower() not in known:
+        if info is not None and not ledger.knows(out_dir, info.fingerprint_sha256):
             ledger.append(out_dir, LedgerEntry(
                 event="adopted", user=info.common_name or user_files.user, groups=info.organizations,
                 serial=info.serial, fingerprint_sha256=info.fingerprint_sha256, not_before=info.not_before,

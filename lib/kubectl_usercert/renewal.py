@@ -85,8 +85,8 @@ def _require_files(user_files, request):
 
 def _recorded(request, old):
     """The ledger entry of the certificate in the folder, if this tool issued it."""
-    for entry in reversed(ledger.read(request.out_dir).entries):
-        if entry.user == request.user and entry.fingerprint_hex == old.fingerprint_sha256.replace(":", "").lower():
+    for entry in reversed(ledger.history(request.out_dir, request.user)):
+        if entry.fingerprint_hex == old.fingerprint_sha256.replace(":", "").lower():
             return entry
     return None
 

@@ -120,6 +120,7 @@ class Inspection:
     bindings: Optional[Tuple] = None  # the tool's RBAC bindings for this user; None: not looked up
     notes: Tuple[str, ...] = ()
     observed_at: datetime = field(default_factory=now)
+    warnings: Tuple[str, ...] = ()  # a user folder that is not the runner's own, say
 
     @property
     def user(self):
@@ -270,6 +271,7 @@ class RosterApplied(Outcome):
     dry_run: bool
     prune: bool
     observed_at: datetime = field(default_factory=now)
+    warnings: Tuple[str, ...] = ()  # what the out-dir holds that is nobody's: damaged ledger lines, stray folders
 
     @property
     def failed(self):

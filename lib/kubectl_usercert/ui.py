@@ -73,6 +73,8 @@ def _credential(credential, verb, try_it=None):
 
 @render.register
 def _(report: Inspection, data_on_stdout=False):
+    for warning in report.warnings:
+        warn(warning)
     if quiet():
         return
     info = report.info
@@ -199,6 +201,8 @@ On a managed cluster (EKS, GKE, AKS), where nobody holds the CA key:
 @render.register
 def _(result: RosterApplied, data_on_stdout=False):
     """A plan like terraform's: user, action, why (and what came of it) on stdout; the totals on stderr."""
+    for warning in result.warnings:
+        warn(warning)
     for user in result.users:
         for note in user.notes:
             if user.outcome in ("planned", "done"):

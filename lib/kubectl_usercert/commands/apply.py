@@ -35,8 +35,13 @@ class ApplyRequest:
 
 def apply(request, progress=lambda _message: None):
     users = roster.load(request.sources)
+    if request.prune and not users:
+        # as kubectl apply refuses "no objects passed to apply": an empty roster would prune everyone
+        raise InvalidInput("no users passed to apply --prune: it would revoke every user of " + request.out_dir,
+                           hint="check -f (an empty file, or spec.users with nothing in it); to revoke users "
+                                "one by one use 'kubectl usercert revoke USER'")
     at = now()
-    held, _problems = inventory.holdings(request.out_dir)
+    held, problems = inventory.holdings(request.out_dir)
     kubectl = request.signing.kubectl
     reachable = bool(kubeconfig_paths(kubectl.kubeconfig))
     if not reachable and any(plan.access_of(user).roles for user in users):
@@ -50,11 +55,11 @@ def apply(request, progress=lambda _message: None):
     items = plan.make(users, held, bindings, signers.located_fingerprint(), at, request.prune)
     if request.dry_run:
         return RosterApplied(tuple(AppliedUser(i.user, i.actions, i.reasons, i.notes) for i in items), True,
-                             request.prune, at)
+                             request.prune, at, tuple(problems))
     tracker = _Tracker(progress, sum(1 for item in items if item.changes or "refused" in item.actions))
     with files.made_dirs(request.out_dir):  # made once for every worker (and gone again if left empty)
         done = rollout.carry_out(items, rollout.Shared(request, signers, reachable), request, tracker)
-    return RosterApplied(tuple(done), False, request.prune, at)
+    return RosterApplied(tuple(done), False, request.prune, at, tuple(problems))
 
 
 class _Tracker:
