@@ -30,6 +30,8 @@ USER_FIELDS = ("name", "groups", "preset", "clusterRoles", "roles", "days", "exp
                "namespace", "renewBefore")
 DEFAULT_FIELDS = tuple(f for f in USER_FIELDS if f != "name") + ("signer",)
 HINT = "see the roster format in the README (kubectl usercert apply)"
+# What a roster may hold: ample for any team, and read in well under a second and 100 MB.
+MAX_VALUES = 100_000  # per document, with YAML aliases expanded
 
 
 @dataclass(frozen=True, eq=False, repr=False)
@@ -53,8 +55,8 @@ def load(sources):
     """RosterUsers from [(name shown, text)], in order; a user named twice is an error."""
     users, seen = [], {}
     for shown, text in sources:
-        for document, lines in _documents(shown, text):
-            for user in _roster_users(document, lines, shown):
+        for document, line_of in _documents(shown, text):
+            for user in _roster_users(document, line_of, shown):
                 if user.name in seen:
                     raise InvalidInput(f"{user.source}: spec.users: {user.name!r} is listed twice (also at "
                                        f"{seen[user.name]})", hint="keep one entry per user")
@@ -64,45 +66,21 @@ def load(sources):
 
 
 def _documents(shown, text):
-    import yaml
-
+    """(document, line_of) of each YAML document of `text`, read within yamltext's bounds."""
     try:
-        nodes = list(yaml.compose_all(text, Loader=yaml.SafeLoader))
-    except yaml.YAMLError as exc:
-        mark, problem = getattr(exc, "problem_mark", None), getattr(exc, "problem", None) or "unreadable"
-        raise InvalidInput(f"{shown}:{mark.line + 1 if mark else 1}: not valid YAML ({problem})", hint=HINT) from None
-    for node in nodes:
-        if node is None:
-            continue
-        lines = {}
-        _lines(node, (), lines)
-        document = yaml.SafeLoader(text).construct_document(node)
-        if yamltext.expanded_size(document) > yamltext.MAX_NODES:
-            raise InvalidInput(f"{shown}: expands to too much data (YAML aliases)", hint=HINT)
-        yield document, lines
-
-
-def _lines(node, path, lines):
-    """{path (keys and indexes): line} for every value under `node`."""
-    lines[path] = node.start_mark.line + 1
-    if hasattr(node, "value") and isinstance(node.value, list):
-        for index, item in enumerate(node.value):
-            if isinstance(item, tuple):
-                key, value = item
-                lines[path + (key.value,)] = key.start_mark.line + 1
-                _lines(value, path + (key.value,), lines)
-            else:
-                _lines(item, path + (index,), lines)
+        return [(document, line_of) for document, line_of in yamltext.read_bounded(text, MAX_VALUES) if document is not None]
+    except yamltext.Refused as exc:
+        raise InvalidInput(f"{shown}:{exc.line}: {exc.problem}", hint=HINT) from None
 
 
 class _Checker:
     """Field checks that say FILE:LINE: FIELD: what is wrong."""
 
-    def __init__(self, shown, lines):
-        self.shown, self.lines = shown, lines
+    def __init__(self, shown, line_of):
+        self.shown, self.line_of = shown, line_of
 
     def fail(self, path, problem):
-        line = next((self.lines[path[:n]] for n in range(len(path), -1, -1) if path[:n] in self.lines), 1)
+        line = self.line_of(path)
         field = "".join(f"[{p}]" if isinstance(p, int) else (f".{p}" if i else str(p)) for i, p in enumerate(path))
         raise InvalidInput(f"{self.shown}:{line}: {field or 'the document'}: {problem}", hint=HINT)
 
@@ -150,8 +128,8 @@ class _Checker:
         return tuple(roles)
 
 
-def _roster_users(document, lines, shown):
-    check = _Checker(shown, lines)
+def _roster_users(document, line_of, shown):
+    check = _Checker(shown, line_of)
     check.mapping(document, (), ("apiVersion", "kind", "metadata", "spec"))
     if document.get("apiVersion") != API_VERSION:
         check.fail(("apiVersion",), f"must be {API_VERSION}")
@@ -177,7 +155,7 @@ def _roster_users(document, lines, shown):
         size, key_type = fields.get("keySize"), fields.get("keyType", "rsa")
         if size is not None and size not in SIZES[key_type]:
             check.fail(path + ("keySize",), f"must be one of {', '.join(map(str, SIZES[key_type]))} for {key_type}")
-        yield _user(fields, f"{shown}:{lines.get(path, 1)}")
+        yield _user(fields, f"{shown}:{line_of(path)}")
 
 
 def _fields(check, entry, path):
