@@ -79,10 +79,10 @@ class _Checker:
     def __init__(self, shown, line_of):
         self.shown, self.line_of = shown, line_of
 
-    def fail(self, path, problem):
+    def fail(self, path, problem, hint=HINT):
         line = self.line_of(path)
         field = "".join(f"[{p}]" if isinstance(p, int) else (f".{p}" if i else str(p)) for i, p in enumerate(path))
-        raise InvalidInput(f"{self.shown}:{line}: {field or 'the document'}: {problem}", hint=HINT)
+        raise InvalidInput(f"{self.shown}:{line}: {field or 'the document'}: {problem}", hint=hint)
 
     def mapping(self, value, path, allowed):
         if not isinstance(value, dict):
@@ -155,7 +155,16 @@ def _roster_users(document, line_of, shown):
         size, key_type = fields.get("keySize"), fields.get("keyType", "rsa")
         if size is not None and size not in SIZES[key_type]:
             check.fail(path + ("keySize",), f"must be one of {', '.join(map(str, SIZES[key_type]))} for {key_type}")
-        yield _user(fields, f"{shown}:{line_of(path)}")
+        user = _user(fields, f"{shown}:{line_of(path)}")
+        if user.renew_before >= user.validity:
+            where = path if "renewBefore" in own else ("spec", "defaults")
+            check.fail(where + ("renewBefore",), f"{_spoken(user.renew_before)} is not shorter than {user.name}'s "
+                                                 f"lifetime ({_spoken(user.validity)}): every apply would renew it, "
+                                                 "each time leaving one more certificate valid",
+                       hint=f"give {user.name} a shorter renewBefore of their own" if where == ("spec", "defaults")
+                       else "make renewBefore shorter than days or expiration (left out, it is the last 30 days, "
+                            "or the last third of a shorter lifetime)")
+        yield user
 
 
 def _fields(check, entry, path):
@@ -184,6 +193,13 @@ def _fields(check, entry, path):
     if "days" in found and "expiration" in found:
         check.fail(path + ("expiration",), "give days or expiration, not both")
     return found
+
+
+def _spoken(delta):
+    """30d, 8h, 90m or 600s: the largest unit that says it exactly."""
+    seconds = int(delta.total_seconds())
+    unit, size = next((u, n) for u, n in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)) if seconds % n == 0)
+    return f"{seconds // size}{unit}"
 
 
 def _user(fields, source):

@@ -122,8 +122,8 @@ def read_bounded(text, max_nodes=MAX_NODES):
         return found
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
-        if mark is not None:
-            line = mark.line + 1
+        if mark is not None:  # (libyaml puts the end of a text without a final newline on a line of its own)
+            line = min(mark.line + 1, text.count("\n") + 1)
         else:  # a ReaderError (a character YAML does not allow) knows its position only
             line = text.count("\n", 0, getattr(exc, "position", 0)) + 1
         if getattr(exc, "problem", None) == "exceeded maximum nesting depth":  # libyaml's own bound (1000) came first
