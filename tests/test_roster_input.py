@@ -78,3 +78,42 @@ def test_anchors_aliases_and_merge_keys_still_read_as_yaml_means():
                                                           "  - <<: *base\n    name: carol\n    groups: [ops]\n")])
     assert (bob.name, bob.groups, bob.validity.days) == ("bob", ("dev",), 30)
     assert (carol.name, carol.groups, carol.validity.days) == ("carol", ("ops",), 30)
+
+
+# 18.2: bytes and sizes
+
+
+@pytest.mark.parametrize("name, data, needle", [
+    ("users.csv", b"bob\n\xff\xfeal\xffice,dev\n", "users.csv:2: not UTF-8 text (byte 0xff)"),
+    ("users.csv", b"alice," + b"x" * 140_000 + b"\n", "users.csv:1: not a CSV line (field larger than field limit"),
+    ("users.csv", b"".join(b"user%d,dev\n" % n for n in range(70_000)),
+     "users.csv:5001: more than 5000 users; apply takes at most 5000 in one run"),
+])
+def test_a_hostile_csv_is_one_line_and_writes_nothing(signing_ca, isolated, name, data, needle):
+    Path(name).write_bytes(data)
+    refused(bounded("create", "--from-file", name, *ca_args(signing_ca), "--server", SERVER), needle)
+    assert tree(isolated) == [name]
+
+
+def test_a_roster_that_is_not_utf8_is_refused_naming_the_line(signing_ca, isolated):
+    body = (HEAD + "  - {name: bob}\n  - {name: \xff\xfeal\xffice}\n").encode("latin-1")
+    Path("team.yaml").write_bytes(body)
+    refused(bounded("apply", "-f", "team.yaml", *ca_args(signing_ca), "--server", SERVER),
+            "team.yaml:6: not UTF-8 text (byte 0xff)")
+    refused(bounded("apply", "-f", "-", *ca_args(signing_ca), "--server", SERVER, stdin=body),
+            "stdin:6: not UTF-8 text (byte 0xff)")
+    assert tree(isolated) == ["team.yaml"]
+
+
+def test_a_csv_is_checked_as_a_roster_naming_its_own_lines(signing_ca, isolated):
+    """Built in memory, never written out as YAML and read back: a user's error names the CSV's line."""
+    from kubectl_usercert import roster
+    from kubectl_usercert.commands.apply import roster_from_csv
+    from kubectl_usercert.errors import InvalidInput
+
+    built = roster_from_csv("users.csv", "alice,dev\n# a comment\n\nbob\n", {"days": 3})
+    alice, bob = roster.load([("users.csv", built)])
+    assert (alice.name, alice.groups, alice.source, bob.source) == ("alice", ("dev",), "users.csv:1", "users.csv:4")
+    with pytest.raises(InvalidInput) as raised:
+        roster.load([("users.csv", roster_from_csv("users.csv", "alice\n\nalice,dev\n", {}))])
+    assert raised.value.message == "users.csv:3: spec.users: 'alice' is listed twice (also at users.csv:1)"

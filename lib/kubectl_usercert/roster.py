@@ -32,6 +32,7 @@ DEFAULT_FIELDS = tuple(f for f in USER_FIELDS if f != "name") + ("signer",)
 HINT = "see the roster format in the README (kubectl usercert apply)"
 # What a roster may hold: ample for any team, and read in well under a second and 100 MB.
 MAX_VALUES = 100_000  # per document, with YAML aliases expanded
+MAX_USERS = 5_000  # in one run, all files together
 
 
 @dataclass(frozen=True, eq=False, repr=False)
@@ -51,15 +52,35 @@ class RosterUser:
     source: str  # FILE:LINE, for messages
 
 
+@dataclass(frozen=True, eq=False, repr=False)
+class BuiltRoster:
+    """A roster made in memory (create --from-file), checked as a file's would be: the document, and
+    the line of its source each user came from, for messages."""
+
+    document: dict
+    user_lines: Tuple[int, ...]
+
+    def line_of(self, path):
+        index = path[2] if len(path) > 2 and path[:2] == ("spec", "users") else None
+        return self.user_lines[index] if isinstance(index, int) and 0 <= index < len(self.user_lines) else 1
+
+
 def load(sources):
-    """RosterUsers from [(name shown, text)], in order; a user named twice is an error."""
+    """RosterUsers from [(name shown, YAML text or a BuiltRoster)], in order; a user named twice is an
+    error, and so are more than MAX_USERS."""
     users, seen = [], {}
-    for shown, text in sources:
-        for document, line_of in _documents(shown, text):
+    for shown, content in sources:
+        documents = [(content.document, content.line_of)] if isinstance(content, BuiltRoster) else \
+            _documents(shown, content)
+        for document, line_of in documents:
             for user in _roster_users(document, line_of, shown):
                 if user.name in seen:
                     raise InvalidInput(f"{user.source}: spec.users: {user.name!r} is listed twice (also at "
                                        f"{seen[user.name]})", hint="keep one entry per user")
+                if len(users) == MAX_USERS:
+                    raise InvalidInput(f"{user.source}: more than {MAX_USERS} users; apply takes at most "
+                                       f"{MAX_USERS} in one run", hint="apply them in parts, each with its own "
+                                                                       "--out-dir")
                 seen[user.name] = user.source
                 users.append(user)
     return users
