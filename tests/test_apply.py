@@ -405,6 +405,30 @@ def test_a_missing_namespace_or_role_fails_that_user_before_anything_is_issued(l
     assert sorted(os.listdir("clients")) == [".usercert", "carol"]
 
 
+def test_distinct_users_and_roles_never_share_a_binding(live_cluster, isolated):
+    """User a:b with ClusterRole c and user a with ClusterRole b:c were both usercert:a:b:c: the second
+    apply took the first's binding over. One user's Role and ClusterRole of one name in one namespace
+    cannot both be usercert:USER:NAME there: that user is refused before anything is issued."""
+    live_cluster.server.seed({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "team-a"}})
+    for role in ("c", "b:c"):
+        assert live_cluster.admin("create", "clusterrole", role, "--verb=get", "--resource=pods").returncode == 0
+    assert live_cluster.admin("create", "role", "view", "--verb=get", "--resource=pods", "-n", "team-a").returncode == 0
+    write_roster("team.yaml", "{name: 'a:b', clusterRoles: [c]}", "{name: a, clusterRoles: ['b:c']}",
+                 "{name: dave, namespace: team-a, clusterRoles: [view], roles: [{name: view, namespace: team-a}]}")
+    result = run_cli("apply", "-f", "team.yaml", *live_cluster.ca_args, "-o", "json")
+    assert result.returncode == 1, result.stderr
+    users = {user["name"]: user for user in json.loads(result.stdout)["status"]["users"]}
+    assert users["a:b"]["outcome"] == users["a"]["outcome"] == "done", users
+    assert users["dave"]["outcome"] == "failed" and users["dave"]["error"] == \
+        'two bindings would be RoleBinding "usercert:dave:view" in team-a (dave\'s ClusterRole view and dave\'s ' \
+        'Role view): only one can be'
+    found = json.loads(live_cluster.admin("get", "clusterrolebindings", "-o", "json").stdout)["items"]
+    bound = {item["metadata"]["name"]: (item["subjects"][0]["name"], item["roleRef"]["name"]) for item in found
+             if item["metadata"]["name"].startswith("usercert:")}
+    assert bound == {"usercert:a~cb:c": ("a:b", "c"), "usercert:a:b:c": ("a", "b:c")}
+    assert sorted(os.listdir("clients")) == [".usercert", "a", "a:b"]
+
+
 def test_many_users_at_once_leave_one_whole_ledger_line_each(signing_ca, isolated):
     names = [f"user{n:02}" for n in range(16)]
     write_roster("team.yaml", *(f"{{name: {name}, groups: [g{n}]}}" for n, name in enumerate(names)))

@@ -1,6 +1,7 @@
 """RBAC for the certificates this tool issues: bindings made with `create`, removed by `revoke`.
 
-Bindings are named `usercert:USER:ROLE` (`usercert:group:GROUP:ROLE` with --bind-group), carry
+Bindings are named `usercert:USER:ROLE` (`usercert:group:GROUP:ROLE` with --bind-group; a ':' in
+USER or GROUP is written `~c`, so distinct users and roles never share a name), carry
 the label app.kubernetes.io/managed-by=kubectl-usercert and the exact user or group in an
 annotation, and are applied with `kubectl apply` so re-running changes nothing.
 """
@@ -67,12 +68,12 @@ def read_only_cluster_role():
     }
 
 
-_NAME_ESCAPES = {"~": "~~", "/": "~s", "%": "~p"}
+_NAME_ESCAPES = {"~": "~~", "/": "~s", "%": "~p", ":": "~c"}
 
 
-def _name_part(text):
+def _name_part(text, escaped="~/%"):
     # RBAC names may hold anything but '/' and '%'; '~' escapes them, reversibly, so no two names meet.
-    return re.sub(r"[~/%]", lambda match: _NAME_ESCAPES[match.group(0)], text)
+    return re.sub(f"[{escaped}]", lambda match: _NAME_ESCAPES[match.group(0)], text)
 
 
 def binding_manifests(plan, user, groups):
@@ -95,7 +96,9 @@ def binding_manifests(plan, user, groups):
 def _binding(role, subject_kind, subject_name):
     prefix = "usercert:group:" if subject_kind == "Group" else "usercert:"
     metadata = {
-        "name": f"{prefix}{_name_part(subject_name)}:{_name_part(role.name)}",
+        # ':' escaped in the subject too, so the first ':' after it ends it: user a:b with role c and user a
+        # with role b:c would otherwise both be usercert:a:b:c, and the second apply would take the first's over
+        "name": f"{prefix}{_name_part(subject_name, '~/%:')}:{_name_part(role.name)}",
         "labels": {MANAGED_BY_LABEL: MANAGED_BY},
         "annotations": {GROUP_ANNOTATION if subject_kind == "Group" else USER_ANNOTATION: subject_name},
     }
