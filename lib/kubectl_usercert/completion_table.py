@@ -13,6 +13,7 @@ from plumbum import cli as plumbum_cli
 
 from .cli import Main
 from .completion import TABLE
+from .flags import OPTIONAL_VALUES
 
 
 def table_from_cli():
@@ -48,6 +49,8 @@ def _flag(info, defaults):
             "list": bool(info.list), "choices": choices, "help": help_text}
     if long in defaults:
         flag["default"] = defaults[long]
+    if long in OPTIONAL_VALUES:
+        flag["optional"] = True  # its value only after '=': the next word is not taken
     return flag
 
 

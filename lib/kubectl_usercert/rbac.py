@@ -167,11 +167,15 @@ def check_names_free(kubectl, manifests):
                                hint="look at it with kubectl get -o yaml; rename or delete it first")
 
 
-def apply(kubectl, manifests):
-    """kubectl apply the manifests; return the names of the bindings applied."""
-    kubectl.checked(["apply", "-f", "-"], "apply the RBAC bindings", text=to_yaml(manifests))
+def apply(kubectl, manifests, dry_run="none"):
+    """kubectl apply the manifests (with dry_run "server": the cluster checks them, keeps nothing); return
+    the names of the bindings applied."""
+    server = ["--dry-run=server"] if dry_run == "server" else []
+    kubectl.checked(["apply", *server, "-f", "-"], "apply the RBAC bindings" + (" (server dry run)" if server else ""),
+                    text=to_yaml(manifests))
     names = [m["metadata"]["name"] for m in manifests if m["kind"].endswith("Binding")]
-    signals.record("applied " + ", ".join(names))
+    if not server:
+        signals.record("applied " + ", ".join(names))
     return names
 
 
@@ -217,12 +221,14 @@ def bindings_of(bindings, user, groups: Tuple[str, ...] = ()):
             (b.subject_kind == "Group" and b.subject in groups)]
 
 
-def delete(kubectl, binding):
-    args = ["delete", binding.ref, "--ignore-not-found"]
+def delete(kubectl, binding, dry_run="none"):
+    server = ["--dry-run=server"] if dry_run == "server" else []
+    args = ["delete", *server, binding.ref, "--ignore-not-found"]
     if binding.namespace:
         args += ["-n", binding.namespace]
-    kubectl.checked(args, f"delete {binding.ref}")
-    signals.record(f"deleted {binding.kind} {binding.name}")
+    kubectl.checked(args, f"delete {binding.ref}" + (" (server dry run)" if server else ""))
+    if not server:
+        signals.record(f"deleted {binding.kind} {binding.name}")
 
 
 def bindings_if_reachable(kubectl):

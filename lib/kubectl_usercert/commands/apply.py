@@ -1,7 +1,9 @@
 """`apply -f ROSTER`: a team's users as a roster kept in git, applied like a manifest.
 
 It plans (for each user: create, renew, reissue, rebind, unchanged; prune or report users the
-roster no longer lists), then acts, several users at a time. Applying the same roster twice does
+roster no longer lists), then acts, several users at a time; a dry run makes every check the work
+would make before changing anything (and, with server, asks the cluster with dryRun=All), and stops
+there. Applying the same roster twice does
 nothing the second time; a run interrupted or partly failed is completed by running it again.
 `create --from-file users.csv` is a roster made in memory, applied without --prune.
 """
@@ -10,13 +12,14 @@ import csv
 import io
 import os
 import sys
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import Optional, Tuple
 
 from .. import files, inventory, plan, rbac, roster, rollout
 from ..errors import InvalidInput
 from ..kubeconfig import kubeconfig_paths
-from ..results import AppliedUser, RosterApplied, now
+from ..results import RosterApplied, now
 from ..signers import SignerChooser, SignerOptions
 
 ROSTER_BYTES = 8 << 20
@@ -30,7 +33,7 @@ class ApplyRequest:
     signer_given: bool = False  # --signer on the command line overrides the roster's
     server: Optional[str] = None
     prune: bool = False
-    dry_run: bool = False
+    dry_run: str = "none"  # client: every check the work makes first, nothing changed; server: asked too
     jobs: int = os.cpu_count() or 1
     allow_system_masters: bool = False
 
@@ -50,23 +53,23 @@ def apply(request, progress=lambda _message: None):
         bindings = rbac.managed_bindings(kubectl)
     signers = SignerChooser(request.signing)
     items = plan.make(users, held, bindings, signers.located_fingerprint(), at, request.prune)
-    if request.dry_run:
-        return RosterApplied(tuple(AppliedUser(i.user, i.actions, i.reasons, i.notes) for i in items), True,
-                             request.prune, at)
-    tracker = _Tracker(progress, sum(1 for item in items if item.changes or "refused" in item.actions))
-    with files.made_dirs(request.out_dir):  # made once for every worker (and gone again if left empty)
+    rehearsal = request.dry_run != "none"  # the same work up to where it would change something
+    tracker = _Tracker(progress, sum(1 for item in items if item.changes or "refused" in item.actions),
+                       marks=not rehearsal)
+    # made once for every worker (and gone again if left empty); a dry run makes nothing
+    with nullcontext() if rehearsal else files.made_dirs(request.out_dir):
         done = rollout.carry_out(items, rollout.Shared(request, signers, reachable), request, tracker)
-    return RosterApplied(tuple(done), False, request.prune, at)
+    return RosterApplied(tuple(done), rehearsal, request.prune, at)
 
 
 class _Tracker:
     """Per-user steps and results, on a progress bar when `progress` is one (console.bar), else as
     lines through the plain callback."""
 
-    def __init__(self, progress, total):
-        self.progress = progress
+    def __init__(self, progress, total, marks=True):
+        self.progress, self.marks = progress, marks  # marks: a count first, and a mark per user done
         begin = getattr(progress, "begin", None)
-        if begin:
+        if begin and marks:
             begin(total)
 
     def step(self, user, message):
@@ -75,7 +78,7 @@ class _Tracker:
 
     def done(self, user, ok):
         tell = getattr(self.progress, "done", None)
-        if tell:
+        if tell and self.marks:
             tell(user, ok)
 
 
