@@ -171,3 +171,12 @@ def test_revoke_dry_run_plan_on_stdout_and_server_asks(live_cluster, isolated):
     assert refused.returncode == 1
     assert "could not be deleted" in json.loads(refused.stdout)["status"]["remaining"][0]
     assert tree(isolated) == before and [line["event"] for line in ledger_lines()] == ["issued"]
+
+
+def test_the_throwaway_request_on_every_openssl(live_cluster, isolated, openssl_flavour):
+    """The dry run's request is made from a key that openssl reads on stdin, never from a file."""
+    planned = run_cli("create", "mona", "-g", "dév", *EC, "--signer", "csr", "--dry-run=server", "-o", "json")
+    assert users_of(planned, 0)["mona"]["outcome"] == "planned", planned.stderr
+    posts = [r for r in live_cluster.server.records() if r.method == "POST" and "certificatesigningrequests" in r.path]
+    assert [r.status for r in posts] == [201] and "dryRun=All" in posts[0].query
+    assert tree(isolated) == [] and live_cluster.server.list("certificates.k8s.io/v1", "CertificateSigningRequest") == []
