@@ -11,7 +11,7 @@ import pytest
 
 from helpers import LAUNCHER, SERVER, ca_args, tree
 
-MEMORY = 256 << 20  # address space: the CLI needs ~60 MB of it to start; a bomb expanded needs gigabytes
+MEMORY = 128 << 20  # address space: the CLI needs ~60 MB of it to start; a bomb expanded needs gigabytes
 HEAD = "apiVersion: usercert.kubectl.io/v1alpha1\nkind: UserRoster\nspec:\n  users:\n"
 
 
