@@ -219,8 +219,8 @@ def test_revoke_interrupted_after_a_deletion_says_so_and_records_it(capsys, live
     assert run_cli("create", "bob", *EC, *live_cluster.ca_args, "--clusterrole", "view").returncode == 0
     delete = rbac.delete
 
-    def delete_then_signal(*args):
-        delete(*args)
+    def delete_then_signal(*args, **kwargs):
+        delete(*args, **kwargs)
         os.kill(os.getpid(), signal.SIGTERM)
 
     monkeypatch.setattr(rbac, "delete", delete_then_signal)

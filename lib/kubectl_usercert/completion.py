@@ -113,7 +113,7 @@ class _CommandLine:
             return
         if attached is not None:
             values.append(attached)
-        else:
+        elif not flag.get("optional"):
             self.pending = flag
 
     def value_of(self, long_name, default=None):

@@ -13,6 +13,7 @@ from plumbum import cli as plumbum_cli
 
 from .cli import Main
 from .completion import OUTPUT_FORMATS, TABLE
+from .flags import OPTIONAL_VALUES
 
 
 def table_from_cli():
@@ -53,6 +54,8 @@ def _flag(info, defaults, outputs=()):
         flag["argname"] = info.argname
     if long in defaults:
         flag["default"] = defaults[long]
+    if long in OPTIONAL_VALUES:
+        flag["optional"] = True  # its value only after '=': the next word is not taken
     return flag
 
 

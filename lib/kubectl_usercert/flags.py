@@ -13,6 +13,9 @@ from .errors import InvalidInput
 
 # What Go's strconv.ParseBool (so pflag, so kubectl) takes, exactly: not yes/no, not tRUE.
 _TRUE, _FALSE = ("1", "t", "T", "TRUE", "true", "True"), ("0", "f", "F", "FALSE", "false", "False")
+# pflag's NoOptDefVal: a flag whose value is optional means this alone, and its value is given only
+# with '=' (`--dry-run client` is --dry-run and an argument, as in kubectl).
+OPTIONAL_VALUES = {"dry-run": "client"}
 
 
 def normalize(argv, switches, stop_words=(), usage_hint=""):
@@ -49,6 +52,8 @@ def _long(word, rest, switches, given, usage_hint):
     if info.argtype is None:
         _boolean(info, f"--{name}", value if has_value else "true", given, usage_hint)
         return
+    if not has_value and name in OPTIONAL_VALUES:
+        value, has_value = OPTIONAL_VALUES[name], True
     if not has_value:
         if not rest:
             raise InvalidInput(f"flag needs an argument: --{name}", hint=usage_hint)

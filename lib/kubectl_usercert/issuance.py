@@ -19,10 +19,14 @@ from .results import Credential
 
 
 @contextmanager
-def user_operation(out_dir, user, progress):
+def user_operation(out_dir, user, progress, dry_run=False):
     """The user's files, with the out-dir made (and removed again if this run leaves it empty),
-    the user's lock held, and what killed runs left behind for this user cleared away."""
+    the user's lock held, and what killed runs left behind for this user cleared away; for a dry run
+    only the files: it reads, and takes no lock, makes nothing, clears nothing."""
     user_files = UserFiles.for_user(out_dir, user)
+    if dry_run:
+        yield user_files
+        return
     with files.made_dirs(out_dir):
         with locks.user_lock(out_dir, user_files.stem, progress, what=user):
             files.remove_stale(out_dir, lambda stem: stem == user_files.stem or locks.is_free(out_dir, stem))

@@ -28,15 +28,16 @@ class RevokeRequest:
     user: str
     out_dir: str = "clients"
     kubectl: Kubectl = Kubectl()
-    dry_run: bool = False
+    dry_run: str = "none"  # client: say what would go; server: and ask the cluster to delete with dryRun=All
 
 
 def revoke(request, progress=lambda _message: None):
-    with issuance.user_operation(request.out_dir, request.user, progress) as user_files:
+    with issuance.user_operation(request.out_dir, request.user, progress,
+                                 dry_run=request.dry_run != "none") as user_files:
         history = ledger.history(request.out_dir, request.user)
         issued = _what_was_issued(user_files, history, request)
         already = bool(history) and history[-1].event == "revoked" and not os.path.isdir(user_files.directory)
-        result = replace(issued, dry_run=request.dry_run, already_revoked=already)
+        result = replace(issued, dry_run=request.dry_run != "none", already_revoked=already)
         progress("Finding the bindings this tool made")
         try:
             if not kubeconfig_paths(request.kubectl.kubeconfig):
@@ -52,7 +53,9 @@ def revoke(request, progress=lambda _message: None):
                                                    and b.subject == request.user),
                              group_bindings_kept=tuple(b for b in managed if b.subject_kind == "Group"
                                                        and b.subject in result.groups))
-        if request.dry_run:
+        if request.dry_run == "server":
+            return _delete_bindings(request, result, [], progress)
+        if request.dry_run != "none":
             return result
         if not already:
             result = replace(result, archived_to=_archive(user_files, request.out_dir, result.serial))
@@ -137,9 +140,9 @@ def _first_reason(error):
 def _delete_bindings(request, result, removed, progress):
     try:
         for binding in result.removed:
-            progress(f"Deleting {binding.ref}")
+            progress(f"Deleting {binding.ref}" + (" (server dry run)" if request.dry_run == "server" else ""))
             with signals.critical():  # deleted and noted together, so the record says exactly what went
-                rbac.delete(request.kubectl, binding)
+                rbac.delete(request.kubectl, binding, dry_run=request.dry_run)
                 removed.append(binding)
     except UsercertError as exc:
         left = [b.ref for b in result.removed if b not in removed]

@@ -57,6 +57,10 @@ class Signer(Protocol):
     def ledger_fields(self) -> dict:
         """How it signed, for the ledger (so renew can sign alike)."""
 
+    def rehearse(self, subject, spec, validity: timedelta, progress) -> None:
+        """--dry-run=server: ask the cluster whether it would take the request, keeping nothing (the CSR
+        API; a local CA has nothing to ask)."""
+
 
 @dataclass(frozen=True, eq=False, repr=False)
 class SignerOptions:
