@@ -1,11 +1,13 @@
 """release/'s code, checked without a release build: the builder's per-build values, the rules the
 zipapp's own code keeps (the standard library and Python 3.9 only: it runs on any python3 >= 3.9 with
-nothing installed), and a small zipapp run by every Python here. Not marked `packaging`: it takes a
-few seconds."""
+nothing installed), a small zipapp run by every Python here, and the set-up of the packaging tests
+(nothing starts when they are left out). Not marked `packaging`: it takes a few seconds."""
 
 import ast
 import glob
+import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -129,3 +131,37 @@ def test_a_small_zipapp_runs_on_every_python_here_from_3_9_and_says_so_on_older_
         assert from_zip.stdout.startswith("cli ['x'] ") and "_kubectl_usercert_zipapp.zip/" in from_zip.stdout
     tags = {name.rsplit("-", 1)[1] for name in os.listdir(cache_home / "kubectl-usercert" / "zipapp")}
     assert tags == {"%d%d" % version for version in pythons if version >= (3, 9)}
+
+
+# Records every process started during a pytest run, and from which of the tests' files.
+RECORDER = '''
+import json, os, subprocess, traceback
+started = []
+real_init = subprocess.Popen.__init__
+def recording_init(self, args, *rest, **options):
+    files = sorted({os.path.basename(frame.filename) for frame in traceback.extract_stack()})
+    started.append({"argv": [str(part) for part in args] if isinstance(args, list) else [str(args)], "from": files})
+    real_init(self, args, *rest, **options)
+subprocess.Popen.__init__ = recording_init
+def pytest_unconfigure(config):
+    with open(os.environ["STARTED_RECORD"], "w") as record:
+        json.dump(started, record)
+'''
+
+
+@pytest.mark.parametrize("selection", [["-m", "not packaging"], ["--collect-only"]])
+def test_the_packaging_tests_start_nothing_when_they_are_left_out(tmp_path, selection):
+    """Their set-up (a release build, a pip download, localedef) starts at their first test, not when
+    their modules are imported: a run that leaves them out, as -m "not packaging" does, starts none of
+    it, and no process at all from their modules."""
+    (tmp_path / "recorder.py").write_text(RECORDER)
+    env = dict(os.environ, PYTHONPATH=str(tmp_path), STARTED_RECORD=str(tmp_path / "started.json"))
+    result = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "recorder", "-p", "no:cacheprovider",
+                             *selection, "tests/test_install.py", "tests/test_release.py"],
+                            cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode in (0, 5), result.stdout + result.stderr  # 5: no test ran
+    assert re.match(r"[1-9]\d* (deselected|tests collected) in ", result.stdout.splitlines()[-1]), result.stdout
+    started = json.loads((tmp_path / "started.json").read_text())
+    ours = [entry for entry in started
+            if {"test_install.py", "test_release.py", "helpers.py"} & set(entry["from"])]
+    assert ours == []
