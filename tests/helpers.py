@@ -4,9 +4,11 @@ import atexit
 import datetime
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
@@ -94,27 +96,57 @@ def path_with(*folders):
 
 
 class Background:
-    """A command started now (when a test module is imported), whose outcome a fixture collects
-    later: slow set-up that only reads the checkout (a release build, a pip download) then runs on
-    the core the tests, one at a time, leave idle. Its output goes to `log`; if no fixture ever asks
-    (the module's tests deselected), it is stopped, with its children, when pytest exits."""
+    """Slow set-up that only reads the checkout (a release build, a pip download): a command that
+    runs in the background while tests run (one at a time, they leave a core idle), whose outcome
+    a fixture collects with wait(). Declaring one (when a test module is imported) starts nothing:
+    the first packaging test of a run starts those that its selected tests need (the
+    `background_work` fixture), and wait() starts one if nothing did. So a run that selects none
+    of them (-m "not packaging", -k, --collect-only) starts none. Each runs in a temporary folder
+    of its own, its output in `log` there; when pytest exits it is stopped, with its children,
+    and the folder removed."""
 
-    def __init__(self, argv, log, **options):
-        self.log = Path(log)
-        with open(self.log, "wb") as handle:
-            self._process = subprocess.Popen([str(part) for part in argv], stdin=subprocess.DEVNULL, stdout=handle,
-                                             stderr=subprocess.STDOUT, start_new_session=True, **options)
+    declared = []
+
+    def __init__(self, name, command, needed_by):
+        """command(folder) -> the argv to run in `folder` (it may prepare the folder first);
+        needed_by: the name of the fixture that waits for it."""
+        self.name, self._command, self.needed_by = name, command, needed_by
+        self.folder = None
+        self._process = None
+        Background.declared.append(self)
+
+    def start(self):
+        if self._process is not None:
+            return
+        self.folder = Path(tempfile.mkdtemp(prefix=f"usercert-{self.name}."))
+        atexit.register(shutil.rmtree, self.folder, ignore_errors=True)  # runs after stop(): last in, first out
+        argv = [str(part) for part in self._command(self.folder)]
+        with open(self.folder / "log", "wb") as handle:
+            self._process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=handle, stderr=subprocess.STDOUT,
+                                             start_new_session=True, cwd=self.folder)
         atexit.register(self.stop)
 
     def wait(self, timeout=600):
         """The CompletedProcess (stdout holds stdout and stderr), once the command is done."""
+        self.start()
         code = self._process.wait(timeout=timeout)
-        return subprocess.CompletedProcess(self._process.args, code, self.log.read_text(errors="replace"), "")
+        return subprocess.CompletedProcess(self._process.args, code, (self.folder / "log").read_text(errors="replace"),
+                                           "")
 
     def stop(self):
-        if self._process.poll() is None:
+        if self._process is not None and self._process.poll() is None:
             os.killpg(self._process.pid, signal.SIGKILL)  # its own session: the command and its children
             self._process.wait()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def background_work(request):
+    """Starts every declared Background that a test of this run needs (it uses the fixture that
+    waits for it), at the first test of a module that imports this fixture: the packaging tests."""
+    selected = selected_and_not_skipped(request)
+    for work in Background.declared:
+        if any(work.needed_by in item.fixturenames for item in selected):
+            work.start()
 
 
 class Scenarios:

@@ -2,13 +2,14 @@
 
 install.sh runs with a PATH of only the link folder, a python3 and the system folders, so what it
 leaves behind, or needs, is all in plain sight. One install takes its packages from the index, as a
-user's does; the others from a wheelhouse of the same packages, downloaded once per run while the
-modules before this one run, so that each install's pip does not ask the index again. The install
-scenarios run side by side (see `installs`): each has a HOME and PATH of its own.
+user's does; the others from a wheelhouse of the same packages, downloaded once per run in the
+background from the run's first packaging test on (helpers.Background: nothing starts when this
+module is imported, nor in a run that leaves its tests out, as -m "not packaging" does), so that
+each install's pip does not ask the index again. The install scenarios run side by side (see
+`installs`): each has a HOME and PATH of its own.
 """
 
 import ast
-import atexit
 import configparser
 import fcntl
 import glob
@@ -17,12 +18,12 @@ import re
 import shutil
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 import pytest
 
 from helpers import ROOT, Background, Scenarios, runs_in_this_session, tree
+from helpers import background_work  # noqa: F401 (autouse: starts what the selected tests need, see DOWNLOAD)
 
 INSTALL = ROOT / "install.sh"
 KUBECTL = shutil.which("kubectl", path="/usr/bin") or shutil.which("kubectl")
@@ -34,7 +35,7 @@ COMMANDS = ("kubectl-usercert", "kubectl_complete-usercert")
 # in threads of their own while the tests' fixtures change os.environ.
 MACHINE_ENVIRONMENT = dict(os.environ)
 
-pytestmark = pytest.mark.skipif(KUBECTL is None, reason="needs kubectl")
+pytestmark = [pytest.mark.packaging, pytest.mark.skipif(KUBECTL is None, reason="needs kubectl")]
 
 
 def base_python():
@@ -71,27 +72,21 @@ def checkout_requirements():
     return [line.strip() for line in wanted.splitlines() if line.strip()] + ast.literal_eval(build.group(1))
 
 
-def start_download():
-    """pip download of those into a temporary folder (removed when pytest exits), started at import.
-    This (the dev) virtualenv's pip downloads for this Python: install.sh's python3 below is
-    base_python(), the interpreter this virtualenv was made from."""
-    folder = Path(tempfile.mkdtemp(prefix="usercert-wheelhouse."))
-    atexit.register(shutil.rmtree, folder, ignore_errors=True)  # runs after the download is stopped
-    return folder / "wheels", Background([sys.executable, "-m", "pip", "download", "--disable-pip-version-check",
-                                          "-q", "-d", folder / "wheels", *checkout_requirements()],
-                                         log=folder / "pip.log", cwd=folder)
-
-
-_WHEELS, _DOWNLOAD = start_download() if KUBECTL else (None, None)
+# pip download of those into folder/wheels, in the background (helpers.Background). This (the dev)
+# virtualenv's pip downloads for this Python: install.sh's python3 below is base_python(), the
+# interpreter this virtualenv was made from.
+DOWNLOAD = Background("wheelhouse", lambda folder: [
+    sys.executable, "-m", "pip", "download", "--disable-pip-version-check", "-q", "-d", folder / "wheels",
+    *checkout_requirements()], needed_by="wheelhouse")
 
 
 @pytest.fixture(scope="module")
 def wheelhouse():
     """pip settings (as environment variables, which install.sh's pip honours) that take every
     package from the wheelhouse and never ask the index."""
-    downloaded = _DOWNLOAD.wait()
+    downloaded = DOWNLOAD.wait()
     assert downloaded.returncode == 0, downloaded.stdout
-    return {"PIP_FIND_LINKS": _WHEELS, "PIP_NO_INDEX": "1"}
+    return {"PIP_FIND_LINKS": DOWNLOAD.folder / "wheels", "PIP_NO_INDEX": "1"}
 
 
 def run(command, env, cwd=None, timeout=300):
@@ -442,16 +437,21 @@ def _old_python():
     return None
 
 
-OLD_PYTHON = _old_python()
+@pytest.fixture
+def old_python():
+    """Looked for when the test runs, not when this module is imported: pyenv's shims take a while."""
+    found = _old_python()
+    if found is None:
+        pytest.skip("needs a Python 3 older than 3.9")
+    return found
 
 
-@pytest.mark.skipif(OLD_PYTHON is None, reason="needs a Python 3 older than 3.9")
-def test_launcher_on_a_python_older_than_3_9_says_so(tmp_path):
+def test_launcher_on_a_python_older_than_3_9_says_so(tmp_path, old_python):
     env = environment(tmp_path / "home", SYSTEM_PATH)
-    result = run([OLD_PYTHON, ROOT / "kubectl-usercert", "--help"], env)
+    result = run([old_python, ROOT / "kubectl-usercert", "--help"], env)
     assert result.returncode == 4 and result.stdout == ""
     first, hint = result.stderr.splitlines()
-    assert first.startswith(f"error: kubectl-usercert needs Python 3.9 or newer, {OLD_PYTHON} is 3.")
+    assert first.startswith(f"error: kubectl-usercert needs Python 3.9 or newer, {old_python} is 3.")
     assert hint == f"hint: run ./install.sh from {ROOT} (PYTHON=python3.X ./install.sh picks a newer one)"
-    completed = run([OLD_PYTHON, ROOT / "kubectl_complete-usercert", "create", ""], env)
+    completed = run([old_python, ROOT / "kubectl_complete-usercert", "create", ""], env)
     assert (completed.returncode, completed.stdout, completed.stderr) == (0, ":1\n", "")

@@ -1,9 +1,10 @@
 """The release: release/build.py's archive installed as krew installs it, and its krew manifest.
 
 The archive is built once per run into a temporary folder (pip fetches the dependencies), in the
-background from the moment this module is imported (the modules before it run meanwhile), then
-unpacked the way krew does and run through kubectl by a fresh virtualenv's python3 that has
-none of the dependencies. The zipapp's cache (its unpacked, compiled copy in
+background from the run's first packaging test on (helpers.Background: nothing starts when this
+module is imported, nor in a run that leaves its tests out, as -m "not packaging" does), then
+unpacked the way krew does and run through kubectl by a fresh virtualenv's python3 that has none
+of the dependencies. The zipapp's cache (its unpacked, compiled copy in
 ${XDG_CACHE_HOME:-~/.cache}/kubectl-usercert/zipapp/) is used only where nobody else could have
 changed it: planted, tampered, foreign and world-writable caches are shown not to run. The
 manifest is held to the rules of krew's validation (internal/index/validation/validate.go and
@@ -11,7 +12,6 @@ cmd/validate-krew-manifest) and krew-index's review, implemented below, and to t
 """
 
 import ast
-import atexit
 import base64
 import copy
 import glob
@@ -35,6 +35,7 @@ from cryptography import x509
 from cryptography.x509.oid import NameOID
 
 from helpers import ROOT, Background, Scenarios, runs_in_this_session, selected_and_not_skipped
+from helpers import background_work  # noqa: F401 (autouse: starts what the selected tests need, see BUILD)
 from kubectl_usercert import __version__
 
 KUBECTL = shutil.which("kubectl", path="/usr/bin") or shutil.which("kubectl")
@@ -47,19 +48,11 @@ BOOT = "_kubectl_usercert_zipapp"
 PAYLOAD = BOOT + ".zip"
 MANIFEST_FILE = BOOT + ".sha256"
 
-pytestmark = pytest.mark.skipif(KUBECTL is None or OPENSSL is None, reason="needs kubectl and openssl")
-
-
-def start_build():
-    """release/build.py, started at import into a temporary folder (removed when pytest exits)."""
-    folder = Path(tempfile.mkdtemp(prefix="usercert-release-build."))
-    atexit.register(shutil.rmtree, folder, ignore_errors=True)  # runs after the build is stopped
-    return folder, Background([sys.executable, ROOT / "release" / "build.py", "--dist", folder / "dist",
-                               "--manifest", folder / "plugins" / "usercert.yaml"], log=folder / "build.log",
-                              cwd=folder)
-
-
-_BUILD, _BUILDING = start_build() if KUBECTL and OPENSSL else (None, None)
+pytestmark = [pytest.mark.packaging,
+              pytest.mark.skipif(KUBECTL is None or OPENSSL is None, reason="needs kubectl and openssl")]
+BUILD = Background("release-build", lambda folder: [
+    sys.executable, ROOT / "release" / "build.py", "--dist", folder / "dist",
+    "--manifest", folder / "plugins" / "usercert.yaml"], needed_by="release")
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -79,11 +72,11 @@ def ahead(request, release, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def release(tmp_path_factory):
-    built = _BUILDING.wait()
+    built = BUILD.wait()
     assert built.returncode == 0, built.stdout
     out = tmp_path_factory.mktemp("release")
-    shutil.copytree(_BUILD / "dist", out / "dist")
-    shutil.copytree(_BUILD / "plugins", out / "plugins")
+    shutil.copytree(BUILD.folder / "dist", out / "dist")
+    shutil.copytree(BUILD.folder / "plugins", out / "plugins")
     manifest = out / "plugins" / "usercert.yaml"
     archive = out / "dist" / ARCHIVE_NAME
     assert archive.is_file(), os.listdir(out / "dist")
@@ -154,18 +147,26 @@ def test_the_zipapp_carries_a_sha256_manifest_of_its_payload(release):
 
 
 def fresh_pythons():
-    """The interpreter running the tests and, where there is one, a Python 3.9 (the oldest allowed)."""
-    base = os.path.realpath(getattr(sys, "_base_executable", None) or sys.executable)
-    found = [pytest.param(base, id="python%d.%d" % sys.version_info[:2])]
+    """The interpreter running the tests and, unless it is one, a Python 3.9 (the oldest allowed), as
+    parameters: fresh_python() looks for them when a test needs one, not when this module is imported."""
+    found = [pytest.param("this", id="python%d.%d" % sys.version_info[:2])]
     if sys.version_info[:2] != (3, 9):
-        versions = {os.path.dirname(os.path.dirname(os.path.dirname(base))),  # pyenv: versions/X/bin/python
-                    os.path.join(os.environ.get("PYENV_ROOT") or os.path.expanduser("~/.pyenv"), "versions")}
-        candidates = sorted(c for folder in versions for c in glob.glob(os.path.join(folder, "3.9*/bin/python3.9")))
-        candidates += [p for p in ("/usr/bin/python3.9", "/usr/local/bin/python3.9") if os.path.exists(p)]
-        usable = [c for c in candidates if subprocess.run([c, "-c", "import venv"]).returncode == 0]
-        found.append(pytest.param(usable[0] if usable else None, id="python3.9",
-                                  marks=pytest.mark.skipif(not usable, reason="no Python 3.9 here")))
+        found.append(pytest.param("3.9", id="python3.9"))
     return found
+
+
+def fresh_python(which):
+    """The interpreter of a fresh_pythons() parameter, outside any virtualenv; None for a 3.9 that
+    this machine does not have."""
+    base = os.path.realpath(getattr(sys, "_base_executable", None) or sys.executable)
+    if which == "this":
+        return base
+    versions = {os.path.dirname(os.path.dirname(os.path.dirname(base))),  # pyenv: versions/X/bin/python
+                os.path.join(os.environ.get("PYENV_ROOT") or os.path.expanduser("~/.pyenv"), "versions")}
+    candidates = sorted(c for folder in versions for c in glob.glob(os.path.join(folder, "3.9*/bin/python3.9")))
+    candidates += [p for p in ("/usr/bin/python3.9", "/usr/local/bin/python3.9") if os.path.exists(p)]
+    usable = [c for c in candidates if subprocess.run([c, "-c", "import venv"]).returncode == 0]
+    return usable[0] if usable else None
 
 
 def krew_platform(manifest, os_name, arch):
@@ -200,7 +201,9 @@ def krew_installed(request, release, tmp_path_factory):
     """The plugin installed krew-style, and an environment whose python3 has no dependencies; and,
     made in the background from now on, the caches of first runs the tests below will change
     (see first_run_cache)."""
-    python = request.param
+    python = fresh_python(request.param)
+    if python is None:
+        pytest.skip("no Python 3.9 here")
     base = tmp_path_factory.mktemp("krew")
     archive, manifest = release
     bin_dir, store = krew_install(archive, manifest, base / "krew")
@@ -216,7 +219,7 @@ def krew_installed(request, release, tmp_path_factory):
     installed = {"env": env, "home": home, "bin": bin_dir, "store": store, "python": python,
                  "krew_root": base / "krew", "manifest": yaml.safe_load(manifest.read_text())}
     wanted = [item for item in selected_and_not_skipped(request)
-              if "first_run_cache" in item.fixturenames and item.callspec.params.get("krew_installed") == python]
+              if "first_run_cache" in item.fixturenames and item.callspec.params.get("krew_installed") == request.param]
     with FirstRuns(installed, base / "first-runs", len(wanted)) as installed["first_runs"]:
         yield installed
 
@@ -601,30 +604,25 @@ def test_each_python_version_gets_its_own_bytecode(ahead):
     ahead.outcome(each_python_version_gets_its_own_bytecode)
 
 
-def start_localedef():
-    """localedef building de_DE.UTF-8 into a temporary folder (removed when pytest exits), started at
-    import like the build; (None, None) where this machine has no localedef."""
-    localedef = shutil.which("localedef")
-    if not localedef or not os.path.isdir("/usr/share/i18n/locales"):
-        return None, None
-    folder = Path(tempfile.mkdtemp(prefix="usercert-locales."))
-    atexit.register(shutil.rmtree, folder, ignore_errors=True)  # runs after localedef is stopped
+def localedef_command(folder):
+    """localedef building de_DE.UTF-8 into folder/locales (run in the background like the build)."""
     (folder / "locales").mkdir()
-    return folder / "locales", Background([localedef, "-i", "de_DE", "-f", "UTF-8", folder / "locales" / "de_DE.UTF-8"],
-                                          log=folder / "localedef.log", cwd=folder)
+    return [shutil.which("localedef"), "-i", "de_DE", "-f", "UTF-8", folder / "locales" / "de_DE.UTF-8"]
 
 
-_LOCALES, _LOCALEDEF = start_localedef() if KUBECTL and OPENSSL else (None, None)
+GERMAN_LOCALE = (Background("locales", localedef_command, needed_by="german_locale")
+                 if shutil.which("localedef") and os.path.isdir("/usr/share/i18n/locales") else None)
 
 
 @pytest.fixture(scope="module")
 def german_locale():
-    if _LOCALEDEF is None:
+    if GERMAN_LOCALE is None:
         pytest.skip("no localedef")
-    made = _LOCALEDEF.wait()
-    if not (_LOCALES / "de_DE.UTF-8").exists():
+    made = GERMAN_LOCALE.wait()
+    locales = GERMAN_LOCALE.folder / "locales"
+    if not (locales / "de_DE.UTF-8").exists():
         pytest.skip("cannot build the de_DE locale: " + made.stdout)
-    return {"LOCPATH": str(_LOCALES), "LC_ALL": "de_DE.UTF-8"}
+    return {"LOCPATH": str(locales), "LC_ALL": "de_DE.UTF-8"}
 
 
 @pytest.mark.parametrize("cache", ["unpacked", "in-zip"])
