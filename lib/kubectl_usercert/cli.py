@@ -174,7 +174,7 @@ class Whois(Command, switches.Output, switches.OutDir):
 
 
 @Main.subcommand("renew")
-class Renew(Command, switches.Output, switches.OutDir, switches.Signer, switches.Key, switches.Validity,
+class Renew(Command, switches.Output, switches.OutDir, switches.Signer, switches.Key, switches.KeptValidity,
             switches.Masters):
     """Issue a new certificate for USER (same key unless --rekey) and update the kubeconfig in place."""
 

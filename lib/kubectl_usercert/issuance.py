@@ -16,6 +16,7 @@ from .errors import InvalidInput, OutputExists, UsercertError
 from .layout import UserFiles
 from .ledger import LedgerEntry
 from .results import Credential
+from .times import duration_text
 
 
 @contextmanager
@@ -29,12 +30,12 @@ def user_operation(out_dir, user, progress):
             yield user_files
 
 
-def issue(subject, signer, found, make, *, out_dir, namespace=None, force=False, warnings=(), with_key=True,
-          extra_files=None, progress=lambda _message: None, **ledger_extra):
+def issue(subject, signer, found, make, *, out_dir, lifetime, namespace=None, force=False, warnings=(),
+          with_key=True, extra_files=None, progress=lambda _message: None, **ledger_extra):
     """A credential for `subject` in OUT_DIR/USER: `make(staged_files)` signs the certificate into
     the private staging folder (with a new key, or a user's own request) and returns what it says;
     then the kubeconfig for the cluster `found`, `extra_files` ({name: text}), and the folder moved
-    into place together with its ledger line."""
+    into place together with its ledger line (which records `lifetime`, the one asked for)."""
     with user_operation(out_dir, subject.user, progress) as user_files:
         if not force:
             refuse_or_adopt(out_dir, user_files)
@@ -45,7 +46,8 @@ def issue(subject, signer, found, make, *, out_dir, namespace=None, force=False,
             for name, text in (extra_files or {}).items():
                 files.write_private(os.path.join(stage.path, name), text)
             credential = describe(subject, info, user_files, cluster=found.name, server=found.server,
-                                  namespace=namespace, signer=signer, warnings=warnings, with_key=with_key)
+                                  namespace=namespace, signer=signer, warnings=warnings, with_key=with_key,
+                                  lifetime=lifetime)
             entry = ledger_entry("issued", credential, signer, **ledger_extra)
             stage.commit(record=lambda: ledger.append(out_dir, entry))
     return credential
@@ -155,8 +157,8 @@ def write_kubeconfig(stage_files, found, user, namespace, with_key=True):
     files.write_private(stage_files.kubeconfig, userconfig.dump(config))
 
 
-def describe(subject, info, user_files, *, cluster, server, namespace, signer, warnings, with_key=True):
-    """The Credential for what was just issued into user_files."""
+def describe(subject, info, user_files, *, cluster, server, namespace, signer, warnings, lifetime, with_key=True):
+    """The Credential for what was just issued into user_files, asked for `lifetime` (a timedelta)."""
     return Credential(
         user=subject.user, groups=subject.groups, serial=info.serial, not_before=info.not_before,
         not_after=info.not_after, key_type=info.key_type, key_bits=info.key_bits,
@@ -164,7 +166,8 @@ def describe(subject, info, user_files, *, cluster, server, namespace, signer, w
         directory=user_files.directory, kubeconfig=user_files.kubeconfig, certificate=user_files.cert,
         key=user_files.key if with_key else None, cluster=cluster, server=server,
         context=userconfig.context_name(subject.user, cluster), namespace=namespace, signer=signer.name,
-        ca_fingerprint_sha256=signer.ca_fingerprint, warnings=tuple(warnings) + tuple(signer.notes))
+        ca_fingerprint_sha256=signer.ca_fingerprint, warnings=tuple(warnings) + tuple(signer.notes),
+        lifetime=duration_text(lifetime))
 
 
 def ledger_entry(event, credential, signer, **extra):
@@ -173,4 +176,5 @@ def ledger_entry(event, credential, signer, **extra):
                        fingerprint_sha256=credential.fingerprint_sha256, not_before=credential.not_before,
                        not_after=credential.not_after, key_type=credential.key_type,
                        key_bits=credential.key_bits, cluster=credential.cluster, server=credential.server,
-                       path=credential.directory, **{**signer.ledger_fields(), **extra})
+                       path=credential.directory, lifetime=credential.lifetime,
+                       **{**signer.ledger_fields(), **extra})

@@ -14,16 +14,17 @@ import json
 import os
 import stat
 from dataclasses import dataclass, field, fields, replace
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import List, Optional, Tuple
 
 from .errors import InvalidInput, UsercertError
 from .files import PRIVATE_DIR_MODE, write_all, write_error
 from .layout import ledger_path, records_dir
-from .times import iso, parse_iso
+from .times import iso, parse_duration, parse_iso
 
 EVENTS = ("issued", "renewed", "adopted", "revoked")
 MAX_LEDGER_BYTES = 256 << 20
+BACKDATE = timedelta(minutes=5)  # what kube's signer (and this tool's, since) take off notBefore
 
 
 @dataclass(frozen=True, eq=False, repr=False)
@@ -45,6 +46,8 @@ class LedgerEntry:
     cluster: Optional[str] = None
     server: Optional[str] = None
     path: Optional[str] = None  # the user's folder
+    lifetime: Optional[str] = None  # the lifetime asked for (30d, 8h), so renew asks for the same
+    approval: Optional[str] = None  # csr: "self" (this tool approved it: --approve) or "others"
     previous_serial: Optional[str] = None  # renewed
     key_held_by: Optional[str] = None  # "owner" when the key never came here (sign --csr)
     bindings_removed: Tuple[str, ...] = ()  # revoked
@@ -53,6 +56,16 @@ class LedgerEntry:
     @property
     def fingerprint_hex(self):
         return (self.fingerprint_sha256 or "").replace(":", "").lower()
+
+    def asked_lifetime(self):
+        """The lifetime this certificate was asked for, as recorded; else (a line written before the
+        ledger recorded it, an adopted certificate) as its window says (see lifetime_of_window)."""
+        if self.lifetime:
+            try:
+                return parse_duration(self.lifetime, "the recorded lifetime")
+            except InvalidInput:
+                pass
+        return lifetime_of_window(self.not_before, self.not_after)
 
     def to_json(self):
         record = {}
@@ -79,6 +92,17 @@ class LedgerEntry:
         if "user" not in values:
             raise ValueError("no user")
         return cls(**values)
+
+
+def lifetime_of_window(not_before, not_after):
+    """The lifetime a certificate valid from not_before to not_after was most likely asked for: the
+    window rounded down to the minute, less the five minutes signers backdate notBefore when it ends
+    five minutes past a round ten minutes (2h05m is 2h); an uneven window errs shorter, never longer.
+    None without both dates."""
+    if not_before is None or not_after is None or not_after - not_before < 2 * BACKDATE:
+        return None
+    window = timedelta(minutes=(not_after - not_before) // timedelta(minutes=1))
+    return window - BACKDATE if window % timedelta(minutes=10) == BACKDATE else window
 
 
 # camelCase as kubectl writes JSON; fingerprints as the -o json output names them.

@@ -21,6 +21,7 @@ from .keys import key_spec, spec_of
 from .results import Renewal
 from .signers import SignerOptions, choose_signer
 from .subject import make_subject, subject_warnings
+from .times import duration_text
 
 
 @dataclass(frozen=True, eq=False, repr=False)
@@ -28,7 +29,7 @@ class RenewRequest:
     user: str
     out_dir: str = "clients"
     groups: Optional[Tuple[str, ...]] = None  # None: keep the certificate's groups
-    validity: timedelta = timedelta(days=365)
+    validity: Optional[timedelta] = None  # None: the lifetime it was issued with, as the ledger recorded it
     rekey: bool = False
     key_type: Optional[str] = None  # with --rekey; default: the current key's type
     key_size: Optional[int] = None
@@ -52,7 +53,10 @@ def renew(request, progress=lambda _message: None):
         openssl.require_key_support(spec)
         signer = request.signer or choose_signer(_signing(request, recorded), subject, progress)
         _check_same_ca(request, recorded, signer, old, user_files)
-        validity = signer.grant(request.validity)
+        lifetime = request.validity or _kept_lifetime(recorded, old)
+        progress(f"Renewing for {duration_text(lifetime)}" +
+                 ("" if request.validity else ", the lifetime it was issued with (--days or --expiration changes it)"))
+        validity = signer.grant(lifetime)
         with files.staged_dir(user_files.directory, force=True) as stage:
             staged = user_files.inside(stage.path)
             _copy_folder(user_files.directory, stage.path)
@@ -66,7 +70,7 @@ def renew(request, progress=lambda _message: None):
             _update_kubeconfig(staged, credentials.user, request.rekey)
             credential = issuance.describe(subject, info, user_files, cluster=credentials.cluster or "",
                                            server=credentials.server or "", namespace=credentials.namespace,
-                                           signer=signer, warnings=warnings)
+                                           signer=signer, warnings=warnings, lifetime=lifetime)
             entry = issuance.ledger_entry("renewed", credential, signer, previous_serial=old.serial)
             stage.commit(record=lambda: ledger.append(request.out_dir, entry),
                          done=f"renewed {user_files.directory}")
@@ -102,19 +106,30 @@ def _check_trusted(request, user_files, old):
                            hint="the folder was changed by hand; renew --rekey, or re-create the user with --force")
 
 
+def _kept_lifetime(recorded, old):
+    """The lifetime the certificate was asked for (see LedgerEntry.asked_lifetime); without a record,
+    as its own window says; a year when nothing says."""
+    kept = recorded.asked_lifetime() if recorded is not None else None
+    return kept or ledger.lifetime_of_window(old.not_before, old.not_after) or timedelta(days=365)
+
+
 def _signing(request, recorded):
-    """Sign as the ledger says the certificate was signed, unless the command line says otherwise."""
+    """Sign as the ledger says the certificate was signed, unless the command line says otherwise; a
+    request this tool approved (--approve) is approved again."""
+    signing = request.signing
+    if recorded is not None and recorded.approval == "self":
+        signing = replace(signing, approve=True)
     if request.signer_given or recorded is None or recorded.signer is None:
-        return request.signing
+        return signing
     if recorded.signer == "csr":
-        return replace(request.signing, kind="csr")
+        return replace(signing, kind="csr")
     if recorded.ca_cert and recorded.ca_key:
         gone = [path for path in (recorded.ca_cert, recorded.ca_key) if not os.path.isfile(path)]
         if gone:
             raise InvalidInput(f"the CA that issued {request.user!r} is gone: {' and '.join(gone)} not found",
                                hint="give the CA with --ca-cert and --ca-key (or --signer csr)")
-        return replace(request.signing, kind="local", ca_cert=recorded.ca_cert, ca_key=recorded.ca_key)
-    return replace(request.signing, kind="local")
+        return replace(signing, kind="local", ca_cert=recorded.ca_cert, ca_key=recorded.ca_key)
+    return replace(signing, kind="local")
 
 
 def _check_same_ca(request, recorded, signer, old, user_files):

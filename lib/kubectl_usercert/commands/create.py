@@ -53,8 +53,9 @@ def create(request, progress=lambda _message: None):
     credential = issuance.issue(
         subject, signer, found, lambda staged: issuance.new_key_signed(staged, subject, request.key, signer, validity,
                                                                       progress, request.pending_key),
-        out_dir=request.out_dir, namespace=request.namespace, force=request.force, warnings=warnings,
-        progress=progress, extra_files={"rbac.yaml": rbac.to_yaml(manifests)} if manifests else None)
+        out_dir=request.out_dir, lifetime=request.validity, namespace=request.namespace, force=request.force,
+        warnings=warnings, progress=progress,
+        extra_files={"rbac.yaml": rbac.to_yaml(manifests)} if manifests else None)
     bindings = _bindings(request, manifests, credential, progress)
     verification = None
     if request.verify:

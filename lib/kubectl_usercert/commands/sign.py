@@ -60,7 +60,7 @@ def sign(request, progress=lambda _message: None):
             return issuance.request_signed(staged, subject, spec, signer, validity, asked.public_key, progress)
 
         credential = issuance.issue(subject, signer, found, make, out_dir=request.out_dir,
-                                    namespace=request.namespace, force=request.force, warnings=warnings,
+                                    lifetime=request.validity, namespace=request.namespace, force=request.force, warnings=warnings,
                                     with_key=False, progress=progress, key_held_by="owner")
     return Signed(credential, tuple(owner_instructions(credential)))
 

@@ -107,7 +107,9 @@ class SignerChooser:
         except InvalidInput:
             return None
 
-    def choose(self, subject, kind=None, progress=lambda _message: None, sleep=time.sleep):
+    def choose(self, subject, kind=None, progress=lambda _message: None, sleep=time.sleep, approve=None):
+        """The signer for `subject`: of `kind` (default: the options'); `approve` True approves a CSR
+        as --approve does (a renewal of one this tool approved), whatever the options say."""
         kind = kind or self.options.kind
         if kind not in SIGNER_KINDS:
             raise InvalidInput(f"unknown signer {kind!r}", hint="use --signer auto, local or csr")
@@ -122,7 +124,7 @@ class SignerChooser:
             raise InvalidInput("the CSR API refuses group system:masters (admission forbids it)",
                                hint="bind a role to the user or group instead")
         options = self.options
-        return ClusterCSRSigner(options.kubectl, subject.user, approve=options.approve,
+        return ClusterCSRSigner(options.kubectl, subject.user, approve=bool(options.approve or approve),
                                 wait_seconds=options.wait_seconds, keep_csr=options.keep_csr, progress=progress,
                                 sleep=sleep)
 

@@ -78,7 +78,8 @@ class ClusterCSRSigner:
         return None
 
     def ledger_fields(self):
-        return {"signer": self.name}
+        """The signer, and who approved the request: this tool (--approve), or someone else."""
+        return {"signer": self.name, "approval": "self" if self.approve and not self.approve_error else "others"}
 
     def grant(self, validity):
         if validity.total_seconds() < MIN_EXPIRATION_SECONDS:
