@@ -11,7 +11,7 @@ import os
 from contextlib import contextmanager
 from datetime import datetime, timezone
 
-from . import files, ledger, locks, openssl, userconfig
+from . import adoption, files, ledger, locks, openssl, userconfig
 from .errors import InvalidInput, OutputExists, UsercertError
 from .layout import UserFiles
 from .ledger import LedgerEntry
@@ -38,7 +38,7 @@ def issue(subject, signer, found, make, *, out_dir, lifetime, namespace=None, fo
     into place together with its ledger line (which records `lifetime`, the one asked for)."""
     with user_operation(out_dir, subject.user, progress) as user_files:
         if not force:
-            refuse_or_adopt(out_dir, user_files)
+            refuse_or_adopt(out_dir, subject.user, user_files, signer.ca_cert_path)
         with files.staged_dir(user_files.directory, force) as stage:
             staged = user_files.inside(stage.path)
             info = make(staged)
@@ -53,26 +53,16 @@ def issue(subject, signer, found, make, *, out_dir, lifetime, namespace=None, fo
     return credential
 
 
-def refuse_or_adopt(out_dir, user_files):
+def refuse_or_adopt(out_dir, user, user_files, ca_cert=None):
     """Refuse an existing folder; first, if its certificate is not in the ledger (a run was killed
-    between moving it into place and recording it), record it, so nothing issued goes unrecorded."""
+    between moving it into place and recording it), adopt it (see adoption), so nothing issued goes
+    unrecorded. `ca_cert`: the CA certificate it must chain to, when one is known here."""
     if not os.path.lexists(user_files.directory):
         return
-    adopted = ""
-    if os.path.isfile(user_files.cert):
-        try:
-            info = openssl.certificate_info(user_files.cert)
-        except UsercertError:
-            info = None
-        known = {entry.fingerprint_hex for entry in ledger.read(out_dir).entries}
-        if info is not None and info.fingerprint_sha256.replace(":", "").lower() not in known:
-            ledger.append(out_dir, LedgerEntry(
-                event="adopted", user=info.common_name or user_files.user, groups=info.organizations,
-                serial=info.serial, fingerprint_sha256=info.fingerprint_sha256, not_before=info.not_before,
-                not_after=info.not_after, key_type=info.key_type, key_bits=info.key_bits,
-                path=user_files.directory))
-            adopted = " (left by an interrupted run; now recorded in the ledger)"
-    raise OutputExists(f"{user_files.directory} already exists{adopted}",
+    adopted = adoption.adopt(out_dir, user, user_files, ca_cert)
+    said = " (left by an interrupted run; now recorded in the ledger)" if adopted.entry else \
+        f" (its certificate is not in the ledger, and was not recorded: {adopted.refused})" if adopted.refused else ""
+    raise OutputExists(f"{user_files.directory} already exists{said}",
                        hint="pass --force to replace it, or choose another --out-dir")
 
 

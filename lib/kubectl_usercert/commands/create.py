@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Optional, Tuple
 
-from .. import issuance, openssl, rbac, signals, whoami
+from .. import adoption, issuance, openssl, rbac, signals, whoami
 from ..errors import UsercertError
 from ..keys import KeySpec
 from ..layout import UserFiles
@@ -45,7 +45,8 @@ def create(request, progress=lambda _message: None):
     openssl.require_key_support(request.key)
     # Fail on existing output before any slow or sensitive work (and again under the lock).
     if not request.force:
-        issuance.refuse_or_adopt(request.out_dir, UserFiles.for_user(request.out_dir, subject.user))
+        issuance.refuse_or_adopt(request.out_dir, subject.user, UserFiles.for_user(request.out_dir, subject.user),
+                                 adoption.ca_known_here(request.signing))
     manifests = _checked_bindings(request, subject, progress)
     signer = choose_signer(request.signing, subject, progress)
     found = issuance.endpoint(request.signing.kubectl, request.server, signer, warnings)

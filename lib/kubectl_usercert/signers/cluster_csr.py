@@ -60,6 +60,7 @@ class ClusterCSRSigner:
     name = "csr"
     ca_fingerprint = None  # the cluster's CA is not known here
     ca_not_after = None
+    ca_cert_path = None  # the cluster's client CA is not known here
 
     def __init__(self, kubectl, user, *, approve=False, wait_seconds=300.0, keep_csr=False,
                  progress=lambda _message: None, clock=time.monotonic, sleep=time.sleep):

@@ -166,6 +166,10 @@ class LocalSigner:
     def ca_not_after(self):
         return self.ca.info.not_after
 
+    @property
+    def ca_cert_path(self):
+        return self.ca.cert_path
+
     def server_ca_pem(self):
         return read_bytes(self.ca.cert_path)
 
