@@ -3,8 +3,9 @@ user's lock, the request signed and the result checked, the kubeconfig written, 
 described, and the folder moved into place together with its ledger line.
 
 Trust but verify: whatever signed it, a certificate is used only if it chains to the signing CA
-(where that can be checked here), is for our key, holds exactly the requested subject, allows
-client authentication, is not a CA, and is valid now.
+(where that can be checked here; else the cluster is asked whether it accepts it), is for our
+key, holds exactly the requested subject, allows client authentication, is not a CA, and is
+valid now.
 """
 
 import os
@@ -43,6 +44,7 @@ def issue(subject, signer, found, make, *, out_dir, lifetime, namespace=None, fo
             staged = user_files.inside(stage.path)
             info = make(staged)
             write_kubeconfig(staged, found, subject.user, namespace, with_key)
+            signer.confirm(staged.kubeconfig, subject, with_key)
             for name, text in (extra_files or {}).items():
                 files.write_private(os.path.join(stage.path, name), text)
             credential = describe(subject, info, user_files, cluster=found.name, server=found.server,
@@ -99,8 +101,10 @@ def request_signed(stage_files, subject, spec, signer, validity, public_key, pro
 def check_issued(info, cert_path, public_key, subject, signer):
     """The chain, the key, the subject, clientAuth, not a CA, valid now."""
     if signer.chains(cert_path) is False:
-        raise UsercertError("the new certificate does not verify against the signing CA",
-                            hint="the CA certificate and key may not match the cluster's client CA")
+        raise UsercertError(f"the new certificate does not verify against the CA {signer.ca_cert_path}",
+                            hint="the CA certificate and key may not match the cluster's client CA"
+                            if signer.name == "local" else "the cluster's signer did not sign with this client CA; "
+                            "nothing was written and the request was withdrawn (check --ca-cert)")
     if info.public_key != public_key:
         raise UsercertError("the signed certificate is not for the requested key",
                             hint="the signer changed the key; do not use this certificate")

@@ -52,6 +52,8 @@ def renew(request, progress=lambda _message: None):
         signed_as = next((entry for entry in reversed(history) if entry.signer), None)  # how the last one was
         signing = _signing(request, signed_as)
         ca_cert = request.signer.ca_cert_path if request.signer else adoption.ca_known_here(signing, signed_as)
+        if signing.kind == "csr":  # the client CA the cluster's certificate is checked against, when known
+            signing = replace(signing, ca_cert=ca_cert)
         latest = _latest_record(request, user_files, old, history, ca_cert)
         subject = make_subject(request.user, latest.groups if request.groups is None else request.groups)
         warnings = subject_warnings(subject, request.allow_system_masters)
@@ -75,6 +77,7 @@ def renew(request, progress=lambda _message: None):
             else:
                 info = issuance.key_signed(staged, subject, spec, signer, validity, progress)
             _update_kubeconfig(staged, credentials.user, request.rekey)
+            signer.confirm(staged.kubeconfig, subject)
             credential = issuance.describe(subject, info, user_files, cluster=credentials.cluster or "",
                                            server=credentials.server or "", namespace=credentials.namespace,
                                            signer=signer, warnings=warnings, lifetime=lifetime)

@@ -84,7 +84,8 @@ class Signer(Cluster):
                             help="local (the CA key here), csr (the cluster's CertificateSigningRequest API), "
                                  "or auto: local when a CA key is given or found, else csr")
     ca_cert = cli.SwitchAttr("--ca-cert", str, argname="FILE", group=SIGNER,
-                             help="the CA certificate that signs (env USERCERT_CA_CERT)")
+                             help="the CA certificate that signs (env USERCERT_CA_CERT); with --signer csr, the "
+                                  "client CA the issued certificate must chain to")
     ca_key = cli.SwitchAttr("--ca-key", str, argname="FILE", group=SIGNER, help="its private key (env USERCERT_CA_KEY)")
     ca_key_passphrase_file = cli.SwitchAttr("--ca-key-passphrase-file", str, argname="FILE", group=SIGNER,
                                             help="a file holding the CA key's passphrase")

@@ -49,6 +49,10 @@ class Signer(Protocol):
     def check_validity(self, info: CertificateInfo, validity: timedelta) -> None:
         """Add a note when less than asked was issued."""
 
+    def confirm(self, kubeconfig, subject, with_key: bool = True) -> None:
+        """Once the new kubeconfig is written (privately), make sure the cluster would accept the
+        certificate, when chains() could not tell; withdraw and raise when it would not."""
+
     def withdraw(self) -> None:
         """Take back what signing left outside this machine (a pending request)."""
 
@@ -126,8 +130,8 @@ class SignerChooser:
                                hint="bind a role to the user or group instead")
         options = self.options
         return ClusterCSRSigner(options.kubectl, subject.user, approve=bool(options.approve or approve),
-                                wait_seconds=options.wait_seconds, keep_csr=options.keep_csr, progress=progress,
-                                sleep=sleep)
+                                wait_seconds=options.wait_seconds, keep_csr=options.keep_csr,
+                                client_ca=options.ca_cert, progress=progress, sleep=sleep)
 
     def _loaded(self, located):
         with self._lock:
