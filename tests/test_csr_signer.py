@@ -419,3 +419,13 @@ def test_a_cluster_without_selfsubjectreview_is_asked_through_discovery(live_clu
 
 def whoami_by_discovery(cluster, kubeconfig):
     return cluster.kubectl(kubeconfig, "get", "--raw", "/api").returncode
+
+
+def test_a_cluster_that_forbids_selfsubjectreview_is_asked_through_discovery(cluster):
+    assert cluster.admin("delete", "clusterrolebinding", "system:basic-user").returncode == 0
+
+    result = run_cli("create", "alice", "--signer", "csr", "--approve", *EC)
+
+    assert result.returncode == 0, result.stderr
+    assert "warning: RBAC forbids this user SelfSubjectReview: the credential is accepted" in result.stderr
+    assert [r.status for r in cluster.server.records(path=SELF_SUBJECT_REVIEWS)] == [403]
