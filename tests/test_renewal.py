@@ -252,3 +252,26 @@ def test_a_certificate_planted_in_a_folder_is_never_adopted(signing_ca, isolated
     assert [line["event"] for line in ledger_lines()] == ["issued", "revoked"]
     assert ledger_lines()[-1]["groups"] == ["dev"]
     assert isinstance(whois_users(planted.serial_number), str)  # "no certificate with that serial"
+
+
+def test_create_force_adopts_what_it_replaces(signing_ca, isolated):
+    first = killed_before_recording(signing_ca, "held", "dev")
+    create(signing_ca, "held", "ops", "--force")
+    assert [line["event"] for line in ledger_lines() if line["user"] == "held"] == ["adopted", "issued"]
+    assert whois_users(first.serial_number) == [("held", "adopted")]
+
+
+def test_apply_approves_a_renewal_as_the_request_was_approved(cluster, isolated):
+    team = Path("team.yaml")
+    text = ("apiVersion: usercert.kubectl.io/v1alpha1\nkind: UserRoster\nmetadata: {name: t}\nspec:\n"
+            "  defaults: {keyType: ecdsa, signer: csr, %s}\n  users:\n  - {name: erin, groups: [dev]}\n")
+    team.write_text(text % "days: 30")
+    first = run_cli("apply", "-f", team, "--approve")
+    assert first.returncode == 0, first.stderr
+    team.write_text(text % "days: 60, renewBefore: 45d")  # 30 days left: within 45d
+    again = run_cli("apply", "-f", team, "--wait", "10s", "-o", "json")  # no --approve: as the ledger says
+    assert again.returncode == 0, again.stderr
+    assert [u["actions"] for u in json.loads(again.stdout)["status"]["users"]] == [["renew"]]
+    assert [(line["event"], line["approval"], line["lifetime"]) for line in ledger_lines()] == [
+        ("issued", "self", "30d"), ("renewed", "self", "60d")]
+    assert cluster.server.list(*CSR) == []

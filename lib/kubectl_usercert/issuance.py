@@ -40,6 +40,8 @@ def issue(subject, signer, found, make, *, out_dir, lifetime, namespace=None, fo
     with user_operation(out_dir, subject.user, progress) as user_files:
         if not force:
             refuse_or_adopt(out_dir, subject.user, user_files, signer.ca_cert_path)
+        else:  # what --force replaces stays on record: it is valid until it expires, wherever its files go
+            adoption.adopt(out_dir, subject.user, user_files, signer.ca_cert_path)
         with files.staged_dir(user_files.directory, force) as stage:
             staged = user_files.inside(stage.path)
             info = make(staged)
