@@ -31,7 +31,7 @@ from .times import duration_text
 class RenewRequest:
     user: str
     out_dir: str = "clients"
-    groups: Optional[Tuple[str, ...]] = None  # None: keep the certificate's groups
+    groups: Optional[Tuple[str, ...]] = None  # None: the groups of the ledger's latest record of the user
     validity: Optional[timedelta] = None  # None: the lifetime it was issued with, as the ledger recorded it
     rekey: bool = False
     key_type: Optional[str] = None  # with --rekey; default: the current key's type
@@ -108,8 +108,8 @@ def _latest_record(request, user_files, old, history, ca_cert):
     history = history + ([adopted.entry] if adopted.entry else [])
     latest = history[-1] if history else None
     if latest is not None and latest.event == "revoked":
-        when = f"{latest.time:%Y-%m-%d %H:%M}Z" if latest.time else "at an unrecorded time"
-        raise InvalidInput(f"{request.user!r} was revoked on {when}: renew never renews a revoked user; "
+        when = f" on {latest.time:%Y-%m-%d %H:%M}Z" if latest.time else ""
+        raise InvalidInput(f"{request.user!r} was revoked{when}: renew never renews a revoked user; "
                            f"'kubectl usercert create {request.user}' issues anew",
                            hint="files put back after a revocation are not a credential; create --force "
                                 "replaces them")
