@@ -354,3 +354,90 @@ def test_refused_approval_is_explained_when_the_wait_runs_out(cluster, bot):
     assert "hint: have someone who may approve requests for signer kubernetes.io/kube-apiserver-client" \
         in result.stderr
     assert csrs(cluster) == [] and not Path("clients/alice").exists()
+
+
+# A certificate from the CSR API is used only if the cluster would accept it (issue 17, item 4).
+
+SELF_SUBJECT_REVIEWS = "/apis/authentication.k8s.io/v1/selfsubjectreviews"
+
+
+@pytest.fixture
+def foreign_signer(live_cluster, tmp_path):
+    """live_cluster whose CSR signer signs with a CA other than the one it trusts for clients (a
+    lying or misconfigured signer: the certificates it hands back are refused with 401)."""
+    other = pki.make_ca(tmp_path / "other", "not-the-client-ca", key_type="rsa")
+    live_cluster.server.sign_csrs_with(other.cert, other.key)
+    return live_cluster
+
+
+def test_a_certificate_the_cluster_refuses_is_never_written(foreign_signer):
+    result = run_cli("create", "alice", "-g", "dev", "--signer", "csr", "--approve", *EC)
+
+    assert result.returncode == 1
+    assert re.search(r"error: the cluster does not accept the certificate its CSR API issued for "
+                     r"usercert-alice-\w+ \(SelfSubjectReview: 401 Unauthorized\)", result.stderr), result.stderr
+    assert "hint: nothing was written and the request was withdrawn" in result.stderr
+    assert not Path("clients/alice").exists() and ledger() == [] and csrs(foreign_signer) == []
+    assert [r.status for r in foreign_signer.server.records(path=SELF_SUBJECT_REVIEWS)] == [401]
+
+
+def test_a_refused_renewal_leaves_the_credential_as_it_was(cluster, tmp_path):
+    assert run_cli("create", "alice", "-g", "dev", "--signer", "csr", "--approve", *EC).returncode == 0
+    before = (Path("clients/alice/alice.crt").read_bytes(), Path("clients/alice/kubeconfig").read_bytes(), ledger())
+    other = pki.make_ca(tmp_path / "other", "not-the-client-ca", key_type="rsa")
+    cluster.server.sign_csrs_with(other.cert, other.key)
+
+    result = run_cli("renew", "alice")  # approved by this tool before: approved again, and refused by the cluster
+
+    assert result.returncode == 1 and "the cluster does not accept the certificate" in result.stderr
+    assert (Path("clients/alice/alice.crt").read_bytes(), Path("clients/alice/kubeconfig").read_bytes(),
+            ledger()) == before
+    assert sorted(p.name for p in Path("clients/alice").iterdir()) == ["alice.crt", "alice.key", "kubeconfig"]
+    assert csrs(cluster) == [] and whoami(cluster, "clients/alice/kubeconfig")["username"] == "alice"
+
+
+def test_with_the_client_ca_given_the_chain_decides_without_asking(foreign_signer):
+    refused = run_cli("create", "alice", "--signer", "csr", "--approve", "--keep-csr", "--ca-cert",
+                      foreign_signer.client_ca.cert_path, *EC)
+
+    assert refused.returncode == 1
+    assert f"error: the new certificate does not verify against the CA {foreign_signer.client_ca.cert_path}" \
+        in refused.stderr
+    assert not Path("clients/alice").exists() and ledger() == [] and csrs(foreign_signer) == []
+    foreign_signer.server.sign_csrs_with(foreign_signer.client_ca.cert, foreign_signer.client_ca.key)
+    accepted = run_cli("create", "alice", "--signer", "csr", "--approve", "--ca-cert",
+                       foreign_signer.client_ca.cert_path, *EC)
+    assert accepted.returncode == 0, accepted.stderr
+    assert foreign_signer.server.records(path=SELF_SUBJECT_REVIEWS) == []  # the chain sufficed
+
+
+@pytest.mark.parametrize("signer_ca", ["client", "other"])
+def test_a_cluster_without_selfsubjectreview_is_asked_through_discovery(live_cluster, tmp_path, signer_ca):
+    ca = live_cluster.client_ca if signer_ca == "client" else pki.make_ca(tmp_path / "other", "other", key_type="rsa")
+    live_cluster.server.sign_csrs_with(ca.cert, ca.key)
+    for version in ("v1", "v1beta1", "v1alpha1"):
+        live_cluster.server.store.types.pop(("authentication.k8s.io", version, "selfsubjectreviews"), None)
+
+    result = run_cli("create", "alice", "--signer", "csr", "--approve", *EC)
+
+    if signer_ca == "client":  # SelfSubjectReview is not found, so discovery shows the credential accepted
+        assert result.returncode == 0, result.stderr
+        assert "could not be checked" in result.stderr  # the note verify gives: accepted, names unchecked
+        assert whoami_by_discovery(live_cluster, "clients/alice/kubeconfig") == 0
+    else:  # authentication comes first: 401, whatever the API
+        assert result.returncode == 1 and "401 Unauthorized" in result.stderr
+        assert not Path("clients/alice").exists() and ledger() == [] and csrs(live_cluster) == []
+
+
+def whoami_by_discovery(cluster, kubeconfig):
+    return cluster.kubectl(kubeconfig, "get", "--raw", "/api").returncode
+
+
+def test_a_cluster_that_forbids_selfsubjectreview_is_asked_through_discovery(cluster):
+    assert cluster.admin("delete", "clusterrolebinding", "system:basic-user").returncode == 0
+
+    result = run_cli("create", "alice", "--signer", "csr", "--approve", *EC)
+
+    assert result.returncode == 0, result.stderr
+    assert "warning: RBAC forbids this user SelfSubjectReview: the credential is accepted" in result.stderr
+    assert [r.status for r in cluster.server.records(path=SELF_SUBJECT_REVIEWS)] == [403]

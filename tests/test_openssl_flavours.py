@@ -61,7 +61,7 @@ def test_create_with_every_key_type(openssl_flavour, signing_ca, isolated, key):
     ca_ski = signing_ca.cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value.digest
     assert cert.extensions.get_extension_for_class(x509.AuthorityKeyIdentifier).value.key_identifier == ca_ski
     assert cert.serial_number.bit_length() > 100
-    assert cert.not_valid_after_utc - cert.not_valid_before_utc == datetime.timedelta(days=365)
+    assert cert.not_valid_after_utc - cert.not_valid_before_utc == datetime.timedelta(days=365, minutes=5)  # from five minutes back
 
 
 def test_inspect_list_whois_and_renew(openssl_flavour, signing_ca, isolated):
@@ -88,7 +88,7 @@ def test_inspect_list_whois_and_renew(openssl_flavour, signing_ca, isolated):
     assert renewed.returncode == 0, renewed.stderr
     new, key = load(isolated / "clients/alice", "alice")
     assert new.serial_number != cert.serial_number and new.public_key() == cert.public_key()
-    assert new.not_valid_after_utc - new.not_valid_before_utc == datetime.timedelta(days=30)
+    assert new.not_valid_after_utc - new.not_valid_before_utc == datetime.timedelta(days=30, minutes=5)
     rekeyed = run_cli("renew", "alice", "--rekey", "-g", "ops", *ca_args(signing_ca))
     assert rekeyed.returncode == 0, rekeyed.stderr
     newest, newest_key = load(isolated / "clients/alice", "alice")
@@ -191,7 +191,8 @@ def test_usercert_openssl_names_the_binary(signing_ca, isolated, tmp_path, monke
 @pytest.mark.parametrize("user,groups", [("alice", ["dev"]), ("eve/O=system:masters", ["a+O=x", "équipe"]),
                                          ("josé 名前 🚀", [])])
 def test_hours_with_the_local_ca(openssl_flavour, signing_ca, isolated, user, groups):
-    """--expiration in hours with the CA key here: `openssl ca` with the exact start and end."""
+    """--expiration in hours with the CA key here: `openssl ca` with the exact start and end (five
+    minutes back)."""
     before = datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0)
     group_args = [arg for group in groups for arg in ("-g", group)]
     result = run_cli("create", user, *group_args, "--key-type", "ecdsa", "--expiration", "8h", *ca_args(signing_ca),
@@ -199,8 +200,8 @@ def test_hours_with_the_local_ca(openssl_flavour, signing_ca, isolated, user, gr
     assert result.returncode == 0, result.stderr
     status = json.loads(result.stdout)["status"]
     cert = x509.load_pem_x509_certificate(open(status["certificate"], "rb").read())
-    assert cert.not_valid_after_utc - cert.not_valid_before_utc == datetime.timedelta(hours=8)
-    assert before <= cert.not_valid_before_utc <= before + datetime.timedelta(minutes=1)
+    assert cert.not_valid_after_utc - cert.not_valid_before_utc == datetime.timedelta(hours=8, minutes=5)
+    assert before - FIVE_MINUTES <= cert.not_valid_before_utc <= before - FIVE_MINUTES + datetime.timedelta(minutes=1)
     assert [(a.oid, a.value) for a in cert.subject] == \
         [(NameOID.ORGANIZATION_NAME, g) for g in groups] + [(NameOID.COMMON_NAME, user)]
     assert all(a._type.name in ("UTF8String", "PrintableString") for a in cert.subject)
@@ -210,3 +211,21 @@ def test_hours_with_the_local_ca(openssl_flavour, signing_ca, isolated, user, gr
     folder = os.path.dirname(status["certificate"])
     assert sorted(f.split(".")[-1] for f in os.listdir(folder)) == ["crt", "key", "kubeconfig"]  # no CA database
 
+
+
+FIVE_MINUTES = datetime.timedelta(minutes=5)
+
+
+@pytest.mark.parametrize("flag, lifetime", [(["--days", "30"], datetime.timedelta(days=30)),
+                                            (["--expiration", "90m"], datetime.timedelta(minutes=90))])
+def test_a_new_certificate_starts_five_minutes_back(openssl_flavour, signing_ca, isolated, flag, lifetime):
+    """A client whose clock runs a little ahead accepts it: notBefore is five minutes before it was
+    issued (as the cluster's own signer has it), notAfter the lifetime after it was issued."""
+    before = datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0)
+    result = run_cli("create", "alice", "dev", "--key-type", "ecdsa", *flag, *ca_args(signing_ca), "--server", SERVER)
+    after = datetime.datetime.now(datetime.timezone.utc)
+    assert result.returncode == 0, result.stderr
+    cert, _ = load(isolated / "clients/alice", "alice")
+    assert before - FIVE_MINUTES <= cert.not_valid_before_utc <= after - FIVE_MINUTES
+    assert before + lifetime <= cert.not_valid_after_utc <= after + lifetime
+    cert.verify_directly_issued_by(signing_ca.cert)

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Optional, Tuple
 
-from . import keys
+from . import der, keys
 from .errors import UsercertError
 from .times import days_left
 
@@ -102,22 +102,45 @@ def parse_certificate(text, what):
     fingerprint = next((value for key, value in fields.items() if key.lower() == "sha256 fingerprint"), None)
     public_key = _PEM_PUBLIC_KEY.search(text)
     try:
-        key_type, key_bits = _public_key_type(text)
-        extensions = _extensions(text)
-        return CertificateInfo(
-            subject=parse_rfc2253(fields["subject"]), issuer=parse_rfc2253(fields["issuer"]),
-            serial=fields["serial"].strip().upper(),
-            not_before=parse_date(fields["notBefore"]), not_after=parse_date(fields["notAfter"]),
-            fingerprint_sha256=fingerprint.strip().upper(), public_key=public_key.group(0),
-            is_ca=bool(re.match(r"\s*CA:TRUE", extensions.get("X509v3 Basic Constraints", ""))),
-            key_type=key_type, key_bits=key_bits,
-            extended_key_usage=tuple(part.strip() for part in
-                                     extensions.get("X509v3 Extended Key Usage", "").split(",") if part.strip()),
-            has_subject_key_id="X509v3 Subject Key Identifier" in extensions)
+        return _described(text, fields["subject"], fields["issuer"], fields["serial"].strip().upper(),
+                          fields["notBefore"], fields["notAfter"], fingerprint.strip().upper(), public_key.group(0))
     except (KeyError, AttributeError, ValueError) as exc:
         raise UsercertError(f"openssl's description of {what} could not be read",
                             hint="check that the file is a certificate; report this with `openssl version`",
                             details=str(exc) or None) from None
+
+
+def parse_signing_details(stderr, pem, what):
+    """CertificateInfo from what `openssl ca` says of the certificate it signs (its "Certificate
+    Details:" block, with name_opt RFC2253,-dn_rev) and the PEM it wrote: names, dates, key and
+    extensions from the block; the serial, the public key and the fingerprint from the DER itself.
+    So one openssl run both signs and describes."""
+    details = stderr.partition("Certificate Details:")[2]
+    lines = {}
+    for label in ("Issuer", "Subject", "Not Before", "Not After"):
+        match = re.search(rf"^ +{label} *: (.*)$", details, re.M)
+        lines[label] = match.group(1) if match else None
+    try:
+        serial, public_key = der.serial_and_public_key(pem)
+        return _described(details, lines["Subject"], lines["Issuer"], serial, lines["Not Before"],
+                          lines["Not After"], pem_fingerprint(pem), public_key)
+    except (AttributeError, ValueError, TypeError, IndexError) as exc:
+        raise UsercertError(f"openssl's description of {what} could not be read",
+                            hint="report this with `openssl version`", details=str(exc) or None) from None
+
+
+def _described(text, subject, issuer, serial, not_before, not_after, fingerprint, public_key):
+    """CertificateInfo from the parts both readings share; the key and extensions from -text's lines."""
+    key_type, key_bits = _public_key_type(text)
+    extensions = _extensions(text)
+    return CertificateInfo(
+        subject=parse_rfc2253(subject), issuer=parse_rfc2253(issuer), serial=serial,
+        not_before=parse_date(not_before), not_after=parse_date(not_after), fingerprint_sha256=fingerprint,
+        public_key=public_key, is_ca=bool(re.match(r"\s*CA:TRUE", extensions.get("X509v3 Basic Constraints", ""))),
+        key_type=key_type, key_bits=key_bits,
+        extended_key_usage=tuple(part.strip() for part in
+                                 extensions.get("X509v3 Extended Key Usage", "").split(",") if part.strip()),
+        has_subject_key_id="X509v3 Subject Key Identifier" in extensions)
 
 
 def parse_request(text, what):

@@ -195,13 +195,13 @@ class Whois(Command, switches.Output, switches.OutDir):
 
 
 @Main.subcommand("renew")
-class Renew(Command, switches.Output, switches.OutDir, switches.Signer, switches.Key, switches.Validity,
+class Renew(Command, switches.Output, switches.OutDir, switches.Signer, switches.Key, switches.KeptValidity,
             switches.Masters):
-    """Issue a new certificate for USER (same key unless --rekey) and update the kubeconfig in place."""
+    """A new certificate for USER as the ledger last recorded (groups, lifetime, signer; same key unless --rekey), in place."""
 
     USAGE_ARGS = "USER"
     EXAMPLES = examples.RENEW
-    groups = cli.SwitchAttr(["g", "group"], str, argname="GROUP", list=True, help="change the groups (default: keep them)")
+    groups = cli.SwitchAttr(["g", "group"], str, argname="GROUP", list=True, help="change the groups (default: those the ledger last recorded)")
     rekey = cli.Flag("--rekey", group=switches.KEY, help="make a new key too")
 
     def main(self, user):

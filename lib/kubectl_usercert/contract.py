@@ -46,7 +46,8 @@ def _certificate(credential, **more):
               "keyType": credential.key_type, "keySize": credential.key_bits,
               "fingerprintSHA256": credential.fingerprint_sha256, "credentialID": credential.credential_id,
               "issuer": credential.issuer, "signer": credential.signer,
-              "caFingerprintSHA256": credential.ca_fingerprint_sha256, "cluster": credential.cluster,
+              "caFingerprintSHA256": credential.ca_fingerprint_sha256, "lifetime": credential.lifetime,
+              "cluster": credential.cluster,
               "server": credential.server, "context": credential.context, "namespace": credential.namespace,
               "kubeconfig": credential.kubeconfig, "certificate": credential.certificate, "key": credential.key,
               "warnings": list(credential.warnings), **more}

@@ -54,7 +54,9 @@ WHOIS = """\
 kubectl usercert whois X509SHA256=3f2a...e9"""
 
 RENEW = """\
-# Signed as before (the same CA, or the CSR API), for another 90 days
+# Signed as before (the same CA, or the CSR API), for the lifetime it was issued with
+kubectl usercert renew alice
+# For another 90 days instead
 kubectl usercert renew alice --days 90
 # New key, new groups
 kubectl usercert renew alice --rekey -g developers -g sre"""

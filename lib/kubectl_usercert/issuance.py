@@ -3,19 +3,21 @@ user's lock, the request signed and the result checked, the kubeconfig written, 
 described, and the folder moved into place together with its ledger line.
 
 Trust but verify: whatever signed it, a certificate is used only if it chains to the signing CA
-(where that can be checked here), is for our key, holds exactly the requested subject, allows
-client authentication, is not a CA, and is valid now.
+(where that can be checked here; else the cluster is asked whether it accepts it), is for our
+key, holds exactly the requested subject, allows client authentication, is not a CA, and is
+valid now.
 """
 
 import os
 from contextlib import contextmanager
 from datetime import datetime, timezone
 
-from . import files, ledger, locks, openssl, ownership, userconfig
+from . import adoption, files, ledger, locks, openssl, ownership, userconfig
 from .errors import InvalidInput, OutputExists, UsercertError
 from .layout import UserFiles
 from .ledger import LedgerEntry
 from .results import Credential
+from .times import duration_text
 
 
 @contextmanager
@@ -33,48 +35,43 @@ def user_operation(out_dir, user, progress, dry_run=False):
             yield user_files
 
 
-def issue(subject, signer, found, make, *, out_dir, namespace=None, force=False, warnings=(), with_key=True,
-          extra_files=None, progress=lambda _message: None, **ledger_extra):
+def issue(subject, signer, found, make, *, out_dir, lifetime, namespace=None, force=False, warnings=(),
+          with_key=True, extra_files=None, progress=lambda _message: None, **ledger_extra):
     """A credential for `subject` in OUT_DIR/USER: `make(staged_files)` signs the certificate into
     the private staging folder (with a new key, or a user's own request) and returns what it says;
     then the kubeconfig for the cluster `found`, `extra_files` ({name: text}), and the folder moved
-    into place together with its ledger line."""
+    into place together with its ledger line (which records `lifetime`, the one asked for)."""
     with user_operation(out_dir, subject.user, progress) as user_files:
         if not force:
-            refuse_or_adopt(out_dir, user_files)
+            refuse_or_adopt(out_dir, subject.user, user_files, signer.ca_cert_path)
+        else:  # what --force replaces stays on record: it is valid until it expires, wherever its files go
+            adoption.adopt(out_dir, subject.user, user_files, signer.ca_cert_path)
         with files.staged_dir(user_files.directory, force) as stage:
             staged = user_files.inside(stage.path)
             info = make(staged)
             write_kubeconfig(staged, found, subject.user, namespace, with_key)
+            signer.confirm(staged.kubeconfig, subject, with_key)
             for name, text in (extra_files or {}).items():
                 files.write_private(os.path.join(stage.path, name), text)
             credential = describe(subject, info, user_files, cluster=found.name, server=found.server,
-                                  namespace=namespace, signer=signer, warnings=warnings, with_key=with_key)
+                                  namespace=namespace, signer=signer, warnings=warnings, with_key=with_key,
+                                  lifetime=lifetime)
             entry = ledger_entry("issued", credential, signer, **ledger_extra)
             stage.commit(record=lambda: ledger.append(out_dir, entry))
     return credential
 
 
-def refuse_or_adopt(out_dir, user_files):
+def refuse_or_adopt(out_dir, user, user_files, ca_cert=None):
     """Refuse an existing folder; first, if its certificate is not in the ledger (a run was killed
-    between moving it into place and recording it), record it, so nothing issued goes unrecorded."""
+    between moving it into place and recording it), adopt it (see adoption), so nothing issued goes
+    unrecorded. `ca_cert`: the CA certificate it must chain to, when one is known here."""
     if not os.path.lexists(user_files.directory):
         return
     ownership.require(ownership.out_dir_problems(out_dir) + ownership.user_folder_problems(user_files.directory))
-    adopted = ""
-    if os.path.isfile(user_files.cert):
-        try:
-            info = openssl.certificate_info(user_files.cert)
-        except UsercertError:
-            info = None
-        if info is not None and not ledger.knows(out_dir, info.fingerprint_sha256):
-            ledger.append(out_dir, LedgerEntry(
-                event="adopted", user=info.common_name or user_files.user, groups=info.organizations,
-                serial=info.serial, fingerprint_sha256=info.fingerprint_sha256, not_before=info.not_before,
-                not_after=info.not_after, key_type=info.key_type, key_bits=info.key_bits,
-                path=user_files.directory))
-            adopted = " (left by an interrupted run; now recorded in the ledger)"
-    raise OutputExists(f"{user_files.directory} already exists{adopted}",
+    adopted = adoption.adopt(out_dir, user, user_files, ca_cert)
+    said = " (left by an interrupted run; now recorded in the ledger)" if adopted.entry else \
+        f" (its certificate is not in the ledger, and was not recorded: {adopted.refused})" if adopted.refused else ""
+    raise OutputExists(f"{user_files.directory} already exists{said}",
                        hint="pass --force to replace it, or choose another --out-dir")
 
 
@@ -111,8 +108,10 @@ def request_signed(stage_files, subject, spec, signer, validity, public_key, pro
 def check_issued(info, cert_path, public_key, subject, signer):
     """The chain, the key, the subject, clientAuth, not a CA, valid now."""
     if signer.chains(cert_path) is False:
-        raise UsercertError("the new certificate does not verify against the signing CA",
-                            hint="the CA certificate and key may not match the cluster's client CA")
+        raise UsercertError(f"the new certificate does not verify against the CA {signer.ca_cert_path}",
+                            hint="the CA certificate and key may not match the cluster's client CA"
+                            if signer.name == "local" else "the cluster's signer did not sign with this client CA; "
+                            "nothing was written and the request was withdrawn (check --ca-cert)")
     if info.public_key != public_key:
         raise UsercertError("the signed certificate is not for the requested key",
                             hint="the signer changed the key; do not use this certificate")
@@ -159,8 +158,8 @@ def write_kubeconfig(stage_files, found, user, namespace, with_key=True):
     files.write_private(stage_files.kubeconfig, userconfig.dump(config))
 
 
-def describe(subject, info, user_files, *, cluster, server, namespace, signer, warnings, with_key=True):
-    """The Credential for what was just issued into user_files."""
+def describe(subject, info, user_files, *, cluster, server, namespace, signer, warnings, lifetime, with_key=True):
+    """The Credential for what was just issued into user_files, asked for `lifetime` (a timedelta)."""
     return Credential(
         user=subject.user, groups=subject.groups, serial=info.serial, not_before=info.not_before,
         not_after=info.not_after, key_type=info.key_type, key_bits=info.key_bits,
@@ -168,7 +167,8 @@ def describe(subject, info, user_files, *, cluster, server, namespace, signer, w
         directory=user_files.directory, kubeconfig=user_files.kubeconfig, certificate=user_files.cert,
         key=user_files.key if with_key else None, cluster=cluster, server=server,
         context=userconfig.context_name(subject.user, cluster), namespace=namespace, signer=signer.name,
-        ca_fingerprint_sha256=signer.ca_fingerprint, warnings=tuple(warnings) + tuple(signer.notes))
+        ca_fingerprint_sha256=signer.ca_fingerprint, warnings=tuple(warnings) + tuple(signer.notes),
+        lifetime=duration_text(lifetime))
 
 
 def ledger_entry(event, credential, signer, **extra):
@@ -177,4 +177,5 @@ def ledger_entry(event, credential, signer, **extra):
                        fingerprint_sha256=credential.fingerprint_sha256, not_before=credential.not_before,
                        not_after=credential.not_after, key_type=credential.key_type,
                        key_bits=credential.key_bits, cluster=credential.cluster, server=credential.server,
-                       path=credential.directory, **{**signer.ledger_fields(), **extra})
+                       path=credential.directory, lifetime=credential.lifetime,
+                       **{**signer.ledger_fields(), **extra})

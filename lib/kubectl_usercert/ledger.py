@@ -15,113 +15,18 @@ import json
 import os
 import shlex
 import stat
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
-from typing import List, Optional, Tuple
+from typing import List
 
 from . import ownership
 from .errors import InvalidInput, UsercertError
 from .files import PRIVATE_DIR_MODE, write_all, write_error
 from .layout import ledger_path, records_dir
-from .times import iso, parse_iso
+from .ledger_entry import BACKDATE, EVENTS, LedgerEntry, lifetime_of_window  # noqa: F401 (the ledger's schema)
 
-EVENTS = ("issued", "renewed", "adopted", "revoked")
 MAX_LINE_BYTES = 1 << 20  # no record is near this; a longer line is damaged, and never held whole
 MAX_REPORTED = 20  # damaged lines named one by one; beyond, only counted
-
-
-@dataclass(frozen=True, eq=False, repr=False)
-class LedgerEntry:
-    event: str
-    user: str
-    groups: Tuple[str, ...] = ()
-    time: Optional[datetime] = None  # set when appended
-    serial: Optional[str] = None
-    fingerprint_sha256: Optional[str] = None
-    not_before: Optional[datetime] = None
-    not_after: Optional[datetime] = None
-    key_type: Optional[str] = None  # RSA, ECDSA, Ed25519
-    key_bits: Optional[int] = None
-    signer: Optional[str] = None  # local or csr
-    ca_fingerprint_sha256: Optional[str] = None
-    ca_cert: Optional[str] = None  # the CA files given on the command line, so renew can sign alike
-    ca_key: Optional[str] = None
-    cluster: Optional[str] = None
-    server: Optional[str] = None
-    path: Optional[str] = None  # the user's folder
-    previous_serial: Optional[str] = None  # renewed
-    key_held_by: Optional[str] = None  # "owner" when the key never came here (sign --csr)
-    bindings_removed: Tuple[str, ...] = ()  # revoked
-    archived_to: Optional[str] = None  # revoked
-
-    @property
-    def fingerprint_hex(self):
-        return (self.fingerprint_sha256 or "").replace(":", "").lower()
-
-    def to_json(self):
-        record = {}
-        for spec in fields(self):
-            value = getattr(self, spec.name)
-            if value is None or value == ():
-                continue
-            record[_KEYS[spec.name]] = iso(value) if isinstance(value, datetime) else \
-                list(value) if isinstance(value, tuple) else value
-        return record
-
-    @classmethod
-    def from_json(cls, record):
-        """The entry a parsed line holds; ValueError saying what is wrong with it."""
-        if not isinstance(record, dict):
-            raise ValueError("not a JSON object")
-        values = {}
-        for name, key in _KEYS.items():  # every field, in order (not fields(): a ledger has many lines)
-            raw = record.get(key)
-            if raw is not None:
-                values[name] = _typed(name, raw)
-        if values.get("event") not in EVENTS:
-            raise ValueError(f"unknown event {record.get('event')!r}")
-        if "user" not in values:
-            raise ValueError("no user")
-        return cls(**values)
-
-
-# camelCase as kubectl writes JSON; fingerprints as the -o json output names them.
-_KEYS = {spec.name: spec.name.split("_")[0] + "".join(part.title() for part in spec.name.split("_")[1:])
-         for spec in fields(LedgerEntry)}
-_KEYS.update(fingerprint_sha256="fingerprintSHA256", ca_fingerprint_sha256="caFingerprintSHA256", key_bits="keySize")
-_TIMES = ("time", "not_before", "not_after")
-_LISTS = ("groups", "bindings_removed")
-_INTEGERS = ("key_bits",)
-
-
-def _typed(name, raw):
-    if name in _TIMES:
-        if not isinstance(raw, str):
-            raise ValueError(f"{_KEYS[name]} is not a timestamp")
-        try:
-            return parse_iso(raw)
-        except ValueError:
-            raise ValueError(f"{_KEYS[name]} {raw[:40]!r} is not a timestamp") from None
-    if name in _LISTS:
-        if not isinstance(raw, list) or not all(isinstance(item, str) for item in raw):
-            raise ValueError(f"{_KEYS[name]} is not a list of names")
-        return tuple(_text(name, item) for item in raw)
-    if name in _INTEGERS:
-        if not isinstance(raw, int) or isinstance(raw, bool):
-            raise ValueError(f"{_KEYS[name]} is not a number")
-        return raw
-    if not isinstance(raw, str):
-        raise ValueError(f"{_KEYS[name]} is not a string")
-    return _text(name, raw)
-
-
-def _text(name, raw):
-    """A string that is text: JSON's \\ud800 escapes make a lone surrogate, which no output can encode."""
-    try:
-        raw.encode("utf-8")
-    except UnicodeEncodeError:
-        raise ValueError(f"{_KEYS[name]} holds a lone surrogate (not text)") from None
-    return raw
 
 
 def append(out_dir, entry):

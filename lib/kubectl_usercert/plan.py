@@ -117,8 +117,10 @@ def _item(user, holding, bindings, ca_fingerprint, at):
 
 
 def _certificate_actions(user, subject, holding, ca_fingerprint, at, actions, reasons, notes):
-    """reissue, renew or nothing for a credential in place; True when a new key is needed too."""
-    groups = tuple(holding.fact("groups") or ())
+    """reissue, renew or nothing for a credential in place; True when a new key is needed too. The
+    groups it holds are the ledger's (a file put back by hand does not change them)."""
+    recorded = holding.entry is not None and holding.entry.event != "revoked"
+    groups = tuple((holding.entry.groups if recorded else holding.fact("groups")) or ())
     key_now = _held_key(holding)
     rekey = key_now is not None and (key_now.type, key_now.bits) != (user.key.type, user.key.bits)
     not_after = holding.fact("not_after")

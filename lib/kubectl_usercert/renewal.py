@@ -1,12 +1,15 @@
 """`renew` (and apply's renewals): a new certificate for an existing user, same key unless --rekey,
-signed as before.
+signed as before, for as long as before.
 
-The existing certificate is trusted only if it names the user, matches the key, and is in the
-ledger or chains to the signing CA: a certificate copied into the folder by hand is never the
-template of a new one. Without signer switches, renew signs the way the ledger says the
-certificate was signed (the same CA files, or the CSR API). The folder is copied into a private
-staging folder, changed there (new certificate, the previous one kept as USER.<serial>.crt,
-kubeconfig updated) and swapped into place with the ledger line, under the user's lock.
+The ledger's newest record of the user is the truth about them; the folder is evidence checked
+against it. Renew takes the groups (unless -g), the lifetime (unless --days/--expiration) and the
+way of signing (unless signer flags: the same CA files, or the CSR API, approved by this tool again
+if it approved it) from the ledger, never from a file: it renews only the certificate that record
+names (one put back by hand, an older one say, is refused), never a revoked user's, and a
+certificate a killed run left unrecorded is adopted first (see adoption), if this tool could have
+issued it. The folder is copied into a private staging folder, changed there (new certificate,
+the previous one kept as USER.<serial>.crt, kubeconfig updated) and swapped into place with the
+ledger line, under the user's lock.
 """
 
 import os
@@ -15,20 +18,21 @@ from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import Optional, Tuple
 
-from . import files, issuance, ledger, openssl, userconfig
+from . import adoption, files, issuance, ledger, openssl, userconfig
 from .errors import InvalidInput
 from .keys import key_spec, spec_of
 from .results import Renewal
 from .signers import SignerOptions, choose_signer
 from .subject import make_subject, subject_warnings
+from .times import duration_text
 
 
 @dataclass(frozen=True, eq=False, repr=False)
 class RenewRequest:
     user: str
     out_dir: str = "clients"
-    groups: Optional[Tuple[str, ...]] = None  # None: keep the certificate's groups
-    validity: timedelta = timedelta(days=365)
+    groups: Optional[Tuple[str, ...]] = None  # None: the groups of the ledger's latest record of the user
+    validity: Optional[timedelta] = None  # None: the lifetime it was issued with, as the ledger recorded it
     rekey: bool = False
     key_type: Optional[str] = None  # with --rekey; default: the current key's type
     key_size: Optional[int] = None
@@ -44,16 +48,25 @@ def renew(request, progress=lambda _message: None):
         _require_files(user_files, request)
         old = openssl.certificate_info(user_files.cert)
         credentials = userconfig.current_user_credentials(user_files.kubeconfig)
-        recorded = _recorded(request, old)
         _check_trusted(request, user_files, old)
-        subject = make_subject(request.user, old.organizations if request.groups is None else request.groups)
+        history = ledger.history(request.out_dir, request.user)
+        signed_as = next((entry for entry in reversed(history) if entry.signer), None)  # how the last one was
+        signing = _signing(request, signed_as)
+        ca_cert = request.signer.ca_cert_path if request.signer else adoption.ca_known_here(signing, signed_as)
+        if signing.kind == "csr":  # the client CA the cluster's certificate is checked against, when known
+            signing = replace(signing, ca_cert=ca_cert)
+        latest = _latest_record(request, user_files, old, history, ca_cert)
+        subject = make_subject(request.user, latest.groups if request.groups is None else request.groups)
         warnings = subject_warnings(subject, request.allow_system_masters)
         current = spec_of(old.key_type, old.key_bits)
         spec = key_spec(request.key_type or current.type, request.key_size) if request.rekey else current
         openssl.require_key_support(spec)
-        signer = request.signer or choose_signer(_signing(request, recorded), subject, progress)
-        _check_same_ca(request, recorded, signer, old, user_files)
-        validity = signer.grant(request.validity)
+        signer = request.signer or choose_signer(signing, subject, progress)
+        _check_same_ca(request, signed_as, signer)
+        lifetime = request.validity or latest.asked_lifetime() or timedelta(days=365)
+        progress(f"Renewing for {duration_text(lifetime)}" +
+                 ("" if request.validity else ", the lifetime it was issued with (--days or --expiration changes it)"))
+        validity = signer.grant(lifetime)
         if request.rehearse:
             return signer, subject, spec, validity
         with files.staged_dir(user_files.directory, force=True) as stage:
@@ -67,9 +80,10 @@ def renew(request, progress=lambda _message: None):
             else:
                 info = issuance.key_signed(staged, subject, spec, signer, validity, progress)
             _update_kubeconfig(staged, credentials.user, request.rekey)
+            signer.confirm(staged.kubeconfig, subject)
             credential = issuance.describe(subject, info, user_files, cluster=credentials.cluster or "",
                                            server=credentials.server or "", namespace=credentials.namespace,
-                                           signer=signer, warnings=warnings)
+                                           signer=signer, warnings=warnings, lifetime=lifetime)
             entry = issuance.ledger_entry("renewed", credential, signer, previous_serial=old.serial)
             stage.commit(record=lambda: ledger.append(request.out_dir, entry),
                          done=f"renewed {user_files.directory}")
@@ -86,12 +100,29 @@ def _require_files(user_files, request):
                            hint=hint)
 
 
-def _recorded(request, old):
-    """The ledger entry of the certificate in the folder, if this tool issued it."""
-    for entry in reversed(ledger.history(request.out_dir, request.user)):
-        if entry.fingerprint_hex == old.fingerprint_sha256.replace(":", "").lower():
-            return entry
-    return None
+def _latest_record(request, user_files, old, history, ca_cert):
+    """The user's newest ledger record, which must be of the certificate in the folder (adopted
+    first when a killed run left it unrecorded) and not a revocation."""
+    adopted = adoption.adopt(request.out_dir, request.user, user_files, ca_cert, info=old)
+    if adopted.refused:
+        raise InvalidInput(f"{user_files.cert} is not in the ledger, and this tool could not have issued it: "
+                           f"{adopted.refused}",
+                           hint="renew only renews what this tool issued; re-create the user with create --force")
+    history = history + ([adopted.entry] if adopted.entry else [])
+    latest = history[-1] if history else None
+    if latest is not None and latest.event == "revoked":
+        when = f" on {latest.time:%Y-%m-%d %H:%M}Z" if latest.time else ""
+        raise InvalidInput(f"{request.user!r} was revoked{when}: renew never renews a revoked user; "
+                           f"'kubectl usercert create {request.user}' issues anew",
+                           hint="files put back after a revocation are not a credential; create --force "
+                                "replaces them")
+    if latest is None or latest.fingerprint_hex != old.fingerprint_sha256.replace(":", "").lower():
+        newest = f" (that is serial {latest.serial}, {latest.event} {latest.time:%Y-%m-%d %H:%M}Z)" \
+            if latest is not None and latest.time else ""
+        raise InvalidInput(f"{user_files.cert} is not the latest certificate issued to {request.user!r}{newest}",
+                           hint="the folder was changed by hand: put the latest certificate back, or re-create "
+                                "the user with create --force")
+    return latest
 
 
 def _check_trusted(request, user_files, old):
@@ -106,30 +137,29 @@ def _check_trusted(request, user_files, old):
 
 
 def _signing(request, recorded):
-    """Sign as the ledger says the certificate was signed, unless the command line says otherwise."""
+    """Sign as the ledger says the certificate was signed, unless the command line says otherwise; a
+    request this tool approved (--approve) is approved again."""
+    signing = request.signing
+    if recorded is not None and recorded.approval == "self":
+        signing = replace(signing, approve=True)
     if request.signer_given or recorded is None or recorded.signer is None:
-        return request.signing
+        return signing
     if recorded.signer == "csr":
-        return replace(request.signing, kind="csr")
+        return replace(signing, kind="csr")
     if recorded.ca_cert and recorded.ca_key:
         gone = [path for path in (recorded.ca_cert, recorded.ca_key) if not os.path.isfile(path)]
         if gone:
             raise InvalidInput(f"the CA that issued {request.user!r} is gone: {' and '.join(gone)} not found",
                                hint="give the CA with --ca-cert and --ca-key (or --signer csr)")
-        return replace(request.signing, kind="local", ca_cert=recorded.ca_cert, ca_key=recorded.ca_key)
-    return replace(request.signing, kind="local")
+        return replace(signing, kind="local", ca_cert=recorded.ca_cert, ca_key=recorded.ca_key)
+    return replace(signing, kind="local")
 
 
-def _check_same_ca(request, recorded, signer, old, user_files):
-    """Without a ledger record, the certificate must chain to the signing CA; with one, the CA must
-    be the one that signed it unless the command line named another on purpose."""
-    if recorded is None:
-        if signer.chains(user_files.cert) is not True:
-            raise InvalidInput(f"{user_files.cert} is neither in the ledger nor signed by this CA",
-                               hint="renew only renews what this tool issued; re-create the user with create --force")
-        return
-    if recorded.ca_fingerprint_sha256 and signer.ca_fingerprint and not request.signer_given and \
-            recorded.ca_fingerprint_sha256 != signer.ca_fingerprint:
+def _check_same_ca(request, recorded, signer):
+    """The CA must be the one the ledger says signed the last certificate, unless the command line
+    named another on purpose."""
+    if recorded is not None and recorded.ca_fingerprint_sha256 and signer.ca_fingerprint and \
+            not request.signer_given and recorded.ca_fingerprint_sha256 != signer.ca_fingerprint:
         raise InvalidInput(f"the CA found is not the one that issued {request.user!r} "
                            f"(fingerprint {recorded.ca_fingerprint_sha256[:23]}...)",
                            hint="give the CA that issued it with --ca-cert/--ca-key, or another one on purpose")

@@ -72,6 +72,7 @@ class Credential:
     ca_fingerprint_sha256: Optional[str]
     warnings: Tuple[str, ...] = ()
     observed_at: datetime = field(default_factory=now)
+    lifetime: Optional[str] = None  # the lifetime asked for (30d, 8h): what a renewal asks for again
 
     @property
     def credential_id(self):

@@ -14,7 +14,7 @@ import shutil
 import stat
 from dataclasses import dataclass, replace
 
-from . import files, issuance, ledger, openssl, rbac, signals
+from . import adoption, files, issuance, ledger, openssl, rbac, signals
 from .errors import InvalidInput, UsercertError
 from .kubeconfig import kubeconfig_paths
 from .kubectl import Kubectl, summary
@@ -34,8 +34,9 @@ class RevokeRequest:
 def revoke(request, progress=lambda _message: None):
     with issuance.user_operation(request.out_dir, request.user, progress,
                                  dry_run=request.dry_run != "none") as user_files:
+        trust_file = request.dry_run != "none" or _adopted(request, user_files, progress)
         history = ledger.history(request.out_dir, request.user)
-        issued = _what_was_issued(user_files, history, request)
+        issued = _what_was_issued(user_files, history, request, trust_file)
         already = bool(history) and history[-1].event == "revoked" and not os.path.isdir(user_files.directory)
         result = replace(issued, dry_run=request.dry_run != "none", already_revoked=already)
         progress("Finding the bindings this tool made")
@@ -70,15 +71,27 @@ def revoke(request, progress=lambda _message: None):
     return result
 
 
-def _what_was_issued(user_files, history, request):
-    """Groups, serial and expiry from the certificate, else (damaged or gone) from the ledger."""
-    if os.path.isfile(user_files.cert):
+def _adopted(request, user_files, progress):
+    """Adopt a certificate a killed run left unrecorded (see adoption) before acting; False when the
+    folder holds one this tool could not have issued (said, and not taken for what was issued)."""
+    recorded = next((e for e in reversed(ledger.history(request.out_dir, request.user)) if e.signer), None)
+    adopted = adoption.adopt(request.out_dir, request.user, user_files, adoption.ca_known_here(None, recorded))
+    if adopted.refused:
+        progress(f"Not recording {user_files.cert}: it is not in the ledger, and this tool could not have "
+                 f"issued it ({adopted.refused})")
+    return adopted.refused is None
+
+
+def _what_was_issued(user_files, history, request, trust_file=True):
+    """Groups, serial and expiry from the certificate, else (damaged or gone, or put there by hand
+    while the ledger knows what was issued) from the ledger."""
+    issued = [e for e in history if e.event != "revoked"]
+    if (trust_file or not issued) and os.path.isfile(user_files.cert):
         try:
             info = openssl.certificate_info(user_files.cert)
             return Revocation(request.user, info.organizations, info.serial, info.not_after)
         except UsercertError:
             pass  # damaged: the ledger still knows
-    issued = [e for e in history if e.event != "revoked"]
     if not issued and not os.path.isdir(user_files.directory):
         raise InvalidInput(f"no user {request.user!r} in {request.out_dir} or its ledger",
                            hint="see 'kubectl usercert list' for the users issued there (and check --out-dir)")

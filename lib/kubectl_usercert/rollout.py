@@ -34,21 +34,23 @@ class Shared:
         self._lock = threading.Lock()
         self._endpoint = None
 
-    def signer_for(self, user, subject, step, kind=None):
+    def signer_for(self, user, subject, step, kind=None, approve=None):
         """The run's signer if it names one, else the roster's for this user (or `kind`)."""
         kind = kind or (None if self.request.signer_given else user.signer)
-        return self.signers.choose(subject, kind, progress=step, sleep=_sleep)
+        return self.signers.choose(subject, kind, progress=step, sleep=_sleep, approve=approve)
 
     def renewal_signer(self, user, entry, subject, step):
         """How a renewal signs: as this run or the roster says; else as the ledger says the certificate
         was signed (the CSR API, or the CA in use here, read once; None lets renew find the recorded
-        CA files); a CA found here that is not the recorded one is the plan's move to it."""
+        CA files); a CA found here that is not the recorded one is the plan's move to it. A request
+        this tool approved (--approve) is approved again."""
         signing = self.request.signing
+        approve = entry is not None and entry.approval == "self"
         named = self.request.signer_given or signing.ca_cert or signing.ca_key or user.signer != "auto"
         if named or entry is None or entry.signer is None:
-            return self.signer_for(user, subject, step)
+            return self.signer_for(user, subject, step, approve=approve)
         if entry.signer == "csr":
-            return self.signer_for(user, subject, step, kind="csr")
+            return self.signer_for(user, subject, step, kind="csr", approve=approve)
         return self.signer_for(user, subject, step, kind="local") if self.signers.located else None
 
     def endpoint(self, signer):
@@ -172,7 +174,8 @@ def _create(item, shared, request, step, rehearsal=False):
     manifests = list(item.add)
     issuance.issue(subject, signer, found,
                    lambda staged: issuance.new_key_signed(staged, subject, user.key, signer, validity, step),
-                   out_dir=request.out_dir, namespace=user.namespace, warnings=warnings + endpoint_warnings,
+                   out_dir=request.out_dir, lifetime=user.validity, namespace=user.namespace,
+                   warnings=warnings + endpoint_warnings,
                    progress=step, extra_files={"rbac.yaml": rbac.to_yaml(manifests)} if manifests else None)
 
 

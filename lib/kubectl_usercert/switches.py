@@ -89,12 +89,28 @@ class Validity(cli.Application):
         return timedelta(days=self.days)
 
 
+class KeptValidity(cli.Application):
+    """renew's: the lifetime the certificate was issued with, unless a flag gives another."""
+
+    days = cli.SwitchAttr("--days", cli.Range(1, 100 * 365), argname="N", group=KEY,
+                          help="validity in days (default: the lifetime it was issued with)")
+    expiration = cli.SwitchAttr("--expiration", str, argname="DURATION", group=KEY,
+                                help="validity as a duration instead (e.g. 8h, 30d; at least 10m)")
+
+    def validity(self):
+        """The lifetime given on the command line; None keeps the one it was issued with."""
+        if self.expiration:
+            return parse_duration(self.expiration, "--expiration")
+        return timedelta(days=self.days) if self.days else None
+
+
 class Signer(Cluster):
     signer = cli.SwitchAttr("--signer", cli.Set(*SIGNER_KINDS), argname="KIND", default="auto", group=SIGNER,
                             help="local (the CA key here), csr (the cluster's CertificateSigningRequest API), "
                                  "or auto: local when a CA key is given or found, else csr")
     ca_cert = cli.SwitchAttr("--ca-cert", str, argname="FILE", group=SIGNER,
-                             help="the CA certificate that signs (env USERCERT_CA_CERT)")
+                             help="the CA certificate that signs (env USERCERT_CA_CERT); with --signer csr, the "
+                                  "client CA the issued certificate must chain to")
     ca_key = cli.SwitchAttr("--ca-key", str, argname="FILE", group=SIGNER, help="its private key (env USERCERT_CA_KEY)")
     ca_key_passphrase_file = cli.SwitchAttr("--ca-key-passphrase-file", str, argname="FILE", group=SIGNER,
                                             help="a file holding the CA key's passphrase")

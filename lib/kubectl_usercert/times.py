@@ -46,3 +46,12 @@ def parse_duration(text, what="duration", default_unit="d"):
     if seconds > MAX_DURATION.total_seconds():
         raise InvalidInput(f"{what} {text!r} is longer than a hundred years", hint="use a shorter duration")
     return timedelta(seconds=seconds)
+
+
+def duration_text(delta):
+    """A duration as parse_duration reads it back: 30d, 8h, 90m, or 600s."""
+    seconds = int(delta.total_seconds())
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds and seconds % size == 0:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"

@@ -59,6 +59,7 @@ def _credential(credential, verb, try_it=None):
         ("groups", text(", ".join(credential.groups)) or "[dim](none)[/]"),
         ("serial", credential.serial),
         ("expires", _expiry(credential.not_after)),
+        ("lifetime", credential.lifetime or "?"),
         ("key", _key_label(credential.key_type, credential.key_bits)),
         ("sha256", credential.fingerprint_sha256),
         ("signer", credential.signer),

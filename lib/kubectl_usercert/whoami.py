@@ -26,8 +26,12 @@ def ask(kubectl, expected_user, expected_groups):
         return _compare(expected, answer)
     if kind_of(answer.stderr) == "unauthorized":
         return _rejected(expected, "SelfSubjectReview")
+    # kubectl turns a 403 into "...or you do not have permission to call it": authenticated, but RBAC
+    # keeps SelfSubjectReview from this user.
+    if "you do not have permission" in (answer.stderr or "") or kind_of(answer.stderr) == "forbidden":
+        return _by_discovery(expected, kubectl, "RBAC forbids this user SelfSubjectReview")
     if _no_self_subject_review(answer.stderr):
-        return _by_discovery(expected, kubectl)
+        return _by_discovery(expected, kubectl, "this cluster has no SelfSubjectReview API (Kubernetes < 1.28)")
     raise failure("ask the cluster who this credential is", answer.stderr, _UNREACHABLE_HINTS)
 
 
@@ -64,13 +68,12 @@ def _no_self_subject_review(stderr):
     return "APISelfSubjectReview" in text or "unknown command" in text or kind_of(text) == "missing"
 
 
-def _by_discovery(expected, kubectl):
+def _by_discovery(expected, kubectl, why):
     answer = kubectl.run(["get", "--raw", "/api"])
     # Forbidden still means authenticated: only RBAC said no.
     if answer.ok or kind_of(answer.stderr) == "forbidden":
         return Verification(**expected, accepted=True, method="discovery", notes=(
-            "this cluster has no SelfSubjectReview API (Kubernetes < 1.28): the credential is accepted, but the "
-            "user and groups the cluster sees could not be checked",))
+            f"{why}: the credential is accepted, but the user and groups the cluster sees could not be checked",))
     if kind_of(answer.stderr) == "unauthorized":
         return _rejected(expected, "discovery")
     raise failure("ask the cluster who this credential is", answer.stderr, _UNREACHABLE_HINTS)

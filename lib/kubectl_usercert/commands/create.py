@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Optional, Tuple
 
-from .. import issuance, openssl, rbac, signals, whoami
+from .. import adoption, issuance, openssl, rbac, signals, whoami
 from ..errors import OutputExists, UsercertError
 from ..keys import KeySpec
 from ..layout import UserFiles
@@ -49,7 +49,7 @@ def create(request, progress=lambda _message: None):
     user_files = UserFiles.for_user(request.out_dir, subject.user)
     # Fail on existing output before any slow or sensitive work (and again under the lock).
     if not request.force and request.dry_run == "none":
-        issuance.refuse_or_adopt(request.out_dir, user_files)
+        issuance.refuse_or_adopt(request.out_dir, subject.user, user_files, adoption.ca_known_here(request.signing))
     elif not request.force and os.path.lexists(user_files.directory):  # (a dry run records nothing, adopts nothing)
         raise OutputExists(f"{user_files.directory} already exists",
                            hint="pass --force to replace it, or choose another --out-dir")
@@ -62,8 +62,9 @@ def create(request, progress=lambda _message: None):
     credential = issuance.issue(
         subject, signer, found, lambda staged: issuance.new_key_signed(staged, subject, request.key, signer, validity,
                                                                       progress, request.pending_key),
-        out_dir=request.out_dir, namespace=request.namespace, force=request.force, warnings=warnings,
-        progress=progress, extra_files={"rbac.yaml": rbac.to_yaml(manifests)} if manifests else None)
+        out_dir=request.out_dir, lifetime=request.validity, namespace=request.namespace, force=request.force,
+        warnings=warnings, progress=progress,
+        extra_files={"rbac.yaml": rbac.to_yaml(manifests)} if manifests else None)
     bindings = _bindings(request, manifests, credential, progress)
     verification = None
     if request.verify:

@@ -40,7 +40,7 @@ def demo(request, progress=lambda _message: None):
     out_dir = os.path.join(directory, "clients")
     credential = issuance.issue(subject, signer, found,
                                 lambda staged: issuance.new_key_signed(staged, subject, key, signer, validity, progress),
-                                out_dir=out_dir, warnings=warnings, progress=progress)
+                                out_dir=out_dir, lifetime=timedelta(days=7), warnings=warnings, progress=progress)
     progress("Inspecting the result")
     inspection = credentials.read(credentials.locate(credential.kubeconfig, out_dir), ca_cert)
     return DemoResult(directory, Issued(credential), inspection)

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Optional, Tuple
 
-from .. import files, issuance, openssl
+from .. import adoption, files, issuance, openssl
 from ..errors import InvalidInput
 from ..keys import acceptable_request_key
 from ..layout import UserFiles
@@ -50,7 +50,8 @@ def sign(request, progress=lambda _message: None):
         subject = _checked_subject(_untyped(asked.subject, request.csr_path), named)
         spec = acceptable_request_key(asked.key_type, asked.key_bits)
         if not request.force:
-            issuance.refuse_or_adopt(request.out_dir, UserFiles.for_user(request.out_dir, subject.user))
+            issuance.refuse_or_adopt(request.out_dir, subject.user, UserFiles.for_user(request.out_dir, subject.user),
+                                     adoption.ca_known_here(request.signing))
         signer = choose_signer(request.signing, subject, progress)
         found = issuance.endpoint(request.signing.kubectl, request.server, signer, warnings)
         validity = signer.grant(request.validity)
@@ -60,7 +61,7 @@ def sign(request, progress=lambda _message: None):
             return issuance.request_signed(staged, subject, spec, signer, validity, asked.public_key, progress)
 
         credential = issuance.issue(subject, signer, found, make, out_dir=request.out_dir,
-                                    namespace=request.namespace, force=request.force, warnings=warnings,
+                                    lifetime=request.validity, namespace=request.namespace, force=request.force, warnings=warnings,
                                     with_key=False, progress=progress, key_held_by="owner")
     return Signed(credential, tuple(owner_instructions(credential)))
 

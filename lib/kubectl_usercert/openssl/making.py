@@ -9,8 +9,7 @@ from .. import certinfo
 from ..errors import UsercertError
 from ..files import read_bytes, write_private, write_public
 from ..keys import EC_CURVES, KeySpec
-from .reading import CERTIFICATE_FIELDS, certificate_info
-from .runner import _environment, _openssl, complaint, passin_args, require_key_support, run
+from .runner import _environment, _openssl, _run, complaint, hint_for, passin_args, require_key_support, run
 
 def _key_args(spec):
     """The command that prints a new private key (PEM) on stdout: RSA through genrsa, as the original
@@ -101,19 +100,10 @@ def request_for_key(key_pem, subject):
     return request.group(0).encode("ascii")
 
 
-def sign_csr(csr_path, ca, *, days, serial_hex, extfile, cert_path):
-    """Sign with the CA (openssl checks that the CA key belongs to the CA certificate); write the
-    certificate and return what it says, read from the same run."""
-    out = run(["x509", "-req", "-sha256", "-in", csr_path, "-CA", ca.cert_path, "-CAkey", ca.key_path,
-               *passin_args(ca.passphrase_file), "-set_serial", f"0x{serial_hex}", "-days", str(days),
-               "-extfile", extfile, *CERTIFICATE_FIELDS], "sign the certificate with the CA")
-    description, pem = certinfo.split_certificate(out)
-    write_public(cert_path, pem)
-    return certinfo.parse_certificate(description, "the new certificate")
-
-
 # `openssl ca` wants a database; it lives in a private scratch folder, named relative to it (so no
 # path in the config is ever parsed by openssl's config syntax), and goes when the signing is done.
+# name_opt and cert_opt make it describe the certificate it signs on stderr (every supported openssl
+# does, -batch or not) in the form certinfo reads, so one run signs and says what it signed.
 _CA_CONFIG = """[ ca ]
 default_ca = usercert
 
@@ -126,27 +116,39 @@ policy = as_requested
 unique_subject = no
 email_in_dn = no
 copy_extensions = none
+name_opt = RFC2253,-dn_rev
+cert_opt = no_header,no_version,no_signame,no_sigdump,no_aux
 
 [ as_requested ]
 """
+# What `openssl ca` says on its way, which is not a complaint.
+_CA_CHATTER = re.compile(r"^(Using configuration from|Check that the request matches|Signature ok)", re.M)
 
 
-def sign_csr_until(csr_path, ca, *, not_before, not_after, serial_hex, extfile, cert_path, scratch):
+def sign_csr(csr_path, ca, *, not_before, not_after, serial_hex, extfile, cert_path, scratch):
     """Sign for an exact window with `openssl ca` (-startdate/-enddate: every supported openssl has
-    them, where `x509 -req` counts whole days); -preserveDN keeps the request's subject as it is."""
+    them, where `x509 -req` counts whole days from now and cannot start earlier); -preserveDN keeps
+    the request's subject as it is; openssl refuses a CA key that does not belong to the CA
+    certificate. Write the certificate; return what it says, from the same run."""
     os.mkdir(scratch, 0o700)
     write_private(os.path.join(scratch, "index.txt"), "")
     write_private(os.path.join(scratch, "serial"), serial_hex.rjust(len(serial_hex) + len(serial_hex) % 2, "0") + "\n")
     write_private(os.path.join(scratch, "ca.cnf"), _CA_CONFIG)
     absolute = os.path.abspath
-    run(["ca", "-batch", "-config", "ca.cnf", "-in", absolute(csr_path), "-cert", absolute(ca.cert_path),
-         "-keyfile", absolute(ca.key_path), *passin_args(ca.passphrase_file and absolute(ca.passphrase_file)),
-         "-startdate", _asn1_time(not_before), "-enddate", _asn1_time(not_after), "-extfile", absolute(extfile),
-         "-notext", "-preserveDN", "-md", "sha256", "-out", "issued.pem"], "sign the certificate with the CA",
-        cwd=scratch)
-    write_public(cert_path, read_bytes(os.path.join(scratch, "issued.pem")))
+    code, _out, err = _run(["ca", "-batch", "-config", "ca.cnf", "-in", absolute(csr_path), "-cert",
+                            absolute(ca.cert_path), "-keyfile", absolute(ca.key_path),
+                            *passin_args(ca.passphrase_file and absolute(ca.passphrase_file)),
+                            "-startdate", _asn1_time(not_before), "-enddate", _asn1_time(not_after),
+                            "-extfile", absolute(extfile), "-notext", "-preserveDN", "-md", "sha256",
+                            "-out", "issued.pem"], cwd=scratch)
+    if code != 0:
+        said = _CA_CHATTER.sub("", err)
+        raise UsercertError("openssl could not sign the certificate with the CA", details=complaint(said),
+                            hint=hint_for(said))
+    pem = read_bytes(os.path.join(scratch, "issued.pem"))
+    write_public(cert_path, pem)
     shutil.rmtree(scratch)
-    return certificate_info(cert_path, what="the new certificate")
+    return certinfo.parse_signing_details(err, pem, "the new certificate")
 
 
 def _asn1_time(moment):

@@ -57,7 +57,7 @@ def run(args, what, stdin=None, cwd=None):
     """
     code, out, err = _run(args, stdin, cwd)
     if code != 0:
-        raise UsercertError(f"openssl could not {what}", details=complaint(err), hint=_hint_for(err))
+        raise UsercertError(f"openssl could not {what}", details=complaint(err), hint=hint_for(err))
     return out
 
 
@@ -96,7 +96,7 @@ def complaint(stderr):
     return "\n".join(said[:3]) or None
 
 
-def _hint_for(stderr):
+def hint_for(stderr):
     if not re.search(r"unknown option|unknown command|invalid command|[Aa]lgorithm .* not found", stderr or ""):
         return None
     try:

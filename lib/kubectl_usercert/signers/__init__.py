@@ -31,6 +31,7 @@ class Signer(Protocol):
     name: str  # as the ledger and -o json say it: local, csr
     ca_fingerprint: Optional[str]  # the signing CA's SHA-256 fingerprint, when known here
     ca_not_after: Optional[object]  # when the signing CA expires, when known here
+    ca_cert_path: Optional[str]  # the CA certificate file its certificates chain to, when known here
     notes: List[str]  # what the user should know afterwards (validity clipped, approval failed, ...)
 
     def grant(self, validity: timedelta) -> timedelta:
@@ -47,6 +48,10 @@ class Signer(Protocol):
 
     def check_validity(self, info: CertificateInfo, validity: timedelta) -> None:
         """Add a note when less than asked was issued."""
+
+    def confirm(self, kubeconfig, subject, with_key: bool = True) -> None:
+        """Once the new kubeconfig is written (privately), make sure the cluster would accept the
+        certificate, when chains() could not tell; withdraw and raise when it would not."""
 
     def withdraw(self) -> None:
         """Take back what signing left outside this machine (a pending request)."""
@@ -112,7 +117,9 @@ class SignerChooser:
         except InvalidInput:
             return None
 
-    def choose(self, subject, kind=None, progress=lambda _message: None, sleep=time.sleep):
+    def choose(self, subject, kind=None, progress=lambda _message: None, sleep=time.sleep, approve=None):
+        """The signer for `subject`: of `kind` (default: the options'); `approve` True approves a CSR
+        as --approve does (a renewal of one this tool approved), whatever the options say."""
         kind = kind or self.options.kind
         if kind not in SIGNER_KINDS:
             raise InvalidInput(f"unknown signer {kind!r}", hint="use --signer auto, local or csr")
@@ -129,9 +136,9 @@ class SignerChooser:
             raise InvalidInput("the CSR API refuses group system:masters (admission forbids it)",
                                hint="bind a role to the user or group instead")
         options = self.options
-        return ClusterCSRSigner(options.kubectl, subject.user, approve=options.approve,
-                                wait_seconds=options.wait_seconds, keep_csr=options.keep_csr, progress=progress,
-                                sleep=sleep)
+        return ClusterCSRSigner(options.kubectl, subject.user, approve=bool(options.approve or approve),
+                                wait_seconds=options.wait_seconds, keep_csr=options.keep_csr,
+                                client_ca=options.ca_cert, progress=progress, sleep=sleep)
 
     def _say_no_ca(self, progress):
         with self._lock:

@@ -4,6 +4,11 @@ The key and the CSR are made here, so the private key never leaves this machine.
 the request with the admin's kubeconfig and context (whatever auth that uses), approves it when
 asked and allowed, and the tool waits for the certificate, or for Denied or Failed. On any
 failure or interrupt the request is withdrawn, so nobody can approve it later.
+
+A certificate the API hands back is used only if the cluster would accept it: checked against the
+client CA when its certificate is known here (given with --ca-cert, or recorded in the ledger),
+otherwise by asking the cluster with the new credential itself (SelfSubjectReview, as `verify`
+does; discovery on a cluster without it), before anything is written or recorded.
 """
 
 import base64
@@ -12,7 +17,7 @@ import re
 import secrets
 import time
 
-from .. import openssl, signals
+from .. import openssl, signals, whoami
 from ..errors import InvalidInput, UsercertError
 from ..files import read_bytes, write_public
 from ..kubectl import failure, kind_of, last_error_line
@@ -61,10 +66,11 @@ class ClusterCSRSigner:
     ca_fingerprint = None  # the cluster's CA is not known here
     ca_not_after = None
 
-    def __init__(self, kubectl, user, *, approve=False, wait_seconds=300.0, keep_csr=False,
+    def __init__(self, kubectl, user, *, approve=False, wait_seconds=300.0, keep_csr=False, client_ca=None,
                  progress=lambda _message: None, clock=time.monotonic, sleep=time.sleep):
         self.kubectl = kubectl
         self.user = user
+        self.ca_cert_path = client_ca  # the cluster's client CA certificate, when known here
         self.approve = approve
         self.wait_seconds = wait_seconds
         self.keep_csr = keep_csr
@@ -78,7 +84,8 @@ class ClusterCSRSigner:
         return None
 
     def ledger_fields(self):
-        return {"signer": self.name}
+        """The signer, and who approved the request: this tool (--approve), or someone else."""
+        return {"signer": self.name, "approval": "self" if self.approve and not self.approve_error else "others"}
 
     def grant(self, validity):
         if validity.total_seconds() < MIN_EXPIRATION_SECONDS:
@@ -89,8 +96,32 @@ class ClusterCSRSigner:
     def describe(self, validity):
         return f"Signing through the cluster's CertificateSigningRequest API ({_human(validity.total_seconds())})"
 
-    def chains(self, _cert_path):
-        return None  # the API server signed it; there is no local CA to check against
+    def chains(self, cert_path):
+        """Against the client CA when it is known here; None otherwise (`confirm` asks the cluster)."""
+        return openssl.verify_chain(cert_path, self.ca_cert_path) if self.ca_cert_path else None
+
+    def confirm(self, kubeconfig, subject, with_key=True):
+        """Without the client CA here, ask the cluster with the new credential (the staged kubeconfig,
+        in the private staging folder) whether it accepts it; a refusal withdraws the request and
+        is an error, so nothing is written or recorded."""
+        if self.ca_cert_path:
+            return  # chains() checked it against the client CA
+        if not with_key:
+            self.notes.append("whether the cluster accepts the certificate could not be checked here (the key is "
+                              "its owner's): its owner's `kubectl auth whoami` shows it")
+            return
+        self.progress("Asking the cluster whether it accepts the new certificate")
+        try:
+            seen = whoami.ask(self.kubectl.as_user(kubeconfig), subject.user, subject.groups)
+            if not seen.accepted:
+                raise UsercertError(f"the cluster does not accept the certificate its CSR API issued for "
+                                    f"{self.object_name} ({seen.method}: 401 Unauthorized)",
+                                    hint="nothing was written and the request was withdrawn; the cluster's signer "
+                                         "does not sign with the CA the cluster trusts for clients (ask its admin)")
+        except BaseException:
+            self.withdraw()
+            raise
+        self.notes.extend(seen.problems + seen.notes)
 
     def sign(self, csr_path, spec, validity, _workdir, cert_path):
         self.object_name = csr_object_name(self.user)

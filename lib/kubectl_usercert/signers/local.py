@@ -89,8 +89,8 @@ def load_ca(cert_path, key_path, passphrase_file=None, given=True, now=None):
     info = _as_input(lambda: openssl.certificate_info(cert_path, what=f"the CA certificate {cert_path}"),
                      "give the CA certificate in PEM form (openssl x509 -inform DER -in FILE -out ca.crt)")
     _check_usable(info, cert_path, now or datetime.now(timezone.utc))
-    # That the key belongs to the certificate, openssl checks when it signs (x509 -req refuses a
-    # pair that does not match); `check_key` says which when signing fails.
+    # That the key belongs to the certificate, openssl checks when it signs (`openssl ca` refuses
+    # a pair that does not match); `check_key` says which when signing fails.
     return LocalCA(cert_path, key_path, passphrase_file, info, given)
 
 
@@ -170,6 +170,10 @@ class LocalSigner:
     def ca_not_after(self):
         return self.ca.info.not_after
 
+    @property
+    def ca_cert_path(self):
+        return self.ca.cert_path
+
     def server_ca_pem(self):
         return read_bytes(self.ca.cert_path)
 
@@ -203,20 +207,16 @@ class LocalSigner:
     def describe(self, validity):
         return f"Signing with the local CA for {_human(validity)}"
 
-    def sign(self, csr_path, spec, validity, workdir, cert_path):
-        """Whole days through `openssl x509 -req -days` (which also reads the result back); anything
-        else (8h) through `openssl ca` with the exact start and end."""
+    def sign(self, csr_path, spec, validity, workdir, cert_path, now=None):
+        """From five minutes before now (as the cluster's own signer does, so a client whose clock
+        runs a little ahead accepts it; never before the CA's own start) until now + validity."""
         extfile = os.path.join(workdir, "client-profile.ext")
         write_private(extfile, client_profile(spec, self.ca.info.has_subject_key_id))
+        issued_at = (now or datetime.now(timezone.utc)).replace(microsecond=0)
         try:
-            if _whole_days(validity):
-                info = openssl.sign_csr(csr_path, self.ca, days=validity.days, serial_hex=random_serial(),
-                                        extfile=extfile, cert_path=cert_path)
-            else:
-                start = datetime.now(timezone.utc).replace(microsecond=0)
-                info = openssl.sign_csr_until(csr_path, self.ca, not_before=start, not_after=start + validity,
-                                              serial_hex=random_serial(), extfile=extfile, cert_path=cert_path,
-                                              scratch=os.path.join(workdir, ".ca"))
+            info = openssl.sign_csr(csr_path, self.ca, not_before=max(issued_at - BACKDATE, self.ca.info.not_before),
+                                    not_after=issued_at + validity, serial_hex=random_serial(), extfile=extfile,
+                                    cert_path=cert_path, scratch=os.path.join(workdir, ".ca"))
         except UsercertError:
             check_key(self.ca)  # the likeliest cause, said plainly
             raise
@@ -229,11 +229,15 @@ class LocalSigner:
     def check_validity(self, info, validity):
         pass
 
+    def confirm(self, _kubeconfig, _subject, with_key=True):
+        pass  # chains() checked it against the CA that signed it
+
     def withdraw(self):
         pass  # nothing left anywhere but the staging folder, which goes
 
 
 MIN_VALIDITY = timedelta(minutes=10)
+BACKDATE = timedelta(minutes=5)  # kube-controller-manager's signer backdates notBefore as much
 
 
 def _whole_days(validity):
