@@ -6,8 +6,6 @@ import json
 
 import pytest
 import yaml
-from hypothesis import given, settings
-from hypothesis import strategies as st
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -15,7 +13,6 @@ from cryptography.x509.oid import NameOID
 
 import schema
 from helpers import EC, SERVER, ca_args, run_cli, run_here
-from kubectl_usercert import yamltext
 
 
 def cli(capsys, *args):
@@ -106,16 +103,3 @@ def test_bad_output_formats_are_one_line_errors(capsys, signing_ca, isolated, ou
     cli(capsys, "create", "alice", *EC, *ca_args(signing_ca), "--server", SERVER)
     result = run_here(capsys, "inspect", "alice", "-o", output)
     assert result.returncode == 2 and message in result.stderr and "hint:" in result.stderr
-
-
-_documents = st.recursive(st.none() | st.booleans() | st.integers() | st.text(),
-                          lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
-                          max_leaves=20)
-
-
-@settings(max_examples=500)
-@given(_documents)
-def test_the_yaml_this_tool_writes_reads_back_exactly(document):
-    """yamltext writes kubeconfigs, manifests and -o yaml without PyYAML; PyYAML is the oracle."""
-    assert yaml.safe_load(yamltext.dump(document)) == document
-    assert list(yaml.safe_load_all(yamltext.dump_all([document, {"k": document}]))) == [document, {"k": document}]
