@@ -84,14 +84,46 @@ def test_yaml_name_and_jsonpath(capsys, signing_ca, isolated):
     as_json = json.loads(run_here(capsys, "list", "-o", "json").stdout)
     as_yaml = yaml.safe_load(run_here(capsys, "list", "-o", "yaml").stdout)
     assert as_yaml == as_json | {"metadata": as_yaml["metadata"]}  # the same but for when it was observed
-    assert run_here(capsys, "list", "-o", "name").stdout == "usercert/alice\nusercert/bob\n"
-    assert run_here(capsys, "inspect", "alice", "-o", "name").stdout == "usercert/alice\n"
+    assert run_here(capsys, "list", "-o", "name").stdout == \
+        "usercertificate.usercert.kubectl.io/alice\nusercertificate.usercert.kubectl.io/bob\n"
+    assert run_here(capsys, "inspect", "alice", "-o", "name").stdout == "usercertificate.usercert.kubectl.io/alice\n"
     names = run_here(capsys, "list", "-o", "jsonpath={.items[*].metadata.name}").stdout
     assert names == "alice bob"
     lines = run_here(capsys, "list", "-o", 'jsonpath={range .items[*]}{.spec.user}{"\\t"}{.status.state}{"\\n"}{end}')
     assert lines.stdout == "alice\texpiring\nbob\texpiring\n" or lines.stdout == "alice\tvalid\nbob\tvalid\n"
     kubeconfig = run_here(capsys, "inspect", "alice", "-o", "jsonpath='{.status.kubeconfig}'").stdout
     assert kubeconfig == "clients/alice/kubeconfig"
+
+
+def _kubectl_name(obj):
+    """kubectl's -o name of an object it printed as JSON: kind lower-cased, the API group, the name."""
+    group = obj["apiVersion"].split("/")[0] if "/" in obj["apiVersion"] else ""
+    return f"{obj['kind'].lower()}{'.' + group if group else ''}/{obj['metadata']['name']}"
+
+
+def test_o_name_is_kubectls_kind_group_name(live_cluster, isolated, tmp_path):
+    """kubectl prints clusterrolebinding.rbac.authorization.k8s.io/NAME: every kind here reads the same."""
+    assert run_cli("create", "carol", "dev", *EC, *live_cluster.ca_args, "--clusterrole", "view").returncode == 0
+    selector = "app.kubernetes.io/managed-by=kubectl-usercert"
+    theirs = live_cluster.admin("get", "clusterrolebindings", "-l", selector, "-o", "name").stdout.split()
+    listed = json.loads(live_cluster.admin("get", "clusterrolebindings", "-l", selector, "-o", "json").stdout)
+    assert theirs == [_kubectl_name(item) for item in listed["items"]] == \
+        ["clusterrolebinding.rbac.authorization.k8s.io/usercert:carol:view"]  # the rule, as kubectl applies it
+
+    roster = tmp_path / "team.yaml"
+    roster.write_text("apiVersion: usercert.kubectl.io/v1alpha1\nkind: UserRoster\nmetadata: {name: team}\n"
+                      "spec:\n  users:\n  - name: carol\n    groups: [dev]\n")
+    for args in (["inspect", "carol"], ["list"], ["verify", "carol"], ["whois", _serial_of("carol")],
+                 ["revoke", "carol", "--dry-run"], ["apply", "-f", roster, "--dry-run"], ["demo", "--dir"]):
+        as_json = json.loads(run_cli(*args, *([tmp_path / "d1"] if args[0] == "demo" else []), "-o", "json").stdout)
+        ours = run_cli(*args, *([tmp_path / "d2"] if args[0] == "demo" else []), "-o", "name")
+        assert ours.returncode == 0, ours.stderr
+        expected = [_kubectl_name(item) for item in as_json.get("items", [as_json])]
+        assert ours.stdout.splitlines() == expected and all(".usercert.kubectl.io/" in line for line in expected)
+
+
+def _serial_of(user):
+    return json.loads(run_cli("inspect", user, "-o", "json").stdout)["status"]["serial"]
 
 
 @pytest.mark.parametrize("output,message", [

@@ -18,9 +18,6 @@ from .results import (STATES, DemoResult, Inspection, Inventory, InventoryRow, I
                       RosterApplied, Signed, Verification, WhoisMatch, WhoisResult, certificate_state)
 from .times import days_left, iso
 
-RESOURCE = "usercert"
-
-
 def _object(kind, name, spec, status):
     return {"apiVersion": API_VERSION, "kind": kind, "metadata": {"name": name}, "spec": spec, "status": status}
 
@@ -206,9 +203,11 @@ def _label_value(value):
 
 
 def names(obj):
-    """`-o name`, as kubectl prints it: RESOURCE/NAME, one per line (a list's items)."""
+    """`-o name`, as kubectl prints it: kind.group/name, the kind lower-cased (as
+    certificatesigningrequest.certificates.k8s.io/NAME), one per line (a list's items)."""
     items = obj["items"] if obj["kind"].endswith("List") else [obj]
-    return "".join(f"{RESOURCE}/{item['metadata']['name']}\n" for item in items)
+    return "".join(f"{item['kind'].lower()}.{item['apiVersion'].split('/')[0]}/{item['metadata']['name']}\n"
+                   for item in items)
 
 
 def check_output_format(output, extra=()):
