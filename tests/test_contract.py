@@ -6,6 +6,7 @@ import json
 
 import pytest
 import yaml
+from jsonschema import Draft202012Validator
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -93,6 +94,52 @@ def test_yaml_name_and_jsonpath(capsys, signing_ca, isolated):
     assert lines.stdout == "alice\texpiring\nbob\texpiring\n" or lines.stdout == "alice\tvalid\nbob\tvalid\n"
     kubeconfig = run_here(capsys, "inspect", "alice", "-o", "jsonpath='{.status.kubeconfig}'").stdout
     assert kubeconfig == "clients/alice/kubeconfig"
+
+
+def _refs(node):
+    if isinstance(node, dict):
+        yield from ([node["$ref"]] if "$ref" in node else [])
+        for value in node.values():
+            yield from _refs(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _refs(value)
+
+
+def test_every_schema_names_itself_and_its_refs_resolve():
+    """The standard jsonschema package said `Unresolvable: UserCertificate.json`: no schema had an $id."""
+    paths = sorted(schema.SCHEMAS.glob("*.json"))
+    assert len(paths) == 7
+    for path in paths:
+        document = json.loads(path.read_text())
+        Draft202012Validator.check_schema(document)
+        assert document["$schema"] == "https://json-schema.org/draft/2020-12/schema"
+        assert document["$id"] == f"https://usercert.kubectl.io/schemas/v1alpha1/{path.name}"
+        resolver = schema.registry().resolver(base_uri=document["$id"])
+        for ref in _refs(document):
+            assert resolver.lookup(ref).contents["title"] == ref.removesuffix(".json")
+
+
+def test_a_wrong_object_is_rejected(capsys, signing_ca, isolated, tmp_path):
+    """Validation really runs: through a $ref, formats and additionalProperties included."""
+    cli(capsys, "create", "alice", "dev", *EC, *ca_args(signing_ca), "--server", SERVER)
+    listed = cli(capsys, "list")
+    demo = cli(capsys, "demo", "--dir", tmp_path / "demo")
+    for obj, breaks, expected in (
+            (listed, lambda o: o["items"][0]["spec"].update(user=5), "5 is not of type 'string'"),
+            (listed, lambda o: o["items"][0]["status"].update(notAfter="next week"), "is not a 'date-time'"),
+            (listed, lambda o: o["metadata"].update(extra=1), "'extra' was unexpected"),
+            (demo, lambda o: o["status"]["certificate"]["status"].pop("serial"), "'serial' is a required property"),
+            (demo, lambda o: o.update(kind="Demo2"), "'Demo' was expected")):
+        wrong = json.loads(json.dumps(obj))
+        breaks(wrong)
+        messages = _messages(schema.validator(obj["kind"]).iter_errors(wrong))
+        assert any(expected in message for message in messages), messages
+
+
+def _messages(errors):
+    """Each error's message and those of the oneOf branches under it."""
+    return [message for error in errors for message in [error.message, *_messages(error.context)]]
 
 
 def _kubectl_name(obj):
