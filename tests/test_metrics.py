@@ -83,7 +83,8 @@ def test_a_failed_textfile_leaves_the_old_one(capsys, signing_ca, isolated, tmp_
     issue("clients", "https://x:6443", signing_ca, ("alice", ["dev"]))
     folder = tmp_path / "textfile"
     folder.mkdir()
-    (folder / "usercert.prom").write_text("# the previous scrape\n")
+    previous = "# HELP usercert_certificate_expiry_timestamp_seconds the previous run's\n"
+    (folder / "usercert.prom").write_text(previous)
     if failure == "full disk":
         def full(_fd, _data):
             raise OSError(28, "No space left on device")
@@ -95,18 +96,34 @@ def test_a_failed_textfile_leaves_the_old_one(capsys, signing_ca, isolated, tmp_
     result = run_here(capsys, "list", "--textfile", folder / "usercert.prom")
     assert result.returncode != 0 and result.stderr.count("error:") == 1 and "hint:" in result.stderr
     assert "Traceback" not in result.stderr and result.stdout == ""
-    assert tree(folder) == ["usercert.prom"] and (folder / "usercert.prom").read_text() == "# the previous scrape\n"
+    assert tree(folder) == ["usercert.prom"] and (folder / "usercert.prom").read_text() == previous
 
 
 @pytest.mark.parametrize("args,needle", [
     (["--textfile", "nowhere/u.prom"], "its folder"),
     (["--textfile", "."], "it is a folder"),
+    (["--textfile", ""], "names no file"),
+    (["--textfile", "sub/"], "names no file"),
     (["-o", "json", "--textfile", "u.prom"], "--textfile writes -o prometheus metrics"),
 ])
 def test_textfile_refusals_are_one_line(capsys, isolated, args, needle):
     result = run_here(capsys, "list", *args)
     assert result.returncode == 2 and needle in result.stderr and "hint:" in result.stderr
     assert not os.path.exists("u.prom")
+
+
+def test_a_file_that_holds_no_metrics_is_not_replaced(capsys, isolated):
+    with open("ledger.jsonl", "w") as handle:
+        handle.write('{"event": "issued"}\n')
+    os.symlink("ledger.jsonl", "link.prom")
+    for path in ("ledger.jsonl", "link.prom"):
+        result = run_here(capsys, "list", "--textfile", path)
+        assert result.returncode == 3 and "holds no metrics this tool wrote" in result.stderr
+    assert open("ledger.jsonl").read() == '{"event": "issued"}\n' and os.path.islink("link.prom")
+    open("empty.prom", "w").close()
+    assert run_here(capsys, "list", "--textfile", "empty.prom").returncode == 0
+    assert run_here(capsys, "list", "--textfile", "empty.prom").returncode == 0  # its own file, again
+    assert open("empty.prom").read().startswith("# HELP usercert_certificate_expiry_timestamp_seconds ")
 
 
 def test_list_help_shows_textfile_not_a_redirect(capsys):

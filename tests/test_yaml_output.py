@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from conftest import SDK_BIN, default_kubectl
 from helpers import EC, SERVER, ca_args, run_cli, whoami
 from kubectl_usercert import userconfig, yamltext
+from kubectl_usercert.errors import InvalidInput
 
 KUBECTLS = [pytest.param(Path(default_kubectl()), id="kubectl")] + [
     pytest.param(SDK_BIN / f"kubectl.1.{minor}", id=f"1.{minor}") for minor in range(27, 34)
@@ -144,3 +145,13 @@ def test_print_rbac_and_o_yaml_read_back(capsys, signing_ca, isolated):
     assert "'+.5'" in made.stdout
     listed = run_cli("list", "-o", "yaml")
     assert yaml.safe_load(listed.stdout)["items"][0]["spec"] == {"user": "+.5", "groups": ["on"]}
+
+
+def test_bytes_that_are_not_utf8_are_refused_not_written(signing_ca, isolated):
+    """The old writer escaped them (\\udcff), which kubectl refuses; libyaml's emitter raised."""
+    for pure in (False, True):
+        with pytest.raises(InvalidInput, match="not UTF-8"):
+            yamltext.dump({"namespace": "ns\udcff"}, pure)
+    made = run_cli("create", "carol", *EC, *ca_args(signing_ca), "--server", SERVER, "-n", "ns\udcff", "-q")
+    assert made.returncode == 2 and "error: 'ns\\udcff' holds bytes that are not UTF-8" in made.stderr
+    assert len(made.stderr.splitlines()) == 2 and not os.path.exists("clients/carol")

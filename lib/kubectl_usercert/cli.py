@@ -158,7 +158,7 @@ class List(Command, switches.Output, switches.OutDir, switches.Cluster):
         from .commands.list import ListRequest, list_certificates
         from .times import parse_duration
 
-        if self.textfile:
+        if self.textfile is not None:
             if self.output not in (None, "prometheus"):
                 raise InvalidInput(f"--textfile writes -o prometheus metrics, not -o {self.output}",
                                    hint="drop -o, or use -o prometheus")
@@ -173,7 +173,7 @@ class List(Command, switches.Output, switches.OutDir, switches.Cluster):
         from . import console, metrics
 
         text = metrics.prometheus(inventory, self.out_dir)
-        if not self.textfile:
+        if self.textfile is None:
             return console.emit_text(text)
         metrics.write_textfile(self.textfile, text)
         console.say(f"Wrote the metrics of {len(inventory.rows)} certificate(s) to {console.text(self.textfile)}")

@@ -8,15 +8,17 @@ its kubeconfig points at), and none is written twice.
 """
 
 import os
+import stat
 import unicodedata
 
 from . import files, signals
-from .errors import InvalidInput
+from .errors import InvalidInput, OutputExists
 from .results import STATES, Inventory
 
 _EXPIRY = "usercert_certificate_expiry_timestamp_seconds"
 _NOT_BEFORE = "usercert_certificate_not_before_timestamp_seconds"
 _COUNT = "usercert_certificates"
+_SIGNATURE = f"# HELP {_EXPIRY} ".encode()  # how every file this writes starts
 
 
 def prometheus(result, out_dir):
@@ -65,13 +67,27 @@ def label_value(value):
 
 def check_textfile(path):
     """Refuse, before any work, a --textfile that cannot be written where node_exporter would read it."""
+    if not os.path.basename(path):
+        raise InvalidInput(f"--textfile {path!r} names no file", hint="name a file in the textfile folder, NAME.prom")
     folder = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(folder):
         raise InvalidInput(f"cannot write --textfile {path}: its folder {folder} does not exist",
                            hint="point it into node_exporter's --collector.textfile.directory")
     if os.path.isdir(path):
         raise InvalidInput(f"cannot write --textfile {path}: it is a folder", hint="name a file in it, NAME.prom")
+    if os.path.lexists(path) and not _metrics_file(path):  # a mistyped PATH must not cost someone's file
+        raise OutputExists(f"--textfile {path} exists and holds no metrics this tool wrote",
+                           hint="remove it, or name another file")
     return folder
+
+
+def _metrics_file(path):
+    """Whether `path` is a regular file this tool wrote (its metrics), or empty."""
+    if not stat.S_ISREG(os.lstat(path).st_mode):
+        return False
+    with open(path, "rb") as handle:
+        start = handle.read(len(_SIGNATURE))
+    return not start or start == _SIGNATURE
 
 
 def write_textfile(path, text):

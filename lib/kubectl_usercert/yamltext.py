@@ -10,6 +10,8 @@ named `.5` or `y` stays a string for kubectl. yaml is imported on the first writ
 import functools
 import re
 
+from .errors import InvalidInput
+
 MAX_NODES = 200_000  # after alias expansion: a "billion laughs" document is refused, not expanded
 # What go-yaml (v2, as sigs.k8s.io/yaml uses it, and v3) resolves as a bool, null, number, merge key or
 # timestamp, beyond what PyYAML's YAML 1.1 resolver already quotes: a generous superset of its rules
@@ -22,6 +24,7 @@ _GO_SCALARS = re.compile(r"""(?x) ^(?:
 )\Z""")
 # Line breaks PyYAML's pure emitter writes raw in a quoted scalar and reads back as \n: escaped instead.
 _ODD_BREAKS = re.compile("[\x85\u2028\u2029]")
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def dump(obj, pure=False):
@@ -55,6 +58,10 @@ def _dumper(pure):
 
 
 def _string(dumper, value):
+    if _SURROGATE.search(value):  # bytes that were not UTF-8 (in argv, say): no YAML reader takes them back
+        shown = value.encode("utf-8", "backslashreplace").decode("ascii", "backslashreplace")
+        raise InvalidInput(f"'{shown}' holds bytes that are not UTF-8 text, which YAML cannot hold",
+                           hint="retype it as UTF-8 text")
     return dumper.represent_scalar("tag:yaml.org,2002:str", value, style='"' if _ODD_BREAKS.search(value) else None)
 
 
