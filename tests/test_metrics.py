@@ -86,6 +86,8 @@ def test_a_failed_textfile_leaves_the_old_one(capsys, signing_ca, isolated, tmp_
     previous = "# HELP usercert_certificate_expiry_timestamp_seconds the previous run's\n"
     (folder / "usercert.prom").write_text(previous)
     if failure == "full disk":
+        import kubectl_usercert.ledger  # noqa: F401 (it binds files.write_all when imported: not the one patched here)
+
         def full(_fd, _data):
             raise OSError(28, "No space left on device")
         monkeypatch.setattr(files, "write_all", full)
