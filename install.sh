@@ -2,12 +2,23 @@
 # Install kubectl-usercert for the current user from this checkout; no root needed.
 # Re-running upgrades in place; --uninstall removes exactly what an install added.
 set -euo pipefail
-[ -n "${HOME:-}" ] || { printf 'error: HOME is not set\nhint: run it as a normal login user\n' >&2; exit 1; }
+case ${HOME:-} in
+    /*) ;;
+    "") printf 'error: HOME is not set\nhint: run it as a normal login user\n' >&2; exit 1 ;;
+    *) printf 'error: HOME=%s is not an absolute path\nhint: run it as a normal login user\n' "$HOME" >&2; exit 1 ;;
+esac
 
 NAME=kubectl-usercert
 COMMANDS=(kubectl-usercert kubectl_complete-usercert)
 SRC=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)
-DATA_HOME=${XDG_DATA_HOME:-$HOME/.local/share}
+DATA_HOME=${XDG_DATA_HOME:-}
+case $DATA_HOME in
+    /*) ;;
+    "") DATA_HOME=$HOME/.local/share ;;
+    # The XDG spec: a relative path is invalid and is to be ignored (it would make links that dangle).
+    *) printf 'warning: XDG_DATA_HOME=%s is not an absolute path; ignored, as the XDG spec says\n' "$DATA_HOME" >&2
+       DATA_HOME=$HOME/.local/share ;;
+esac
 APP_DIR=$DATA_HOME/$NAME         # everything of ours but the links
 VENV=$APP_DIR/venv
 RECORD=$APP_DIR/install-record  # what installs created: "dir PATH" and "link PATH" lines
@@ -82,8 +93,14 @@ BIN=${prefix:-$(default_bin)}
 case $BIN in /*) ;; *) BIN=$PWD/$BIN ;; esac
 [ "$BIN" = / ] || BIN=${BIN%/}
 
-# Our links point into the virtualenv; anything else with the same name is not ours.
-is_our_link() { [ -L "$1" ] && case $(readlink "$1") in "$APP_DIR"/*) true ;; *) false ;; esac; }
+# Our links point at our command in the virtualenv: the very text install.sh writes, or a link that
+# resolves to that same file. Anything else with the same name is not ours (a link whose text only
+# starts with the install folder, $APP_DIR/../elsewhere, resolves elsewhere).
+is_our_link() {
+    [ -L "$1" ] || return 1
+    local ours=$VENV/bin/${1##*/}
+    [ "$(readlink "$1")" = "$ours" ] || [ "$1" -ef "$ours" ]
+}
 # A link into a kubectl-usercert virtualenv that is gone (an install whose HOME was deleted)
 # is a leftover of ours too: it is replaced, not refused.
 is_stale_link() {
@@ -212,7 +229,8 @@ remove_links "$old_record" "$BIN"  # links from an earlier install with another 
 write_record
 
 version=$("$BIN/$NAME" --version 2>/dev/null | awk '{print $NF}') || true
-say "Installed $NAME ${version:-?}: $(tilde "$BIN")/{kubectl-usercert,kubectl_complete-usercert}"
+[ -n "$version" ] || die "the installed $(tilde "$BIN/$NAME") does not run" "run ./install.sh again; if it fails the same way, please report it"
+say "Installed $NAME $version: $(tilde "$BIN")/{kubectl-usercert,kubectl_complete-usercert}"
 if on_path "$BIN"; then
     found=$(command -v "$NAME" || true)
     if [ -n "$found" ] && [ "$found" != "$BIN/$NAME" ]; then

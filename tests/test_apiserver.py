@@ -295,6 +295,56 @@ def test_label_selector_and_typed_create_commands(blog):
     assert cluster.kubectl(eve, "auth", "can-i", "delete", "pods").stdout.strip() == "no"
 
 
+@pytest.mark.parametrize("binary", KUBECTLS)
+def test_server_side_dry_run_checks_everything_and_stores_nothing(blog, binary):
+    """dryRun=All as kube-apiserver answers it: the object as it would be, every check made (RBAC,
+    existence, admission), nothing persisted."""
+    cluster, admin, manifest = blog
+    kubectl = lambda *a, who=admin: cluster.kubectl(who, *a, binary=require(binary))  # noqa: E731
+    rbac_api = "rbac.authorization.k8s.io/v1"
+
+    planned = kubectl("apply", "--dry-run=server", "-f", str(manifest))
+    assert planned.returncode == 0, planned.stderr
+    assert planned.stdout.split("\n")[:2] == [
+        "clusterrole.rbac.authorization.k8s.io/read-only-user created (server dry run)",
+        "clusterrolebinding.rbac.authorization.k8s.io/read-only-user created (server dry run)"]
+    assert not [b for b in cluster.server.list(rbac_api, "ClusterRoleBinding") if b["metadata"]["name"] ==
+                "read-only-user"]
+    dry_posts = [r for r in cluster.server.records() if r.method == "POST" and "dryRun=All" in r.query]
+    assert len(dry_posts) == 2
+
+    assert kubectl("apply", "-f", str(manifest)).returncode == 0
+    before = cluster.server.get(rbac_api, "ClusterRoleBinding", "read-only-user")
+    changed = cluster.kubectl(admin, "apply", "--dry-run=server", "-f", "-", binary=require(binary),
+                              stdin=BLOG_RBAC.replace("brancz", "eve"))
+    assert "clusterrolebinding.rbac.authorization.k8s.io/read-only-user configured (server dry run)" in changed.stdout
+    deleted = kubectl("delete", "--dry-run=server", "clusterrolebinding", "read-only-user")
+    assert deleted.stdout.strip() == \
+        'clusterrolebinding.rbac.authorization.k8s.io "read-only-user" deleted (server dry run)', deleted.stderr
+    assert cluster.server.get(rbac_api, "ClusterRoleBinding", "read-only-user") == before
+
+    again = kubectl("create", "--dry-run=server", "-f", str(manifest))
+    assert 'clusterroles.rbac.authorization.k8s.io "read-only-user" already exists' in again.stderr
+    eve = cluster.credentials("eve")
+    forbidden = kubectl("delete", "--dry-run=server", "clusterrolebinding", "read-only-user", who=eve)
+    assert "(Forbidden)" in forbidden.stderr and 'User "eve" cannot delete resource' in forbidden.stderr
+    assert cluster.server.get(rbac_api, "ClusterRoleBinding", "read-only-user") == before
+
+
+def test_server_side_dry_run_of_a_csr(csr_api):
+    cluster, admin = csr_api
+    create = lambda m: cluster.kubectl(admin, "create", "--dry-run=server", "-f", "-", "-o", "json",  # noqa: E731
+                                       stdin=json.dumps(m))
+
+    planned = create(csr_manifest("alice-1"))
+    assert planned.returncode == 0, planned.stderr
+    answer = json.loads(planned.stdout)
+    assert answer["spec"]["username"] == "admin" and "resourceVersion" not in answer["metadata"]
+    masters = create(csr_manifest("root", "eve", ["dev", "system:masters"]))
+    assert "is forbidden: use of kubernetes.io/kube-apiserver-client signer with system:masters" in masters.stderr
+    assert cluster.server.list("certificates.k8s.io/v1", "CertificateSigningRequest") == []
+
+
 def test_masters_cannot_be_taken_away(blog):
     cluster, admin, _ = blog
 

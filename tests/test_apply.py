@@ -71,6 +71,15 @@ def groups_of(user):
                                                     "team.yaml:7)"),
     (roster_text().replace("UserRoster", "UserList"), "team.yaml:2: kind: must be UserRoster"),
     ("spec: [unclosed", "team.yaml:1: not valid YAML"),
+    # a roster means one thing: what a reader sees listed is what is applied (issue 17.8)
+    (roster_text("{name: alice}", "{name: bob}") + "  users:\n  - {name: carol}\n",
+     "team.yaml:9: 'users' is given twice in one mapping (first on line 6)"),
+    (roster_text("name: alice\n    groups: [dev]\n    groups: [admins]"),
+     "team.yaml:9: 'groups' is given twice in one mapping (first on line 8)"),
+    (roster_text("{name: alice, days: 1, renewBefore: 2d}"),
+     "team.yaml:7: spec.users[0].renewBefore: 2d is not shorter than alice's lifetime (1d): every apply would renew"),
+    (roster_text("{name: alice, expiration: 8h}", defaults="{renewBefore: 8h}"),
+     "team.yaml:5: spec.defaults.renewBefore: 8h is not shorter than alice's lifetime (8h)"),
 ])
 def test_roster_errors_name_the_file_the_line_and_the_field(body, message):
     with pytest.raises(InvalidInput) as raised:
@@ -78,8 +87,19 @@ def test_roster_errors_name_the_file_the_line_and_the_field(body, message):
     assert message in raised.value.message and "\n" not in raised.value.message
 
 
+def test_a_second_users_list_prunes_nobody(signing_ca, isolated):
+    write_roster("team.yaml", "{name: alice}", "{name: bob}")
+    assert apply("-f", "team.yaml", ca=signing_ca).returncode == 0
+    Path("team.yaml").write_text(roster_text("{name: alice}", "{name: bob}") + "  users:\n  - {name: carol}\n")
+    result = apply("-f", "team.yaml", "--prune", ca=signing_ca)
+    assert result.returncode == 2 and "team.yaml:9: 'users' is given twice" in result.stderr, result.stderr
+    assert sorted(os.listdir("clients")) == [".usercert", "alice", "bob"]
+    assert [line["event"] for line in ledger_lines()] == ["issued"] * 2
+
+
 def test_defaults_apply_and_a_user_s_own_validity_replaces_them():
-    alice, bob = roster.load([("t", roster_text("{name: alice, groups: [dev]}", "{name: bob, expiration: 8h}",
+    alice, bob = roster.load([("t", roster_text("{name: alice, groups: [dev]}",
+                                                "{name: bob, expiration: 8h, renewBefore: 2h}",
                                                 defaults="{days: 30, renewBefore: 10d, keyType: ecdsa, "
                                                          "namespace: team-a}"))])
     assert (alice.validity.days, alice.renew_before.days, alice.key.type, alice.namespace) == (30, 10, "ecdsa", "team-a")
@@ -167,7 +187,8 @@ def test_renew_before_and_another_ca_renew(signing_ca, isolated, tmp_path):
 
     write_roster("team.yaml", "{name: alice}", "{name: bob}", defaults="{days: 30, keyType: ecdsa}")
     assert apply("-f", "team.yaml", ca=signing_ca).returncode == 0
-    write_roster("team.yaml", "{name: alice}", "{name: bob, renewBefore: 31d}", defaults="{days: 30, keyType: ecdsa}")
+    write_roster("team.yaml", "{name: alice}", "{name: bob, days: 60, renewBefore: 31d}",
+                 defaults="{days: 30, keyType: ecdsa}")
     users, _ = apply_json("-f", "team.yaml", ca=signing_ca)
     assert users["alice"]["actions"] == ["unchanged"] and users["bob"]["actions"] == ["renew"]
     assert "renewBefore 31d" in users["bob"]["reasons"][0]
@@ -230,13 +251,13 @@ def test_apply_renews_with_the_ca_recorded_at_issue(signing_ca, isolated):
     write_roster("team.yaml", "{name: alice}", "{name: bob}")
     assert apply("-f", "team.yaml", ca=signing_ca).returncode == 0
     before = user_cert("bob").serial_number
-    write_roster("team.yaml", "{name: alice}", "{name: bob, renewBefore: 31d}")
+    write_roster("team.yaml", "{name: alice}", "{name: bob, days: 60, renewBefore: 31d}")
     users, _ = apply_json("-f", "team.yaml")  # no CA flags, no kubeconfig: bob renews with the recorded CA
     assert users["bob"]["actions"] == ["renew"] and users["bob"]["outcome"] == "done", users["bob"]
     assert user_cert("bob").serial_number != before
     assert user_cert("bob").issuer == signing_ca.cert.subject
 
-    write_roster("team.yaml", "{name: alice, renewBefore: 31d}", "{name: bob}")
+    write_roster("team.yaml", "{name: alice, days: 60, renewBefore: 31d}", "{name: bob}")
     os.unlink(signing_ca.key_path)
     users, _ = apply_json("-f", "team.yaml", code=1)
     assert users["alice"]["outcome"] == "failed"
@@ -384,6 +405,30 @@ def test_a_missing_namespace_or_role_fails_that_user_before_anything_is_issued(l
     assert sorted(os.listdir("clients")) == [".usercert", "carol"]
 
 
+def test_distinct_users_and_roles_never_share_a_binding(live_cluster, isolated):
+    """User a:b with ClusterRole c and user a with ClusterRole b:c were both usercert:a:b:c: the second
+    apply took the first's binding over. One user's Role and ClusterRole of one name in one namespace
+    cannot both be usercert:USER:NAME there: that user is refused before anything is issued."""
+    live_cluster.server.seed({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "team-a"}})
+    for role in ("c", "b:c"):
+        assert live_cluster.admin("create", "clusterrole", role, "--verb=get", "--resource=pods").returncode == 0
+    assert live_cluster.admin("create", "role", "view", "--verb=get", "--resource=pods", "-n", "team-a").returncode == 0
+    write_roster("team.yaml", "{name: 'a:b', clusterRoles: [c]}", "{name: a, clusterRoles: ['b:c']}",
+                 "{name: dave, namespace: team-a, clusterRoles: [view], roles: [{name: view, namespace: team-a}]}")
+    result = run_cli("apply", "-f", "team.yaml", *live_cluster.ca_args, "-o", "json")
+    assert result.returncode == 1, result.stderr
+    users = {user["name"]: user for user in json.loads(result.stdout)["status"]["users"]}
+    assert users["a:b"]["outcome"] == users["a"]["outcome"] == "done", users
+    assert users["dave"]["outcome"] == "failed" and users["dave"]["error"] == \
+        'two bindings would be RoleBinding "usercert:dave:view" in team-a (dave\'s ClusterRole view and dave\'s ' \
+        'Role view): only one can be'
+    found = json.loads(live_cluster.admin("get", "clusterrolebindings", "-o", "json").stdout)["items"]
+    bound = {item["metadata"]["name"]: (item["subjects"][0]["name"], item["roleRef"]["name"]) for item in found
+             if item["metadata"]["name"].startswith("usercert:")}
+    assert bound == {"usercert:a~cb:c": ("a:b", "c"), "usercert:a:b:c": ("a", "b:c")}
+    assert sorted(os.listdir("clients")) == [".usercert", "a", "a:b"]
+
+
 def test_many_users_at_once_leave_one_whole_ledger_line_each(signing_ca, isolated):
     names = [f"user{n:02}" for n in range(16)]
     write_roster("team.yaml", *(f"{{name: {name}, groups: [g{n}]}}" for n, name in enumerate(names)))
@@ -405,7 +450,7 @@ def test_a_roster_signed_through_the_csr_api_then_renewed_the_same_way(live_clus
     bob = user_cert("bob")
     assert bob.not_valid_after_utc - bob.not_valid_before_utc <= timedelta(hours=8, minutes=5)
     assert {line["signer"] for line in ledger_lines()} == {"csr"}
-    write_roster("team.yaml", "{name: alice, groups: [dev]}", "{name: bob, expiration: 8h, renewBefore: 9h}",
+    write_roster("team.yaml", "{name: alice, groups: [dev]}", "{name: bob, expiration: 10h, renewBefore: 9h}",
                  defaults="{keyType: ecdsa, signer: csr}")
     renewed = run_cli("apply", "-f", "team.yaml", "--approve", "-o", "json")
     assert renewed.returncode == 0, renewed.stderr
@@ -414,7 +459,7 @@ def test_a_roster_signed_through_the_csr_api_then_renewed_the_same_way(live_clus
     assert ledger_lines()[-1]["event"] == "renewed" and ledger_lines()[-1]["signer"] == "csr"
     assert live_cluster.server.list("certificates.k8s.io/v1", "CertificateSigningRequest") == []
 
-    write_roster("team.yaml", "{name: alice, groups: [dev]}", "{name: bob, expiration: 8h, renewBefore: 9h}",
+    write_roster("team.yaml", "{name: alice, groups: [dev]}", "{name: bob, expiration: 12h, renewBefore: 11h}",
                  defaults="{keyType: ecdsa}")
     moved = run_cli("apply", "-f", "team.yaml", *live_cluster.ca_args)  # a CA named here wins over the ledger
     assert moved.returncode == 0, moved.stderr

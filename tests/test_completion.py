@@ -13,7 +13,7 @@ from kubectl_usercert import completion, completion_table
 from kubectl_usercert.cli import Main
 
 KUBECTL = shutil.which("kubectl", path="/usr/bin") or shutil.which("kubectl")
-NO_FILES, FILES, DIRS = 4, 0, 16
+NO_FILES, FILES, DIRS, EXTENSIONS, NO_SPACE = 4, 0, 16, 8, 2
 
 
 def test_the_table_is_what_the_cli_says():
@@ -77,17 +77,32 @@ def completing(tmp_path):
     (["create", "--force", "--fo"], ([], NO_FILES)),  # given once is enough
     (["create", "-g", "a", "--gr"], (["--group"], NO_FILES)),  # repeatable
     (["create", "--key-type", "e"], (["ecdsa", "ed25519"], NO_FILES)),
-    (["create", "--output=j"], (["--output=json", "--output=jsonpath="], NO_FILES)),
-    (["create", "--signer=c"], (["--signer=csr"], NO_FILES)),
+    (["create", "--output=j"], (["json", "jsonpath="], NO_FILES)),  # values alone: the shell keeps --output=
+    (["create", "-o=y"], (["yaml"], NO_FILES)),
+    (["create", "--output=jsonp"], (["jsonpath="], NO_FILES | NO_SPACE)),  # the template follows, no space
+    (["list", "-o", ""], (["json", "jsonpath=", "name", "prometheus", "yaml"], NO_FILES)),
+    (["list", "--output=p"], (["prometheus"], NO_FILES)),
+    (["create", "--signer=c"], (["csr"], NO_FILES)),
     (["create", "--context", ""], (["dev", "prod"], NO_FILES)),
-    (["create", "--context=p"], (["--context=prod"], NO_FILES)),
+    (["create", "--context=p"], (["prod"], NO_FILES)),
     (["create", "--cluster", ""], (["lab"], NO_FILES)),
     (["create", ""], (["Carol", "alice", "bob smith"], NO_FILES)),
     (["create", "b"], (["bob smith"], NO_FILES)),
     (["create", "--out-dir", "elsewhere", ""], (["erin"], NO_FILES)),
     (["create", "alice", ""], ([], NO_FILES)),  # groups: nothing to offer
     (["create", "--ca-cert", ""], ([], FILES)),
+    (["create", "--ca-key-passphrase-file", ""], ([], FILES)),
+    (["create", "--from-file", ""], ([], FILES)),
+    (["create", "--kubeconfig", ""], ([], FILES)),
+    (["sign", "--csr", ""], ([], FILES)),
+    (["apply", "-f", ""], (["json", "yaml", "yml"], EXTENSIONS)),  # as kubectl's own -f
+    (["apply", "--filename="], (["json", "yaml", "yml"], EXTENSIONS)),
     (["create", "--out-dir", ""], ([], DIRS)),
+    (["demo", "--dir", ""], ([], DIRS)),
+    (["list", ""], (["Carol", "alice", "bob smith"], NO_FILES)),
+    (["list", "alice", "b"], (["bob smith"], NO_FILES)),
+    (["help", "cr"], (["create"], NO_FILES)),
+    (["help", "create", ""], ([], NO_FILES)),
     (["inspect", ""], (["Carol", "alice", "bob smith"], FILES)),  # a user, or a file
     (["sign", "--user", "a"], (["alice"], NO_FILES)),
     (["nosuch", ""], ([], NO_FILES)),
@@ -103,6 +118,22 @@ def test_kubectl_completes_through_the_helper(completing, words, expected):
         assert directive == NO_FILES
     else:
         assert (candidates, directive) == expected
+
+
+@pytest.mark.parametrize("ours, theirs", [
+    (["apply", "-f", ""], ["apply", "-f", ""]),  # a manifest file: kubectl filters on its extensions
+    (["create", "--kubeconfig", ""], ["config", "view", "--kubeconfig", ""]),  # any file
+    (["create", "--output=", ], ["get", "--output="]),  # values alone after --flag=
+])
+def test_answers_have_the_shape_of_kubectls_own(completing, ours, theirs):
+    """kubectl's own completion of the same kind of flag is the oracle for the directive and the shape."""
+    own = completions(subprocess.run([KUBECTL, "__complete", *theirs], capture_output=True, text=True, timeout=60,
+                                     env={"PATH": "/usr/bin:/bin", "HOME": "/nonexistent"}, stdin=subprocess.DEVNULL))
+    candidates, directive = completing(*ours)
+    assert directive == own[1]
+    if ours[:2] == ["apply", "-f"]:
+        assert candidates == own[0]
+    assert not any(c.startswith("-") for c in candidates + own[0])
 
 
 def test_completion_never_writes_to_the_terminal(tmp_path):

@@ -93,6 +93,10 @@ def test_create_approve_issues_a_working_kubeconfig_and_removes_the_request(clus
     assert csrs(cluster) == []
     assert summary_field(result.stderr, "signer") == "csr"
     assert json.loads(result.stdout)["status"]["signer"] == "csr"
+    # approved by the tool itself: nobody is asked to approve it
+    assert re.search(r"^- Approving usercert-alice-[0-9a-f]{8} …\n- Waiting for usercert-alice-[0-9a-f]{8} to be signed …$",
+                     result.stderr, re.M), result.stderr
+    assert "approve with" not in result.stderr
     [entry] = ledger()
     assert (entry["event"], entry["user"], entry["signer"]) == ("issued", "alice", "csr")
     cert = certificate("alice")
@@ -236,6 +240,14 @@ def test_auto_signer_uses_the_csr_api_without_a_ca_and_the_ca_when_given(cluster
 
     assert through_api.returncode == 0 and with_ca.returncode == 0, through_api.stderr + with_ca.stderr
     assert json.loads(through_api.stdout)["status"]["signer"] == "csr" and posts == 1
+    # where it looked for a CA, in one line, before it turns to the CSR API (and not when a CA is given)
+    steps = [line for line in through_api.stderr.splitlines() if line.startswith("- ")]
+    said = [i for i, line in enumerate(steps) if line.startswith("- No CA key found here (looked in ")]
+    submitted = [i for i, line in enumerate(steps) if line.startswith("- Submitting CertificateSigningRequest")]
+    assert len(said) == 1 and said[0] < submitted[0], through_api.stderr
+    assert "/etc/kubernetes/pki/ca.{crt,key}" in steps[said[0]] and f"{Path.home()}/.minikube/ca.{{crt,key}}" in \
+        steps[said[0]] and steps[said[0]].endswith("signing through the cluster's CertificateSigningRequest API …")
+    assert "No CA key found" not in with_ca.stderr
     assert json.loads(with_ca.stdout)["status"]["signer"] == "local" and len(csr_posts(cluster)) == 1
     assert whoami(cluster, "clients/alice/kubeconfig")["username"] == "alice"
     assert whoami(cluster, "clients/bob/kubeconfig")["username"] == "bob"

@@ -176,6 +176,22 @@ def test_a_signal_between_move_and_ledger_waits_for_the_ledger(capsys, signing_c
     assert [e["user"] for e in ledger_lines()] == ["alice"] and os.path.isdir("clients/alice")
 
 
+def test_a_signal_as_the_staging_folder_is_made_leaves_no_folder(capsys, signing_ca, isolated, monkeypatch):
+    # The window a Ctrl-C hits when it comes as the staging folder appears (the flaky CI failure of
+    # test_ctrl_c_exits_130_and_leaves_no_trace): the folder exists, its name is not yet held.
+    made = tempfile.mkdtemp
+
+    def mkdtemp_then_signal(*args, **kwargs):
+        path = made(*args, **kwargs)
+        os.kill(os.getpid(), signal.SIGINT)
+        return path
+
+    monkeypatch.setattr(tempfile, "mkdtemp", mkdtemp_then_signal)
+    result = create_here(capsys, signing_ca, "alice")
+    assert result.returncode == 130 and "interrupted (SIGINT): nothing was written" in result.stderr
+    assert tree(isolated) == []
+
+
 def test_nothing_was_written_only_when_nothing_was(capsys, signing_ca, isolated, monkeypatch):
     from kubectl_usercert import issuance
     signed = issuance.request_signed
@@ -203,8 +219,8 @@ def test_revoke_interrupted_after_a_deletion_says_so_and_records_it(capsys, live
     assert run_cli("create", "bob", *EC, *live_cluster.ca_args, "--clusterrole", "view").returncode == 0
     delete = rbac.delete
 
-    def delete_then_signal(*args):
-        delete(*args)
+    def delete_then_signal(*args, **kwargs):
+        delete(*args, **kwargs)
         os.kill(os.getpid(), signal.SIGTERM)
 
     monkeypatch.setattr(rbac, "delete", delete_then_signal)

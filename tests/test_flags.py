@@ -1,6 +1,8 @@
 """Flags typed the way kubectl (pflag) takes them mean the same everywhere."""
 
 import json
+import shutil
+import subprocess
 
 import pytest
 from cryptography import x509
@@ -65,6 +67,55 @@ def test_flag_errors_are_one_line_with_a_hint(capsys, isolated, args, message):
     first, hint = err.splitlines()
     assert first.startswith(message) and hint.startswith("hint: see 'kubectl usercert")
     assert tree(isolated) == []
+
+
+BOOLEANS = ["1", "t", "T", "TRUE", "true", "True", "0", "f", "F", "FALSE", "false", "False",
+            "yes", "no", "y", "on", "off", "tRUE", "FaLsE", "2", "", " true", "true "]
+
+
+@pytest.mark.parametrize("value", BOOLEANS)
+def test_booleans_take_what_kubectl_takes(capsys, isolated, value):
+    """kubectl (pflag, strconv.ParseBool) is the oracle: its own boolean flag, given the same text."""
+    kubectl = shutil.which("kubectl", path="/usr/bin") or shutil.which("kubectl")
+    if kubectl is None:
+        pytest.skip("needs kubectl")
+    theirs = subprocess.run([kubectl, "config", "view", f"--raw={value}"], capture_output=True, text=True,
+                            env={"PATH": "/usr/bin:/bin", "HOME": str(isolated)}, stdin=subprocess.DEVNULL)
+    code, _, err = run(capsys, "list", f"--quiet={value}")
+    if theirs.returncode == 0:
+        assert code == 0, err
+        assert (err == "") == (value in ("1", "t", "T", "TRUE", "true", "True"))  # quiet, or 'No certificates found.'
+    else:
+        assert code == 2 and err.startswith(f'error: invalid argument "{value}" for "--quiet" flag'), err
+        code, _, err = run(capsys, "list", "-q=" + value)
+        assert code == 2 and err.startswith(f'error: invalid argument "{value}" for "-q" flag'), err
+
+
+@pytest.mark.parametrize("command", [[], ["create"], ["list"], ["apply"], ["help"]])
+def test_help_command_is_the_help_flag(capsys, command):
+    """`kubectl usercert help create` is `create --help`, and `help` alone is `--help`, as in kubectl."""
+    assert run(capsys, "help", *command) == run(capsys, *command, "--help")
+    code, out, _ = run(capsys, "help", *command)
+    assert code == 0 and out.rstrip().endswith("for more information about a command." if not command else "[options]")
+
+
+@pytest.mark.parametrize("args,message,hint", [
+    (["help", "nosuch"], 'unknown command "nosuch" for "kubectl usercert"', "see 'kubectl usercert --help'"),
+    (["nosuch"], 'unknown command "nosuch" for "kubectl usercert"', "see 'kubectl usercert --help'"),
+    (["whois"], "accepts 1 arg(s), received 0", "usage: kubectl usercert whois X509SHA256=...|FINGERPRINT|SERIAL"),
+    (["inspect", "a", "b"], "accepts 1 arg(s), received 2", "usage: kubectl usercert inspect USER|KUBECONFIG"),
+    (["apply", "-f", "x.yaml", "extra"], 'unknown command "extra" for "kubectl usercert apply"',
+     "see 'kubectl usercert apply --help'"),
+    (["help", "create", "list"], "accepts at most 1 arg(s), received 2", "usage: kubectl usercert help [COMMAND]"),
+    (["sign"], 'required flag(s) "csr", "user" not set', "see 'kubectl usercert sign --help'"),
+    (["apply"], 'required flag(s) "filename" not set', "see 'kubectl usercert apply --help'"),
+])
+def test_argument_errors_say_what_kubectl_says(capsys, isolated, args, message, hint):
+    """cobra's words for a wrong count of arguments or a missing flag, never a Python list."""
+    code, out, err = run(capsys, *args)
+    assert (code, out) == (2, "")
+    assert err.splitlines() == [f"error: {message}", err.splitlines()[1]] and err.splitlines()[1].startswith(f"hint: {hint}")
+    assert "['" not in err and "[]" not in err
 
 
 def test_version_is_a_long_flag_only(capsys):

@@ -154,7 +154,7 @@ def test_revoke_when_the_records_are_on_another_file_system(capsys, signing_ca, 
     rename = os.rename
 
     def cross_device(source, target, *args, **kwargs):
-        if ".usercert/revoked" in str(target):
+        if ".usercert/revoked" in str(target) and not str(source).endswith(".partial"):  # the copy, beside it
             raise OSError(errno.EXDEV, "Invalid cross-device link")
         return rename(source, target, *args, **kwargs)
 

@@ -91,6 +91,22 @@ def test_list_sorts_by_expiry_and_filters(signing_ca, isolated, capsys):
     assert "USER" in human.stdout and "soon" in human.stdout and "STATUS" in human.stdout
 
 
+def test_list_names_only_the_users_asked_for(signing_ca, isolated, capsys):
+    for user, days in (("alice", "100"), ("bob", "10"), ("carol", "50")):
+        create(capsys, signing_ca, user, "--days", days)
+    assert [item["spec"]["user"] for item in json_here(capsys, "list", "alice", "bob")["items"]] == ["bob", "alice"]
+    table = run_here(capsys, "list", "carol")
+    assert table.returncode == 0 and [line.split()[0] for line in table.stdout.splitlines()] == ["USER", "carol"]
+    assert [item["spec"]["user"] for item in json_here(capsys, "list", "alice", "bob", "--expiring", "30d")["items"]] \
+        == ["bob"]
+    # as `kubectl get pods a nosuch`: those found on stdout, one error line per name not found, exit 1
+    result = run_here(capsys, "list", "alice", "nosuch", "-q", "-o", "json")
+    assert result.returncode == 1 and [item["spec"]["user"] for item in json.loads(result.stdout)["items"]] == ["alice"]
+    assert result.stderr == 'error: user "nosuch" not found (no folder in the out-dir, no record in its ledger)\n'
+    result = run_here(capsys, "list", "nosuch")
+    assert (result.returncode, result.stdout) == (1, "") and "No certificates found" not in result.stderr
+
+
 def test_list_table_is_data_a_pipe_can_use(signing_ca, isolated, capsys):
     server = "https://" + "very-long-host-name." * 8 + "example.com:6443"
     for user in ("alice", "bob"):

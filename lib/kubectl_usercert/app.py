@@ -5,13 +5,15 @@ one funnel every error reaches the user through.
 plumbum stays the parser; this only changes what goes in (flags.normalize) and what comes out.
 """
 
+import inspect
+import json
 import os
 import re
 import sys
 
 from plumbum import cli
 from plumbum.cli.application import ShowCompletion, ShowHelp, ShowHelpAll, ShowVersion
-from plumbum.cli.switches import SwitchError
+from plumbum.cli.switches import MissingMandatorySwitch, PositionalArgumentsError, SwitchError
 
 from . import flags, signals
 from .errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, Interrupted, InvalidInput, UsercertError
@@ -32,7 +34,20 @@ class Command(cli.Application):
         return self._as_usage_error(super()._parse_args, argv)
 
     def _validate_args(self, swfuncs, tailargs):
-        return self._as_usage_error(super()._validate_args, swfuncs, tailargs)
+        return self._as_usage_error(self._checked, swfuncs, tailargs)
+
+    def _checked(self, swfuncs, tailargs):
+        """plumbum's checks, with cobra's words for a missing flag and a wrong count of arguments."""
+        try:
+            return super()._validate_args(swfuncs, tailargs)
+        except PositionalArgumentsError:
+            usage = f"usage: {self.PROGNAME} {self.USAGE_ARGS} [options]" if self.USAGE_ARGS else None
+            raise InvalidInput(arguments_error(self, tailargs), hint=usage or f"see '{self.PROGNAME} --help'") from None
+        except MissingMandatorySwitch:
+            missing = sorted(max(info.names, key=len) for info in self._switches_by_func.values()
+                             if info.mandatory and info.func not in swfuncs)
+            raise InvalidInput(f"required flag(s) {', '.join(map(go_quote, missing))} not set",
+                               hint=f"see '{self.PROGNAME} --help'") from None
 
     def _as_usage_error(self, parse, *args):
         try:
@@ -91,6 +106,29 @@ def _kubectl_style(message):
         if message.startswith(plumbum_says):
             message = kubectl_says + message[len(plumbum_says):]
     return message
+
+
+def arguments_error(app, arguments):
+    """What cobra's argument checks say (NoArgs, ExactArgs, MinimumNArgs, ...) for a wrong count of
+    arguments to `app.main`, instead of plumbum's "Expected at most 0 positional arguments, got ['x']"."""
+    spec = inspect.getfullargspec(app.main)
+    most = len(spec.args) - 1 if spec.varargs is None else None
+    least = len(spec.args) - 1 - len(spec.defaults or ())
+    got = len(arguments)
+    if most == 0:
+        return f"unknown command {go_quote(arguments[0])} for {go_quote(app.PROGNAME)}"
+    if least == most:
+        return f"accepts {most} arg(s), received {got}"
+    if most is None:
+        return f"requires at least {least} arg(s), only received {got}"
+    if least == 0:
+        return f"accepts at most {most} arg(s), received {got}"
+    return f"accepts between {least} and {most} arg(s), received {got}"
+
+
+def go_quote(text):
+    """Go's %q, as cobra quotes a word in its messages."""
+    return json.dumps(str(text), ensure_ascii=False)
 
 
 def kubectl_help(app):

@@ -4,11 +4,12 @@ every other command start without them. Every error reaches the user through `ap
 """
 
 import os
+from contextlib import nullcontext
 
 from plumbum import cli
 
 from . import __version__, examples, switches
-from .app import Command, run
+from .app import Command, go_quote, kubectl_help, run
 from .errors import EXIT_OK, InvalidInput
 
 
@@ -23,16 +24,32 @@ class Main(Command):
 
     def main(self, *args):
         if args:
-            raise InvalidInput(f"unknown command {args[0]!r} for \"kubectl usercert\"",
+            raise InvalidInput(f"unknown command {go_quote(args[0])} for {go_quote(self.PROGNAME)}",
                                hint=f"see '{self.PROGNAME} --help'")
         if not self.nested_command:
             self.help()
         return EXIT_OK
 
 
+@Main.subcommand("help")
+class Help(Command):
+    """Help about any command: help COMMAND is COMMAND --help, as in kubectl."""
+
+    USAGE_ARGS = "[COMMAND]"
+
+    def main(self, command=None):
+        if command is None:
+            return self.parent.help()
+        if command not in self.parent._subcommands:
+            raise InvalidInput(f"unknown command {go_quote(command)} for {go_quote(self.parent.PROGNAME)}",
+                               hint=f"see '{self.parent.PROGNAME} --help'")
+        print(kubectl_help(self.parent._subcommands[command].get()(f"{self.parent.PROGNAME} {command}")))
+        return EXIT_OK
+
+
 @Main.subcommand("create")
 class Create(Command, switches.Output, switches.OutDir, switches.UserKubeconfig, switches.Signer, switches.Key,
-             switches.Validity, switches.Masters, switches.RBAC):
+             switches.Validity, switches.Masters, switches.RBAC, switches.DryRun):
     """Create a key, a certificate for USER in GROUPs, and a kubeconfig in OUT_DIR/USER/."""
 
     USAGE_ARGS = "USER [GROUP...]"
@@ -52,9 +69,11 @@ class Create(Command, switches.Output, switches.OutDir, switches.UserKubeconfig,
             raise InvalidInput("create needs a USER (or --from-file FILE)", hint=f"see '{self.PROGNAME} --help'")
         from .openssl import PendingKey
 
-        if self.print_rbac and self.output:
-            raise InvalidInput("--print-rbac and -o both write to stdout", hint="use one of them")
-        with PendingKey(self.key()) as pending:  # the slow step first: the rest is loaded and checked meanwhile
+        if self.print_rbac and (self.output or self.dry_run != "none"):
+            raise InvalidInput("--print-rbac and " + ("-o" if self.output else "--dry-run") + " both write to stdout",
+                               hint="use one of them")
+        rehearsal = self.dry_run != "none"  # (no key is made for a plan)
+        with nullcontext() if rehearsal else PendingKey(self.key()) as pending:  # the slow step first
             from . import rbac
             from .commands.create import CreateRequest, create
 
@@ -63,7 +82,8 @@ class Create(Command, switches.Output, switches.OutDir, switches.UserKubeconfig,
                 user=user, groups=tuple(groups) + tuple(self.groups), out_dir=self.out_dir,
                 validity=self.validity(), key=self.key(), namespace=self.namespace, force=self.force,
                 allow_system_masters=self.allow_system_masters, signing=self.signer_options(), server=self.server,
-                access=access, print_rbac=self.print_rbac, verify=self.verify, pending_key=pending))
+                access=access, print_rbac=self.print_rbac, verify=self.verify, pending_key=pending,
+                dry_run=self.dry_run))
 
 
     def _from_file(self, user):
@@ -76,18 +96,18 @@ class Create(Command, switches.Output, switches.OutDir, switches.UserKubeconfig,
         defaults = dict(keyType=self.key_type, keySize=self.key_size, namespace=self.namespace, preset=self.preset,
                         clusterRoles=self.clusterroles, roles=[(role, self.namespace) for role in self.roles],
                         expiration=self.expiration, days=None if self.expiration else self.days)
-        return self.perform(apply, _apply_request(self, csv_sources(self.from_file, defaults)), steps=console.bar)
+        return self.perform(apply, _apply_request(self, csv_sources(self.from_file, defaults), dry_run=self.dry_run),
+                            steps=console.bar)
 
 
 @Main.subcommand("apply")
-class Apply(Command, switches.Output, switches.OutDir, switches.Signer, switches.Masters):
+class Apply(Command, switches.Output, switches.OutDir, switches.Signer, switches.Masters, switches.DryRun):
     """Apply a roster of users (kind: UserRoster): issue, renew, re-bind and (with --prune) revoke, in parallel."""
 
     EXAMPLES = examples.APPLY
     filenames = cli.SwitchAttr(["f", "filename"], str, argname="FILE", list=True, mandatory=True,
                                help="a roster file, or - for stdin")
     prune = cli.Flag("--prune", help="revoke the users of --out-dir this tool issued that the rosters no longer list")
-    dry_run = cli.Flag("--dry-run", help="only print the plan: what would change, and why")
     jobs = cli.SwitchAttr(["j", "jobs"], cli.Range(1, 64), argname="N", default=os.cpu_count() or 1,
                           help="how many users to work on at once (default: the number of CPUs)")
     server = cli.SwitchAttr("--server", str, argname="URL", group=switches.CLUSTER,
@@ -101,7 +121,7 @@ class Apply(Command, switches.Output, switches.OutDir, switches.Signer, switches
                                                   self.jobs), steps=console.bar)
 
 
-def _apply_request(app, sources, prune=False, dry_run=False, jobs=None):
+def _apply_request(app, sources, prune=False, dry_run="none", jobs=None):
     from .commands.apply import ApplyRequest
 
     return ApplyRequest(sources, app.out_dir, app.signer_options(), app.signer != "auto", app.server, prune, dry_run,
@@ -143,8 +163,9 @@ class Inspect(Command, switches.Output, switches.OutDir, switches.Cluster):
 
 @Main.subcommand("list")
 class List(Command, switches.Output, switches.OutDir, switches.Cluster):
-    """List issued certificates (user folders and the ledger), soonest expiry first."""
+    """List issued certificates (user folders and the ledger), soonest expiry first: all, or the USERs named."""
 
+    USAGE_ARGS = "[USER...]"
     EXAMPLES = examples.LIST
     OUTPUTS = ("prometheus",)
     expiring = cli.SwitchAttr("--expiring", str, argname="DURATION",
@@ -154,7 +175,7 @@ class List(Command, switches.Output, switches.OutDir, switches.Cluster):
                               help="write the -o prometheus metrics to PATH (NAME.prom in node_exporter's textfile "
                                    "folder) whole: a temporary file beside it, renamed over it")
 
-    def main(self):
+    def main(self, *users):
         from .commands.list import ListRequest, list_certificates
         from .times import parse_duration
 
@@ -167,7 +188,7 @@ class List(Command, switches.Output, switches.OutDir, switches.Cluster):
             check_textfile(self.textfile)
         window = parse_duration(self.expiring, "--expiring") if self.expiring else None
         return self.perform(list_certificates, ListRequest(self.out_dir, window, self.expiring, self.exit_code,
-                                                           self.kubectl()))
+                                                           self.kubectl(), users=users))
 
     def write_metrics(self, inventory):
         from . import console, metrics
@@ -228,13 +249,11 @@ class Verify(Command, switches.Output, switches.OutDir, switches.Cluster):
 
 
 @Main.subcommand("revoke")
-class Revoke(Command, switches.Output, switches.OutDir, switches.Cluster):
+class Revoke(Command, switches.Output, switches.OutDir, switches.Cluster, switches.DryRun):
     """Delete USER's bindings, archive their files, record it; the certificate stays valid until it expires."""
 
     USAGE_ARGS = "USER"
     EXAMPLES = examples.REVOKE
-    dry_run = cli.Flag("--dry-run", help="only show what would be removed")
-
     def main(self, user):
         from .revocation import RevokeRequest, revoke
 

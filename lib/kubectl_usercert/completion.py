@@ -34,6 +34,7 @@ DIRECTIVE_KEEP_ORDER = 32
 USER_WORDS = {"user", "users", "target"}
 PATH_WORDS = {"kubeconfig", "file", "path", "target", "cert", "csr"}
 OUTPUT_FORMATS = ("json", "jsonpath=", "name", "yaml")
+MANIFEST_EXTENSIONS = ("json", "yaml", "yml")  # what kubectl's -f completes (FileExtensions in kubectl)
 
 
 def main(argv=None):
@@ -57,13 +58,15 @@ def complete(words, environ=None):
     state = _CommandLine(commands, words[:-1])
     current = words[-1]
     if state.pending is not None:
-        return _values(state, state.pending, current, "", environ)
-    if current.startswith("--") and "=" in current and not state.only_positional:
-        name, _, partial = current[2:].partition("=")
+        return _values(state, state.pending, current, environ)
+    if current.startswith("-") and "=" in current and not state.only_positional:
+        # --flag=VALUE or -f=VALUE: the candidates are values alone, as cobra gives them (its bash
+        # script completes the part after '='; its zsh and fish scripts put the flag back in front)
+        name, _, partial = current.lstrip("-").partition("=")
         flag = state.flags.get(name)
         if flag is None or not flag["value"]:
             return [], DIRECTIVE_NO_FILE_COMP
-        return _values(state, flag, partial, f"--{name}=", environ)
+        return _values(state, flag, partial, environ)
     if current.startswith("-") and not state.only_positional:
         return _flag_names(state, current), DIRECTIVE_NO_FILE_COMP
     return _positional(commands, state, current, environ)
@@ -110,7 +113,7 @@ class _CommandLine:
             return
         if attached is not None:
             values.append(attached)
-        else:
+        elif not flag.get("optional"):
             self.pending = flag
 
     def value_of(self, long_name, default=None):
@@ -142,43 +145,49 @@ def _flag_names(state, current):
     return sorted(candidates)
 
 
-def _values(state, flag, partial, prefix, environ):
+def _values(state, flag, partial, environ):
     names = set(flag["names"])
     if "context" in names:
-        return _kubectl_names(state, "get-contexts", partial, prefix, environ), DIRECTIVE_NO_FILE_COMP
+        return _kubectl_names(state, "get-contexts", partial, environ), DIRECTIVE_NO_FILE_COMP
     if "cluster" in names:
-        return _kubectl_names(state, "get-clusters", partial, prefix, environ), DIRECTIVE_NO_FILE_COMP
+        return _kubectl_names(state, "get-clusters", partial, environ), DIRECTIVE_NO_FILE_COMP
     if "user" in names:
-        return _user_names(state.value_of("out-dir", "clients"), partial, prefix), DIRECTIVE_NO_FILE_COMP
-    if "output" in names:
-        return [prefix + f for f in OUTPUT_FORMATS if f.startswith(partial)], DIRECTIVE_NO_FILE_COMP
+        return _user_names(state.value_of("out-dir", "clients"), partial), DIRECTIVE_NO_FILE_COMP
     if flag.get("choices") is not None:
-        return [prefix + c for c in flag["choices"] if c.startswith(partial)], DIRECTIVE_NO_FILE_COMP
-    if any(n.endswith("dir") for n in names):
-        return [], DIRECTIVE_FILTER_DIRS
-    if any(n.endswith(("file", "cert", "key", "kubeconfig", "config", "csr")) for n in names):
+        candidates = [c for c in flag["choices"] if c.startswith(partial)]
+        # jsonpath= is not a whole word: no space after it (cobra's NoSpace holds for every candidate)
+        whole = not candidates or not all(c.endswith("=") for c in candidates)
+        return candidates, DIRECTIVE_NO_FILE_COMP | (0 if whole else DIRECTIVE_NO_SPACE)
+    if "filename" in names:  # -f, as kubectl's own -f offers them: manifests, and folders to reach them
+        return list(MANIFEST_EXTENSIONS), DIRECTIVE_FILTER_FILE_EXT
+    if flag.get("argname") == "FILE":
         return [], DIRECTIVE_DEFAULT  # the shell completes file names
+    if flag.get("argname") == "DIR":
+        return [], DIRECTIVE_FILTER_DIRS
     return [], DIRECTIVE_NO_FILE_COMP
 
 
 def _positional(commands, state, current, environ):
     if state.command == "":
-        if state.positionals:
-            return [], DIRECTIVE_NO_FILE_COMP
-        candidates = [f"{name}\t{command['help']}" if command["help"] else name
-                      for name, command in sorted(commands.items()) if name and name.startswith(current)]
-        return candidates, DIRECTIVE_NO_FILE_COMP
+        return ([] if state.positionals else _command_names(commands, current)), DIRECTIVE_NO_FILE_COMP
     arguments = commands[state.command]["args"]
     index = len(state.positionals)
     name = arguments[min(index, len(arguments) - 1)] if arguments and (index < len(arguments) or
                                                                         arguments[-1].endswith("*")) else ""
     words = set(name.rstrip("*").split("_"))
+    if "command" in words:  # help COMMAND
+        return _command_names(commands, current), DIRECTIVE_NO_FILE_COMP
     users = _user_names(state.value_of("out-dir", "clients"), current) if words & USER_WORDS else []
     # cobra: with DIRECTIVE_DEFAULT the shell offers file names when no candidate matches
     return users, DIRECTIVE_DEFAULT if words & PATH_WORDS else DIRECTIVE_NO_FILE_COMP
 
 
-def _user_names(out_dir, current, prefix=""):
+def _command_names(commands, current):
+    return [f"{name}\t{command['help']}" if command["help"] else name
+            for name, command in sorted(commands.items()) if name and name.startswith(current)]
+
+
+def _user_names(out_dir, current):
     """Users with a folder under `out_dir` (folder names are file-safe encodings)."""
     from .layout import from_file_safe
 
@@ -192,11 +201,11 @@ def _user_names(out_dir, current, prefix=""):
             continue  # hidden: the ledger, and staging folders of a create in progress
         user = from_file_safe(entry.name)
         if user.startswith(current) and user.isprintable():
-            users.add(prefix + user)
+            users.add(user)
     return sorted(users)
 
 
-def _kubectl_names(state, what, partial, prefix, environ):
+def _kubectl_names(state, what, partial, environ):
     """Context or cluster names, as `kubectl config get-contexts|get-clusters` finds them."""
     argv = [environ.get("USERCERT_KUBECTL") or "kubectl", "config", what]
     if state.value_of("kubeconfig"):
@@ -209,7 +218,7 @@ def _kubectl_names(state, what, partial, prefix, environ):
     except (OSError, subprocess.SubprocessError):
         return []
     names = answer.stdout.splitlines()[0 if what == "get-contexts" else 1:] if answer.returncode == 0 else []
-    return sorted(prefix + name for name in names if name.startswith(partial) and name.isprintable())
+    return sorted(name for name in names if name.startswith(partial) and name.isprintable())
 
 
 def _debug(message):

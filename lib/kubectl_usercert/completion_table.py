@@ -12,7 +12,8 @@ import re
 from plumbum import cli as plumbum_cli
 
 from .cli import Main
-from .completion import TABLE
+from .completion import OUTPUT_FORMATS, TABLE
+from .flags import OPTIONAL_VALUES
 
 
 def table_from_cli():
@@ -32,22 +33,29 @@ def _describe(app_class, prog):
             info = getattr(value, "_switch_info", None)
             if info is not None and isinstance(getattr(value, "_default_value", None), str):
                 defaults[max(info.names, key=len)] = value._default_value
-    flags = [_flag(info, defaults) for info in sorted(reachable, key=lambda i: max(i.names, key=len))]
+    flags = [_flag(info, defaults, app_class.OUTPUTS) for info in sorted(reachable, key=lambda i: max(i.names, key=len))]
     parameters = list(inspect.signature(app_class.main).parameters.values())[1:]
     args = [p.name + ("*" if p.kind == p.VAR_POSITIONAL else "") for p in parameters]
     summary = " ".join((app_class.DESCRIPTION or inspect.getdoc(app_class) or "").split("\n\n")[0].split())
     return {"help": summary, "args": args, "flags": flags}
 
 
-def _flag(info, defaults):
+def _flag(info, defaults, outputs=()):
+    """A flag as completion reads it; `argname` says what its value is (FILE, DIR, ...)."""
     long = max(info.names, key=len)
     choices = sorted(v for v in info.argtype.values if isinstance(v, str)) \
         if isinstance(info.argtype, plumbum_cli.Set) else None
+    if long == "output":  # -o: the formats every command prints, and this command's own (list: prometheus)
+        choices = sorted(OUTPUT_FORMATS + tuple(outputs))
     help_text = " ".join(re.sub(r";\s*the default is .*$", "", info.help or "", flags=re.S).split())
     flag = {"names": sorted(info.names, key=len), "long": long, "value": info.argtype is not None,
             "list": bool(info.list), "choices": choices, "help": help_text}
+    if info.argtype is not None:
+        flag["argname"] = info.argname
     if long in defaults:
         flag["default"] = defaults[long]
+    if long in OPTIONAL_VALUES:
+        flag["optional"] = True  # its value only after '=': the next word is not taken
     return flag
 
 

@@ -78,7 +78,7 @@ def _(result: Inspection):
               "keyMatches": result.key_matches, "chainCA": result.chain_ca, "chainValid": result.chain_ok,
               "kubeconfig": result.kubeconfig, "server": result.server,
               "bindings": [_binding(b) for b in result.bindings] if result.bindings is not None else None,
-              "notes": list(result.notes)}
+              "notes": list(result.warnings) + list(result.notes)}
     return _object("UserCertificate", result.user or "", {"user": result.user, "groups": list(result.groups)}, status)
 
 
@@ -165,7 +165,8 @@ def _(result: RosterApplied):
                                                          "unlisted")}
     return _object("UserRosterPlan", "roster", {"dryRun": result.dry_run, "prune": result.prune},
                    {"observedAt": _time(result.observed_at), "users": users, "counts": counts,
-                    "failed": sum(1 for u in result.users if u.outcome == "failed")})
+                    "failed": sum(1 for u in result.users if u.outcome == "failed"),
+                    "warnings": list(result.warnings)})
 
 
 def names(obj):
@@ -177,9 +178,13 @@ def names(obj):
 
 
 def check_output_format(output, extra=()):
-    """json, yaml, name, jsonpath=TEMPLATE (also jsonpath='...'), or one of a command's `extra`
-    formats (list's prometheus); a one-line error otherwise."""
-    if output in ("json", "yaml", "name", *extra) or (output or "").startswith("jsonpath="):
+    """json, yaml, name, jsonpath=TEMPLATE, or one of a command's `extra` formats (list's prometheus);
+    a one-line error otherwise. A template is read now, so a typo in it costs nothing done."""
+    if output in ("json", "yaml", "name", *extra):
+        return output
+    if (output or "").startswith("jsonpath="):
+        from . import jsonpath
+        jsonpath.parse(output[len("jsonpath="):])
         return output
     raise InvalidInput(f'unable to match a printer suitable for the output format "{output}"',
                        hint="allowed formats are: " + ", ".join(("json", "yaml", "name", "jsonpath=TEMPLATE", *extra)))

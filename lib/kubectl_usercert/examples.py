@@ -24,7 +24,10 @@ kubectl usercert create alice developers --clusterrole view --verify
 kubectl usercert create alice developers -o jsonpath='{.status.kubeconfig}' -q
 
 # Many at once from a CSV of user,group,group... (a roster made in memory: see apply)
-kubectl usercert create --from-file users.csv --preset view --days 30"""
+kubectl usercert create --from-file users.csv --preset view --days 30
+
+# Every check (and the cluster asked, with dryRun=All), then the plan: nothing written, no key made
+kubectl usercert create alice developers --clusterrole view --dry-run=server -o yaml"""
 
 SIGN = """\
 # The user made a key and a request on their own machine:
@@ -37,6 +40,10 @@ kubectl usercert inspect ./kubeconfig --ca-cert /etc/kubernetes/pki/ca.crt"""
 
 LIST = """\
 kubectl usercert list
+# Just these users (exit 1 if one of them is not found)
+kubectl usercert list alice bob
+# The names of those about to expire (kubectl's jsonpath: filters, slices, ..)
+kubectl usercert list -o jsonpath='{.items[?(@.status.state=="expiring")].metadata.name}'
 # In cron or CI: fail when anything expires within two weeks
 kubectl usercert list --expiring 14d --exit-code
 # For node_exporter's textfile collector (written whole: a temporary file, renamed)
@@ -56,16 +63,20 @@ VERIFY = """\
 kubectl usercert verify alice --request-timeout 10s"""
 
 REVOKE = """\
-kubectl usercert revoke alice --dry-run
+# What would go (the cluster asked to delete with dryRun=All), then do it
+kubectl usercert revoke alice --dry-run=server
 kubectl usercert revoke alice"""
 
 DEMO = """\
 kubectl usercert demo --dir /tmp/usercert-demo"""
 
 APPLY = """\
-# See what would change, then make it so (a team roster kept in git)
+# See what would change (every check made; a user that would fail fails here), then make it so
 kubectl usercert apply -f team.yaml --dry-run
 kubectl usercert apply -f team.yaml --ca-cert ca.crt --ca-key ca.key
+
+# The cluster asked too, with dryRun=All: permission to bind, to submit requests
+kubectl usercert apply -f team.yaml --dry-run=server
 
 # Also revoke the users this out-dir holds that the roster no longer lists
 kubectl usercert apply -f team.yaml --prune

@@ -12,11 +12,10 @@ that takes that user's lock removes (`remove_stale`).
 import errno
 import os
 import shutil
-import stat
 import tempfile
 from contextlib import contextmanager
 
-from . import signals
+from . import ownership, signals
 from .errors import InvalidInput, OutputExists, UsercertError
 from .layout import STAGING
 
@@ -182,18 +181,22 @@ def staged_dir(destination, force=False):
     end of the block if not before). On any exception, Interrupted included, it is removed."""
     refuse_existing(destination, force)
     parent = os.path.dirname(os.path.abspath(destination))
+    staging = None
     try:
-        staging = tempfile.mkdtemp(prefix=f".{os.path.basename(destination)}.", suffix=".tmp", dir=parent)
-    except OSError as exc:
-        raise write_error(parent, exc) from None
-    try:
+        # A signal between mkdtemp making the folder and `staging` naming it would leave the folder
+        # behind: it waits until both are done, and is raised where the finally below removes it.
+        with signals.critical():
+            try:
+                staging = tempfile.mkdtemp(prefix=f".{os.path.basename(destination)}.", suffix=".tmp", dir=parent)
+            except OSError as exc:
+                raise write_error(parent, exc) from None
         os.chmod(staging, PRIVATE_DIR_MODE)
         stage = Stage(staging, destination, force)
         yield stage
         if not stage.committed:
             stage.commit()
     finally:
-        if os.path.lexists(staging):
+        if staging is not None and os.path.lexists(staging):
             shutil.rmtree(staging, ignore_errors=True)
 
 
@@ -248,7 +251,8 @@ def remove_stale(parent, lock_is_free):
     for name in names:
         match = STAGING.fullmatch(name)
         path = os.path.join(parent, name)
-        if not match or not _ours(path) or not lock_is_free(match.group("stem")):
+        if not match or not ownership.is_own_folder(path, closed_to=0, owners=(os.geteuid(),)) or \
+                not lock_is_free(match.group("stem")):
             continue
         destination = os.path.join(parent, match.group("stem"))
         previous = os.path.join(path, "previous")
@@ -256,10 +260,3 @@ def remove_stale(parent, lock_is_free):
             os.rename(previous, destination)
         shutil.rmtree(path, ignore_errors=True)
 
-
-def _ours(path):
-    try:
-        info = os.lstat(path)
-    except OSError:
-        return False
-    return stat.S_ISDIR(info.st_mode) and info.st_uid == os.geteuid()

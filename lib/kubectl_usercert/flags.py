@@ -1,7 +1,8 @@
 """Flags read the way kubectl (spf13/pflag) reads them, before plumbum parses the command line.
 
 `-x=value`, `-x value`, `-xvalue`, `--flag=value` and `--flag value` mean the same; boolean
-flags take `--flag=true|false`; short booleans combine (`-qo json`); a flag given twice keeps
+flags take `--flag=true|false` (and what else strconv.ParseBool takes: 1, t, T, TRUE, True, 0, f, F,
+FALSE, False; not yes or no); short booleans combine (`-qo json`); a flag given twice keeps
 its last value (a list flag keeps them all); `--` ends the flags. The command line is rewritten
 into one spelling that plumbum reads exactly (it would otherwise strip a leading '=' from
 `--group =x` and read `-g=ops` as the group "=ops"), and kubectl's own messages are used for
@@ -10,7 +11,11 @@ unknown flags and missing values.
 
 from .errors import InvalidInput
 
-_TRUE, _FALSE = ("true", "t", "1", "yes"), ("false", "f", "0", "no")
+# What Go's strconv.ParseBool (so pflag, so kubectl) takes, exactly: not yes/no, not tRUE.
+_TRUE, _FALSE = ("1", "t", "T", "TRUE", "true", "True"), ("0", "f", "F", "FALSE", "false", "False")
+# pflag's NoOptDefVal: a flag whose value is optional means this alone, and its value is given only
+# with '=' (`--dry-run client` is --dry-run and an argument, as in kubectl).
+OPTIONAL_VALUES = {"dry-run": "client"}
 
 
 def normalize(argv, switches, stop_words=(), usage_hint=""):
@@ -47,6 +52,8 @@ def _long(word, rest, switches, given, usage_hint):
     if info.argtype is None:
         _boolean(info, f"--{name}", value if has_value else "true", given, usage_hint)
         return
+    if not has_value and name in OPTIONAL_VALUES:
+        value, has_value = OPTIONAL_VALUES[name], True
     if not has_value:
         if not rest:
             raise InvalidInput(f"flag needs an argument: --{name}", hint=usage_hint)
@@ -78,9 +85,9 @@ def _shorts(word, rest, switches, given, usage_hint):
 
 
 def _boolean(info, shown, value, given, usage_hint):
-    if value.lower() in _TRUE:
+    if value in _TRUE:
         _add(given, info, ["--" + _long_name(info)])
-    elif value.lower() in _FALSE:
+    elif value in _FALSE:
         given[:] = [(seen, tokens) for seen, tokens in given if seen is not info]
     else:
         raise InvalidInput(f'invalid argument "{value}" for "{shown}" flag: not true or false', hint=usage_hint)

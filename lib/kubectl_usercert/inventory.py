@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Optional
 
-from . import ledger, openssl, userconfig
+from . import ledger, openssl, ownership, userconfig
 from .certinfo import CertificateInfo
 from .errors import UsercertError
 from .layout import UserFiles, file_safe, user_folders
@@ -52,21 +52,33 @@ class Holding:
         return getattr(self.entry, name) if self.entry is not None else None
 
 
-def holdings(out_dir):
-    """({user: Holding}, problems) for every user of out_dir."""
-    contents = ledger.read(out_dir)
-    problems = list(contents.damaged)
-    latest = ledger.latest_per_user(contents.entries)
+def holdings(out_dir, trust_required=True):
+    """({user: Holding}, problems) for every user of out_dir. A folder is this tool's for a user only
+    under that user's file-safe name: a certificate in another user's folder is a problem reported,
+    never that user's holding (so a stray copy cannot hide a user from --prune). State that is not
+    the runner's own is refused when `trust_required` (apply), else a warning (list); a folder that
+    is a symbolic link is never followed."""
+    latest, contents = ledger.latest(out_dir, trust_required)
+    problems = contents.warnings + contents.damaged
     by_stem = {file_safe(user): entry for user, entry in latest.items()}
     held = {}
     for user_files in user_folders(out_dir):
-        entry = by_stem.get(user_files.stem)
-        holding = _holding(user_files, entry, problems)
+        if not _trusted(user_files, trust_required, problems):
+            continue
+        holding = _holding(user_files, by_stem.get(user_files.stem), problems)
         if holding is not None:
             held[holding.user] = holding
     for user, entry in latest.items():
         held.setdefault(user, Holding(user, entry, None))
     return held, problems
+
+
+def _trusted(user_files, trust_required, problems):
+    found = ownership.user_folder_problems(user_files.directory)
+    if trust_required:
+        ownership.require(found)
+    problems.extend(ownership.warning(*problem) for problem in found)
+    return not ownership.links(found)  # a folder that is a link, or holds one, is not followed
 
 
 def _holding(user_files, entry, problems):
@@ -80,9 +92,13 @@ def _holding(user_files, entry, problems):
     except UsercertError as exc:
         problems.append(f"{user_files.cert}: {exc.message}")
         return None
+    if file_safe(info.common_name or "") != user_files.stem:
+        problems.append(f"{user_files.cert} is a certificate for {info.common_name!r}, not for the user of its "
+                        f"folder: not taken as anyone's")
+        return Holding(entry.user, entry, user_files) if entry is not None else None
     if entry is None:
         problems.append(f"{user_files.directory} is not in the ledger (a run was killed before recording it?)")
-    return Holding(info.common_name or user_files.user, entry, user_files, info)
+    return Holding(info.common_name, entry, user_files, info)
 
 
 def _changed_since(path, entry):
@@ -94,8 +110,9 @@ def _changed_since(path, entry):
 
 
 def take(out_dir, at):
-    """(rows, problems) for every user of out_dir, soonest expiry first; states as of `at`."""
-    held, problems = holdings(out_dir)
+    """(rows, problems) for every user of out_dir, soonest expiry first; states as of `at`. It only
+    reports: state that is not the runner's own is listed with a warning."""
+    held, problems = holdings(out_dir, trust_required=False)
     rows = [row for row in (_row(holding, at) for holding in held.values()) if row is not None]
     rows.sort(key=lambda row: (row.not_after, row.user))
     return rows, problems

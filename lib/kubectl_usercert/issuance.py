@@ -11,7 +11,7 @@ import os
 from contextlib import contextmanager
 from datetime import datetime, timezone
 
-from . import files, ledger, locks, openssl, userconfig
+from . import files, ledger, locks, openssl, ownership, userconfig
 from .errors import InvalidInput, OutputExists, UsercertError
 from .layout import UserFiles
 from .ledger import LedgerEntry
@@ -19,10 +19,14 @@ from .results import Credential
 
 
 @contextmanager
-def user_operation(out_dir, user, progress):
+def user_operation(out_dir, user, progress, dry_run=False):
     """The user's files, with the out-dir made (and removed again if this run leaves it empty),
-    the user's lock held, and what killed runs left behind for this user cleared away."""
+    the user's lock held, and what killed runs left behind for this user cleared away; for a dry run
+    only the files: it reads, and takes no lock, makes nothing, clears nothing."""
     user_files = UserFiles.for_user(out_dir, user)
+    if dry_run:
+        yield user_files
+        return
     with files.made_dirs(out_dir):
         with locks.user_lock(out_dir, user_files.stem, progress, what=user):
             files.remove_stale(out_dir, lambda stem: stem == user_files.stem or locks.is_free(out_dir, stem))
@@ -56,14 +60,14 @@ def refuse_or_adopt(out_dir, user_files):
     between moving it into place and recording it), record it, so nothing issued goes unrecorded."""
     if not os.path.lexists(user_files.directory):
         return
+    ownership.require(ownership.out_dir_problems(out_dir) + ownership.user_folder_problems(user_files.directory))
     adopted = ""
     if os.path.isfile(user_files.cert):
         try:
             info = openssl.certificate_info(user_files.cert)
         except UsercertError:
             info = None
-        known = {entry.fingerprint_hex for entry in ledger.read(out_dir).entries}
-        if info is not None and info.fingerprint_sha256.replace(":", "").lower() not in known:
+        if info is not None and not ledger.knows(out_dir, info.fingerprint_sha256):
             ledger.append(out_dir, LedgerEntry(
                 event="adopted", user=info.common_name or user_files.user, groups=info.organizations,
                 serial=info.serial, fingerprint_sha256=info.fingerprint_sha256, not_before=info.not_before,

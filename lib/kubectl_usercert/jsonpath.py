@@ -1,117 +1,273 @@
-"""`-o jsonpath=TEMPLATE`: the part of kubectl's JSONPath templates one-liners use.
+"""`-o jsonpath=TEMPLATE`, read as kubectl reads it: a port of client-go's util/jsonpath (parser.go
+here, jsonpath.go in jsonpath_engine), with kubectl's default --allow-missing-template-keys=true.
 
-Text outside braces is printed as it is; `{.a.b}`, `{.items[0].x}`, `{.items[*].metadata.name}`,
-`{['key.with.dots']}`, `{"\\n"}` (a quoted literal) and `{range .items[*]}...{end}`. Several
-results are joined with a space, strings are printed bare and anything else as JSON, as kubectl
-does. A template it cannot read is a one-line error.
+Text outside braces is printed as it is. Inside: fields `.a.b` (`\\.` escapes a dot in a key),
+`['key']` (which kubectl reads as `.key`, dots and all), `[0]`, slices `[1:3]`, `[-1:]`, `[::2]`,
+unions `[0,2]`, wildcards `[*]` and `.*`, recursive descent `..name`, filters `[?(@.x=="v")]`
+with `==`, `!=`, `<`, `>`, `<=`, `>=` or a bare `[?(@.x)]` (the key exists), `{range ...}` ...
+`{end}`, quoted literals `{"\\t"}`, numbers and true/false. A key that is missing prints nothing.
+Maps and lists print as compact JSON (keys sorted), strings bare, null as `null`, several results
+of one expression joined by a space: byte for byte what kubectl prints for the same data (the
+tests run kubectl on it), but for the order of a map's entries under `.*` and `..`, which Go
+leaves random and this port sorts.
 """
 
-import json
 import re
 
+from . import golang
 from .errors import InvalidInput
 
-_TOKEN = re.compile(r"\{(.*?)\}", re.S)
-_STEP = re.compile(r"\.([^.\[\]]+)|\[(\*|-?\d+|'[^']*'|\"[^\"]*\")\]")
-_ESCAPES = {"\\n": "\n", "\\t": "\t", "\\r": "\r", '\\"': '"', "\\\\": "\\"}
+HINT = "e.g. -o jsonpath='{.status.kubeconfig}' or '{.items[*].metadata.name}'"
+_EOF = ""
+_DICT_KEY = re.compile(r"'([^']*)'\Z")
+_SLICE = re.compile(r"(-?[0-9]*)(:-?[0-9]*)?(:-?[0-9]*)?\Z")
+_FILTER = re.compile(r"([^!<>=]+)([!<>=]+)(.+?)\Z", re.S)
+_FLOAT = re.compile(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)\Z")
+
+
+class JSONPathError(ValueError):
+    """What client-go's parser or executor would return as its error."""
 
 
 def render(template, data):
-    template = _unquote(template)
-    out, rest = [], template
+    """What `kubectl ... -o jsonpath=TEMPLATE` prints for `data` (JSON-shaped values)."""
+    from .jsonpath_engine import execute
+
+    root = parse(template)
     try:
-        _render(_parse(rest), [data], out)
-    except (KeyError, IndexError, TypeError, ValueError) as exc:
-        raise InvalidInput(f"error executing jsonpath {template!r}: {exc}",
-                           hint="e.g. -o jsonpath='{.status.kubeconfig}' or '{.items[*].metadata.name}'") from None
-    return "".join(out)
+        return execute(root, data)
+    except JSONPathError as exc:
+        raise InvalidInput(f'error executing jsonpath "{template}": {exc}', hint=HINT) from None
 
 
-def _unquote(template):
-    if len(template) >= 2 and template[0] == template[-1] and template[0] in "'\"":
-        return template[1:-1]
-    return template
+def parse(template):
+    """The template's nodes, or the one-line error kubectl gives for it."""
+    if not template:
+        raise InvalidInput("template format specified but no template given", hint=HINT)
+    try:
+        return _Parser(template).parse()
+    except JSONPathError as exc:
+        raise InvalidInput(f"error parsing jsonpath {template}, {exc}", hint=HINT) from None
 
 
-def _parse(template):
-    """A list of parts: ("text", s), ("expr", path), ("range", path, parts)."""
-    parts, stack, last = [], [], 0
-    for match in _TOKEN.finditer(template):
-        if match.start() > last:
-            parts.append(("text", template[last:match.start()]))
-        last = match.end()
-        inner = match.group(1).strip()
-        if inner.startswith("range "):
-            stack.append((parts, inner[6:].strip()))
-            parts = []
-        elif inner == "end":
-            if not stack:
-                raise ValueError("{end} without {range}")
-            outer, path = stack.pop()
-            outer.append(("range", path, parts))
-            parts = outer
-        elif inner[:1] in "\"'":
-            parts.append(("text", _literal(inner)))
-        else:
-            parts.append(("expr", inner))
-    if stack:
-        raise ValueError("{range} without {end}")
-    if last < len(template):
-        parts.append(("text", template[last:]))
-    return parts
+def _parse_action(text):
+    """parser.go's parseAction: `text` read as if it were the inside of one `{...}`."""
+    return _Parser("{" + text + "}").parse()[0][1]
 
 
-def _literal(text):
-    body = text[1:-1]
-    return re.sub(r"\\[ntr\"\\]", lambda m: _ESCAPES[m.group(0)], body)
+class _Parser:
+    """parser.go's Parser. Its functions call each other in tail position; here each returns the next
+    (function, argument) instead, so a long template cannot exhaust Python's stack.
 
+    Nodes are tuples: ("text", s), ("list", [nodes]), ("field", name), ("identifier", name),
+    ("array", [[value, known, derived] * 3]), ("filter", left, right, operator), ("int", n),
+    ("float", x), ("bool", b), ("wildcard",), ("recursive",), ("union", [lists of nodes])."""
 
-def _render(parts, scopes, out):
-    for part in parts:
-        if part[0] == "text":
-            out.append(part[1])
-        elif part[0] == "expr":
-            out.append(" ".join(_shown(value) for value in _select(part[1], scopes[-1])))
-        else:
-            for value in _select(part[1], scopes[-1]):
-                _render(part[2], scopes + [value], out)
+    def __init__(self, text):
+        self.input, self.pos, self.start, self.width = text, 0, 0, 0
+        self.root = []
 
+    def parse(self):
+        step = (self._text, self.root)
+        while step is not None:
+            step = step[0](step[1])
+        return self.root
 
-def _select(path, data):
-    path = path.strip()
-    if path in ("", "@", "$", "."):
-        return [data]
-    path = path[1:] if path.startswith(("$", "@")) else path
-    values, position = [data], 0
-    for match in _STEP.finditer(path):
-        if match.start() != position:
-            raise ValueError(f"cannot read {path[position:]!r}")
-        position = match.end()
-        values = [child for value in values for child in _step(value, match)]
-    if position != len(path):
-        raise ValueError(f"cannot read {path[position:]!r}")
-    return values
-
-
-def _step(value, match):
-    name, index = match.group(1), match.group(2)
-    if name is not None or index[0] in "'\"":
-        key = name if name is not None else index[1:-1]
-        if not isinstance(value, dict):
-            raise ValueError(f"{key} is not found")
-        if key not in value:
-            raise KeyError(f"{key} is not found")
-        return [value[key]]
-    if not isinstance(value, list):
-        raise ValueError("not a list")
-    return list(value) if index == "*" else [value[int(index)]]
-
-
-def _shown(value):
-    if isinstance(value, str):
+    def _consume(self):
+        value = self.input[self.start:self.pos]
+        self.start = self.pos
         return value
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if value is None:
-        return ""
-    return json.dumps(value, ensure_ascii=False) if isinstance(value, (dict, list)) else str(value)
+
+    def _next(self):
+        if self.pos >= len(self.input):
+            self.width = 0
+            return _EOF
+        self.width = 1
+        self.pos += 1
+        return self.input[self.pos - 1]
+
+    def _peek(self):
+        rune = self._next()
+        self.pos -= self.width
+        return rune
+
+    def _text(self, cur):
+        found = self.input.find("{", self.pos)
+        self.pos = len(self.input) if found < 0 else found
+        if self.pos > self.start:
+            cur.append(("text", self._consume()))
+        return None if found < 0 else (self._left_delim, cur)
+
+    def _left_delim(self, cur):
+        self.pos += 1
+        self._consume()
+        action = []
+        cur.append(("list", action))
+        return self._inside, action
+
+    def _inside(self, cur):
+        if self.input.startswith("}", self.pos):
+            self.pos += 1
+            self._consume()
+            return self._text, self.root
+        if self.input.startswith("[?(", self.pos):
+            return self._filter, cur
+        if self.input.startswith("..", self.pos):
+            return self._recursive, cur
+        rune = self._next()
+        if rune == _EOF or rune in "\r\n":
+            raise JSONPathError("unclosed action")
+        if rune in " @$":  # the current object: nothing to do
+            self._consume()
+            return self._inside, cur
+        if rune == "[":
+            return self._array, cur
+        if rune in "\"'":
+            return self._quote, (cur, rune)
+        if rune == ".":
+            return self._field, cur
+        if rune in "+-" or rune.isdecimal():
+            self.pos -= self.width
+            return self._number, cur
+        if _is_alphanumeric(rune):
+            self.pos -= self.width
+            return self._identifier, cur
+        raise JSONPathError(f"unrecognized character in action: {golang.rune(rune)}")
+
+    def _identifier(self, cur):
+        while not _is_terminator(self._next()):
+            pass
+        self.pos -= self.width
+        value = self._consume()
+        cur.append(("bool", value == "true") if value in ("true", "false") else ("identifier", value))
+        return self._inside, cur
+
+    def _recursive(self, cur):
+        if cur and cur[-1][0] == "recursive":
+            raise JSONPathError("invalid multiple recursive descent")
+        self.pos += 2
+        self._consume()
+        cur.append(("recursive",))
+        return (self._field if _is_alphanumeric(self._peek()) else self._inside), cur
+
+    def _number(self, cur):
+        if self._peek() in ("+", "-"):
+            self._next()
+        while True:
+            rune = self._next()
+            if rune != "." and not rune.isdecimal():
+                self.pos -= self.width
+                break
+        value = self._consume()
+        if golang.atoi(value) is not None:
+            cur.append(("int", golang.atoi(value)))
+        elif _FLOAT.match(value) and float(value) not in (float("inf"), float("-inf")):
+            cur.append(("float", float(value)))
+        else:
+            raise JSONPathError(f"cannot parse number {value}")
+        return self._inside, cur
+
+    def _array(self, cur):
+        while True:
+            rune = self._next()
+            if rune in (_EOF, "\n"):
+                raise JSONPathError("unterminated array")
+            if rune == "]":
+                break
+        text = self._consume()[1:-1]
+        text = ":" if text == "*" else text
+        if "," in text:  # a union: each part read as [part]
+            cur.append(("union", [_parse_action(f"[{part.strip(' ')}]") for part in text.split(",")]))
+            return self._inside, cur
+        key = _DICT_KEY.match(text)
+        if key:  # ['key'] is read as .key (so a dot in it still separates fields, as in kubectl)
+            cur.extend(_parse_action("." + key.group(1)))
+            return self._inside, cur
+        cur.append(("array", _slice(text)))
+        return self._inside, cur
+
+    def _filter(self, cur):
+        self.pos += 3
+        self._consume()
+        begin = end = False
+        pair = None
+        while True:
+            rune = self._next()
+            if rune in (_EOF, "\n"):
+                raise JSONPathError("unterminated filter")
+            if rune in "\"'":
+                if not begin:
+                    begin, pair = True, rune
+                    continue
+                if self.input[self.pos - 2] != "\\" and rune == pair:
+                    end = True
+            elif rune == ")" and begin == end:
+                break
+        if self._next() != "]":
+            raise JSONPathError("unclosed array expect ]")
+        text = self._consume()[:-2]
+        comparison = _FILTER.match(text)
+        if comparison is None:
+            cur.append(("filter", _parse_action(text), [], "exists"))
+        else:
+            left, operator, right = comparison.groups()
+            cur.append(("filter", _parse_action(left), _parse_action(right), operator))
+        return self._inside, cur
+
+    def _quote(self, cur_and_end):
+        cur, end = cur_and_end
+        while True:
+            rune = self._next()
+            if rune in (_EOF, "\n"):
+                raise JSONPathError("unterminated quoted string")
+            if rune == end and self.input[self.pos - 2] != "\\":
+                break
+        value = self._consume()
+        try:
+            cur.append(("text", golang.unquote(value)))
+        except ValueError:
+            raise JSONPathError(f"unquote string {value} error invalid syntax") from None
+        return self._inside, cur
+
+    def _field(self, cur):
+        self._consume()
+        while True:
+            rune = self._next()
+            if rune == "\\":
+                self._next()
+            elif _is_terminator(rune):
+                self.pos -= self.width
+                break
+        value = self._consume()
+        cur.append(("wildcard",) if value == "*" else ("field", value.replace("\\", "")))
+        return self._inside, cur
+
+
+def _slice(text):
+    """[start, end, step] of an index or slice, each [value, known, derived], as parser.go sets them."""
+    match = _SLICE.match(text)
+    if match is None:
+        raise JSONPathError(f"invalid array index {text}")
+    params = []
+    for i, group in enumerate(match.groups("")):
+        if group:
+            number = group[1:] if i > 0 else group
+            if i > 0 and number == "":
+                params.append([0, False, False])
+            elif golang.atoi(number) is not None:
+                params.append([golang.atoi(number), True, False])
+            else:
+                raise JSONPathError(f"array index {number} is not a number")
+        elif i == 1:
+            params.append([params[0][0] + 1, True, True])
+        else:
+            params.append([0, False, False])
+    return params
+
+
+def _is_terminator(rune):
+    return rune in (_EOF, " ", "\t", "\r", "\n", ".", ",", "[", "]", "$", "@", "{", "}")
+
+
+def _is_alphanumeric(rune):
+    return rune == "_" or (rune != _EOF and (rune.isalpha() or rune.isdecimal()))

@@ -9,21 +9,25 @@ skips it; it never stops reading, and never lets a line swallow its neighbour.
 `LedgerEntry` is the one schema: written by `append`, read by `read`, nowhere else by key strings.
 """
 
+import errno
 import fcntl
 import json
 import os
+import shlex
 import stat
 from dataclasses import dataclass, field, fields, replace
 from datetime import datetime, timezone
 from typing import List, Optional, Tuple
 
+from . import ownership
 from .errors import InvalidInput, UsercertError
 from .files import PRIVATE_DIR_MODE, write_all, write_error
 from .layout import ledger_path, records_dir
 from .times import iso, parse_iso
 
 EVENTS = ("issued", "renewed", "adopted", "revoked")
-MAX_LEDGER_BYTES = 256 << 20
+MAX_LINE_BYTES = 1 << 20  # no record is near this; a longer line is damaged, and never held whole
+MAX_REPORTED = 20  # damaged lines named one by one; beyond, only counted
 
 
 @dataclass(frozen=True, eq=False, repr=False)
@@ -70,10 +74,10 @@ class LedgerEntry:
         if not isinstance(record, dict):
             raise ValueError("not a JSON object")
         values = {}
-        for spec in fields(cls):
-            raw = record.get(_KEYS[spec.name])
+        for name, key in _KEYS.items():  # every field, in order (not fields(): a ledger has many lines)
+            raw = record.get(key)
             if raw is not None:
-                values[spec.name] = _typed(spec.name, raw)
+                values[name] = _typed(name, raw)
         if values.get("event") not in EVENTS:
             raise ValueError(f"unknown event {record.get('event')!r}")
         if "user" not in values:
@@ -101,13 +105,22 @@ def _typed(name, raw):
     if name in _LISTS:
         if not isinstance(raw, list) or not all(isinstance(item, str) for item in raw):
             raise ValueError(f"{_KEYS[name]} is not a list of names")
-        return tuple(raw)
+        return tuple(_text(name, item) for item in raw)
     if name in _INTEGERS:
         if not isinstance(raw, int) or isinstance(raw, bool):
             raise ValueError(f"{_KEYS[name]} is not a number")
         return raw
     if not isinstance(raw, str):
         raise ValueError(f"{_KEYS[name]} is not a string")
+    return _text(name, raw)
+
+
+def _text(name, raw):
+    """A string that is text: JSON's \\ud800 escapes make a lone surrogate, which no output can encode."""
+    try:
+        raw.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError(f"{_KEYS[name]} holds a lone surrogate (not text)") from None
     return raw
 
 
@@ -127,6 +140,8 @@ def append(out_dir, entry):
     except IsADirectoryError:
         raise _not_a_file(path, UsercertError) from None
     except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise _a_link(path, InvalidInput) from None
         raise _ledger_error(path, exc) from None
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
@@ -157,6 +172,11 @@ def _not_a_file(path, error_type):
     return error_type(f"the ledger {path} is not a file", hint="move it away; the tool keeps its record there")
 
 
+def _a_link(path, error_type):
+    return error_type(f"the ledger {path} is a symbolic link: the tool never follows a link out of its out-dir",
+                      hint=f"remove the link (rm {shlex.quote(path)}); the tool keeps its record there as a file")
+
+
 def _ledger_error(path, exc):
     error = write_error(path, exc)
     error.message = f"cannot write the ledger: {error.message}"
@@ -165,38 +185,104 @@ def _ledger_error(path, exc):
 
 @dataclass
 class LedgerContents:
-    entries: List[LedgerEntry] = field(default_factory=list)
+    entries: List[LedgerEntry] = field(default_factory=list)  # those the reader kept
     damaged: List[str] = field(default_factory=list)  # "PATH line N: why"
+    warnings: List[str] = field(default_factory=list)  # a ledger or out-dir not the runner's own (when allowed)
 
 
-def read(out_dir):
+def read(out_dir, keep=None, trust_required=True):
+    """The ledger in one streaming pass, whatever its size: the entries `keep(entry)` is true for
+    (all when keep is None), and its damaged lines. Memory stays flat: a line longer than
+    MAX_LINE_BYTES is reported, not held, and only the kept entries stay.
+
+    A ledger (or out-dir, or .usercert) that is not the runner's own is refused when
+    `trust_required` (every command that decides from it), else read with a warning (list, whois)."""
     path = ledger_path(out_dir)
     contents = LedgerContents()
-    try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
-    except FileNotFoundError:
+    _check_trust(out_dir, contents, trust_required)
+    fd = _open_for_reading(path)
+    if fd is None:
         return contents
+    damaged = 0
+    with os.fdopen(fd, "rb") as handle:
+        fcntl.flock(fd, fcntl.LOCK_SH)
+        for number, raw in _lines(handle):
+            try:
+                if raw is None:
+                    raise ValueError(f"longer than {MAX_LINE_BYTES >> 20} MiB")
+                entry = LedgerEntry.from_json(json.loads(raw.decode("utf-8")))
+            except (ValueError, TypeError, RecursionError) as exc:
+                damaged += 1
+                if damaged <= MAX_REPORTED:
+                    contents.damaged.append(f"{path} line {number}: {str(exc).splitlines()[0][:80]}")
+                continue
+            if keep is None or keep(entry):
+                contents.entries.append(entry)
+    if damaged > MAX_REPORTED:
+        contents.damaged.append(f"{path}: {damaged - MAX_REPORTED} more damaged lines")
+    return contents
+
+
+def history(out_dir, user):
+    """The entries of one user, oldest first (for a decision: the ledger must be the runner's own)."""
+    return read(out_dir, keep=lambda entry: entry.user == user).entries
+
+
+def knows(out_dir, fingerprint):
+    """Whether any entry records the certificate with this SHA-256 fingerprint (any spelling)."""
+    wanted = fingerprint.replace(":", "").lower()
+    return bool(read(out_dir, keep=lambda entry: entry.fingerprint_hex == wanted).entries)
+
+
+def latest(out_dir, trust_required=True):
+    """({user: their last entry}, in the order users first appear; the LedgerContents with the
+    damaged lines and warnings), in one pass that keeps only the last entry of each user."""
+    found = {}
+
+    def note(entry):
+        found[entry.user] = entry
+        return False
+
+    return found, read(out_dir, note, trust_required)
+
+
+def _check_trust(out_dir, contents, trust_required):
+    for what, path, said in ownership.out_dir_problems(out_dir):
+        if trust_required or ownership.links([(what, path, said)]):  # a link is never followed, not even to read
+            raise ownership.untrusted(what, path, said)
+        contents.warnings.append(ownership.warning(what, path, said))
+
+
+def _open_for_reading(path):
+    """A descriptor of the ledger, or None when there is none. O_NONBLOCK: a FIFO in its place must
+    not hang the open; O_NOFOLLOW: a link in its place is refused, never followed."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOFOLLOW", 0) | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return None
     except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise _a_link(path, InvalidInput) from None
         raise InvalidInput(f"cannot read the ledger {path}: {exc.strerror}", hint="check --out-dir") from None
     if not stat.S_ISREG(os.fstat(fd).st_mode):
         os.close(fd)
         raise _not_a_file(path, InvalidInput)
-    with os.fdopen(fd, "rb") as handle:
-        fcntl.flock(fd, fcntl.LOCK_SH)
-        data = handle.read(MAX_LEDGER_BYTES)
-    for number, raw in enumerate(data.split(b"\n"), 1):
-        if not raw.strip():
-            continue
-        try:
-            contents.entries.append(LedgerEntry.from_json(json.loads(raw.decode("utf-8"))))
-        except (ValueError, TypeError, RecursionError) as exc:
-            contents.damaged.append(f"{path} line {number}: {str(exc).splitlines()[0][:80]}")
-    return contents
+    os.set_blocking(fd, True)
+    return fd
 
 
-def latest_per_user(entries):
-    """The last entry of each user, in the order users first appear."""
-    latest = {}
-    for entry in entries:
-        latest[entry.user] = entry
-    return latest
+def _lines(handle):
+    """(line number, bytes) of every non-blank line; bytes None for a line too long to hold."""
+    number = 0
+    while True:
+        raw = handle.readline(MAX_LINE_BYTES + 1)
+        if not raw:
+            return
+        number += 1
+        if len(raw) > MAX_LINE_BYTES and not raw.endswith(b"\n"):
+            while raw and not raw.endswith(b"\n"):  # skip the rest of it, a piece at a time
+                raw = handle.readline(1 << 16)
+            yield number, None
+        elif raw.strip():
+            yield number, raw
+

@@ -12,6 +12,7 @@ import fcntl
 import os
 from contextlib import contextmanager
 
+from . import ownership
 from .errors import UsercertError
 from .files import PRIVATE_DIR_MODE, remove_if_empty, write_error
 from .layout import locks_dir, records_dir
@@ -19,7 +20,12 @@ from .layout import locks_dir, records_dir
 
 @contextmanager
 def user_lock(out_dir, stem, progress=lambda _message: None, what=None):
-    """Hold the lock of the user whose folder is `stem`; say so while waiting for it."""
+    """Hold the lock of the user whose folder is `stem`; say so while waiting for it.
+
+    Every change to a user passes here, so this is where state another user could have planted is
+    refused: the out-dir, its records and the user's folder must be the runner's own (ownership)."""
+    ownership.require(ownership.out_dir_problems(out_dir) +
+                      ownership.user_folder_problems(os.path.join(out_dir, stem)))
     path = os.path.join(locks_dir(out_dir), stem + ".lock")
     made = _folders(out_dir)
     fd = None

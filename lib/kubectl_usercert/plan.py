@@ -46,7 +46,7 @@ class PlanItem:
 
 def make(users, held, bindings, ca_fingerprint, at, prune):
     """PlanItems for the roster's users (in roster order), then for the out-dir's users it no longer lists."""
-    items = [_item(user, held.get(user.name), bindings, ca_fingerprint, at) for user in users]
+    items = _refuse_shared_names([_item(user, held.get(user.name), bindings, ca_fingerprint, at) for user in users])
     listed = {user.name for user in users}
     for name, holding in sorted(held.items()):
         if name in listed or not holding.present:
@@ -67,6 +67,29 @@ def access_of(user):
     plan = rbac.plan_bindings(user.cluster_roles, (), user.namespace, user.preset)
     plan.roles.extend(RoleRef("Role", name, namespace) for name, namespace in user.roles)
     return plan
+
+
+def _refuse_shared_names(items):
+    """Refuse the users whose bindings would share a name (one user's Role and ClusterRole of one name
+    in one namespace): kubectl apply would keep only the last one applied, silently."""
+    claims = {}
+    for item in items:
+        if "refused" in item.actions:
+            continue
+        for manifest in rbac.binding_manifests(access_of(item.wanted), item.user, ()):
+            if manifest["kind"].endswith("Binding"):
+                meta, ref = manifest["metadata"], manifest["roleRef"]
+                key = (manifest["kind"], meta.get("namespace"), meta["name"])
+                claims.setdefault(key, []).append((item.user, f"{item.user}'s {ref['kind']} {ref['name']}"))
+    clashes = {}
+    for (kind, namespace, name), claimants in claims.items():
+        if len(claimants) > 1:
+            where = f" in {namespace}" if namespace else ""
+            for user, _ in claimants:
+                clashes.setdefault(user, f'two bindings would be {kind} "{name}"{where} ('
+                                         f'{" and ".join(what for _, what in claimants)}): only one can be')
+    return [PlanItem(item.user, ("refused",), (clashes[item.user],), wanted=item.wanted)
+            if item.user in clashes else item for item in items]
 
 
 def _item(user, holding, bindings, ca_fingerprint, at):

@@ -1,6 +1,7 @@
 """RBAC for the certificates this tool issues: bindings made with `create`, removed by `revoke`.
 
-Bindings are named `usercert:USER:ROLE` (`usercert:group:GROUP:ROLE` with --bind-group), carry
+Bindings are named `usercert:USER:ROLE` (`usercert:group:GROUP:ROLE` with --bind-group; a ':' in
+USER or GROUP is written `~c`, so distinct users and roles never share a name), carry
 the label app.kubernetes.io/managed-by=kubectl-usercert and the exact user or group in an
 annotation, and are applied with `kubectl apply` so re-running changes nothing.
 """
@@ -67,12 +68,12 @@ def read_only_cluster_role():
     }
 
 
-_NAME_ESCAPES = {"~": "~~", "/": "~s", "%": "~p"}
+_NAME_ESCAPES = {"~": "~~", "/": "~s", "%": "~p", ":": "~c"}
 
 
-def _name_part(text):
+def _name_part(text, escaped="~/%"):
     # RBAC names may hold anything but '/' and '%'; '~' escapes them, reversibly, so no two names meet.
-    return re.sub(r"[~/%]", lambda match: _NAME_ESCAPES[match.group(0)], text)
+    return re.sub(f"[{escaped}]", lambda match: _NAME_ESCAPES[match.group(0)], text)
 
 
 def binding_manifests(plan, user, groups):
@@ -95,7 +96,9 @@ def binding_manifests(plan, user, groups):
 def _binding(role, subject_kind, subject_name):
     prefix = "usercert:group:" if subject_kind == "Group" else "usercert:"
     metadata = {
-        "name": f"{prefix}{_name_part(subject_name)}:{_name_part(role.name)}",
+        # ':' escaped in the subject too, so the first ':' after it ends it: user a:b with role c and user a
+        # with role b:c would otherwise both be usercert:a:b:c, and the second apply would take the first's over
+        "name": f"{prefix}{_name_part(subject_name, '~/%:')}:{_name_part(role.name)}",
         "labels": {MANAGED_BY_LABEL: MANAGED_BY},
         "annotations": {GROUP_ANNOTATION if subject_kind == "Group" else USER_ANNOTATION: subject_name},
     }
@@ -164,11 +167,15 @@ def check_names_free(kubectl, manifests):
                                hint="look at it with kubectl get -o yaml; rename or delete it first")
 
 
-def apply(kubectl, manifests):
-    """kubectl apply the manifests; return the names of the bindings applied."""
-    kubectl.checked(["apply", "-f", "-"], "apply the RBAC bindings", text=to_yaml(manifests))
+def apply(kubectl, manifests, dry_run="none"):
+    """kubectl apply the manifests (with dry_run "server": the cluster checks them, keeps nothing); return
+    the names of the bindings applied."""
+    server = ["--dry-run=server"] if dry_run == "server" else []
+    kubectl.checked(["apply", *server, "-f", "-"], "apply the RBAC bindings" + (" (server dry run)" if server else ""),
+                    text=to_yaml(manifests))
     names = [m["metadata"]["name"] for m in manifests if m["kind"].endswith("Binding")]
-    signals.record("applied " + ", ".join(names))
+    if not server:
+        signals.record("applied " + ", ".join(names))
     return names
 
 
@@ -214,12 +221,14 @@ def bindings_of(bindings, user, groups: Tuple[str, ...] = ()):
             (b.subject_kind == "Group" and b.subject in groups)]
 
 
-def delete(kubectl, binding):
-    args = ["delete", binding.ref, "--ignore-not-found"]
+def delete(kubectl, binding, dry_run="none"):
+    server = ["--dry-run=server"] if dry_run == "server" else []
+    args = ["delete", *server, binding.ref, "--ignore-not-found"]
     if binding.namespace:
         args += ["-n", binding.namespace]
-    kubectl.checked(args, f"delete {binding.ref}")
-    signals.record(f"deleted {binding.kind} {binding.name}")
+    kubectl.checked(args, f"delete {binding.ref}" + (" (server dry run)" if server else ""))
+    if not server:
+        signals.record(f"deleted {binding.kind} {binding.name}")
 
 
 def bindings_if_reachable(kubectl):

@@ -36,10 +36,11 @@ class RenewRequest:
     signing: SignerOptions = field(default_factory=SignerOptions)
     signer_given: bool = False  # --signer/--ca-cert/--ca-key on the command line: do not sign as before
     signer: Optional[object] = None  # a Signer chosen by the caller (apply, which reads the CA once)
+    rehearse: bool = False  # apply --dry-run: every check, then (signer, subject, key spec, validity), nothing changed
 
 
 def renew(request, progress=lambda _message: None):
-    with issuance.user_operation(request.out_dir, request.user, progress) as user_files:
+    with issuance.user_operation(request.out_dir, request.user, progress, dry_run=request.rehearse) as user_files:
         _require_files(user_files, request)
         old = openssl.certificate_info(user_files.cert)
         credentials = userconfig.current_user_credentials(user_files.kubeconfig)
@@ -53,6 +54,8 @@ def renew(request, progress=lambda _message: None):
         signer = request.signer or choose_signer(_signing(request, recorded), subject, progress)
         _check_same_ca(request, recorded, signer, old, user_files)
         validity = signer.grant(request.validity)
+        if request.rehearse:
+            return signer, subject, spec, validity
         with files.staged_dir(user_files.directory, force=True) as stage:
             staged = user_files.inside(stage.path)
             _copy_folder(user_files.directory, stage.path)
@@ -85,8 +88,8 @@ def _require_files(user_files, request):
 
 def _recorded(request, old):
     """The ledger entry of the certificate in the folder, if this tool issued it."""
-    for entry in reversed(ledger.read(request.out_dir).entries):
-        if entry.user == request.user and entry.fingerprint_hex == old.fingerprint_sha256.replace(":", "").lower():
+    for entry in reversed(ledger.history(request.out_dir, request.user)):
+        if entry.fingerprint_hex == old.fingerprint_sha256.replace(":", "").lower():
             return entry
     return None
 

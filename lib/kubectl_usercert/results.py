@@ -4,6 +4,7 @@
 Kubernetes-style object `-o json|yaml` prints. Nothing here runs a tool or prints.
 """
 
+import json
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Optional, Tuple
@@ -119,6 +120,7 @@ class Inspection:
     bindings: Optional[Tuple] = None  # the tool's RBAC bindings for this user; None: not looked up
     notes: Tuple[str, ...] = ()
     observed_at: datetime = field(default_factory=now)
+    warnings: Tuple[str, ...] = ()  # a user folder that is not the runner's own, say
 
     @property
     def user(self):
@@ -172,10 +174,15 @@ class Inventory(Outcome):
     observed_at: datetime = field(default_factory=now)
     expiring_within: Optional[str] = None  # --expiring, as given
     fail_if_any: bool = False  # --exit-code
+    not_found: Tuple[str, ...] = ()  # users asked for by name that the out-dir does not hold
 
     @property
     def failed(self):
-        return self.fail_if_any and bool(self.rows)
+        return (self.fail_if_any and bool(self.rows)) or bool(self.not_found)
+
+
+def not_found_message(user):
+    return f"user {json.dumps(user, ensure_ascii=False)} not found (no folder in the out-dir, no record in its ledger)"
 
 
 @dataclass(frozen=True, eq=False, repr=False)
@@ -264,6 +271,7 @@ class RosterApplied(Outcome):
     dry_run: bool
     prune: bool
     observed_at: datetime = field(default_factory=now)
+    warnings: Tuple[str, ...] = ()  # what the out-dir holds that is nobody's: damaged ledger lines, stray folders
 
     @property
     def failed(self):

@@ -11,6 +11,7 @@ Revoking twice says so and adds no second record.
 import errno
 import os
 import shutil
+import stat
 from dataclasses import dataclass, replace
 
 from . import files, issuance, ledger, openssl, rbac, signals
@@ -27,15 +28,16 @@ class RevokeRequest:
     user: str
     out_dir: str = "clients"
     kubectl: Kubectl = Kubectl()
-    dry_run: bool = False
+    dry_run: str = "none"  # client: say what would go; server: and ask the cluster to delete with dryRun=All
 
 
 def revoke(request, progress=lambda _message: None):
-    with issuance.user_operation(request.out_dir, request.user, progress) as user_files:
-        history = [e for e in ledger.read(request.out_dir).entries if e.user == request.user]
+    with issuance.user_operation(request.out_dir, request.user, progress,
+                                 dry_run=request.dry_run != "none") as user_files:
+        history = ledger.history(request.out_dir, request.user)
         issued = _what_was_issued(user_files, history, request)
         already = bool(history) and history[-1].event == "revoked" and not os.path.isdir(user_files.directory)
-        result = replace(issued, dry_run=request.dry_run, already_revoked=already)
+        result = replace(issued, dry_run=request.dry_run != "none", already_revoked=already)
         progress("Finding the bindings this tool made")
         try:
             if not kubeconfig_paths(request.kubectl.kubeconfig):
@@ -51,7 +53,9 @@ def revoke(request, progress=lambda _message: None):
                                                    and b.subject == request.user),
                              group_bindings_kept=tuple(b for b in managed if b.subject_kind == "Group"
                                                        and b.subject in result.groups))
-        if request.dry_run:
+        if request.dry_run == "server":
+            return _delete_bindings(request, result, [], progress)
+        if request.dry_run != "none":
             return result
         if not already:
             result = replace(result, archived_to=_archive(user_files, request.out_dir, result.serial))
@@ -84,7 +88,10 @@ def _what_was_issued(user_files, history, request):
 
 
 def _archive(user_files, out_dir, serial):
-    if not os.path.isdir(user_files.directory):
+    """Move the user's folder into the archive, within the out-dir. The lock refused a folder that is a
+    link (ownership), and lstat makes sure: a link is never followed, so nothing of another out-dir
+    is ever copied here."""
+    if not stat.S_ISDIR(_lstat_mode(user_files.directory)):
         return None
     files.ensure_dir(revoked_dir(out_dir))
     target = revoked_archive(out_dir, user_files.stem, serial)
@@ -93,18 +100,49 @@ def _archive(user_files, out_dir, serial):
     except OSError as exc:
         if exc.errno != errno.EXDEV:
             raise files.write_error(target, exc) from None
-        shutil.copytree(user_files.directory, target, symlinks=True)  # .usercert on another file system
-        shutil.rmtree(user_files.directory)
+        _copy_across(user_files.directory, target)  # the archive folder is a mount point of its own
     signals.record(f"archived {user_files.directory} to {target}")
     return target
+
+
+def _lstat_mode(path):
+    try:
+        return os.lstat(path).st_mode
+    except FileNotFoundError:
+        return 0
+
+
+def _copy_across(source, target):
+    """Copy to another file system, whole or not at all: into a private folder beside the target,
+    renamed into place once complete; only then is the source removed."""
+    partial = target + ".partial"
+    try:
+        shutil.copytree(source, partial, symlinks=True)
+        os.rename(partial, target)
+    except OSError as exc:  # shutil.Error too: it says which files, not an errno
+        shutil.rmtree(partial, ignore_errors=True)
+        reason = exc.strerror or _first_reason(exc)
+        raise UsercertError(f"cannot archive {source} to {target} (another file system): {reason}",
+                            hint="free some space there, or check its permissions; nothing was revoked") from None
+    try:
+        shutil.rmtree(source)
+    except OSError as exc:
+        raise UsercertError(f"archived {source} to {target}, but could not remove it: {exc.strerror}",
+                            hint=f"remove {source} by hand, then run revoke again to record it") from None
+
+
+def _first_reason(error):
+    """What shutil.Error (a list of (source, target, why)) says first."""
+    failures = error.args[0] if error.args and isinstance(error.args[0], list) else []
+    return str(failures[0][2]) if failures and len(failures[0]) == 3 else "some files could not be copied"
 
 
 def _delete_bindings(request, result, removed, progress):
     try:
         for binding in result.removed:
-            progress(f"Deleting {binding.ref}")
+            progress(f"Deleting {binding.ref}" + (" (server dry run)" if request.dry_run == "server" else ""))
             with signals.critical():  # deleted and noted together, so the record says exactly what went
-                rbac.delete(request.kubectl, binding)
+                rbac.delete(request.kubectl, binding, dry_run=request.dry_run)
                 removed.append(binding)
     except UsercertError as exc:
         left = [b.ref for b in result.removed if b not in removed]

@@ -5,8 +5,10 @@ with it), the cluster the kubeconfigs point at resolved once, the roles checked 
 whole roster. Each user's work is the same code as create, renew and revoke (issuance, renewal,
 revocation), under that user's lock; the ledger takes lines from every worker safely. A user that
 fails (a refused name, a denied request, a missing role) is reported and does not stop the others.
+A dry run is the same walk, each step's checks made and nothing changed (_REHEARSALS).
 """
 
+import functools
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -64,11 +66,14 @@ def _sleep(seconds):
 
 
 def carry_out(items, shared, request, tracker):
-    """AppliedUser for every item, the changes made `request.jobs` at a time."""
+    """AppliedUser for every item, the changes made `request.jobs` at a time; with a dry run, every
+    check the work makes before it changes anything, and nothing changed."""
+    rehearsal = request.dry_run != "none"
     with signals.cooperative():  # a signal stops the checks and the work alike, at their next step
         blocked = _preflight(items, shared, request.jobs)
         with ThreadPoolExecutor(max_workers=max(1, request.jobs)) as pool:
-            futures = [pool.submit(_one, item, shared, request, tracker, blocked.get(item.user)) for item in items]
+            futures = [pool.submit(_one, item, shared, request, tracker, blocked.get(item.user), rehearsal)
+                       for item in items]
             done = [future.result() for future in futures]
     if signals.cancelled():
         raise Interrupted(signals.cancelled())
@@ -117,12 +122,12 @@ def _problem(check):
     return None
 
 
-def _one(item, shared, request, tracker, blocked):
+def _one(item, shared, request, tracker, blocked, rehearsal=False):
     if not item.changes:
         if "refused" in item.actions:
             tracker.done(item.user, False)
             return _applied(item, "failed", item.reasons[0])
-        return _applied(item, "reported" if "unlisted" in item.actions else "unchanged")
+        return _applied(item, "planned" if rehearsal else "reported" if "unlisted" in item.actions else "unchanged")
 
     def step(message):
         signals.check()
@@ -135,7 +140,7 @@ def _one(item, shared, request, tracker, blocked):
         if blocked:
             raise InvalidInput(blocked)
         for action in item.actions:
-            notes += _ACTIONS[action](item, shared, request, step) or ()
+            notes += (_REHEARSALS if rehearsal else _ACTIONS)[action](item, shared, request, step) or ()
     except UsercertError as exc:
         tracker.done(item.user, False)
         return _applied(item, "failed", summary(exc))
@@ -146,7 +151,7 @@ def _one(item, shared, request, tracker, blocked):
         tracker.done(item.user, False)
         return _applied(item, "failed", "interrupted")
     tracker.done(item.user, True)
-    return _applied(item, "done", notes=notes)
+    return _applied(item, "planned" if rehearsal else "done", notes=notes)
 
 
 def _applied(item, outcome, error=None, notes=None):
@@ -154,7 +159,7 @@ def _applied(item, outcome, error=None, notes=None):
                        error)
 
 
-def _create(item, shared, request, step):
+def _create(item, shared, request, step, rehearsal=False):
     user = item.wanted
     subject = make_subject(user.name, user.groups)
     warnings = subject_warnings(subject, request.allow_system_masters)
@@ -162,6 +167,8 @@ def _create(item, shared, request, step):
     signer = shared.signer_for(user, subject, step)
     found, endpoint_warnings = shared.endpoint(signer)
     validity = signer.grant(user.validity)
+    if rehearsal:
+        return _rehearse_signing(signer, subject, user.key, validity, request, step)
     manifests = list(item.add)
     issuance.issue(subject, signer, found,
                    lambda staged: issuance.new_key_signed(staged, subject, user.key, signer, validity, step),
@@ -169,33 +176,46 @@ def _create(item, shared, request, step):
                    progress=step, extra_files={"rbac.yaml": rbac.to_yaml(manifests)} if manifests else None)
 
 
-def _renew(item, shared, request, step):
+def _renew(item, shared, request, step, rehearsal=False):
     user = item.wanted
     subject = make_subject(user.name, user.groups)
     signer = shared.renewal_signer(user, item.holding.entry, subject, step)
-    renew(RenewRequest(user=user.name, out_dir=request.out_dir, groups=subject.groups, validity=user.validity,
-                       rekey=item.rekey, key_type=user.key.type, key_size=user.key.size,
-                       allow_system_masters=request.allow_system_masters, signing=request.signing,
-                       signer_given=signer is not None, signer=signer), step)
+    done = renew(RenewRequest(user=user.name, out_dir=request.out_dir, groups=subject.groups, validity=user.validity,
+                              rekey=item.rekey, key_type=user.key.type, key_size=user.key.size,
+                              allow_system_masters=request.allow_system_masters, signing=request.signing,
+                              signer_given=signer is not None, signer=signer, rehearse=rehearsal), step)
+    if rehearsal:
+        return _rehearse_signing(*done, request, step)  # (renew's signer, subject, key and validity)
 
 
-def _rebind(item, shared, _request, step):
-    if item.add:
-        step("Applying the RBAC bindings")
-        rbac.apply(shared.kubectl, list(item.add))
-    for binding in item.remove:
-        step(f"Deleting {binding.ref}")
-        rbac.delete(shared.kubectl, binding)
+def _rebind(item, shared, request, step, rehearsal=False):
+    dry_run = request.dry_run if rehearsal else "none"  # (client: the preflight checked what it can)
+    if item.add and dry_run != "client":
+        step("Applying the RBAC bindings" + (" (server dry run)" if rehearsal else ""))
+        rbac.apply(shared.kubectl, list(item.add), dry_run=dry_run)
+    for binding in item.remove if dry_run != "client" else ():
+        step(f"Deleting {binding.ref}" + (" (server dry run)" if rehearsal else ""))
+        rbac.delete(shared.kubectl, binding, dry_run=dry_run)
 
 
-def _prune(item, shared, request, step):
+def _prune(item, shared, request, step, rehearsal=False):
     """Revoked as `revoke` does. With no kubeconfig at all (bindings off for this run) the bindings are
     a note, not a failure: a later apply would not see the user again to retry."""
-    result = revoke(RevokeRequest(item.user, request.out_dir, shared.kubectl), step)
+    result = revoke(RevokeRequest(item.user, request.out_dir, shared.kubectl,
+                                  request.dry_run if rehearsal else "none"), step)
     if result.remaining and shared.reachable:
-        raise UsercertError("revoked here, but " + "; ".join(result.remaining))
+        raise UsercertError(("would be revoked here, but " if rehearsal else "revoked here, but ") +
+                            "; ".join(result.remaining))
     return [f"no kubeconfig: remove any bindings of {item.user} with 'kubectl usercert revoke {item.user}' "
             "and --kubeconfig"] if result.remaining else []
 
 
+def _rehearse_signing(signer, subject, spec, validity, request, step):
+    """With --dry-run=server, the cluster asked whether it would take the signing request (the CSR API;
+    a local CA asks nothing of it)."""
+    if request.dry_run == "server":
+        signer.rehearse(subject, spec, validity, step)
+
+
 _ACTIONS = {"create": _create, "reissue": _renew, "renew": _renew, "rebind": _rebind, "prune": _prune}
+_REHEARSALS = {action: functools.partial(work, rehearsal=True) for action, work in _ACTIONS.items()}

@@ -30,6 +30,9 @@ USER_FIELDS = ("name", "groups", "preset", "clusterRoles", "roles", "days", "exp
                "namespace", "renewBefore")
 DEFAULT_FIELDS = tuple(f for f in USER_FIELDS if f != "name") + ("signer",)
 HINT = "see the roster format in the README (kubectl usercert apply)"
+# What a roster may hold: ample for any team, and read in well under a second and 100 MB.
+MAX_VALUES = 100_000  # per document, with YAML aliases expanded
+MAX_USERS = 5_000  # in one run, all files together
 
 
 @dataclass(frozen=True, eq=False, repr=False)
@@ -49,62 +52,58 @@ class RosterUser:
     source: str  # FILE:LINE, for messages
 
 
+@dataclass(frozen=True, eq=False, repr=False)
+class BuiltRoster:
+    """A roster made in memory (create --from-file), checked as a file's would be: the document, and
+    the line of its source each user came from, for messages."""
+
+    document: dict
+    user_lines: Tuple[int, ...]
+
+    def line_of(self, path):
+        index = path[2] if len(path) > 2 and path[:2] == ("spec", "users") else None
+        return self.user_lines[index] if isinstance(index, int) and 0 <= index < len(self.user_lines) else 1
+
+
 def load(sources):
-    """RosterUsers from [(name shown, text)], in order; a user named twice is an error."""
+    """RosterUsers from [(name shown, YAML text or a BuiltRoster)], in order; a user named twice is an
+    error, and so are more than MAX_USERS."""
     users, seen = [], {}
-    for shown, text in sources:
-        for document, lines in _documents(shown, text):
-            for user in _roster_users(document, lines, shown):
+    for shown, content in sources:
+        documents = [(content.document, content.line_of)] if isinstance(content, BuiltRoster) else \
+            _documents(shown, content)
+        for document, line_of in documents:
+            for user in _roster_users(document, line_of, shown):
                 if user.name in seen:
                     raise InvalidInput(f"{user.source}: spec.users: {user.name!r} is listed twice (also at "
                                        f"{seen[user.name]})", hint="keep one entry per user")
+                if len(users) == MAX_USERS:
+                    raise InvalidInput(f"{user.source}: more than {MAX_USERS} users; apply takes at most "
+                                       f"{MAX_USERS} in one run", hint="apply them in parts, each with its own "
+                                                                       "--out-dir")
                 seen[user.name] = user.source
                 users.append(user)
     return users
 
 
 def _documents(shown, text):
-    import yaml
-
+    """(document, line_of) of each YAML document of `text`, read within yamltext's bounds."""
     try:
-        nodes = list(yaml.compose_all(text, Loader=yaml.SafeLoader))
-    except yaml.YAMLError as exc:
-        mark, problem = getattr(exc, "problem_mark", None), getattr(exc, "problem", None) or "unreadable"
-        raise InvalidInput(f"{shown}:{mark.line + 1 if mark else 1}: not valid YAML ({problem})", hint=HINT) from None
-    for node in nodes:
-        if node is None:
-            continue
-        lines = {}
-        _lines(node, (), lines)
-        document = yaml.SafeLoader(text).construct_document(node)
-        if yamltext.expanded_size(document) > yamltext.MAX_NODES:
-            raise InvalidInput(f"{shown}: expands to too much data (YAML aliases)", hint=HINT)
-        yield document, lines
-
-
-def _lines(node, path, lines):
-    """{path (keys and indexes): line} for every value under `node`."""
-    lines[path] = node.start_mark.line + 1
-    if hasattr(node, "value") and isinstance(node.value, list):
-        for index, item in enumerate(node.value):
-            if isinstance(item, tuple):
-                key, value = item
-                lines[path + (key.value,)] = key.start_mark.line + 1
-                _lines(value, path + (key.value,), lines)
-            else:
-                _lines(item, path + (index,), lines)
+        return [(document, line_of) for document, line_of in yamltext.read_bounded(text, MAX_VALUES) if document is not None]
+    except yamltext.Refused as exc:
+        raise InvalidInput(f"{shown}:{exc.line}: {exc.problem}", hint=HINT) from None
 
 
 class _Checker:
     """Field checks that say FILE:LINE: FIELD: what is wrong."""
 
-    def __init__(self, shown, lines):
-        self.shown, self.lines = shown, lines
+    def __init__(self, shown, line_of):
+        self.shown, self.line_of = shown, line_of
 
-    def fail(self, path, problem):
-        line = next((self.lines[path[:n]] for n in range(len(path), -1, -1) if path[:n] in self.lines), 1)
+    def fail(self, path, problem, hint=HINT):
+        line = self.line_of(path)
         field = "".join(f"[{p}]" if isinstance(p, int) else (f".{p}" if i else str(p)) for i, p in enumerate(path))
-        raise InvalidInput(f"{self.shown}:{line}: {field or 'the document'}: {problem}", hint=HINT)
+        raise InvalidInput(f"{self.shown}:{line}: {field or 'the document'}: {problem}", hint=hint)
 
     def mapping(self, value, path, allowed):
         if not isinstance(value, dict):
@@ -150,8 +149,8 @@ class _Checker:
         return tuple(roles)
 
 
-def _roster_users(document, lines, shown):
-    check = _Checker(shown, lines)
+def _roster_users(document, line_of, shown):
+    check = _Checker(shown, line_of)
     check.mapping(document, (), ("apiVersion", "kind", "metadata", "spec"))
     if document.get("apiVersion") != API_VERSION:
         check.fail(("apiVersion",), f"must be {API_VERSION}")
@@ -177,7 +176,16 @@ def _roster_users(document, lines, shown):
         size, key_type = fields.get("keySize"), fields.get("keyType", "rsa")
         if size is not None and size not in SIZES[key_type]:
             check.fail(path + ("keySize",), f"must be one of {', '.join(map(str, SIZES[key_type]))} for {key_type}")
-        yield _user(fields, f"{shown}:{lines.get(path, 1)}")
+        user = _user(fields, f"{shown}:{line_of(path)}")
+        if user.renew_before >= user.validity:
+            where = path if "renewBefore" in own else ("spec", "defaults")
+            check.fail(where + ("renewBefore",), f"{_spoken(user.renew_before)} is not shorter than {user.name}'s "
+                                                 f"lifetime ({_spoken(user.validity)}): every apply would renew it, "
+                                                 "each time leaving one more certificate valid",
+                       hint=f"give {user.name} a shorter renewBefore of their own" if where == ("spec", "defaults")
+                       else "make renewBefore shorter than days or expiration (left out, it is the last 30 days, "
+                            "or the last third of a shorter lifetime)")
+        yield user
 
 
 def _fields(check, entry, path):
@@ -206,6 +214,13 @@ def _fields(check, entry, path):
     if "days" in found and "expiration" in found:
         check.fail(path + ("expiration",), "give days or expiration, not both")
     return found
+
+
+def _spoken(delta):
+    """30d, 8h, 90m or 600s: the largest unit that says it exactly."""
+    seconds = int(delta.total_seconds())
+    unit, size = next((u, n) for u, n in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)) if seconds % n == 0)
+    return f"{seconds // size}{unit}"
 
 
 def _user(fields, source):

@@ -9,11 +9,36 @@ from datetime import timedelta
 from plumbum import cli
 
 from . import PRESETS, SIGNER_KINDS
+from .errors import InvalidInput
 from .keys import KEY_TYPES, SIZES_HELP, key_spec
 from .times import parse_duration
 
 OUTPUT, KEY, SIGNER, CLUSTER, FILES = "Output options", "Key options", "Signer options", "Cluster options", "Options"
 RBAC_OPTIONS = "RBAC options"
+
+
+class _DryRunStrategy(cli.Set):
+    """kubectl's --dry-run values, its deprecated booleans (true is client, false none), and its words
+    for anything else (cmdutil.GetDryRunStrategy)."""
+
+    def __call__(self, value, check_csv=True):
+        if value in ("1", "t", "T", "TRUE", "true", "True"):
+            return "client"
+        if value in ("0", "f", "F", "FALSE", "false", "False"):
+            return "none"
+        if value in self.values:
+            return value
+        raise InvalidInput(f'Invalid dry-run value ({value}). Must be "none", "server", or "client".',
+                           hint="--dry-run alone is --dry-run=client")
+
+
+class DryRun(cli.Application):
+    # (flags.OPTIONAL_VALUES: a bare --dry-run is client, and never takes the next word as its value)
+    dry_run = cli.SwitchAttr("--dry-run", _DryRunStrategy("none", "client", "server", case_sensitive=True),
+                             argname="STRATEGY", default="none", group=FILES,
+                             help="client: change nothing, only say what would change after every check the "
+                                  "work makes first (--dry-run alone); server: the cluster is asked too, with "
+                                  "dryRun=All; none: do it")
 
 
 class Output(cli.Application):

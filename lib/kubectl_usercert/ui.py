@@ -11,7 +11,7 @@ from functools import singledispatch
 
 from .console import dump_yaml, emit_text, quiet, say, show, table, text, warn
 from .results import (EXPIRING_DAYS, DemoResult, Inspection, Inventory, Issued, Renewal, Revocation, RosterApplied,
-                      Signed, Verification, WhoisResult)
+                      Signed, Verification, WhoisResult, not_found_message)
 from .times import days_left
 
 _STATE_STYLES = {"valid": "green", "expiring": "yellow", "expired": "red", "not yet valid": "yellow",
@@ -73,6 +73,8 @@ def _credential(credential, verb, try_it=None):
 
 @render.register
 def _(report: Inspection, data_on_stdout=False):
+    for warning in report.warnings:
+        warn(warning)
     if quiet():
         return
     info = report.info
@@ -106,7 +108,11 @@ def _(report: Inventory, data_on_stdout=False):
         warn(problem)
     for note in report.notes:
         say(f"[dim]{text(note)}[/]")
+    for user in report.not_found:  # an error, so even with --quiet (the exit code is 1)
+        show(f"[bold red]error:[/] {text(not_found_message(user))}")
     if data_on_stdout:
+        return
+    if not report.rows and report.not_found:
         return
     if not report.rows:
         say("No certificates found." if report.expiring_within is None else
@@ -195,6 +201,8 @@ On a managed cluster (EKS, GKE, AKS), where nobody holds the CA key:
 @render.register
 def _(result: RosterApplied, data_on_stdout=False):
     """A plan like terraform's: user, action, why (and what came of it) on stdout; the totals on stderr."""
+    for warning in result.warnings:
+        warn(warning)
     for user in result.users:
         for note in user.notes:
             if user.outcome in ("planned", "done"):

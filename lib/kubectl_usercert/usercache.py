@@ -8,8 +8,9 @@ is tied to the identity of the file it is about (path, size, mtime), so an upgra
 
 import json
 import os
-import stat
 import tempfile
+
+from . import ownership
 
 CACHE_NAME = "kubectl-usercert"
 
@@ -33,18 +34,14 @@ def cache_dir(create=False):
     return folder if _private(folder) else None
 
 
-def _ours(path, closed_to=0o022):
-    """A real folder (no link) of the effective user, that nobody else may write (or, with
-    closed_to=0o077, even read)."""
-    try:
-        info = os.lstat(path)
-    except OSError:
-        return False
-    return stat.S_ISDIR(info.st_mode) and info.st_uid == os.geteuid() and not info.st_mode & closed_to
+def _ours(path, closed_to=ownership.WRITABLE_BY_OTHERS):
+    """A real folder (no link) of the effective user (root's own under sudo -E is not the user's),
+    that nobody else may write (or, with OPEN_TO_OTHERS, even read): the one checker, ownership."""
+    return ownership.is_own_folder(path, closed_to, owners=(os.geteuid(),))
 
 
 def _private(path):
-    return _ours(path, 0o077)
+    return _ours(path, ownership.OPEN_TO_OTHERS)
 
 
 def _identity(path):

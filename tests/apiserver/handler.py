@@ -260,21 +260,36 @@ class _Handler(BaseHTTPRequestHandler):
     def _verb_watch(self, app, rt, a) -> None:
         raise APIError(405, "MethodNotAllowed", "watch is not supported by the test apiserver")
 
+    def _dry_run(self, options: str) -> bool:
+        """dryRun=All: every check made, nothing stored (metav1 ValidateDryRun: All is the only value).
+        A DELETE carries its DeleteOptions in the body (as kubectl sends them), else in the query."""
+        values = self.query.get("dryRun", [])
+        if options == "DeleteOptions" and self.body:
+            body = self._body_object()
+            values = body.get("dryRun") or [] if isinstance(body, dict) else []
+        if any(v != "All" for v in values):
+            raise APIError(422, "Invalid", '%s.meta.k8s.io "" is invalid: dryRun: Unsupported value: []string{%s}: '
+                           'supported values: "All"' % (options, ", ".join('"%s"' % v for v in values)))
+        return bool(values)
+
     def _verb_create(self, app, rt, a) -> None:
+        dry_run = self._dry_run("CreateOptions")
         obj = self._body_object()
         self._check_body(rt, a, obj)
         self._validate_fields(rt, obj)
         obj = app.prepare_for_create(rt, a, obj)
-        self._send(201, app.store.create(rt, a.namespace if rt.namespaced else "", obj))
+        self._send(201, app.store.create(rt, a.namespace if rt.namespaced else "", obj, dry_run=dry_run))
 
     def _verb_update(self, app, rt, a) -> None:
+        dry_run = self._dry_run("UpdateOptions")
         obj = self._body_object()
         self._check_body(rt, a, obj)
         self._validate_fields(rt, obj)
         obj = app.prepare_for_update(rt, a, obj, app.store.get(rt, self._namespace_of(rt, a), a.name))
-        self._send(200, app.store.replace(rt, self._namespace_of(rt, a), a.name, obj))
+        self._send(200, app.store.replace(rt, self._namespace_of(rt, a), a.name, obj, dry_run=dry_run))
 
     def _verb_patch(self, app, rt, a) -> None:
+        dry_run = self._dry_run("PatchOptions")
         current = app.store.get(rt, self._namespace_of(rt, a), a.name)
         ctype = (self.headers.get("Content-Type") or "").split(";")[0].strip()
         patch = self._body_object()
@@ -291,14 +306,16 @@ class _Handler(BaseHTTPRequestHandler):
         new.setdefault("metadata", {}).pop("resourceVersion", None)
         if isinstance(patch, dict) and (patch.get("metadata") or {}).get("resourceVersion"):
             new["metadata"]["resourceVersion"] = patch["metadata"]["resourceVersion"]
-        self._send(200, app.store.replace(rt, self._namespace_of(rt, a), a.name, new))
+        self._send(200, app.store.replace(rt, self._namespace_of(rt, a), a.name, new, dry_run=dry_run))
 
     def _verb_delete(self, app, rt, a) -> None:
-        self._send(200, app.store.delete(rt, self._namespace_of(rt, a), a.name))
+        dry_run = self._dry_run("DeleteOptions")
+        self._send(200, app.store.delete(rt, self._namespace_of(rt, a), a.name, dry_run=dry_run))
 
     def _verb_deletecollection(self, app, rt, a) -> None:
+        dry_run = self._dry_run("DeleteOptions")
         items = app.store.list(rt, self._namespace_of(rt, a), self.query.get("labelSelector", [""])[0])
         for obj in items:
-            app.store.delete(rt, obj["metadata"].get("namespace", ""), obj["metadata"]["name"])
+            app.store.delete(rt, obj["metadata"].get("namespace", ""), obj["metadata"]["name"], dry_run=dry_run)
         self._send(200, {"kind": rt.kind + "List", "apiVersion": rt.api_version,
                          "metadata": {"resourceVersion": app.store.resource_version()}, "items": items})

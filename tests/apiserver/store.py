@@ -96,7 +96,9 @@ class ObjectStore:
         return str(self._rv)
 
     def create(self, rt: ResourceType, namespace: str, obj: dict,
-               now: Optional[datetime.datetime] = None) -> dict:
+               now: Optional[datetime.datetime] = None, dry_run: bool = False) -> dict:
+        """The object as stored; with `dry_run` (dryRun=All) as it would be, with a uid and no
+        resourceVersion (as kube's DryRunnableStorage answers), and nothing stored."""
         obj = copy.deepcopy(obj)
         meta = obj.setdefault("metadata", {})
         with self._lock:
@@ -116,8 +118,10 @@ class ObjectStore:
                 raise APIError(409, "AlreadyExists", '%s "%s" already exists' % (rt.qualified, name),
                                {"name": name, "group": rt.group, "kind": rt.resource})
             obj["apiVersion"], obj["kind"] = rt.api_version, rt.kind
-            meta.update(uid=str(uuid.uuid4()), resourceVersion=self._next_rv(),
-                        creationTimestamp=_timestamp(now))
+            meta.update(uid=str(uuid.uuid4()), creationTimestamp=_timestamp(now))
+            if dry_run:
+                return obj
+            meta["resourceVersion"] = self._next_rv()
             self._objects[key] = obj
             return copy.deepcopy(obj)
 
@@ -141,8 +145,9 @@ class ObjectStore:
                      if t == rt and (not namespace or ns == namespace)]
         return [o for o in items if selector.matches(o["metadata"].get("labels") or {}) and fields(o)]
 
-    def replace(self, rt: ResourceType, namespace: str, name: str, obj: dict) -> dict:
-        """PUT/PATCH result: keeps identity fields; bumps resourceVersion only on change."""
+    def replace(self, rt: ResourceType, namespace: str, name: str, obj: dict, dry_run: bool = False) -> dict:
+        """PUT/PATCH result: keeps identity fields; bumps resourceVersion only on change (with `dry_run`,
+        the result as it would be, its resourceVersion the current one, and nothing stored)."""
         with self._lock:
             current = self.get(rt, namespace, name)
             sent_rv = (obj.get("metadata") or {}).get("resourceVersion")
@@ -156,14 +161,18 @@ class ObjectStore:
                 if k in current["metadata"]:
                     meta[k] = current["metadata"][k]
             new["apiVersion"], new["kind"] = rt.api_version, rt.kind
+            if dry_run:
+                return new
             if new != current:
                 meta["resourceVersion"] = self._next_rv()
             self._objects[(rt, namespace if rt.namespaced else "", name)] = new
             return copy.deepcopy(new)
 
-    def delete(self, rt: ResourceType, namespace: str, name: str) -> dict:
+    def delete(self, rt: ResourceType, namespace: str, name: str, dry_run: bool = False) -> dict:
         with self._lock:
             obj = self.get(rt, namespace, name)
+            if dry_run:
+                return obj
             del self._objects[(rt, namespace if rt.namespaced else "", name)]
             return obj
 

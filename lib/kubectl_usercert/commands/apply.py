@@ -1,7 +1,9 @@
 """`apply -f ROSTER`: a team's users as a roster kept in git, applied like a manifest.
 
 It plans (for each user: create, renew, reissue, rebind, unchanged; prune or report users the
-roster no longer lists), then acts, several users at a time. Applying the same roster twice does
+roster no longer lists), then acts, several users at a time; a dry run makes every check the work
+would make before changing anything (and, with server, asks the cluster with dryRun=All), and stops
+there. Applying the same roster twice does
 nothing the second time; a run interrupted or partly failed is completed by running it again.
 `create --from-file users.csv` is a roster made in memory, applied without --prune.
 """
@@ -10,33 +12,41 @@ import csv
 import io
 import os
 import sys
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import Optional, Tuple
 
 from .. import files, inventory, plan, rbac, roster, rollout
 from ..errors import InvalidInput
 from ..kubeconfig import kubeconfig_paths
-from ..results import AppliedUser, RosterApplied, now
+from ..results import RosterApplied, now
 from ..signers import SignerChooser, SignerOptions
+
+ROSTER_BYTES = 8 << 20
 
 
 @dataclass(frozen=True, eq=False, repr=False)
 class ApplyRequest:
-    sources: Tuple[Tuple[str, str], ...]  # (name shown in messages, text) of each -f
+    sources: Tuple[Tuple[str, object], ...]  # (name shown in messages, text or roster.BuiltRoster) of each -f
     out_dir: str = "clients"
     signing: SignerOptions = field(default_factory=SignerOptions)
     signer_given: bool = False  # --signer on the command line overrides the roster's
     server: Optional[str] = None
     prune: bool = False
-    dry_run: bool = False
+    dry_run: str = "none"  # client: every check the work makes first, nothing changed; server: asked too
     jobs: int = os.cpu_count() or 1
     allow_system_masters: bool = False
 
 
 def apply(request, progress=lambda _message: None):
     users = roster.load(request.sources)
+    if request.prune and not users:
+        # as kubectl apply refuses "no objects passed to apply": an empty roster would prune everyone
+        raise InvalidInput("no users passed to apply --prune: it would revoke every user of " + request.out_dir,
+                           hint="check -f (an empty file, or spec.users with nothing in it); to revoke users "
+                                "one by one use 'kubectl usercert revoke USER'")
     at = now()
-    held, _problems = inventory.holdings(request.out_dir)
+    held, problems = inventory.holdings(request.out_dir)
     kubectl = request.signing.kubectl
     reachable = bool(kubeconfig_paths(kubectl.kubeconfig))
     if not reachable and any(plan.access_of(user).roles for user in users):
@@ -48,23 +58,23 @@ def apply(request, progress=lambda _message: None):
         bindings = rbac.managed_bindings(kubectl)
     signers = SignerChooser(request.signing)
     items = plan.make(users, held, bindings, signers.located_fingerprint(), at, request.prune)
-    if request.dry_run:
-        return RosterApplied(tuple(AppliedUser(i.user, i.actions, i.reasons, i.notes) for i in items), True,
-                             request.prune, at)
-    tracker = _Tracker(progress, sum(1 for item in items if item.changes or "refused" in item.actions))
-    with files.made_dirs(request.out_dir):  # made once for every worker (and gone again if left empty)
+    rehearsal = request.dry_run != "none"  # the same work up to where it would change something
+    tracker = _Tracker(progress, sum(1 for item in items if item.changes or "refused" in item.actions),
+                       marks=not rehearsal)
+    # made once for every worker (and gone again if left empty); a dry run makes nothing
+    with nullcontext() if rehearsal else files.made_dirs(request.out_dir):
         done = rollout.carry_out(items, rollout.Shared(request, signers, reachable), request, tracker)
-    return RosterApplied(tuple(done), False, request.prune, at)
+    return RosterApplied(tuple(done), rehearsal, request.prune, at, tuple(problems))
 
 
 class _Tracker:
     """Per-user steps and results, on a progress bar when `progress` is one (console.bar), else as
     lines through the plain callback."""
 
-    def __init__(self, progress, total):
-        self.progress = progress
+    def __init__(self, progress, total, marks=True):
+        self.progress, self.marks = progress, marks  # marks: a count first, and a mark per user done
         begin = getattr(progress, "begin", None)
-        if begin:
+        if begin and marks:
             begin(total)
 
     def step(self, user, message):
@@ -73,24 +83,38 @@ class _Tracker:
 
     def done(self, user, ok):
         tell = getattr(self.progress, "done", None)
-        if tell:
+        if tell and self.marks:
             tell(user, ok)
 
 
 def file_sources(filenames):
-    """((name, text)) of the -f files; `-` is stdin."""
+    """((name, text)) of the -f files; `-` is stdin. Bytes that are not UTF-8 are refused, not replaced."""
     sources = []
     for name in filenames:
         if name == "-":
-            sources.append(("stdin", sys.stdin.read()))
+            data = sys.stdin.buffer.read(ROSTER_BYTES + 1) if sys.stdin is not None else b""
+            if len(data) > ROSTER_BYTES:
+                raise InvalidInput(f"the roster on stdin is larger than {ROSTER_BYTES >> 20} MiB", hint="check -f -")
+            sources.append(("stdin", _text(data, "stdin", "check -f -")))
         else:
-            sources.append((name, files.read_input(name, "the roster", "check -f", 8 << 20).decode("utf-8", "replace")))
+            sources.append((name, _text(files.read_input(name, "the roster", "check -f", ROSTER_BYTES), name,
+                                        "check -f")))
     return tuple(sources)
+
+
+def _text(data, shown, hint):
+    """`data` as UTF-8 (a byte order mark dropped), or a one-line error naming the line of the first bad byte."""
+    try:
+        return data.decode("utf-8").removeprefix("\ufeff")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise InvalidInput(f"{shown}:{line}: not UTF-8 text (byte 0x{data[exc.start]:02x})",
+                           hint=f"save it as UTF-8; {hint}") from None
 
 
 def csv_sources(path, options):
     """The sources of `create --from-file`: a roster made from the CSV, with create's flags as defaults."""
-    text = files.read_input(path, "the file", "check --from-file").decode("utf-8", "replace")
+    text = _text(files.read_input(path, "the file", "check --from-file"), path, "check --from-file")
     defaults = {key: value for key, value in options.items() if value}
     if "roles" in defaults:
         defaults["roles"] = [{"name": name, "namespace": namespace} for name, namespace in defaults["roles"]]
@@ -100,16 +124,27 @@ def csv_sources(path, options):
 
 
 def roster_from_csv(path, text, defaults):
-    """A UserRoster (as YAML text) for `create --from-file`: one user per line, `user,group,group...`;
-    blank lines and lines starting with # are skipped. `defaults` go into spec.defaults."""
-    users = []
-    for number, row in enumerate(csv.reader(io.StringIO(text)), 1):
-        if not row or not "".join(row).strip() or row[0].lstrip().startswith("#"):
-            continue
-        name, groups = row[0].strip(), [group.strip() for group in row[1:] if group.strip()]
-        if not name:
-            raise InvalidInput(f"{path}:{number}: the user name is empty", hint="write user,group,group... per line")
-        users.append({"name": name, "groups": groups})
-    from .. import API_VERSION, yamltext
-    return yamltext.dump({"apiVersion": API_VERSION, "kind": roster.KIND, "metadata": {"name": os.path.basename(path)},
-                          "spec": {"defaults": defaults, "users": users}})
+    """A UserRoster for `create --from-file`, made in memory (handed to the roster's checks as data, each
+    user with its line): one user per line, `user,group,group...`; blank lines and lines starting with #
+    are skipped. `defaults` go into spec.defaults."""
+    users, lines = [], []
+    reader = csv.reader(io.StringIO(text))
+    try:
+        for row in reader:
+            if not row or not "".join(row).strip() or row[0].lstrip().startswith("#"):
+                continue
+            name, groups = row[0].strip(), [group.strip() for group in row[1:] if group.strip()]
+            if not name:
+                raise InvalidInput(f"{path}:{reader.line_num}: the user name is empty",
+                                   hint="write user,group,group... per line")
+            users.append({"name": name, "groups": groups})
+            lines.append(reader.line_num)
+            if len(users) > roster.MAX_USERS:
+                break  # (one more than the roster takes: its error names the line)
+    except csv.Error as exc:
+        raise InvalidInput(f"{path}:{max(reader.line_num, 1)}: not a CSV line ({exc})",
+                           hint="write user,group,group... per line") from None
+    from .. import API_VERSION
+    return roster.BuiltRoster({"apiVersion": API_VERSION, "kind": roster.KIND,
+                               "metadata": {"name": os.path.basename(path)},
+                               "spec": {"defaults": defaults, "users": users}}, tuple(lines))

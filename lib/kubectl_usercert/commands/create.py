@@ -6,16 +6,17 @@ privately and appears in one rename, recorded in the ledger in the same step, on
 certificate verified against the CA and matched the key.
 """
 
+import os
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Optional, Tuple
 
 from .. import issuance, openssl, rbac, signals, whoami
-from ..errors import UsercertError
+from ..errors import OutputExists, UsercertError
 from ..keys import KeySpec
 from ..layout import UserFiles
 from ..rbac import BindingPlan
-from ..results import Issued
+from ..results import AppliedUser, Issued, RosterApplied
 from ..signers import SignerOptions, choose_signer
 from ..subject import make_subject, subject_warnings
 
@@ -36,20 +37,28 @@ class CreateRequest:
     print_rbac: bool = False  # hand the bindings back as manifests instead of applying them
     verify: bool = False  # then ask the cluster who the new credential is
     pending_key: Optional[object] = None  # an openssl.PendingKey started before (else made when needed)
+    dry_run: str = "none"  # client: every check, then the plan, nothing written; server: the cluster asked too
 
 
 def create(request, progress=lambda _message: None):
-    """Issue a credential for request.user; `progress(message)` is told of each long step."""
+    """Issue a credential for request.user; `progress(message)` is told of each long step. A dry run
+    makes every check up to the key, and returns the plan (a RosterApplied of one user) instead."""
     subject = make_subject(request.user, request.groups)
     warnings = subject_warnings(subject, request.allow_system_masters)
     openssl.require_key_support(request.key)
+    user_files = UserFiles.for_user(request.out_dir, subject.user)
     # Fail on existing output before any slow or sensitive work (and again under the lock).
-    if not request.force:
-        issuance.refuse_or_adopt(request.out_dir, UserFiles.for_user(request.out_dir, subject.user))
+    if not request.force and request.dry_run == "none":
+        issuance.refuse_or_adopt(request.out_dir, user_files)
+    elif not request.force and os.path.lexists(user_files.directory):  # (a dry run records nothing, adopts nothing)
+        raise OutputExists(f"{user_files.directory} already exists",
+                           hint="pass --force to replace it, or choose another --out-dir")
     manifests = _checked_bindings(request, subject, progress)
     signer = choose_signer(request.signing, subject, progress)
     found = issuance.endpoint(request.signing.kubectl, request.server, signer, warnings)
     validity = signer.grant(request.validity)
+    if request.dry_run != "none":
+        return _planned(request, subject, signer, found, validity, manifests, warnings, progress)
     credential = issuance.issue(
         subject, signer, found, lambda staged: issuance.new_key_signed(staged, subject, request.key, signer, validity,
                                                                       progress, request.pending_key),
@@ -75,6 +84,23 @@ def _checked_bindings(request, subject, progress):
         rbac.check_roles_exist(request.signing.kubectl, request.access)
         rbac.check_names_free(request.signing.kubectl, manifests)
     return manifests
+
+
+def _planned(request, subject, signer, found, validity, manifests, warnings, progress):
+    """The plan of a dry run; with server, the cluster asked first (the request, the bindings)."""
+    if request.dry_run == "server":
+        signer.rehearse(subject, request.key, validity, progress)
+        if manifests:
+            progress("Applying the RBAC bindings (server dry run)")
+            rbac.apply(request.signing.kubectl, manifests, dry_run="server")
+    names = [m["metadata"]["name"] for m in manifests if m["kind"].endswith("Binding")]
+    existing = os.path.lexists(UserFiles.for_user(request.out_dir, subject.user).directory)
+    reasons = ["replaces the folder there (--force)" if existing else "no credential here"] + \
+        ([", ".join(f"+{name}" for name in names)] if names else [])
+    notes = [f"subject {subject.openssl_subj()}, key {request.key.describe()}",
+             f"{signer.describe(validity)}; kubeconfig for {found.server} (cluster {found.name})", *warnings]
+    return RosterApplied((AppliedUser(subject.user, ("create",) + (("rebind",) if names else ()), tuple(reasons),
+                                      tuple(notes)),), True, False)
 
 
 def _bindings(request, manifests, credential, progress):

@@ -2,7 +2,7 @@
 
 from dataclasses import dataclass, replace
 from datetime import timedelta
-from typing import Optional
+from typing import Optional, Tuple
 
 from .. import inventory, rbac
 from ..kubectl import Kubectl
@@ -17,11 +17,16 @@ class ListRequest:
     exit_code: bool = False  # exit 1 when any row is left (for cron and CI)
     kubectl: Kubectl = Kubectl()
     with_bindings: bool = True
+    users: Tuple[str, ...] = ()  # only these (every user when empty), as `kubectl get pods a b`
 
 
 def list_certificates(request, progress=lambda _message: None):
     at = now()
     rows, problems = inventory.take(request.out_dir, at)
+    not_found = ()
+    if request.users:  # a name nobody holds is an error, as kubectl's NotFound, after those found
+        rows = [row for row in rows if row.user in request.users]
+        not_found = tuple(dict.fromkeys(user for user in request.users if user not in {row.user for row in rows}))
     if request.expiring is not None:
         # revoked ones are out of use: a pruned user must not trip --exit-code for ever
         rows = [row for row in rows if row.not_after <= at + request.expiring and row.state != "revoked"]
@@ -34,4 +39,4 @@ def list_certificates(request, progress=lambda _message: None):
         else:
             rows = [replace(row, bindings=tuple(rbac.bindings_of(bindings, row.user, row.groups)))
                     for row in rows]
-    return Inventory(tuple(rows), tuple(problems), notes, at, request.expiring_text, request.exit_code)
+    return Inventory(tuple(rows), tuple(problems), notes, at, request.expiring_text, request.exit_code, not_found)

@@ -30,16 +30,18 @@ def _serial_hex(serial):
 
 def whois(request, progress=lambda _message: None):
     kind, value = normalize_query(request.query)
-    contents = ledger.read(request.out_dir)
+    # one streaming pass that keeps only the matches; it only reports, so a ledger that is not the
+    # runner's own is read with a warning
+    contents = ledger.read(request.out_dir, trust_required=False, keep=lambda entry: (
+        kind == "fingerprint" and entry.fingerprint_hex == value) or (
+        kind == "serial" and bool(entry.serial) and _serial_hex(entry.serial) == value))
     matches = tuple(
         WhoisMatch(user=entry.user, groups=entry.groups, serial=entry.serial,
                    fingerprint_sha256=entry.fingerprint_sha256, not_before=entry.not_before,
                    not_after=entry.not_after, key_type=entry.key_type, key_bits=entry.key_bits,
                    directory=entry.path, event=entry.event, time=entry.time)
-        for entry in contents.entries
-        if (kind == "fingerprint" and entry.fingerprint_hex == value) or
-        (kind == "serial" and entry.serial and _serial_hex(entry.serial) == value))
+        for entry in contents.entries)
     if not matches:
         raise UsercertError(f"no certificate with that {kind} in the ledger of {request.out_dir}",
                             hint="check --out-dir; the ledger only knows what this tool issued there")
-    return WhoisResult(request.query, matches, tuple(contents.damaged))
+    return WhoisResult(request.query, matches, tuple(contents.warnings + contents.damaged))

@@ -14,10 +14,10 @@ The package: runner (which openssl, running it, its complaints), reading (certif
 keys: one run each), making (keys, requests, certificates).
 """
 
-from .making import PendingKey, generate_key, make_ca, make_csr, sign_csr, sign_csr_until
+from .making import PendingKey, generate_key, make_ca, make_csr, request_for_key, sign_csr, sign_csr_until
 from .reading import certificate_info, public_key_of_key, request_info, verify_chain
 from .runner import OPENSSL_ENV, SUPPORTED, Flavour, complaint, flavour, passin_args, require_key_support, run
 
-__all__ = ["PendingKey", "generate_key", "make_ca", "make_csr", "sign_csr", "sign_csr_until", "certificate_info",
+__all__ = ["PendingKey", "generate_key", "make_ca", "make_csr", "request_for_key", "sign_csr", "sign_csr_until", "certificate_info",
            "public_key_of_key", "request_info", "verify_chain", "OPENSSL_ENV", "SUPPORTED", "Flavour", "complaint",
            "flavour", "passin_args", "require_key_support", "run"]

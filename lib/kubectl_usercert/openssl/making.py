@@ -90,6 +90,17 @@ def make_csr(key_path, subject, csr_path):
     return certinfo.split_public_key(out)
 
 
+def request_for_key(key_pem, subject):
+    """A CSR (PEM bytes) for a key held in memory (a dry run's throwaway key): the key goes to openssl on
+    stdin and is never written anywhere."""
+    out = run(["req", "-new", "-utf8", "-key", "/dev/stdin", "-subj", subject.openssl_subj()],
+              "create the certificate signing request", stdin=key_pem)
+    request = re.search(r"-----BEGIN CERTIFICATE REQUEST-----.*?-----END CERTIFICATE REQUEST-----\n?", out, re.S)
+    if request is None:
+        raise UsercertError("openssl printed no certificate signing request", hint="report this with `openssl version`")
+    return request.group(0).encode("ascii")
+
+
 def sign_csr(csr_path, ca, *, days, serial_hex, extfile, cert_path):
     """Sign with the CA (openssl checks that the CA key belongs to the CA certificate); write the
     certificate and return what it says, read from the same run."""

@@ -23,7 +23,7 @@ from ..kubeconfig import kubeconfig_paths
 from ..kubectl import Kubectl
 from ..subject import SYSTEM_MASTERS
 from .cluster_csr import ClusterCSRSigner
-from .local import LocalSigner, load_ca, locate_ca, no_ca_found_error
+from .local import LocalSigner, load_ca, locate_ca, no_ca_found_error, searched_places
 
 
 
@@ -57,6 +57,10 @@ class Signer(Protocol):
     def ledger_fields(self) -> dict:
         """How it signed, for the ledger (so renew can sign alike)."""
 
+    def rehearse(self, subject, spec, validity: timedelta, progress) -> None:
+        """--dry-run=server: ask the cluster whether it would take the request, keeping nothing (the CSR
+        API; a local CA has nothing to ask)."""
+
 
 @dataclass(frozen=True, eq=False, repr=False)
 class SignerOptions:
@@ -87,6 +91,7 @@ class SignerChooser:
         self._lock = threading.RLock()
         self._located = self._UNSET
         self._ca = None
+        self._said_no_ca = False  # that auto found no CA and turns to the CSR API: said once a run
 
     @property
     def located(self):
@@ -118,6 +123,8 @@ class SignerChooser:
             raise no_ca_found_error()  # neither way to sign: say where the CA was looked for
         if located is not None:
             return LocalSigner(self._loaded(located))
+        if kind == "auto":
+            self._say_no_ca(progress)
         if SYSTEM_MASTERS in subject.groups:
             raise InvalidInput("the CSR API refuses group system:masters (admission forbids it)",
                                hint="bind a role to the user or group instead")
@@ -125,6 +132,13 @@ class SignerChooser:
         return ClusterCSRSigner(options.kubectl, subject.user, approve=options.approve,
                                 wait_seconds=options.wait_seconds, keep_csr=options.keep_csr, progress=progress,
                                 sleep=sleep)
+
+    def _say_no_ca(self, progress):
+        with self._lock:
+            said, self._said_no_ca = self._said_no_ca, True
+        if not said:
+            progress(f"No CA key found here (looked in {searched_places()}): signing through the cluster's "
+                     "CertificateSigningRequest API")
 
     def _loaded(self, located):
         with self._lock:

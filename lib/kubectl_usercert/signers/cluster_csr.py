@@ -109,6 +109,17 @@ class ClusterCSRSigner:
             self._delete()
         return openssl.certificate_info(cert_path, what="the certificate the cluster issued")
 
+    def rehearse(self, subject, spec, validity, progress):
+        """kubectl create --dry-run=server of the request, for a key made and dropped in memory: the
+        cluster's permission, validation and admission (system:masters), and nothing is kept."""
+        progress("Making a throwaway key and request for the server dry run")
+        request = openssl.request_for_key(openssl.generate_key(spec), subject)
+        manifest = csr_manifest(csr_object_name(self.user), request, spec, validity.total_seconds())
+        progress("Submitting the CertificateSigningRequest (server dry run)")
+        self.kubectl.checked(["create", "--dry-run=server", "-f", "-", "-o", "name"],
+                             "create the CertificateSigningRequest (server dry run)", text=json.dumps(manifest),
+                             hints=_SUBMIT_HINTS)
+
     def check_validity(self, info, validity):
         """Say so when the cluster issued less than asked (it clamps to --cluster-signing-duration and to
         its CA's expiry)."""
@@ -129,8 +140,11 @@ class ClusterCSRSigner:
 
     def _wait_for_certificate(self):
         deadline = self.clock() + self.wait_seconds
-        self.progress(f"Waiting for {self.object_name} to be approved and signed "
-                      f"(approve with: kubectl certificate approve {self.object_name})")
+        if self.approve and self.approve_error is None:  # approved just now: only the signer is left
+            self.progress(f"Waiting for {self.object_name} to be signed")
+        else:
+            self.progress(f"Waiting for {self.object_name} to be approved and signed "
+                          f"(approve with: kubectl certificate approve {self.object_name})")
         while True:
             status = self._status(deadline)
             if status.get("certificate"):

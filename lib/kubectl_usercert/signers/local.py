@@ -61,9 +61,13 @@ def locate_ca(ca_cert=None, ca_key=None, environ=None, candidates=WELL_KNOWN_CA_
     return None
 
 
+def searched_places(candidates=WELL_KNOWN_CA_PAIRS):
+    """Where locate_ca looks when no CA is given, as one line: /etc/kubernetes/pki/ca.{crt,key}, ..."""
+    return ", ".join(os.path.expanduser(cert).rsplit(".", 1)[0] + ".{crt,key}" for cert, _ in candidates)
+
+
 def no_ca_found_error(candidates=WELL_KNOWN_CA_PAIRS):
-    places = ", ".join(os.path.expanduser(cert).rsplit(".", 1)[0] + ".{crt,key}" for cert, _ in candidates)
-    return InvalidInput(f"no CA certificate and key found (looked in {places})",
+    return InvalidInput(f"no CA certificate and key found (looked in {searched_places(candidates)})",
                         hint=f"give --ca-cert and --ca-key (or {CA_CERT_ENV}/{CA_KEY_ENV}); on a managed cluster use "
                              "--signer csr with your kubeconfig")
 
@@ -174,6 +178,9 @@ class LocalSigner:
         return {"signer": self.name, "ca_fingerprint_sha256": self.ca_fingerprint,
                 "ca_cert": os.path.abspath(self.ca.cert_path) if self.ca.given else None,
                 "ca_key": os.path.abspath(self.ca.key_path) if self.ca.given else None}
+
+    def rehearse(self, subject, spec, validity, progress):
+        """Nothing to ask the cluster: the CA here signs (its files were read and checked already)."""
 
     def grant(self, validity, now=None):
         """The validity the CA can give: `validity` (a timedelta), or less when the CA expires sooner
