@@ -171,8 +171,8 @@ class List(Command, switches.Output, switches.OutDir, switches.Cluster):
     expiring = cli.SwitchAttr("--expiring", str, argname="DURATION",
                               help="only those expiring within this window (e.g. 30d; expired included, revoked not)")
     exit_code = cli.Flag("--exit-code", help="exit 1 when any certificate is listed (with --expiring: about to expire)")
-    textfile = cli.SwitchAttr("--textfile", str, argname="PATH", group=switches.OUTPUT,
-                              help="write the -o prometheus metrics to PATH (NAME.prom in node_exporter's textfile "
+    textfile = cli.SwitchAttr("--textfile", str, argname="FILE", group=switches.OUTPUT,
+                              help="write the -o prometheus metrics to FILE (NAME.prom in node_exporter's textfile "
                                    "folder) whole: a temporary file beside it, renamed over it")
 
     def main(self, *users):
