@@ -95,6 +95,7 @@ def completing(tmp_path):
     (["create", "--from-file", ""], ([], FILES)),
     (["create", "--kubeconfig", ""], ([], FILES)),
     (["sign", "--csr", ""], ([], FILES)),
+    (["list", "--textfile", ""], ([], FILES)),
     (["apply", "-f", ""], (["json", "yaml", "yml"], EXTENSIONS)),  # as kubectl's own -f
     (["apply", "--filename="], (["json", "yaml", "yml"], EXTENSIONS)),
     (["create", "--out-dir", ""], ([], DIRS)),

@@ -80,7 +80,7 @@ class Command(cli.Application):
             result = core(request, progress)
         ui.render(result, data_on_stdout=bool(output))
         if output == "prometheus":
-            console.emit_text(contract.prometheus(result))
+            self.write_metrics(result)  # (list's own format: see OUTPUTS)
         elif output:
             console.emit(contract.to_object(result), output)
         return getattr(result, "exit_code", EXIT_OK)

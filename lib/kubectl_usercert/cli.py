@@ -171,14 +171,35 @@ class List(Command, switches.Output, switches.OutDir, switches.Cluster):
     expiring = cli.SwitchAttr("--expiring", str, argname="DURATION",
                               help="only those expiring within this window (e.g. 30d; expired included, revoked not)")
     exit_code = cli.Flag("--exit-code", help="exit 1 when any certificate is listed (with --expiring: about to expire)")
+    textfile = cli.SwitchAttr("--textfile", str, argname="FILE", group=switches.OUTPUT,
+                              help="write the -o prometheus metrics to FILE (NAME.prom in node_exporter's textfile "
+                                   "folder) whole: a temporary file beside it, renamed over it")
 
     def main(self, *users):
         from .commands.list import ListRequest, list_certificates
         from .times import parse_duration
 
+        if self.textfile is not None:
+            if self.output not in (None, "prometheus"):
+                raise InvalidInput(f"--textfile writes -o prometheus metrics, not -o {self.output}",
+                                   hint="drop -o, or use -o prometheus")
+            self.output = "prometheus"
+            from .metrics import check_textfile
+            check_textfile(self.textfile)
         window = parse_duration(self.expiring, "--expiring") if self.expiring else None
         return self.perform(list_certificates, ListRequest(self.out_dir, window, self.expiring, self.exit_code,
                                                            self.kubectl(), users=users))
+
+    def write_metrics(self, inventory):
+        from . import console, metrics
+
+        text = metrics.prometheus(inventory, self.out_dir)
+        if self.textfile is None:
+            return console.emit_text(text)
+        metrics.write_textfile(self.textfile, text)
+        console.say(f"Wrote the metrics of {len(inventory.rows)} certificate(s) to {console.text(self.textfile)}")
+        if not self.textfile.endswith(".prom"):
+            console.warn("node_exporter's textfile collector reads only files whose names end in .prom")
 
 
 @Main.subcommand("whois")

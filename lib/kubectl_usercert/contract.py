@@ -14,12 +14,9 @@ from functools import singledispatch
 from . import API_VERSION
 from .errors import InvalidInput
 from .layout import KUBECONFIG_NAME
-from .results import (STATES, DemoResult, Inspection, Inventory, InventoryRow, Issued, Renewal, Revocation,
+from .results import (DemoResult, Inspection, Inventory, InventoryRow, Issued, Renewal, Revocation,
                       RosterApplied, Signed, Verification, WhoisMatch, WhoisResult, certificate_state)
 from .times import days_left, iso
-
-RESOURCE = "usercert"
-
 
 def _object(kind, name, spec, status):
     return {"apiVersion": API_VERSION, "kind": kind, "metadata": {"name": name}, "spec": spec, "status": status}
@@ -173,44 +170,12 @@ def _(result: RosterApplied):
                     "warnings": list(result.warnings)})
 
 
-def prometheus(result):
-    """`list -o prometheus`: node_exporter textfile-collector metrics, so expiry lands on the dashboards
-    people already have. Values are Unix times, so nothing here changes with the clock."""
-    if not isinstance(result, Inventory):
-        raise InvalidInput("-o prometheus is for list", hint="use -o json or -o yaml")
-    lines = ["# HELP usercert_certificate_expiry_timestamp_seconds When a client certificate kubectl-usercert issued "
-             "expires (notAfter), as a Unix time.", "# TYPE usercert_certificate_expiry_timestamp_seconds gauge"]
-    held = [row for row in result.rows if row.state != "revoked"]  # counted below; nothing to renew
-    for row in held:
-        lines.append(f"usercert_certificate_expiry_timestamp_seconds{_labels(row)} {int(row.not_after.timestamp())}")
-    lines += ["# HELP usercert_certificate_not_before_timestamp_seconds When it became valid (notBefore), as a Unix "
-              "time.", "# TYPE usercert_certificate_not_before_timestamp_seconds gauge"]
-    for row in held:
-        if row.not_before:
-            lines.append(f"usercert_certificate_not_before_timestamp_seconds{_labels(row)} "
-                         f"{int(row.not_before.timestamp())}")
-    lines += ["# HELP usercert_certificates How many certificates, by state, when this was written.",
-              "# TYPE usercert_certificates gauge"]
-    for state in STATES:
-        lines.append(f'usercert_certificates{{state="{state}"}} {sum(1 for row in result.rows if row.state == state)}')
-    return "\n".join(lines) + "\n"
-
-
-def _labels(row):
-    # No state label: a label that changes with time would start a new series every time it did.
-    labels = {"user": row.user, "serial": row.serial or "", "groups": ",".join(row.groups)}
-    return "{" + ",".join(f'{key}="{_label_value(value)}"' for key, value in labels.items()) + "}"
-
-
-def _label_value(value):
-    """Prometheus's exposition format: backslash, double quote and newline escaped."""
-    return str(value).replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
-
-
 def names(obj):
-    """`-o name`, as kubectl prints it: RESOURCE/NAME, one per line (a list's items)."""
+    """`-o name`, as kubectl prints it: kind.group/name, the kind lower-cased (as
+    certificatesigningrequest.certificates.k8s.io/NAME), one per line (a list's items)."""
     items = obj["items"] if obj["kind"].endswith("List") else [obj]
-    return "".join(f"{RESOURCE}/{item['metadata']['name']}\n" for item in items)
+    return "".join(f"{item['kind'].lower()}.{item['apiVersion'].split('/')[0]}/{item['metadata']['name']}\n"
+                   for item in items)
 
 
 def check_output_format(output, extra=()):

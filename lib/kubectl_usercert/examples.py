@@ -46,8 +46,8 @@ kubectl usercert list alice bob
 kubectl usercert list -o jsonpath='{.items[?(@.status.state=="expiring")].metadata.name}'
 # In cron or CI: fail when anything expires within two weeks
 kubectl usercert list --expiring 14d --exit-code
-# For node_exporter's textfile collector
-kubectl usercert list -o prometheus > /var/lib/node_exporter/usercert.prom"""
+# For node_exporter's textfile collector (written whole: a temporary file, renamed)
+kubectl usercert list --textfile /var/lib/node_exporter/textfile/usercert.prom"""
 
 WHOIS = """\
 # The credential id kube-apiserver writes into its audit log

@@ -1,75 +1,69 @@
 """YAML as this tool reads and writes it, in one place.
 
-Written by a small emitter for what this tool writes (mappings, lists, strings, numbers, booleans,
-null): block style, keys in their order, a string plain when it cannot be read as anything else
-and JSON-quoted (a YAML double-quoted scalar) otherwise, so every document reads back exactly as
-it was (tests check it against PyYAML). That keeps PyYAML's import (about as long as the openssl
-work of a create) for reading, which is safe_load only.
+Written by PyYAML's safe dumper (its C emitter where PyYAML has one): block style, keys in their
+order, lines never folded (base64 data stays on one line). PyYAML quotes what YAML 1.1 would read as
+anything but a string; kubectl reads kubeconfigs with go-yaml, which also reads `y`, `n`, `+.5`,
+`1e3`, `0o17` and the like as booleans and numbers, so those are quoted too (`_GO_SCALARS`): a user
+named `.5` or `y` stays a string for kubectl. yaml is imported on the first write or read only.
 """
 
 import functools
-import json
 import re
 
-# Plain scalars: a conservative shape, minus the words YAML 1.1 reads as booleans or null.
-_PLAIN = re.compile(r"[A-Za-z_/.][A-Za-z0-9_@./:+=-]*")
-_RESERVED = {"y", "n", "yes", "no", "true", "false", "on", "off", "null", "~"}
-# What YAML may not hold raw in a double-quoted scalar (outside c-printable, or a line break it
-# would fold: NEL, LS, PS), escaped there.
+from .errors import InvalidInput
+
 MAX_NODES = 200_000  # after alias expansion: a "billion laughs" document is refused, not expanded
 MAX_DEPTH = 100  # nesting: PyYAML composes recursively, and no file this tool reads nests deeper than ten
-_UNPRINTABLE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff\ufeff\ufffe\uffff]")
+# What go-yaml (v2, as sigs.k8s.io/yaml uses it, and v3) resolves as a bool, null, number, merge key or
+# timestamp, beyond what PyYAML's YAML 1.1 resolver already quotes: a generous superset of its rules
+# (a string quoted needlessly is still the same string to every reader).
+_GO_SCALARS = re.compile(r"""(?x) ^(?:
+    [yYnN] | (?i:yes|no|on|off|true|false|null|~|\.nan|[-+]?\.inf|<<)
+  | [-+]?(?=[0-9_.]*[0-9])[0-9_]*\.?[0-9_]*(?:[eE][-+]?[0-9_]+)?    # 1_000, .5, +.5, 1e3, .5e+3, 017
+  | [-+]?0[xXoObB][0-9a-fA-F_]+                                          # 0x1F, 0o17, 0b101
+  | [0-9]{4}-[0-9]{1,2}-[0-9]{1,2}(?:[Tt\s].*)?                         # 2024-1-2, timestamps
+)\Z""")
+# Line breaks PyYAML's pure emitter writes raw in a quoted scalar and reads back as \n: escaped instead.
+_ODD_BREAKS = re.compile("[\x85\u2028\u2029]")
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
-def dump(obj):
-    return "".join(_lines(obj, 0)) if isinstance(obj, (dict, list)) and obj else _scalar(obj) + "\n"
+def dump(obj, pure=False):
+    """One YAML document, as kubectl, kubectl apply and yaml.safe_load read it back."""
+    return dump_all([obj], pure)
 
 
-def dump_all(objs):
-    return "---\n".join(dump(obj) for obj in objs)
+def dump_all(objs, pure=False):
+    """Documents separated by ---. pure: PyYAML's Python emitter even where its C one is installed (the
+    zipapp carries no C extension), for the tests to check both."""
+    import yaml
+
+    return yaml.dump_all(objs, Dumper=_dumper(pure), default_flow_style=False, sort_keys=False, allow_unicode=True,
+                         width=_NEVER_FOLD)
 
 
-def _lines(obj, indent):
-    pad = " " * indent
-    if isinstance(obj, dict):
-        for key, value in obj.items():
-            # a list under a key stays at the key's indent, as PyYAML writes it
-            yield from _entry(f"{pad}{_scalar(str(key))}:", value, indent + 2, indent)
-    else:
-        for value in obj:
-            if isinstance(value, dict) and value:
-                lines = list(_lines(value, indent + 2))
-                yield f"{pad}- {lines[0][indent + 2:]}"
-                yield from lines[1:]
-            else:
-                yield from _entry(f"{pad}-", value, indent + 2, indent + 2)
+_NEVER_FOLD = 2**31 - 1  # libyaml keeps the width in a C int (float("inf") suits the pure emitter only)
 
 
-def _entry(head, value, mapping_indent, list_indent):
-    if isinstance(value, (dict, list)) and value:
-        yield head + "\n"
-        yield from _lines(value, mapping_indent if isinstance(value, dict) else list_indent)
-    else:
-        yield f"{head} {_scalar(value)}\n"
+@functools.lru_cache(maxsize=None)
+def _dumper(pure):
+    import yaml
+
+    class Dumper(yaml.SafeDumper if pure else getattr(yaml, "CSafeDumper", yaml.SafeDumper)):
+        """PyYAML's safe dumper that also quotes what go-yaml reads as other than a string."""
+
+    Dumper.add_implicit_resolver("tag:yaml.org,2002:go-scalar", _GO_SCALARS, list("yYnNoOtTfF~<+-.0123456789_"))
+    Dumper.add_representer(str, _string)
+    Dumper.add_representer(tuple, Dumper.represent_list)
+    return Dumper
 
 
-def _scalar(value):
-    if value is None:
-        return "null"
-    if value is True or value is False:
-        return "true" if value else "false"
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, dict):
-        return "{}"
-    if isinstance(value, (list, tuple)):
-        return "[]"
-    text = str(value)
-    if _PLAIN.fullmatch(text) and text.lower() not in _RESERVED and not text.endswith(":") and \
-            not re.fullmatch(r"\.(inf|nan)", text, re.I):
-        return text
-    quoted = json.dumps(text, ensure_ascii=False)
-    return _UNPRINTABLE.sub(lambda match: f"\\u{ord(match.group(0)):04x}", quoted)
+def _string(dumper, value):
+    if _SURROGATE.search(value):  # bytes that were not UTF-8 (in argv, say): no YAML reader takes them back
+        shown = value.encode("utf-8", "backslashreplace").decode("ascii", "backslashreplace")
+        raise InvalidInput(f"'{shown}' holds bytes that are not UTF-8 text, which YAML cannot hold",
+                           hint="retype it as UTF-8 text")
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style='"' if _ODD_BREAKS.search(value) else None)
 
 
 def expanded_size(node, memo=None):
