@@ -168,6 +168,8 @@ def run(main_class, argv=None):
     if argv[1:2] == ["__complete"]:  # for a kubectl_complete-usercert wrapper (krew links only one binary)
         from .completion import main as complete
         sys.exit(complete(argv[2:]))
+    from .console import prepare_streams
+    prepare_streams()
     signals.forget()
     with signals.handled():
         code = _funnel(main_class, argv)
