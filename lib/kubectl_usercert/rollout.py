@@ -8,7 +8,6 @@ fails (a refused name, a denied request, a missing role) is reported and does no
 """
 
 import threading
-import time
 from concurrent.futures import ThreadPoolExecutor
 
 from . import issuance, openssl, rbac, signals
@@ -59,8 +58,7 @@ class Shared:
 
 
 def _sleep(seconds):
-    signals.check()  # a signal stops a CSR wait at its next poll
-    time.sleep(seconds)
+    signals.pause(seconds)  # a signal stops a CSR wait at once
 
 
 def carry_out(items, shared, request, tracker):
