@@ -98,12 +98,17 @@ def test_a_closed_stdout_is_an_error_not_silence(signing_ca, isolated, capsys):
         err = result.stderr.decode()
         assert result.returncode == 1 and "error: cannot write the output: stdout is closed" in err, err
         assert "hint: " in err and "Traceback" not in err
-    # a file the run opens never takes the closed stdout's place (the ledger stays as it was)
+    # -o with nowhere to write is refused before anything is done
     lines = Path("clients/.usercert/ledger.jsonl").read_text()
-    assert _cli("create", "bob", *EC, "--server", SERVER, *ca_args(signing_ca), "-o", "json",
-                shell_prefix="exec >&-;").returncode == 1
-    assert Path("clients/.usercert/ledger.jsonl").read_text().startswith(lines)
+    created = _cli("create", "bob", *EC, "--server", SERVER, *ca_args(signing_ca), "-o", "json",
+                   shell_prefix="exec >&-;")
+    assert created.returncode == 1 and b"stdout is closed" in created.stderr
+    assert Path("clients/.usercert/ledger.jsonl").read_text() == lines and not Path("clients/bob").exists()
+    # a file the run opens never takes the closed stdout's place (the ledger's lines stay whole)
+    assert _cli("create", "bob", *EC, "--server", SERVER, *ca_args(signing_ca), shell_prefix="exec >&-;"
+                ).returncode == 0
     assert all(line.startswith("{") for line in Path("clients/.usercert/ledger.jsonl").read_text().splitlines())
+    assert len(ledger_lines()) == 2
 
 
 def test_any_stdout_encoding_writes_utf_8_data(signing_ca, isolated):

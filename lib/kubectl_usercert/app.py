@@ -60,6 +60,7 @@ class Command(cli.Application):
         if output:
             from . import contract
             contract.check_output_format(output, self.OUTPUTS)
+            console.require_stdout()  # before the work: its result must not be lost
         console.set_quiet(getattr(self, "quiet", False))
         with (steps or console.steps)() as progress:
             result = core(request, progress)

@@ -16,6 +16,8 @@ import sys
 import unicodedata
 from contextlib import contextmanager
 
+from .errors import UsercertError
+
 _state = {"quiet": False}
 # rich's markup: [tag] ... [/], a backslash before [ makes it literal (rich.markup.RE_TAGS, escape).
 _TAGS = re.compile(r"((\\*)\[([a-z#/@][^[]*?)])")
@@ -155,13 +157,16 @@ def prepare_streams():
             stream.reconfigure(**change)
 
 
-def emit_text(data):
-    """Plain data on stdout, as it is; a stdout that cannot take it (closed, a full disk) is an error."""
-    from .errors import UsercertError
-
+def require_stdout():
+    """Refuse up front to do what would end in data nobody can read: -o with a closed stdout."""
     if sys.stdout is None:
         raise UsercertError("cannot write the output: stdout is closed",
                             hint="give the command somewhere to write (a file, a pipe, the terminal)")
+
+
+def emit_text(data):
+    """Plain data on stdout, as it is; a stdout that cannot take it (closed, a full disk) is an error."""
+    require_stdout()
     try:
         sys.stdout.write(data)
         sys.stdout.flush()
