@@ -123,3 +123,32 @@ def test_any_stdout_encoding_writes_utf_8_data(signing_ca, isolated):
     assert listed.returncode == 0 and json.loads(listed.stdout.decode("utf-8"))["items"][0]["spec"]["groups"] == ["dév"]
     table = _cli("list", env=dict(env, PYTHONIOENCODING="latin-1:strict"))
     assert table.returncode == 0 and "bøb" in table.stdout.decode("utf-8"), table.stderr.decode()
+
+
+def test_a_csr_status_of_the_wrong_shape_is_asked_again(tmp_path, signing_ca):
+    import base64
+    from datetime import timedelta
+
+    import pki
+    from kubectl_usercert.keys import KeySpec
+    from kubectl_usercert.kubectl import KubectlResult
+    from kubectl_usercert.signers.cluster_csr import ClusterCSRSigner
+
+    cert, _ = pki.make_client_cert(signing_ca, tmp_path, "alice", ["dev"], filename_stem="issued")
+    issued = json.dumps({"status": {"certificate": base64.b64encode(cert.read_bytes()).decode()}})
+    answers = {"create": ["x"], "delete": [""],
+               "get": ['{"status": 5}', '{"status": {"conditions": 5}}', '{"status": {"conditions": ["x", 5]}}', issued]}
+    asked = []
+
+    class Answering:
+        def run(self, args, text=None):
+            asked.append(args[0])
+            replies = answers[args[0]]
+            return KubectlResult(0, replies.pop(0) if len(replies) > 1 else replies[0], "")
+
+        def checked(self, args, what, text=None, hints=None):
+            return self.run(args, text)
+
+    signer = ClusterCSRSigner(Answering(), "alice", wait_seconds=30, sleep=lambda _s: None)
+    signer.sign(str(cert), KeySpec("ecdsa"), timedelta(hours=1), str(tmp_path), str(tmp_path / "c.crt"))
+    assert (tmp_path / "c.crt").read_bytes().startswith(b"-----BEGIN CERTIFICATE-----") and asked.count("get") == 4
