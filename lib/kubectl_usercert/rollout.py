@@ -66,8 +66,8 @@ def carry_out(items, shared, request, tracker):
     with signals.cooperative():  # a signal stops the checks and the work alike, at their next step
         blocked = _preflight(items, shared, request.jobs)
         with ThreadPoolExecutor(max_workers=max(1, request.jobs)) as pool:
-            futures = [pool.submit(_one, item, shared, request, tracker, blocked.get(item.user)) for item in items]
-            done = [future.result() for future in futures]
+            done = signals.results([pool.submit(_one, item, shared, request, tracker, blocked.get(item.user))
+                                    for item in items])
     if signals.cancelled():
         raise Interrupted(signals.cancelled())
     return done
@@ -99,9 +99,9 @@ def _preflight(items, shared, jobs):
             else:
                 named.append((item.user, manifest))
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-        taken = pool.map(lambda pair: None if signals.cancelled() else
-                         _problem(lambda: rbac.check_names_free(shared.kubectl, [pair[1]])), named)
-        for (user, _manifest), found in zip(named, list(taken)):
+        taken = signals.results([pool.submit(lambda pair: None if signals.cancelled() else _problem(
+            lambda: rbac.check_names_free(shared.kubectl, [pair[1]])), pair) for pair in named])
+        for (user, _manifest), found in zip(named, taken):
             if found:
                 blocked.setdefault(user, found)
     return blocked

@@ -115,6 +115,18 @@ def communicate(process, stdin=None, timeout=None):
             raise Interrupted(_state["cancelled"])
 
 
+def results(futures):
+    """[future.result() ...], the main thread waking every STEP meanwhile: a signal the kernel gave
+    to a worker thread runs its handler only when the main thread next runs Python, and a main
+    thread blocked in future.result() would not until the workers are done."""
+    from concurrent.futures import wait
+
+    pending = set(futures)
+    while pending:
+        _done, pending = wait(pending, timeout=STEP)
+    return [future.result() for future in futures]
+
+
 def pause(seconds):
     """time.sleep(seconds) that a cancel ends at once (with Interrupted)."""
     deadline = time.monotonic() + seconds

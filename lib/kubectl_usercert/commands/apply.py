@@ -16,6 +16,7 @@ from typing import Optional, Tuple
 from .. import files, inventory, plan, rbac, roster, rollout
 from ..errors import InvalidInput
 from ..kubeconfig import kubeconfig_paths
+from ..layout import locks_dir
 from ..results import AppliedUser, RosterApplied, now
 from ..signers import SignerChooser, SignerOptions
 
@@ -52,7 +53,9 @@ def apply(request, progress=lambda _message: None):
         return RosterApplied(tuple(AppliedUser(i.user, i.actions, i.reasons, i.notes) for i in items), True,
                              request.prune, at)
     tracker = _Tracker(progress, sum(1 for item in items if item.changes or "refused" in item.actions))
-    with files.made_dirs(request.out_dir):  # made once for every worker (and gone again if left empty)
+    # made once for every worker, and gone again if left empty (the worker that made the lock
+    # folders is not always the last to leave them: an interrupted run leaves nothing)
+    with files.made_dirs(request.out_dir), files.made_dirs(locks_dir(request.out_dir)):
         done = rollout.carry_out(items, rollout.Shared(request, signers, reachable), request, tracker)
     return RosterApplied(tuple(done), False, request.prune, at)
 
