@@ -182,18 +182,20 @@ def staged_dir(destination, force=False):
     end of the block if not before). On any exception, Interrupted included, it is removed."""
     refuse_existing(destination, force)
     parent = os.path.dirname(os.path.abspath(destination))
+    staging = None
     try:
-        staging = tempfile.mkdtemp(prefix=f".{os.path.basename(destination)}.", suffix=".tmp", dir=parent)
-    except OSError as exc:
-        raise write_error(parent, exc) from None
-    try:
+        with signals.critical():  # a signal waits until the folder is known, so that it is removed
+            try:
+                staging = tempfile.mkdtemp(prefix=f".{os.path.basename(destination)}.", suffix=".tmp", dir=parent)
+            except OSError as exc:
+                raise write_error(parent, exc) from None
         os.chmod(staging, PRIVATE_DIR_MODE)
         stage = Stage(staging, destination, force)
         yield stage
         if not stage.committed:
             stage.commit()
     finally:
-        if os.path.lexists(staging):
+        if staging is not None and os.path.lexists(staging):
             shutil.rmtree(staging, ignore_errors=True)
 
 
