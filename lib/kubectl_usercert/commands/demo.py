@@ -30,11 +30,14 @@ class DemoRequest:
 def demo(request, progress=lambda _message: None):
     """The rehearsal; interrupted or failed, it removes what it wrote (a throwaway CA key among it),
     so "nothing was written" is then true."""
-    directory, made = _scratch(request.directory)
+    directory = made = None
     try:
+        with signals.critical():  # a signal waits until the folder is known, so that it is removed
+            directory, made = _scratch(request.directory)
         return _rehearse(directory, progress)
     except BaseException:
-        _remove(directory, made)
+        if directory is not None:
+            _remove(directory, made)
         raise
 
 
