@@ -75,6 +75,7 @@ class Command(cli.Application):
         if output:
             from . import contract
             contract.check_output_format(output, self.OUTPUTS)
+            console.require_stdout()  # before the work: its result must not be lost
         console.set_quiet(getattr(self, "quiet", False))
         with (steps or console.steps)() as progress:
             result = core(request, progress)
@@ -206,6 +207,8 @@ def run(main_class, argv=None):
     if argv[1:2] == ["__complete"]:  # for a kubectl_complete-usercert wrapper (krew links only one binary)
         from .completion import main as complete
         sys.exit(complete(argv[2:]))
+    from .console import prepare_streams
+    prepare_streams()
     signals.forget()
     with signals.handled():
         code = _funnel(main_class, argv)

@@ -7,12 +7,16 @@ output) is shown with rich markup escaped and control and format characters (ter
 bidi overrides) as \\x.. codes, so a crafted name cannot drive the terminal.
 """
 
+import codecs
 import functools
 import json
+import os
 import re
 import sys
 import unicodedata
 from contextlib import contextmanager
+
+from .errors import UsercertError
 
 _state = {"quiet": False}
 # rich's markup: [tag] ... [/], a backslash before [ makes it literal (rich.markup.RE_TAGS, escape).
@@ -80,6 +84,8 @@ def show(markup, stream="stderr"):
         _rich(stream).print(markup, soft_wrap=True)
     else:
         handle = getattr(sys, stream)
+        if handle is None:  # closed (see prepare_streams): stdout's data is refused in emit_text
+            return
         handle.write(plain(markup) + "\n")
         handle.flush()
 
@@ -133,10 +139,51 @@ def steps():
         show(f"[green]✓[/] {text(current[0])}")
 
 
+def prepare_streams():
+    """Before anything is written: a closed standard stream gets /dev/null in its place (so no file
+    this run opens becomes fd 1, and no child inherits it), and a closed stdout is remembered as an
+    error for whoever writes data; data on stdout is UTF-8 whatever the locale or PYTHONIOENCODING
+    (JSON and YAML are UTF-8), and human text on stderr never fails to encode (escaped instead)."""
+    for fd, name in ((0, "stdin"), (1, "stdout"), (2, "stderr")):
+        try:
+            os.fstat(fd)
+        except OSError:
+            os.open(os.devnull, os.O_RDWR)  # the lowest free descriptor: this one
+            setattr(sys, name, None)
+    for name, change in (("stdout", {"encoding": "utf-8"}), ("stderr", {"errors": "backslashreplace"})):
+        stream = getattr(sys, name)
+        encoding = getattr(stream, "encoding", None) or "utf-8"
+        if codecs.lookup(encoding).name != "utf-8" and hasattr(stream, "reconfigure"):
+            stream.reconfigure(**change)
+
+
+def require_stdout():
+    """Refuse up front to do what would end in data nobody can read: -o with a closed stdout."""
+    if sys.stdout is None:
+        raise UsercertError("cannot write the output: stdout is closed",
+                            hint="give the command somewhere to write (a file, a pipe, the terminal)")
+
+
 def emit_text(data):
-    """Plain data on stdout, as it is."""
-    sys.stdout.write(data)
-    sys.stdout.flush()
+    """Plain data on stdout, as it is; a stdout that cannot take it (closed, a full disk) is an error."""
+    require_stdout()
+    try:
+        sys.stdout.write(data)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        raise
+    except OSError as exc:
+        _discard_stdout()
+        raise UsercertError(f"cannot write the output: {exc.strerror}",
+                            hint="check where stdout goes (a full disk, a file you cannot write)") from None
+
+
+def _discard_stdout():
+    """What stays in stdout's buffer would fail again at exit: it goes to /dev/null instead."""
+    try:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    except (AttributeError, ValueError, OSError):  # not a file (a test's capture): nothing is flushed at exit
+        pass
 
 
 def emit(obj, output):

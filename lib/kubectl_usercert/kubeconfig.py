@@ -8,7 +8,6 @@ user's kubeconfig. What is read is bounded: a file's size, and the expansion of 
 """
 
 import base64
-import binascii
 import os
 import re
 from dataclasses import dataclass, field
@@ -118,6 +117,9 @@ def named_entries(document, kind, fields_of, path):
         if not isinstance(entry, dict) or not isinstance(entry.get("name"), str) or not entry["name"]:
             raise InvalidInput(f"{what}: an entry of {kind} has no name",
                                hint=f"every entry needs a name; check it with: kubectl config view --kubeconfig {path}")
+        if any(name == entry["name"] for name, _ in named):  # client-go: "duplicate name ... in list"
+            raise InvalidInput(f'{what}: two {kind} are named "{entry["name"]}"',
+                               hint="kubectl refuses the whole file for it (duplicate name in list); rename or remove one")
         body = entry.get(kind[:-1])
         if body is None:
             body = {}
@@ -146,13 +148,14 @@ def _typed(mapping, key, expected, where):
     return value
 
 
+# Go's base64.StdEncoding, as encoding/json decodes a []byte field: padded, the standard alphabet, and
+# line breaks (\r, \n) skipped anywhere; any other character (a space, a tab) is refused.
+_GO_BASE64 = re.compile(r"(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?")
+
+
 def _is_base64(text):
-    try:
-        base64.b64decode(text, validate=True)
-    except (binascii.Error, ValueError):
-        return False
-    return True
+    return bool(_GO_BASE64.fullmatch(text.replace("\r", "").replace("\n", "")))
 
 
 def decode_data(value):
-    return base64.b64decode(value, validate=True)
+    return base64.b64decode(value.replace("\r", "").replace("\n", ""), validate=True)

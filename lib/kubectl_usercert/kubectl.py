@@ -19,6 +19,7 @@ from typing import Optional
 
 from plumbum import local
 
+from . import signals
 from .errors import InvalidInput, ToolMissing, UsercertError
 
 KUBECTL_ENV = "USERCERT_KUBECTL"
@@ -88,7 +89,8 @@ class Kubectl:
         process = command.popen(stdin=subprocess.DEVNULL if text is None else subprocess.PIPE,
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=dict(os.environ), cwd=os.getcwd())
         try:
-            out, err = process.communicate(None if text is None else text.encode("utf-8"), timeout=self.timeout + 5)
+            out, err = signals.communicate(process, None if text is None else text.encode("utf-8"),
+                                           timeout=self.timeout + 5)
         except subprocess.TimeoutExpired:
             process.kill()
             process.communicate()

@@ -96,13 +96,25 @@ def _acquire(path, progress, who):
                     told = True
                 fcntl.flock(fd, fcntl.LOCK_EX)
             if _same_file(fd, path):
-                os.ftruncate(fd, 0)
-                os.write(fd, str(os.getpid()).encode())
+                _write_pid(fd, path)
                 return fd
         except BaseException:
             os.close(fd)
             raise
         os.close(fd)
+
+
+def _write_pid(fd, path):
+    """Who holds the lock, for a person looking; a full disk here is one line, like any other write."""
+    try:
+        os.ftruncate(fd, 0)
+        os.write(fd, str(os.getpid()).encode())
+    except OSError as exc:
+        try:
+            os.unlink(path)  # still holding it: a waiter sees it is stale and retries
+        except OSError:
+            pass
+        raise write_error(path, exc) from None
 
 
 def _same_file(fd, path):

@@ -22,7 +22,7 @@ from . import rbac
 from .errors import InvalidInput
 from .keys import spec_of
 from .rbac import RoleRef
-from .subject import make_subject
+from .subject import group_list, make_subject
 
 CHANGES = ("create", "reissue", "renew", "rebind", "prune")
 
@@ -162,7 +162,7 @@ def _held_key(holding):
 
 
 def _names(groups):
-    return ",".join(groups) or "(none)"
+    return group_list(groups) or "(none)"
 
 
 def _duration(delta):

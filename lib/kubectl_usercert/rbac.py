@@ -6,6 +6,7 @@ the label app.kubernetes.io/managed-by=kubectl-usercert and the exact user or gr
 annotation, and are applied with `kubectl apply` so re-running changes nothing.
 """
 
+import json
 import re
 from dataclasses import dataclass, field
 from typing import List, Optional, Tuple
@@ -195,25 +196,57 @@ class Binding:
 
 def managed_bindings(kubectl):
     """Every binding this tool made, cluster-wide."""
+    what = "list the bindings this tool made"
     answer = kubectl.json(["get", "clusterrolebindings.rbac.authorization.k8s.io,rolebindings.rbac.authorization.k8s.io",
-                           "--all-namespaces", "-l", f"{MANAGED_BY_LABEL}={MANAGED_BY}", "-o", "json"],
-                          "list the bindings this tool made")
-    return [b for b in map(binding_from, answer.get("items") or []) if b is not None]
+                           "--all-namespaces", "-l", f"{MANAGED_BY_LABEL}={MANAGED_BY}", "-o", "json"], what)
+    items = answer.get("items")
+    if items is None:
+        return []
+    if not isinstance(items, list):
+        raise garbled(what, answer)
+    bindings = []
+    for item in items:
+        try:
+            bindings.append(binding_from(item))
+        except (TypeError, ValueError):
+            raise garbled(what, item) from None
+    return [b for b in bindings if b is not None]
 
 
 def binding_from(item):
     """The Binding a (Cluster)RoleBinding this tool made describes (the subject from its annotation), or
-    None for anything else."""
-    if not isinstance(item, dict):
-        return None
-    metadata = item.get("metadata") or {}
-    annotations = metadata.get("annotations") or {}
+    None for anything else; TypeError for an item that is not a Kubernetes object at all."""
+    metadata = _mapping(item, "metadata")
+    annotations = _mapping(metadata, "annotations")
     subject_kind = "Group" if GROUP_ANNOTATION in annotations else "User"
     subject = annotations.get(GROUP_ANNOTATION if subject_kind == "Group" else USER_ANNOTATION)
     if not isinstance(subject, str):
         return None
-    return Binding(str(item.get("kind", "")), str(metadata.get("name", "")), metadata.get("namespace"),
-                   str((item.get("roleRef") or {}).get("name", "")), subject_kind, subject)
+    kind, name, namespace = item.get("kind", ""), metadata.get("name", ""), metadata.get("namespace")
+    role = _mapping(item, "roleRef").get("name", "")
+    if not all(isinstance(value, str) for value in (kind, name, role)) or not isinstance(namespace, (str, type(None))):
+        raise TypeError("a field of the binding is not a string")
+    return Binding(kind, name, namespace, role, subject_kind, subject)
+
+
+def _mapping(parent, key):
+    if not isinstance(parent, dict):
+        raise TypeError("not a JSON object")
+    value = parent.get(key)
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise TypeError(f"{key} is not a JSON object")
+    return value
+
+
+def garbled(what, answer):
+    """The error for a kubectl answer that is JSON, but not the Kubernetes objects asked for."""
+    error = UsercertError(f"kubectl's answer when asked to {what} is not a list of Kubernetes objects",
+                          details=json.dumps(answer)[:200], hint="check kubectl itself (kubectl version; "
+                                                                 "USERCERT_KUBECTL picks another)")
+    error.kind = "garbled"  # (its answer stays out of result fields: see kubectl.summary)
+    return error
 
 
 def bindings_of(bindings, user, groups: Tuple[str, ...] = ()):

@@ -10,7 +10,6 @@ A dry run is the same walk, each step's checks made and nothing changed (_REHEAR
 
 import functools
 import threading
-import time
 from concurrent.futures import ThreadPoolExecutor
 
 from . import issuance, openssl, rbac, signals
@@ -63,8 +62,7 @@ class Shared:
 
 
 def _sleep(seconds):
-    signals.check()  # a signal stops a CSR wait at its next poll
-    time.sleep(seconds)
+    signals.pause(seconds)  # a signal stops a CSR wait at once
 
 
 def carry_out(items, shared, request, tracker):
@@ -74,9 +72,8 @@ def carry_out(items, shared, request, tracker):
     with signals.cooperative():  # a signal stops the checks and the work alike, at their next step
         blocked = _preflight(items, shared, request.jobs)
         with ThreadPoolExecutor(max_workers=max(1, request.jobs)) as pool:
-            futures = [pool.submit(_one, item, shared, request, tracker, blocked.get(item.user), rehearsal)
-                       for item in items]
-            done = [future.result() for future in futures]
+            done = signals.results([pool.submit(_one, item, shared, request, tracker, blocked.get(item.user), rehearsal)
+                                    for item in items])
     if signals.cancelled():
         raise Interrupted(signals.cancelled())
     return done
@@ -108,9 +105,9 @@ def _preflight(items, shared, jobs):
             else:
                 named.append((item.user, manifest))
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-        taken = pool.map(lambda pair: None if signals.cancelled() else
-                         _problem(lambda: rbac.check_names_free(shared.kubectl, [pair[1]])), named)
-        for (user, _manifest), found in zip(named, list(taken)):
+        taken = signals.results([pool.submit(lambda pair: None if signals.cancelled() else _problem(
+            lambda: rbac.check_names_free(shared.kubectl, [pair[1]])), pair) for pair in named])
+        for (user, _manifest), found in zip(named, taken):
             if found:
                 blocked.setdefault(user, found)
     return blocked

@@ -6,12 +6,20 @@ folders go, a pending CertificateSigningRequest is withdrawn, a running openssl 
 stopped. Steps that must happen together (a user's folder moved into place and its ledger line)
 run in a `critical()` section: a signal that arrives there waits until they are done.
 
+In apply, where threads work, a signal only marks the run cancelled (see cooperative); every
+child process is waited for in short steps (`communicate`), so the worker that started it sees
+the mark within a fraction of a second, stops the child and unwinds as an interrupt does: a
+hanging kubectl or an RSA-8192 key stops at once, not when it is done. A child started to undo
+something (inside `critical()`, such as withdrawing a CertificateSigningRequest) runs to its end.
+
 The journal lists what the run changed for good (a folder written, a binding deleted), so the
 message after an interrupt says exactly that, and "nothing was written" only when it is true.
 """
 
 import signal
+import subprocess
 import threading
+import time
 from contextlib import contextmanager
 
 from .errors import Interrupted
@@ -19,6 +27,8 @@ from .errors import Interrupted
 HANDLED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 _state = {"critical": 0, "pending": None, "cooperative": False, "cancelled": None}
 _journal = []
+_thread = threading.local()  # .critical: this thread's depth of critical() sections
+STEP = 0.1  # seconds between two looks at the cancel mark while a child runs or a wait lasts
 
 
 def _raise(signum, _frame):
@@ -50,9 +60,11 @@ def handled():
 def critical():
     """Steps that must not be torn apart by a signal; one that came meanwhile is raised after."""
     _state["critical"] += 1
+    _thread.critical = getattr(_thread, "critical", 0) + 1
     try:
         yield
     finally:
+        _thread.critical -= 1
         _state["critical"] -= 1
         if not _state["critical"] and _state["pending"]:
             name, _state["pending"] = _state["pending"], None
@@ -81,6 +93,51 @@ def cancelled():
     return _state["cancelled"]
 
 
+def _stops_here():
+    """Whether this thread's work stops for a cancel now (not while it undoes something)."""
+    return _state["cancelled"] and not getattr(_thread, "critical", 0)
+
+
+def communicate(process, stdin=None, timeout=None):
+    """process.communicate(stdin, timeout), looking at the cancel mark every STEP: Interrupted when a
+    signal cancelled a cooperative run (the caller stops the child, as for any interrupt). Outside
+    apply a signal raises Interrupted in the main thread by itself, so this is then communicate."""
+    deadline = None if timeout is None else time.monotonic() + timeout
+    while True:
+        step = STEP if deadline is None else max(0.0, min(STEP, deadline - time.monotonic()))
+        try:
+            return process.communicate(stdin, timeout=step)
+        except subprocess.TimeoutExpired:
+            if deadline is not None and time.monotonic() >= deadline:
+                raise
+        stdin = None  # sent once; a second communicate() takes no input (the rest is still written)
+        if _stops_here():
+            raise Interrupted(_state["cancelled"])
+
+
+def results(futures):
+    """[future.result() ...], the main thread waking every STEP meanwhile: a signal the kernel gave
+    to a worker thread runs its handler only when the main thread next runs Python, and a main
+    thread blocked in future.result() would not until the workers are done."""
+    from concurrent.futures import wait
+
+    pending = set(futures)
+    while pending:
+        _done, pending = wait(pending, timeout=STEP)
+    return [future.result() for future in futures]
+
+
+def pause(seconds):
+    """time.sleep(seconds) that a cancel ends at once (with Interrupted)."""
+    deadline = time.monotonic() + seconds
+    while True:
+        check()
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return
+        time.sleep(min(left, STEP))
+
+
 def record(done):
     """Note something this run changed for good ("wrote clients/alice", "deleted RoleBinding x")."""
     _journal.append(done)
@@ -88,6 +145,11 @@ def record(done):
 
 def journal():
     return list(_journal)
+
+
+def retract(path):
+    """Forget what was recorded about `path` and what is in it (a rehearsal's folder, removed again)."""
+    _journal[:] = [done for done in _journal if path not in done]
 
 
 def forget():

@@ -9,15 +9,18 @@ byte-order mark, bidi controls) and other spellings of the same text (NFD for NF
 so no listing can show `system:masters` for a name that is not.
 """
 
+import json
 import unicodedata
 from dataclasses import dataclass
 from typing import Tuple
 
+from . import lookalikes
 from .errors import InvalidInput
 
 # RFC 5280 upper bounds (ub-common-name, ub-organization-name); openssl refuses longer values.
 MAX_NAME_LENGTH = 64
 SYSTEM_MASTERS = "system:masters"
+SYSTEM_PREFIX = "system:"
 # Control, format (zero-width, BOM, bidi), surrogate, private-use and unassigned characters, and
 # line or paragraph separators; spaces other than U+0020 (they look like it).
 _REFUSED_CATEGORIES = {"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp", "Zs"}
@@ -85,11 +88,16 @@ def make_subject(user, groups):
 
 
 def subject_warnings(subject, allow_system_masters=False):
-    """Warnings for names in Kubernetes' `system:` space; system:masters is refused unless allowed."""
+    """Warnings for names in Kubernetes' `system:` space, or that look as if they were (Unicode's
+    confusables: `ѕystem:masters` with a Cyrillic ѕ); system:masters, or a look-alike, is refused
+    unless allowed."""
     warnings = []
-    if subject.user.startswith("system:"):
+    if subject.user.startswith(SYSTEM_PREFIX):
         warnings.append(f"user {subject.user} is in Kubernetes' system: name space (nodes, service accounts and "
                         "components authenticate as such names); make sure that is intended")
+    elif lookalikes.looks_prefixed(subject.user, SYSTEM_PREFIX):
+        warnings.append(f"user {subject.user} looks like a name in Kubernetes' system: name space "
+                        f"({lookalikes.imitations(subject.user)}); make sure that is intended")
     for group in subject.groups:
         if group == SYSTEM_MASTERS:
             if not allow_system_masters:
@@ -99,6 +107,24 @@ def subject_warnings(subject, allow_system_masters=False):
                     hint="bind a role instead (kubectl create clusterrolebinding ... --user USER), "
                          "or pass --allow-system-masters")
             warnings.append("system:masters bypasses RBAC; this certificate is cluster-admin until it expires")
-        elif group.startswith("system:"):
+        elif lookalikes.confusable(group, SYSTEM_MASTERS):
+            looks = f"group {group} looks like system:masters ({lookalikes.imitations(group)})"
+            if not allow_system_masters:
+                raise InvalidInput(f"{looks}, and is refused as system:masters is: whoever reads a listing, a "
+                                   "binding or an audit log would take its holder for a cluster-admin",
+                                   hint="choose a group name that imitates no system: name, or pass "
+                                        "--allow-system-masters")
+            warnings.append(f"{looks}: Kubernetes gives it no power, but every listing shows a cluster-admin")
+        elif group.startswith(SYSTEM_PREFIX):
             warnings.append(f"group {group} is a Kubernetes system group; make sure that is intended")
+        elif lookalikes.looks_prefixed(group, SYSTEM_PREFIX):
+            warnings.append(f"group {group} looks like a Kubernetes system group ({lookalikes.imitations(group)}); "
+                            "make sure that is intended")
     return warnings
+
+
+def group_list(groups, separator=","):
+    """Groups as one line in which no group passes for two: a group holding a comma, a space or a
+    quote is shown quoted (`"dev,system:masters"` is one group)."""
+    return separator.join(json.dumps(group, ensure_ascii=False) if any(ch in group for ch in ', "') else group
+                          for group in groups)

@@ -12,6 +12,7 @@ from functools import singledispatch
 from .console import dump_yaml, emit_text, quiet, say, show, table, text, warn
 from .results import (EXPIRING_DAYS, DemoResult, Inspection, Inventory, Issued, Renewal, Revocation, RosterApplied,
                       Signed, Verification, WhoisResult, not_found_message)
+from .subject import group_list
 from .times import days_left
 
 _STATE_STYLES = {"valid": "green", "expiring": "yellow", "expired": "red", "not yet valid": "yellow",
@@ -56,7 +57,7 @@ def _credential(credential, verb, try_it=None):
     show(f"[bold green]{verb}[/] a client certificate for [bold]{text(credential.user)}[/]")
     _fields([
         ("user", text(credential.user)),
-        ("groups", text(", ".join(credential.groups)) or "[dim](none)[/]"),
+        ("groups", text(group_list(credential.groups, ", ")) or "[dim](none)[/]"),
         ("serial", credential.serial),
         ("expires", _expiry(credential.not_after)),
         ("lifetime", credential.lifetime or "?"),
@@ -82,7 +83,7 @@ def _(report: Inspection, data_on_stdout=False):
     rows = [
         ("source", text(report.source)),
         ("user", text(report.user or "(no CN: anonymous)")),
-        ("groups", text(", ".join(report.groups)) or "[dim](none)[/]"),
+        ("groups", text(group_list(report.groups, ", ")) or "[dim](none)[/]"),
         ("issuer", text(", ".join(f"{a}={v}" for a, v in info.issuer))),
         ("serial", info.serial),
         ("valid from", f"{info.not_before:%Y-%m-%d %H:%M}Z"),
@@ -124,7 +125,7 @@ def _(report: Inventory, data_on_stdout=False):
     rows = []
     for row in report.rows:
         days = days_left(row.not_after, report.observed_at)
-        cells = [(row.user, None), (",".join(row.groups), None), (f"{row.not_after:%Y-%m-%d}", None),
+        cells = [(row.user, None), (group_list(row.groups), None), (f"{row.not_after:%Y-%m-%d}", None),
                  (str(days), _STATE_STYLES.get(row.state)), (row.state, _STATE_STYLES.get(row.state)),
                  (row.server or "", None)]
         rows.append(cells + ([(",".join(b.name for b in row.bindings or ()), None)] if with_bindings else []))
@@ -138,7 +139,7 @@ def _(result: WhoisResult, data_on_stdout=False):
     for match in result.matches:
         when = f"{match.time:%Y-%m-%dT%H:%M:%SZ}" if match.time else ""
         expires = f"{match.not_after:%Y-%m-%dT%H:%M:%SZ}" if match.not_after else "?"
-        say(f"[bold]{text(match.user)}[/] (groups: {text(', '.join(match.groups)) or 'none'}) — "
+        say(f"[bold]{text(match.user)}[/] (groups: {text(group_list(match.groups, ', ')) or 'none'}) — "
             f"{text(match.event)} {when}, serial {text(match.serial or '?')}, expires {expires}")
 
 
@@ -146,7 +147,7 @@ def _(result: WhoisResult, data_on_stdout=False):
 def _(result: Verification, data_on_stdout=False):
     if result.reported_user is not None:
         say(f"The cluster sees user [bold]{text(result.reported_user)}[/] in groups "
-            f"{text(', '.join(result.reported_groups)) or '(none)'}")
+            f"{text(group_list(result.reported_groups, ', ')) or '(none)'}")
     for note in result.notes:
         warn(note)
     for problem in result.problems:
@@ -176,7 +177,7 @@ def _(result: Revocation, data_on_stdout=False):
         say(f"[yellow]Not touched:[/] {text(binding.name)} binds group {text(binding.subject)}, which this "
             "certificate still carries; remove it separately if needed.")
     if result.groups and not result.group_bindings_kept:
-        say(f"Bindings to its groups ({text(', '.join(result.groups))}) were not touched.")
+        say(f"Bindings to its groups ({text(group_list(result.groups, ', '))}) were not touched.")
 
 
 @render.register
@@ -271,5 +272,6 @@ def _state(state):
 
 def _binding_label(binding):
     where = f" in {binding.namespace}" if binding.namespace else ""
-    return f"{binding.role}{where}" + (f" (group {binding.subject})" if binding.subject_kind == "Group" else "")
+    return f"{binding.role}{where}" + (f" (group {group_list([binding.subject])})" if binding.subject_kind == "Group"
+                                       else "")
 

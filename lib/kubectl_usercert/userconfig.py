@@ -10,7 +10,7 @@ import os
 from dataclasses import dataclass
 from typing import Optional
 
-from . import yamltext
+from . import urls, yamltext
 from .errors import InvalidInput
 from .files import read_input
 from .kubeconfig import (CONTEXT_FIELDS, USER_FIELDS, decode_data, kubeconfig_paths, load_merged, named_entries,
@@ -52,18 +52,44 @@ def resolve_endpoint(kubeconfig=None, context=None, cluster=None, server=None, e
 
 
 def check_carried(endpoint, server_flag=None):
-    """What is copied into the user's kubeconfig must be something kubectl can write back (the rest of
-    the admin's kubeconfig is kubectl's business); `server_flag` is --server, named as such."""
+    """What is copied into the user's kubeconfig must be something kubectl can use and write back, and
+    must carry none of the admin's credentials (the rest of the admin's kubeconfig is kubectl's
+    business); `server_flag` is --server, named as such."""
+    from_flag = server_flag is not None and endpoint.server == server_flag
     for what, value in (("name", endpoint.name), ("server", endpoint.server),
                         ("tls-server-name", endpoint.tls_server_name), ("proxy-url", endpoint.proxy_url)):
         odd = uncarried_character(value or "")
         if not odd:
             continue
-        if what == "server" and value == server_flag:
+        if what == "server" and from_flag:
             raise InvalidInput(f"--server holds the character {odd}, which kubectl cannot write back",
                                hint="give the API server's URL, such as https://HOST:6443")
         raise InvalidInput(f'{endpoint.source} (cluster "{endpoint.name}"): its {what} holds the character {odd}, '
                            "which kubectl cannot write back", hint="fix that value in the kubeconfig")
+    _check_url(endpoint, "server", endpoint.server, from_flag)
+    if endpoint.proxy_url is not None:
+        _check_url(endpoint, "proxy-url", endpoint.proxy_url)
+
+
+def _check_url(endpoint, what, url, from_flag=False):
+    """A server or proxy URL kubectl can use, and no user name or password in it: it would be copied
+    into every kubeconfig issued, the ledger and the output. The URL is never shown when it may
+    hold one."""
+    where = "--server" if from_flag else f'{endpoint.source} (cluster "{endpoint.name}"): its {what}'
+    proxy = what == "proxy-url"
+    if urls.has_credentials(url, proxy):
+        hint = ("give the address alone, such as https://HOST:6443: the users authenticate with their certificates"
+                if from_flag else "pass --server with the address alone (https://HOST:6443)" if not proxy else
+                "point --kubeconfig at a copy whose proxy-url has no user:password@ (each user brings their own)")
+        raise InvalidInput(f"{where} holds credentials (a user name or password before an @), which would be "
+                           "copied into every kubeconfig issued; refused", hint=hint)
+    problem = urls.proxy_problem(url) if proxy else urls.server_problem(url)
+    if problem:
+        shown = urls.redacted(url, proxy)
+        raise InvalidInput(f'{where} "{shown}" is not a URL kubectl can use: {problem}',
+                           hint="give the API server's URL, such as https://HOST:6443" if from_flag else
+                           f"fix the {what} in the kubeconfig, or pass --server URL" if not proxy else
+                           "fix the proxy-url in the kubeconfig (http, https or socks5://HOST:PORT)")
 
 
 def _cluster_name(merged, context, cluster):

@@ -9,6 +9,7 @@ and the result says what could not be checked. Used by verify and create --verif
 from .errors import UsercertError
 from .kubectl import failure, kind_of
 from .results import Verification
+from .subject import group_list
 
 AUTHENTICATED = "system:authenticated"
 REJECTED_HINT = ("the cluster does not trust the CA that signed this certificate, or the certificate is not valid "
@@ -50,9 +51,9 @@ def _compare(expected, answer):
     missing = [g for g in expected["expected_groups"] if g not in reported_groups]
     extra = [g for g in reported_groups if g not in expected["expected_groups"] and g != AUTHENTICATED]
     if missing:
-        problems.append(f"groups in the certificate but not seen by the cluster: {', '.join(missing)}")
+        problems.append(f"groups in the certificate but not seen by the cluster: {group_list(missing, ', ')}")
     if extra:
-        problems.append(f"groups the cluster adds that the certificate does not hold: {', '.join(map(str, extra))}")
+        problems.append(f"groups the cluster adds that the certificate does not hold: {group_list(map(str, extra), ', ')}")
     return Verification(**expected, accepted=True, method="SelfSubjectReview", reported_user=reported_user,
                         reported_groups=reported_groups, problems=tuple(problems))
 

@@ -12,13 +12,14 @@ import csv
 import io
 import os
 import sys
-from contextlib import nullcontext
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from typing import Optional, Tuple
 
 from .. import files, inventory, plan, rbac, roster, rollout
 from ..errors import InvalidInput
 from ..kubeconfig import kubeconfig_paths
+from ..layout import locks_dir
 from ..results import RosterApplied, now
 from ..signers import SignerChooser, SignerOptions
 
@@ -61,8 +62,12 @@ def apply(request, progress=lambda _message: None):
     rehearsal = request.dry_run != "none"  # the same work up to where it would change something
     tracker = _Tracker(progress, sum(1 for item in items if item.changes or "refused" in item.actions),
                        marks=not rehearsal)
-    # made once for every worker (and gone again if left empty); a dry run makes nothing
-    with nullcontext() if rehearsal else files.made_dirs(request.out_dir):
+    with ExitStack() as made:
+        if not rehearsal:  # a dry run makes nothing
+            # made once for every worker, and gone again if left empty (the worker that made the lock
+            # folders is not always the last to leave them: an interrupted run leaves nothing)
+            made.enter_context(files.made_dirs(request.out_dir))
+            made.enter_context(files.made_dirs(locks_dir(request.out_dir)))
         done = rollout.carry_out(items, rollout.Shared(request, signers, reachable), request, tracker)
     return RosterApplied(tuple(done), rehearsal, request.prune, at, tuple(problems))
 

@@ -5,12 +5,13 @@ issued through the same issuance core `create` uses, and inspected.
 """
 
 import os
+import shutil
 import tempfile
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Optional
 
-from .. import credentials, files, issuance, openssl, userconfig
+from .. import credentials, files, issuance, openssl, signals, userconfig
 from ..errors import InvalidInput, OutputExists
 from ..keys import KeySpec
 from ..kubectl import Kubectl
@@ -27,7 +28,20 @@ class DemoRequest:
 
 
 def demo(request, progress=lambda _message: None):
-    directory = _scratch(request.directory)
+    """The rehearsal; interrupted or failed, it removes what it wrote (a throwaway CA key among it),
+    so "nothing was written" is then true."""
+    directory = made = None
+    try:
+        with signals.critical():  # a signal waits until the folder is known, so that it is removed
+            directory, made = _scratch(request.directory)
+        return _rehearse(directory, progress)
+    except BaseException:
+        if directory is not None:
+            _remove(directory, made)
+        raise
+
+
+def _rehearse(directory, progress):
     ca_cert, ca_key = os.path.join(directory, "ca.crt"), os.path.join(directory, "ca.key")
     progress("Making a throwaway cluster CA")
     openssl.make_ca(ca_cert, ca_key, "usercert-demo-ca", days=30)
@@ -47,14 +61,28 @@ def demo(request, progress=lambda _message: None):
 
 
 def _scratch(directory):
+    """(the folder to work in, the outermost folder this run made for it, or None)."""
     if directory is None:
-        return tempfile.mkdtemp(prefix="usercert-demo-")
+        made = tempfile.mkdtemp(prefix="usercert-demo-")
+        return made, made
     if os.path.lexists(directory) and not os.path.isdir(directory):
         raise InvalidInput(f"{directory} is not a folder", hint="give an empty or new folder to --dir")
     if os.path.isdir(directory) and os.listdir(directory):
         raise OutputExists(f"{directory} is not empty", hint="give an empty or new folder to --dir")
-    files.ensure_dir(directory, "--dir")
-    return directory
+    made = files.ensure_dir(directory, "--dir")
+    return directory, made[0] if made else None
+
+
+def _remove(directory, made):
+    """What the rehearsal wrote: the folder it made, else (an empty --dir given) what is in it now."""
+    with signals.critical():  # a second signal waits: no CA key is left half removed
+        if made:
+            shutil.rmtree(made, ignore_errors=True)
+        else:
+            for name in os.listdir(directory):
+                path = os.path.join(directory, name)
+                shutil.rmtree(path, ignore_errors=True) if os.path.isdir(path) else os.unlink(path)
+        signals.retract(directory)
 
 
 def _admin_kubeconfig(directory, ca_cert):

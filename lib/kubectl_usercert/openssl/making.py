@@ -5,7 +5,7 @@ import re
 import shutil
 import subprocess
 
-from .. import certinfo
+from .. import certinfo, signals
 from ..errors import UsercertError
 from ..files import read_bytes, write_private, write_public
 from ..keys import EC_CURVES, KeySpec
@@ -39,7 +39,7 @@ class PendingKey:
     def result(self):
         """The key (PEM bytes), once openssl is done."""
         try:
-            out, err = self._process.communicate()
+            out, err = signals.communicate(self._process)
         except BaseException:
             self.cancel()
             raise

@@ -16,7 +16,7 @@ from typing import Tuple
 
 from plumbum import local
 
-from .. import usercache
+from .. import signals, usercache
 from ..errors import InvalidInput, ToolMissing, UsercertError
 
 OPENSSL_ENV = "USERCERT_OPENSSL"
@@ -68,7 +68,7 @@ def _run(args, stdin=None, cwd=None):
                                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=_environment(),
                                            cwd=cwd or os.getcwd())
     try:
-        out, err = process.communicate(stdin)
+        out, err = signals.communicate(process, stdin)
     except BaseException:  # interrupted: stop openssl too, so it writes nothing after the cleanup
         process.kill()
         process.wait()

@@ -203,9 +203,10 @@ class ClusterCSRSigner:
             result = self.kubectl.run(["get", CSR_RESOURCE, self.object_name, "-o", "json"])
             if result.ok:
                 answer = result.json_object()
-                if answer is not None:
-                    return answer.get("status") or {}
-                # not a JSON object (a proxy's page, say): asked again until the deadline
+                status = None if answer is None else answer.get("status") or {}
+                if isinstance(status, dict):
+                    return status
+                # not a JSON object (a proxy's page, say), or no such object: asked again until the deadline
             elif kind_of(result.stderr) == "missing":
                 raise UsercertError(f"CertificateSigningRequest {self.object_name} was deleted while waiting",
                                     hint="someone removed it; run the command again")
@@ -236,7 +237,8 @@ class ClusterCSRSigner:
                               f"kubectl delete csr {self.object_name}")
 
     def _raise_on_final_condition(self, status):
-        for condition in status.get("conditions") or []:
+        conditions = status.get("conditions") or []
+        for condition in conditions if isinstance(conditions, list) else []:
             if not isinstance(condition, dict):
                 continue
             if condition.get("type") in ("Denied", "Failed") and condition.get("status", "True") == "True":
