@@ -74,11 +74,16 @@ def ledger_lines(out="clients"):
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.exists() else []
 
 
-def whoami(cluster, kubeconfig, binary="kubectl"):
-    """What the test API server says the kubeconfig's user is (through real kubectl)."""
+def whoami(cluster, kubeconfig, binary="kubectl", extra=False):
+    """What the test API server says the kubeconfig's user is (through real kubectl): username and groups;
+    with extra=True also the user's extra (authentication.kubernetes.io/credential-id, the certificate's
+    X509SHA256=... on a server that sets credential ids, as kube-apiserver 1.32+ does)."""
     result = cluster.kubectl(kubeconfig, "auth", "whoami", "-o", "json", binary=binary)
     assert result.returncode == 0, result.stderr
-    return json.loads(result.stdout)["status"]["userInfo"]
+    info = json.loads(result.stdout)["status"]["userInfo"]
+    if not extra:
+        info.pop("extra", None)
+    return info
 
 
 def python_on_path(folder, executable=sys.executable):

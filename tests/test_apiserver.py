@@ -8,6 +8,7 @@ import datetime
 import http.client
 import json
 import os
+import re
 import ssl
 import subprocess
 from pathlib import Path
@@ -644,3 +645,191 @@ def test_without_a_signer_approved_requests_wait_for_one(cluster):
 
     assert cluster.kubectl(admin, "get", "csr", "early", "--no-headers").stdout.split()[-1] == "Approved,Issued"
     assert cluster.server.csr_signer.errors == []
+
+
+# -- who filed a request: the requester's identity, credential id included --------
+
+CREDENTIAL_ID = "authentication.kubernetes.io/credential-id"
+
+
+def credential_id_of(kubeconfig: Path) -> str:
+    """X509SHA256=<hex> of the kubeconfig's client certificate, computed with cryptography."""
+    user = json.loads(Path(kubeconfig).read_text())["users"][0]["user"]
+    cert = x509.load_pem_x509_certificate(base64.b64decode(user["client-certificate-data"]))
+    return "X509SHA256=" + cert.fingerprint(hashes.SHA256()).hex()
+
+
+@pytest.mark.parametrize("binary", KUBECTLS)
+def test_whoami_shows_the_certificates_credential_id(cluster, binary):
+    kubeconfig = cluster.credentials("alice", ["dev"])
+
+    user = whoami(cluster, kubeconfig, require(binary), extra=True)
+    table = cluster.kubectl(kubeconfig, "auth", "whoami", binary=require(binary))
+
+    assert user == {"username": "alice", "groups": ["dev", "system:authenticated"],
+                    "extra": {CREDENTIAL_ID: [credential_id_of(kubeconfig)]}}
+    assert re.search(r"Extra: authentication.kubernetes.io/credential-id +\[X509SHA256=[0-9a-f]{64}\]", table.stdout)
+    other = cluster.credentials("alice", ["dev"])  # the same subject, another certificate: another id
+    assert whoami(cluster, other, extra=True)["extra"][CREDENTIAL_ID] != user["extra"][CREDENTIAL_ID]
+
+
+@pytest.fixture
+def csr_requesters(csr_api):
+    """csr_api plus alice (group dev), allowed to create and read requests (no approval rights)."""
+    cluster, admin = csr_api
+    grant(cluster, "alice", {"apiGroups": ["certificates.k8s.io"], "resources": ["certificatesigningrequests"],
+                             "verbs": ["create", "get", "list", "watch"]})
+    return cluster, admin, cluster.credentials("alice", ["dev"])
+
+
+def test_a_request_records_who_filed_it_whatever_the_client_says(csr_requesters):
+    cluster, admin, alice = csr_requesters
+    forged = csr_manifest("alice-renewal", "alice")
+    forged["spec"].update(username="bob", uid="1234", groups=["system:masters"],
+                          extra={CREDENTIAL_ID: ["X509SHA256=" + "0" * 64], "scopes": ["all"]})
+
+    made = cluster.kubectl(alice, "create", "-f", "-", stdin=json.dumps(forged))
+    shown = json.loads(cluster.kubectl(alice, "get", "csr", "alice-renewal", "-o", "json").stdout)
+
+    assert made.returncode == 0, made.stderr
+    assert {k: v for k, v in shown["spec"].items() if k in ("username", "uid", "groups", "extra")} == {
+        "username": "alice", "groups": ["dev", "system:authenticated"],
+        "extra": {CREDENTIAL_ID: [credential_id_of(alice)]}}  # an x509 user has no uid: the field is absent
+
+
+def test_who_filed_a_request_cannot_be_changed_afterwards(csr_requesters):
+    cluster, admin, alice = csr_requesters
+    cluster.kubectl(alice, "create", "-f", "-", stdin=json.dumps(csr_manifest("alice-renewal", "alice")))
+    before = cluster.server.get("certificates.k8s.io/v1", "CertificateSigningRequest", "alice-renewal")["spec"]
+    lie = {"spec": {"username": "bob", "groups": ["ops"], "extra": {CREDENTIAL_ID: ["X509SHA256=" + "1" * 64]}}}
+
+    patched = cluster.kubectl(admin, "patch", "csr", "alice-renewal", "--type=merge", "-p", json.dumps(lie))
+    csr = json.loads(cluster.kubectl(admin, "get", "csr", "alice-renewal", "-o", "json").stdout)
+    csr["spec"].update(lie["spec"])
+    csr["status"]["conditions"] = [{"type": "Approved", "status": "True", "reason": "R", "message": "M"}]
+    approved = cluster.kubectl(admin, "replace", "--raw", f"{CSR_API}/alice-renewal/approval", "-f", "-",
+                               stdin=json.dumps(csr))
+
+    assert patched.returncode == 0 and approved.returncode == 0, patched.stderr + approved.stderr
+    assert cluster.server.get("certificates.k8s.io/v1", "CertificateSigningRequest", "alice-renewal")["spec"] \
+        == before
+
+
+def test_an_older_cluster_sets_no_credential_id(tmp_path):
+    server_ca = pki.make_ca(tmp_path / "old", "server-ca")
+    client_ca = pki.make_ca(tmp_path / "old", "client-ca")
+    with APIServer(*pki.make_server_cert(server_ca, tmp_path / "old"), client_ca.cert_path,
+                   credential_ids=False) as server:
+        cluster = Cluster(server, server_ca, client_ca, None, tmp_path / "old")
+        admin = cluster.credentials("admin", ["system:masters"])
+
+        made = cluster.kubectl(admin, "create", "-f", "-", stdin=json.dumps(csr_manifest("alice-1")))
+        user = whoami(cluster, admin, extra=True)
+
+        assert made.returncode == 0, made.stderr
+        assert user == {"username": "admin", "groups": ["system:masters", "system:authenticated"]}
+        spec = server.get("certificates.k8s.io/v1", "CertificateSigningRequest", "alice-1")["spec"]
+        assert (spec["username"], "extra" in spec, "uid" in spec) == ("admin", False, False)
+
+
+# -- approving and denying, with a reason and a message ----------------------
+
+def approval_body(cluster: Cluster, name: str, condition: str, reason: str, message: str) -> str:
+    """The request as it is, with one more condition: what a PUT to .../approval carries."""
+    csr = cluster.server.get("certificates.k8s.io/v1", "CertificateSigningRequest", name)
+    csr.setdefault("status", {}).setdefault("conditions", []).append(
+        {"type": condition, "status": "True", "reason": reason, "message": message})
+    return json.dumps(csr)
+
+
+@pytest.mark.parametrize("binary", KUBECTLS)
+def test_approve_and_deny_with_a_reason_and_a_message_by_replace_raw(csr_api, binary):
+    cluster, admin = csr_api
+    kubectl = lambda *a, stdin=None: cluster.kubectl(admin, *a, binary=require(binary), stdin=stdin)  # noqa: E731
+    kubectl("create", "-f", "-", stdin=as_list(csr_manifest("alice-renewal"), csr_manifest("bob-renewal", "bob")))
+
+    denied = kubectl("replace", "--raw", f"{CSR_API}/bob-renewal/approval", "-f", "-",
+                     stdin=approval_body(cluster, "bob-renewal", "Denied", "NotASelfRenewal",
+                                         "alice may not renew CN=bob"))
+    approved = kubectl("replace", "--raw", f"{CSR_API}/alice-renewal/approval", "-f", "-",
+                       stdin=approval_body(cluster, "alice-renewal", "Approved", "SelfRenewal",
+                                           "renews X509SHA256=ab12"))
+
+    assert denied.returncode == 0 and approved.returncode == 0, denied.stderr + approved.stderr
+    assert json.loads(denied.stdout)["status"]["conditions"][0]["reason"] == "NotASelfRenewal"
+    deny = conditions(cluster, "bob-renewal")["Denied"]
+    assert (deny["reason"], deny["message"]) == ("NotASelfRenewal", "alice may not renew CN=bob")
+    assert deny["lastUpdateTime"].endswith("Z") and deny["lastTransitionTime"].endswith("Z")
+    assert "certificate" not in cluster.server.get("certificates.k8s.io/v1", "CertificateSigningRequest",
+                                                   "bob-renewal")["status"]
+    approve = conditions(cluster, "alice-renewal")["Approved"]
+    assert (approve["reason"], approve["message"]) == ("SelfRenewal", "renews X509SHA256=ab12")
+    assert issued_certificate(cluster, "alice-renewal").subject.rfc4514_string() == "CN=alice,O=dev"
+    shown = kubectl("get", "csr", "--no-headers")
+    assert {line.split()[0]: line.split()[-1] for line in shown.stdout.splitlines()} == {
+        "alice-renewal": "Approved,Issued", "bob-renewal": "Denied"}
+
+
+@pytest.mark.parametrize("binary", KUBECTLS)
+def test_patch_of_the_approval_subresource_needs_kubectl_1_32(csr_api, binary):
+    cluster, admin = csr_api
+    cluster.kubectl(admin, "create", "-f", "-", stdin=json.dumps(csr_manifest("alice-renewal")))
+    deny = {"status": {"conditions": [{"type": "Denied", "status": "True", "reason": "Expired",
+                                       "message": "the certificate it renews has expired"}]}}
+
+    patched = cluster.kubectl(admin, "patch", "csr", "alice-renewal", "--subresource=approval", "--type=merge",
+                              "-p", json.dumps(deny), binary=require(binary))
+
+    version = subprocess.run([str(binary), "version", "--client", "-o", "json"], capture_output=True, text=True)
+    minor = int(re.match(r"\d+", json.loads(version.stdout)["clientVersion"]["minor"]).group())
+    if minor < 32:
+        assert patched.returncode == 1
+        assert 'error: invalid subresource value: "approval". Must be one of [status scale]' in patched.stderr
+        assert "Denied" not in conditions(cluster, "alice-renewal")
+    else:
+        assert patched.returncode == 0, patched.stderr
+        assert conditions(cluster, "alice-renewal")["Denied"]["message"] == "the certificate it renews has expired"
+        assert [r.method for r in cluster.server.records(path=f"{CSR_API}/alice-renewal/approval")] == [
+            "GET", "PATCH"]
+
+
+def test_approve_and_deny_take_several_names(csr_api):
+    cluster, admin = csr_api
+    cluster.kubectl(admin, "create", "-f", "-", stdin=as_list(*(csr_manifest(n) for n in ("a", "b", "c", "d"))))
+
+    approved = cluster.kubectl(admin, "certificate", "approve", "a", "b")
+    denied = cluster.kubectl(admin, "certificate", "deny", "c", "d")
+
+    assert approved.stdout.split("\n")[:2] == ["certificatesigningrequest.certificates.k8s.io/a approved",
+                                                "certificatesigningrequest.certificates.k8s.io/b approved"]
+    assert denied.stdout.split("\n")[:2] == ["certificatesigningrequest.certificates.k8s.io/c denied",
+                                              "certificatesigningrequest.certificates.k8s.io/d denied"]
+    assert [sorted(conditions(cluster, n)) for n in "abcd"] == [["Approved"], ["Approved"], ["Denied"], ["Denied"]]
+
+
+def test_approval_rights_per_verb(csr_api):
+    """PUT (kubectl certificate approve, replace --raw) is `update` on certificatesigningrequests/approval,
+    PATCH is `patch` (and kubectl patch GETs the subresource first: `get` on it too); both then need
+    `approve` on the signer."""
+    cluster, admin = csr_api
+    csrs = {"apiGroups": ["certificates.k8s.io"], "resources": ["certificatesigningrequests"], "verbs": ["get"]}
+    approval = lambda verb: {"apiGroups": ["certificates.k8s.io"],  # noqa: E731
+                             "resources": ["certificatesigningrequests/approval"], "verbs": ["get", verb]}
+    signer = {"apiGroups": ["certificates.k8s.io"], "resources": ["signers"], "verbs": ["approve"],
+              "resourceNames": [CLIENT_SIGNER]}
+    grant(cluster, "putter", csrs, approval("update"), signer)
+    grant(cluster, "patcher", csrs, approval("patch"), signer)
+    cluster.kubectl(admin, "create", "-f", "-", stdin=as_list(csr_manifest("one"), csr_manifest("two")))
+    approve = json.dumps({"status": {"conditions": [{"type": "Approved", "status": "True", "reason": "R"}]}})
+    patch = lambda who, name: cluster.kubectl(cluster.credentials(who), "patch", "csr", name,  # noqa: E731
+                                              "--subresource=approval", "--type=merge", "-p", approve)
+
+    put_by_patcher = cluster.kubectl(cluster.credentials("patcher"), "certificate", "approve", "one")
+    patch_by_putter = patch("putter", "one")
+    assert 'User "patcher" cannot update resource "certificatesigningrequests/approval"' in put_by_patcher.stderr
+    assert 'User "putter" cannot patch resource "certificatesigningrequests/approval"' in patch_by_putter.stderr
+    assert conditions(cluster, "one") == {}
+
+    assert cluster.kubectl(cluster.credentials("putter"), "certificate", "approve", "one").returncode == 0
+    assert patch("patcher", "two").returncode == 0
+    assert sorted(conditions(cluster, "one")) == sorted(conditions(cluster, "two")) == ["Approved"]
