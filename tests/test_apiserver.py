@@ -22,6 +22,7 @@ from cryptography.x509.oid import NameOID
 import apiserver
 import pki
 from apiserver import APIServer
+from apiserver.tables import csr_condition_column
 from conftest import LiveCluster as Cluster, default_kubectl
 from helpers import whoami
 
@@ -833,3 +834,265 @@ def test_approval_rights_per_verb(csr_api):
     assert cluster.kubectl(cluster.credentials("putter"), "certificate", "approve", "one").returncode == 0
     assert patch("patcher", "two").returncode == 0
     assert sorted(conditions(cluster, "one")) == sorted(conditions(cluster, "two")) == ["Approved"]
+
+
+# -- watch --------------------------------------------------------------------
+
+def json_documents(text: str) -> list:
+    """The JSON documents kubectl -o json prints one after the other (indented, not one per line)."""
+    decoder, documents, at = json.JSONDecoder(), [], 0
+    while text[at:].strip():
+        at += len(text[at:]) - len(text[at:].lstrip())
+        document, at = decoder.raw_decode(text, at)
+        documents.append(document)
+    return documents
+
+
+@pytest.fixture
+def watch(cluster):
+    """watch(kubeconfig, *args, binary=None): `kubectl ARGS` (a --watch) in the background, returned once
+    the server streams to it; finish(process) stops the server (a clean end of every watch) and
+    returns what kubectl printed."""
+    processes = []
+
+    def start(kubeconfig, *args, binary=None):
+        opened = len([r for r in cluster.server.records() if "watch=true" in r.query])
+        argv = [str(binary or default_kubectl()), "--kubeconfig", str(kubeconfig), *map(str, args)]
+        processes.append(subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                          stdin=subprocess.DEVNULL))
+        cluster.server.wait_for(lambda: len([r for r in cluster.server.records() if "watch=true" in r.query])
+                                > opened or processes[-1].poll() is not None, what="a watch request")
+        return processes[-1]
+
+    yield start
+    for process in processes:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+
+
+def finish(cluster: Cluster, process: subprocess.Popen) -> subprocess.CompletedProcess:
+    cluster.server.stop()
+    out, err = process.communicate(timeout=30)
+    return subprocess.CompletedProcess(process.args, process.returncode, out, err)
+
+
+def create_approve_deny_delete(cluster: Cluster, admin: Path) -> None:
+    """What a watch then sees: alice's request created, approved and signed; bob's created and denied;
+    alice's deleted."""
+    assert cluster.kubectl(admin, "create", "-f", "-", stdin=json.dumps(csr_manifest("alice-1"))).returncode == 0
+    assert cluster.kubectl(admin, "certificate", "approve", "alice-1").returncode == 0
+    assert cluster.kubectl(admin, "create", "-f", "-", stdin=json.dumps(csr_manifest("bob-1", "bob"))).returncode == 0
+    assert cluster.kubectl(admin, "certificate", "deny", "bob-1").returncode == 0
+    assert cluster.kubectl(admin, "delete", "csr", "alice-1").returncode == 0
+
+
+def state(csr: dict) -> str:
+    return "%s:%s" % (csr["metadata"]["name"], csr_condition_column(csr))
+
+
+@pytest.mark.parametrize("binary", KUBECTLS)
+def test_watch_streams_the_list_then_every_change(csr_api, watch, binary):
+    cluster, admin = csr_api
+    cluster.kubectl(admin, "create", "-f", "-", stdin=json.dumps(csr_manifest("earlier")))
+
+    watching = watch(admin, "get", "csr", "--watch", "-o", "json", binary=require(binary))
+    create_approve_deny_delete(cluster, admin)
+    done = finish(cluster, watching)
+
+    assert done.returncode == 0, done.stderr  # the server stopping ends the stream cleanly
+    documents = json_documents(done.stdout)
+    assert [state(d) for d in documents] == [
+        "earlier:Pending", "alice-1:Pending", "alice-1:Approved", "alice-1:Approved,Issued", "bob-1:Pending",
+        "bob-1:Denied", "alice-1:Approved,Issued"]  # the last: alice-1 as it was when deleted
+    issued = x509.load_pem_x509_certificate(base64.b64decode(documents[3]["status"]["certificate"]))
+    assert issued.subject.rfc4514_string() == "CN=alice,O=dev"
+    versions = [int(d["metadata"]["resourceVersion"]) for d in documents[1:]]
+    assert versions == sorted(versions) and len(set(versions)) == len(versions)
+    [request] = [r for r in cluster.server.records(path=CSR_API) if "watch=true" in r.query]
+    listed = [r for r in cluster.server.records(path=CSR_API) if r.method == "GET" and "watch" not in r.query]
+    assert "resourceVersion=" in request.query and request.status == 200 and listed  # list, then watch from it
+
+
+def test_watch_events_and_watch_only(csr_api, watch):
+    cluster, admin = csr_api
+    cluster.kubectl(admin, "create", "-f", "-", stdin=json.dumps(csr_manifest("earlier")))
+
+    events = watch(admin, "get", "csr", "-w", "--output-watch-events", "-o", "json")
+    only = watch(admin, "get", "csr", "--watch-only", "-o", "json")
+    create_approve_deny_delete(cluster, admin)
+    cluster.server.stop()
+    events_out, only_out = events.communicate(timeout=30)[0], only.communicate(timeout=30)[0]
+
+    assert [(e["type"], state(e["object"])) for e in json_documents(events_out)] == [
+        ("ADDED", "earlier:Pending"), ("ADDED", "alice-1:Pending"), ("MODIFIED", "alice-1:Approved"),
+        ("MODIFIED", "alice-1:Approved,Issued"), ("ADDED", "bob-1:Pending"), ("MODIFIED", "bob-1:Denied"),
+        ("DELETED", "alice-1:Approved,Issued")]
+    assert [state(d) for d in json_documents(only_out)] == [
+        "alice-1:Pending", "alice-1:Approved", "alice-1:Approved,Issued", "bob-1:Pending", "bob-1:Denied",
+        "alice-1:Approved,Issued"]
+
+
+def test_watch_of_one_request_by_name(csr_api, watch):
+    cluster, admin = csr_api
+    cluster.kubectl(admin, "create", "-f", "-", stdin=as_list(csr_manifest("alice-1"), csr_manifest("other")))
+
+    watching = watch(admin, "get", "csr", "alice-1", "--watch", "-o", "json")
+    cluster.kubectl(admin, "certificate", "approve", "other", "alice-1")
+    done = finish(cluster, watching)
+
+    assert [state(d) for d in json_documents(done.stdout)] == [
+        "alice-1:Pending", "alice-1:Approved", "alice-1:Approved,Issued"]
+    [request] = [r for r in cluster.server.records(path=CSR_API) if "watch=true" in r.query]
+    assert "fieldSelector=metadata.name%3Dalice-1" in request.query and "resourceVersion=0" in request.query
+
+
+def test_watch_as_a_table(csr_api, watch):
+    cluster, admin = csr_api
+
+    watching = watch(admin, "get", "csr", "--watch")
+    cluster.kubectl(admin, "create", "-f", "-", stdin=json.dumps(csr_manifest("alice-1")))
+    cluster.kubectl(admin, "certificate", "approve", "alice-1")
+    done = finish(cluster, watching)
+
+    rows = [line.split() for line in done.stdout.splitlines()]
+    assert rows[0] == ["NAME", "AGE", "SIGNERNAME", "REQUESTOR", "REQUESTEDDURATION", "CONDITION"]
+    assert [(r[0], r[-1]) for r in rows[1:]] == [
+        ("alice-1", "Pending"), ("alice-1", "Approved"), ("alice-1", "Approved,Issued")]
+
+
+def test_watch_ends_when_the_client_goes_away(csr_api, watch):
+    cluster, admin = csr_api
+    watching = watch(admin, "get", "csr", "--watch", "-o", "name")
+    assert cluster.server.open_watches == 1
+
+    watching.kill()
+    watching.communicate()
+
+    cluster.server.wait_for(lambda: cluster.server.open_watches == 0, what="the watch to notice")
+
+
+def test_watch_timeout_seconds_and_an_expired_resource_version(csr_api):
+    cluster, admin = csr_api
+    cluster.kubectl(admin, "create", "-f", "-", stdin=json.dumps(csr_manifest("alice-1")))
+
+    timed = cluster.kubectl(admin, "get", "--raw", f"{CSR_API}?watch=true&timeoutSeconds=1")
+    expired = cluster.kubectl(admin, "get", "--raw", f"{CSR_API}?watch=true&resourceVersion=5")
+    current = cluster.server.store.resource_version()
+    quiet = cluster.kubectl(admin, "get", "--raw", f"{CSR_API}?watch=true&resourceVersion={current}&timeoutSeconds=1")
+    watch_list = cluster.kubectl(admin, "get", "--raw", f"{CSR_API}?watch=true&sendInitialEvents=true&"
+                                 "resourceVersionMatch=NotOlderThan&allowWatchBookmarks=true&timeoutSeconds=1")
+
+    assert timed.returncode == 0, timed.stderr
+    assert [(e["type"], e["object"]["metadata"]["name"]) for e in json_documents(timed.stdout)] == [
+        ("ADDED", "alice-1")]
+    [error] = json_documents(expired.stdout)
+    assert error["type"] == "ERROR" and (error["object"]["code"], error["object"]["reason"]) == (410, "Expired")
+    assert error["object"]["message"].startswith("too old resource version: 5 (")
+    assert quiet.returncode == 0 and quiet.stdout == "", quiet.stderr
+    added, bookmark = json_documents(watch_list.stdout)
+    assert (added["type"], bookmark["type"]) == ("ADDED", "BOOKMARK")
+    assert bookmark["object"]["metadata"] == {"resourceVersion": current,
+                                              "annotations": {"k8s.io/initial-events-end": "true"}}
+
+
+def test_watch_needs_the_watch_verb(csr_api):
+    cluster, admin = csr_api
+    grant(cluster, "lister", {"apiGroups": ["certificates.k8s.io"], "resources": ["certificatesigningrequests"],
+                              "verbs": ["list"]})
+
+    refused = cluster.kubectl(cluster.credentials("lister"), "get", "csr", "--watch")
+
+    assert refused.returncode == 1
+    assert ('certificatesigningrequests.certificates.k8s.io is forbidden: User "lister" cannot watch resource '
+            '"certificatesigningrequests" in API group "certificates.k8s.io" at the cluster scope') in refused.stderr
+
+
+def test_field_selectors_of_csrs(csr_api):
+    cluster, admin = csr_api
+    other = csr_manifest("other-signer")
+    other["spec"]["signerName"] = "example.com/other"
+    cluster.kubectl(admin, "create", "-f", "-", stdin=as_list(csr_manifest("alice-1"), csr_manifest("bob-1"), other))
+    names = lambda *a: cluster.kubectl(admin, "get", "csr", "-o", "name", *a).stdout.split()  # noqa: E731
+
+    assert names("--field-selector", "metadata.name=bob-1") == ["certificatesigningrequest.certificates.k8s.io/bob-1"]
+    assert names("--field-selector", f"spec.signerName={CLIENT_SIGNER}") == [
+        "certificatesigningrequest.certificates.k8s.io/alice-1", "certificatesigningrequest.certificates.k8s.io/bob-1"]
+    assert names("--field-selector", f"spec.signerName!={CLIENT_SIGNER},metadata.name!=bob-1") == [
+        "certificatesigningrequest.certificates.k8s.io/other-signer"]
+    unknown = cluster.kubectl(admin, "get", "csr", "--field-selector", "spec.username=alice")
+    assert "field label not supported: spec.username" in unknown.stderr
+
+
+# -- RBAC resourceNames: the right to self-renew ----------------------------------
+
+def self_renewal_rules(*names: str) -> list:
+    """create on certificatesigningrequests (cannot be narrowed), get/delete (and list/watch through a
+    metadata.name field selector) only on the named requests."""
+    csrs = {"apiGroups": ["certificates.k8s.io"], "resources": ["certificatesigningrequests"]}
+    return [dict(csrs, verbs=["create"]), dict(csrs, verbs=["get", "delete", "list", "watch"], resourceNames=list(names))]
+
+
+def test_resource_names_narrow_get_and_delete_but_not_create(csr_api, watch):
+    cluster, admin = csr_api
+    grant(cluster, "alice", *self_renewal_rules("usercert-renew-alice-1", "usercert-renew-alice-2"))
+    alice = cluster.credentials("alice", ["dev"])
+    kubectl = lambda *a, stdin=None: cluster.kubectl(alice, *a, stdin=stdin)  # noqa: E731
+
+    mine = kubectl("create", "-f", "-", stdin=json.dumps(csr_manifest("usercert-renew-alice-1", "alice")))
+    any_name = kubectl("create", "-f", "-", stdin=json.dumps(csr_manifest("not-in-the-list", "bob")))
+    cluster.kubectl(admin, "create", "-f", "-", stdin=json.dumps(csr_manifest("bobs", "bob")))
+
+    assert mine.returncode == 0 and any_name.returncode == 0, mine.stderr + any_name.stderr  # create: any name
+    assert kubectl("get", "csr", "usercert-renew-alice-1", "-o", "name").returncode == 0
+    forbidden = 'User "alice" cannot %s resource "certificatesigningrequests" in API group "certificates.k8s.io"'
+    assert (forbidden % "get") in kubectl("get", "csr", "bobs").stderr
+    assert (forbidden % "get") in kubectl("get", "csr", "not-in-the-list").stderr  # made it, cannot read it
+    assert (forbidden % "list") in kubectl("get", "csr").stderr
+    narrowed = kubectl("get", "csr", "--field-selector", "metadata.name=usercert-renew-alice-1", "-o", "name")
+    assert narrowed.stdout.split() == ["certificatesigningrequest.certificates.k8s.io/usercert-renew-alice-1"]
+    assert (forbidden % "list") in kubectl("get", "csr", "--field-selector", "metadata.name=bobs").stderr
+    assert (forbidden % "delete") in kubectl("delete", "csr", "bobs").stderr
+    assert kubectl("delete", "csr", "usercert-renew-alice-1").returncode == 0
+    assert sorted(c["metadata"]["name"] for c in cluster.server.list("certificates.k8s.io/v1",
+                                                                      "CertificateSigningRequest")) == [
+        "bobs", "not-in-the-list"]
+
+    kubectl("create", "-f", "-", stdin=json.dumps(csr_manifest("usercert-renew-alice-2", "alice")))
+    watching = watch(alice, "get", "csr", "usercert-renew-alice-2", "--watch", "-o", "json")
+    cluster.kubectl(admin, "certificate", "approve", "usercert-renew-alice-2", "bobs")
+    done = finish(cluster, watching)
+    assert [state(d) for d in json_documents(done.stdout)] == [
+        "usercert-renew-alice-2:Pending", "usercert-renew-alice-2:Approved",
+        "usercert-renew-alice-2:Approved,Issued"], done.stderr
+
+
+def test_a_rule_with_resource_names_never_allows_create(csr_api):
+    cluster, _ = csr_api
+    grant(cluster, "alice", {"apiGroups": ["certificates.k8s.io"], "resources": ["certificatesigningrequests"],
+                             "verbs": ["create", "get"], "resourceNames": ["usercert-renew-alice-1"]})
+
+    refused = cluster.kubectl(cluster.credentials("alice"), "create", "-f", "-",
+                              stdin=json.dumps(csr_manifest("usercert-renew-alice-1", "alice")))
+
+    assert refused.returncode == 1
+    assert ('certificatesigningrequests.certificates.k8s.io is forbidden: User "alice" cannot create resource '
+            '"certificatesigningrequests" in API group "certificates.k8s.io" at the cluster scope') in refused.stderr
+
+
+def test_a_namespaced_role_grants_nothing_on_csrs(csr_api):
+    """CSRs are cluster-scoped: RBAC looks at ClusterRoleBindings only, so a Role cannot grant them."""
+    cluster, admin = csr_api
+    role = {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
+            "metadata": {"name": "renew", "namespace": "default"}, "rules": self_renewal_rules("usercert-renew-alice-1")}
+    binding = {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+               "metadata": {"name": "renew", "namespace": "default"},
+               "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "renew"},
+               "subjects": [{"kind": "User", "apiGroup": "rbac.authorization.k8s.io", "name": "alice"}]}
+    assert cluster.kubectl(admin, "create", "-f", "-", stdin=as_list(role, binding)).returncode == 0
+
+    refused = cluster.kubectl(cluster.credentials("alice"), "create", "-f", "-",
+                              stdin=json.dumps(csr_manifest("usercert-renew-alice-1", "alice")))
+
+    assert 'User "alice" cannot create resource "certificatesigningrequests"' in refused.stderr
+

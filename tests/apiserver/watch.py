@@ -13,7 +13,8 @@ end: kubectl sees the stream close, not an error). resourceVersion as kube reads
 
 Label and field selectors filter events as the watch cache does: an object that starts to match
 arrives as ADDED, one that stops matching as DELETED. `sendInitialEvents=true` (the WatchList
-protocol) ends the initial events with a BOOKMARK annotated k8s.io/initial-events-end. With an
+protocol) sends the objects that exist now whatever the resourceVersion, then a BOOKMARK annotated
+k8s.io/initial-events-end. With an
 `as=Table` Accept header (kubectl's human output) each event carries a one-row Table, column
 definitions in the first only (TableOptions.NoHeaders afterwards), as watchEmbeddedEncoder does.
 """
@@ -104,7 +105,7 @@ class WatchStream:
     def _start(self) -> Tuple[List[dict], Optional[str]]:
         store = self.app.store
         with store.lock:
-            if self.since is not None:
+            if self.since is not None and not self.initial_events_end:
                 return [], store.expired(self.since)
             self.since = int(store.resource_version())
             return [o for o in store.list(self.rt, self.namespace) if self.matches(o)], None
