@@ -1096,3 +1096,75 @@ def test_a_namespaced_role_grants_nothing_on_csrs(csr_api):
 
     assert 'User "alice" cannot create resource "certificatesigningrequests"' in refused.stderr
 
+
+# -- several clusters at once -------------------------------------------------------
+
+def test_a_fleet_of_three_clusters_each_with_its_own_cas(fleet):
+    admin = Path(os.environ["HOME"]) / ".kube" / "config"
+    kubectl = lambda *a: subprocess.run([default_kubectl(), *a], capture_output=True, text=True)  # noqa: E731
+
+    contexts = kubectl("config", "get-contexts", "-o", "name")
+    assert fleet.contexts == ["prod", "staging", "lab"]
+    assert contexts.stdout.split() == ["lab", "prod", "staging"]  # kubectl sorts them
+    assert admin == fleet.kubeconfig and kubectl("config", "current-context").stdout.strip() == "prod"
+    for cluster in fleet:
+        answer = kubectl("--context", cluster.context, "auth", "whoami", "-o", "json")
+        assert json.loads(answer.stdout)["status"]["userInfo"]["username"] == "kubernetes-admin", answer.stderr
+        assert [r.user for r in cluster.server.records(path="/apis/authentication.k8s.io/v1/selfsubjectreviews")] \
+            == ["kubernetes-admin"]  # each context reached its own server
+    assert len({c.server.url for c in fleet}) == 3
+    assert len({c.client_ca.cert.fingerprint(hashes.SHA256()) for c in fleet}) == 3
+    prod, staging = fleet["prod"], fleet["staging"]
+    assert prod.server_ca is not prod.client_ca  # split, like k3s
+    assert staging.server_ca is staging.client_ca and staging.client_ca.cert.subject.rfc4514_string() == \
+        "CN=kubernetes"  # one CA, like kubeadm
+
+    foreign = staging.credentials("alice", ["dev"], ca=prod.client_ca)  # prod's client CA means nothing here
+    assert UNAUTHORIZED in staging.kubectl(foreign, "auth", "whoami").stderr
+    assert whoami(prod, prod.credentials("alice", ["dev"]))["username"] == "alice"
+
+
+def test_a_fleet_signs_csrs_on_each_cluster_with_its_own_client_ca(fleet):
+    for cluster in fleet:
+        made = cluster.admin("create", "-f", "-", stdin=json.dumps(csr_manifest("alice-1")))
+        approved = cluster.admin("certificate", "approve", "alice-1")
+        assert made.returncode == 0 and approved.returncode == 0, made.stderr + approved.stderr
+        issued_certificate(cluster, "alice-1").verify_directly_issued_by(cluster.client_ca.cert)
+
+
+def test_two_kubeconfigs_with_the_same_names_merge_as_kubectl_merges_them(fleet, monkeypatch):
+    """staging and lab's own kubeconfigs both name their cluster kubernetes and their user
+    kubernetes-admin: with KUBECONFIG=staging:lab the first file's entries win, so context lab talks
+    to staging's server with staging's credentials (what a fleet tool must not fall for)."""
+    staging, lab = fleet["staging"], fleet["lab"]
+    monkeypatch.setenv("KUBECONFIG", fleet.kubeconfig_path("staging", "lab"))
+
+    contexts = subprocess.run([default_kubectl(), "config", "get-contexts", "-o", "name"], capture_output=True,
+                              text=True)
+    view = subprocess.run([default_kubectl(), "config", "view", "-o", "json"], capture_output=True, text=True)
+    answer = subprocess.run([default_kubectl(), "--context", "lab", "auth", "whoami"], capture_output=True, text=True)
+
+    assert contexts.stdout.split() == ["lab", "staging"]
+    assert [c["name"] for c in json.loads(view.stdout)["clusters"]] == ["kubernetes"]
+    assert answer.returncode == 0, answer.stderr
+    assert staging.server.records() and not lab.server.records()
+
+
+def test_a_fleet_of_chosen_shapes(make_fleet):
+    from helpers import ClusterSpec
+
+    one_hour = datetime.timedelta(hours=1)
+    fleet = make_fleet(ClusterSpec("old", split_ca=False, server_options=(("credential_ids", False),),
+                                   cluster_signing_duration=one_hour),
+                       ClusterSpec("new", split_ca=True, sign_csrs=False))
+    old, new = fleet["old"], fleet["new"]
+
+    assert "extra" not in whoami(old, old.credentials("alice"), extra=True)
+    assert "extra" in whoami(new, new.credentials("alice"), extra=True)
+    for cluster in fleet:
+        cluster.admin("create", "-f", "-", stdin=json.dumps(csr_manifest("alice-1", expiration=7200)))
+        cluster.admin("certificate", "approve", "alice-1")
+    issued = issued_certificate(old, "alice-1")
+    assert issued.not_valid_after_utc - issued.not_valid_before_utc == datetime.timedelta(hours=1, minutes=5)
+    assert "certificate" not in new.server.get("certificates.k8s.io/v1", "CertificateSigningRequest",
+                                               "alice-1")["status"]  # no signer runs there
