@@ -1,5 +1,6 @@
 """Shared fixtures: an isolated HOME and working folder per test, throwaway CAs, every openssl, and the
-one live-cluster harness (the test API server of tests/apiserver/, with kubectl wired to it).
+one live-cluster harness (the test API server of tests/apiserver/, with kubectl wired to it), alone
+(live_cluster) or several at once (fleet, make_fleet).
 
 Helpers (the CLI as a process or in this process, reading what it wrote) are in helpers.py.
 """

@@ -546,6 +546,28 @@ def test_durations_are_clamped_like_the_controller_does(cluster):
     assert len({issued_certificate(cluster, n).serial_number for n in ("short", "too-long", "unasked")}) == 3
 
 
+def test_a_one_hour_cluster_signing_duration_from_the_constructor(tmp_path):
+    """APIServer(csr_signing_key=..., cluster_signing_duration=...): the signer runs from the start,
+    for tests of short-lived certificates."""
+    from helpers import running_test_cluster
+
+    pki_dir = tmp_path / "short"
+    ca_key = pki_dir / "client-ca.key"  # made by running_test_cluster before the server starts
+    with running_test_cluster(pki_dir, tmp_path / "admin.kubeconfig", csr_signing_key=ca_key,
+                              cluster_signing_duration=datetime.timedelta(hours=1)) as (server, server_ca, client_ca):
+        cluster = Cluster(server, server_ca, client_ca, tmp_path / "admin.kubeconfig", pki_dir)
+        cluster.admin("create", "-f", "-", stdin=as_list(
+            csr_manifest("ten-minutes", expiration=600), csr_manifest("half-hour", expiration=1800),
+            csr_manifest("two-hours", expiration=7200), csr_manifest("unasked", expiration=None)))
+        cluster.admin("certificate", "approve", "ten-minutes", "half-hour", "two-hours", "unasked")
+
+        lifetime = lambda name: (lambda c: c.not_valid_after_utc - c.not_valid_before_utc)(  # noqa: E731
+            issued_certificate(cluster, name))
+        minutes = lambda m: datetime.timedelta(minutes=m)  # noqa: E731
+        assert [lifetime(n) for n in ("ten-minutes", "half-hour", "two-hours", "unasked")] == [
+            minutes(15), minutes(35), minutes(65), minutes(65)]  # asked, capped at 1h; notBefore 5m back
+
+
 def test_denied_and_failed_requests_get_no_certificate(csr_api):
     cluster, admin = csr_api
     cluster.kubectl(admin, "create", "-f", "-", stdin=as_list(
@@ -969,6 +991,22 @@ def test_watch_ends_when_the_client_goes_away(csr_api, watch):
     watching.kill()
     watching.communicate()
 
+    cluster.server.wait_for(lambda: cluster.server.open_watches == 0, what="the watch to notice")
+
+
+def test_request_timeout_ends_a_kubectl_watch_quietly(csr_api):
+    """kubectl --request-timeout also bounds a watch: kubectl gives up, exit 0, nothing on stderr (a watch
+    meant to last must run with --request-timeout=0); the server ignores the ?timeout= it sends."""
+    cluster, admin = csr_api
+    cluster.kubectl(admin, "create", "-f", "-", stdin=json.dumps(csr_manifest("alice-1")))
+
+    ended = subprocess.run([default_kubectl(), "--kubeconfig", str(admin), "--request-timeout=2s", "get", "csr",
+                            "--watch", "-o", "name"], capture_output=True, text=True, timeout=60)
+
+    assert (ended.returncode, ended.stdout, ended.stderr) == (
+        0, "certificatesigningrequest.certificates.k8s.io/alice-1\n", "")
+    [request] = [r for r in cluster.server.records(path=CSR_API) if "watch=true" in r.query]
+    assert "timeout=2s" in request.query
     cluster.server.wait_for(lambda: cluster.server.open_watches == 0, what="the watch to notice")
 
 

@@ -90,12 +90,17 @@ class _Handler(BaseHTTPRequestHandler):
         app: APIServer = self.server.app
         url = urlsplit(self.path)
         self.method, self.url_path, self.query = method, unquote(url.path), parse_qs(url.query)
-        self.body = self._read_body()
+        try:
+            self.body, unreadable = self._read_body(), False
+        except ValueError:  # a framing the server cannot read: answer, then drop the connection
+            self.body, unreadable, self.close_connection = b"", True, True
         self.warnings: List[str] = []
         self.record = RequestRecord(method, self.url_path, url.query, None, (), 0,
                                     user_agent=self.headers.get("User-Agent", ""))
         self._logged = False
         try:
+            if unreadable:
+                raise APIError(400, "BadRequest", "the body of the request could not be read")
             self._dispatch(app)
         except APIError as e:
             self._send(e.code, e.status())

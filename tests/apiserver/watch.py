@@ -9,7 +9,8 @@ end: kubectl sees the stream close, not an error). resourceVersion as kube reads
   (kubectl get NAME --watch asks for "0" and hides that first ADDED);
 * N: only the changes after N (kubectl get --watch passes its list's resourceVersion); an N older
   than the store's history gets one ERROR event with a 410 Expired Status ("too old resource
-  version") and the end of the stream.
+  version") and the end of the stream; an N the store has not reached yet is waited for
+  (kube-apiserver answers "Too large resource version" after a few seconds).
 
 Label and field selectors filter events as the watch cache does: an object that starts to match
 arrives as ADDED, one that stops matching as DELETED. `sendInitialEvents=true` (the WatchList
