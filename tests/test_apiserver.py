@@ -1068,7 +1068,8 @@ def self_renewal_rules(*names: str) -> list:
     """create on certificatesigningrequests (cannot be narrowed), get/delete (and list/watch through a
     metadata.name field selector) only on the named requests."""
     csrs = {"apiGroups": ["certificates.k8s.io"], "resources": ["certificatesigningrequests"]}
-    return [dict(csrs, verbs=["create"]), dict(csrs, verbs=["get", "delete", "list", "watch"], resourceNames=list(names))]
+    return [dict(csrs, verbs=["create"]),
+            dict(csrs, verbs=["get", "delete", "list", "watch"], resourceNames=list(names))]
 
 
 def test_resource_names_narrow_get_and_delete_but_not_create(csr_api, watch):
@@ -1122,7 +1123,8 @@ def test_a_namespaced_role_grants_nothing_on_csrs(csr_api):
     """CSRs are cluster-scoped: RBAC looks at ClusterRoleBindings only, so a Role cannot grant them."""
     cluster, admin = csr_api
     role = {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
-            "metadata": {"name": "renew", "namespace": "default"}, "rules": self_renewal_rules("usercert-renew-alice-1")}
+            "metadata": {"name": "renew", "namespace": "default"},
+            "rules": self_renewal_rules("usercert-renew-alice-1")}
     binding = {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
                "metadata": {"name": "renew", "namespace": "default"},
                "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "renew"},
