@@ -1,5 +1,6 @@
 """Shared fixtures: an isolated HOME and working folder per test, throwaway CAs, every openssl, and the
-one live-cluster harness (the test API server of tests/apiserver/, with kubectl wired to it).
+one live-cluster harness (the test API server of tests/apiserver/, with kubectl wired to it), alone
+(live_cluster) or several at once (fleet, make_fleet).
 
 Helpers (the CLI as a process or in this process, reading what it wrote) are in helpers.py.
 """
@@ -10,6 +11,7 @@ import re
 import shutil
 import subprocess
 import sys
+from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
@@ -19,7 +21,7 @@ sys.path.insert(0, str(ROOT / "lib"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import pki  # noqa: E402
-from helpers import running_test_cluster  # noqa: E402
+from helpers import FLEET, running_test_cluster, running_test_clusters  # noqa: E402
 
 
 def _openssls():
@@ -94,12 +96,13 @@ class LiveCluster:
     (so `kubectl usercert` finds the cluster the way it would on an admin's machine), and kubectl
     wired to it."""
 
-    def __init__(self, server, server_ca, client_ca, admin_kubeconfig, root):
+    def __init__(self, server, server_ca, client_ca, admin_kubeconfig, root, context=None):
         self.server = server
         self.server_ca = server_ca
         self.client_ca = client_ca
         self.admin_kubeconfig = admin_kubeconfig
         self.root = root
+        self.context = context  # its context in a fleet's merged kubeconfig
         self._serial = 0
 
     @property
@@ -132,3 +135,52 @@ def live_cluster(tmp_path, isolated):
     admin_kubeconfig = Path(os.environ["HOME"]) / ".kube" / "config"
     with running_test_cluster(tmp_path / "cluster-pki", admin_kubeconfig) as (server, server_ca, client_ca):
         yield LiveCluster(server, server_ca, client_ca, admin_kubeconfig, root)
+
+
+class Fleet:
+    """Several test API servers at once, each a LiveCluster with CAs of its own (helpers.FLEET: prod split
+    like k3s, staging and lab with one CA like kubeadm), all signing approved CSRs by default.
+    `kubeconfig` is the admin's one kubeconfig with a context per cluster (also ~/.kube/config, the
+    first context current); each cluster's `admin_kubeconfig` is a file of its own, whose cluster and
+    user names may collide with another's: kubeconfig_path("staging", "lab") is KUBECONFIG=a:b for them."""
+
+    def __init__(self, clusters, kubeconfig):
+        self.clusters = clusters  # {context: LiveCluster}, in order
+        self.kubeconfig = kubeconfig
+
+    def __getitem__(self, context):
+        return self.clusters[context]
+
+    def __iter__(self):
+        return iter(self.clusters.values())
+
+    @property
+    def contexts(self):
+        return list(self.clusters)
+
+    def kubeconfig_path(self, *contexts):
+        """KUBECONFIG's value listing the named clusters' own admin kubeconfigs (default: all), in order."""
+        return os.pathsep.join(str(self.clusters[c].admin_kubeconfig) for c in contexts or self.clusters)
+
+
+@pytest.fixture
+def make_fleet(tmp_path, isolated):
+    """make_fleet(*specs): a Fleet of helpers.ClusterSpec clusters (default helpers.FLEET); one per test
+    (it writes ~/.kube/config, as live_cluster does: use one or the other)."""
+    with ExitStack() as stack:
+        def make(*specs):
+            merged = Path(os.environ["HOME"]) / ".kube" / "config"
+            running = stack.enter_context(running_test_clusters(tmp_path / "fleet", specs or FLEET, merged))
+            clusters = {}
+            for spec, server, server_ca, client_ca, own in running:
+                root = tmp_path / "fleet-users" / spec.context
+                root.mkdir(parents=True)
+                clusters[spec.context] = LiveCluster(server, server_ca, client_ca, own, root, context=spec.context)
+            return Fleet(clusters, merged)
+        yield make
+
+
+@pytest.fixture
+def fleet(make_fleet):
+    """Three clusters (helpers.FLEET): prod, staging, lab."""
+    return make_fleet()

@@ -8,6 +8,7 @@ import datetime
 import http.client
 import json
 import os
+import re
 import ssl
 import subprocess
 from pathlib import Path
@@ -21,6 +22,7 @@ from cryptography.x509.oid import NameOID
 import apiserver
 import pki
 from apiserver import APIServer
+from apiserver.tables import csr_condition_column
 from conftest import LiveCluster as Cluster, default_kubectl
 from helpers import whoami
 
@@ -544,6 +546,28 @@ def test_durations_are_clamped_like_the_controller_does(cluster):
     assert len({issued_certificate(cluster, n).serial_number for n in ("short", "too-long", "unasked")}) == 3
 
 
+def test_a_one_hour_cluster_signing_duration_from_the_constructor(tmp_path):
+    """APIServer(csr_signing_key=..., cluster_signing_duration=...): the signer runs from the start,
+    for tests of short-lived certificates."""
+    from helpers import running_test_cluster
+
+    pki_dir = tmp_path / "short"
+    ca_key = pki_dir / "client-ca.key"  # made by running_test_cluster before the server starts
+    with running_test_cluster(pki_dir, tmp_path / "admin.kubeconfig", csr_signing_key=ca_key,
+                              cluster_signing_duration=datetime.timedelta(hours=1)) as (server, server_ca, client_ca):
+        cluster = Cluster(server, server_ca, client_ca, tmp_path / "admin.kubeconfig", pki_dir)
+        cluster.admin("create", "-f", "-", stdin=as_list(
+            csr_manifest("ten-minutes", expiration=600), csr_manifest("half-hour", expiration=1800),
+            csr_manifest("two-hours", expiration=7200), csr_manifest("unasked", expiration=None)))
+        cluster.admin("certificate", "approve", "ten-minutes", "half-hour", "two-hours", "unasked")
+
+        lifetime = lambda name: (lambda c: c.not_valid_after_utc - c.not_valid_before_utc)(  # noqa: E731
+            issued_certificate(cluster, name))
+        minutes = lambda m: datetime.timedelta(minutes=m)  # noqa: E731
+        assert [lifetime(n) for n in ("ten-minutes", "half-hour", "two-hours", "unasked")] == [
+            minutes(15), minutes(35), minutes(65), minutes(65)]  # asked, capped at 1h; notBefore 5m back
+
+
 def test_denied_and_failed_requests_get_no_certificate(csr_api):
     cluster, admin = csr_api
     cluster.kubectl(admin, "create", "-f", "-", stdin=as_list(
@@ -644,3 +668,543 @@ def test_without_a_signer_approved_requests_wait_for_one(cluster):
 
     assert cluster.kubectl(admin, "get", "csr", "early", "--no-headers").stdout.split()[-1] == "Approved,Issued"
     assert cluster.server.csr_signer.errors == []
+
+
+# -- who filed a request: the requester's identity, credential id included --------
+
+CREDENTIAL_ID = "authentication.kubernetes.io/credential-id"
+
+
+def credential_id_of(kubeconfig: Path) -> str:
+    """X509SHA256=<hex> of the kubeconfig's client certificate, computed with cryptography."""
+    user = json.loads(Path(kubeconfig).read_text())["users"][0]["user"]
+    cert = x509.load_pem_x509_certificate(base64.b64decode(user["client-certificate-data"]))
+    return "X509SHA256=" + cert.fingerprint(hashes.SHA256()).hex()
+
+
+@pytest.mark.parametrize("binary", KUBECTLS)
+def test_whoami_shows_the_certificates_credential_id(cluster, binary):
+    kubeconfig = cluster.credentials("alice", ["dev"])
+
+    user = whoami(cluster, kubeconfig, require(binary), extra=True)
+    table = cluster.kubectl(kubeconfig, "auth", "whoami", binary=require(binary))
+
+    assert user == {"username": "alice", "groups": ["dev", "system:authenticated"],
+                    "extra": {CREDENTIAL_ID: [credential_id_of(kubeconfig)]}}
+    assert re.search(r"Extra: authentication.kubernetes.io/credential-id +\[X509SHA256=[0-9a-f]{64}\]", table.stdout)
+    other = cluster.credentials("alice", ["dev"])  # the same subject, another certificate: another id
+    assert whoami(cluster, other, extra=True)["extra"][CREDENTIAL_ID] != user["extra"][CREDENTIAL_ID]
+
+
+@pytest.fixture
+def csr_requesters(csr_api):
+    """csr_api plus alice (group dev), allowed to create and read requests (no approval rights)."""
+    cluster, admin = csr_api
+    grant(cluster, "alice", {"apiGroups": ["certificates.k8s.io"], "resources": ["certificatesigningrequests"],
+                             "verbs": ["create", "get", "list", "watch"]})
+    return cluster, admin, cluster.credentials("alice", ["dev"])
+
+
+def test_a_request_records_who_filed_it_whatever_the_client_says(csr_requesters):
+    cluster, admin, alice = csr_requesters
+    forged = csr_manifest("alice-renewal", "alice")
+    forged["spec"].update(username="bob", uid="1234", groups=["system:masters"],
+                          extra={CREDENTIAL_ID: ["X509SHA256=" + "0" * 64], "scopes": ["all"]})
+
+    made = cluster.kubectl(alice, "create", "-f", "-", stdin=json.dumps(forged))
+    shown = json.loads(cluster.kubectl(alice, "get", "csr", "alice-renewal", "-o", "json").stdout)
+
+    assert made.returncode == 0, made.stderr
+    assert {k: v for k, v in shown["spec"].items() if k in ("username", "uid", "groups", "extra")} == {
+        "username": "alice", "groups": ["dev", "system:authenticated"],
+        "extra": {CREDENTIAL_ID: [credential_id_of(alice)]}}  # an x509 user has no uid: the field is absent
+
+
+def test_who_filed_a_request_cannot_be_changed_afterwards(csr_requesters):
+    cluster, admin, alice = csr_requesters
+    cluster.kubectl(alice, "create", "-f", "-", stdin=json.dumps(csr_manifest("alice-renewal", "alice")))
+    before = cluster.server.get("certificates.k8s.io/v1", "CertificateSigningRequest", "alice-renewal")["spec"]
+    lie = {"spec": {"username": "bob", "groups": ["ops"], "extra": {CREDENTIAL_ID: ["X509SHA256=" + "1" * 64]}}}
+
+    patched = cluster.kubectl(admin, "patch", "csr", "alice-renewal", "--type=merge", "-p", json.dumps(lie))
+    csr = json.loads(cluster.kubectl(admin, "get", "csr", "alice-renewal", "-o", "json").stdout)
+    csr["spec"].update(lie["spec"])
+    csr["status"]["conditions"] = [{"type": "Approved", "status": "True", "reason": "R", "message": "M"}]
+    approved = cluster.kubectl(admin, "replace", "--raw", f"{CSR_API}/alice-renewal/approval", "-f", "-",
+                               stdin=json.dumps(csr))
+
+    assert patched.returncode == 0 and approved.returncode == 0, patched.stderr + approved.stderr
+    assert cluster.server.get("certificates.k8s.io/v1", "CertificateSigningRequest", "alice-renewal")["spec"] \
+        == before
+
+
+def test_an_older_cluster_sets_no_credential_id(tmp_path):
+    server_ca = pki.make_ca(tmp_path / "old", "server-ca")
+    client_ca = pki.make_ca(tmp_path / "old", "client-ca")
+    with APIServer(*pki.make_server_cert(server_ca, tmp_path / "old"), client_ca.cert_path,
+                   credential_ids=False) as server:
+        cluster = Cluster(server, server_ca, client_ca, None, tmp_path / "old")
+        admin = cluster.credentials("admin", ["system:masters"])
+
+        made = cluster.kubectl(admin, "create", "-f", "-", stdin=json.dumps(csr_manifest("alice-1")))
+        user = whoami(cluster, admin, extra=True)
+
+        assert made.returncode == 0, made.stderr
+        assert user == {"username": "admin", "groups": ["system:masters", "system:authenticated"]}
+        spec = server.get("certificates.k8s.io/v1", "CertificateSigningRequest", "alice-1")["spec"]
+        assert (spec["username"], "extra" in spec, "uid" in spec) == ("admin", False, False)
+
+
+# -- approving and denying, with a reason and a message ----------------------
+
+def approval_body(cluster: Cluster, name: str, condition: str, reason: str, message: str) -> str:
+    """The request as it is, with one more condition: what a PUT to .../approval carries."""
+    csr = cluster.server.get("certificates.k8s.io/v1", "CertificateSigningRequest", name)
+    csr.setdefault("status", {}).setdefault("conditions", []).append(
+        {"type": condition, "status": "True", "reason": reason, "message": message})
+    return json.dumps(csr)
+
+
+@pytest.mark.parametrize("binary", KUBECTLS)
+def test_approve_and_deny_with_a_reason_and_a_message_by_replace_raw(csr_api, binary):
+    cluster, admin = csr_api
+    kubectl = lambda *a, stdin=None: cluster.kubectl(admin, *a, binary=require(binary), stdin=stdin)  # noqa: E731
+    kubectl("create", "-f", "-", stdin=as_list(csr_manifest("alice-renewal"), csr_manifest("bob-renewal", "bob")))
+
+    denied = kubectl("replace", "--raw", f"{CSR_API}/bob-renewal/approval", "-f", "-",
+                     stdin=approval_body(cluster, "bob-renewal", "Denied", "NotASelfRenewal",
+                                         "alice may not renew CN=bob"))
+    approved = kubectl("replace", "--raw", f"{CSR_API}/alice-renewal/approval", "-f", "-",
+                       stdin=approval_body(cluster, "alice-renewal", "Approved", "SelfRenewal",
+                                           "renews X509SHA256=ab12"))
+
+    assert denied.returncode == 0 and approved.returncode == 0, denied.stderr + approved.stderr
+    assert json.loads(denied.stdout)["status"]["conditions"][0]["reason"] == "NotASelfRenewal"
+    deny = conditions(cluster, "bob-renewal")["Denied"]
+    assert (deny["reason"], deny["message"]) == ("NotASelfRenewal", "alice may not renew CN=bob")
+    assert deny["lastUpdateTime"].endswith("Z") and deny["lastTransitionTime"].endswith("Z")
+    assert "certificate" not in cluster.server.get("certificates.k8s.io/v1", "CertificateSigningRequest",
+                                                   "bob-renewal")["status"]
+    approve = conditions(cluster, "alice-renewal")["Approved"]
+    assert (approve["reason"], approve["message"]) == ("SelfRenewal", "renews X509SHA256=ab12")
+    assert issued_certificate(cluster, "alice-renewal").subject.rfc4514_string() == "CN=alice,O=dev"
+    shown = kubectl("get", "csr", "--no-headers")
+    assert {line.split()[0]: line.split()[-1] for line in shown.stdout.splitlines()} == {
+        "alice-renewal": "Approved,Issued", "bob-renewal": "Denied"}
+
+
+@pytest.mark.parametrize("binary", KUBECTLS)
+def test_patch_of_the_approval_subresource_needs_kubectl_1_32(csr_api, binary):
+    cluster, admin = csr_api
+    cluster.kubectl(admin, "create", "-f", "-", stdin=json.dumps(csr_manifest("alice-renewal")))
+    deny = {"status": {"conditions": [{"type": "Denied", "status": "True", "reason": "Expired",
+                                       "message": "the certificate it renews has expired"}]}}
+
+    patched = cluster.kubectl(admin, "patch", "csr", "alice-renewal", "--subresource=approval", "--type=merge",
+                              "-p", json.dumps(deny), binary=require(binary))
+
+    version = subprocess.run([str(binary), "version", "--client", "-o", "json"], capture_output=True, text=True)
+    minor = int(re.match(r"\d+", json.loads(version.stdout)["clientVersion"]["minor"]).group())
+    if minor < 32:
+        assert patched.returncode == 1
+        assert 'error: invalid subresource value: "approval". Must be one of [status scale]' in patched.stderr
+        assert "Denied" not in conditions(cluster, "alice-renewal")
+    else:
+        assert patched.returncode == 0, patched.stderr
+        assert conditions(cluster, "alice-renewal")["Denied"]["message"] == "the certificate it renews has expired"
+        assert [r.method for r in cluster.server.records(path=f"{CSR_API}/alice-renewal/approval")] == [
+            "GET", "PATCH"]
+
+
+def test_approve_and_deny_take_several_names(csr_api):
+    cluster, admin = csr_api
+    cluster.kubectl(admin, "create", "-f", "-", stdin=as_list(*(csr_manifest(n) for n in ("a", "b", "c", "d"))))
+
+    approved = cluster.kubectl(admin, "certificate", "approve", "a", "b")
+    denied = cluster.kubectl(admin, "certificate", "deny", "c", "d")
+
+    assert approved.stdout.split("\n")[:2] == ["certificatesigningrequest.certificates.k8s.io/a approved",
+                                                "certificatesigningrequest.certificates.k8s.io/b approved"]
+    assert denied.stdout.split("\n")[:2] == ["certificatesigningrequest.certificates.k8s.io/c denied",
+                                              "certificatesigningrequest.certificates.k8s.io/d denied"]
+    assert [sorted(conditions(cluster, n)) for n in "abcd"] == [["Approved"], ["Approved"], ["Denied"], ["Denied"]]
+
+
+def test_approval_rights_per_verb(csr_api):
+    """PUT (kubectl certificate approve, replace --raw) is `update` on certificatesigningrequests/approval,
+    PATCH is `patch` (and kubectl patch GETs the subresource first: `get` on it too); both then need
+    `approve` on the signer."""
+    cluster, admin = csr_api
+    csrs = {"apiGroups": ["certificates.k8s.io"], "resources": ["certificatesigningrequests"], "verbs": ["get"]}
+    approval = lambda verb: {"apiGroups": ["certificates.k8s.io"],  # noqa: E731
+                             "resources": ["certificatesigningrequests/approval"], "verbs": ["get", verb]}
+    signer = {"apiGroups": ["certificates.k8s.io"], "resources": ["signers"], "verbs": ["approve"],
+              "resourceNames": [CLIENT_SIGNER]}
+    grant(cluster, "putter", csrs, approval("update"), signer)
+    grant(cluster, "patcher", csrs, approval("patch"), signer)
+    cluster.kubectl(admin, "create", "-f", "-", stdin=as_list(csr_manifest("one"), csr_manifest("two")))
+    approve = json.dumps({"status": {"conditions": [{"type": "Approved", "status": "True", "reason": "R"}]}})
+    patch = lambda who, name: cluster.kubectl(cluster.credentials(who), "patch", "csr", name,  # noqa: E731
+                                              "--subresource=approval", "--type=merge", "-p", approve)
+
+    put_by_patcher = cluster.kubectl(cluster.credentials("patcher"), "certificate", "approve", "one")
+    patch_by_putter = patch("putter", "one")
+    assert 'User "patcher" cannot update resource "certificatesigningrequests/approval"' in put_by_patcher.stderr
+    assert 'User "putter" cannot patch resource "certificatesigningrequests/approval"' in patch_by_putter.stderr
+    assert conditions(cluster, "one") == {}
+
+    assert cluster.kubectl(cluster.credentials("putter"), "certificate", "approve", "one").returncode == 0
+    assert patch("patcher", "two").returncode == 0
+    assert sorted(conditions(cluster, "one")) == sorted(conditions(cluster, "two")) == ["Approved"]
+
+
+# -- watch --------------------------------------------------------------------
+
+def json_documents(text: str) -> list:
+    """The JSON documents kubectl -o json prints one after the other (indented, not one per line)."""
+    decoder, documents, at = json.JSONDecoder(), [], 0
+    while text[at:].strip():
+        at += len(text[at:]) - len(text[at:].lstrip())
+        document, at = decoder.raw_decode(text, at)
+        documents.append(document)
+    return documents
+
+
+@pytest.fixture
+def watch(cluster):
+    """watch(kubeconfig, *args, binary=None): `kubectl ARGS` (a --watch) in the background, returned once
+    the server streams to it; finish(process) stops the server (a clean end of every watch) and
+    returns what kubectl printed."""
+    processes = []
+
+    def start(kubeconfig, *args, binary=None):
+        opened = len([r for r in cluster.server.records() if "watch=true" in r.query])
+        argv = [str(binary or default_kubectl()), "--kubeconfig", str(kubeconfig), *map(str, args)]
+        processes.append(subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                          stdin=subprocess.DEVNULL))
+        cluster.server.wait_for(lambda: len([r for r in cluster.server.records() if "watch=true" in r.query])
+                                > opened or processes[-1].poll() is not None, what="a watch request")
+        return processes[-1]
+
+    yield start
+    for process in processes:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+
+
+def finish(cluster: Cluster, process: subprocess.Popen) -> subprocess.CompletedProcess:
+    cluster.server.stop()
+    out, err = process.communicate(timeout=30)
+    return subprocess.CompletedProcess(process.args, process.returncode, out, err)
+
+
+def create_approve_deny_delete(cluster: Cluster, admin: Path) -> None:
+    """What a watch then sees: alice's request created, approved and signed; bob's created and denied;
+    alice's deleted."""
+    assert cluster.kubectl(admin, "create", "-f", "-", stdin=json.dumps(csr_manifest("alice-1"))).returncode == 0
+    assert cluster.kubectl(admin, "certificate", "approve", "alice-1").returncode == 0
+    assert cluster.kubectl(admin, "create", "-f", "-", stdin=json.dumps(csr_manifest("bob-1", "bob"))).returncode == 0
+    assert cluster.kubectl(admin, "certificate", "deny", "bob-1").returncode == 0
+    assert cluster.kubectl(admin, "delete", "csr", "alice-1").returncode == 0
+
+
+def state(csr: dict) -> str:
+    return "%s:%s" % (csr["metadata"]["name"], csr_condition_column(csr))
+
+
+@pytest.mark.parametrize("binary", KUBECTLS)
+def test_watch_streams_the_list_then_every_change(csr_api, watch, binary):
+    cluster, admin = csr_api
+    cluster.kubectl(admin, "create", "-f", "-", stdin=json.dumps(csr_manifest("earlier")))
+
+    watching = watch(admin, "get", "csr", "--watch", "-o", "json", binary=require(binary))
+    create_approve_deny_delete(cluster, admin)
+    done = finish(cluster, watching)
+
+    assert done.returncode == 0, done.stderr  # the server stopping ends the stream cleanly
+    documents = json_documents(done.stdout)
+    assert [state(d) for d in documents] == [
+        "earlier:Pending", "alice-1:Pending", "alice-1:Approved", "alice-1:Approved,Issued", "bob-1:Pending",
+        "bob-1:Denied", "alice-1:Approved,Issued"]  # the last: alice-1 as it was when deleted
+    issued = x509.load_pem_x509_certificate(base64.b64decode(documents[3]["status"]["certificate"]))
+    assert issued.subject.rfc4514_string() == "CN=alice,O=dev"
+    versions = [int(d["metadata"]["resourceVersion"]) for d in documents[1:]]
+    assert versions == sorted(versions) and len(set(versions)) == len(versions)
+    [request] = [r for r in cluster.server.records(path=CSR_API) if "watch=true" in r.query]
+    listed = [r for r in cluster.server.records(path=CSR_API) if r.method == "GET" and "watch" not in r.query]
+    assert "resourceVersion=" in request.query and request.status == 200 and listed  # list, then watch from it
+
+
+def test_watch_events_and_watch_only(csr_api, watch):
+    cluster, admin = csr_api
+    cluster.kubectl(admin, "create", "-f", "-", stdin=json.dumps(csr_manifest("earlier")))
+
+    events = watch(admin, "get", "csr", "-w", "--output-watch-events", "-o", "json")
+    only = watch(admin, "get", "csr", "--watch-only", "-o", "json")
+    create_approve_deny_delete(cluster, admin)
+    cluster.server.stop()
+    events_out, only_out = events.communicate(timeout=30)[0], only.communicate(timeout=30)[0]
+
+    assert [(e["type"], state(e["object"])) for e in json_documents(events_out)] == [
+        ("ADDED", "earlier:Pending"), ("ADDED", "alice-1:Pending"), ("MODIFIED", "alice-1:Approved"),
+        ("MODIFIED", "alice-1:Approved,Issued"), ("ADDED", "bob-1:Pending"), ("MODIFIED", "bob-1:Denied"),
+        ("DELETED", "alice-1:Approved,Issued")]
+    assert [state(d) for d in json_documents(only_out)] == [
+        "alice-1:Pending", "alice-1:Approved", "alice-1:Approved,Issued", "bob-1:Pending", "bob-1:Denied",
+        "alice-1:Approved,Issued"]
+
+
+def test_watch_of_one_request_by_name(csr_api, watch):
+    cluster, admin = csr_api
+    cluster.kubectl(admin, "create", "-f", "-", stdin=as_list(csr_manifest("alice-1"), csr_manifest("other")))
+
+    watching = watch(admin, "get", "csr", "alice-1", "--watch", "-o", "json")
+    cluster.kubectl(admin, "certificate", "approve", "other", "alice-1")
+    done = finish(cluster, watching)
+
+    assert [state(d) for d in json_documents(done.stdout)] == [
+        "alice-1:Pending", "alice-1:Approved", "alice-1:Approved,Issued"]
+    [request] = [r for r in cluster.server.records(path=CSR_API) if "watch=true" in r.query]
+    assert "fieldSelector=metadata.name%3Dalice-1" in request.query and "resourceVersion=0" in request.query
+
+
+def test_watch_as_a_table(csr_api, watch):
+    cluster, admin = csr_api
+
+    watching = watch(admin, "get", "csr", "--watch")
+    cluster.kubectl(admin, "create", "-f", "-", stdin=json.dumps(csr_manifest("alice-1")))
+    cluster.kubectl(admin, "certificate", "approve", "alice-1")
+    done = finish(cluster, watching)
+
+    rows = [line.split() for line in done.stdout.splitlines()]
+    assert rows[0] == ["NAME", "AGE", "SIGNERNAME", "REQUESTOR", "REQUESTEDDURATION", "CONDITION"]
+    assert [(r[0], r[-1]) for r in rows[1:]] == [
+        ("alice-1", "Pending"), ("alice-1", "Approved"), ("alice-1", "Approved,Issued")]
+
+
+def test_watch_ends_when_the_client_goes_away(csr_api, watch):
+    cluster, admin = csr_api
+    watching = watch(admin, "get", "csr", "--watch", "-o", "name")
+    assert cluster.server.open_watches == 1
+
+    watching.kill()
+    watching.communicate()
+
+    cluster.server.wait_for(lambda: cluster.server.open_watches == 0, what="the watch to notice")
+
+
+def test_request_timeout_ends_a_kubectl_watch_quietly(csr_api):
+    """kubectl --request-timeout also bounds a watch: kubectl gives up, exit 0, nothing on stderr (a watch
+    meant to last must run with --request-timeout=0); the server ignores the ?timeout= it sends."""
+    cluster, admin = csr_api
+    cluster.kubectl(admin, "create", "-f", "-", stdin=json.dumps(csr_manifest("alice-1")))
+
+    ended = subprocess.run([default_kubectl(), "--kubeconfig", str(admin), "--request-timeout=2s", "get", "csr",
+                            "--watch", "-o", "name"], capture_output=True, text=True, timeout=60)
+
+    assert (ended.returncode, ended.stdout, ended.stderr) == (
+        0, "certificatesigningrequest.certificates.k8s.io/alice-1\n", "")
+    [request] = [r for r in cluster.server.records(path=CSR_API) if "watch=true" in r.query]
+    assert "timeout=2s" in request.query
+    cluster.server.wait_for(lambda: cluster.server.open_watches == 0, what="the watch to notice")
+
+
+def test_watch_timeout_seconds_and_an_expired_resource_version(csr_api):
+    cluster, admin = csr_api
+    cluster.kubectl(admin, "create", "-f", "-", stdin=json.dumps(csr_manifest("alice-1")))
+
+    timed = cluster.kubectl(admin, "get", "--raw", f"{CSR_API}?watch=true&timeoutSeconds=1")
+    expired = cluster.kubectl(admin, "get", "--raw", f"{CSR_API}?watch=true&resourceVersion=5")
+    current = cluster.server.store.resource_version()
+    quiet = cluster.kubectl(admin, "get", "--raw", f"{CSR_API}?watch=true&resourceVersion={current}&timeoutSeconds=1")
+    watch_list = cluster.kubectl(admin, "get", "--raw", f"{CSR_API}?watch=true&sendInitialEvents=true&"
+                                 "resourceVersionMatch=NotOlderThan&allowWatchBookmarks=true&timeoutSeconds=1")
+
+    assert timed.returncode == 0, timed.stderr
+    assert [(e["type"], e["object"]["metadata"]["name"]) for e in json_documents(timed.stdout)] == [
+        ("ADDED", "alice-1")]
+    [error] = json_documents(expired.stdout)
+    assert error["type"] == "ERROR" and (error["object"]["code"], error["object"]["reason"]) == (410, "Expired")
+    assert error["object"]["message"].startswith("too old resource version: 5 (")
+    assert quiet.returncode == 0 and quiet.stdout == "", quiet.stderr
+    added, bookmark = json_documents(watch_list.stdout)
+    assert (added["type"], bookmark["type"]) == ("ADDED", "BOOKMARK")
+    assert bookmark["object"]["metadata"] == {"resourceVersion": current,
+                                              "annotations": {"k8s.io/initial-events-end": "true"}}
+
+
+def test_watch_needs_the_watch_verb(csr_api):
+    cluster, admin = csr_api
+    grant(cluster, "lister", {"apiGroups": ["certificates.k8s.io"], "resources": ["certificatesigningrequests"],
+                              "verbs": ["list"]})
+
+    refused = cluster.kubectl(cluster.credentials("lister"), "get", "csr", "--watch")
+
+    assert refused.returncode == 1
+    assert ('certificatesigningrequests.certificates.k8s.io is forbidden: User "lister" cannot watch resource '
+            '"certificatesigningrequests" in API group "certificates.k8s.io" at the cluster scope') in refused.stderr
+
+
+def test_field_selectors_of_csrs(csr_api):
+    cluster, admin = csr_api
+    other = csr_manifest("other-signer")
+    other["spec"]["signerName"] = "example.com/other"
+    cluster.kubectl(admin, "create", "-f", "-", stdin=as_list(csr_manifest("alice-1"), csr_manifest("bob-1"), other))
+    names = lambda *a: cluster.kubectl(admin, "get", "csr", "-o", "name", *a).stdout.split()  # noqa: E731
+
+    assert names("--field-selector", "metadata.name=bob-1") == ["certificatesigningrequest.certificates.k8s.io/bob-1"]
+    assert names("--field-selector", f"spec.signerName={CLIENT_SIGNER}") == [
+        "certificatesigningrequest.certificates.k8s.io/alice-1", "certificatesigningrequest.certificates.k8s.io/bob-1"]
+    assert names("--field-selector", f"spec.signerName!={CLIENT_SIGNER},metadata.name!=bob-1") == [
+        "certificatesigningrequest.certificates.k8s.io/other-signer"]
+    unknown = cluster.kubectl(admin, "get", "csr", "--field-selector", "spec.username=alice")
+    assert "field label not supported: spec.username" in unknown.stderr
+
+
+# -- RBAC resourceNames: the right to self-renew ----------------------------------
+
+def self_renewal_rules(*names: str) -> list:
+    """create on certificatesigningrequests (cannot be narrowed), get/delete (and list/watch through a
+    metadata.name field selector) only on the named requests."""
+    csrs = {"apiGroups": ["certificates.k8s.io"], "resources": ["certificatesigningrequests"]}
+    return [dict(csrs, verbs=["create"]),
+            dict(csrs, verbs=["get", "delete", "list", "watch"], resourceNames=list(names))]
+
+
+def test_resource_names_narrow_get_and_delete_but_not_create(csr_api, watch):
+    cluster, admin = csr_api
+    grant(cluster, "alice", *self_renewal_rules("usercert-renew-alice-1", "usercert-renew-alice-2"))
+    alice = cluster.credentials("alice", ["dev"])
+    kubectl = lambda *a, stdin=None: cluster.kubectl(alice, *a, stdin=stdin)  # noqa: E731
+
+    mine = kubectl("create", "-f", "-", stdin=json.dumps(csr_manifest("usercert-renew-alice-1", "alice")))
+    any_name = kubectl("create", "-f", "-", stdin=json.dumps(csr_manifest("not-in-the-list", "bob")))
+    cluster.kubectl(admin, "create", "-f", "-", stdin=json.dumps(csr_manifest("bobs", "bob")))
+
+    assert mine.returncode == 0 and any_name.returncode == 0, mine.stderr + any_name.stderr  # create: any name
+    assert kubectl("get", "csr", "usercert-renew-alice-1", "-o", "name").returncode == 0
+    forbidden = 'User "alice" cannot %s resource "certificatesigningrequests" in API group "certificates.k8s.io"'
+    assert (forbidden % "get") in kubectl("get", "csr", "bobs").stderr
+    assert (forbidden % "get") in kubectl("get", "csr", "not-in-the-list").stderr  # made it, cannot read it
+    assert (forbidden % "list") in kubectl("get", "csr").stderr
+    narrowed = kubectl("get", "csr", "--field-selector", "metadata.name=usercert-renew-alice-1", "-o", "name")
+    assert narrowed.stdout.split() == ["certificatesigningrequest.certificates.k8s.io/usercert-renew-alice-1"]
+    assert (forbidden % "list") in kubectl("get", "csr", "--field-selector", "metadata.name=bobs").stderr
+    assert (forbidden % "delete") in kubectl("delete", "csr", "bobs").stderr
+    assert kubectl("delete", "csr", "usercert-renew-alice-1").returncode == 0
+    assert sorted(c["metadata"]["name"] for c in cluster.server.list("certificates.k8s.io/v1",
+                                                                      "CertificateSigningRequest")) == [
+        "bobs", "not-in-the-list"]
+
+    kubectl("create", "-f", "-", stdin=json.dumps(csr_manifest("usercert-renew-alice-2", "alice")))
+    watching = watch(alice, "get", "csr", "usercert-renew-alice-2", "--watch", "-o", "json")
+    cluster.kubectl(admin, "certificate", "approve", "usercert-renew-alice-2", "bobs")
+    done = finish(cluster, watching)
+    assert [state(d) for d in json_documents(done.stdout)] == [
+        "usercert-renew-alice-2:Pending", "usercert-renew-alice-2:Approved",
+        "usercert-renew-alice-2:Approved,Issued"], done.stderr
+
+
+def test_a_rule_with_resource_names_never_allows_create(csr_api):
+    cluster, _ = csr_api
+    grant(cluster, "alice", {"apiGroups": ["certificates.k8s.io"], "resources": ["certificatesigningrequests"],
+                             "verbs": ["create", "get"], "resourceNames": ["usercert-renew-alice-1"]})
+
+    refused = cluster.kubectl(cluster.credentials("alice"), "create", "-f", "-",
+                              stdin=json.dumps(csr_manifest("usercert-renew-alice-1", "alice")))
+
+    assert refused.returncode == 1
+    assert ('certificatesigningrequests.certificates.k8s.io is forbidden: User "alice" cannot create resource '
+            '"certificatesigningrequests" in API group "certificates.k8s.io" at the cluster scope') in refused.stderr
+
+
+def test_a_namespaced_role_grants_nothing_on_csrs(csr_api):
+    """CSRs are cluster-scoped: RBAC looks at ClusterRoleBindings only, so a Role cannot grant them."""
+    cluster, admin = csr_api
+    role = {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
+            "metadata": {"name": "renew", "namespace": "default"},
+            "rules": self_renewal_rules("usercert-renew-alice-1")}
+    binding = {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+               "metadata": {"name": "renew", "namespace": "default"},
+               "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "renew"},
+               "subjects": [{"kind": "User", "apiGroup": "rbac.authorization.k8s.io", "name": "alice"}]}
+    assert cluster.kubectl(admin, "create", "-f", "-", stdin=as_list(role, binding)).returncode == 0
+
+    refused = cluster.kubectl(cluster.credentials("alice"), "create", "-f", "-",
+                              stdin=json.dumps(csr_manifest("usercert-renew-alice-1", "alice")))
+
+    assert 'User "alice" cannot create resource "certificatesigningrequests"' in refused.stderr
+
+
+# -- several clusters at once -------------------------------------------------------
+
+def test_a_fleet_of_three_clusters_each_with_its_own_cas(fleet):
+    admin = Path(os.environ["HOME"]) / ".kube" / "config"
+    kubectl = lambda *a: subprocess.run([default_kubectl(), *a], capture_output=True, text=True)  # noqa: E731
+
+    contexts = kubectl("config", "get-contexts", "-o", "name")
+    assert fleet.contexts == ["prod", "staging", "lab"]
+    assert contexts.stdout.split() == ["lab", "prod", "staging"]  # kubectl sorts them
+    assert admin == fleet.kubeconfig and kubectl("config", "current-context").stdout.strip() == "prod"
+    for cluster in fleet:
+        answer = kubectl("--context", cluster.context, "auth", "whoami", "-o", "json")
+        assert json.loads(answer.stdout)["status"]["userInfo"]["username"] == "kubernetes-admin", answer.stderr
+        assert [r.user for r in cluster.server.records(path="/apis/authentication.k8s.io/v1/selfsubjectreviews")] \
+            == ["kubernetes-admin"]  # each context reached its own server
+    assert len({c.server.url for c in fleet}) == 3
+    assert len({c.client_ca.cert.fingerprint(hashes.SHA256()) for c in fleet}) == 3
+    prod, staging = fleet["prod"], fleet["staging"]
+    assert prod.server_ca is not prod.client_ca  # split, like k3s
+    assert staging.server_ca is staging.client_ca and staging.client_ca.cert.subject.rfc4514_string() == \
+        "CN=kubernetes"  # one CA, like kubeadm
+
+    foreign = staging.credentials("alice", ["dev"], ca=prod.client_ca)  # prod's client CA means nothing here
+    assert UNAUTHORIZED in staging.kubectl(foreign, "auth", "whoami").stderr
+    assert whoami(prod, prod.credentials("alice", ["dev"]))["username"] == "alice"
+
+
+def test_a_fleet_signs_csrs_on_each_cluster_with_its_own_client_ca(fleet):
+    for cluster in fleet:
+        made = cluster.admin("create", "-f", "-", stdin=json.dumps(csr_manifest("alice-1")))
+        approved = cluster.admin("certificate", "approve", "alice-1")
+        assert made.returncode == 0 and approved.returncode == 0, made.stderr + approved.stderr
+        issued_certificate(cluster, "alice-1").verify_directly_issued_by(cluster.client_ca.cert)
+
+
+def test_two_kubeconfigs_with_the_same_names_merge_as_kubectl_merges_them(fleet, monkeypatch):
+    """staging and lab's own kubeconfigs both name their cluster kubernetes and their user
+    kubernetes-admin: with KUBECONFIG=staging:lab the first file's entries win, so context lab talks
+    to staging's server with staging's credentials (what a fleet tool must not fall for)."""
+    staging, lab = fleet["staging"], fleet["lab"]
+    monkeypatch.setenv("KUBECONFIG", fleet.kubeconfig_path("staging", "lab"))
+
+    contexts = subprocess.run([default_kubectl(), "config", "get-contexts", "-o", "name"], capture_output=True,
+                              text=True)
+    view = subprocess.run([default_kubectl(), "config", "view", "-o", "json"], capture_output=True, text=True)
+    answer = subprocess.run([default_kubectl(), "--context", "lab", "auth", "whoami"], capture_output=True, text=True)
+
+    assert contexts.stdout.split() == ["lab", "staging"]
+    assert [c["name"] for c in json.loads(view.stdout)["clusters"]] == ["kubernetes"]
+    assert answer.returncode == 0, answer.stderr
+    assert staging.server.records() and not lab.server.records()
+
+
+def test_a_fleet_of_chosen_shapes(make_fleet):
+    from helpers import ClusterSpec
+
+    one_hour = datetime.timedelta(hours=1)
+    fleet = make_fleet(ClusterSpec("old", split_ca=False, server_options=(("credential_ids", False),),
+                                   cluster_signing_duration=one_hour),
+                       ClusterSpec("new", split_ca=True, sign_csrs=False))
+    old, new = fleet["old"], fleet["new"]
+
+    assert "extra" not in whoami(old, old.credentials("alice"), extra=True)
+    assert "extra" in whoami(new, new.credentials("alice"), extra=True)
+    for cluster in fleet:
+        cluster.admin("create", "-f", "-", stdin=json.dumps(csr_manifest("alice-1", expiration=7200)))
+        cluster.admin("certificate", "approve", "alice-1")
+    issued = issued_certificate(old, "alice-1")
+    assert issued.not_valid_after_utc - issued.not_valid_before_utc == datetime.timedelta(hours=1, minutes=5)
+    assert "certificate" not in new.server.get("certificates.k8s.io/v1", "CertificateSigningRequest",
+                                               "alice-1")["status"]  # no signer runs there

@@ -19,7 +19,7 @@ def builtin_types() -> List[ResourceType]:
         rbac("roles", "Role", True),
         rbac("rolebindings", "RoleBinding", True),
         ResourceType("certificates.k8s.io", "v1", "certificatesigningrequests",
-                     "CertificateSigningRequest", False, ("csr",)),
+                     "CertificateSigningRequest", False, ("csr",), selectable_fields=("spec.signerName",)),
         ResourceType("authentication.k8s.io", "v1", "selfsubjectreviews", "SelfSubjectReview", False, **review),
         ResourceType("authentication.k8s.io", "v1beta1", "selfsubjectreviews", "SelfSubjectReview", False,
                      hidden=True, **review),

@@ -10,12 +10,14 @@ from .discovery import SERVER_VERSION, api_group_list, api_resource_list
 from .errors import APIError, method_not_allowed, no_such_path
 from .field_validation import _ANY, FIELD_SCHEMAS, unknown_fields
 from .openapi import openapi_v2_protobuf, openapi_v3_document, openapi_v3_root
-from .patches import json_patch, merge_patch
+from .patches import apply_patch
 from .protobuf import decode_protobuf
 from .rbac import Attributes, forbidden_message
 from .request_log import RequestRecord
 from .resources import ResourceType
+from .store import exact_field_match
 from .tables import to_table
+from .watch import WatchStream
 
 if TYPE_CHECKING:
     from .server import APIServer
@@ -43,12 +45,17 @@ def request_attributes(user: UserInfo, method: str, path: str, query: Dict[str, 
     a.name = parts[1] if len(parts) > 1 else ""
     a.subresource = parts[2] if len(parts) > 2 else ""
     a.verb = _resource_verb(method, bool(a.name), query)
+    if a.verb in ("list", "watch") and not a.subresource:
+        # RBAC's resourceNames narrow list/watch through a metadata.name field selector
+        name = exact_field_match(query.get("fieldSelector", [""])[0], "metadata.name")
+        if name not in (".", "..") and "/" not in name and "%" not in name:
+            a.name = name
     return a
 
 
 def _resource_verb(method: str, named: bool, query: Dict[str, List[str]]) -> str:
     if method == "GET":
-        if query.get("watch", [""])[0] in ("true", "1"):
+        if query.get("watch", [""])[0].lower() in ("true", "1", "t"):
             return "watch"
         return "get" if named else "list"
     if method == "DELETE":
@@ -83,18 +90,44 @@ class _Handler(BaseHTTPRequestHandler):
         app: APIServer = self.server.app
         url = urlsplit(self.path)
         self.method, self.url_path, self.query = method, unquote(url.path), parse_qs(url.query)
-        self.body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        try:
+            self.body, unreadable = self._read_body(), False
+        except ValueError:  # a framing the server cannot read: answer, then drop the connection
+            self.body, unreadable, self.close_connection = b"", True, True
         self.warnings: List[str] = []
         self.record = RequestRecord(method, self.url_path, url.query, None, (), 0,
                                     user_agent=self.headers.get("User-Agent", ""))
+        self._logged = False
         try:
+            if unreadable:
+                raise APIError(400, "BadRequest", "the body of the request could not be read")
             self._dispatch(app)
         except APIError as e:
             self._send(e.code, e.status())
         except Exception as e:  # a harness bug must show as a 500, not a hang
             self._send(500, APIError(500, "InternalError", "test apiserver: %r" % e).status())
         finally:
-            app._record(self.record)
+            self.log_answered()
+
+    def _read_body(self) -> bytes:
+        """The request body: Content-Length bytes, or chunks (kubectl replace --raw -f - streams stdin)."""
+        if "chunked" not in (self.headers.get("Transfer-Encoding") or "").lower():
+            return self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        body = b""
+        while True:
+            size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
+            if size == 0:
+                while self.rfile.readline() not in (b"\r\n", b"\n", b""):  # trailers
+                    pass
+                return body
+            body += self.rfile.read(size)
+            self.rfile.readline()  # the CRLF after each chunk
+
+    def log_answered(self) -> None:
+        """Log the request once it is answered (a watch: once its stream has begun)."""
+        if not self._logged:
+            self._logged = True
+            self.server.app._record(self.record)
 
     def _send(self, code: int, obj: dict) -> None:
         self._send_bytes(code, json.dumps(obj).encode(), "application/json")
@@ -112,11 +145,12 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _authenticate(self, app) -> UserInfo:
         try:
-            user = authenticate(self.connection.getpeercert(binary_form=True), app.client_cas)
+            user = authenticate(self.connection.getpeercert(binary_form=True), app.client_cas,
+                                credential_ids=app.credential_ids)
         except AuthenticationError as e:
             self.record.reason, self.record.detail = e.reason, str(e)
             raise APIError(401, "Unauthorized", "Unauthorized")
-        self.record.user, self.record.groups = user.name, user.groups
+        self.record.user, self.record.groups, self.record.extra = user.name, user.groups, user.extra_map()
         return user
 
     def _dispatch(self, app) -> None:
@@ -181,7 +215,7 @@ class _Handler(BaseHTTPRequestHandler):
         rt = app.store.type_for(a.api_group, a.api_version, a.resource)
         hook = app.subresources.get((a.api_group, a.resource, a.subresource)) if rt and a.subresource else None
         if hook is not None:
-            code, obj = hook(app, rt, a, self._body_object())
+            code, obj = hook(app, rt, a, self._body_object(), self._content_type())
             self._send(code, obj)
             return
         if rt is None or (a.subresource and not rt.review):
@@ -198,8 +232,11 @@ class _Handler(BaseHTTPRequestHandler):
             raise method_not_allowed()
         handler(app, rt, a)
 
+    def _content_type(self) -> str:
+        return (self.headers.get("Content-Type") or "application/json").split(";")[0].strip()
+
     def _body_object(self) -> dict:
-        ctype = (self.headers.get("Content-Type") or "application/json").split(";")[0].strip()
+        ctype = self._content_type()
         try:
             if ctype == "application/vnd.kubernetes.protobuf":
                 return decode_protobuf(self.body)
@@ -258,7 +295,9 @@ class _Handler(BaseHTTPRequestHandler):
                          "metadata": {"resourceVersion": rv}, "items": items})
 
     def _verb_watch(self, app, rt, a) -> None:
-        raise APIError(405, "MethodNotAllowed", "watch is not supported by the test apiserver")
+        stream = WatchStream(self, app, rt, a)  # bad parameters are a 400 before the stream begins
+        with app.watching():
+            stream.serve()
 
     def _dry_run(self, options: str) -> bool:
         """dryRun=All: every check made, nothing stored (metav1 ValidateDryRun: All is the only value).
@@ -291,16 +330,8 @@ class _Handler(BaseHTTPRequestHandler):
     def _verb_patch(self, app, rt, a) -> None:
         dry_run = self._dry_run("PatchOptions")
         current = app.store.get(rt, self._namespace_of(rt, a), a.name)
-        ctype = (self.headers.get("Content-Type") or "").split(";")[0].strip()
         patch = self._body_object()
-        if ctype in ("application/merge-patch+json", "application/strategic-merge-patch+json"):
-            new = merge_patch(current, patch)
-        elif ctype == "application/json-patch+json":
-            new = json_patch(current, patch)
-        else:
-            raise APIError(415, "UnsupportedMediaType", "the body of the request was in an unknown format - "
-                           "accepted media types include: application/json-patch+json, "
-                           "application/merge-patch+json, application/strategic-merge-patch+json")
+        new = apply_patch(current, patch, self._content_type())
         self._validate_fields(rt, new)
         new = app.prepare_for_update(rt, a, new, current)
         new.setdefault("metadata", {}).pop("resourceVersion", None)

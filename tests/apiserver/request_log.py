@@ -1,6 +1,6 @@
 """Request log: one record per answered request, for tests to read."""
-from dataclasses import dataclass
-from typing import Optional, Tuple
+from dataclasses import dataclass, field
+from typing import Dict, List, Optional, Tuple
 
 
 @dataclass
@@ -14,3 +14,4 @@ class RequestRecord:
     reason: str = ""             # short 401 cause: expired, unknown authority, ...
     detail: str = ""             # Go-style error text behind a 401/403
     user_agent: str = ""
+    extra: Dict[str, List[str]] = field(default_factory=dict)  # the user's extra (credential id)

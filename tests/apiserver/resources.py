@@ -17,6 +17,7 @@ class ResourceType:
     verbs: Tuple[str, ...] = STANDARD_VERBS
     review: bool = False
     hidden: bool = False  # routable but absent from discovery (old API versions)
+    selectable_fields: Tuple[str, ...] = ()  # field selectors beyond metadata.name/namespace
 
     @property
     def api_version(self) -> str:

@@ -1,4 +1,5 @@
 """The server: APIServer, the HTTP server that does the TLS handshake per connection, wait_for_port."""
+import contextlib
 import datetime
 import socket
 import ssl
@@ -11,7 +12,9 @@ from cryptography.hazmat.primitives import serialization
 
 from .authentication import UserInfo
 from .bootstrap import bootstrap_objects, builtin_types
-from .csr import CERTIFICATES_GROUP, CLUSTER_SIGNING_DURATION, CSRSigner, CSRStrategy, csr_approval
+from .csr import CERTIFICATES_GROUP, CLUSTER_SIGNING_DURATION, CSRStrategy
+from .csr_approval import csr_approval
+from .csr_signer import CSRSigner
 from .errors import APIError
 from .handler import _Handler
 from .rbac import Attributes, RBACAuthorizer
@@ -55,8 +58,13 @@ class APIServer:
 
     def __init__(self, server_cert, server_key, client_ca_file, *, host: str = "127.0.0.1",
                  anonymous_discovery: bool = True, csr_signing_key=None,
-                 cluster_signing_duration: datetime.timedelta = CLUSTER_SIGNING_DURATION):
+                 cluster_signing_duration: datetime.timedelta = CLUSTER_SIGNING_DURATION,
+                 credential_ids: bool = True):
+        """credential_ids: whether a client certificate's user carries its credential id in extra
+        (authentication.kubernetes.io/credential-id, kube-apiserver 1.32+) or, False, not (older
+        clusters); CSRs' spec.extra and SelfSubjectReview follow."""
         self.server_cert, self.server_key = str(server_cert), str(server_key)
+        self.credential_ids = credential_ids
         self.client_ca_file = str(client_ca_file)
         self.client_cas = _load_cas(self.client_ca_file)
         self.host = host
@@ -79,6 +87,8 @@ class APIServer:
         self._log_lock = threading.RLock()
         self._logged = threading.Condition(self._log_lock)
         self._connections = set()
+        self.stopping = False  # watches end when it turns True
+        self._watches = 0  # open watch streams
         self._httpd: Optional[_TLSServer] = None
         self._thread: Optional[threading.Thread] = None
         self.seed(*bootstrap_objects(anonymous_discovery), age=datetime.timedelta(days=3))
@@ -94,12 +104,17 @@ class APIServer:
         self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05},
                                         name="test-apiserver", daemon=True)
         self._thread.start()
+        self.stopping = False
         wait_for_port(self.host, self.port)
         return self
 
     def stop(self) -> None:
         if self._httpd is None:
             return
+        self.stopping = True
+        self.store.wake_watchers()  # each open watch sends its terminal chunk and ends
+        with self._logged:
+            self._logged.wait_for(lambda: self._watches == 0, timeout=5)
         self._httpd.shutdown()
         self._httpd.server_close()
         for conn in list(self._connections):  # idle keep-alive connections
@@ -161,6 +176,24 @@ class APIServer:
             self.log.append(record)
             self._logged.notify_all()
 
+    @property
+    def open_watches(self) -> int:
+        """How many watch streams are open now (wait_for sees it change)."""
+        with self._log_lock:
+            return self._watches
+
+    @contextlib.contextmanager
+    def watching(self):
+        """Held while a watch streams, so that stop() lets it end cleanly first."""
+        with self._logged:
+            self._watches += 1
+        try:
+            yield
+        finally:
+            with self._logged:
+                self._watches -= 1
+                self._logged.notify_all()
+
     def _track(self, conn, add: bool) -> None:
         with self._log_lock:
             (self._connections.add if add else self._connections.discard)(conn)
@@ -212,7 +245,7 @@ class APIServer:
         out = {"kind": rt.kind, "apiVersion": rt.api_version,
                "metadata": {"creationTimestamp": None}}
         if rt.resource == "selfsubjectreviews":
-            out["status"] = {"userInfo": {"username": user.name, "groups": list(user.groups)}}
+            out["status"] = {"userInfo": user.as_user_info()}
         elif rt.resource == "selfsubjectaccessreviews":
             out["spec"] = body.get("spec") or {}
             allowed, reason = self.authorizer.authorize(self._review_attributes(user, out["spec"]))

@@ -79,13 +79,15 @@ TABLE_COLUMNS = {
 }
 
 
-def to_table(rt: ResourceType, objects: List[dict], resource_version: str) -> dict:
+def to_table(rt: ResourceType, objects: List[dict], resource_version: str, headers: bool = True) -> dict:
+    """ConvertToTable; without `headers` (TableOptions.NoHeaders, as a watch's events after the
+    first are) the column definitions are left out."""
     columns = TABLE_COLUMNS.get(rt.resource, [_NAME, _AGE])
     return {
         "kind": "Table", "apiVersion": "meta.k8s.io/v1",
         "metadata": {"resourceVersion": resource_version},
         "columnDefinitions": [{"name": n, "type": t, "format": f, "description": n, "priority": p}
-                              for n, t, f, p, _ in columns],
+                              for n, t, f, p, _ in columns] if headers else None,
         "rows": [{"cells": [fn(o) for *_, fn in columns],
                   "object": {"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1",
                              "metadata": o["metadata"]}} for o in objects],
