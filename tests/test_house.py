@@ -68,8 +68,8 @@ def test_no_import_cycle():
 
 
 @pytest.mark.parametrize("args, unwanted", [
-    (["--version"], ("rich", "yaml", "kubectl_usercert.commands", "kubectl_usercert.openssl")),
-    (["--help"], ("rich", "yaml", "kubectl_usercert.commands", "kubectl_usercert.openssl")),
+    (["--version"], ("rich", "yaml", "kubectl_usercert.commands", "kubectl_usercert.pki.openssl")),
+    (["--help"], ("rich", "yaml", "kubectl_usercert.commands", "kubectl_usercert.pki.openssl")),
     (["create", "--help"], ("rich", "yaml", "kubectl_usercert.commands")),
 ])
 def test_start_up_imports_only_what_the_command_needs(args, unwanted):

@@ -17,11 +17,12 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Optional
 
-from . import ledger, openssl
-from .certinfo import pem_fingerprint
+from . import ledger
 from .errors import InvalidInput, UsercertError
 from .files import read_input
 from .ledger import BACKDATE, LedgerEntry, lifetime_of_window
+from .pki import openssl
+from .pki.openssl.printout import pem_fingerprint
 from .times import duration_text
 
 
@@ -107,7 +108,7 @@ def ca_known_here(options=None, recorded=None):
         return recorded.ca_cert
     if options is not None and options.kind == "csr":
         return None
-    from .signers.local import locate_ca
+    from .pki.signers.local import locate_ca
 
     try:
         located = locate_ca()

@@ -67,7 +67,7 @@ class Create(Command, switches.Output, switches.OutDir, switches.UserKubeconfig,
             return self._from_file(user)
         if user is None:
             raise InvalidInput("create needs a USER (or --from-file FILE)", hint=f"see '{self.PROGNAME} --help'")
-        from .openssl import PendingKey
+        from .pki.openssl import PendingKey
 
         if self.print_rbac and (self.output or self.dry_run != "none"):
             raise InvalidInput("--print-rbac and " + ("-o" if self.output else "--dry-run") + " both write to stdout",

@@ -8,12 +8,13 @@ import os
 from dataclasses import dataclass
 from typing import Optional
 
-from . import openssl, userconfig
+from . import userconfig
 from .errors import InvalidInput
 from .files import read_input
 from .layout import UserFiles
+from .pki import openssl
+from .pki.signers.local import locate_ca
 from .results import Inspection
-from .signers.local import locate_ca
 
 
 @dataclass(frozen=True, eq=False, repr=False)

@@ -13,11 +13,12 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Optional
 
-from . import ledger, openssl, ownership, userconfig
-from .certinfo import CertificateInfo
+from . import ledger, ownership, userconfig
 from .errors import UsercertError
 from .layout import UserFiles, file_safe, user_folders
 from .ledger import LedgerEntry
+from .pki import openssl
+from .pki.openssl.printout import CertificateInfo
 from .results import InventoryRow, certificate_state
 
 # A certificate file this much newer than its ledger line was changed after it was recorded.

@@ -12,10 +12,11 @@ import os
 from contextlib import contextmanager
 from datetime import datetime, timezone
 
-from . import adoption, files, ledger, locks, openssl, ownership, userconfig
+from . import adoption, files, ledger, locks, ownership, userconfig
 from .errors import InvalidInput, OutputExists, UsercertError
 from .layout import UserFiles
 from .ledger import LedgerEntry
+from .pki import openssl
 from .results import Credential
 from .times import duration_text
 

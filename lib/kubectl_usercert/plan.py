@@ -20,9 +20,9 @@ from typing import Optional, Tuple
 
 from . import rbac
 from .errors import InvalidInput
-from .keys import spec_of
+from .pki.keys import spec_of
+from .pki.subject import group_list, make_subject
 from .rbac import RoleRef
-from .subject import group_list, make_subject
 
 CHANGES = ("create", "reissue", "renew", "rebind", "prune")
 

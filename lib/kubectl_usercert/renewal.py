@@ -18,12 +18,13 @@ from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import Optional, Tuple
 
-from . import adoption, files, issuance, ledger, openssl, userconfig
+from . import adoption, files, issuance, ledger, userconfig
 from .errors import InvalidInput
-from .keys import key_spec, spec_of
+from .pki import openssl
+from .pki.keys import key_spec, spec_of
+from .pki.signers import SignerOptions, choose_signer
+from .pki.subject import make_subject, subject_warnings
 from .results import Renewal
-from .signers import SignerOptions, choose_signer
-from .subject import make_subject, subject_warnings
 from .times import duration_text
 
 

@@ -14,12 +14,13 @@ import shutil
 import stat
 from dataclasses import dataclass, replace
 
-from . import adoption, files, issuance, ledger, openssl, rbac, signals
+from . import adoption, files, issuance, ledger, rbac, signals
 from .errors import InvalidInput, UsercertError
 from .kubeconfig import kubeconfig_paths
 from .kubectl import Kubectl, summary
 from .layout import revoked_archive, revoked_dir
 from .ledger import LedgerEntry
+from .pki import openssl
 from .results import Revocation
 
 

@@ -12,15 +12,16 @@ import functools
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
-from . import issuance, openssl, rbac, signals
+from . import issuance, rbac, signals
 from .errors import Interrupted, InvalidInput, UsercertError
 from .files import write_error
 from .kubectl import summary
+from .pki import openssl
+from .pki.subject import make_subject, subject_warnings
 from .rbac import BindingPlan
 from .renewal import RenewRequest, renew
 from .results import AppliedUser
 from .revocation import RevokeRequest, revoke
-from .subject import make_subject, subject_warnings
 
 
 class Shared:

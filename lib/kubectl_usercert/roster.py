@@ -21,7 +21,7 @@ from typing import Optional, Tuple
 
 from . import API_VERSION, PRESETS, SIGNER_KINDS, yamltext
 from .errors import InvalidInput
-from .keys import KEY_TYPES, KeySpec, SIZES
+from .pki.keys import KEY_TYPES, KeySpec, SIZES
 from .results import renewal_window
 from .times import parse_duration
 

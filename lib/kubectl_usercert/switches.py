@@ -10,7 +10,7 @@ from plumbum import cli
 
 from . import PRESETS, SIGNER_KINDS
 from .errors import InvalidInput
-from .keys import KEY_TYPES, SIZES_HELP, key_spec
+from .pki.keys import KEY_TYPES, SIZES_HELP, key_spec
 from .times import parse_duration
 
 OUTPUT, KEY, SIGNER, CLUSTER, FILES = "Output options", "Key options", "Signer options", "Cluster options", "Options"
@@ -123,7 +123,7 @@ class Signer(Cluster):
         return self.signer != "auto" or bool(self.ca_cert or self.ca_key)
 
     def signer_options(self):
-        from .signers import SignerOptions
+        from .pki.signers import SignerOptions
         return SignerOptions(kind=self.signer, ca_cert=self.ca_cert, ca_key=self.ca_key,
                              ca_key_passphrase_file=self.ca_key_passphrase_file, kubectl=self.kubectl(),
                              approve=self.approve, wait_seconds=parse_duration(self.wait, "--wait").total_seconds(),

@@ -8,8 +8,8 @@ and the result says what could not be checked. Used by verify and create --verif
 
 from .errors import UsercertError
 from .kubectl import failure, kind_of
+from .pki.subject import group_list
 from .results import Verification
-from .subject import group_list
 
 AUTHENTICATED = "system:authenticated"
 REJECTED_HINT = ("the cluster does not trust the CA that signed this certificate, or the certificate is not valid "

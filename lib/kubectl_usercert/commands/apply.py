@@ -20,8 +20,8 @@ from .. import files, inventory, plan, rbac, roster, rollout
 from ..errors import InvalidInput
 from ..kubeconfig import kubeconfig_paths
 from ..layout import locks_dir
+from ..pki.signers import SignerChooser, SignerOptions
 from ..results import RosterApplied, now
-from ..signers import SignerChooser, SignerOptions
 
 ROSTER_BYTES = 8 << 20
 

@@ -11,14 +11,15 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Optional, Tuple
 
-from .. import adoption, issuance, openssl, rbac, signals, whoami
+from .. import adoption, issuance, rbac, signals, whoami
 from ..errors import OutputExists, UsercertError
-from ..keys import KeySpec
 from ..layout import UserFiles
+from ..pki import openssl
+from ..pki.keys import KeySpec
+from ..pki.signers import SignerOptions, choose_signer
+from ..pki.subject import make_subject, subject_warnings
 from ..rbac import BindingPlan
 from ..results import AppliedUser, Issued, RosterApplied
-from ..signers import SignerOptions, choose_signer
-from ..subject import make_subject, subject_warnings
 
 
 @dataclass(frozen=True, eq=False, repr=False)

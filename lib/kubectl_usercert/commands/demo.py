@@ -11,13 +11,14 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Optional
 
-from .. import credentials, files, issuance, openssl, signals, userconfig
+from .. import credentials, files, issuance, signals, userconfig
 from ..errors import InvalidInput, OutputExists
-from ..keys import KeySpec
 from ..kubectl import Kubectl
+from ..pki import openssl
+from ..pki.keys import KeySpec
+from ..pki.signers import SignerOptions, choose_signer
+from ..pki.subject import make_subject
 from ..results import DemoResult, Issued
-from ..signers import SignerOptions, choose_signer
-from ..subject import make_subject
 
 DEMO_SERVER = "https://127.0.0.1:6443"
 

@@ -2,9 +2,10 @@
 
 from dataclasses import dataclass
 
-from .. import credentials, openssl, whoami
+from .. import credentials, whoami
 from ..errors import InvalidInput
 from ..kubectl import Kubectl
+from ..pki import openssl
 
 
 @dataclass(frozen=True, eq=False, repr=False)

@@ -15,12 +15,12 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import List, Optional, Protocol
 
-from .. import SIGNER_KINDS
-from ..certinfo import CertificateInfo, pem_fingerprint
-from ..errors import InvalidInput
-from ..files import read_input
-from ..kubeconfig import kubeconfig_paths
-from ..kubectl import Kubectl
+from ... import SIGNER_KINDS
+from ...errors import InvalidInput
+from ...files import read_input
+from ...kubeconfig import kubeconfig_paths
+from ...kubectl import Kubectl
+from ..openssl.printout import CertificateInfo, pem_fingerprint
 from ..subject import SYSTEM_MASTERS
 from .cluster_csr import ClusterCSRSigner
 from .local import LocalSigner, load_ca, locate_ca, no_ca_found_error, searched_places

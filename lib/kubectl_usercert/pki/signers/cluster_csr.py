@@ -17,10 +17,11 @@ import re
 import secrets
 import time
 
-from .. import openssl, signals, whoami
-from ..errors import InvalidInput, UsercertError
-from ..files import read_bytes, write_public
-from ..kubectl import failure, kind_of, last_error_line
+from ... import signals, whoami
+from ...errors import InvalidInput, UsercertError
+from ...files import read_bytes, write_public
+from ...kubectl import failure, kind_of, last_error_line
+from .. import openssl
 
 SIGNER_NAME = "kubernetes.io/kube-apiserver-client"
 CSR_RESOURCE = "certificatesigningrequests.certificates.k8s.io"

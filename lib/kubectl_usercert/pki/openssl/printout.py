@@ -11,9 +11,9 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Optional, Tuple
 
-from . import der, keys
-from .errors import UsercertError
-from .times import days_left
+from ...errors import UsercertError
+from ...times import days_left
+from .. import certificate, keys
 
 _MONTHS = {name: number for number, name in enumerate(
     ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"), 1)}
@@ -121,7 +121,7 @@ def parse_signing_details(stderr, pem, what):
         match = re.search(rf"^ +{label} *: (.*)$", details, re.M)
         lines[label] = match.group(1) if match else None
     try:
-        serial, public_key = der.serial_and_public_key(pem)
+        serial, public_key = certificate.serial_and_public_key(pem)
         return _described(details, lines["Subject"], lines["Issuer"], serial, lines["Not Before"],
                           lines["Not After"], pem_fingerprint(pem), public_key)
     except (AttributeError, ValueError, TypeError, IndexError) as exc:

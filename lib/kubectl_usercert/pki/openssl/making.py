@@ -5,10 +5,11 @@ import re
 import shutil
 import subprocess
 
-from .. import certinfo, signals
-from ..errors import UsercertError
-from ..files import read_bytes, write_private, write_public
+from ... import signals
+from ...errors import UsercertError
+from ...files import read_bytes, write_private, write_public
 from ..keys import EC_CURVES, KeySpec
+from . import printout
 from .runner import _environment, _openssl, _run, complaint, hint_for, passin_args, require_key_support, run
 
 def _key_args(spec):
@@ -86,7 +87,7 @@ def make_csr(key_path, subject, csr_path):
     if request is None:
         raise UsercertError("openssl printed no certificate signing request", hint="report this with `openssl version`")
     write_private(csr_path, request.group(0))
-    return certinfo.split_public_key(out)
+    return printout.split_public_key(out)
 
 
 def request_for_key(key_pem, subject):
@@ -148,7 +149,7 @@ def sign_csr(csr_path, ca, *, not_before, not_after, serial_hex, extfile, cert_p
     pem = read_bytes(os.path.join(scratch, "issued.pem"))
     write_public(cert_path, pem)
     shutil.rmtree(scratch)
-    return certinfo.parse_signing_details(err, pem, "the new certificate")
+    return printout.parse_signing_details(err, pem, "the new certificate")
 
 
 def _asn1_time(moment):

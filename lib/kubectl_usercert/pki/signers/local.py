@@ -10,10 +10,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Optional
 
+from ...errors import InvalidInput, UsercertError
+from ...files import read_bytes, read_input, write_private
 from .. import openssl
-from ..certinfo import CertificateInfo
-from ..errors import InvalidInput, UsercertError
-from ..files import read_bytes, read_input, write_private
+from ..openssl.printout import CertificateInfo
 
 CA_CERT_ENV = "USERCERT_CA_CERT"
 CA_KEY_ENV = "USERCERT_CA_KEY"

@@ -8,7 +8,7 @@ a certificate (keyEncipherment only means something for RSA).
 from dataclasses import dataclass
 from typing import Optional
 
-from .errors import InvalidInput
+from ..errors import InvalidInput
 
 KEY_TYPES = ("rsa", "ecdsa", "ed25519")
 RSA_SIZES = (2048, 3072, 4096, 8192)

@@ -1,12 +1,12 @@
-"""Reading certificates, requests and keys with openssl: one run each, parsed by certinfo."""
+"""Reading certificates, requests and keys with openssl: one run each, parsed by printout."""
 
 import re
 
-from .. import certinfo
-from ..errors import InvalidInput, UsercertError
+from ...errors import InvalidInput, UsercertError
+from . import printout
 from .runner import _run, complaint, flavour, passin_args, run
 
-# One x509 run prints everything certinfo.parse_certificate reads, in this order.
+# One x509 run prints everything printout.parse_certificate reads, in this order.
 CERTIFICATE_FIELDS = ("-nameopt", "RFC2253,-dn_rev", "-subject", "-issuer", "-serial", "-startdate", "-enddate",
                       "-fingerprint", "-sha256", "-pubkey", "-text", "-certopt",
                       "no_header,no_version,no_serial,no_signame,no_validity,no_subject,no_issuer,no_sigdump,no_aux")
@@ -29,7 +29,7 @@ def request_info(csr_path, der=False, shown=None):
     # openssl 3.0 exits 0 even when the signature does not verify: read what it says.
     if "verify OK" not in out + err:
         raise _bad_signature(shown, err)
-    return certinfo.parse_request(out, shown)
+    return printout.parse_request(out, shown)
 
 
 def _bad_signature(csr_path, stderr):
@@ -46,7 +46,7 @@ def certificate_info(path=None, *, data=None, what=None):
     what = what or (f"the certificate {path}" if path else "the certificate")
     source = ["-in", path] if path else []
     out = run(["x509", *source, "-noout", *CERTIFICATE_FIELDS], f"read {what}", stdin=data)
-    return certinfo.parse_certificate(out, what)
+    return printout.parse_certificate(out, what)
 
 
 def public_key_of_key(path=None, *, data=None, passphrase_file=None, what=None):

@@ -14,8 +14,8 @@ import unicodedata
 from dataclasses import dataclass
 from typing import Tuple
 
+from ..errors import InvalidInput
 from . import lookalikes
-from .errors import InvalidInput
 
 # RFC 5280 upper bounds (ub-common-name, ub-organization-name); openssl refuses longer values.
 MAX_NAME_LENGTH = 64
