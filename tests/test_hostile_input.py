@@ -245,14 +245,14 @@ class FakeKubectl:
         self.calls = []
 
     def run(self, args, text=None):
-        from kubectl_usercert.kubectl import KubectlResult
+        from kubectl_usercert.cluster.kubectl import KubectlResult
         self.calls.append(args[0])
         replies = self.answers[args[0]]
         code, out, err = replies.pop(0) if len(replies) > 1 else replies[0]
         return KubectlResult(code, out, err)
 
     def checked(self, args, what, text=None, hints=None):
-        from kubectl_usercert.kubectl import failure
+        from kubectl_usercert.cluster.kubectl import failure
         result = self.run(args, text)
         if not result.ok:
             raise failure(what, result.stderr, hints)

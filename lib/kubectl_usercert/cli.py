@@ -74,7 +74,7 @@ class Create(Command, switches.Output, switches.OutDir, switches.UserKubeconfig,
                                hint="use one of them")
         rehearsal = self.dry_run != "none"  # (no key is made for a plan)
         with nullcontext() if rehearsal else PendingKey(self.key()) as pending:  # the slow step first
-            from . import rbac
+            from .cluster import rbac
             from .commands.create import CreateRequest, create
 
             access = rbac.plan_bindings(self.clusterroles, self.roles, self.namespace, self.preset, self.bind_group)

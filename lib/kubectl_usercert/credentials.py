@@ -8,7 +8,7 @@ import os
 from dataclasses import dataclass
 from typing import Optional
 
-from . import userconfig
+from .cluster import user_kubeconfig
 from .errors import InvalidInput
 from .files import read_input
 from .layout import UserFiles
@@ -81,6 +81,6 @@ def _looks_like_pem_certificate(path):
 
 
 def _from_kubeconfig(path):
-    credentials = userconfig.current_user_credentials(path)
+    credentials = user_kubeconfig.current_user_credentials(path)
     return CredentialSource(path, cert_pem=credentials.cert_pem, key_pem=credentials.key_pem, kubeconfig=path,
                             server=credentials.server)

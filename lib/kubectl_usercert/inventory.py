@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Optional
 
-from . import ledger, ownership, userconfig
+from . import ledger, ownership
+from .cluster import user_kubeconfig
 from .errors import UsercertError
 from .layout import UserFiles, file_safe, user_folders
 from .ledger import LedgerEntry
@@ -143,6 +144,6 @@ def _row(holding, at):
 
 def _server_of(path):
     try:
-        return userconfig.current_user_credentials(path).server
+        return user_kubeconfig.current_user_credentials(path).server
     except (UsercertError, OSError):
         return None

@@ -12,7 +12,8 @@ import os
 from contextlib import contextmanager
 from datetime import datetime, timezone
 
-from . import adoption, files, ledger, locks, ownership, userconfig
+from . import adoption, files, ledger, locks, ownership
+from .cluster import user_kubeconfig
 from .errors import InvalidInput, OutputExists, UsercertError
 from .layout import UserFiles
 from .ledger import LedgerEntry
@@ -133,7 +134,7 @@ def check_issued(info, cert_path, public_key, subject, signer):
 
 def endpoint(kubectl, server, signer, warnings):
     """The cluster the user's kubeconfig points at (the admin's kubeconfig, else --server)."""
-    found = userconfig.resolve_endpoint(kubectl.kubeconfig, kubectl.context, kubectl.cluster, server)
+    found = user_kubeconfig.resolve_endpoint(kubectl.kubeconfig, kubectl.context, kubectl.cluster, server)
     if found is None:
         if signer.server_ca_pem() is None:
             raise InvalidInput("the CSR signer needs a kubeconfig to reach the cluster, and none was found",
@@ -141,10 +142,10 @@ def endpoint(kubectl, server, signer, warnings):
         if not server:
             raise InvalidInput("no kubeconfig found, so the API server address is unknown",
                                hint="pass --server https://HOST:6443, or --kubeconfig FILE")
-        found = userconfig.endpoint_from_server(server, signer.server_ca_pem())
+        found = user_kubeconfig.endpoint_from_server(server, signer.server_ca_pem())
         warnings.append("no kubeconfig: the signing CA is used as the cluster CA; "
                         "on k3s/rke2 the server CA differs, pass --kubeconfig")
-    userconfig.check_carried(found, server)
+    user_kubeconfig.check_carried(found, server)
     if found.insecure_skip_tls_verify:
         warnings.append(f'cluster "{found.name}" has insecure-skip-tls-verify: the new kubeconfig does not '
                         "verify the server either")
@@ -155,8 +156,8 @@ def endpoint(kubectl, server, signer, warnings):
 
 def write_kubeconfig(stage_files, found, user, namespace, with_key=True):
     key_pem = files.read_bytes(stage_files.key) if with_key else None
-    config = userconfig.build(found, user, files.read_bytes(stage_files.cert), key_pem, namespace)
-    files.write_private(stage_files.kubeconfig, userconfig.dump(config))
+    config = user_kubeconfig.build(found, user, files.read_bytes(stage_files.cert), key_pem, namespace)
+    files.write_private(stage_files.kubeconfig, user_kubeconfig.dump(config))
 
 
 def describe(subject, info, user_files, *, cluster, server, namespace, signer, warnings, lifetime, with_key=True):
@@ -167,7 +168,7 @@ def describe(subject, info, user_files, *, cluster, server, namespace, signer, w
         fingerprint_sha256=info.fingerprint_sha256, issuer=",".join(f"{a}={v}" for a, v in info.issuer),
         directory=user_files.directory, kubeconfig=user_files.kubeconfig, certificate=user_files.cert,
         key=user_files.key if with_key else None, cluster=cluster, server=server,
-        context=userconfig.context_name(subject.user, cluster), namespace=namespace, signer=signer.name,
+        context=user_kubeconfig.context_name(subject.user, cluster), namespace=namespace, signer=signer.name,
         ca_fingerprint_sha256=signer.ca_fingerprint, warnings=tuple(warnings) + tuple(signer.notes),
         lifetime=duration_text(lifetime))
 

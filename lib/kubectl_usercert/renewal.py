@@ -18,7 +18,8 @@ from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import Optional, Tuple
 
-from . import adoption, files, issuance, ledger, userconfig
+from . import adoption, files, issuance, ledger
+from .cluster import user_kubeconfig
 from .errors import InvalidInput
 from .pki import openssl
 from .pki.keys import key_spec, spec_of
@@ -48,7 +49,7 @@ def renew(request, progress=lambda _message: None):
     with issuance.user_operation(request.out_dir, request.user, progress, dry_run=request.rehearse) as user_files:
         _require_files(user_files, request)
         old = openssl.certificate_info(user_files.cert)
-        credentials = userconfig.current_user_credentials(user_files.kubeconfig)
+        credentials = user_kubeconfig.current_user_credentials(user_files.kubeconfig)
         _check_trusted(request, user_files, old)
         history = ledger.history(request.out_dir, request.user)
         signed_as = next((entry for entry in reversed(history) if entry.signer), None)  # how the last one was
@@ -175,6 +176,6 @@ def _copy_folder(source, target):
 
 def _update_kubeconfig(staged, user, rekey):
     key_pem = files.read_bytes(staged.key) if rekey else None
-    config = userconfig.replace_credentials(staged.kubeconfig, user, files.read_bytes(staged.cert), key_pem)
+    config = user_kubeconfig.replace_credentials(staged.kubeconfig, user, files.read_bytes(staged.cert), key_pem)
     os.unlink(staged.kubeconfig)
-    files.write_private(staged.kubeconfig, userconfig.dump(config))
+    files.write_private(staged.kubeconfig, user_kubeconfig.dump(config))

@@ -14,10 +14,11 @@ import shutil
 import stat
 from dataclasses import dataclass, replace
 
-from . import adoption, files, issuance, ledger, rbac, signals
+from . import adoption, files, issuance, ledger, signals
+from .cluster import rbac
+from .cluster.kubeconfig import kubeconfig_paths
+from .cluster.kubectl import Kubectl, summary
 from .errors import InvalidInput, UsercertError
-from .kubeconfig import kubeconfig_paths
-from .kubectl import Kubectl, summary
 from .layout import revoked_archive, revoked_dir
 from .ledger import LedgerEntry
 from .pki import openssl

@@ -12,13 +12,14 @@ import functools
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
-from . import issuance, rbac, signals
+from . import issuance, signals
+from .cluster import rbac
+from .cluster.kubectl import summary
+from .cluster.rbac import BindingPlan
 from .errors import Interrupted, InvalidInput, UsercertError
 from .files import write_error
-from .kubectl import summary
 from .pki import openssl
 from .pki.subject import make_subject, subject_warnings
-from .rbac import BindingPlan
 from .renewal import RenewRequest, renew
 from .results import AppliedUser
 from .revocation import RevokeRequest, revoke

@@ -63,7 +63,7 @@ class Cluster(cli.Application):
                                      group=CLUSTER, help="how long to wait for each answer from the cluster")
 
     def kubectl(self):
-        from .kubectl import Kubectl
+        from .cluster.kubectl import Kubectl
         timeout = parse_duration(self.request_timeout, "--request-timeout", default_unit="s")
         return Kubectl(self.kubeconfig, self.context, self.cluster, max(1.0, timeout.total_seconds()))
 

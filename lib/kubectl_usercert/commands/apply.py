@@ -16,9 +16,10 @@ from contextlib import ExitStack
 from dataclasses import dataclass, field
 from typing import Optional, Tuple
 
-from .. import files, inventory, plan, rbac, roster, rollout
+from .. import files, inventory, plan, roster, rollout
+from ..cluster import rbac
+from ..cluster.kubeconfig import kubeconfig_paths
 from ..errors import InvalidInput
-from ..kubeconfig import kubeconfig_paths
 from ..layout import locks_dir
 from ..pki.signers import SignerChooser, SignerOptions
 from ..results import RosterApplied, now

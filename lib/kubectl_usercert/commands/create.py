@@ -11,14 +11,15 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Optional, Tuple
 
-from .. import adoption, issuance, rbac, signals, whoami
+from .. import adoption, issuance, signals
+from ..cluster import identity, rbac
+from ..cluster.rbac import BindingPlan
 from ..errors import OutputExists, UsercertError
 from ..layout import UserFiles
 from ..pki import openssl
 from ..pki.keys import KeySpec
 from ..pki.signers import SignerOptions, choose_signer
 from ..pki.subject import make_subject, subject_warnings
-from ..rbac import BindingPlan
 from ..results import AppliedUser, Issued, RosterApplied
 
 
@@ -70,7 +71,7 @@ def create(request, progress=lambda _message: None):
     verification = None
     if request.verify:
         progress("Asking the cluster who this credential is")
-        verification = whoami.ask(request.signing.kubectl.as_user(credential.kubeconfig), subject.user, subject.groups)
+        verification = identity.ask(request.signing.kubectl.as_user(credential.kubeconfig), subject.user, subject.groups)
     return Issued(credential, bindings, tuple(manifests), request.print_rbac, verification)
 
 

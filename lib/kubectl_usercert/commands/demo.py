@@ -11,9 +11,10 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Optional
 
-from .. import credentials, files, issuance, signals, userconfig
+from .. import credentials, files, issuance, signals
+from ..cluster import user_kubeconfig
+from ..cluster.kubectl import Kubectl
 from ..errors import InvalidInput, OutputExists
-from ..kubectl import Kubectl
 from ..pki import openssl
 from ..pki.keys import KeySpec
 from ..pki.signers import SignerOptions, choose_signer
@@ -88,9 +89,9 @@ def _remove(directory, made):
 
 def _admin_kubeconfig(directory, ca_cert):
     """What an admin's ~/.kube/config would say about the (pretend) cluster."""
-    endpoint = userconfig.ClusterEndpoint(name="demo", server=DEMO_SERVER, ca_pem=files.read_bytes(ca_cert))
-    config = userconfig.build(endpoint, "demo-admin", b"", None)
+    endpoint = user_kubeconfig.ClusterEndpoint(name="demo", server=DEMO_SERVER, ca_pem=files.read_bytes(ca_cert))
+    config = user_kubeconfig.build(endpoint, "demo-admin", b"", None)
     config["users"] = [{"name": "demo-admin", "user": {}}]  # the demo never talks to a cluster
     path = os.path.join(directory, "admin.kubeconfig")
-    files.write_private(path, userconfig.dump(config))
+    files.write_private(path, user_kubeconfig.dump(config))
     return path

@@ -5,8 +5,9 @@ import os
 from dataclasses import dataclass, replace
 from typing import Optional
 
-from .. import credentials, ownership, rbac
-from ..kubectl import Kubectl
+from .. import credentials, ownership
+from ..cluster import rbac
+from ..cluster.kubectl import Kubectl
 from ..layout import UserFiles
 
 

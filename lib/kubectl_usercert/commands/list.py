@@ -4,8 +4,9 @@ from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Optional, Tuple
 
-from .. import inventory, rbac
-from ..kubectl import Kubectl
+from .. import inventory
+from ..cluster import rbac
+from ..cluster.kubectl import Kubectl
 from ..results import Inventory, now
 
 

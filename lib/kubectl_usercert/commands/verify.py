@@ -2,9 +2,10 @@
 
 from dataclasses import dataclass
 
-from .. import credentials, whoami
+from .. import credentials
+from ..cluster import identity
+from ..cluster.kubectl import Kubectl
 from ..errors import InvalidInput
-from ..kubectl import Kubectl
 from ..pki import openssl
 
 
@@ -21,4 +22,4 @@ def verify(request, progress=lambda _message: None):
         raise InvalidInput(f"{request.target} has no kubeconfig to verify with", hint="give a user name or a kubeconfig")
     info = openssl.certificate_info(source.cert_path, data=source.cert_pem, what=f"the certificate in {source.shown}")
     progress("Asking the cluster who this credential is")
-    return whoami.ask(request.kubectl.as_user(source.kubeconfig), info.common_name, info.organizations)
+    return identity.ask(request.kubectl.as_user(source.kubeconfig), info.common_name, info.organizations)

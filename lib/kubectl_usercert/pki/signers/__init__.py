@@ -16,10 +16,10 @@ from datetime import timedelta
 from typing import List, Optional, Protocol
 
 from ... import SIGNER_KINDS
+from ...cluster.kubeconfig import kubeconfig_paths
+from ...cluster.kubectl import Kubectl
 from ...errors import InvalidInput
 from ...files import read_input
-from ...kubeconfig import kubeconfig_paths
-from ...kubectl import Kubectl
 from ..openssl.printout import CertificateInfo, pem_fingerprint
 from ..subject import SYSTEM_MASTERS
 from .cluster_csr import ClusterCSRSigner

@@ -17,10 +17,11 @@ import re
 import secrets
 import time
 
-from ... import signals, whoami
+from ... import signals
+from ...cluster import identity
+from ...cluster.kubectl import failure, kind_of, last_error_line
 from ...errors import InvalidInput, UsercertError
 from ...files import read_bytes, write_public
-from ...kubectl import failure, kind_of, last_error_line
 from .. import openssl
 
 SIGNER_NAME = "kubernetes.io/kube-apiserver-client"
@@ -113,7 +114,7 @@ class ClusterCSRSigner:
             return
         self.progress("Asking the cluster whether it accepts the new certificate")
         try:
-            seen = whoami.ask(self.kubectl.as_user(kubeconfig), subject.user, subject.groups)
+            seen = identity.ask(self.kubectl.as_user(kubeconfig), subject.user, subject.groups)
             if not seen.accepted:
                 raise UsercertError(f"the cluster does not accept the certificate its CSR API issued for "
                                     f"{self.object_name} ({seen.method}: 401 Unauthorized)",

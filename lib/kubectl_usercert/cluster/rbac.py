@@ -11,10 +11,10 @@ import re
 from dataclasses import dataclass, field
 from typing import List, Optional, Tuple
 
-from . import PRESETS, signals, yamltext
-from .errors import InvalidInput, UsercertError
-from .kubectl import summary
+from .. import PRESETS, signals, yamltext
+from ..errors import InvalidInput, UsercertError
 from .kubeconfig import kubeconfig_paths
+from .kubectl import summary
 
 RBAC_API = "rbac.authorization.k8s.io/v1"
 MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"

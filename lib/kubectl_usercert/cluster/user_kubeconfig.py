@@ -10,9 +10,10 @@ import os
 from dataclasses import dataclass
 from typing import Optional
 
-from . import urls, yamltext
-from .errors import InvalidInput
-from .files import read_input
+from .. import yamltext
+from ..errors import InvalidInput
+from ..files import read_input
+from . import urls
 from .kubeconfig import (CONTEXT_FIELDS, USER_FIELDS, decode_data, kubeconfig_paths, load_merged, named_entries,
                          read_document, uncarried_character)
 

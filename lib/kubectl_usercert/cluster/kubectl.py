@@ -19,8 +19,8 @@ from typing import Optional
 
 from plumbum import local
 
-from . import signals
-from .errors import InvalidInput, ToolMissing, UsercertError
+from .. import signals
+from ..errors import InvalidInput, ToolMissing, UsercertError
 
 KUBECTL_ENV = "USERCERT_KUBECTL"
 DEFAULT_TIMEOUT = 30.0

@@ -6,10 +6,10 @@ and the result says what could not be checked. Used by verify and create --verif
 """
 
 
-from .errors import UsercertError
+from ..errors import UsercertError
+from ..pki.subject import group_list
+from ..results import Verification
 from .kubectl import failure, kind_of
-from .pki.subject import group_list
-from .results import Verification
 
 AUTHENTICATED = "system:authenticated"
 REJECTED_HINT = ("the cluster does not trust the CA that signed this certificate, or the certificate is not valid "
