@@ -22,7 +22,7 @@ from cryptography import x509
 
 import pki
 from helpers import EC, LAUNCHER, SERVER, ca_args, cli_json, ledger_lines, run_cli, run_here, tree, user_cert
-from kubectl_usercert import files
+from kubectl_usercert.store import files
 from kubectl_usercert.cluster import rbac
 
 CSR = ("certificates.k8s.io/v1", "CertificateSigningRequest")

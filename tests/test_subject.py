@@ -13,7 +13,7 @@ from kubectl_usercert.commands.create import CreateRequest, create
 from kubectl_usercert.renewal import RenewRequest, renew
 from kubectl_usercert.errors import InvalidInput
 from kubectl_usercert.pki.keys import KeySpec
-from kubectl_usercert.layout import file_safe, from_file_safe
+from kubectl_usercert.store.layout import file_safe, from_file_safe
 from kubectl_usercert.pki.signers import SignerOptions
 from kubectl_usercert.pki.subject import make_subject
 

@@ -17,12 +17,12 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Optional
 
-from . import ledger
 from .errors import InvalidInput, UsercertError
-from .files import read_input
-from .ledger import BACKDATE, LedgerEntry, lifetime_of_window
 from .pki import openssl
 from .pki.openssl.printout import pem_fingerprint
+from .store import ledger
+from .store.files import read_input
+from .store.ledger import BACKDATE, LedgerEntry, lifetime_of_window
 from .times import duration_text
 
 

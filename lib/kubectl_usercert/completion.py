@@ -189,7 +189,7 @@ def _command_names(commands, current):
 
 def _user_names(out_dir, current):
     """Users with a folder under `out_dir` (folder names are file-safe encodings)."""
-    from .layout import from_file_safe
+    from .store.layout import from_file_safe
 
     try:
         entries = list(os.scandir(out_dir))

@@ -13,9 +13,9 @@ from functools import singledispatch
 
 from . import API_VERSION
 from .errors import InvalidInput
-from .layout import KUBECONFIG_NAME
 from .results import (DemoResult, Inspection, Inventory, InventoryRow, Issued, Renewal, Revocation,
                       RosterApplied, Signed, Verification, WhoisMatch, WhoisResult, certificate_state)
+from .store.layout import KUBECONFIG_NAME
 from .times import days_left, iso
 
 def _object(kind, name, spec, status):

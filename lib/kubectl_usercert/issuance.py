@@ -12,13 +12,14 @@ import os
 from contextlib import contextmanager
 from datetime import datetime, timezone
 
-from . import adoption, files, ledger, locks, ownership
+from . import adoption
 from .cluster import user_kubeconfig
 from .errors import InvalidInput, OutputExists, UsercertError
-from .layout import UserFiles
-from .ledger import LedgerEntry
 from .pki import openssl
 from .results import Credential
+from .store import files, ledger, locks, ownership
+from .store.layout import UserFiles
+from .store.ledger import LedgerEntry
 from .times import duration_text
 
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import Optional, Tuple
 
-from . import adoption, files, issuance, ledger
+from . import adoption, issuance
 from .cluster import user_kubeconfig
 from .errors import InvalidInput
 from .pki import openssl
@@ -26,6 +26,7 @@ from .pki.keys import key_spec, spec_of
 from .pki.signers import SignerOptions, choose_signer
 from .pki.subject import make_subject, subject_warnings
 from .results import Renewal
+from .store import files, ledger
 from .times import duration_text
 
 

@@ -14,15 +14,16 @@ import shutil
 import stat
 from dataclasses import dataclass, replace
 
-from . import adoption, files, issuance, ledger, signals
+from . import adoption, issuance, signals
 from .cluster import rbac
 from .cluster.kubeconfig import kubeconfig_paths
 from .cluster.kubectl import Kubectl, summary
 from .errors import InvalidInput, UsercertError
-from .layout import revoked_archive, revoked_dir
-from .ledger import LedgerEntry
 from .pki import openssl
 from .results import Revocation
+from .store import files, ledger
+from .store.layout import revoked_archive, revoked_dir
+from .store.ledger import LedgerEntry
 
 
 @dataclass(frozen=True, eq=False, repr=False)

@@ -15,7 +15,7 @@ from typing import Dict, List, Optional
 
 from .. import yamltext
 from ..errors import InvalidInput
-from ..files import read_input
+from ..store.files import read_input
 
 MAX_BYTES = 8 << 20
 # What kubectl reads in a kubeconfig but cannot write back (`kubectl config view` fails with "yaml:

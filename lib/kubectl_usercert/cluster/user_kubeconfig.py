@@ -12,7 +12,7 @@ from typing import Optional
 
 from .. import yamltext
 from ..errors import InvalidInput
-from ..files import read_input
+from ..store.files import read_input
 from . import urls
 from .kubeconfig import (CONTEXT_FIELDS, USER_FIELDS, decode_data, kubeconfig_paths, load_merged, named_entries,
                          read_document, uncarried_character)

@@ -16,13 +16,14 @@ from contextlib import ExitStack
 from dataclasses import dataclass, field
 from typing import Optional, Tuple
 
-from .. import files, inventory, plan, roster, rollout
+from .. import plan, rollout, roster
 from ..cluster import rbac
 from ..cluster.kubeconfig import kubeconfig_paths
 from ..errors import InvalidInput
-from ..layout import locks_dir
 from ..pki.signers import SignerChooser, SignerOptions
 from ..results import RosterApplied, now
+from ..store import files, inventory
+from ..store.layout import locks_dir
 
 ROSTER_BYTES = 8 << 20
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Optional
 
-from .. import credentials, files, issuance, signals
+from .. import issuance, signals
 from ..cluster import user_kubeconfig
 from ..cluster.kubectl import Kubectl
 from ..errors import InvalidInput, OutputExists
@@ -20,6 +20,7 @@ from ..pki.keys import KeySpec
 from ..pki.signers import SignerOptions, choose_signer
 from ..pki.subject import make_subject
 from ..results import DemoResult, Issued
+from ..store import files, located
 
 DEMO_SERVER = "https://127.0.0.1:6443"
 
@@ -58,7 +59,7 @@ def _rehearse(directory, progress):
                                 lambda staged: issuance.new_key_signed(staged, subject, key, signer, validity, progress),
                                 out_dir=out_dir, lifetime=timedelta(days=7), warnings=warnings, progress=progress)
     progress("Inspecting the result")
-    inspection = credentials.read(credentials.locate(credential.kubeconfig, out_dir), ca_cert)
+    inspection = located.read(located.locate(credential.kubeconfig, out_dir), ca_cert)
     return DemoResult(directory, Issued(credential), inspection)
 
 

@@ -12,14 +12,15 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Optional, Tuple
 
-from .. import adoption, files, issuance
+from .. import adoption, issuance
 from ..errors import InvalidInput
-from ..layout import UserFiles
 from ..pki import openssl
 from ..pki.keys import acceptable_request_key
 from ..pki.signers import SignerOptions, choose_signer
 from ..pki.subject import make_subject, subject_warnings
 from ..results import Signed
+from ..store import files
+from ..store.layout import UserFiles
 
 # String types whose bytes Go and openssl read alike; T61String, say, openssl reads as Latin-1 and
 # Go as raw bytes, so what is checked here would not be what the cluster sees.

@@ -2,11 +2,11 @@
 
 from dataclasses import dataclass
 
-from .. import credentials
 from ..cluster import identity
 from ..cluster.kubectl import Kubectl
 from ..errors import InvalidInput
 from ..pki import openssl
+from ..store import located
 
 
 @dataclass(frozen=True, eq=False, repr=False)
@@ -17,7 +17,7 @@ class VerifyRequest:
 
 
 def verify(request, progress=lambda _message: None):
-    source = credentials.locate(request.target, request.out_dir)
+    source = located.locate(request.target, request.out_dir)
     if not source.kubeconfig:
         raise InvalidInput(f"{request.target} has no kubeconfig to verify with", hint="give a user name or a kubeconfig")
     info = openssl.certificate_info(source.cert_path, data=source.cert_pem, what=f"the certificate in {source.shown}")

@@ -3,9 +3,9 @@
 import re
 from dataclasses import dataclass
 
-from .. import ledger
 from ..errors import InvalidInput, UsercertError
 from ..results import WhoisMatch, WhoisResult
+from ..store import ledger
 
 
 @dataclass(frozen=True, eq=False, repr=False)

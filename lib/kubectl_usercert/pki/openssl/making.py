@@ -7,7 +7,7 @@ import subprocess
 
 from ... import signals
 from ...errors import UsercertError
-from ...files import read_bytes, write_private, write_public
+from ...store.files import read_bytes, write_private, write_public
 from ..keys import EC_CURVES, KeySpec
 from . import printout
 from .runner import _environment, _openssl, _run, complaint, hint_for, passin_args, require_key_support, run

@@ -16,8 +16,9 @@ from typing import Tuple
 
 from plumbum import local
 
-from ... import signals, usercache
+from ... import signals
 from ...errors import InvalidInput, ToolMissing, UsercertError
+from ...store import usercache
 
 OPENSSL_ENV = "USERCERT_OPENSSL"
 SUPPORTED = "OpenSSL 1.1.1 or newer, or LibreSSL 3.3.6 or newer"

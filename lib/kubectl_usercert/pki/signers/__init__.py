@@ -19,7 +19,7 @@ from ... import SIGNER_KINDS
 from ...cluster.kubeconfig import kubeconfig_paths
 from ...cluster.kubectl import Kubectl
 from ...errors import InvalidInput
-from ...files import read_input
+from ...store.files import read_input
 from ..openssl.printout import CertificateInfo, pem_fingerprint
 from ..subject import SYSTEM_MASTERS
 from .cluster_csr import ClusterCSRSigner

@@ -21,7 +21,7 @@ from ... import signals
 from ...cluster import identity
 from ...cluster.kubectl import failure, kind_of, last_error_line
 from ...errors import InvalidInput, UsercertError
-from ...files import read_bytes, write_public
+from ...store.files import read_bytes, write_public
 from .. import openssl
 
 SIGNER_NAME = "kubernetes.io/kube-apiserver-client"

@@ -11,7 +11,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Optional
 
 from ...errors import InvalidInput, UsercertError
-from ...files import read_bytes, read_input, write_private
+from ...store.files import read_bytes, read_input, write_private
 from .. import openssl
 from ..openssl.printout import CertificateInfo
 

@@ -19,8 +19,8 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from typing import List
 
+from ..errors import InvalidInput, UsercertError
 from . import ownership
-from .errors import InvalidInput, UsercertError
 from .files import PRIVATE_DIR_MODE, write_all, write_error
 from .layout import ledger_path, records_dir
 from .ledger_entry import BACKDATE, EVENTS, LedgerEntry, lifetime_of_window  # noqa: F401 (the ledger's schema)

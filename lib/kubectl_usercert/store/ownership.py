@@ -21,7 +21,7 @@ import os
 import shlex
 import stat
 
-from .errors import InvalidInput
+from ..errors import InvalidInput
 from .layout import ledger_path, locks_dir, records_dir, revoked_dir
 
 WRITABLE_BY_OTHERS = 0o022

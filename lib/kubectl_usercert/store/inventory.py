@@ -13,14 +13,14 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Optional
 
+from ..cluster import user_kubeconfig
+from ..errors import UsercertError
+from ..pki import openssl
+from ..pki.openssl.printout import CertificateInfo
+from ..results import InventoryRow, certificate_state
 from . import ledger, ownership
-from .cluster import user_kubeconfig
-from .errors import UsercertError
 from .layout import UserFiles, file_safe, user_folders
 from .ledger import LedgerEntry
-from .pki import openssl
-from .pki.openssl.printout import CertificateInfo
-from .results import InventoryRow, certificate_state
 
 # A certificate file this much newer than its ledger line was changed after it was recorded.
 _SLACK = timedelta(seconds=2)

@@ -8,8 +8,8 @@ from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
 from typing import Optional, Tuple
 
-from .errors import InvalidInput
-from .times import iso, parse_duration, parse_iso
+from ..errors import InvalidInput
+from ..times import iso, parse_duration, parse_iso
 
 EVENTS = ("issued", "renewed", "adopted", "revoked")
 BACKDATE = timedelta(minutes=5)  # what kube's signer (and this tool's, since) take off notBefore

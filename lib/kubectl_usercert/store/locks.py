@@ -12,8 +12,8 @@ import fcntl
 import os
 from contextlib import contextmanager
 
+from ..errors import UsercertError
 from . import ownership
-from .errors import UsercertError
 from .files import PRIVATE_DIR_MODE, remove_if_empty, write_error
 from .layout import locks_dir, records_dir
 

@@ -15,8 +15,9 @@ import shutil
 import tempfile
 from contextlib import contextmanager
 
-from . import ownership, signals
-from .errors import InvalidInput, OutputExists, UsercertError
+from .. import signals
+from ..errors import InvalidInput, OutputExists, UsercertError
+from . import ownership
 from .layout import STAGING
 
 PRIVATE_FILE_MODE = 0o600

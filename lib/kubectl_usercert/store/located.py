@@ -8,13 +8,13 @@ import os
 from dataclasses import dataclass
 from typing import Optional
 
-from .cluster import user_kubeconfig
-from .errors import InvalidInput
+from ..cluster import user_kubeconfig
+from ..errors import InvalidInput
+from ..pki import openssl
+from ..pki.signers.local import locate_ca
+from ..results import Inspection
 from .files import read_input
 from .layout import UserFiles
-from .pki import openssl
-from .pki.signers.local import locate_ca
-from .results import Inspection
 
 
 @dataclass(frozen=True, eq=False, repr=False)
