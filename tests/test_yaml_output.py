@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from conftest import SDK_BIN, default_kubectl
 from helpers import EC, SERVER, ca_args, run_cli, whoami
 from kubectl_usercert.cluster import user_kubeconfig as userconfig
-from kubectl_usercert import yamltext
+from kubectl_usercert.output import yamltext
 from kubectl_usercert.errors import InvalidInput
 
 KUBECTLS = [pytest.param(Path(default_kubectl()), id="kubectl")] + [

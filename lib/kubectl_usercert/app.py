@@ -69,11 +69,11 @@ class Command(cli.Application):
     def perform(self, core, request, steps=None):
         """quiet, steps (console.steps, or console.bar for apply), the core call, what people see, what
         scripts read, the exit code."""
-        from . import console, ui
+        from .output import console, ui
 
         output = getattr(self, "output", None)
         if output:
-            from . import contract
+            from .output import contract
             contract.check_output_format(output, self.OUTPUTS)
             console.require_stdout()  # before the work: its result must not be lost
         console.set_quiet(getattr(self, "quiet", False))
@@ -207,7 +207,7 @@ def run(main_class, argv=None):
     if argv[1:2] == ["__complete"]:  # for a kubectl_complete-usercert wrapper (krew links only one binary)
         from .completion import main as complete
         sys.exit(complete(argv[2:]))
-    from .console import prepare_streams
+    from .output.console import prepare_streams
     prepare_streams()
     signals.forget()
     with signals.handled():
@@ -220,11 +220,11 @@ def _funnel(main_class, argv):
         _, code = main_class.run(argv, exit=False)
         return code
     except UsercertError as exc:
-        from . import console
+        from .output import console
         console.error(exc)
         return exc.exit_code
     except (Interrupted, KeyboardInterrupt) as exc:
-        from . import console
+        from .output import console
         name = getattr(exc, "signal_name", "SIGINT")
         console.interrupted(name, signals.journal())
         return signals.exit_code(name) if name != "SIGINT" else EXIT_INTERRUPTED
@@ -234,7 +234,7 @@ def _funnel(main_class, argv):
     except Exception as exc:  # a bug: one line and a way to see more, never a bare traceback
         if os.environ.get("USERCERT_DEBUG"):
             raise
-        from . import console
+        from .output import console
         console.error(UsercertError(f"internal error: {type(exc).__name__}: {exc}",
                                     hint="please report this; USERCERT_DEBUG=1 shows where it happened"))
         return EXIT_FAILED

@@ -87,7 +87,7 @@ class Create(Command, switches.Output, switches.OutDir, switches.UserKubeconfig,
 
 
     def _from_file(self, user):
-        from . import console
+        from .output import console
         from .commands.apply import apply, csv_sources
 
         if user is not None or self.groups or self.print_rbac or self.verify or self.force:
@@ -114,7 +114,7 @@ class Apply(Command, switches.Output, switches.OutDir, switches.Signer, switches
                             help="the API server URL for new kubeconfigs (overrides the kubeconfig's)")
 
     def main(self):
-        from . import console
+        from .output import console
         from .commands.apply import apply, file_sources
 
         return self.perform(apply, _apply_request(self, file_sources(self.filenames), self.prune, self.dry_run,
@@ -184,14 +184,14 @@ class List(Command, switches.Output, switches.OutDir, switches.Cluster):
                 raise InvalidInput(f"--textfile writes -o prometheus metrics, not -o {self.output}",
                                    hint="drop -o, or use -o prometheus")
             self.output = "prometheus"
-            from .metrics import check_textfile
+            from .output.metrics import check_textfile
             check_textfile(self.textfile)
         window = parse_duration(self.expiring, "--expiring") if self.expiring else None
         return self.perform(list_certificates, ListRequest(self.out_dir, window, self.expiring, self.exit_code,
                                                            self.kubectl(), users=users))
 
     def write_metrics(self, inventory):
-        from . import console, metrics
+        from .output import console, metrics
 
         text = metrics.prometheus(inventory, self.out_dir)
         if self.textfile is None:

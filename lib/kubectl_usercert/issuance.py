@@ -15,8 +15,8 @@ from datetime import datetime, timezone
 from . import adoption
 from .cluster import user_kubeconfig
 from .errors import InvalidInput, OutputExists, UsercertError
+from .output.results import Credential
 from .pki import openssl
-from .results import Credential
 from .store import files, ledger, locks, ownership
 from .store.layout import UserFiles
 from .store.ledger import LedgerEntry

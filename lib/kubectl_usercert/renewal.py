@@ -21,11 +21,11 @@ from typing import Optional, Tuple
 from . import adoption, issuance
 from .cluster import user_kubeconfig
 from .errors import InvalidInput
+from .output.results import Renewal
 from .pki import openssl
 from .pki.keys import key_spec, spec_of
 from .pki.signers import SignerOptions, choose_signer
 from .pki.subject import make_subject, subject_warnings
-from .results import Renewal
 from .store import files, ledger
 from .times import duration_text
 

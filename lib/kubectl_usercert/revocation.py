@@ -19,8 +19,8 @@ from .cluster import rbac
 from .cluster.kubeconfig import kubeconfig_paths
 from .cluster.kubectl import Kubectl, summary
 from .errors import InvalidInput, UsercertError
+from .output.results import Revocation
 from .pki import openssl
-from .results import Revocation
 from .store import files, ledger
 from .store.layout import revoked_archive, revoked_dir
 from .store.ledger import LedgerEntry

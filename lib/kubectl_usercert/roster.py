@@ -19,10 +19,11 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Optional, Tuple
 
-from . import API_VERSION, PRESETS, SIGNER_KINDS, yamltext
+from . import API_VERSION, PRESETS, SIGNER_KINDS
 from .errors import InvalidInput
+from .output import yamltext
+from .output.results import renewal_window
 from .pki.keys import KEY_TYPES, KeySpec, SIZES
-from .results import renewal_window
 from .times import parse_duration
 
 KIND = "UserRoster"

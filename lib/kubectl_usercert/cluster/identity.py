@@ -7,8 +7,8 @@ and the result says what could not be checked. Used by verify and create --verif
 
 
 from ..errors import UsercertError
+from ..output.results import Verification
 from ..pki.subject import group_list
-from ..results import Verification
 from .kubectl import failure, kind_of
 
 AUTHENTICATED = "system:authenticated"

@@ -13,8 +13,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional
 
-from .. import yamltext
 from ..errors import InvalidInput
+from ..output import yamltext
 from ..store.files import read_input
 
 MAX_BYTES = 8 << 20

@@ -11,8 +11,9 @@ import re
 from dataclasses import dataclass, field
 from typing import List, Optional, Tuple
 
-from .. import PRESETS, signals, yamltext
+from .. import PRESETS, signals
 from ..errors import InvalidInput, UsercertError
+from ..output import yamltext
 from .kubeconfig import kubeconfig_paths
 from .kubectl import summary
 

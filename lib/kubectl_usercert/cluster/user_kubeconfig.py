@@ -10,8 +10,8 @@ import os
 from dataclasses import dataclass
 from typing import Optional
 
-from .. import yamltext
 from ..errors import InvalidInput
+from ..output import yamltext
 from ..store.files import read_input
 from . import urls
 from .kubeconfig import (CONTEXT_FIELDS, USER_FIELDS, decode_data, kubeconfig_paths, load_merged, named_entries,

@@ -20,8 +20,8 @@ from .. import plan, rollout, roster
 from ..cluster import rbac
 from ..cluster.kubeconfig import kubeconfig_paths
 from ..errors import InvalidInput
+from ..output.results import RosterApplied, now
 from ..pki.signers import SignerChooser, SignerOptions
-from ..results import RosterApplied, now
 from ..store import files, inventory
 from ..store.layout import locks_dir
 

@@ -15,11 +15,11 @@ from .. import adoption, issuance, signals
 from ..cluster import identity, rbac
 from ..cluster.rbac import BindingPlan
 from ..errors import OutputExists, UsercertError
+from ..output.results import AppliedUser, Issued, RosterApplied
 from ..pki import openssl
 from ..pki.keys import KeySpec
 from ..pki.signers import SignerOptions, choose_signer
 from ..pki.subject import make_subject, subject_warnings
-from ..results import AppliedUser, Issued, RosterApplied
 from ..store.layout import UserFiles
 
 

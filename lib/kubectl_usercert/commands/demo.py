@@ -15,11 +15,11 @@ from .. import issuance, signals
 from ..cluster import user_kubeconfig
 from ..cluster.kubectl import Kubectl
 from ..errors import InvalidInput, OutputExists
+from ..output.results import DemoResult, Issued
 from ..pki import openssl
 from ..pki.keys import KeySpec
 from ..pki.signers import SignerOptions, choose_signer
 from ..pki.subject import make_subject
-from ..results import DemoResult, Issued
 from ..store import files, located
 
 DEMO_SERVER = "https://127.0.0.1:6443"

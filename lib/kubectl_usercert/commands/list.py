@@ -6,7 +6,7 @@ from typing import Optional, Tuple
 
 from ..cluster import rbac
 from ..cluster.kubectl import Kubectl
-from ..results import Inventory, now
+from ..output.results import Inventory, now
 from ..store import inventory
 
 

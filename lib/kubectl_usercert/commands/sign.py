@@ -14,11 +14,11 @@ from typing import Optional, Tuple
 
 from .. import adoption, issuance
 from ..errors import InvalidInput
+from ..output.results import Signed
 from ..pki import openssl
 from ..pki.keys import acceptable_request_key
 from ..pki.signers import SignerOptions, choose_signer
 from ..pki.subject import make_subject, subject_warnings
-from ..results import Signed
 from ..store import files
 from ..store.layout import UserFiles
 

@@ -4,7 +4,7 @@ import re
 from dataclasses import dataclass
 
 from ..errors import InvalidInput, UsercertError
-from ..results import WhoisMatch, WhoisResult
+from ..output.results import WhoisMatch, WhoisResult
 from ..store import ledger
 
 

@@ -15,9 +15,9 @@ from typing import Optional
 
 from ..cluster import user_kubeconfig
 from ..errors import UsercertError
+from ..output.results import InventoryRow, certificate_state
 from ..pki import openssl
 from ..pki.openssl.printout import CertificateInfo
-from ..results import InventoryRow, certificate_state
 from . import ledger, ownership
 from .layout import UserFiles, file_safe, user_folders
 from .ledger import LedgerEntry

@@ -10,9 +10,9 @@ from typing import Optional
 
 from ..cluster import user_kubeconfig
 from ..errors import InvalidInput
+from ..output.results import Inspection
 from ..pki import openssl
 from ..pki.signers.local import locate_ca
-from ..results import Inspection
 from .files import read_input
 from .layout import UserFiles
 

@@ -14,8 +14,8 @@ leaves random and this port sorts.
 
 import re
 
+from ..errors import InvalidInput
 from . import golang
-from .errors import InvalidInput
 
 HINT = "e.g. -o jsonpath='{.status.kubeconfig}' or '{.items[*].metadata.name}'"
 _EOF = ""

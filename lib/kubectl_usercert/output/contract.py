@@ -11,12 +11,12 @@ schema per kind is kept in schemas/ and checked by the tests.
 import os
 from functools import singledispatch
 
-from . import API_VERSION
-from .errors import InvalidInput
+from .. import API_VERSION
+from ..errors import InvalidInput
+from ..store.layout import KUBECONFIG_NAME
+from ..times import days_left, iso
 from .results import (DemoResult, Inspection, Inventory, InventoryRow, Issued, Renewal, Revocation,
                       RosterApplied, Signed, Verification, WhoisMatch, WhoisResult, certificate_state)
-from .store.layout import KUBECONFIG_NAME
-from .times import days_left, iso
 
 def _object(kind, name, spec, status):
     return {"apiVersion": API_VERSION, "kind": kind, "metadata": {"name": name}, "spec": spec, "status": status}

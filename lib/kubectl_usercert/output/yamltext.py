@@ -10,7 +10,7 @@ named `.5` or `y` stays a string for kubectl. yaml is imported on the first writ
 import functools
 import re
 
-from .errors import InvalidInput
+from ..errors import InvalidInput
 
 MAX_NODES = 200_000  # after alias expansion: a "billion laughs" document is refused, not expanded
 MAX_DEPTH = 100  # nesting: PyYAML composes recursively, and no file this tool reads nests deeper than ten

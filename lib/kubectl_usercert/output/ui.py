@@ -9,11 +9,11 @@ import shlex
 from datetime import datetime, timezone
 from functools import singledispatch
 
+from ..pki.subject import group_list
+from ..times import days_left
 from .console import dump_yaml, emit_text, quiet, say, show, table, text, warn
-from .pki.subject import group_list
 from .results import (EXPIRING_DAYS, DemoResult, Inspection, Inventory, Issued, Renewal, Revocation, RosterApplied,
                       Signed, Verification, WhoisResult, not_found_message)
-from .times import days_left
 
 _STATE_STYLES = {"valid": "green", "expiring": "yellow", "expired": "red", "not yet valid": "yellow",
                  "files missing": "magenta", "revoked": "red"}

@@ -11,10 +11,10 @@ import os
 import stat
 import unicodedata
 
-from . import signals
-from .errors import InvalidInput, OutputExists
+from .. import signals
+from ..errors import InvalidInput, OutputExists
+from ..store import files
 from .results import STATES, Inventory
-from .store import files
 
 _EXPIRY = "usercert_certificate_expiry_timestamp_seconds"
 _NOT_BEFORE = "usercert_certificate_not_before_timestamp_seconds"

@@ -16,7 +16,7 @@ import sys
 import unicodedata
 from contextlib import contextmanager
 
-from .errors import UsercertError
+from ..errors import UsercertError
 
 _state = {"quiet": False}
 # rich's markup: [tag] ... [/], a backslash before [ makes it literal (rich.markup.RE_TAGS, escape).
