@@ -16,12 +16,12 @@ from contextlib import ExitStack
 from dataclasses import dataclass, field
 from typing import Optional, Tuple
 
-from .. import plan, rollout, roster
 from ..cluster import rbac
 from ..cluster.kubeconfig import kubeconfig_paths
 from ..errors import InvalidInput
 from ..output.results import RosterApplied, now
 from ..pki.signers import SignerChooser, SignerOptions
+from ..roster import plan, rollout, roster
 from ..store import files, inventory
 from ..store.layout import locks_dir
 

@@ -19,12 +19,12 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Optional, Tuple
 
-from . import API_VERSION, PRESETS, SIGNER_KINDS
-from .errors import InvalidInput
-from .output import yamltext
-from .output.results import renewal_window
-from .pki.keys import KEY_TYPES, KeySpec, SIZES
-from .times import parse_duration
+from .. import API_VERSION, PRESETS, SIGNER_KINDS
+from ..errors import InvalidInput
+from ..output import yamltext
+from ..output.results import renewal_window
+from ..pki.keys import KEY_TYPES, SIZES, KeySpec
+from ..times import parse_duration
 
 KIND = "UserRoster"
 USER_FIELDS = ("name", "groups", "preset", "clusterRoles", "roles", "days", "expiration", "keyType", "keySize",

@@ -18,11 +18,11 @@ bindings this tool made, and the CA now in use. Nothing here changes anything.
 from dataclasses import dataclass, field
 from typing import Optional, Tuple
 
-from .cluster import rbac
-from .cluster.rbac import RoleRef
-from .errors import InvalidInput
-from .pki.keys import spec_of
-from .pki.subject import group_list, make_subject
+from ..cluster import rbac
+from ..cluster.rbac import RoleRef
+from ..errors import InvalidInput
+from ..pki.keys import spec_of
+from ..pki.subject import group_list, make_subject
 
 CHANGES = ("create", "reissue", "renew", "rebind", "prune")
 

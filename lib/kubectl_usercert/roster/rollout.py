@@ -12,17 +12,17 @@ import functools
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
-from . import issuance, signals
-from .cluster import rbac
-from .cluster.kubectl import summary
-from .cluster.rbac import BindingPlan
-from .errors import Interrupted, InvalidInput, UsercertError
-from .output.results import AppliedUser
-from .pki import openssl
-from .pki.subject import make_subject, subject_warnings
-from .renewal import RenewRequest, renew
-from .revocation import RevokeRequest, revoke
-from .store.files import write_error
+from .. import issuance, signals
+from ..cluster import rbac
+from ..cluster.kubectl import summary
+from ..cluster.rbac import BindingPlan
+from ..errors import Interrupted, InvalidInput, UsercertError
+from ..output.results import AppliedUser
+from ..pki import openssl
+from ..pki.subject import make_subject, subject_warnings
+from ..renewal import RenewRequest, renew
+from ..revocation import RevokeRequest, revoke
+from ..store.files import write_error
 
 
 class Shared:
