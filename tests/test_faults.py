@@ -194,7 +194,7 @@ def test_a_signal_as_the_staging_folder_is_made_leaves_no_folder(capsys, signing
 
 
 def test_nothing_was_written_only_when_nothing_was(capsys, signing_ca, isolated, monkeypatch):
-    from kubectl_usercert import issuance
+    from kubectl_usercert.operations import issue as issuance
     signed = issuance.request_signed
 
     def signal_while_signing(*args):

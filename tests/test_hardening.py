@@ -14,7 +14,7 @@ import pki
 from helpers import SERVER, run_cli, run_here, tree
 from kubectl_usercert.pki import openssl
 from kubectl_usercert.errors import UsercertError
-from kubectl_usercert.issuance import check_issued
+from kubectl_usercert.operations.issue import check_issued
 from kubectl_usercert.pki.subject import make_subject
 
 

@@ -226,7 +226,7 @@ class Renew(Command, switches.Output, switches.OutDir, switches.Signer, switches
     rekey = cli.Flag("--rekey", group=switches.KEY, help="make a new key too")
 
     def main(self, user):
-        from .renewal import RenewRequest, renew
+        from .operations.renew import RenewRequest, renew
 
         return self.perform(renew, RenewRequest(
             user=user, out_dir=self.out_dir, groups=tuple(self.groups) if self.groups else None,
@@ -255,7 +255,7 @@ class Revoke(Command, switches.Output, switches.OutDir, switches.Cluster, switch
     USAGE_ARGS = "USER"
     EXAMPLES = examples.REVOKE
     def main(self, user):
-        from .revocation import RevokeRequest, revoke
+        from .operations.revoke import RevokeRequest, revoke
 
         return self.perform(revoke, RevokeRequest(user, self.out_dir, self.kubectl(), self.dry_run))
 

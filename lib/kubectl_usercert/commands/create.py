@@ -11,10 +11,11 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Optional, Tuple
 
-from .. import adoption, issuance, signals
+from .. import signals
 from ..cluster import identity, rbac
 from ..cluster.rbac import BindingPlan
 from ..errors import OutputExists, UsercertError
+from ..operations import adopt, issue
 from ..output.results import AppliedUser, Issued, RosterApplied
 from ..pki import openssl
 from ..pki.keys import KeySpec
@@ -51,18 +52,18 @@ def create(request, progress=lambda _message: None):
     user_files = UserFiles.for_user(request.out_dir, subject.user)
     # Fail on existing output before any slow or sensitive work (and again under the lock).
     if not request.force and request.dry_run == "none":
-        issuance.refuse_or_adopt(request.out_dir, subject.user, user_files, adoption.ca_known_here(request.signing))
+        issue.refuse_or_adopt(request.out_dir, subject.user, user_files, adopt.ca_known_here(request.signing))
     elif not request.force and os.path.lexists(user_files.directory):  # (a dry run records nothing, adopts nothing)
         raise OutputExists(f"{user_files.directory} already exists",
                            hint="pass --force to replace it, or choose another --out-dir")
     manifests = _checked_bindings(request, subject, progress)
     signer = choose_signer(request.signing, subject, progress)
-    found = issuance.endpoint(request.signing.kubectl, request.server, signer, warnings)
+    found = issue.endpoint(request.signing.kubectl, request.server, signer, warnings)
     validity = signer.grant(request.validity)
     if request.dry_run != "none":
         return _planned(request, subject, signer, found, validity, manifests, warnings, progress)
-    credential = issuance.issue(
-        subject, signer, found, lambda staged: issuance.new_key_signed(staged, subject, request.key, signer, validity,
+    credential = issue.issue(
+        subject, signer, found, lambda staged: issue.new_key_signed(staged, subject, request.key, signer, validity,
                                                                       progress, request.pending_key),
         out_dir=request.out_dir, lifetime=request.validity, namespace=request.namespace, force=request.force,
         warnings=warnings, progress=progress,

@@ -11,10 +11,11 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Optional
 
-from .. import issuance, signals
+from .. import signals
 from ..cluster import user_kubeconfig
 from ..cluster.kubectl import Kubectl
 from ..errors import InvalidInput, OutputExists
+from ..operations import issue
 from ..output.results import DemoResult, Issued
 from ..pki import openssl
 from ..pki.keys import KeySpec
@@ -52,12 +53,12 @@ def _rehearse(directory, progress):
     subject, key = make_subject("alice", ["developers"]), KeySpec("ecdsa")
     signer = choose_signer(SignerOptions(kind="local", ca_cert=ca_cert, ca_key=ca_key, kubectl=admin), subject)
     warnings = []
-    found = issuance.endpoint(admin, None, signer, warnings)
+    found = issue.endpoint(admin, None, signer, warnings)
     validity = signer.grant(timedelta(days=7))
     out_dir = os.path.join(directory, "clients")
-    credential = issuance.issue(subject, signer, found,
-                                lambda staged: issuance.new_key_signed(staged, subject, key, signer, validity, progress),
-                                out_dir=out_dir, lifetime=timedelta(days=7), warnings=warnings, progress=progress)
+    credential = issue.issue(subject, signer, found,
+                             lambda staged: issue.new_key_signed(staged, subject, key, signer, validity, progress),
+                             out_dir=out_dir, lifetime=timedelta(days=7), warnings=warnings, progress=progress)
     progress("Inspecting the result")
     inspection = located.read(located.locate(credential.kubeconfig, out_dir), ca_cert)
     return DemoResult(directory, Issued(credential), inspection)

@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Optional, Tuple
 
-from .. import adoption, issuance
 from ..errors import InvalidInput
+from ..operations import adopt, issue
 from ..output.results import Signed
 from ..pki import openssl
 from ..pki.keys import acceptable_request_key
@@ -52,19 +52,19 @@ def sign(request, progress=lambda _message: None):
         subject = _checked_subject(_untyped(asked.subject, request.csr_path), named)
         spec = acceptable_request_key(asked.key_type, asked.key_bits)
         if not request.force:
-            issuance.refuse_or_adopt(request.out_dir, subject.user, UserFiles.for_user(request.out_dir, subject.user),
-                                     adoption.ca_known_here(request.signing))
+            issue.refuse_or_adopt(request.out_dir, subject.user, UserFiles.for_user(request.out_dir, subject.user),
+                                  adopt.ca_known_here(request.signing))
         signer = choose_signer(request.signing, subject, progress)
-        found = issuance.endpoint(request.signing.kubectl, request.server, signer, warnings)
+        found = issue.endpoint(request.signing.kubectl, request.server, signer, warnings)
         validity = signer.grant(request.validity)
 
         def make(staged):
             files.write_private(staged.csr, asked.pem)
-            return issuance.request_signed(staged, subject, spec, signer, validity, asked.public_key, progress)
+            return issue.request_signed(staged, subject, spec, signer, validity, asked.public_key, progress)
 
-        credential = issuance.issue(subject, signer, found, make, out_dir=request.out_dir,
-                                    lifetime=request.validity, namespace=request.namespace, force=request.force, warnings=warnings,
-                                    with_key=False, progress=progress, key_held_by="owner")
+        credential = issue.issue(subject, signer, found, make, out_dir=request.out_dir,
+                                 lifetime=request.validity, namespace=request.namespace, force=request.force, warnings=warnings,
+                                 with_key=False, progress=progress, key_held_by="owner")
     return Signed(credential, tuple(owner_instructions(credential)))
 
 

@@ -12,16 +12,17 @@ import functools
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
-from .. import issuance, signals
+from .. import signals
 from ..cluster import rbac
 from ..cluster.kubectl import summary
 from ..cluster.rbac import BindingPlan
 from ..errors import Interrupted, InvalidInput, UsercertError
+from ..operations import issue
+from ..operations.renew import RenewRequest, renew
+from ..operations.revoke import RevokeRequest, revoke
 from ..output.results import AppliedUser
 from ..pki import openssl
 from ..pki.subject import make_subject, subject_warnings
-from ..renewal import RenewRequest, renew
-from ..revocation import RevokeRequest, revoke
 from ..store.files import write_error
 
 
@@ -59,7 +60,7 @@ class Shared:
         with self._lock:
             if self._endpoint is None:
                 warnings = []
-                self._endpoint = (issuance.endpoint(self.kubectl, self.request.server, signer, warnings), warnings)
+                self._endpoint = (issue.endpoint(self.kubectl, self.request.server, signer, warnings), warnings)
             return self._endpoint
 
 
@@ -171,11 +172,11 @@ def _create(item, shared, request, step, rehearsal=False):
     if rehearsal:
         return _rehearse_signing(signer, subject, user.key, validity, request, step)
     manifests = list(item.add)
-    issuance.issue(subject, signer, found,
-                   lambda staged: issuance.new_key_signed(staged, subject, user.key, signer, validity, step),
-                   out_dir=request.out_dir, lifetime=user.validity, namespace=user.namespace,
-                   warnings=warnings + endpoint_warnings,
-                   progress=step, extra_files={"rbac.yaml": rbac.to_yaml(manifests)} if manifests else None)
+    issue.issue(subject, signer, found,
+                lambda staged: issue.new_key_signed(staged, subject, user.key, signer, validity, step),
+                out_dir=request.out_dir, lifetime=user.validity, namespace=user.namespace,
+                warnings=warnings + endpoint_warnings,
+                progress=step, extra_files={"rbac.yaml": rbac.to_yaml(manifests)} if manifests else None)
 
 
 def _renew(item, shared, request, step, rehearsal=False):

@@ -18,16 +18,16 @@ from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import Optional, Tuple
 
-from . import adoption, issuance
-from .cluster import user_kubeconfig
-from .errors import InvalidInput
-from .output.results import Renewal
-from .pki import openssl
-from .pki.keys import key_spec, spec_of
-from .pki.signers import SignerOptions, choose_signer
-from .pki.subject import make_subject, subject_warnings
-from .store import files, ledger
-from .times import duration_text
+from ..cluster import user_kubeconfig
+from ..errors import InvalidInput
+from ..output.results import Renewal
+from ..pki import openssl
+from ..pki.keys import key_spec, spec_of
+from ..pki.signers import SignerOptions, choose_signer
+from ..pki.subject import make_subject, subject_warnings
+from ..store import files, ledger
+from ..times import duration_text
+from . import adopt, issue
 
 
 @dataclass(frozen=True, eq=False, repr=False)
@@ -47,7 +47,7 @@ class RenewRequest:
 
 
 def renew(request, progress=lambda _message: None):
-    with issuance.user_operation(request.out_dir, request.user, progress, dry_run=request.rehearse) as user_files:
+    with issue.user_operation(request.out_dir, request.user, progress, dry_run=request.rehearse) as user_files:
         _require_files(user_files, request)
         old = openssl.certificate_info(user_files.cert)
         credentials = user_kubeconfig.current_user_credentials(user_files.kubeconfig)
@@ -55,7 +55,7 @@ def renew(request, progress=lambda _message: None):
         history = ledger.history(request.out_dir, request.user)
         signed_as = next((entry for entry in reversed(history) if entry.signer), None)  # how the last one was
         signing = _signing(request, signed_as)
-        ca_cert = request.signer.ca_cert_path if request.signer else adoption.ca_known_here(signing, signed_as)
+        ca_cert = request.signer.ca_cert_path if request.signer else adopt.ca_known_here(signing, signed_as)
         if signing.kind == "csr":  # the client CA the cluster's certificate is checked against, when known
             signing = replace(signing, ca_cert=ca_cert)
         latest = _latest_record(request, user_files, old, history, ca_cert)
@@ -79,15 +79,15 @@ def renew(request, progress=lambda _message: None):
             if request.rekey:
                 if os.path.lexists(staged.key):
                     os.unlink(staged.key)
-                info = issuance.new_key_signed(staged, subject, spec, signer, validity, progress)
+                info = issue.new_key_signed(staged, subject, spec, signer, validity, progress)
             else:
-                info = issuance.key_signed(staged, subject, spec, signer, validity, progress)
+                info = issue.key_signed(staged, subject, spec, signer, validity, progress)
             _update_kubeconfig(staged, credentials.user, request.rekey)
             signer.confirm(staged.kubeconfig, subject)
-            credential = issuance.describe(subject, info, user_files, cluster=credentials.cluster or "",
-                                           server=credentials.server or "", namespace=credentials.namespace,
-                                           signer=signer, warnings=warnings, lifetime=lifetime)
-            entry = issuance.ledger_entry("renewed", credential, signer, previous_serial=old.serial)
+            credential = issue.describe(subject, info, user_files, cluster=credentials.cluster or "",
+                                        server=credentials.server or "", namespace=credentials.namespace,
+                                        signer=signer, warnings=warnings, lifetime=lifetime)
+            entry = issue.ledger_entry("renewed", credential, signer, previous_serial=old.serial)
             stage.commit(record=lambda: ledger.append(request.out_dir, entry),
                          done=f"renewed {user_files.directory}")
     return Renewal(credential, user_files.archived_cert(old.serial), old.serial)
@@ -106,7 +106,7 @@ def _require_files(user_files, request):
 def _latest_record(request, user_files, old, history, ca_cert):
     """The user's newest ledger record, which must be of the certificate in the folder (adopted
     first when a killed run left it unrecorded) and not a revocation."""
-    adopted = adoption.adopt(request.out_dir, request.user, user_files, ca_cert, info=old)
+    adopted = adopt.adopt(request.out_dir, request.user, user_files, ca_cert, info=old)
     if adopted.refused:
         raise InvalidInput(f"{user_files.cert} is not in the ledger, and this tool could not have issued it: "
                            f"{adopted.refused}",

@@ -12,15 +12,15 @@ import os
 from contextlib import contextmanager
 from datetime import datetime, timezone
 
-from . import adoption
-from .cluster import user_kubeconfig
-from .errors import InvalidInput, OutputExists, UsercertError
-from .output.results import Credential
-from .pki import openssl
-from .store import files, ledger, locks, ownership
-from .store.layout import UserFiles
-from .store.ledger import LedgerEntry
-from .times import duration_text
+from ..cluster import user_kubeconfig
+from ..errors import InvalidInput, OutputExists, UsercertError
+from ..output.results import Credential
+from ..pki import openssl
+from ..store import files, ledger, locks, ownership
+from ..store.layout import UserFiles
+from ..store.ledger import LedgerEntry
+from ..times import duration_text
+from . import adopt
 
 
 @contextmanager
@@ -48,7 +48,7 @@ def issue(subject, signer, found, make, *, out_dir, lifetime, namespace=None, fo
         if not force:
             refuse_or_adopt(out_dir, subject.user, user_files, signer.ca_cert_path)
         else:  # what --force replaces stays on record: it is valid until it expires, wherever its files go
-            adoption.adopt(out_dir, subject.user, user_files, signer.ca_cert_path)
+            adopt.adopt(out_dir, subject.user, user_files, signer.ca_cert_path)
         with files.staged_dir(user_files.directory, force) as stage:
             staged = user_files.inside(stage.path)
             info = make(staged)
@@ -71,7 +71,7 @@ def refuse_or_adopt(out_dir, user, user_files, ca_cert=None):
     if not os.path.lexists(user_files.directory):
         return
     ownership.require(ownership.out_dir_problems(out_dir) + ownership.user_folder_problems(user_files.directory))
-    adopted = adoption.adopt(out_dir, user, user_files, ca_cert)
+    adopted = adopt.adopt(out_dir, user, user_files, ca_cert)
     said = " (left by an interrupted run; now recorded in the ledger)" if adopted.entry else \
         f" (its certificate is not in the ledger, and was not recorded: {adopted.refused})" if adopted.refused else ""
     raise OutputExists(f"{user_files.directory} already exists{said}",

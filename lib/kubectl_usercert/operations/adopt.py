@@ -17,13 +17,13 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Optional
 
-from .errors import InvalidInput, UsercertError
-from .pki import openssl
-from .pki.openssl.printout import pem_fingerprint
-from .store import ledger
-from .store.files import read_input
-from .store.ledger import BACKDATE, LedgerEntry, lifetime_of_window
-from .times import duration_text
+from ..errors import InvalidInput, UsercertError
+from ..pki import openssl
+from ..pki.openssl.printout import pem_fingerprint
+from ..store import ledger
+from ..store.files import read_input
+from ..store.ledger import BACKDATE, LedgerEntry, lifetime_of_window
+from ..times import duration_text
 
 
 @dataclass(frozen=True, eq=False, repr=False)
@@ -108,7 +108,7 @@ def ca_known_here(options=None, recorded=None):
         return recorded.ca_cert
     if options is not None and options.kind == "csr":
         return None
-    from .pki.signers.local import locate_ca
+    from ..pki.signers.local import locate_ca
 
     try:
         located = locate_ca()

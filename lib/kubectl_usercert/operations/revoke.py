@@ -14,16 +14,17 @@ import shutil
 import stat
 from dataclasses import dataclass, replace
 
-from . import adoption, issuance, signals
-from .cluster import rbac
-from .cluster.kubeconfig import kubeconfig_paths
-from .cluster.kubectl import Kubectl, summary
-from .errors import InvalidInput, UsercertError
-from .output.results import Revocation
-from .pki import openssl
-from .store import files, ledger
-from .store.layout import revoked_archive, revoked_dir
-from .store.ledger import LedgerEntry
+from .. import signals
+from ..cluster import rbac
+from ..cluster.kubeconfig import kubeconfig_paths
+from ..cluster.kubectl import Kubectl, summary
+from ..errors import InvalidInput, UsercertError
+from ..output.results import Revocation
+from ..pki import openssl
+from ..store import files, ledger
+from ..store.layout import revoked_archive, revoked_dir
+from ..store.ledger import LedgerEntry
+from . import adopt, issue
 
 
 @dataclass(frozen=True, eq=False, repr=False)
@@ -35,8 +36,8 @@ class RevokeRequest:
 
 
 def revoke(request, progress=lambda _message: None):
-    with issuance.user_operation(request.out_dir, request.user, progress,
-                                 dry_run=request.dry_run != "none") as user_files:
+    with issue.user_operation(request.out_dir, request.user, progress,
+                              dry_run=request.dry_run != "none") as user_files:
         trust_file = request.dry_run != "none" or _adopted(request, user_files, progress)
         history = ledger.history(request.out_dir, request.user)
         issued = _what_was_issued(user_files, history, request, trust_file)
@@ -78,7 +79,7 @@ def _adopted(request, user_files, progress):
     """Adopt a certificate a killed run left unrecorded (see adoption) before acting; False when the
     folder holds one this tool could not have issued (said, and not taken for what was issued)."""
     recorded = next((e for e in reversed(ledger.history(request.out_dir, request.user)) if e.signer), None)
-    adopted = adoption.adopt(request.out_dir, request.user, user_files, adoption.ca_known_here(None, recorded))
+    adopted = adopt.adopt(request.out_dir, request.user, user_files, adopt.ca_known_here(None, recorded))
     if adopted.refused:
         progress(f"Not recording {user_files.cert}: it is not in the ledger, and this tool could not have "
                  f"issued it ({adopted.refused})")
