@@ -9,7 +9,7 @@ into one spelling that plumbum reads exactly (it would otherwise strip a leading
 unknown flags and missing values.
 """
 
-from .errors import InvalidInput
+from ..errors import InvalidInput
 
 # What Go's strconv.ParseBool (so pflag, so kubectl) takes, exactly: not yes/no, not tRUE.
 _TRUE, _FALSE = ("1", "t", "T", "TRUE", "true", "True"), ("0", "f", "F", "FALSE", "false", "False")

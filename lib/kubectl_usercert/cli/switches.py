@@ -8,10 +8,10 @@ from datetime import timedelta
 
 from plumbum import cli
 
-from . import PRESETS, SIGNER_KINDS
-from .errors import InvalidInput
-from .pki.keys import KEY_TYPES, SIZES_HELP, key_spec
-from .times import parse_duration
+from .. import PRESETS, SIGNER_KINDS
+from ..errors import InvalidInput
+from ..pki.keys import KEY_TYPES, SIZES_HELP, key_spec
+from ..times import parse_duration
 
 OUTPUT, KEY, SIGNER, CLUSTER, FILES = "Output options", "Key options", "Signer options", "Cluster options", "Options"
 RBAC_OPTIONS = "RBAC options"
@@ -63,7 +63,7 @@ class Cluster(cli.Application):
                                      group=CLUSTER, help="how long to wait for each answer from the cluster")
 
     def kubectl(self):
-        from .cluster.kubectl import Kubectl
+        from ..cluster.kubectl import Kubectl
         timeout = parse_duration(self.request_timeout, "--request-timeout", default_unit="s")
         return Kubectl(self.kubeconfig, self.context, self.cluster, max(1.0, timeout.total_seconds()))
 
@@ -123,7 +123,7 @@ class Signer(Cluster):
         return self.signer != "auto" or bool(self.ca_cert or self.ca_key)
 
     def signer_options(self):
-        from .pki.signers import SignerOptions
+        from ..pki.signers import SignerOptions
         return SignerOptions(kind=self.signer, ca_cert=self.ca_cert, ca_key=self.ca_key,
                              ca_key_passphrase_file=self.ca_key_passphrase_file, kubectl=self.kubectl(),
                              approve=self.approve, wait_seconds=parse_duration(self.wait, "--wait").total_seconds(),

@@ -8,9 +8,11 @@ and last `:<n>`, a cobra ShellCompDirective. A non-zero exit means "no completio
 stderr reaches the user's terminal in the middle of a prompt, so nothing is ever written there.
 
 It runs on every TAB, so it imports neither plumbum nor rich nor yaml: the commands and flags
-come from completion.json, generated from the CLI by completion_table.py (`python -m
-kubectl_usercert.completion_table`; a test fails when it is stale). Context and cluster names come from `kubectl
-config`, which reads kubeconfigs exactly as kubectl does; user names from the folders of --out-dir.
+come from completion.json, generated from the CLI at development time (`python3
+dev/completion_table.py`; a test fails when it is stale). Context and cluster names come from
+`kubectl config`, which reads kubeconfigs exactly as kubectl does; user names from the folders of
+--out-dir. kubectl runs here through subprocess, not the process runner (process.py): importing
+plumbum would cost more than the answer, and a keystroke needs neither its signals nor its steps.
 """
 
 import os
@@ -18,7 +20,7 @@ import subprocess
 import sys
 import traceback
 
-from .errors import EXIT_OK
+from ..errors import EXIT_OK
 
 # cobra's ShellCompDirective bits (spf13/cobra completions.go).
 DIRECTIVE_DEFAULT = 0  # the shell may fall back to file names
@@ -189,7 +191,7 @@ def _command_names(commands, current):
 
 def _user_names(out_dir, current):
     """Users with a folder under `out_dir` (folder names are file-safe encodings)."""
-    from .store.layout import from_file_safe
+    from ..store.layout import from_file_safe
 
     try:
         entries = list(os.scandir(out_dir))
@@ -236,7 +238,7 @@ TABLE = "completion.json"
 
 
 def load_table():
-    """The commands and flags, as completion_table.py generated them from the CLI."""
+    """The commands and flags, as dev/completion_table.py generated them from the CLI."""
     import json
     import pkgutil
 

@@ -1,6 +1,6 @@
 """The command line: one plumbum application per command, mapping flags to one request and one
 `perform` call. Core modules are imported only by the command that runs, so --help, --version and
-every other command start without them. Every error reaches the user through `app.run`, once.
+every other command start without them. Every error reaches the user through `cli.main`, once.
 """
 
 import os
@@ -8,9 +8,10 @@ from contextlib import nullcontext
 
 from plumbum import cli
 
-from . import __version__, examples, switches
-from .app import Command, go_quote, kubectl_help, run
-from .errors import EXIT_OK, InvalidInput
+from .. import __version__
+from ..errors import EXIT_OK, InvalidInput
+from . import examples, switches
+from .command import Command, go_quote, kubectl_help
 
 
 class Main(Command):
@@ -67,15 +68,15 @@ class Create(Command, switches.Output, switches.OutDir, switches.UserKubeconfig,
             return self._from_file(user)
         if user is None:
             raise InvalidInput("create needs a USER (or --from-file FILE)", hint=f"see '{self.PROGNAME} --help'")
-        from .pki.openssl import PendingKey
+        from ..pki.openssl import PendingKey
 
         if self.print_rbac and (self.output or self.dry_run != "none"):
             raise InvalidInput("--print-rbac and " + ("-o" if self.output else "--dry-run") + " both write to stdout",
                                hint="use one of them")
         rehearsal = self.dry_run != "none"  # (no key is made for a plan)
         with nullcontext() if rehearsal else PendingKey(self.key()) as pending:  # the slow step first
-            from .cluster import rbac
-            from .commands.create import CreateRequest, create
+            from ..cluster import rbac
+            from ..commands.create import CreateRequest, create
 
             access = rbac.plan_bindings(self.clusterroles, self.roles, self.namespace, self.preset, self.bind_group)
             return self.perform(create, CreateRequest(
@@ -87,8 +88,8 @@ class Create(Command, switches.Output, switches.OutDir, switches.UserKubeconfig,
 
 
     def _from_file(self, user):
-        from .output import console
-        from .commands.apply import apply, csv_sources
+        from ..output import console
+        from ..commands.apply import apply, csv_sources
 
         if user is not None or self.groups or self.print_rbac or self.verify or self.force:
             raise InvalidInput("--from-file takes its users and groups from the file",
@@ -114,15 +115,15 @@ class Apply(Command, switches.Output, switches.OutDir, switches.Signer, switches
                             help="the API server URL for new kubeconfigs (overrides the kubeconfig's)")
 
     def main(self):
-        from .output import console
-        from .commands.apply import apply, file_sources
+        from ..output import console
+        from ..commands.apply import apply, file_sources
 
         return self.perform(apply, _apply_request(self, file_sources(self.filenames), self.prune, self.dry_run,
                                                   self.jobs), steps=console.bar)
 
 
 def _apply_request(app, sources, prune=False, dry_run="none", jobs=None):
-    from .commands.apply import ApplyRequest
+    from ..commands.apply import ApplyRequest
 
     return ApplyRequest(sources, app.out_dir, app.signer_options(), app.signer != "auto", app.server, prune, dry_run,
                         jobs or os.cpu_count() or 1, app.allow_system_masters)
@@ -139,7 +140,7 @@ class Sign(Command, switches.Output, switches.OutDir, switches.UserKubeconfig, s
     groups = cli.SwitchAttr(["g", "group"], str, argname="GROUP", list=True, help="a group the request must hold (O)")
 
     def main(self):
-        from .commands.sign import SignRequest, sign
+        from ..commands.sign import SignRequest, sign
 
         return self.perform(sign, SignRequest(
             csr_path=self.csr, user=self.user, groups=tuple(self.groups), out_dir=self.out_dir,
@@ -156,7 +157,7 @@ class Inspect(Command, switches.Output, switches.OutDir, switches.Cluster):
     ca_cert = cli.SwitchAttr("--ca-cert", str, argname="FILE", help="check the chain against this CA (default: the CA found)")
 
     def main(self, target):
-        from .commands.inspect import InspectRequest, inspect
+        from ..commands.inspect import InspectRequest, inspect
 
         return self.perform(inspect, InspectRequest(target, self.out_dir, self.ca_cert, self.kubectl()))
 
@@ -176,22 +177,22 @@ class List(Command, switches.Output, switches.OutDir, switches.Cluster):
                                    "folder) whole: a temporary file beside it, renamed over it")
 
     def main(self, *users):
-        from .commands.list import ListRequest, list_certificates
-        from .times import parse_duration
+        from ..commands.list import ListRequest, list_certificates
+        from ..times import parse_duration
 
         if self.textfile is not None:
             if self.output not in (None, "prometheus"):
                 raise InvalidInput(f"--textfile writes -o prometheus metrics, not -o {self.output}",
                                    hint="drop -o, or use -o prometheus")
             self.output = "prometheus"
-            from .output.metrics import check_textfile
+            from ..output.metrics import check_textfile
             check_textfile(self.textfile)
         window = parse_duration(self.expiring, "--expiring") if self.expiring else None
         return self.perform(list_certificates, ListRequest(self.out_dir, window, self.expiring, self.exit_code,
                                                            self.kubectl(), users=users))
 
     def write_metrics(self, inventory):
-        from .output import console, metrics
+        from ..output import console, metrics
 
         text = metrics.prometheus(inventory, self.out_dir)
         if self.textfile is None:
@@ -210,7 +211,7 @@ class Whois(Command, switches.Output, switches.OutDir):
     EXAMPLES = examples.WHOIS
 
     def main(self, fingerprint_or_serial):
-        from .commands.whois import WhoisRequest, whois
+        from ..commands.whois import WhoisRequest, whois
 
         return self.perform(whois, WhoisRequest(fingerprint_or_serial, self.out_dir))
 
@@ -226,7 +227,7 @@ class Renew(Command, switches.Output, switches.OutDir, switches.Signer, switches
     rekey = cli.Flag("--rekey", group=switches.KEY, help="make a new key too")
 
     def main(self, user):
-        from .operations.renew import RenewRequest, renew
+        from ..operations.renew import RenewRequest, renew
 
         return self.perform(renew, RenewRequest(
             user=user, out_dir=self.out_dir, groups=tuple(self.groups) if self.groups else None,
@@ -243,7 +244,7 @@ class Verify(Command, switches.Output, switches.OutDir, switches.Cluster):
     EXAMPLES = examples.VERIFY
 
     def main(self, user_or_kubeconfig):
-        from .commands.verify import VerifyRequest, verify
+        from ..commands.verify import VerifyRequest, verify
 
         return self.perform(verify, VerifyRequest(user_or_kubeconfig, self.out_dir, self.kubectl()))
 
@@ -255,7 +256,7 @@ class Revoke(Command, switches.Output, switches.OutDir, switches.Cluster, switch
     USAGE_ARGS = "USER"
     EXAMPLES = examples.REVOKE
     def main(self, user):
-        from .operations.revoke import RevokeRequest, revoke
+        from ..operations.revoke import RevokeRequest, revoke
 
         return self.perform(revoke, RevokeRequest(user, self.out_dir, self.kubectl(), self.dry_run))
 
@@ -268,11 +269,6 @@ class Demo(Command, switches.Output):
     directory = cli.SwitchAttr("--dir", str, argname="DIR", help="where to put the demo's files (default: a new temporary folder)")
 
     def main(self):
-        from .commands.demo import DemoRequest, demo
+        from ..commands.demo import DemoRequest, demo
 
         return self.perform(demo, DemoRequest(self.directory))
-
-
-def main(argv=None):
-    """Entry point: run the CLI, every error funnelled to one place (app.run), and exit with its code."""
-    run(Main, argv)

@@ -1,19 +1,27 @@
-"""completion.json, generated from the plumbum applications of the CLI, for completion.py (which must
-not import the CLI: it runs on every TAB). Regenerate after changing a command's flags:
+"""lib/kubectl_usercert/cli/completion.json, generated from the plumbum applications of the CLI, for
+cli/completion.py (which must not import the CLI: it runs on every TAB). At development time only:
+the runtime reads the generated table. Regenerate after changing a command's flags:
 
-    python -m kubectl_usercert.completion_table
+    python3 dev/completion_table.py
+
+(with the development virtualenv's python, which has plumbum; tests/test_completion.py says when the
+table is stale).
 """
 
 import inspect
 import json
 import os
 import re
+import sys
 
-from plumbum import cli as plumbum_cli
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "lib"))
 
-from .cli import Main
-from .completion import OUTPUT_FORMATS, TABLE
-from .flags import OPTIONAL_VALUES
+from plumbum import cli as plumbum_cli  # noqa: E402
+
+from kubectl_usercert.cli import completion  # noqa: E402
+from kubectl_usercert.cli.applications import Main  # noqa: E402
+from kubectl_usercert.cli.completion import OUTPUT_FORMATS, TABLE  # noqa: E402
+from kubectl_usercert.cli.flags import OPTIONAL_VALUES  # noqa: E402
 
 
 def table_from_cli():
@@ -66,7 +74,7 @@ def table_text(table):
 
 
 def regenerate():
-    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), TABLE)
+    path = os.path.join(os.path.dirname(os.path.abspath(completion.__file__)), TABLE)
     text = table_text(table_from_cli())  # made whole first: a failure leaves the table as it was
     with open(path, "w", encoding="utf-8") as handle:
         handle.write(text)

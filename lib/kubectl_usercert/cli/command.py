@@ -1,22 +1,20 @@
 """The base of every command: flags read as kubectl reads them, plumbum's usage errors as our one-line
-error, help that reads like kubectl's, `perform`: the one tail every command shares, and `run`: the
-one funnel every error reaches the user through.
+error, help that reads like kubectl's, and `perform`: the one tail every command shares. (The one
+funnel every error reaches the user through is the entry point, cli.main.)
 
 plumbum stays the parser; this only changes what goes in (flags.normalize) and what comes out.
 """
 
 import inspect
 import json
-import os
 import re
-import sys
 
 from plumbum import cli
 from plumbum.cli.application import ShowCompletion, ShowHelp, ShowHelpAll, ShowVersion
 from plumbum.cli.switches import MissingMandatorySwitch, PositionalArgumentsError, SwitchError
 
-from . import flags, signals
-from .errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, Interrupted, InvalidInput, UsercertError
+from ..errors import EXIT_OK, InvalidInput
+from . import flags
 
 _GROUP_ORDER = ("Options", "Key options", "Signer options", "RBAC options", "Cluster options", "Output options")
 
@@ -69,11 +67,11 @@ class Command(cli.Application):
     def perform(self, core, request, steps=None):
         """quiet, steps (console.steps, or console.bar for apply), the core call, what people see, what
         scripts read, the exit code."""
-        from .output import console, ui
+        from ..output import console, ui
 
         output = getattr(self, "output", None)
         if output:
-            from .output import contract
+            from ..output import contract
             contract.check_output_format(output, self.OUTPUTS)
             console.require_stdout()  # before the work: its result must not be lost
         console.set_quiet(getattr(self, "quiet", False))
@@ -198,43 +196,3 @@ def _defaults(cls):
             if info is not None and default is not None:
                 found[max(info.names, key=len)] = default
     return found
-
-
-def run(main_class, argv=None):
-    """Run the CLI whose top command is `main_class`; funnel every error to one place; exit with its code."""
-    argv = list(sys.argv if argv is None else argv)
-    argv[0] = os.path.basename(argv[0])
-    if argv[1:2] == ["__complete"]:  # for a kubectl_complete-usercert wrapper (krew links only one binary)
-        from .completion import main as complete
-        sys.exit(complete(argv[2:]))
-    from .output.console import prepare_streams
-    prepare_streams()
-    signals.forget()
-    with signals.handled():
-        code = _funnel(main_class, argv)
-    sys.exit(code)
-
-
-def _funnel(main_class, argv):
-    try:
-        _, code = main_class.run(argv, exit=False)
-        return code
-    except UsercertError as exc:
-        from .output import console
-        console.error(exc)
-        return exc.exit_code
-    except (Interrupted, KeyboardInterrupt) as exc:
-        from .output import console
-        name = getattr(exc, "signal_name", "SIGINT")
-        console.interrupted(name, signals.journal())
-        return signals.exit_code(name) if name != "SIGINT" else EXIT_INTERRUPTED
-    except BrokenPipeError:  # `... | head`: the reader has gone; say nothing more
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return EXIT_FAILED
-    except Exception as exc:  # a bug: one line and a way to see more, never a bare traceback
-        if os.environ.get("USERCERT_DEBUG"):
-            raise
-        from .output import console
-        console.error(UsercertError(f"internal error: {type(exc).__name__}: {exc}",
-                                    hint="please report this; USERCERT_DEBUG=1 shows where it happened"))
-        return EXIT_FAILED
