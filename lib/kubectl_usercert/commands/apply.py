@@ -20,7 +20,8 @@ from ..cluster import rbac
 from ..cluster.kubeconfig import kubeconfig_paths
 from ..errors import InvalidInput
 from ..output.results import RosterApplied, now
-from ..pki.signers import SignerChooser, SignerOptions
+from ..pki.signers import SignerOptions
+from ..pki.signers.chooser import SignerChooser
 from ..roster import plan, rollout, roster
 from ..store import files, inventory
 from ..store.layout import locks_dir

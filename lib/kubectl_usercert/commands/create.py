@@ -19,7 +19,8 @@ from ..operations import adopt, issue
 from ..output.results import AppliedUser, Issued, RosterApplied
 from ..pki import openssl
 from ..pki.keys import KeySpec
-from ..pki.signers import SignerOptions, choose_signer
+from ..pki.signers import SignerOptions
+from ..pki.signers.chooser import choose_signer
 from ..pki.subject import make_subject, subject_warnings
 from ..store.layout import UserFiles
 

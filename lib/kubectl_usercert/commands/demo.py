@@ -13,13 +13,15 @@ from typing import Optional
 
 from .. import signals
 from ..cluster import user_kubeconfig
+from ..cluster.endpoint import ClusterEndpoint
 from ..cluster.kubectl import Kubectl
 from ..errors import InvalidInput, OutputExists
 from ..operations import issue
 from ..output.results import DemoResult, Issued
 from ..pki import openssl
 from ..pki.keys import KeySpec
-from ..pki.signers import SignerOptions, choose_signer
+from ..pki.signers import SignerOptions
+from ..pki.signers.chooser import choose_signer
 from ..pki.subject import make_subject
 from ..store import files, located
 
@@ -60,7 +62,7 @@ def _rehearse(directory, progress):
                              lambda staged: issue.new_key_signed(staged, subject, key, signer, validity, progress),
                              out_dir=out_dir, lifetime=timedelta(days=7), warnings=warnings, progress=progress)
     progress("Inspecting the result")
-    inspection = located.read(located.locate(credential.kubeconfig, out_dir), ca_cert)
+    inspection = located.read(located.find(credential.kubeconfig, out_dir), ca_cert)
     return DemoResult(directory, Issued(credential), inspection)
 
 
@@ -91,7 +93,7 @@ def _remove(directory, made):
 
 def _admin_kubeconfig(directory, ca_cert):
     """What an admin's ~/.kube/config would say about the (pretend) cluster."""
-    endpoint = user_kubeconfig.ClusterEndpoint(name="demo", server=DEMO_SERVER, ca_pem=files.read_bytes(ca_cert))
+    endpoint = ClusterEndpoint(name="demo", server=DEMO_SERVER, ca_pem=files.read_bytes(ca_cert))
     config = user_kubeconfig.build(endpoint, "demo-admin", b"", None)
     config["users"] = [{"name": "demo-admin", "user": {}}]  # the demo never talks to a cluster
     path = os.path.join(directory, "admin.kubeconfig")

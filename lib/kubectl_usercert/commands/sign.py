@@ -17,7 +17,8 @@ from ..operations import adopt, issue
 from ..output.results import Signed
 from ..pki import openssl
 from ..pki.keys import acceptable_request_key
-from ..pki.signers import SignerOptions, choose_signer
+from ..pki.signers import SignerOptions
+from ..pki.signers.chooser import choose_signer
 from ..pki.subject import make_subject, subject_warnings
 from ..store import files
 from ..store.layout import UserFiles

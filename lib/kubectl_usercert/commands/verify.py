@@ -17,7 +17,7 @@ class VerifyRequest:
 
 
 def verify(request, progress=lambda _message: None):
-    source = located.locate(request.target, request.out_dir)
+    source = located.find(request.target, request.out_dir)
     if not source.kubeconfig:
         raise InvalidInput(f"{request.target} has no kubeconfig to verify with", hint="give a user name or a kubeconfig")
     info = openssl.certificate_info(source.cert_path, data=source.cert_pem, what=f"the certificate in {source.shown}")

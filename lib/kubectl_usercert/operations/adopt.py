@@ -19,7 +19,7 @@ from typing import Optional
 
 from ..errors import InvalidInput, UsercertError
 from ..pki import openssl
-from ..pki.openssl.printout import pem_fingerprint
+from ..pki.certificate import pem_fingerprint
 from ..store import ledger
 from ..store.files import read_input
 from ..store.ledger import BACKDATE, LedgerEntry, lifetime_of_window

@@ -13,6 +13,7 @@ from contextlib import contextmanager
 from datetime import datetime, timezone
 
 from ..cluster import user_kubeconfig
+from ..cluster.endpoint import check_carried, endpoint_from_server, resolve_endpoint
 from ..errors import InvalidInput, OutputExists, UsercertError
 from ..output.results import Credential
 from ..pki import openssl
@@ -135,7 +136,7 @@ def check_issued(info, cert_path, public_key, subject, signer):
 
 def endpoint(kubectl, server, signer, warnings):
     """The cluster the user's kubeconfig points at (the admin's kubeconfig, else --server)."""
-    found = user_kubeconfig.resolve_endpoint(kubectl.kubeconfig, kubectl.context, kubectl.cluster, server)
+    found = resolve_endpoint(kubectl.kubeconfig, kubectl.context, kubectl.cluster, server)
     if found is None:
         if signer.server_ca_pem() is None:
             raise InvalidInput("the CSR signer needs a kubeconfig to reach the cluster, and none was found",
@@ -143,10 +144,10 @@ def endpoint(kubectl, server, signer, warnings):
         if not server:
             raise InvalidInput("no kubeconfig found, so the API server address is unknown",
                                hint="pass --server https://HOST:6443, or --kubeconfig FILE")
-        found = user_kubeconfig.endpoint_from_server(server, signer.server_ca_pem())
+        found = endpoint_from_server(server, signer.server_ca_pem())
         warnings.append("no kubeconfig: the signing CA is used as the cluster CA; "
                         "on k3s/rke2 the server CA differs, pass --kubeconfig")
-    user_kubeconfig.check_carried(found, server)
+    check_carried(found, server)
     if found.insecure_skip_tls_verify:
         warnings.append(f'cluster "{found.name}" has insecure-skip-tls-verify: the new kubeconfig does not '
                         "verify the server either")

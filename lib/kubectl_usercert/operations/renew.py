@@ -23,7 +23,8 @@ from ..errors import InvalidInput
 from ..output.results import Renewal
 from ..pki import openssl
 from ..pki.keys import key_spec, spec_of
-from ..pki.signers import SignerOptions, choose_signer
+from ..pki.signers import SignerOptions
+from ..pki.signers.chooser import choose_signer
 from ..pki.subject import make_subject, subject_warnings
 from ..store import files, ledger
 from ..times import duration_text
@@ -50,7 +51,7 @@ def renew(request, progress=lambda _message: None):
     with issue.user_operation(request.out_dir, request.user, progress, dry_run=request.rehearse) as user_files:
         _require_files(user_files, request)
         old = openssl.certificate_info(user_files.cert)
-        credentials = user_kubeconfig.current_user_credentials(user_files.kubeconfig)
+        kubeconfig_user = user_kubeconfig.current_user(user_files.kubeconfig)
         _check_trusted(request, user_files, old)
         history = ledger.history(request.out_dir, request.user)
         signed_as = next((entry for entry in reversed(history) if entry.signer), None)  # how the last one was
@@ -82,10 +83,10 @@ def renew(request, progress=lambda _message: None):
                 info = issue.new_key_signed(staged, subject, spec, signer, validity, progress)
             else:
                 info = issue.key_signed(staged, subject, spec, signer, validity, progress)
-            _update_kubeconfig(staged, credentials.user, request.rekey)
+            _update_kubeconfig(staged, kubeconfig_user.user, request.rekey)
             signer.confirm(staged.kubeconfig, subject)
-            credential = issue.describe(subject, info, user_files, cluster=credentials.cluster or "",
-                                        server=credentials.server or "", namespace=credentials.namespace,
+            credential = issue.describe(subject, info, user_files, cluster=kubeconfig_user.cluster or "",
+                                        server=kubeconfig_user.server or "", namespace=kubeconfig_user.namespace,
                                         signer=signer, warnings=warnings, lifetime=lifetime)
             entry = issue.ledger_entry("renewed", credential, signer, previous_serial=old.serial)
             stage.commit(record=lambda: ledger.append(request.out_dir, entry),

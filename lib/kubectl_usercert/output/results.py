@@ -10,7 +10,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Optional, Tuple
 
 from ..errors import EXIT_FAILED, EXIT_OK
-from ..pki.openssl.printout import CertificateInfo, credential_id
+from ..pki.certificate import CertificateInfo, credential_id
 
 EXPIRING_DAYS = 30
 

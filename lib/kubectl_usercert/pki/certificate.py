@@ -1,24 +1,105 @@
-"""The few facts read straight from a certificate's DER: its serial and its public key.
-
-`openssl ca` describes the certificate it signs, but not in every form certinfo needs (no PEM
-public key, the serial in two layouts); these two come from the bytes it wrote instead. Nothing
-here starts a process or trusts a length it has not checked.
+"""A certificate and a request as this tool knows them (CertificateInfo, RequestInfo: what
+openssl/printout.py reads from openssl's output), and the few facts read straight from a
+certificate's bytes, without starting openssl: its SHA-256 fingerprint, its audit-log id, its
+serial and its public key. Nothing here starts a process or trusts a length it has not checked.
 """
 
 import base64
+import hashlib
 import re
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Optional, Tuple
 
-_PEM_CERTIFICATE = re.compile(r"-----BEGIN CERTIFICATE-----\n[A-Za-z0-9+/=\n]+?-----END CERTIFICATE-----")
+from ..times import days_left
+
+_PEM_CERTIFICATE = re.compile(r"-----BEGIN CERTIFICATE-----\n[A-Za-z0-9+/=\n]+?-----END CERTIFICATE-----\n?")
+CLIENT_AUTH = "TLS Web Client Authentication"
+
+
+@dataclass(frozen=True, eq=False, repr=False)
+class CertificateInfo:
+    subject: Tuple[Tuple[str, str], ...]  # (attribute, value) in certificate order
+    issuer: Tuple[Tuple[str, str], ...]
+    serial: str  # upper-case hex, no leading 0x
+    not_before: datetime
+    not_after: datetime
+    fingerprint_sha256: str  # upper-case hex with colons, as openssl prints it
+    public_key: str  # PEM, to compare with a key's
+    is_ca: bool
+    key_type: str  # RSA, ECDSA, Ed25519
+    key_bits: Optional[int]
+    extended_key_usage: Tuple[str, ...]
+    has_subject_key_id: bool = False
+
+    @property
+    def common_name(self):
+        # kube-apiserver (Go) keeps the last CN when there are several.
+        names = [value for attr, value in self.subject if attr == "CN"]
+        return names[-1] if names else None
+
+    @property
+    def organizations(self):
+        return tuple(value for attr, value in self.subject if attr == "O")
+
+    @property
+    def self_issued(self):
+        return self.subject == self.issuer
+
+    @property
+    def allows_client_auth(self):
+        # No extendedKeyUsage at all allows every usage, as Go's verifier reads it.
+        return not self.extended_key_usage or CLIENT_AUTH in self.extended_key_usage
+
+    def days_left(self, now=None):
+        return days_left(self.not_after, now)
+
+    @property
+    def credential_id(self):
+        return credential_id(self.fingerprint_sha256)
+
+
+@dataclass(frozen=True, eq=False, repr=False)
+class RequestInfo:
+    """What a certificate signing request asks for (its self-signature already checked)."""
+
+    subject: Tuple[Tuple[str, str], ...]  # values with their string type: ("CN", "UTF8STRING:alice")
+    public_key: str
+    key_type: str
+    key_bits: Optional[int]
+    pem: bytes
+
+
+def credential_id(fingerprint):
+    """The id kube-apiserver writes into audit logs for a certificate: X509SHA256=<hex of its DER's SHA-256>."""
+    return "X509SHA256=" + fingerprint.replace(":", "").lower()
+
+
+def pem_fingerprint(pem):
+    """The SHA-256 fingerprint openssl prints for the first certificate of PEM bytes (of its DER), to
+    recognise a CA file without starting openssl; None when there is no certificate."""
+    data = _first_der(pem)
+    if data is None:
+        return None
+    return ":".join(f"{byte:02X}" for byte in hashlib.sha256(data).digest())
+
+
+def _first_der(pem):
+    """The DER bytes of the first PEM certificate in `pem`; None when there is none."""
+    match = _PEM_CERTIFICATE.search(pem.decode("ascii", "replace"))
+    if match is None:
+        return None
+    return base64.b64decode("".join(match.group(0).strip().splitlines()[1:-1]))
 
 
 def serial_and_public_key(pem):
     """(serial as openssl prints it: upper-case hex, two digits a byte; the SubjectPublicKeyInfo as
-    PEM, as `openssl ... -pubkey` prints it) of the first certificate of PEM bytes. ValueError (or
-    IndexError) when it is not a certificate."""
-    match = _PEM_CERTIFICATE.search(pem.decode("ascii", "replace"))
-    if match is None:
+    PEM, as `openssl ... -pubkey` prints it) of the first certificate of PEM bytes, read from its
+    DER (`openssl ca` describes the certificate it signs, but prints neither in the form needed).
+    ValueError (or IndexError) when it is not a certificate."""
+    data = _first_der(pem)
+    if data is None:
         raise ValueError("no PEM certificate")
-    data = base64.b64decode("".join(match.group(0).splitlines()[1:-1]))
     certificate = _items(data, 0, len(data))[0]
     tbs = _items(data, certificate[2], certificate[3])[0]
     # TBSCertificate: [0] version (optional), serial, signature, issuer, validity, subject, key, ...

@@ -17,7 +17,7 @@ from ..cluster import user_kubeconfig
 from ..errors import UsercertError
 from ..output.results import InventoryRow, certificate_state
 from ..pki import openssl
-from ..pki.openssl.printout import CertificateInfo
+from ..pki.certificate import CertificateInfo
 from . import ledger, ownership
 from .layout import UserFiles, file_safe, user_folders
 from .ledger import LedgerEntry
@@ -144,6 +144,6 @@ def _row(holding, at):
 
 def _server_of(path):
     try:
-        return user_kubeconfig.current_user_credentials(path).server
+        return user_kubeconfig.current_user(path).server
     except (UsercertError, OSError):
         return None

@@ -31,7 +31,7 @@ class CredentialSource:
     server: Optional[str] = None
 
 
-def locate(target, out_dir):
+def find(target, out_dir):
     """The credential a user name (in out_dir), a kubeconfig file or a PEM certificate file names."""
     if os.path.isfile(target):
         if _looks_like_pem_certificate(target):
@@ -81,6 +81,5 @@ def _looks_like_pem_certificate(path):
 
 
 def _from_kubeconfig(path):
-    credentials = user_kubeconfig.current_user_credentials(path)
-    return CredentialSource(path, cert_pem=credentials.cert_pem, key_pem=credentials.key_pem, kubeconfig=path,
-                            server=credentials.server)
+    user = user_kubeconfig.current_user(path)
+    return CredentialSource(path, cert_pem=user.cert_pem, key_pem=user.key_pem, kubeconfig=path, server=user.server)

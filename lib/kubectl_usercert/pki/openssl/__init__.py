@@ -2,7 +2,7 @@
 
 Every call works on OpenSSL 1.1.1, 3.0.x (3.0.2 included), 3.x and LibreSSL 3.3.6+ (a Mac's
 /usr/bin/openssl): only options they all know, output read the same way whatever prints it (see
-certinfo). The flavour (`openssl version`) is read once and remembered per binary, for the few
+printout). The flavour (`openssl version`) is read once and remembered per binary, for the few
 things that differ: Ed25519 and -partial_chain are not in LibreSSL 3.3.6.
 
 Arguments are lists, never a shell string; no secret goes into argv (a CA key passphrase travels

@@ -104,7 +104,7 @@ def request_for_key(key_pem, subject):
 # `openssl ca` wants a database; it lives in a private scratch folder, named relative to it (so no
 # path in the config is ever parsed by openssl's config syntax), and goes when the signing is done.
 # name_opt and cert_opt make it describe the certificate it signs on stderr (every supported openssl
-# does, -batch or not) in the form certinfo reads, so one run signs and says what it signed.
+# does, -batch or not) in the form printout reads, so one run signs and says what it signed.
 _CA_CONFIG = """[ ca ]
 default_ca = usercert
 

@@ -1,4 +1,5 @@
-"""What a certificate or a request says, read from the text one openssl run prints.
+"""What openssl prints about a certificate or a request, read into a CertificateInfo or RequestInfo
+(pki/certificate.py).
 
 Everything here parses output that every supported openssl prints alike (OpenSSL 1.1.1, 3.x,
 LibreSSL 3.3.6+): `-subject` in RFC 2253 form, `-serial`, `-startdate`/`-enddate` in openssl's
@@ -7,92 +8,17 @@ extension lines. Nothing here starts a process.
 """
 
 import re
-from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Optional, Tuple
 
 from ...errors import UsercertError
-from ...times import days_left
-from .. import certificate, keys
+from .. import keys
+from ..certificate import CertificateInfo, RequestInfo, pem_fingerprint, serial_and_public_key
 
 _MONTHS = {name: number for number, name in enumerate(
     ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"), 1)}
 _DATE = re.compile(r"(\w{3}) +(\d{1,2}) (\d\d):(\d\d):(\d\d) (\d{4}) GMT")
 _PEM_PUBLIC_KEY = re.compile(r"-----BEGIN PUBLIC KEY-----\n[A-Za-z0-9+/=\n]+?-----END PUBLIC KEY-----\n?")
-_PEM_CERTIFICATE = re.compile(r"-----BEGIN CERTIFICATE-----\n[A-Za-z0-9+/=\n]+?-----END CERTIFICATE-----\n?")
 _PEM_REQUEST = re.compile(r"-----BEGIN CERTIFICATE REQUEST-----\n[A-Za-z0-9+/=\n]+?-----END CERTIFICATE REQUEST-----\n?")
-CLIENT_AUTH = "TLS Web Client Authentication"
-
-
-@dataclass(frozen=True, eq=False, repr=False)
-class CertificateInfo:
-    subject: Tuple[Tuple[str, str], ...]  # (attribute, value) in certificate order
-    issuer: Tuple[Tuple[str, str], ...]
-    serial: str  # upper-case hex, no leading 0x
-    not_before: datetime
-    not_after: datetime
-    fingerprint_sha256: str  # upper-case hex with colons, as openssl prints it
-    public_key: str  # PEM, to compare with a key's
-    is_ca: bool
-    key_type: str  # RSA, ECDSA, Ed25519
-    key_bits: Optional[int]
-    extended_key_usage: Tuple[str, ...]
-    has_subject_key_id: bool = False
-
-    @property
-    def common_name(self):
-        # kube-apiserver (Go) keeps the last CN when there are several.
-        names = [value for attr, value in self.subject if attr == "CN"]
-        return names[-1] if names else None
-
-    @property
-    def organizations(self):
-        return tuple(value for attr, value in self.subject if attr == "O")
-
-    @property
-    def self_issued(self):
-        return self.subject == self.issuer
-
-    @property
-    def allows_client_auth(self):
-        # No extendedKeyUsage at all allows every usage, as Go's verifier reads it.
-        return not self.extended_key_usage or CLIENT_AUTH in self.extended_key_usage
-
-    def days_left(self, now=None):
-        return days_left(self.not_after, now)
-
-    @property
-    def credential_id(self):
-        return credential_id(self.fingerprint_sha256)
-
-
-@dataclass(frozen=True, eq=False, repr=False)
-class RequestInfo:
-    """What a certificate signing request asks for (its self-signature already checked)."""
-
-    subject: Tuple[Tuple[str, str], ...]  # values with their string type: ("CN", "UTF8STRING:alice")
-    public_key: str
-    key_type: str
-    key_bits: Optional[int]
-    pem: bytes
-
-
-def credential_id(fingerprint):
-    """The id kube-apiserver writes into audit logs for a certificate: X509SHA256=<hex of its DER's SHA-256>."""
-    return "X509SHA256=" + fingerprint.replace(":", "").lower()
-
-
-def pem_fingerprint(pem):
-    """The SHA-256 fingerprint openssl prints for the first certificate of PEM bytes (of its DER), to
-    recognise a CA file without starting openssl; None when there is no certificate."""
-    import base64
-    import hashlib
-
-    match = _PEM_CERTIFICATE.search(pem.decode("ascii", "replace"))
-    if match is None:
-        return None
-    der = base64.b64decode("".join(match.group(0).strip().splitlines()[1:-1]))
-    return ":".join(f"{byte:02X}" for byte in hashlib.sha256(der).digest())
 
 
 def parse_certificate(text, what):
@@ -121,7 +47,7 @@ def parse_signing_details(stderr, pem, what):
         match = re.search(rf"^ +{label} *: (.*)$", details, re.M)
         lines[label] = match.group(1) if match else None
     try:
-        serial, public_key = certificate.serial_and_public_key(pem)
+        serial, public_key = serial_and_public_key(pem)
         return _described(details, lines["Subject"], lines["Issuer"], serial, lines["Not Before"],
                           lines["Not After"], pem_fingerprint(pem), public_key)
     except (AttributeError, ValueError, TypeError, IndexError) as exc:
@@ -153,14 +79,6 @@ def parse_request(text, what):
     key_type, key_bits = _public_key_type(text)
     return RequestInfo(parse_rfc2253(fields["subject"]), public_key.group(0), key_type, key_bits,
                        pem.group(0).encode("ascii"))
-
-
-def split_certificate(text):
-    """(the description, the PEM certificate) of openssl output that ends with the certificate."""
-    match = _PEM_CERTIFICATE.search(text)
-    if match is None:
-        raise UsercertError("openssl printed no certificate", hint="report this with `openssl version`")
-    return text[:match.start()], match.group(0).encode("ascii")
 
 
 def split_public_key(text):

@@ -13,7 +13,7 @@ from typing import Optional
 from ...errors import InvalidInput, UsercertError
 from ...store.files import read_bytes, read_input, write_private
 from .. import openssl
-from ..openssl.printout import CertificateInfo
+from ..certificate import CertificateInfo
 
 CA_CERT_ENV = "USERCERT_CA_CERT"
 CA_KEY_ENV = "USERCERT_CA_KEY"
