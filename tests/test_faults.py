@@ -197,9 +197,9 @@ def test_nothing_was_written_only_when_nothing_was(capsys, signing_ca, isolated,
     from kubectl_usercert.operations import issue as issuance
     signed = issuance.request_signed
 
-    def signal_while_signing(*args):
+    def signal_while_signing(*args, **kwargs):
         os.kill(os.getpid(), signal.SIGINT)
-        return signed(*args)
+        return signed(*args, **kwargs)
 
     monkeypatch.setattr(issuance, "request_signed", signal_while_signing)
     result = create_here(capsys, signing_ca, "alice")

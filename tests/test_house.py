@@ -1,7 +1,9 @@
-"""The house rules a newcomer can rely on: small modules, commands that do not lean on each other,
-no import cycles, a thin cli/applications.py, and start-up that imports only what the command in hand needs."""
+"""The house rules a newcomer can rely on: the layers as folders, small modules, commands that do not
+lean on each other, one operation per thing done to a user, no import cycles, a thin
+cli/applications.py, and start-up that imports only what the command in hand needs."""
 
 import ast
+import inspect
 import os
 import subprocess
 import sys
@@ -12,6 +14,9 @@ from helpers import ROOT
 
 PACKAGE = ROOT / "lib" / "kubectl_usercert"
 MODULES = sorted(PACKAGE.rglob("*.py"))
+# The layers, each a folder; beside them only what every layer uses.
+LAYERS = {"cli", "commands", "operations", "pki", "cluster", "store", "roster", "output"}
+TOP_LEVEL = {"__init__.py", "__main__.py", "errors.py", "signals.py", "times.py"}
 
 
 def module_name(path):
@@ -39,6 +44,13 @@ def imports_at_load(path):
     return found
 
 
+def test_the_tree_shows_the_layers():
+    found = {entry.name for entry in PACKAGE.iterdir() if entry.name != "__pycache__"}
+    assert found == LAYERS | TOP_LEVEL
+    for layer in LAYERS:
+        assert (PACKAGE / layer / "__init__.py").read_text().startswith('"""'), f"{layer}/ says what it holds"
+
+
 @pytest.mark.parametrize("path", MODULES, ids=lambda p: str(p.relative_to(PACKAGE)))
 def test_no_module_is_long(path):
     assert len(path.read_text().splitlines()) <= 300
@@ -55,6 +67,42 @@ def test_no_command_module_imports_another():
         assert not leaning, f"{path.name} imports {leaning}"
 
 
+def test_only_the_command_line_imports_commands():
+    for path in MODULES:
+        if path.parent.name not in ("cli", "commands"):
+            leaning = {name for name in imports_at_load(path) | imports_anywhere(path) if ".commands" in name}
+            assert not leaning, f"{path.relative_to(PACKAGE)} imports {leaning}"
+
+
+# The steps of issuing and renewing (a key, a request signed and checked, the kubeconfig, the folder
+# staged and moved in with its ledger line): the operations' own, called nowhere else.
+ISSUING_STEPS = {"new_key_signed", "key_signed", "request_signed", "write_kubeconfig", "staged_dir"}
+
+
+def test_the_steps_of_issuing_are_written_once():
+    for path in MODULES:
+        if path.parent.name in ("operations", "store"):
+            continue
+        tree = ast.parse(path.read_text())
+        used = {node.attr for node in ast.walk(tree) if isinstance(node, ast.Attribute)} | \
+            {node.id for node in ast.walk(tree) if isinstance(node, ast.Name)} | \
+            {alias.name for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) for alias in node.names}
+        assert not used & ISSUING_STEPS, f"{path.relative_to(PACKAGE)} uses {used & ISSUING_STEPS}"
+        appends = [node for node in ast.walk(tree) if isinstance(node, ast.Attribute) and node.attr == "append"
+                   and isinstance(node.value, ast.Name) and node.value.id == "ledger"]
+        assert not appends, f"{path.relative_to(PACKAGE)} writes the ledger"
+
+
+def test_operations_take_named_parameters():
+    from kubectl_usercert.operations.issue import issue_user
+    from kubectl_usercert.operations.renew import renew_user
+    from kubectl_usercert.operations.revoke import revoke_user
+
+    for operation in (issue_user, renew_user, revoke_user):
+        kinds = {parameter.kind for parameter in inspect.signature(operation).parameters.values()}
+        assert kinds == {inspect.Parameter.KEYWORD_ONLY}, operation.__name__
+
+
 def test_no_import_cycle():
     graph = {module_name(p): imports_at_load(p) for p in MODULES}
 
@@ -65,6 +113,20 @@ def test_no_import_cycle():
 
     for name in graph:
         visit(name, [])
+
+
+def imports_anywhere(path):
+    """The package modules `path` imports, at load or inside functions (absolute names)."""
+    name = module_name(path)
+    package = name if path.name == "__init__.py" else name.rsplit(".", 1)[0]
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and (node.level or (node.module or "").startswith("kubectl_usercert")):
+            parts = package.split(".")
+            base = ".".join(parts[:len(parts) - node.level + 1] + ([node.module] if node.module else [])) \
+                if node.level else node.module
+            found |= {f"{base}.{alias.name}" for alias in node.names} | {base}
+    return found
 
 
 @pytest.mark.parametrize("args, unwanted", [

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from helpers import SERVER
 from kubectl_usercert.commands.create import CreateRequest, create
-from kubectl_usercert.operations.renew import RenewRequest, renew
+from kubectl_usercert.commands.renew import RenewRequest, renew
 from kubectl_usercert.errors import InvalidInput
 from kubectl_usercert.pki.keys import KeySpec
 from kubectl_usercert.store.layout import file_safe, from_file_safe

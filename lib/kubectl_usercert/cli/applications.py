@@ -227,7 +227,7 @@ class Renew(Command, switches.Output, switches.OutDir, switches.Signer, switches
     rekey = cli.Flag("--rekey", group=switches.KEY, help="make a new key too")
 
     def main(self, user):
-        from ..operations.renew import RenewRequest, renew
+        from ..commands.renew import RenewRequest, renew
 
         return self.perform(renew, RenewRequest(
             user=user, out_dir=self.out_dir, groups=tuple(self.groups) if self.groups else None,
@@ -256,7 +256,7 @@ class Revoke(Command, switches.Output, switches.OutDir, switches.Cluster, switch
     USAGE_ARGS = "USER"
     EXAMPLES = examples.REVOKE
     def main(self, user):
-        from ..operations.revoke import RevokeRequest, revoke
+        from ..commands.revoke import RevokeRequest, revoke
 
         return self.perform(revoke, RevokeRequest(user, self.out_dir, self.kubectl(), self.dry_run))
 

@@ -1,7 +1,7 @@
 """`demo`: a newcomer's first run with no cluster at hand.
 
 A throwaway CA and an admin kubeconfig in a scratch folder stand in for a cluster; a user is then
-issued through the same issuance core `create` uses, and inspected.
+issued through the same operation `create` uses (operations/issue.py), and inspected.
 """
 
 import os
@@ -16,13 +16,12 @@ from ..cluster import user_kubeconfig
 from ..cluster.endpoint import ClusterEndpoint
 from ..cluster.kubectl import Kubectl
 from ..errors import InvalidInput, OutputExists
-from ..operations import issue
+from ..operations.issue import checked_subject, endpoint, issue_user
 from ..output.results import DemoResult, Issued
 from ..pki import openssl
 from ..pki.keys import KeySpec
 from ..pki.signers import SignerOptions
 from ..pki.signers.chooser import choose_signer
-from ..pki.subject import make_subject
 from ..store import files, located
 
 DEMO_SERVER = "https://127.0.0.1:6443"
@@ -52,15 +51,13 @@ def _rehearse(directory, progress):
     progress("Making a throwaway cluster CA")
     openssl.make_ca(ca_cert, ca_key, "usercert-demo-ca", days=30)
     admin = Kubectl(kubeconfig=_admin_kubeconfig(directory, ca_cert))
-    subject, key = make_subject("alice", ["developers"]), KeySpec("ecdsa")
+    key = KeySpec("ecdsa")
+    subject, warnings = checked_subject("alice", ["developers"], key=key)
     signer = choose_signer(SignerOptions(kind="local", ca_cert=ca_cert, ca_key=ca_key, kubectl=admin), subject)
-    warnings = []
-    found = issue.endpoint(admin, None, signer, warnings)
-    validity = signer.grant(timedelta(days=7))
+    found = endpoint(admin, None, signer, warnings)
     out_dir = os.path.join(directory, "clients")
-    credential = issue.issue(subject, signer, found,
-                             lambda staged: issue.new_key_signed(staged, subject, key, signer, validity, progress),
-                             out_dir=out_dir, lifetime=timedelta(days=7), warnings=warnings, progress=progress)
+    credential = issue_user(subject=subject, signer=signer, endpoint=found, out_dir=out_dir,
+                            lifetime=timedelta(days=7), key=key, warnings=warnings, progress=progress)
     progress("Inspecting the result")
     inspection = located.read(located.find(credential.kubeconfig, out_dir), ca_cert)
     return DemoResult(directory, Issued(credential), inspection)

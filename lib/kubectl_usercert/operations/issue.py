@@ -1,6 +1,7 @@
-"""What every issuance shares (create, renew, sign, apply, demo): one user at a time under that
-user's lock, the request signed and the result checked, the kubeconfig written, the credential
-described, and the folder moved into place together with its ledger line.
+"""Issuing one user (create, sign, demo, and apply's rollout), written once: the subject checked,
+then under that user's lock the key made (or the user's own request taken), the request signed and
+the result checked, the kubeconfig written, the credential described, and the folder moved into
+place together with its ledger line. renew re-signs with the same steps (see renew.py).
 
 Trust but verify: whatever signed it, a certificate is used only if it chains to the signing CA
 (where that can be checked here; else the cluster is asked whether it accepts it), is for our
@@ -9,7 +10,6 @@ valid now.
 """
 
 import os
-from contextlib import contextmanager
 from datetime import datetime, timezone
 
 from ..cluster import user_kubeconfig
@@ -17,91 +17,101 @@ from ..cluster.endpoint import check_carried, endpoint_from_server, resolve_endp
 from ..errors import InvalidInput, OutputExists, UsercertError
 from ..output.results import Credential
 from ..pki import openssl
+from ..pki.subject import make_subject, subject_warnings
 from ..store import files, ledger, locks, ownership
-from ..store.layout import UserFiles
 from ..store.ledger import LedgerEntry
 from ..times import duration_text
-from . import adopt
+from .adopt import adopt
 
 
-@contextmanager
-def user_operation(out_dir, user, progress, dry_run=False):
-    """The user's files, with the out-dir made (and removed again if this run leaves it empty),
-    the user's lock held, and what killed runs left behind for this user cleared away; for a dry run
-    only the files: it reads, and takes no lock, makes nothing, clears nothing."""
-    user_files = UserFiles.for_user(out_dir, user)
-    if dry_run:
-        yield user_files
-        return
-    with files.made_dirs(out_dir):
-        with locks.user_lock(out_dir, user_files.stem, progress, what=user):
-            files.remove_stale(out_dir, lambda stem: stem == user_files.stem or locks.is_free(out_dir, stem))
-            yield user_files
+def _silent(_message):
+    pass
 
 
-def issue(subject, signer, found, make, *, out_dir, lifetime, namespace=None, force=False, warnings=(),
-          with_key=True, extra_files=None, progress=lambda _message: None, **ledger_extra):
-    """A credential for `subject` in OUT_DIR/USER: `make(staged_files)` signs the certificate into
-    the private staging folder (with a new key, or a user's own request) and returns what it says;
-    then the kubeconfig for the cluster `found`, `extra_files` ({name: text}), and the folder moved
-    into place together with its ledger line (which records `lifetime`, the one asked for)."""
-    with user_operation(out_dir, subject.user, progress) as user_files:
+def checked_subject(user, groups, *, allow_system_masters=False, key=None):
+    """(the Subject for `user` in `groups`, its warnings): names checked, system:masters refused
+    unless allowed; with `key` (a KeySpec), a key this openssl cannot make is refused up front."""
+    subject = make_subject(user, groups)
+    warnings = subject_warnings(subject, allow_system_masters)
+    if key is not None:
+        openssl.require_key_support(key)
+    return subject, warnings
+
+
+def issue_user(*, subject, signer, endpoint, out_dir, lifetime, key, request=None, pending_key=None, namespace=None,
+               force=False, warnings=(), extra_files=None, progress=_silent):
+    """A credential for `subject` in OUT_DIR/USER, signed by `signer` for `lifetime` (a timedelta, as
+    asked and as the ledger records it; the signer may grant less), with a kubeconfig for the cluster
+    `endpoint` (see `endpoint`). The key is `key` (a KeySpec): a new one, from `pending_key` (an
+    openssl.PendingKey started earlier) or made now; or, with `request` (a RequestInfo: a user's own
+    signing request), the key its owner holds, and the kubeconfig has none. `extra_files` ({name:
+    text}) go into the folder too; with `force`, an existing folder is replaced (and stays on record)."""
+    validity = signer.grant(lifetime)
+    with_key = request is None
+    with locks.user_operation(out_dir, subject.user, progress) as user_files:
         if not force:
             refuse_or_adopt(out_dir, subject.user, user_files, signer.ca_cert_path)
         else:  # what --force replaces stays on record: it is valid until it expires, wherever its files go
-            adopt.adopt(out_dir, subject.user, user_files, signer.ca_cert_path)
+            adopt(out_dir, subject.user, user_files, signer.ca_cert_path)
         with files.staged_dir(user_files.directory, force) as stage:
             staged = user_files.inside(stage.path)
-            info = make(staged)
-            write_kubeconfig(staged, found, subject.user, namespace, with_key)
+            if with_key:
+                info = new_key_signed(staged, subject=subject, key=key, signer=signer, validity=validity,
+                                      progress=progress, pending_key=pending_key)
+            else:
+                files.write_private(staged.csr, request.pem)
+                info = request_signed(staged, subject=subject, key=key, signer=signer, validity=validity,
+                                      public_key=request.public_key, progress=progress)
+            write_kubeconfig(staged, endpoint, subject.user, namespace, with_key)
             signer.confirm(staged.kubeconfig, subject, with_key)
             for name, text in (extra_files or {}).items():
                 files.write_private(os.path.join(stage.path, name), text)
-            credential = describe(subject, info, user_files, cluster=found.name, server=found.server,
+            credential = describe(subject, info, user_files, cluster=endpoint.name, server=endpoint.server,
                                   namespace=namespace, signer=signer, warnings=warnings, with_key=with_key,
                                   lifetime=lifetime)
-            entry = ledger_entry("issued", credential, signer, **ledger_extra)
+            entry = ledger_entry("issued", credential, signer, **({} if with_key else {"key_held_by": "owner"}))
             stage.commit(record=lambda: ledger.append(out_dir, entry))
     return credential
 
 
 def refuse_or_adopt(out_dir, user, user_files, ca_cert=None):
     """Refuse an existing folder; first, if its certificate is not in the ledger (a run was killed
-    between moving it into place and recording it), adopt it (see adoption), so nothing issued goes
+    between moving it into place and recording it), adopt it (see adopt.py), so nothing issued goes
     unrecorded. `ca_cert`: the CA certificate it must chain to, when one is known here."""
     if not os.path.lexists(user_files.directory):
         return
     ownership.require(ownership.out_dir_problems(out_dir) + ownership.user_folder_problems(user_files.directory))
-    adopted = adopt.adopt(out_dir, user, user_files, ca_cert)
+    adopted = adopt(out_dir, user, user_files, ca_cert)
     said = " (left by an interrupted run; now recorded in the ledger)" if adopted.entry else \
         f" (its certificate is not in the ledger, and was not recorded: {adopted.refused})" if adopted.refused else ""
     raise OutputExists(f"{user_files.directory} already exists{said}",
                        hint="pass --force to replace it, or choose another --out-dir")
 
 
-def new_key_signed(stage_files, subject, spec, signer, validity, progress, pending=None):
-    """A fresh key in stage_files.key (from `pending`, an openssl.PendingKey started earlier, or made
-    now), its CSR signed into stage_files.cert, checked."""
-    progress(f"Generating {spec.describe()} key")
-    files.write_private(stage_files.key, pending.result() if pending else openssl.generate_key(spec))
-    return key_signed(stage_files, subject, spec, signer, validity, progress)
+def new_key_signed(staged, *, subject, key, signer, validity, progress, pending_key=None):
+    """A fresh key in staged.key (from `pending_key`, an openssl.PendingKey started earlier, or made
+    now), its CSR signed into staged.cert, checked."""
+    progress(f"Generating {key.describe()} key")
+    files.write_private(staged.key, pending_key.result() if pending_key else openssl.generate_key(key))
+    return key_signed(staged, subject=subject, key=key, signer=signer, validity=validity, progress=progress)
 
 
-def key_signed(stage_files, subject, spec, signer, validity, progress):
-    """A CSR for the key in stage_files.key, signed into stage_files.cert, checked."""
+def key_signed(staged, *, subject, key, signer, validity, progress):
+    """A CSR for the key in staged.key, signed into staged.cert, checked."""
     progress("Creating the certificate signing request")
-    public_key = openssl.make_csr(stage_files.key, subject, stage_files.csr)
-    return request_signed(stage_files, subject, spec, signer, validity, public_key, progress)
+    public_key = openssl.make_csr(staged.key, subject, staged.csr)
+    return request_signed(staged, subject=subject, key=key, signer=signer, validity=validity, public_key=public_key,
+                          progress=progress)
 
 
-def request_signed(stage_files, subject, spec, signer, validity, public_key, progress):
-    """stage_files.csr signed into stage_files.cert, checked against `public_key` and `subject`."""
+def request_signed(staged, *, subject, key, signer, validity, public_key, progress):
+    """staged.csr signed into staged.cert, checked against `public_key` and `subject`."""
     progress(signer.describe(validity))
-    info = signer.sign(stage_files.csr, spec, validity, stage_files.directory, stage_files.cert)
-    os.unlink(stage_files.csr)
+    info = signer.sign(staged.csr, key, validity, staged.directory, staged.cert)
+    os.unlink(staged.csr)
     progress("Checking the certificate")
     try:
-        check_issued(info, stage_files.cert, public_key, subject, signer)
+        check_issued(info, staged.cert, public_key, subject, signer)
     except UsercertError:
         signer.withdraw()
         raise
@@ -135,7 +145,8 @@ def check_issued(info, cert_path, public_key, subject, signer):
 
 
 def endpoint(kubectl, server, signer, warnings):
-    """The cluster the user's kubeconfig points at (the admin's kubeconfig, else --server)."""
+    """The cluster the user's kubeconfig points at (the admin's kubeconfig, else --server, trusting
+    the signing CA); what the user should know about it is added to `warnings`."""
     found = resolve_endpoint(kubectl.kubeconfig, kubectl.context, kubectl.cluster, server)
     if found is None:
         if signer.server_ca_pem() is None:

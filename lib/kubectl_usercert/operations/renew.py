@@ -6,7 +6,7 @@ against it. Renew takes the groups (unless -g), the lifetime (unless --days/--ex
 way of signing (unless signer flags: the same CA files, or the CSR API, approved by this tool again
 if it approved it) from the ledger, never from a file: it renews only the certificate that record
 names (one put back by hand, an older one say, is refused), never a revoked user's, and a
-certificate a killed run left unrecorded is adopted first (see adoption), if this tool could have
+certificate a killed run left unrecorded is adopted first (see adopt.py), if this tool could have
 issued it. The folder is copied into a private staging folder, changed there (new certificate,
 the previous one kept as USER.<serial>.crt, kubeconfig updated) and swapped into place with the
 ledger line, under the user's lock.
@@ -14,100 +14,90 @@ ledger line, under the user's lock.
 
 import os
 import shutil
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from datetime import timedelta
-from typing import Optional, Tuple
 
 from ..cluster import user_kubeconfig
 from ..errors import InvalidInput
 from ..output.results import Renewal
 from ..pki import openssl
 from ..pki.keys import key_spec, spec_of
-from ..pki.signers import SignerOptions
 from ..pki.signers.chooser import choose_signer
-from ..pki.subject import make_subject, subject_warnings
-from ..store import files, ledger
+from ..store import files, ledger, locks
 from ..times import duration_text
-from . import adopt, issue
+from .adopt import adopt, ca_known_here
+from .issue import checked_subject, describe, key_signed, ledger_entry, new_key_signed
 
 
-@dataclass(frozen=True, eq=False, repr=False)
-class RenewRequest:
-    user: str
-    out_dir: str = "clients"
-    groups: Optional[Tuple[str, ...]] = None  # None: the groups of the ledger's latest record of the user
-    validity: Optional[timedelta] = None  # None: the lifetime it was issued with, as the ledger recorded it
-    rekey: bool = False
-    key_type: Optional[str] = None  # with --rekey; default: the current key's type
-    key_size: Optional[int] = None
-    allow_system_masters: bool = False
-    signing: SignerOptions = field(default_factory=SignerOptions)
-    signer_given: bool = False  # --signer/--ca-cert/--ca-key on the command line: do not sign as before
-    signer: Optional[object] = None  # a Signer chosen by the caller (apply, which reads the CA once)
-    rehearse: bool = False  # apply --dry-run: every check, then (signer, subject, key spec, validity), nothing changed
+def _silent(_message):
+    pass
 
 
-def renew(request, progress=lambda _message: None):
-    with issue.user_operation(request.out_dir, request.user, progress, dry_run=request.rehearse) as user_files:
-        _require_files(user_files, request)
+def renew_user(*, user, out_dir, signing, groups=None, lifetime=None, rekey=False, key_type=None, key_size=None,
+               allow_system_masters=False, signer_given=False, signer=None, rehearse=False, progress=_silent):
+    """A new certificate for `user` of `out_dir`, in place; a Renewal. `groups` and `lifetime` (None:
+    as the ledger last recorded them) and `rekey` (a new key, of `key_type`/`key_size`, else the
+    current key's) as renew's flags say; `signing` (SignerOptions) and `signer_given` (the command
+    line named a signer: do not sign as before). `signer`: one the caller chose (apply, which reads
+    the CA once). `rehearse` (apply --dry-run): every check, then (signer, subject, key spec,
+    validity), nothing changed."""
+    with locks.user_operation(out_dir, user, progress, dry_run=rehearse) as user_files:
+        _require_files(user_files, user, rekey)
         old = openssl.certificate_info(user_files.cert)
         kubeconfig_user = user_kubeconfig.current_user(user_files.kubeconfig)
-        _check_trusted(request, user_files, old)
-        history = ledger.history(request.out_dir, request.user)
+        _check_trusted(user_files, user, old, rekey)
+        history = ledger.history(out_dir, user)
         signed_as = next((entry for entry in reversed(history) if entry.signer), None)  # how the last one was
-        signing = _signing(request, signed_as)
-        ca_cert = request.signer.ca_cert_path if request.signer else adopt.ca_known_here(signing, signed_as)
+        signing = _signing(signing, signed_as, user, signer_given)
+        ca_cert = signer.ca_cert_path if signer else ca_known_here(signing, signed_as)
         if signing.kind == "csr":  # the client CA the cluster's certificate is checked against, when known
             signing = replace(signing, ca_cert=ca_cert)
-        latest = _latest_record(request, user_files, old, history, ca_cert)
-        subject = make_subject(request.user, latest.groups if request.groups is None else request.groups)
-        warnings = subject_warnings(subject, request.allow_system_masters)
+        latest = _latest_record(out_dir, user, user_files, old, history, ca_cert)
+        subject, warnings = checked_subject(user, latest.groups if groups is None else groups,
+                                            allow_system_masters=allow_system_masters)
         current = spec_of(old.key_type, old.key_bits)
-        spec = key_spec(request.key_type or current.type, request.key_size) if request.rekey else current
+        spec = key_spec(key_type or current.type, key_size) if rekey else current
         openssl.require_key_support(spec)
-        signer = request.signer or choose_signer(signing, subject, progress)
-        _check_same_ca(request, signed_as, signer)
-        lifetime = request.validity or latest.asked_lifetime() or timedelta(days=365)
-        progress(f"Renewing for {duration_text(lifetime)}" +
-                 ("" if request.validity else ", the lifetime it was issued with (--days or --expiration changes it)"))
-        validity = signer.grant(lifetime)
-        if request.rehearse:
+        signer = signer or choose_signer(signing, subject, progress)
+        _check_same_ca(signed_as, signer, user, signer_given)
+        asked = lifetime or latest.asked_lifetime() or timedelta(days=365)
+        progress(f"Renewing for {duration_text(asked)}" +
+                 ("" if lifetime else ", the lifetime it was issued with (--days or --expiration changes it)"))
+        validity = signer.grant(asked)
+        if rehearse:
             return signer, subject, spec, validity
         with files.staged_dir(user_files.directory, force=True) as stage:
             staged = user_files.inside(stage.path)
             _copy_folder(user_files.directory, stage.path)
             os.rename(staged.cert, staged.archived_cert(old.serial))
-            if request.rekey:
-                if os.path.lexists(staged.key):
-                    os.unlink(staged.key)
-                info = issue.new_key_signed(staged, subject, spec, signer, validity, progress)
-            else:
-                info = issue.key_signed(staged, subject, spec, signer, validity, progress)
-            _update_kubeconfig(staged, kubeconfig_user.user, request.rekey)
+            signing_step = new_key_signed if rekey else key_signed
+            if rekey and os.path.lexists(staged.key):
+                os.unlink(staged.key)
+            info = signing_step(staged, subject=subject, key=spec, signer=signer, validity=validity, progress=progress)
+            _update_kubeconfig(staged, kubeconfig_user.user, rekey)
             signer.confirm(staged.kubeconfig, subject)
-            credential = issue.describe(subject, info, user_files, cluster=kubeconfig_user.cluster or "",
-                                        server=kubeconfig_user.server or "", namespace=kubeconfig_user.namespace,
-                                        signer=signer, warnings=warnings, lifetime=lifetime)
-            entry = issue.ledger_entry("renewed", credential, signer, previous_serial=old.serial)
-            stage.commit(record=lambda: ledger.append(request.out_dir, entry),
-                         done=f"renewed {user_files.directory}")
+            credential = describe(subject, info, user_files, cluster=kubeconfig_user.cluster or "",
+                                  server=kubeconfig_user.server or "", namespace=kubeconfig_user.namespace,
+                                  signer=signer, warnings=warnings, lifetime=asked)
+            entry = ledger_entry("renewed", credential, signer, previous_serial=old.serial)
+            stage.commit(record=lambda: ledger.append(out_dir, entry), done=f"renewed {user_files.directory}")
     return Renewal(credential, user_files.archived_cert(old.serial), old.serial)
 
 
-def _require_files(user_files, request):
-    needed = [user_files.cert, user_files.kubeconfig] + ([] if request.rekey else [user_files.key])
+def _require_files(user_files, user, rekey):
+    needed = [user_files.cert, user_files.kubeconfig] + ([] if rekey else [user_files.key])
     missing = [os.path.basename(path) for path in needed if not os.path.isfile(path)]
     if missing:
-        hint = "renew needs the folder 'create' wrote" + ("" if request.rekey else
+        hint = "renew needs the folder 'create' wrote" + ("" if rekey else
                                                            "; --rekey makes a new key if only that is gone")
-        raise InvalidInput(f"cannot renew {request.user!r}: {', '.join(missing)} missing in {user_files.directory}",
+        raise InvalidInput(f"cannot renew {user!r}: {', '.join(missing)} missing in {user_files.directory}",
                            hint=hint)
 
 
-def _latest_record(request, user_files, old, history, ca_cert):
+def _latest_record(out_dir, user, user_files, old, history, ca_cert):
     """The user's newest ledger record, which must be of the certificate in the folder (adopted
     first when a killed run left it unrecorded) and not a revocation."""
-    adopted = adopt.adopt(request.out_dir, request.user, user_files, ca_cert, info=old)
+    adopted = adopt(out_dir, user, user_files, ca_cert, info=old)
     if adopted.refused:
         raise InvalidInput(f"{user_files.cert} is not in the ledger, and this tool could not have issued it: "
                            f"{adopted.refused}",
@@ -116,55 +106,54 @@ def _latest_record(request, user_files, old, history, ca_cert):
     latest = history[-1] if history else None
     if latest is not None and latest.event == "revoked":
         when = f" on {latest.time:%Y-%m-%d %H:%M}Z" if latest.time else ""
-        raise InvalidInput(f"{request.user!r} was revoked{when}: renew never renews a revoked user; "
-                           f"'kubectl usercert create {request.user}' issues anew",
+        raise InvalidInput(f"{user!r} was revoked{when}: renew never renews a revoked user; "
+                           f"'kubectl usercert create {user}' issues anew",
                            hint="files put back after a revocation are not a credential; create --force "
                                 "replaces them")
     if latest is None or latest.fingerprint_hex != old.fingerprint_sha256.replace(":", "").lower():
         newest = f" (that is serial {latest.serial}, {latest.event} {latest.time:%Y-%m-%d %H:%M}Z)" \
             if latest is not None and latest.time else ""
-        raise InvalidInput(f"{user_files.cert} is not the latest certificate issued to {request.user!r}{newest}",
+        raise InvalidInput(f"{user_files.cert} is not the latest certificate issued to {user!r}{newest}",
                            hint="the folder was changed by hand: put the latest certificate back, or re-create "
                                 "the user with create --force")
     return latest
 
 
-def _check_trusted(request, user_files, old):
+def _check_trusted(user_files, user, old, rekey):
     """The certificate in the folder must be this user's and this key's."""
-    if old.common_name != request.user:
-        raise InvalidInput(f"{user_files.cert} is a certificate for {old.common_name!r}, not {request.user!r}",
+    if old.common_name != user:
+        raise InvalidInput(f"{user_files.cert} is a certificate for {old.common_name!r}, not {user!r}",
                            hint="renew only renews what 'create' wrote there; re-create the user with create --force")
-    if os.path.isfile(user_files.key) and not request.rekey and \
+    if os.path.isfile(user_files.key) and not rekey and \
             openssl.public_key_of_key(user_files.key) != old.public_key:
         raise InvalidInput(f"{user_files.cert} is not for the key {user_files.key}",
                            hint="the folder was changed by hand; renew --rekey, or re-create the user with --force")
 
 
-def _signing(request, recorded):
+def _signing(signing, recorded, user, signer_given):
     """Sign as the ledger says the certificate was signed, unless the command line says otherwise; a
     request this tool approved (--approve) is approved again."""
-    signing = request.signing
     if recorded is not None and recorded.approval == "self":
         signing = replace(signing, approve=True)
-    if request.signer_given or recorded is None or recorded.signer is None:
+    if signer_given or recorded is None or recorded.signer is None:
         return signing
     if recorded.signer == "csr":
         return replace(signing, kind="csr")
     if recorded.ca_cert and recorded.ca_key:
         gone = [path for path in (recorded.ca_cert, recorded.ca_key) if not os.path.isfile(path)]
         if gone:
-            raise InvalidInput(f"the CA that issued {request.user!r} is gone: {' and '.join(gone)} not found",
+            raise InvalidInput(f"the CA that issued {user!r} is gone: {' and '.join(gone)} not found",
                                hint="give the CA with --ca-cert and --ca-key (or --signer csr)")
         return replace(signing, kind="local", ca_cert=recorded.ca_cert, ca_key=recorded.ca_key)
     return replace(signing, kind="local")
 
 
-def _check_same_ca(request, recorded, signer):
+def _check_same_ca(recorded, signer, user, signer_given):
     """The CA must be the one the ledger says signed the last certificate, unless the command line
     named another on purpose."""
     if recorded is not None and recorded.ca_fingerprint_sha256 and signer.ca_fingerprint and \
-            not request.signer_given and recorded.ca_fingerprint_sha256 != signer.ca_fingerprint:
-        raise InvalidInput(f"the CA found is not the one that issued {request.user!r} "
+            not signer_given and recorded.ca_fingerprint_sha256 != signer.ca_fingerprint:
+        raise InvalidInput(f"the CA found is not the one that issued {user!r} "
                            f"(fingerprint {recorded.ca_fingerprint_sha256[:23]}...)",
                            hint="give the CA that issued it with --ca-cert/--ca-key, or another one on purpose")
 

@@ -12,95 +12,92 @@ import errno
 import os
 import shutil
 import stat
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 from .. import signals
 from ..cluster import rbac
 from ..cluster.kubeconfig import kubeconfig_paths
-from ..cluster.kubectl import Kubectl, summary
+from ..cluster.kubectl import summary
 from ..errors import InvalidInput, UsercertError
 from ..output.results import Revocation
 from ..pki import openssl
-from ..store import files, ledger
+from ..store import files, ledger, locks
 from ..store.layout import revoked_archive, revoked_dir
 from ..store.ledger import LedgerEntry
-from . import adopt, issue
+from .adopt import adopt, ca_known_here
 
 
-@dataclass(frozen=True, eq=False, repr=False)
-class RevokeRequest:
-    user: str
-    out_dir: str = "clients"
-    kubectl: Kubectl = Kubectl()
-    dry_run: str = "none"  # client: say what would go; server: and ask the cluster to delete with dryRun=All
+def _silent(_message):
+    pass
 
 
-def revoke(request, progress=lambda _message: None):
-    with issue.user_operation(request.out_dir, request.user, progress,
-                              dry_run=request.dry_run != "none") as user_files:
-        trust_file = request.dry_run != "none" or _adopted(request, user_files, progress)
-        history = ledger.history(request.out_dir, request.user)
-        issued = _what_was_issued(user_files, history, request, trust_file)
+def revoke_user(*, user, out_dir, kubectl, dry_run="none", progress=_silent):
+    """Revoke `user` of `out_dir` (its bindings deleted with `kubectl`, the admin's); a Revocation.
+    `dry_run`: client says what would go; server also asks the cluster to delete with dryRun=All."""
+    with locks.user_operation(out_dir, user, progress, dry_run=dry_run != "none") as user_files:
+        trust_file = dry_run != "none" or _adopted(out_dir, user, user_files, progress)
+        history = ledger.history(out_dir, user)
+        issued = _what_was_issued(user_files, history, out_dir, user, trust_file)
         already = bool(history) and history[-1].event == "revoked" and not os.path.isdir(user_files.directory)
-        result = replace(issued, dry_run=request.dry_run != "none", already_revoked=already)
+        result = replace(issued, dry_run=dry_run != "none", already_revoked=already)
         progress("Finding the bindings this tool made")
         try:
-            if not kubeconfig_paths(request.kubectl.kubeconfig):
+            if not kubeconfig_paths(kubectl.kubeconfig):
                 raise UsercertError("there is no kubeconfig here")
-            managed = rbac.managed_bindings(request.kubectl)
+            managed = rbac.managed_bindings(kubectl)
         except UsercertError as exc:
             managed = None
-            result = replace(result, remaining=(f"the bindings this tool made for {request.user} (the cluster could "
+            result = replace(result, remaining=(f"the bindings this tool made for {user} (the cluster could "
                                                 f"not be asked: {summary(exc)}); run revoke again "
                                                 "when it can be (with --kubeconfig)",))
         if managed is not None:
             result = replace(result, removed=tuple(b for b in managed if b.subject_kind == "User"
-                                                   and b.subject == request.user),
+                                                   and b.subject == user),
                              group_bindings_kept=tuple(b for b in managed if b.subject_kind == "Group"
                                                        and b.subject in result.groups))
-        if request.dry_run == "server":
-            return _delete_bindings(request, result, [], progress)
-        if request.dry_run != "none":
+        if dry_run == "server":
+            return _delete_bindings(kubectl, dry_run, result, [], progress)
+        if dry_run != "none":
             return result
         if not already:
-            result = replace(result, archived_to=_archive(user_files, request.out_dir, result.serial))
+            result = replace(result, archived_to=_archive(user_files, out_dir, result.serial))
         removed = []
         try:
-            result = _delete_bindings(request, result, removed, progress)
+            result = _delete_bindings(kubectl, dry_run, result, removed, progress)
         finally:  # interrupted or not, what was done is recorded
             if not already:
-                _record(request, replace(result, removed=tuple(removed)), history)
+                _record(out_dir, user, replace(result, removed=tuple(removed)), history)
         if not already:
             result = replace(result, recorded=True)
     return result
 
 
-def _adopted(request, user_files, progress):
-    """Adopt a certificate a killed run left unrecorded (see adoption) before acting; False when the
+def _adopted(out_dir, user, user_files, progress):
+    """Adopt a certificate a killed run left unrecorded (see adopt.py) before acting; False when the
     folder holds one this tool could not have issued (said, and not taken for what was issued)."""
-    recorded = next((e for e in reversed(ledger.history(request.out_dir, request.user)) if e.signer), None)
-    adopted = adopt.adopt(request.out_dir, request.user, user_files, adopt.ca_known_here(None, recorded))
+    recorded = next((e for e in reversed(ledger.history(out_dir, user)) if e.signer), None)
+    adopted = adopt(out_dir, user, user_files, ca_known_here(None, recorded))
     if adopted.refused:
         progress(f"Not recording {user_files.cert}: it is not in the ledger, and this tool could not have "
                  f"issued it ({adopted.refused})")
     return adopted.refused is None
 
 
-def _what_was_issued(user_files, history, request, trust_file=True):
+def _what_was_issued(user_files, history, out_dir, user, trust_file=True):
     """Groups, serial and expiry from the certificate, else (damaged or gone, or put there by hand
     while the ledger knows what was issued) from the ledger."""
     issued = [e for e in history if e.event != "revoked"]
     if (trust_file or not issued) and os.path.isfile(user_files.cert):
         try:
             info = openssl.certificate_info(user_files.cert)
-            return Revocation(request.user, info.organizations, info.serial, info.not_after)
+            return Revocation(user, info.organizations, info.serial, info.not_after)
         except UsercertError:
             pass  # damaged: the ledger still knows
     if not issued and not os.path.isdir(user_files.directory):
-        raise InvalidInput(f"no user {request.user!r} in {request.out_dir} or its ledger",
+        raise InvalidInput(f"no user {user!r} in {out_dir} or its ledger",
                            hint="see 'kubectl usercert list' for the users issued there (and check --out-dir)")
     last = issued[-1] if issued else None
-    return Revocation(request.user, last.groups if last else (), last.serial if last else None,
+    return Revocation(user, last.groups if last else (), last.serial if last else None,
                       last.not_after if last else None)
 
 
@@ -154,12 +151,12 @@ def _first_reason(error):
     return str(failures[0][2]) if failures and len(failures[0]) == 3 else "some files could not be copied"
 
 
-def _delete_bindings(request, result, removed, progress):
+def _delete_bindings(kubectl, dry_run, result, removed, progress):
     try:
         for binding in result.removed:
-            progress(f"Deleting {binding.ref}" + (" (server dry run)" if request.dry_run == "server" else ""))
+            progress(f"Deleting {binding.ref}" + (" (server dry run)" if dry_run == "server" else ""))
             with signals.critical():  # deleted and noted together, so the record says exactly what went
-                rbac.delete(request.kubectl, binding, dry_run=request.dry_run)
+                rbac.delete(kubectl, binding, dry_run=dry_run)
                 removed.append(binding)
     except UsercertError as exc:
         left = [b.ref for b in result.removed if b not in removed]
@@ -169,11 +166,11 @@ def _delete_bindings(request, result, removed, progress):
     return result
 
 
-def _record(request, result, history):
+def _record(out_dir, user, result, history):
     last = next((e for e in reversed(history) if e.event != "revoked"), None)
     with signals.critical():
-        ledger.append(request.out_dir, LedgerEntry(
-            event="revoked", user=request.user, groups=result.groups, serial=result.serial,
+        ledger.append(out_dir, LedgerEntry(
+            event="revoked", user=user, groups=result.groups, serial=result.serial,
             fingerprint_sha256=last.fingerprint_sha256 if last else None, not_after=result.not_after,
             bindings_removed=tuple(b.name for b in result.removed), archived_to=result.archived_to))
-    signals.record(f"recorded the revocation of {request.user} in the ledger")
+    signals.record(f"recorded the revocation of {user} in the ledger")

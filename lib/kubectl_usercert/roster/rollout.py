@@ -2,8 +2,8 @@
 
 What all users share is made once: the CA read and checked once (and only if something is signed
 with it), the cluster the kubeconfigs point at resolved once, the roles checked once for the
-whole roster. Each user's work is the same code as create, renew and revoke (issuance, renewal,
-revocation), under that user's lock; the ledger takes lines from every worker safely. A user that
+whole roster. Each user's work is the same code as create, renew and revoke (the operations:
+issue_user, renew_user, revoke_user), under that user's lock; the ledger takes lines from every worker safely. A user that
 fails (a refused name, a denied request, a missing role) is reported and does not stop the others.
 A dry run is the same walk, each step's checks made and nothing changed (_REHEARSALS).
 """
@@ -17,12 +17,11 @@ from ..cluster import rbac
 from ..cluster.kubectl import summary
 from ..cluster.rbac import BindingPlan
 from ..errors import Interrupted, InvalidInput, UsercertError
-from ..operations import issue
-from ..operations.renew import RenewRequest, renew
-from ..operations.revoke import RevokeRequest, revoke
+from ..operations.issue import checked_subject, endpoint, issue_user
+from ..operations.renew import renew_user
+from ..operations.revoke import revoke_user
 from ..output.results import AppliedUser
-from ..pki import openssl
-from ..pki.subject import make_subject, subject_warnings
+from ..pki.subject import make_subject
 from ..store.files import write_error
 
 
@@ -60,7 +59,7 @@ class Shared:
         with self._lock:
             if self._endpoint is None:
                 warnings = []
-                self._endpoint = (issue.endpoint(self.kubectl, self.request.server, signer, warnings), warnings)
+                self._endpoint = (endpoint(self.kubectl, self.request.server, signer, warnings), warnings)
             return self._endpoint
 
 
@@ -163,30 +162,26 @@ def _applied(item, outcome, error=None, notes=None):
 
 def _create(item, shared, request, step, rehearsal=False):
     user = item.wanted
-    subject = make_subject(user.name, user.groups)
-    warnings = subject_warnings(subject, request.allow_system_masters)
-    openssl.require_key_support(user.key)
+    subject, warnings = checked_subject(user.name, user.groups, key=user.key,
+                                        allow_system_masters=request.allow_system_masters)
     signer = shared.signer_for(user, subject, step)
     found, endpoint_warnings = shared.endpoint(signer)
-    validity = signer.grant(user.validity)
     if rehearsal:
-        return _rehearse_signing(signer, subject, user.key, validity, request, step)
+        return _rehearse_signing(signer, subject, user.key, signer.grant(user.validity), request, step)
     manifests = list(item.add)
-    issue.issue(subject, signer, found,
-                lambda staged: issue.new_key_signed(staged, subject, user.key, signer, validity, step),
-                out_dir=request.out_dir, lifetime=user.validity, namespace=user.namespace,
-                warnings=warnings + endpoint_warnings,
-                progress=step, extra_files={"rbac.yaml": rbac.to_yaml(manifests)} if manifests else None)
+    issue_user(subject=subject, signer=signer, endpoint=found, out_dir=request.out_dir, lifetime=user.validity,
+               key=user.key, namespace=user.namespace, warnings=warnings + endpoint_warnings,
+               extra_files={"rbac.yaml": rbac.to_yaml(manifests)} if manifests else None, progress=step)
 
 
 def _renew(item, shared, request, step, rehearsal=False):
     user = item.wanted
     subject = make_subject(user.name, user.groups)
     signer = shared.renewal_signer(user, item.holding.entry, subject, step)
-    done = renew(RenewRequest(user=user.name, out_dir=request.out_dir, groups=subject.groups, validity=user.validity,
-                              rekey=item.rekey, key_type=user.key.type, key_size=user.key.size,
-                              allow_system_masters=request.allow_system_masters, signing=request.signing,
-                              signer_given=signer is not None, signer=signer, rehearse=rehearsal), step)
+    done = renew_user(user=user.name, out_dir=request.out_dir, signing=request.signing, groups=subject.groups,
+                      lifetime=user.validity, rekey=item.rekey, key_type=user.key.type, key_size=user.key.size,
+                      allow_system_masters=request.allow_system_masters, signer_given=signer is not None,
+                      signer=signer, rehearse=rehearsal, progress=step)
     if rehearsal:
         return _rehearse_signing(*done, request, step)  # (renew's signer, subject, key and validity)
 
@@ -204,8 +199,8 @@ def _rebind(item, shared, request, step, rehearsal=False):
 def _prune(item, shared, request, step, rehearsal=False):
     """Revoked as `revoke` does. With no kubeconfig at all (bindings off for this run) the bindings are
     a note, not a failure: a later apply would not see the user again to retry."""
-    result = revoke(RevokeRequest(item.user, request.out_dir, shared.kubectl,
-                                  request.dry_run if rehearsal else "none"), step)
+    result = revoke_user(user=item.user, out_dir=request.out_dir, kubectl=shared.kubectl,
+                         dry_run=request.dry_run if rehearsal else "none", progress=step)
     if result.remaining and shared.reachable:
         raise UsercertError(("would be revoked here, but " if rehearsal else "revoked here, but ") +
                             "; ".join(result.remaining))

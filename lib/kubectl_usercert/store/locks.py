@@ -13,9 +13,25 @@ import os
 from contextlib import contextmanager
 
 from ..errors import UsercertError
-from . import ownership
+from . import files, ownership
 from .files import PRIVATE_DIR_MODE, remove_if_empty, write_error
-from .layout import locks_dir, records_dir
+from .layout import UserFiles, locks_dir, records_dir
+
+
+@contextmanager
+def user_operation(out_dir, user, progress, dry_run=False):
+    """The user's files, with the out-dir made (and removed again if this run leaves it empty),
+    the user's lock held, and what killed runs left behind for this user cleared away; for a dry run
+    only the files: it reads, and takes no lock, makes nothing, clears nothing. Every operation on
+    a user (issue, renew, revoke) runs inside one."""
+    user_files = UserFiles.for_user(out_dir, user)
+    if dry_run:
+        yield user_files
+        return
+    with files.made_dirs(out_dir):
+        with user_lock(out_dir, user_files.stem, progress, what=user):
+            files.remove_stale(out_dir, lambda stem: stem == user_files.stem or is_free(out_dir, stem))
+            yield user_files
 
 
 @contextmanager
