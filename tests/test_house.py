@@ -5,6 +5,7 @@ cli/applications.py, and start-up that imports only what the command in hand nee
 import ast
 import inspect
 import os
+import re
 import subprocess
 import sys
 
@@ -16,7 +17,7 @@ PACKAGE = ROOT / "lib" / "kubectl_usercert"
 MODULES = sorted(PACKAGE.rglob("*.py"))
 # The layers, each a folder; beside them only what every layer uses.
 LAYERS = {"cli", "commands", "operations", "pki", "cluster", "store", "roster", "output"}
-TOP_LEVEL = {"__init__.py", "__main__.py", "errors.py", "signals.py", "times.py"}
+TOP_LEVEL = {"__init__.py", "__main__.py", "errors.py", "process.py", "signals.py", "times.py"}
 
 
 def module_name(path):
@@ -101,6 +102,20 @@ def test_operations_take_named_parameters():
     for operation in (issue_user, renew_user, revoke_user):
         kinds = {parameter.kind for parameter in inspect.signature(operation).parameters.values()}
         assert kinds == {inspect.Parameter.KEYWORD_ONLY}, operation.__name__
+
+
+def test_every_child_process_starts_in_process_py():
+    """process.py starts every child; openssl's runner and kubectl.py are its only callers, so they
+    are the only code that runs openssl and kubectl. (cli/completion.py, at a keystroke, asks kubectl
+    with subprocess itself: importing plumbum would cost more than the answer.)"""
+    for path in MODULES:
+        source, shown = path.read_text(), str(path.relative_to(PACKAGE))
+        if shown not in ("process.py", "cli/completion.py"):
+            starting = re.findall(r"\bsubprocess\b|\bos\.(?:system|exec\w*|spawn\w*|popen)\b|\.popen\(|\blocal\[",
+                                  source)
+            assert not starting, f"{shown}: {starting}"
+        if shown not in ("process.py", "pki/openssl/runner.py", "cluster/kubectl.py"):
+            assert not re.search(r"(?<![\w.])process\.(?:run|start)\(", source), shown
 
 
 def test_no_import_cycle():

@@ -8,18 +8,14 @@ kubectl binary (e.g. a versioned one). `checked` is the one place kubectl's fail
 errors in the user's terms; `json` also refuses an answer that is not a JSON object.
 """
 
-import functools
 import json
 import os
 import re
 import shutil
-import subprocess
 from dataclasses import dataclass, replace
 from typing import Optional
 
-from plumbum import local
-
-from .. import signals
+from .. import process
 from ..errors import InvalidInput, ToolMissing, UsercertError
 
 KUBECTL_ENV = "USERCERT_KUBECTL"
@@ -31,12 +27,7 @@ def _binary():
     path = shutil.which(name)
     if not path:
         raise ToolMissing(f"kubectl was not found ({name})", hint=f"install kubectl, or point {KUBECTL_ENV} at it")
-    return _command(path)
-
-
-@functools.lru_cache(maxsize=None)
-def _command(path):
-    return local[path]
+    return path
 
 
 @dataclass(frozen=True, eq=False, repr=False)
@@ -84,23 +75,13 @@ class Kubectl:
 
     def run(self, args, text=None):
         """Run kubectl (stdin: `text`, else closed); return its result whatever the exit code."""
-        command = _binary()[self._global_args() + list(args)]
-        # os.environ as it is now (KUBECONFIG, HOME): plumbum's own copy is taken at import.
-        process = command.popen(stdin=subprocess.DEVNULL if text is None else subprocess.PIPE,
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=dict(os.environ), cwd=os.getcwd())
         try:
-            out, err = signals.communicate(process, None if text is None else text.encode("utf-8"),
-                                           timeout=self.timeout + 5)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.communicate()
+            done = process.run([_binary(), *self._global_args(), *args], timeout=self.timeout + 5,
+                               stdin=None if text is None else text.encode("utf-8"))
+        except process.TimedOut:
             raise UsercertError(f"kubectl did not answer within {self.timeout:g}s (kubectl {' '.join(args[:3])})",
                                 hint="check that the cluster is reachable, or raise --timeout") from None
-        except BaseException:  # interrupted: stop kubectl too
-            process.kill()
-            process.wait()
-            raise
-        return KubectlResult(process.returncode, out.decode("utf-8", "replace"), err.decode("utf-8", "replace"))
+        return KubectlResult(done.code, done.out, done.err)
 
     def checked(self, args, what, text=None, hints=None):
         """Run kubectl; raise an error in the user's terms (with kubectl's message) when it fails.

@@ -3,14 +3,12 @@
 import os
 import re
 import shutil
-import subprocess
 
-from ... import signals
 from ...errors import UsercertError
 from ...store.files import read_bytes, write_private, write_public
 from ..keys import EC_CURVES, KeySpec
 from . import printout
-from .runner import _environment, _openssl, _run, complaint, hint_for, passin_args, require_key_support, run
+from .runner import attempt, complaint, hint_for, passin_args, require_key_support, run, start
 
 def _key_args(spec):
     """The command that prints a new private key (PEM) on stdout: RSA through genrsa, as the original
@@ -33,30 +31,18 @@ class PendingKey:
     def __init__(self, spec):
         require_key_support(spec)
         self.spec = spec
-        self._process = _openssl()[_key_args(spec)].popen(stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                                         stderr=subprocess.PIPE, env=_environment(),
-                                                         cwd=os.getcwd())
+        self._openssl = start(_key_args(spec))
 
     def result(self):
-        """The key (PEM bytes), once openssl is done."""
-        try:
-            out, err = signals.communicate(self._process)
-        except BaseException:
-            self.cancel()
-            raise
-        self._taken = True
-        if self._process.returncode != 0 or b"PRIVATE KEY-----" not in out:
+        """The key (PEM bytes), once openssl is done (a signal meanwhile stops openssl, and is raised)."""
+        done = self._openssl.wait()
+        if not done.ok or b"PRIVATE KEY-----" not in done.stdout:
             raise UsercertError(f"openssl could not generate a {self.spec.describe()} key",
-                                details=complaint(err.decode("utf-8", "replace")))
-        return out
+                                details=complaint(done.err))
+        return done.stdout
 
     def cancel(self):
-        if getattr(self, "_taken", False):
-            return
-        self._taken = True
-        if self._process.poll() is None:
-            self._process.kill()
-        self._process.communicate()
+        self._openssl.stop()
 
     def __enter__(self):
         return self
@@ -136,20 +122,20 @@ def sign_csr(csr_path, ca, *, not_before, not_after, serial_hex, extfile, cert_p
     write_private(os.path.join(scratch, "serial"), serial_hex.rjust(len(serial_hex) + len(serial_hex) % 2, "0") + "\n")
     write_private(os.path.join(scratch, "ca.cnf"), _CA_CONFIG)
     absolute = os.path.abspath
-    code, _out, err = _run(["ca", "-batch", "-config", "ca.cnf", "-in", absolute(csr_path), "-cert",
-                            absolute(ca.cert_path), "-keyfile", absolute(ca.key_path),
-                            *passin_args(ca.passphrase_file and absolute(ca.passphrase_file)),
-                            "-startdate", _asn1_time(not_before), "-enddate", _asn1_time(not_after),
-                            "-extfile", absolute(extfile), "-notext", "-preserveDN", "-md", "sha256",
-                            "-out", "issued.pem"], cwd=scratch)
-    if code != 0:
-        said = _CA_CHATTER.sub("", err)
+    done = attempt(["ca", "-batch", "-config", "ca.cnf", "-in", absolute(csr_path), "-cert",
+                    absolute(ca.cert_path), "-keyfile", absolute(ca.key_path),
+                    *passin_args(ca.passphrase_file and absolute(ca.passphrase_file)),
+                    "-startdate", _asn1_time(not_before), "-enddate", _asn1_time(not_after),
+                    "-extfile", absolute(extfile), "-notext", "-preserveDN", "-md", "sha256",
+                    "-out", "issued.pem"], cwd=scratch)
+    if not done.ok:
+        said = _CA_CHATTER.sub("", done.err)
         raise UsercertError("openssl could not sign the certificate with the CA", details=complaint(said),
                             hint=hint_for(said))
     pem = read_bytes(os.path.join(scratch, "issued.pem"))
     write_public(cert_path, pem)
     shutil.rmtree(scratch)
-    return printout.parse_signing_details(err, pem, "the new certificate")
+    return printout.parse_signing_details(done.err, pem, "the new certificate")
 
 
 def _asn1_time(moment):

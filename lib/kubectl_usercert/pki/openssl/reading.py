@@ -4,7 +4,7 @@ import re
 
 from ...errors import InvalidInput, UsercertError
 from . import printout
-from .runner import _run, complaint, flavour, passin_args, run
+from .runner import attempt, complaint, flavour, passin_args, run
 
 # One x509 run prints everything printout.parse_certificate reads, in this order.
 CERTIFICATE_FIELDS = ("-nameopt", "RFC2253,-dn_rev", "-subject", "-issuer", "-serial", "-startdate", "-enddate",
@@ -19,8 +19,9 @@ def request_info(csr_path, der=False, shown=None):
     `shown` names the request in messages (the user's file, not a private copy of it)."""
     shown = shown or csr_path
     form = ["-inform", "DER"] if der else []
-    code, out, err = _run(["req", "-in", csr_path, *form, *_REQUEST_FIELDS])
-    if code != 0:
+    done = attempt(["req", "-in", csr_path, *form, *_REQUEST_FIELDS])
+    out, err = done.out, done.err
+    if not done.ok:
         if re.search(r"verify fail|signature", err, re.I):
             raise _bad_signature(shown, err)
         raise InvalidInput(f"openssl could not read the certificate signing request {shown}",
@@ -67,5 +68,5 @@ def verify_chain(cert_path, ca_cert, *, data=None, ca_info=None):
             return None
         partial = []
     source = [cert_path] if cert_path else []
-    code, out, _ = _run(["verify", *partial, "-purpose", "sslclient", "-CAfile", ca_cert, *source], data)
-    return code == 0 and out.rstrip().endswith(": OK")
+    done = attempt(["verify", *partial, "-purpose", "sslclient", "-CAfile", ca_cert, *source], stdin=data)
+    return done.ok and done.out.rstrip().endswith(": OK")

@@ -1,22 +1,20 @@
 """Running openssl: which one (checked once to be supported), with what environment, and what its
 failures say.
 
-Every call is a list of arguments with stdin closed or fed through a pipe; children get
-SSL_CERT_FILE/SSL_CERT_DIR pointing at nothing: no command here needs the system's CA bundle,
-and loading it costs more than the work itself.
+Every call runs through the one process runner (process.py: a list of arguments, stdin closed or
+fed through a pipe, stopped by a signal); children get SSL_CERT_FILE/SSL_CERT_DIR pointing at
+nothing: no command here needs the system's CA bundle, and loading it costs more than the work
+itself.
 """
 
 import functools
 import os
 import re
 import shutil
-import subprocess
 from dataclasses import dataclass
 from typing import Tuple
 
-from plumbum import local
-
-from ... import signals
+from ... import process
 from ...errors import InvalidInput, ToolMissing, UsercertError
 from ...store import usercache
 
@@ -24,6 +22,8 @@ OPENSSL_ENV = "USERCERT_OPENSSL"
 SUPPORTED = "OpenSSL 1.1.1 or newer, or LibreSSL 3.3.6 or newer"
 _MINIMUM = {"OpenSSL": (1, 1, 1), "LibreSSL": (3, 3, 6)}
 _NO_SYSTEM_CAS = {"SSL_CERT_FILE": os.devnull, "SSL_CERT_DIR": os.path.join(os.devnull, "none")}
+
+
 def _binary():
     """openssl as USERCERT_OPENSSL names it, else the first on PATH (looked up now, not at import)."""
     named = os.environ.get(OPENSSL_ENV)
@@ -31,24 +31,19 @@ def _binary():
         if not (os.path.isfile(named) and os.access(named, os.X_OK)):
             raise ToolMissing(f"{OPENSSL_ENV} names {named}, which is not an executable file",
                               hint=f"point {OPENSSL_ENV} at an openssl binary, or unset it")
-        return _command(named)
+        return named
     path = shutil.which("openssl")
     if not path:
         raise ToolMissing("openssl was not found on PATH",
                           hint=f"install {SUPPORTED} (apt-get install openssl, brew install openssl@3)")
-    return _command(path)
-
-
-@functools.lru_cache(maxsize=None)
-def _command(path):
-    return local[path]
+    return path
 
 
 def _openssl():
-    """openssl, checked once per run to be a supported one before its first use."""
-    command = _binary()
+    """openssl's path, checked once per run to be a supported one before its first use."""
+    path = _binary()
     flavour()
-    return command
+    return path
 
 
 def run(args, what, stdin=None, cwd=None):
@@ -56,30 +51,20 @@ def run(args, what, stdin=None, cwd=None):
 
     `what` says what failed, in the user's terms; openssl's own complaint comes with it.
     """
-    code, out, err = _run(args, stdin, cwd)
-    if code != 0:
-        raise UsercertError(f"openssl could not {what}", details=complaint(err), hint=hint_for(err))
-    return out
+    done = attempt(args, stdin=stdin, cwd=cwd)
+    if not done.ok:
+        raise UsercertError(f"openssl could not {what}", details=complaint(done.err), hint=hint_for(done.err))
+    return done.out
 
 
-def _run(args, stdin=None, cwd=None):
-    """(exit code, stdout, stderr). Data for stdin goes through a pipe: plumbum's `<<` would park
-    it in a temporary file, and it may be a private key."""
-    process = _openssl()[list(args)].popen(stdin=subprocess.DEVNULL if stdin is None else subprocess.PIPE,
-                                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=_environment(),
-                                           cwd=cwd or os.getcwd())
-    try:
-        out, err = signals.communicate(process, stdin)
-    except BaseException:  # interrupted: stop openssl too, so it writes nothing after the cleanup
-        process.kill()
-        process.wait()
-        raise
-    return process.returncode, out.decode("utf-8", "replace"), err.decode("utf-8", "replace")
+def attempt(args, *, stdin=None, cwd=None):
+    """Run openssl with `args`; its process.Result whatever the exit code (the caller reads it)."""
+    return process.run([_openssl(), *args], stdin=stdin, env=_NO_SYSTEM_CAS, cwd=cwd)
 
 
-def _environment():
-    # os.environ as it is now (plumbum's own copy is taken at import), without the system CA bundle.
-    return {**os.environ, **_NO_SYSTEM_CAS}
+def start(args):
+    """openssl with `args`, started in the background: a process.Running (see making.PendingKey)."""
+    return process.start([_openssl(), *args], env=_NO_SYSTEM_CAS)
 
 
 def complaint(stderr):
@@ -131,7 +116,7 @@ class Flavour:
 
 def flavour():
     """Which openssl is on PATH, checked to be one this tool supports."""
-    return _flavour(str(_binary().executable))
+    return _flavour(_binary())
 
 
 @functools.lru_cache(maxsize=None)
@@ -150,8 +135,8 @@ def _flavour(executable):
 
 
 def _version_text():
-    code, out, err = _binary()["version"].run(retcode=None, stdin=subprocess.DEVNULL, env=_environment())
-    return out.strip() if code == 0 else (err.strip() or "no answer to `openssl version`")
+    done = process.run([_binary(), "version"], env=_NO_SYSTEM_CAS)
+    return done.out.strip() if done.ok else (done.err.strip() or "no answer to `openssl version`")
 
 
 def require_key_support(spec):
