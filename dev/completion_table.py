@@ -22,26 +22,22 @@ from kubectl_usercert.cli import completion  # noqa: E402
 from kubectl_usercert.cli.applications import Main  # noqa: E402
 from kubectl_usercert.cli.completion import OUTPUT_FORMATS, TABLE  # noqa: E402
 from kubectl_usercert.cli.flags import OPTIONAL_VALUES  # noqa: E402
+from kubectl_usercert.cli.plumbum_adapter import (long_name, reachable_switches, subcommands,  # noqa: E402
+                                                  switch_defaults)
 
 
 def table_from_cli():
     """{command: {help, args, flags}} from the plumbum applications ("" is the root)."""
     table = {"": _describe(Main, "kubectl usercert")}
-    for name, sub in Main("kubectl usercert")._subcommands.items():
-        table[name] = _describe(sub.get(), f"kubectl usercert {name}")
+    for name, command in subcommands(Main("kubectl usercert")).items():
+        table[name] = _describe(command, f"kubectl usercert {name}")
     return table
 
 
 def _describe(app_class, prog):
     app = app_class(prog)
-    reachable = {id(info.func): info for info in app._switches_by_name.values()}.values()
-    defaults = {}
-    for klass in reversed(app_class.__mro__):
-        for value in vars(klass).values():
-            info = getattr(value, "_switch_info", None)
-            if info is not None and isinstance(getattr(value, "_default_value", None), str):
-                defaults[max(info.names, key=len)] = value._default_value
-    flags = [_flag(info, defaults, app_class.OUTPUTS) for info in sorted(reachable, key=lambda i: max(i.names, key=len))]
+    defaults = {name: value for name, value in switch_defaults(app_class).items() if isinstance(value, str)}
+    flags = [_flag(info, defaults, app_class.OUTPUTS) for info in sorted(reachable_switches(app), key=long_name)]
     parameters = list(inspect.signature(app_class.main).parameters.values())[1:]
     args = [p.name + ("*" if p.kind == p.VAR_POSITIONAL else "") for p in parameters]
     summary = " ".join((app_class.DESCRIPTION or inspect.getdoc(app_class) or "").split("\n\n")[0].split())
@@ -50,7 +46,7 @@ def _describe(app_class, prog):
 
 def _flag(info, defaults, outputs=()):
     """A flag as completion reads it; `argname` says what its value is (FILE, DIR, ...)."""
-    long = max(info.names, key=len)
+    long = long_name(info)
     choices = sorted(v for v in info.argtype.values if isinstance(v, str)) \
         if isinstance(info.argtype, plumbum_cli.Set) else None
     if long == "output":  # -o: the formats every command prints, and this command's own (list: prometheus)

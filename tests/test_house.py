@@ -118,6 +118,34 @@ def test_every_child_process_starts_in_process_py():
             assert not re.search(r"(?<![\w.])process\.(?:run|start)\(", source), shown
 
 
+def test_plumbums_private_api_is_used_in_one_module():
+    """Every name plumbum keeps private (and its modules `plumbum.cli` does not export) is used in
+    cli/plumbum_adapter.py alone, where its docstring says why; dev/completion_table.py included."""
+    from plumbum import cli
+    from plumbum.cli import application, switches
+
+    private = {"_switches_by_name", "_switches_by_func", "_subcommands"}  # (set on instances)
+    for thing in (cli.Application, cli.SwitchAttr, switches.SwitchInfo, application.Subcommand):
+        private |= {name for name in dir(thing) if name.startswith("_") and not name.startswith("__")}
+    adapter = PACKAGE / "cli" / "plumbum_adapter.py"
+    for path in [*MODULES, ROOT / "dev" / "completion_table.py"]:
+        if path == adapter:
+            continue
+        tree = ast.parse(path.read_text())
+        used = {node.attr for node in ast.walk(tree) if isinstance(node, ast.Attribute)} | \
+            {node.name for node in ast.walk(tree) if isinstance(node, ast.FunctionDef)} | \
+            {node.value for node in ast.walk(tree) if isinstance(node, ast.Constant) and isinstance(node.value, str)}
+        inner = {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module
+                 and node.module.startswith("plumbum.") and node.module != "plumbum.cli"} | \
+            {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names
+             if alias.name.startswith("plumbum.") and alias.name != "plumbum.cli"}
+        assert not (used & private) | inner, f"{path.relative_to(ROOT)}: {(used & private) | inner}"
+    for name in private & {node.attr for node in ast.walk(ast.parse(adapter.read_text()))
+                           if isinstance(node, ast.Attribute)}:
+        assert f"`{name}" in adapter.read_text().split('"""')[1] or f".{name}" in adapter.read_text().split('"""')[1], \
+            f"the adapter's docstring does not say why it uses {name}"
+
+
 def test_no_import_cycle():
     graph = {module_name(p): imports_at_load(p) for p in MODULES}
 

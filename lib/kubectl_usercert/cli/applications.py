@@ -12,6 +12,7 @@ from .. import __version__
 from ..errors import EXIT_OK, InvalidInput
 from . import examples, switches
 from .command import Command, go_quote, kubectl_help
+from .plumbum_adapter import subcommands
 
 
 class Main(Command):
@@ -41,10 +42,11 @@ class Help(Command):
     def main(self, command=None):
         if command is None:
             return self.parent.help()
-        if command not in self.parent._subcommands:
+        commands = subcommands(self.parent)
+        if command not in commands:
             raise InvalidInput(f"unknown command {go_quote(command)} for {go_quote(self.parent.PROGNAME)}",
                                hint=f"see '{self.parent.PROGNAME} --help'")
-        print(kubectl_help(self.parent._subcommands[command].get()(f"{self.parent.PROGNAME} {command}")))
+        print(kubectl_help(commands[command](f"{self.parent.PROGNAME} {command}")))
         return EXIT_OK
 
 

@@ -10,59 +10,43 @@ import json
 import re
 
 from plumbum import cli
-from plumbum.cli.application import ShowCompletion, ShowHelp, ShowHelpAll, ShowVersion
-from plumbum.cli.switches import MissingMandatorySwitch, PositionalArgumentsError, SwitchError
 
 from ..errors import EXIT_OK, InvalidInput
-from . import flags
+from . import flags, plumbum_adapter
+from .plumbum_adapter import long_name, program_version, reachable_switches, subcommands, switch_defaults
 
 _GROUP_ORDER = ("Options", "Key options", "Signer options", "RBAC options", "Cluster options", "Output options")
 
 
-class Command(cli.Application):
+class Command(plumbum_adapter.Application):
     """A command: `main` builds one request and calls `perform(core, request)`."""
 
     EXAMPLES = ""  # "# what it does\nkubectl usercert ..." blocks, shown first by --help
     USAGE_ARGS = ""  # e.g. "USER [GROUP...]"
     OUTPUTS = ()  # -o formats of this command beyond json, yaml, name and jsonpath
 
-    def _parse_args(self, argv):
-        hint = f"see '{self.PROGNAME} --help'"
-        argv = flags.normalize(argv, self._switches_by_name, tuple(self._subcommands), hint)
-        return self._as_usage_error(super()._parse_args, argv)
+    def rewrite_argv(self, argv):
+        """The command line as kubectl reads flags, in the one spelling plumbum reads exactly."""
+        return flags.normalize(argv, plumbum_adapter.switches_by_name(self), plumbum_adapter.subcommand_names(self),
+                               f"see '{self.PROGNAME} --help'")
 
-    def _validate_args(self, swfuncs, tailargs):
-        return self._as_usage_error(self._checked, swfuncs, tailargs)
+    # plumbum's usage errors, with cobra's words for a missing flag and a wrong count of arguments.
 
-    def _checked(self, swfuncs, tailargs):
-        """plumbum's checks, with cobra's words for a missing flag and a wrong count of arguments."""
-        try:
-            return super()._validate_args(swfuncs, tailargs)
-        except PositionalArgumentsError:
-            usage = f"usage: {self.PROGNAME} {self.USAGE_ARGS} [options]" if self.USAGE_ARGS else None
-            raise InvalidInput(arguments_error(self, tailargs), hint=usage or f"see '{self.PROGNAME} --help'") from None
-        except MissingMandatorySwitch:
-            missing = sorted(max(info.names, key=len) for info in self._switches_by_func.values()
-                             if info.mandatory and info.func not in swfuncs)
-            raise InvalidInput(f"required flag(s) {', '.join(map(go_quote, missing))} not set",
-                               hint=f"see '{self.PROGNAME} --help'") from None
+    def refuse_usage(self, message):
+        return InvalidInput(_kubectl_style(message), hint=f"see '{self.PROGNAME} --help'")
 
-    def _as_usage_error(self, parse, *args):
-        try:
-            return parse(*args)
-        except (ShowHelp, ShowHelpAll, ShowVersion, ShowCompletion):
-            raise
-        except SwitchError as exc:
-            raise InvalidInput(_kubectl_style(str(exc)), hint=f"see '{self.PROGNAME} --help'") from None
+    def refuse_arguments(self, arguments):
+        usage = f"usage: {self.PROGNAME} {self.USAGE_ARGS} [options]" if self.USAGE_ARGS else None
+        return InvalidInput(arguments_error(self, arguments), hint=usage or f"see '{self.PROGNAME} --help'")
 
-    @staticmethod
-    def _handle_argument(val, argtype, name):
-        try:
-            return cli.Application._handle_argument(val, argtype, name)
-        except SwitchError:
-            expected = f"one of {', '.join(sorted(map(str, argtype.values)))}" if isinstance(argtype, cli.Set) else \
-                f"a number from {argtype.start} to {argtype.end}" if isinstance(argtype, cli.Range) else "a number"
-            raise SwitchError(f'invalid argument "{val}" for "--{name}" flag: must be {expected}') from None
+    def refuse_missing(self, names):
+        return InvalidInput(f"required flag(s) {', '.join(map(go_quote, names))} not set",
+                            hint=f"see '{self.PROGNAME} --help'")
+
+    def refuse_value(self, value, argtype, name):
+        expected = f"one of {', '.join(sorted(map(str, argtype.values)))}" if isinstance(argtype, cli.Set) else \
+            f"a number from {argtype.start} to {argtype.end}" if isinstance(argtype, cli.Range) else "a number"
+        return f'invalid argument "{value}" for "--{name}" flag: must be {expected}'
 
     def perform(self, core, request, steps=None):
         """quiet, steps (console.steps, or console.bar for apply), the core call, what people see, what
@@ -90,7 +74,7 @@ class Command(cli.Application):
 
     @cli.switch(["version"], overridable=True, group="Meta-switches", help="print the version")
     def version(self):
-        print(f"{self.PROGNAME} {self._get_prog_version()}")
+        print(f"{self.PROGNAME} {program_version(self)}")
 
 
 # plumbum's --completions writes a script for a program named "kubectl usercert", which no shell can
@@ -135,17 +119,18 @@ def kubectl_help(app):
     lines = [_summary(type(app)), ""]
     if app.EXAMPLES.strip():
         lines += ["Examples:"] + ["  " + line if line else "" for line in app.EXAMPLES.strip().splitlines()] + [""]
-    if app._subcommands:
+    commands = subcommands(app)
+    if commands:
         lines.append("Commands:")
-        width = max(map(len, app._subcommands)) + 2
-        for name, sub in sorted(app._subcommands.items()):
-            summary = _summary(sub.get()).splitlines()[0]
+        width = max(map(len, commands)) + 2
+        for name, command in sorted(commands.items()):
+            summary = _summary(command).splitlines()[0]
             lines.append(f"  {name.ljust(width)}{summary}")
         lines.append("")
     lines += _flag_groups(app)
     args = f" {app.USAGE_ARGS}" if app.USAGE_ARGS else ""
-    lines += ["Usage:", f"  {app.PROGNAME}{args} [options]" if not app._subcommands else f"  {app.PROGNAME} COMMAND [options]", ""]
-    if app._subcommands:
+    lines += ["Usage:", f"  {app.PROGNAME}{args} [options]" if not commands else f"  {app.PROGNAME} COMMAND [options]", ""]
+    if commands:
         lines.append(f'Use "{app.PROGNAME} COMMAND --help" for more information about a command.')
     return "\n".join(lines).rstrip() + "\n"
 
@@ -157,15 +142,14 @@ def _summary(app_class):
 
 def _flag_groups(app):
     groups = {}
-    reachable = {id(info.func): info for info in app._switches_by_name.values()}  # unbound and overridden ones go
-    for info in reachable.values():
+    for info in reachable_switches(app):
         group = "Options" if info.group in ("Switches", "Meta-switches") else info.group
         groups.setdefault(group, []).append(info)
-    defaults = _defaults(type(app))
+    defaults = switch_defaults(type(app))
     lines = []
     for group in sorted(groups, key=lambda g: _GROUP_ORDER.index(g) if g in _GROUP_ORDER else 99):
         lines.append(f"{group}:")
-        for info in sorted(groups[group], key=lambda i: max(i.names, key=len)):
+        for info in sorted(groups[group], key=long_name):
             lines += _flag(info, defaults, app.OUTPUTS if "output" in info.names else ())
         lines.append("")
     return lines
@@ -173,7 +157,7 @@ def _flag_groups(app):
 
 def _flag(info, defaults, more_formats=()):
     short = [n for n in info.names if len(n) == 1]
-    long = max(info.names, key=len)
+    long = long_name(info)
     prefix = (f"-{short[0]}, " if short else "    ") + f"--{long}"
     if info.argtype is not None:
         default = defaults.get(long)
@@ -185,14 +169,3 @@ def _flag(info, defaults, more_formats=()):
     if more_formats:  # this command's own -o formats (list: prometheus)
         text += "; also " + ", ".join(more_formats)
     return [f"  {prefix}", f"        {text}"] if text else [f"  {prefix}"]
-
-
-def _defaults(cls):
-    found = {}
-    for klass in reversed(cls.__mro__):
-        for value in vars(klass).values():
-            info = getattr(value, "_switch_info", None)
-            default = getattr(value, "_default_value", None)
-            if info is not None and default is not None:
-                found[max(info.names, key=len)] = default
-    return found
