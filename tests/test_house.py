@@ -146,6 +146,21 @@ def test_plumbums_private_api_is_used_in_one_module():
             f"the adapter's docstring does not say why it uses {name}"
 
 
+def test_small_things_are_written_once():
+    """A duration is written by times.py alone; a fingerprint or serial made plain hex by
+    pki/certificate.plain_hex alone; the shortest validity and the backdating of notBefore are
+    defined once (pki/certificate.py); nothing reads a CA's expiry off a signer that no one asks;
+    no comment leans on a script this repository does not hold."""
+    for path in MODULES:
+        source, shown = path.read_text(), str(path.relative_to(PACKAGE))
+        if shown != "times.py":
+            assert not re.search(r"\b86400\b|// 3600|% 3600", source), f"{shown} formats a duration"
+        if shown != "pki/certificate.py":
+            assert '.replace(":", "")' not in source, f"{shown} makes a fingerprint plain hex itself"
+            assert not re.search(r"^(MIN_\w+|BACKDATE\w*)\s*=", source, re.M), f"{shown} defines a window's bound"
+        assert "ca_not_after" not in source and "original script" not in source, shown
+
+
 def test_no_import_cycle():
     graph = {module_name(p): imports_at_load(p) for p in MODULES}
 

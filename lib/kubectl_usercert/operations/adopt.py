@@ -19,10 +19,10 @@ from typing import Optional
 
 from ..errors import InvalidInput, UsercertError
 from ..pki import openssl
-from ..pki.certificate import pem_fingerprint
+from ..pki.certificate import BACKDATE, pem_fingerprint, plain_hex
 from ..store import ledger
 from ..store.files import read_input
-from ..store.ledger import BACKDATE, LedgerEntry, lifetime_of_window
+from ..store.ledger import LedgerEntry, lifetime_of_window
 from ..times import duration_text
 
 
@@ -49,7 +49,7 @@ def adopt(out_dir, user, user_files, ca_cert=None, info=None):
             info = openssl.certificate_info(user_files.cert)
         except UsercertError as exc:
             return Adoption(refused=f"it cannot be read ({exc.message})")
-    if info.fingerprint_sha256.replace(":", "").lower() in known or \
+    if info.fingerprint_hex in known or \
             (fingerprint is None and ledger.knows(out_dir, info.fingerprint_sha256)):
         return Adoption()
     mine = [entry for entry in entries if entry.user == user]
@@ -66,8 +66,7 @@ def adopt(out_dir, user, user_files, ca_cert=None, info=None):
 
 def _fingerprint_of_file(path):
     try:
-        return (pem_fingerprint(read_input(path, "the certificate", "check the user's folder")) or "") \
-            .replace(":", "").lower()
+        return plain_hex(pem_fingerprint(read_input(path, "the certificate", "check the user's folder")))
     except (InvalidInput, ValueError):
         return None
 

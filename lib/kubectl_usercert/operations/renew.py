@@ -110,7 +110,7 @@ def _latest_record(out_dir, user, user_files, old, history, ca_cert):
                            f"'kubectl usercert create {user}' issues anew",
                            hint="files put back after a revocation are not a credential; create --force "
                                 "replaces them")
-    if latest is None or latest.fingerprint_hex != old.fingerprint_sha256.replace(":", "").lower():
+    if latest is None or latest.fingerprint_hex != old.fingerprint_hex:
         newest = f" (that is serial {latest.serial}, {latest.event} {latest.time:%Y-%m-%d %H:%M}Z)" \
             if latest is not None and latest.time else ""
         raise InvalidInput(f"{user_files.cert} is not the latest certificate issued to {user!r}{newest}",

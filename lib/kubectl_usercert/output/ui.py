@@ -10,7 +10,7 @@ from datetime import datetime, timezone
 from functools import singledispatch
 
 from ..pki.subject import group_list
-from ..times import days_left
+from ..times import days_left, human_duration
 from .console import dump_yaml, emit_text, quiet, say, show, table, text, warn
 from .results import (EXPIRING_DAYS, DemoResult, Inspection, Inventory, Issued, Renewal, Revocation, RosterApplied,
                       Signed, Verification, WhoisResult, not_found_message)
@@ -258,8 +258,8 @@ def _expiry(not_after):
 def _time_left(not_after, days):
     if days != 0:
         return f"{days} days left" if days > 0 else f"expired {-days} days ago"
-    seconds = (not_after - datetime.now(timezone.utc)).total_seconds()
-    return f"{int(seconds // 3600)}h{int(seconds % 3600 // 60):02d}m left" if seconds > 0 else "expired"
+    left = not_after - datetime.now(timezone.utc)
+    return f"{human_duration(left)} left" if left.total_seconds() > 0 else "expired"
 
 
 def _yes_no(value, yes="yes", no="NO"):
@@ -274,4 +274,3 @@ def _binding_label(binding):
     where = f" in {binding.namespace}" if binding.namespace else ""
     return f"{binding.role}{where}" + (f" (group {group_list([binding.subject])})" if binding.subject_kind == "Group"
                                        else "")
-

@@ -8,13 +8,18 @@ import base64
 import hashlib
 import re
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Optional, Tuple
 
 from ..times import days_left
 
 _PEM_CERTIFICATE = re.compile(r"-----BEGIN CERTIFICATE-----\n[A-Za-z0-9+/=\n]+?-----END CERTIFICATE-----\n?")
 CLIENT_AUTH = "TLS Web Client Authentication"
+# The window of a certificate this tool issues: at least MIN_VALIDITY (the CSR API's least
+# expirationSeconds, 600; a local CA keeps to it too), from BACKDATE before it was signed (as
+# kube-controller-manager's signer backdates notBefore, so a client whose clock runs ahead accepts it).
+MIN_VALIDITY = timedelta(minutes=10)
+BACKDATE = timedelta(minutes=5)
 
 
 @dataclass(frozen=True, eq=False, repr=False)
@@ -55,6 +60,10 @@ class CertificateInfo:
         return days_left(self.not_after, now)
 
     @property
+    def fingerprint_hex(self):
+        return plain_hex(self.fingerprint_sha256)
+
+    @property
     def credential_id(self):
         return credential_id(self.fingerprint_sha256)
 
@@ -70,9 +79,14 @@ class RequestInfo:
     pem: bytes
 
 
+def plain_hex(text):
+    """A fingerprint or serial as bare lower-case hex: openssl's AB:CD:EF and abcdef alike."""
+    return (text or "").replace(":", "").lower()
+
+
 def credential_id(fingerprint):
     """The id kube-apiserver writes into audit logs for a certificate: X509SHA256=<hex of its DER's SHA-256>."""
-    return "X509SHA256=" + fingerprint.replace(":", "").lower()
+    return "X509SHA256=" + plain_hex(fingerprint)
 
 
 def pem_fingerprint(pem):

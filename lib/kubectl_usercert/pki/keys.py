@@ -1,8 +1,8 @@
 """Key types: what --key-type offers, the sizes each takes, and what a key of each kind may do.
 
-Every rule about keys lives here: the choices of the switch, the defaults (RSA 4096, as the
-original script), what a user's own request must hold to be signed, and the usages that go into
-a certificate (keyEncipherment only means something for RSA).
+Every rule about keys lives here: the choices of the switch, the defaults (RSA 4096, as the blog
+script this tool started from made them), what a user's own request must hold to be signed, and the
+usages that go into a certificate (keyEncipherment only means something for RSA).
 """
 
 from dataclasses import dataclass

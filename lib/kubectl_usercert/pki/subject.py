@@ -34,7 +34,8 @@ class Subject:
     groups: Tuple[str, ...]
 
     def openssl_subj(self):
-        """The `-subj` argument: O's first, then CN, as kubeadm and the original script do."""
+        """The `-subj` argument: O's first, then CN, as kubeadm (and the blog script this tool started
+        from) write it."""
         rdns = ["O=" + escape_value(group) for group in self.groups]
         rdns.append("CN=" + escape_value(self.user))
         return "/" + "/".join(rdns)

@@ -23,6 +23,7 @@ from ..cluster.rbac import RoleRef
 from ..errors import InvalidInput
 from ..pki.keys import spec_of
 from ..pki.subject import group_list, make_subject
+from ..times import duration_text
 
 CHANGES = ("create", "reissue", "renew", "rebind", "prune")
 
@@ -132,7 +133,7 @@ def _certificate_actions(user, subject, holding, ca_fingerprint, at, actions, re
                      f"{not_after:%Y-%m-%d %H:%M}Z: Kubernetes cannot revoke it")
     elif not_after - at <= user.renew_before:
         actions.append("renew")
-        reasons.append(f"expires {not_after:%Y-%m-%d} (renewBefore {_duration(user.renew_before)})")
+        reasons.append(f"expires {not_after:%Y-%m-%d} (renewBefore {duration_text(user.renew_before)})")
     elif ca_fingerprint and holding.entry is not None and holding.entry.ca_fingerprint_sha256 and \
             holding.entry.ca_fingerprint_sha256 != ca_fingerprint:
         actions.append("renew")
@@ -163,8 +164,3 @@ def _held_key(holding):
 
 def _names(groups):
     return group_list(groups) or "(none)"
-
-
-def _duration(delta):
-    seconds = int(delta.total_seconds())
-    return f"{seconds // 86400}d" if seconds % 86400 == 0 else f"{seconds // 3600}h"

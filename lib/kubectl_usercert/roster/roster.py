@@ -24,7 +24,7 @@ from ..errors import InvalidInput
 from ..output import yamltext
 from ..output.results import renewal_window
 from ..pki.keys import KEY_TYPES, SIZES, KeySpec
-from ..times import parse_duration
+from ..times import duration_text, parse_duration
 
 KIND = "UserRoster"
 USER_FIELDS = ("name", "groups", "preset", "clusterRoles", "roles", "days", "expiration", "keyType", "keySize",
@@ -180,9 +180,10 @@ def _roster_users(document, line_of, shown):
         user = _user(fields, f"{shown}:{line_of(path)}")
         if user.renew_before >= user.validity:
             where = path if "renewBefore" in own else ("spec", "defaults")
-            check.fail(where + ("renewBefore",), f"{_spoken(user.renew_before)} is not shorter than {user.name}'s "
-                                                 f"lifetime ({_spoken(user.validity)}): every apply would renew it, "
-                                                 "each time leaving one more certificate valid",
+            check.fail(where + ("renewBefore",),
+                       f"{duration_text(user.renew_before)} is not shorter than {user.name}'s lifetime "
+                       f"({duration_text(user.validity)}): every apply would renew it, each time leaving one more "
+                       "certificate valid",
                        hint=f"give {user.name} a shorter renewBefore of their own" if where == ("spec", "defaults")
                        else "make renewBefore shorter than days or expiration (left out, it is the last 30 days, "
                             "or the last third of a shorter lifetime)")
@@ -215,13 +216,6 @@ def _fields(check, entry, path):
     if "days" in found and "expiration" in found:
         check.fail(path + ("expiration",), "give days or expiration, not both")
     return found
-
-
-def _spoken(delta):
-    """30d, 8h, 90m or 600s: the largest unit that says it exactly."""
-    seconds = int(delta.total_seconds())
-    unit, size = next((u, n) for u, n in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)) if seconds % n == 0)
-    return f"{seconds // size}{unit}"
 
 
 def _user(fields, source):

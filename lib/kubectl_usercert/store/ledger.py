@@ -20,10 +20,11 @@ from datetime import datetime, timezone
 from typing import List
 
 from ..errors import InvalidInput, UsercertError
+from ..pki.certificate import plain_hex
 from . import ownership
 from .files import PRIVATE_DIR_MODE, write_all, write_error
 from .layout import ledger_path, records_dir
-from .ledger_entry import BACKDATE, EVENTS, LedgerEntry, lifetime_of_window  # noqa: F401 (the ledger's schema)
+from .ledger_entry import EVENTS, LedgerEntry, lifetime_of_window  # noqa: F401 (the ledger's schema)
 
 MAX_LINE_BYTES = 1 << 20  # no record is near this; a longer line is damaged, and never held whole
 MAX_REPORTED = 20  # damaged lines named one by one; beyond, only counted
@@ -135,7 +136,7 @@ def history(out_dir, user):
 
 def knows(out_dir, fingerprint):
     """Whether any entry records the certificate with this SHA-256 fingerprint (any spelling)."""
-    wanted = fingerprint.replace(":", "").lower()
+    wanted = plain_hex(fingerprint)
     return bool(read(out_dir, keep=lambda entry: entry.fingerprint_hex == wanted).entries)
 
 

@@ -9,10 +9,10 @@ from datetime import datetime, timedelta
 from typing import Optional, Tuple
 
 from ..errors import InvalidInput
+from ..pki.certificate import BACKDATE, plain_hex
 from ..times import iso, parse_duration, parse_iso
 
 EVENTS = ("issued", "renewed", "adopted", "revoked")
-BACKDATE = timedelta(minutes=5)  # what kube's signer (and this tool's, since) take off notBefore
 
 
 @dataclass(frozen=True, eq=False, repr=False)
@@ -43,7 +43,7 @@ class LedgerEntry:
 
     @property
     def fingerprint_hex(self):
-        return (self.fingerprint_sha256 or "").replace(":", "").lower()
+        return plain_hex(self.fingerprint_sha256)
 
     def asked_lifetime(self):
         """The lifetime this certificate was asked for, as recorded; else (a line written before the

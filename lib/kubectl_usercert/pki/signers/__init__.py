@@ -21,7 +21,6 @@ from ..certificate import CertificateInfo
 class Signer(Protocol):
     name: str  # as the ledger and -o json say it: local, csr
     ca_fingerprint: Optional[str]  # the signing CA's SHA-256 fingerprint, when known here
-    ca_not_after: Optional[object]  # when the signing CA expires, when known here
     ca_cert_path: Optional[str]  # the CA certificate file its certificates chain to, when known here
     notes: List[str]  # what the user should know afterwards (validity clipped, approval failed, ...)
 

@@ -16,24 +16,25 @@ import json
 import re
 import secrets
 import time
+from datetime import timedelta
 
 from ... import signals
 from ...cluster import identity
 from ...cluster.kubectl import failure, kind_of, last_error_line
 from ...errors import InvalidInput, UsercertError
 from ...store.files import read_bytes, write_public
+from ...times import human_duration
 from .. import openssl
+from ..certificate import BACKDATE, MIN_VALIDITY
 
 SIGNER_NAME = "kubernetes.io/kube-apiserver-client"
 CSR_RESOURCE = "certificatesigningrequests.certificates.k8s.io"
 MANAGED_BY = {"app.kubernetes.io/managed-by": "kubectl-usercert"}
-MIN_EXPIRATION_SECONDS = 600
 MAX_EXPIRATION_SECONDS = 2 ** 31 - 1  # spec.expirationSeconds is an int32; the cluster caps far below anyway
 POLL_SECONDS = 1.0
-# kube's signer (authority.PermissiveSigningPolicy) backdates notBefore by 5 minutes and, from 8 hours on,
-# ends 5 minutes early too: the window is the granted duration, plus 5 minutes when shorter than 8 hours.
-BACKDATE_SECONDS = 300
-SHORT_SECONDS = 8 * 3600
+# kube's signer (authority.PermissiveSigningPolicy) backdates notBefore by BACKDATE and, from 8 hours on,
+# ends BACKDATE early too: the window is the granted duration, plus BACKDATE when shorter than 8 hours.
+SHORT = timedelta(hours=8)
 _SUBMIT_HINTS = {
     "forbidden": "you need 'create' on certificatesigningrequests (certificates.k8s.io)",
     "exists": "a request of that name exists already; run it again (names are random)",
@@ -66,7 +67,6 @@ class ClusterCSRSigner:
 
     name = "csr"
     ca_fingerprint = None  # the cluster's CA is not known here
-    ca_not_after = None
 
     def __init__(self, kubectl, user, *, approve=False, wait_seconds=300.0, keep_csr=False, client_ca=None,
                  progress=lambda _message: None, clock=time.monotonic, sleep=time.sleep):
@@ -90,13 +90,13 @@ class ClusterCSRSigner:
         return {"signer": self.name, "approval": "self" if self.approve and not self.approve_error else "others"}
 
     def grant(self, validity):
-        if validity.total_seconds() < MIN_EXPIRATION_SECONDS:
+        if validity < MIN_VALIDITY:
             raise InvalidInput(f"the CSR API issues certificates for at least 10 minutes "
                                f"(asked: {int(validity.total_seconds())}s)", hint="use --expiration 10m or longer")
         return validity
 
     def describe(self, validity):
-        return f"Signing through the cluster's CertificateSigningRequest API ({_human(validity.total_seconds())})"
+        return f"Signing through the cluster's CertificateSigningRequest API ({human_duration(validity)})"
 
     def chains(self, cert_path):
         """Against the client CA when it is known here; None otherwise (`confirm` asks the cluster)."""
@@ -156,12 +156,11 @@ class ClusterCSRSigner:
     def check_validity(self, info, validity):
         """Say so when the cluster issued less than asked (it clamps to --cluster-signing-duration and to
         its CA's expiry)."""
-        asked = validity.total_seconds()
-        window = (info.not_after - info.not_before).total_seconds()
-        if window < asked - 60:
-            granted = window - BACKDATE_SECONDS if window - BACKDATE_SECONDS < SHORT_SECONDS else window
-            self.notes.append(f"the cluster issued {_human(granted)} instead of the {_human(asked)} asked for "
-                              "(its --cluster-signing-duration or its CA's expiry caps it)")
+        window = info.not_after - info.not_before
+        if window < validity - timedelta(minutes=1):
+            granted = window - BACKDATE if window - BACKDATE < SHORT else window
+            self.notes.append(f"the cluster issued {human_duration(granted)} instead of the {human_duration(validity)} "
+                              "asked for (its --cluster-signing-duration or its CA's expiry caps it)")
 
     def _approve(self):
         self.progress(f"Approving {self.object_name}")
@@ -257,10 +256,3 @@ class ClusterCSRSigner:
         except UsercertError:
             return False
         return result.ok
-
-
-def _human(seconds):
-    seconds = int(seconds)
-    if seconds >= 86400 and seconds % 86400 == 0:
-        return f"{seconds // 86400} days"
-    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"

@@ -12,8 +12,9 @@ from typing import Optional
 
 from ...errors import InvalidInput, UsercertError
 from ...store.files import read_bytes, read_input, write_private
+from ...times import human_duration, is_whole_days
 from .. import openssl
-from ..certificate import CertificateInfo
+from ..certificate import BACKDATE, MIN_VALIDITY, CertificateInfo
 
 CA_CERT_ENV = "USERCERT_CA_CERT"
 CA_KEY_ENV = "USERCERT_CA_KEY"
@@ -167,10 +168,6 @@ class LocalSigner:
         return self.ca.info.fingerprint_sha256
 
     @property
-    def ca_not_after(self):
-        return self.ca.info.not_after
-
-    @property
     def ca_cert_path(self):
         return self.ca.cert_path
 
@@ -190,22 +187,23 @@ class LocalSigner:
         """The validity the CA can give: `validity` (a timedelta), or less when the CA expires sooner
         (whole days stay whole days)."""
         if validity < MIN_VALIDITY:
-            raise InvalidInput(f"a certificate for less than 10 minutes ({_human(validity)}) is of no use",
+            raise InvalidInput(f"a certificate for less than 10 minutes ({human_duration(validity)}) is of no use",
                                hint="use --expiration 10m or longer")
         now = now or datetime.now(timezone.utc)
         left = self.ca.info.not_after - now
-        available = timedelta(days=left.days) if _whole_days(validity) else timedelta(minutes=left // timedelta(minutes=1))
-        if available < (timedelta(days=1) if _whole_days(validity) else MIN_VALIDITY):
+        whole_days = is_whole_days(validity)
+        available = timedelta(days=left.days) if whole_days else timedelta(minutes=left // timedelta(minutes=1))
+        if available < (timedelta(days=1) if whole_days else MIN_VALIDITY):
             raise InvalidInput(f"the CA expires too soon ({self.ca.info.not_after:%Y-%m-%d %H:%M}Z)",
                                hint="renew the cluster CA first")
         if validity > available:
-            self.notes.append(f"validity clipped to {_human(available)}: the CA expires on "
+            self.notes.append(f"validity clipped to {human_duration(available)}: the CA expires on "
                               f"{self.ca.info.not_after:%Y-%m-%d}")
             return available
         return validity
 
     def describe(self, validity):
-        return f"Signing with the local CA for {_human(validity)}"
+        return f"Signing with the local CA for {human_duration(validity)}"
 
     def sign(self, csr_path, spec, validity, workdir, cert_path, now=None):
         """From five minutes before now (as the cluster's own signer does, so a client whose clock
@@ -234,18 +232,3 @@ class LocalSigner:
 
     def withdraw(self):
         pass  # nothing left anywhere but the staging folder, which goes
-
-
-MIN_VALIDITY = timedelta(minutes=10)
-BACKDATE = timedelta(minutes=5)  # kube-controller-manager's signer backdates notBefore as much
-
-
-def _whole_days(validity):
-    return validity.total_seconds() % 86400 == 0
-
-
-def _human(validity):
-    seconds = int(validity.total_seconds())
-    if seconds % 86400 == 0:
-        return f"{seconds // 86400} days"
-    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
