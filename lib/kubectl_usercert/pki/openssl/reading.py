@@ -43,7 +43,7 @@ def _bad_signature(csr_path, stderr):
 
 
 def certificate_info(path=None, *, data=None, what=None):
-    """Everything certinfo reads from one certificate: a file, or PEM bytes given as `data`."""
+    """Everything printout reads from one certificate: a file, or PEM bytes given as `data`."""
     what = what or (f"the certificate {path}" if path else "the certificate")
     source = ["-in", path] if path else []
     out = run(["x509", *source, "-noout", *CERTIFICATE_FIELDS], f"read {what}", stdin=data)
