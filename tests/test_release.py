@@ -405,7 +405,7 @@ def test_later_runs_use_the_compiled_cache_even_without_bytecode_writing(krew_in
     folder = build_folder(cache_home)
     assert report["cli"] == str(folder / "kubectl_usercert" / "cli" / "__init__.py")
     tag = folder.name.split("-", 2)[2]  # VERSION-DIGEST-TAG
-    assert (folder / "kubectl_usercert" / "__pycache__" / f"cli.{tag}.pyc").is_file()
+    assert (folder / "kubectl_usercert" / "cli" / "__pycache__" / f"__init__.{tag}.pyc").is_file()
     before = tree(folder)
     for env in ({}, {"PYTHONDONTWRITEBYTECODE": "1"}):
         for args in (["--version"], ["--help"]):
@@ -433,7 +433,7 @@ def test_a_tampered_cache_is_not_run(krew_installed, first_run_cache, how):
     cache_home = first_run_cache
     folder = build_folder(cache_home)
     cli = folder / "kubectl_usercert" / "cli" / "__init__.py"
-    [pyc] = (folder / "kubectl_usercert" / "__pycache__").glob("cli.*.pyc")
+    [pyc] = (folder / "kubectl_usercert" / "cli" / "__pycache__").glob("__init__.*.pyc")
     if how != "bytecode only":
         cli.write_text(TAMPERED_CLI)
     if how == "source, bytecode removed":
@@ -469,7 +469,7 @@ def test_a_file_copied_with_the_same_bytes_is_still_used(krew_installed, first_r
     # its inode and ctime are new, its sha256 is the one recorded: not a tampered file
     cache_home = first_run_cache
     folder = build_folder(cache_home)
-    [pyc] = (folder / "kubectl_usercert" / "__pycache__").glob("cli.*.pyc")
+    [pyc] = (folder / "kubectl_usercert" / "cli" / "__pycache__").glob("__init__.*.pyc")
     data = pyc.read_bytes()
     pyc.unlink()
     pyc.write_bytes(data)
@@ -488,7 +488,7 @@ def test_a_planted_build_folder_is_not_run(krew_installed, tmp_path):
     build_id = re.search(r'^BUILD_ID = "([^"]+)"', boot, re.M).group(1)
     tag = run(["python3", "-c", "import sys; print(sys.implementation.cache_tag)"], krew_installed["env"]).stdout.strip()
     planted = tmp_path / "cache" / "kubectl-usercert" / "zipapp" / f"{build_id}-{tag}"
-    (planted / "kubectl_usercert").mkdir(parents=True)
+    (planted / "kubectl_usercert" / "cli").mkdir(parents=True)
     for folder in (planted, *planted.parents):
         if folder == tmp_path:
             break
@@ -513,7 +513,7 @@ def test_a_cache_owned_by_another_user_is_neither_used_nor_written(krew_installe
     cache_home = first_run_cache  # a complete cache...
     folder = build_folder(cache_home)
     (folder / "kubectl_usercert" / "cli" / "__init__.py").write_text(TAMPERED_CLI)  # ...then changed
-    for pyc in (folder / "kubectl_usercert" / "__pycache__").glob("cli.*.pyc"):
+    for pyc in (folder / "kubectl_usercert" / "cli" / "__pycache__").glob("__init__.*.pyc"):
         pyc.unlink()
     subprocess.run(["chown", "-R", str(OTHER_UID), str(cache_home)], check=True)
     before = tree(cache_home)
