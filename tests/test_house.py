@@ -45,6 +45,20 @@ def imports_at_load(path):
     return found
 
 
+def imports_anywhere(path):
+    """The package modules `path` imports, at load or inside functions (absolute names)."""
+    name = module_name(path)
+    package = name if path.name == "__init__.py" else name.rsplit(".", 1)[0]
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and (node.level or (node.module or "").startswith("kubectl_usercert")):
+            parts = package.split(".")
+            base = ".".join(parts[:len(parts) - node.level + 1] + ([node.module] if node.module else [])) \
+                if node.level else node.module
+            found |= {f"{base}.{alias.name}" for alias in node.names} | {base}
+    return found
+
+
 def test_the_tree_shows_the_layers():
     found = {entry.name for entry in PACKAGE.iterdir() if entry.name != "__pycache__"}
     assert found == LAYERS | TOP_LEVEL
@@ -171,20 +185,6 @@ def test_no_import_cycle():
 
     for name in graph:
         visit(name, [])
-
-
-def imports_anywhere(path):
-    """The package modules `path` imports, at load or inside functions (absolute names)."""
-    name = module_name(path)
-    package = name if path.name == "__init__.py" else name.rsplit(".", 1)[0]
-    found = set()
-    for node in ast.walk(ast.parse(path.read_text())):
-        if isinstance(node, ast.ImportFrom) and (node.level or (node.module or "").startswith("kubectl_usercert")):
-            parts = package.split(".")
-            base = ".".join(parts[:len(parts) - node.level + 1] + ([node.module] if node.module else [])) \
-                if node.level else node.module
-            found |= {f"{base}.{alias.name}" for alias in node.names} | {base}
-    return found
 
 
 @pytest.mark.parametrize("args, unwanted", [
