@@ -1,4 +1,4 @@
-"""Generate lib/kubectl_usercert/confusables.json from Unicode's confusables.txt (UTS #39), at
+"""Generate lib/kubectl_usercert/pki/confusables.json from Unicode's confusables.txt (UTS #39), at
 development time only: the runtime reads the generated table and depends on nothing.
 
     python3 dev/make_confusables.py CONFUSABLES_TXT
@@ -18,7 +18,7 @@ import sys
 import unicodedata
 from pathlib import Path
 
-TARGET = Path(__file__).resolve().parent.parent / "lib" / "kubectl_usercert" / "confusables.json"
+TARGET = Path(__file__).resolve().parent.parent / "lib" / "kubectl_usercert" / "pki" / "confusables.json"
 
 
 def read(path):

@@ -14,8 +14,8 @@ PROBE = {"zipapp_probe/__init__.py": b'WHERE = "the build"\n',
          "zipapp_probe/data.txt": b"data of the build\n"}
 STAND_IN = {
     "kubectl_usercert/__init__.py": b"",
-    "kubectl_usercert/cli.py": b"import sys\n\n\ndef main():\n    print('cli', sys.argv[1:], __file__)\n",
-    "kubectl_usercert/completion.py": b"def main(args):\n    print('completion', args, __file__)\n    return 0\n",
+    "kubectl_usercert/cli/__init__.py": b"import sys\n\n\ndef main():\n    print('cli', sys.argv[1:], __file__)\n",
+    "kubectl_usercert/cli/completion.py": b"def main(args):\n    print('completion', args, __file__)\n    return 0\n",
 }
 
 

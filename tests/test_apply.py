@@ -18,7 +18,7 @@ from cryptography.x509.oid import NameOID
 import schema
 from helpers import EC, LAUNCHER, SERVER, ca_args, cli_json, ledger_lines, run_cli, run_here, tree, user_cert
 from helpers import whoami as whoami_of
-from kubectl_usercert import roster
+from kubectl_usercert.roster import roster
 from kubectl_usercert.errors import InvalidInput
 
 
@@ -109,7 +109,7 @@ def test_defaults_apply_and_a_user_s_own_validity_replaces_them():
 def test_expiring_is_the_last_30_days_or_the_last_third_of_a_shorter_life():
     from datetime import datetime, timezone
 
-    from kubectl_usercert.results import certificate_state
+    from kubectl_usercert.output.results import certificate_state
 
     start = datetime(2026, 1, 1, tzinfo=timezone.utc)
     for lifetime, fresh, due in ((365, 334, 336), (30, 19, 21), (1, 0.6, 0.7)):

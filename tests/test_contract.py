@@ -1,5 +1,5 @@
 """The output contract: every command's -o json is an object of its kind that validates against the
-schema kept in lib/kubectl_usercert/schemas/; yaml says the same; -o name and -o jsonpath work as
+schema kept in lib/kubectl_usercert/output/schemas/; yaml says the same; -o name and -o jsonpath work as
 kubectl's do."""
 
 import json

@@ -15,8 +15,8 @@ import pki
 from helpers import LAUNCHER, SERVER, run_cli, run_here, tree
 from kubectl_usercert.commands.create import CreateRequest, create as create_credential
 from kubectl_usercert.errors import UsercertError
-from kubectl_usercert.keys import KeySpec
-from kubectl_usercert.signers import SignerOptions
+from kubectl_usercert.pki.keys import KeySpec
+from kubectl_usercert.pki.signers import SignerOptions
 
 
 def create(capsys, *args):

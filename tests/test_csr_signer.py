@@ -162,7 +162,7 @@ _LAUNCHER_ASKING_FOR_SERVER_AUTH = f"""
 import sys
 sys.path.insert(0, {str(ROOT / "lib")!r})
 from kubectl_usercert import cli
-from kubectl_usercert.signers import cluster_csr
+from kubectl_usercert.pki.signers import cluster_csr
 original = cluster_csr.csr_manifest
 def also_server_auth(*args, **kwargs):
     manifest = original(*args, **kwargs)
@@ -230,7 +230,7 @@ def test_days_beyond_what_expirationseconds_holds_are_capped_by_the_cluster(clus
 
 
 def test_auto_signer_uses_the_csr_api_without_a_ca_and_the_ca_when_given(cluster):
-    from kubectl_usercert.signers.local import locate_ca
+    from kubectl_usercert.pki.signers.local import locate_ca
 
     if locate_ca():
         pytest.skip("a CA key exists on this machine, so auto signs locally")

@@ -22,7 +22,8 @@ from cryptography import x509
 
 import pki
 from helpers import EC, LAUNCHER, SERVER, ca_args, cli_json, ledger_lines, run_cli, run_here, tree, user_cert
-from kubectl_usercert import files, rbac
+from kubectl_usercert.store import files
+from kubectl_usercert.cluster import rbac
 
 CSR = ("certificates.k8s.io/v1", "CertificateSigningRequest")
 
@@ -193,12 +194,12 @@ def test_a_signal_as_the_staging_folder_is_made_leaves_no_folder(capsys, signing
 
 
 def test_nothing_was_written_only_when_nothing_was(capsys, signing_ca, isolated, monkeypatch):
-    from kubectl_usercert import issuance
+    from kubectl_usercert.operations import issue as issuance
     signed = issuance.request_signed
 
-    def signal_while_signing(*args):
+    def signal_while_signing(*args, **kwargs):
         os.kill(os.getpid(), signal.SIGINT)
-        return signed(*args)
+        return signed(*args, **kwargs)
 
     monkeypatch.setattr(issuance, "request_signed", signal_while_signing)
     result = create_here(capsys, signing_ca, "alice")

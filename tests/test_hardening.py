@@ -12,10 +12,10 @@ from cryptography.x509.oid import NameOID
 
 import pki
 from helpers import SERVER, run_cli, run_here, tree
-from kubectl_usercert import openssl
+from kubectl_usercert.pki import openssl
 from kubectl_usercert.errors import UsercertError
-from kubectl_usercert.issuance import check_issued
-from kubectl_usercert.subject import make_subject
+from kubectl_usercert.operations.issue import check_issued
+from kubectl_usercert.pki.subject import make_subject
 
 
 def print_rbac(capsys, ca, user, *args):
@@ -115,7 +115,7 @@ def test_trailing_escaped_space_is_compared_exactly(signing_ca, isolated, tmp_pa
 def test_the_csr_signer_takes_exactly_one_certificate(signing_ca, payload, needle):
     import base64
 
-    from kubectl_usercert.signers.cluster_csr import ClusterCSRSigner
+    from kubectl_usercert.pki.signers.cluster_csr import ClusterCSRSigner
 
     pem = signing_ca.cert.public_bytes(serialization.Encoding.PEM)
     encoded = base64.b64encode(pem + pem).decode() if payload is None else (

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 import pki
 from helpers import EC, SERVER, ca_args, ledger_lines, run_here, tree
-from kubectl_usercert.signers.cluster_csr import ClusterCSRSigner
+from kubectl_usercert.pki.signers.cluster_csr import ClusterCSRSigner
 
 
 def refused(result, needle, code=2):
@@ -245,14 +245,14 @@ class FakeKubectl:
         self.calls = []
 
     def run(self, args, text=None):
-        from kubectl_usercert.kubectl import KubectlResult
+        from kubectl_usercert.cluster.kubectl import KubectlResult
         self.calls.append(args[0])
         replies = self.answers[args[0]]
         code, out, err = replies.pop(0) if len(replies) > 1 else replies[0]
         return KubectlResult(code, out, err)
 
     def checked(self, args, what, text=None, hints=None):
-        from kubectl_usercert.kubectl import failure
+        from kubectl_usercert.cluster.kubectl import failure
         result = self.run(args, text)
         if not result.ok:
             raise failure(what, result.stderr, hints)
@@ -273,7 +273,7 @@ def test_the_csr_hint_says_what_went_wrong(tmp_path, stderr, hint):
     from datetime import timedelta
 
     from kubectl_usercert.errors import UsercertError
-    from kubectl_usercert.keys import KeySpec
+    from kubectl_usercert.pki.keys import KeySpec
     csr = tmp_path / "r.csr"
     csr.write_bytes(b"request")
     signer = _signer({"create": [(1, "", stderr)], "delete": [(0, "", "")]})
@@ -287,7 +287,7 @@ def test_a_failed_poll_does_not_end_the_wait_and_a_failed_withdrawal_is_reported
 
     from cryptography.hazmat.primitives import serialization
 
-    from kubectl_usercert.keys import KeySpec
+    from kubectl_usercert.pki.keys import KeySpec
     cert, _ = pki.make_client_cert(signing_ca, tmp_path, "alice", ["dev"], filename_stem="issued")
     issued = base64.b64encode(cert.read_bytes()).decode()
     csr = tmp_path / "r.csr"

@@ -414,8 +414,10 @@ def test_launcher_without_the_dependencies_says_what_to_do(bare_python, tmp_path
     # A package whose completion needs plumbum (this one's may not): the helper answers `:1` alone.
     package = tmp_path / "checkout" / "lib" / "kubectl_usercert"
     package.mkdir(parents=True)
+    (package / "cli").mkdir()
     (package / "__init__.py").write_text("")
-    (package / "completion.py").write_text("import plumbum\n")
+    (package / "cli" / "__init__.py").write_text("")
+    (package / "cli" / "completion.py").write_text("import plumbum\n")
     shutil.copy(ROOT / "kubectl_complete-usercert", tmp_path / "checkout")
     completed = run([tmp_path / "checkout" / "kubectl_complete-usercert", "create", ""], env)
     assert (completed.returncode, completed.stdout, completed.stderr) == (0, ":1\n", "")

@@ -130,9 +130,9 @@ def test_a_csr_status_of_the_wrong_shape_is_asked_again(tmp_path, signing_ca):
     from datetime import timedelta
 
     import pki
-    from kubectl_usercert.keys import KeySpec
-    from kubectl_usercert.kubectl import KubectlResult
-    from kubectl_usercert.signers.cluster_csr import ClusterCSRSigner
+    from kubectl_usercert.pki.keys import KeySpec
+    from kubectl_usercert.cluster.kubectl import KubectlResult
+    from kubectl_usercert.pki.signers.cluster_csr import ClusterCSRSigner
 
     cert, _ = pki.make_client_cert(signing_ca, tmp_path, "alice", ["dev"], filename_stem="issued")
     issued = json.dumps({"status": {"certificate": base64.b64encode(cert.read_bytes()).decode()}})

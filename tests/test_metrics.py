@@ -11,7 +11,8 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from helpers import EC, ca_args, run_cli, run_here, tree
-from kubectl_usercert import files, metrics
+from kubectl_usercert.store import files
+from kubectl_usercert.output import metrics
 
 STATES = ("valid", "expiring", "expired", "not_yet_valid", "files_missing", "revoked")
 
@@ -86,7 +87,7 @@ def test_a_failed_textfile_leaves_the_old_one(capsys, signing_ca, isolated, tmp_
     previous = "# HELP usercert_certificate_expiry_timestamp_seconds the previous run's\n"
     (folder / "usercert.prom").write_text(previous)
     if failure == "full disk":
-        import kubectl_usercert.ledger  # noqa: F401 (it binds files.write_all when imported: not the one patched here)
+        import kubectl_usercert.store.ledger  # noqa: F401 (it binds files.write_all when imported: not the one patched here)
 
         def full(_fd, _data):
             raise OSError(28, "No space left on device")

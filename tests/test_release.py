@@ -124,8 +124,8 @@ def test_the_executable_is_a_zipapp_with_no_platform_specific_code(release):
     outer, payload = zipapp_parts(release)
     assert sorted(outer) == sorted(["__main__.py", BOOT + ".py", BOOT + "_runtime.py", MANIFEST_FILE, PAYLOAD])
     names = list(payload)
-    assert "kubectl_usercert/cli.py" in names
-    assert "kubectl_usercert/completion.py" in names
+    assert "kubectl_usercert/cli/__init__.py" in names
+    assert "kubectl_usercert/cli/completion.py" in names
     for package in ("plumbum/__init__.py", "yaml/__init__.py", "rich/__init__.py"):
         assert package in names
     native = [n for n in names if n.endswith((".so", ".pyd", ".dylib", ".dll"))]
@@ -403,15 +403,15 @@ def test_later_runs_use_the_compiled_cache_even_without_bytecode_writing(krew_in
     first, report = run_zipapp(krew_installed, cache_home, "--version")
     assert_genuine(first, report)
     folder = build_folder(cache_home)
-    assert report["cli"] == str(folder / "kubectl_usercert" / "cli.py")
+    assert report["cli"] == str(folder / "kubectl_usercert" / "cli" / "__init__.py")
     tag = folder.name.split("-", 2)[2]  # VERSION-DIGEST-TAG
-    assert (folder / "kubectl_usercert" / "__pycache__" / f"cli.{tag}.pyc").is_file()
+    assert (folder / "kubectl_usercert" / "cli" / "__pycache__" / f"__init__.{tag}.pyc").is_file()
     before = tree(folder)
     for env in ({}, {"PYTHONDONTWRITEBYTECODE": "1"}):
         for args in (["--version"], ["--help"]):
             result, report = run_zipapp(krew_installed, cache_home, *args, env=env)
             assert result.returncode == 0 and "warning" not in result.stderr, result.stderr
-            assert report["cli"] == str(folder / "kubectl_usercert" / "cli.py")
+            assert report["cli"] == str(folder / "kubectl_usercert" / "cli" / "__init__.py")
             # every module came from its bytecode: nothing of ours was compiled
             assert not [f for f in report["compiled"] if f.startswith(str(folder)) or PAYLOAD in f], report
     after = tree(folder)
@@ -432,8 +432,8 @@ def test_the_cache_is_private_whatever_the_umask(krew_installed, tmp_path):
 def test_a_tampered_cache_is_not_run(krew_installed, first_run_cache, how):
     cache_home = first_run_cache
     folder = build_folder(cache_home)
-    cli = folder / "kubectl_usercert" / "cli.py"
-    [pyc] = (folder / "kubectl_usercert" / "__pycache__").glob("cli.*.pyc")
+    cli = folder / "kubectl_usercert" / "cli" / "__init__.py"
+    [pyc] = (folder / "kubectl_usercert" / "cli" / "__pycache__").glob("__init__.*.pyc")
     if how != "bytecode only":
         cli.write_text(TAMPERED_CLI)
     if how == "source, bytecode removed":
@@ -469,7 +469,7 @@ def test_a_file_copied_with_the_same_bytes_is_still_used(krew_installed, first_r
     # its inode and ctime are new, its sha256 is the one recorded: not a tampered file
     cache_home = first_run_cache
     folder = build_folder(cache_home)
-    [pyc] = (folder / "kubectl_usercert" / "__pycache__").glob("cli.*.pyc")
+    [pyc] = (folder / "kubectl_usercert" / "cli" / "__pycache__").glob("__init__.*.pyc")
     data = pyc.read_bytes()
     pyc.unlink()
     pyc.write_bytes(data)
@@ -477,30 +477,30 @@ def test_a_file_copied_with_the_same_bytes_is_still_used(krew_installed, first_r
     result, report = run_zipapp(krew_installed, cache_home, "--version")
     assert_genuine(result, report)
     assert "warning" not in result.stderr
-    assert report["cli"] == str(folder / "kubectl_usercert" / "cli.py")
+    assert report["cli"] == str(folder / "kubectl_usercert" / "cli" / "__init__.py")
     assert not [f for f in report["compiled"] if f.startswith(str(folder))]
 
 
 def test_a_planted_build_folder_is_not_run(krew_installed, tmp_path):
-    """A folder with this build's name made before the first run, holding a tampered cli.py
+    """A folder with this build's name made before the first run, holding a tampered cli/__init__.py
     (here by this user; anyone else's is refused by ownership)."""
     boot = zipfile.ZipFile(krew_installed["store"] / "kubectl-usercert").read(BOOT + ".py").decode()
     build_id = re.search(r'^BUILD_ID = "([^"]+)"', boot, re.M).group(1)
     tag = run(["python3", "-c", "import sys; print(sys.implementation.cache_tag)"], krew_installed["env"]).stdout.strip()
     planted = tmp_path / "cache" / "kubectl-usercert" / "zipapp" / f"{build_id}-{tag}"
-    (planted / "kubectl_usercert").mkdir(parents=True)
+    (planted / "kubectl_usercert" / "cli").mkdir(parents=True)
     for folder in (planted, *planted.parents):
         if folder == tmp_path:
             break
         folder.chmod(0o700)
     (planted / "kubectl_usercert" / "__init__.py").write_text(f'__version__ = "{MARKER}"\n')
-    (planted / "kubectl_usercert" / "cli.py").write_text(TAMPERED_CLI)
+    (planted / "kubectl_usercert" / "cli" / "__init__.py").write_text(TAMPERED_CLI)
     result, report = run_zipapp(krew_installed, tmp_path / "cache", "--version")
     assert_genuine(result, report)
     # it was ours and no run could have used it: replaced by a real one, used from then on
     result, report = run_zipapp(krew_installed, tmp_path / "cache", "--version")
     assert_genuine(result, report)
-    assert report["cli"] == str(planted / "kubectl_usercert" / "cli.py")
+    assert report["cli"] == str(planted / "kubectl_usercert" / "cli" / "__init__.py")
 
 
 needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="needs root, to give a folder to another user")
@@ -512,8 +512,8 @@ def test_a_cache_owned_by_another_user_is_neither_used_nor_written(krew_installe
     """Root with another user's XDG_CACHE_HOME (`sudo -E`): that user could have put anything there."""
     cache_home = first_run_cache  # a complete cache...
     folder = build_folder(cache_home)
-    (folder / "kubectl_usercert" / "cli.py").write_text(TAMPERED_CLI)  # ...then changed
-    for pyc in (folder / "kubectl_usercert" / "__pycache__").glob("cli.*.pyc"):
+    (folder / "kubectl_usercert" / "cli" / "__init__.py").write_text(TAMPERED_CLI)  # ...then changed
+    for pyc in (folder / "kubectl_usercert" / "cli" / "__pycache__").glob("__init__.*.pyc"):
         pyc.unlink()
     subprocess.run(["chown", "-R", str(OTHER_UID), str(cache_home)], check=True)
     before = tree(cache_home)

@@ -71,7 +71,7 @@ def test_the_same_bomb_on_stdin(signing_ca, isolated):
 
 
 def test_anchors_aliases_and_merge_keys_still_read_as_yaml_means():
-    from kubectl_usercert import roster
+    from kubectl_usercert.roster import roster
 
     alice, bob, carol = roster.load([("team.yaml", HEAD + "  - &base {name: alice, groups: [dev], days: 30}\n"
                                                           "  - {<<: *base, name: bob}\n"
@@ -107,7 +107,7 @@ def test_a_roster_that_is_not_utf8_is_refused_naming_the_line(signing_ca, isolat
 
 def test_a_csv_is_checked_as_a_roster_naming_its_own_lines(signing_ca, isolated):
     """Built in memory, never written out as YAML and read back: a user's error names the CSV's line."""
-    from kubectl_usercert import roster
+    from kubectl_usercert.roster import roster
     from kubectl_usercert.commands.apply import roster_from_csv
     from kubectl_usercert.errors import InvalidInput
 

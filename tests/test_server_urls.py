@@ -11,7 +11,7 @@ import yaml
 
 from conftest import default_kubectl
 from helpers import EC, SERVER, ca_args, run_cli, run_here, tree, whoami
-from kubectl_usercert import urls
+from kubectl_usercert.cluster import urls
 
 SECRET = "S3cret-pa55"
 # Loopback, port 1 (nothing listens): kubectl either fails to connect (it took the URL) or refuses it.

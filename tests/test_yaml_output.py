@@ -15,7 +15,9 @@ from hypothesis import strategies as st
 
 from conftest import SDK_BIN, default_kubectl
 from helpers import EC, SERVER, ca_args, run_cli, whoami
-from kubectl_usercert import userconfig, yamltext
+from kubectl_usercert.cluster import user_kubeconfig as userconfig
+from kubectl_usercert.cluster.endpoint import ClusterEndpoint
+from kubectl_usercert.output import yamltext
 from kubectl_usercert.errors import InvalidInput
 
 KUBECTLS = [pytest.param(Path(default_kubectl()), id="kubectl")] + [
@@ -78,7 +80,7 @@ def _kubeconfig_named(names, folder, pure=False):
     """One kubeconfig holding a cluster, a user and a context for each name, written as the tool writes them."""
     config = {"apiVersion": "v1", "kind": "Config", "clusters": [], "users": [], "contexts": [], "preferences": {}}
     for name in names:
-        built = userconfig.build(userconfig.ClusterEndpoint(name, SERVER), name, b"cert")
+        built = userconfig.build(ClusterEndpoint(name, SERVER), name, b"cert")
         for section in ("clusters", "users"):
             config[section] += built[section]
         config["contexts"].append({"name": name, "context": {"cluster": name, "user": name}})

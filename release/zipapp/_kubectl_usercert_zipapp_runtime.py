@@ -67,7 +67,7 @@ def run(zipapp, sealed, entry):
         if entry == "cli" and args[:1] == ["__complete"]:  # cobra's convention, for wrappers
             entry, args = "completion", args[1:]
     if entry == "completion":
-        from kubectl_usercert.completion import main as complete
+        from kubectl_usercert.cli.completion import main as complete
         sys.exit(complete(args))
     from kubectl_usercert.cli import main
     main()

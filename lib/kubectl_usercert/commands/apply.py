@@ -16,12 +16,15 @@ from contextlib import ExitStack
 from dataclasses import dataclass, field
 from typing import Optional, Tuple
 
-from .. import files, inventory, plan, rbac, roster, rollout
+from ..cluster import rbac
+from ..cluster.kubeconfig import kubeconfig_paths
 from ..errors import InvalidInput
-from ..kubeconfig import kubeconfig_paths
-from ..layout import locks_dir
-from ..results import RosterApplied, now
-from ..signers import SignerChooser, SignerOptions
+from ..output.results import RosterApplied, now
+from ..pki.signers import SignerOptions
+from ..pki.signers.chooser import SignerChooser
+from ..roster import plan, rollout, roster
+from ..store import files, inventory
+from ..store.layout import locks_dir
 
 ROSTER_BYTES = 8 << 20
 

@@ -4,9 +4,10 @@ from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Optional, Tuple
 
-from .. import inventory, rbac
-from ..kubectl import Kubectl
-from ..results import Inventory, now
+from ..cluster import rbac
+from ..cluster.kubectl import Kubectl
+from ..output.results import Inventory, now
+from ..store import inventory
 
 
 @dataclass(frozen=True, eq=False, repr=False)

@@ -12,13 +12,17 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Optional, Tuple
 
-from .. import adoption, files, issuance, openssl
 from ..errors import InvalidInput
-from ..keys import acceptable_request_key
-from ..layout import UserFiles
-from ..results import Signed
-from ..signers import SignerOptions, choose_signer
-from ..subject import make_subject, subject_warnings
+from ..operations.adopt import ca_known_here
+from ..operations.issue import checked_subject, endpoint, issue_user, refuse_or_adopt
+from ..output.results import Signed
+from ..pki import openssl
+from ..pki.keys import acceptable_request_key
+from ..pki.signers import SignerOptions
+from ..pki.signers.chooser import choose_signer
+from ..pki.subject import make_subject
+from ..store import files
+from ..store.layout import UserFiles
 
 # String types whose bytes Go and openssl read alike; T61String, say, openssl reads as Latin-1 and
 # Go as raw bytes, so what is checked here would not be what the cluster sees.
@@ -40,8 +44,7 @@ class SignRequest:
 
 
 def sign(request, progress=lambda _message: None):
-    named = make_subject(request.user, request.groups)
-    warnings = subject_warnings(named, request.allow_system_masters)
+    named, warnings = checked_subject(request.user, request.groups, allow_system_masters=request.allow_system_masters)
     # One private copy is read, checked and signed: the file the user can still write is read once.
     with tempfile.TemporaryDirectory(prefix="usercert-csr-") as private:
         copy, der = _private_copy(request.csr_path, os.path.join(private, "request"))
@@ -50,19 +53,13 @@ def sign(request, progress=lambda _message: None):
         subject = _checked_subject(_untyped(asked.subject, request.csr_path), named)
         spec = acceptable_request_key(asked.key_type, asked.key_bits)
         if not request.force:
-            issuance.refuse_or_adopt(request.out_dir, subject.user, UserFiles.for_user(request.out_dir, subject.user),
-                                     adoption.ca_known_here(request.signing))
+            refuse_or_adopt(request.out_dir, subject.user, UserFiles.for_user(request.out_dir, subject.user),
+                            ca_known_here(request.signing))
         signer = choose_signer(request.signing, subject, progress)
-        found = issuance.endpoint(request.signing.kubectl, request.server, signer, warnings)
-        validity = signer.grant(request.validity)
-
-        def make(staged):
-            files.write_private(staged.csr, asked.pem)
-            return issuance.request_signed(staged, subject, spec, signer, validity, asked.public_key, progress)
-
-        credential = issuance.issue(subject, signer, found, make, out_dir=request.out_dir,
-                                    lifetime=request.validity, namespace=request.namespace, force=request.force, warnings=warnings,
-                                    with_key=False, progress=progress, key_held_by="owner")
+        found = endpoint(request.signing.kubectl, request.server, signer, warnings)
+        credential = issue_user(subject=subject, signer=signer, endpoint=found, out_dir=request.out_dir,
+                                lifetime=request.validity, key=spec, request=asked, namespace=request.namespace,
+                                force=request.force, warnings=warnings, progress=progress)
     return Signed(credential, tuple(owner_instructions(credential)))
 
 

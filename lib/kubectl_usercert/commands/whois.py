@@ -3,9 +3,10 @@
 import re
 from dataclasses import dataclass
 
-from .. import ledger
 from ..errors import InvalidInput, UsercertError
-from ..results import WhoisMatch, WhoisResult
+from ..output.results import WhoisMatch, WhoisResult
+from ..pki.certificate import plain_hex
+from ..store import ledger
 
 
 @dataclass(frozen=True, eq=False, repr=False)
@@ -17,7 +18,7 @@ class WhoisRequest:
 def normalize_query(text):
     """('fingerprint'|'serial', normalized hex) for an audit-log credential id, fingerprint or serial."""
     value = re.sub(r"^x509sha256=", "", text.strip(), flags=re.IGNORECASE)
-    value = re.sub(r"^0x", "", value, flags=re.IGNORECASE).replace(":", "").replace(" ", "").lower()
+    value = plain_hex(re.sub(r"^0x", "", value, flags=re.IGNORECASE)).replace(" ", "")
     if not value or not re.fullmatch(r"[0-9a-f]+", value):
         raise InvalidInput(f"{text!r} is neither a fingerprint nor a serial",
                            hint="give X509SHA256=<hex> from an audit log, a SHA-256 fingerprint, or a hex serial")
@@ -25,7 +26,7 @@ def normalize_query(text):
 
 
 def _serial_hex(serial):
-    return (serial or "").replace(":", "").lower().lstrip("0") or "0"
+    return plain_hex(serial).lstrip("0") or "0"
 
 
 def whois(request, progress=lambda _message: None):
