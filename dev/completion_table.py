@@ -22,8 +22,12 @@ from kubectl_usercert.cli import completion  # noqa: E402
 from kubectl_usercert.cli.applications import Main  # noqa: E402
 from kubectl_usercert.cli.completion import OUTPUT_FORMATS, TABLE  # noqa: E402
 from kubectl_usercert.cli.flags import OPTIONAL_VALUES  # noqa: E402
-from kubectl_usercert.cli.plumbum_adapter import (long_name, reachable_switches, subcommands,  # noqa: E402
-                                                  switch_defaults)
+from kubectl_usercert.cli.plumbum_adapter import (  # noqa: E402
+    long_name,
+    reachable_switches,
+    subcommands,
+    switch_defaults,
+)
 
 
 def table_from_cli():

@@ -159,7 +159,8 @@ def with_build_values(source, **values):
     value; each must be there exactly once, and the result must say exactly that."""
     for name, value in values.items():
         line = re.compile(r'^%s = "[^"\n]*"$' % re.escape(name), re.M)
-        source, count = line.subn(lambda _: f'{name} = "{value}"', source)
+        setting = f'{name} = "{value}"'
+        source, count = line.subn(lambda _, setting=setting: setting, source)
         if count != 1:
             raise ValueError(f"{name} is set {count} times in the boot module, not once")
     said = string_constants(source)

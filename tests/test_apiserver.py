@@ -23,7 +23,8 @@ import apiserver
 import pki
 from apiserver import APIServer
 from apiserver.tables import csr_condition_column
-from conftest import LiveCluster as Cluster, default_kubectl
+from conftest import LiveCluster as Cluster
+from conftest import default_kubectl
 from helpers import whoami
 
 SDK_BIN = Path("/usr/lib/google-cloud-sdk/bin")

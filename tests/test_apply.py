@@ -16,10 +16,21 @@ import pytest
 from cryptography.x509.oid import NameOID
 
 import schema
-from helpers import EC, LAUNCHER, SERVER, ca_args, cli_json, ledger_lines, run_cli, run_here, tree, user_cert
+from helpers import (
+    EC,
+    LAUNCHER,
+    SERVER,
+    ca_args,
+    cli_json,
+    ledger_lines,
+    run_cli,
+    run_here,
+    tree,
+    user_cert,
+)
 from helpers import whoami as whoami_of
-from kubectl_usercert.roster import roster
 from kubectl_usercert.errors import InvalidInput
+from kubectl_usercert.roster import roster
 
 
 def roster_text(*users, defaults="{days: 30, keyType: ecdsa}"):

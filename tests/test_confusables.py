@@ -11,9 +11,15 @@ from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
 from helpers import EC, SERVER, ca_args, ledger_lines, run_here, tree, user_cert
-from kubectl_usercert.pki import lookalikes
 from kubectl_usercert.errors import InvalidInput
-from kubectl_usercert.pki.subject import SYSTEM_MASTERS, check_name, group_list, make_subject, subject_warnings
+from kubectl_usercert.pki import lookalikes
+from kubectl_usercert.pki.subject import (
+    SYSTEM_MASTERS,
+    check_name,
+    group_list,
+    make_subject,
+    subject_warnings,
+)
 
 TABLE = json.loads((Path(lookalikes.__file__).parent / lookalikes.TABLE).read_text())["prototypes"]
 IMITATORS = {}

@@ -6,11 +6,11 @@ import json
 
 import pytest
 import yaml
-from jsonschema import Draft202012Validator
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+from jsonschema import Draft202012Validator
 
 import schema
 from helpers import EC, SERVER, ca_args, run_cli, run_here

@@ -2,18 +2,19 @@
 
 import datetime
 import os
-from dataclasses import replace
 import signal
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 import pki
 from helpers import LAUNCHER, SERVER, run_cli, run_here, tree
-from kubectl_usercert.commands.create import CreateRequest, create as create_credential
+from kubectl_usercert.commands.create import CreateRequest
+from kubectl_usercert.commands.create import create as create_credential
 from kubectl_usercert.errors import UsercertError
 from kubectl_usercert.pki.keys import KeySpec
 from kubectl_usercert.pki.signers import SignerOptions

@@ -21,7 +21,9 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 import pki
-from helpers import EC, LAUNCHER, ROOT, ledger_lines as ledger, run_cli, user_cert as certificate, whoami
+from helpers import EC, LAUNCHER, ROOT, run_cli, whoami
+from helpers import ledger_lines as ledger
+from helpers import user_cert as certificate
 
 CSR = ("certificates.k8s.io/v1", "CertificateSigningRequest")
 CSR_PATH = "/apis/certificates.k8s.io/v1/certificatesigningrequests"

@@ -21,9 +21,20 @@ import pytest
 from cryptography import x509
 
 import pki
-from helpers import EC, LAUNCHER, SERVER, ca_args, cli_json, ledger_lines, run_cli, run_here, tree, user_cert
-from kubectl_usercert.store import files
+from helpers import (
+    EC,
+    LAUNCHER,
+    SERVER,
+    ca_args,
+    cli_json,
+    ledger_lines,
+    run_cli,
+    run_here,
+    tree,
+    user_cert,
+)
 from kubectl_usercert.cluster import rbac
+from kubectl_usercert.store import files
 
 CSR = ("certificates.k8s.io/v1", "CertificateSigningRequest")
 
@@ -75,7 +86,7 @@ def test_folders_made_at_the_same_moment_by_many_workers_are_no_error(tmp_path):
     for attempt in range(100):
         target = tmp_path / str(attempt) / "clients"
         with ThreadPoolExecutor(max_workers=8) as pool:
-            made = list(pool.map(lambda _: files.ensure_dir(str(target)), range(8)))
+            made = list(pool.map(lambda _, target=target: files.ensure_dir(str(target)), range(8)))
         assert target.is_dir() and sum(len(folders) for folders in made) <= 2
 
 

@@ -12,9 +12,9 @@ from cryptography.x509.oid import NameOID
 
 import pki
 from helpers import SERVER, run_cli, run_here, tree
-from kubectl_usercert.pki import openssl
 from kubectl_usercert.errors import UsercertError
 from kubectl_usercert.operations.issue import check_issued
+from kubectl_usercert.pki import openssl
 from kubectl_usercert.pki.subject import make_subject
 
 

@@ -22,8 +22,14 @@ from pathlib import Path
 
 import pytest
 
-from helpers import ROOT, Background, Scenarios, runs_in_this_session, tree
-from helpers import background_work  # noqa: F401 (autouse: starts what the selected tests need, see DOWNLOAD)
+from helpers import (
+    ROOT,
+    Background,
+    Scenarios,
+    background_work,  # noqa: F401 (autouse: starts what the selected tests need, see DOWNLOAD)
+    runs_in_this_session,
+    tree,
+)
 
 INSTALL = ROOT / "install.sh"
 KUBECTL = shutil.which("kubectl", path="/usr/bin") or shutil.which("kubectl")

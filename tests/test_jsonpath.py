@@ -17,8 +17,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from helpers import EC, SERVER, ca_args, run_cli, run_here
-from kubectl_usercert.output import jsonpath
 from kubectl_usercert.errors import InvalidInput
+from kubectl_usercert.output import jsonpath
 
 KUBECTL = shutil.which("kubectl", path="/usr/bin") or shutil.which("kubectl")
 needs_kubectl = pytest.mark.skipif(KUBECTL is None, reason="needs kubectl")

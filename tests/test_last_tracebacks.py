@@ -72,7 +72,7 @@ def test_a_kubectl_answering_json_that_is_no_objects(capsys, signing_ca, isolate
     said = "not a list of Kubernetes objects"
     for args in (["list"], ["inspect", "clients/alice/kubeconfig"]):
         result = run_here(capsys, *args, "--kubeconfig", "admin.conf")
-        assert result.returncode == 0 and f"bindings not shown: kubectl's answer" in result.stderr, result.stderr
+        assert result.returncode == 0 and "bindings not shown: kubectl's answer" in result.stderr, result.stderr
         assert said in result.stderr and "Traceback" not in result.stderr and "internal error" not in result.stderr
     revoked = run_here(capsys, "revoke", "alice", "--kubeconfig", "admin.conf")
     assert revoked.returncode == 1 and said in revoked.stderr and "internal error" not in revoked.stderr
@@ -130,8 +130,8 @@ def test_a_csr_status_of_the_wrong_shape_is_asked_again(tmp_path, signing_ca):
     from datetime import timedelta
 
     import pki
-    from kubectl_usercert.pki.keys import KeySpec
     from kubectl_usercert.cluster.kubectl import KubectlResult
+    from kubectl_usercert.pki.keys import KeySpec
     from kubectl_usercert.pki.signers.cluster_csr import ClusterCSRSigner
 
     cert, _ = pki.make_client_cert(signing_ca, tmp_path, "alice", ["dev"], filename_stem="issued")

@@ -11,8 +11,8 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from helpers import EC, ca_args, run_cli, run_here, tree
-from kubectl_usercert.store import files
 from kubectl_usercert.output import metrics
+from kubectl_usercert.store import files
 
 STATES = ("valid", "expiring", "expired", "not_yet_valid", "files_missing", "revoked")
 

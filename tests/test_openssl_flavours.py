@@ -14,6 +14,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 import pki
 from helpers import SERVER, ca_args, cli_json, run_cli, tree
+
 KEYS = {"rsa": ["--key-type", "rsa", "--key-size", "2048"], "ecdsa": ["--key-type", "ecdsa"],
         "ecdsa-384": ["--key-type", "ecdsa", "--key-size", "384"], "ed25519": ["--key-type", "ed25519"]}
 

@@ -20,8 +20,8 @@ import io
 import os
 import re
 import shutil
-import subprocess
 import stat
+import subprocess
 import sys
 import tarfile
 import tempfile
@@ -34,8 +34,14 @@ import yaml
 from cryptography import x509
 from cryptography.x509.oid import NameOID
 
-from helpers import ROOT, Background, Scenarios, runs_in_this_session, selected_and_not_skipped
-from helpers import background_work  # noqa: F401 (autouse: starts what the selected tests need, see BUILD)
+from helpers import (
+    ROOT,
+    Background,
+    Scenarios,
+    background_work,  # noqa: F401 (autouse: starts what the selected tests need, see BUILD)
+    runs_in_this_session,
+    selected_and_not_skipped,
+)
 from kubectl_usercert import __version__
 
 KUBECTL = shutil.which("kubectl", path="/usr/bin") or shutil.which("kubectl")

@@ -10,7 +10,6 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
-from cryptography import x509
 from cryptography.x509.oid import NameOID
 
 from helpers import EC, LAUNCHER, SERVER, ca_args, ledger_lines, run_cli, user_cert, whoami

@@ -107,9 +107,9 @@ def test_a_roster_that_is_not_utf8_is_refused_naming_the_line(signing_ca, isolat
 
 def test_a_csv_is_checked_as_a_roster_naming_its_own_lines(signing_ca, isolated):
     """Built in memory, never written out as YAML and read back: a user's error names the CSV's line."""
-    from kubectl_usercert.roster import roster
     from kubectl_usercert.commands.apply import roster_from_csv
     from kubectl_usercert.errors import InvalidInput
+    from kubectl_usercert.roster import roster
 
     built = roster_from_csv("users.csv", "alice,dev\n# a comment\n\nbob\n", {"days": 3})
     alice, bob = roster.load([("users.csv", built)])

@@ -13,9 +13,9 @@ from kubectl_usercert.commands.create import CreateRequest, create
 from kubectl_usercert.commands.renew import RenewRequest, renew
 from kubectl_usercert.errors import InvalidInput
 from kubectl_usercert.pki.keys import KeySpec
-from kubectl_usercert.store.layout import file_safe, from_file_safe
 from kubectl_usercert.pki.signers import SignerOptions
 from kubectl_usercert.pki.subject import make_subject
+from kubectl_usercert.store.layout import file_safe, from_file_safe
 
 # Names as an attacker or a careless admin would type them: openssl's -subj syntax characters
 # are over-represented on purpose. Invisible characters and other spellings are refused (tested

@@ -17,8 +17,8 @@ from conftest import SDK_BIN, default_kubectl
 from helpers import EC, SERVER, ca_args, run_cli, whoami
 from kubectl_usercert.cluster import user_kubeconfig as userconfig
 from kubectl_usercert.cluster.endpoint import ClusterEndpoint
-from kubectl_usercert.output import yamltext
 from kubectl_usercert.errors import InvalidInput
+from kubectl_usercert.output import yamltext
 
 KUBECTLS = [pytest.param(Path(default_kubectl()), id="kubectl")] + [
     pytest.param(SDK_BIN / f"kubectl.1.{minor}", id=f"1.{minor}") for minor in range(27, 34)

@@ -121,7 +121,7 @@ def authenticate(der: Optional[bytes], client_cas: Sequence[x509.Certificate],
     try:
         leaf = x509.load_der_x509_certificate(der)
     except ValueError as e:
-        raise AuthenticationError("bad certificate", "x509: %s" % e)
+        raise AuthenticationError("bad certificate", "x509: %s" % e) from None
     _check_validity(leaf, now)  # Go checks the leaf's dates before building chains
     ca = _issuer_of(leaf, client_cas, now)
     if not (_allows_client_auth(leaf) and _allows_client_auth(ca)):

@@ -85,7 +85,7 @@ def parse_csr_request(request_b64: str) -> x509.CertificateSigningRequest:
     try:
         return x509.load_pem_x509_csr(pem[block.start():])
     except ValueError:
-        raise ValueError("x509: malformed certificate request")
+        raise ValueError("x509: malformed certificate request") from None
 
 
 def csr_signature_error(req: x509.CertificateSigningRequest) -> Optional[str]:

@@ -48,7 +48,7 @@ def validate_csr_conditions(conditions: List[dict], old: Optional[List[dict]] = 
             causes.append(("FieldValueDuplicate", path + ".type", "Duplicate value: %s" % json.dumps(kind)))
         seen.add(kind)
     for kind in _TRUE_ONLY if old is not None else ():
-        count = lambda cs: sum(1 for c in cs if c.get("type") == kind)  # noqa: E731
+        count = lambda cs, kind=kind: sum(1 for c in cs if c.get("type") == kind)  # noqa: E731
         if count(conditions) < count(old):
             causes.append(("FieldValueForbidden", "status.conditions",
                            'Forbidden: updates may not remove a condition of type "%s"' % kind))

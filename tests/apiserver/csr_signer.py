@@ -11,7 +11,12 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
-from .csr import CLUSTER_SIGNING_DURATION, KUBE_APISERVER_CLIENT_SIGNER, csr_signature_error, parse_csr_request
+from .csr import (
+    CLUSTER_SIGNING_DURATION,
+    KUBE_APISERVER_CLIENT_SIGNER,
+    csr_signature_error,
+    parse_csr_request,
+)
 from .timestamps import _go_time
 
 _BACKDATE = datetime.timedelta(minutes=5)  # authority.PermissiveSigningPolicy as signer.go sets it up

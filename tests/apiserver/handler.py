@@ -149,7 +149,7 @@ class _Handler(BaseHTTPRequestHandler):
                                 credential_ids=app.credential_ids)
         except AuthenticationError as e:
             self.record.reason, self.record.detail = e.reason, str(e)
-            raise APIError(401, "Unauthorized", "Unauthorized")
+            raise APIError(401, "Unauthorized", "Unauthorized") from None
         self.record.user, self.record.groups, self.record.extra = user.name, user.groups, user.extra_map()
         return user
 
@@ -242,7 +242,7 @@ class _Handler(BaseHTTPRequestHandler):
                 return decode_protobuf(self.body)
             obj = json.loads(self.body or b"{}")
         except ValueError as e:
-            raise APIError(400, "BadRequest", "the body of the request could not be decoded: %s" % e)
+            raise APIError(400, "BadRequest", "the body of the request could not be decoded: %s" % e) from None
         if not isinstance(obj, (dict, list)):
             raise APIError(400, "BadRequest", "the body of the request must be an object")
         return obj

@@ -66,7 +66,7 @@ def apply_patch(current: dict, patch, content_type: str) -> dict:
         try:
             new = json_patch(current, patch)
         except (KeyError, IndexError, ValueError, TypeError) as e:
-            raise APIError(422, "Invalid", "the server rejected our request due to an error in our request: %r" % e)
+            raise APIError(422, "Invalid", "the server rejected our request due to an error in our request: %r" % e) from None
     else:
         raise APIError(415, "UnsupportedMediaType", "the body of the request was in an unknown format - accepted "
                        "media types include: %s" % ", ".join(PATCH_TYPES))

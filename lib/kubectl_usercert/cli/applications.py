@@ -90,8 +90,8 @@ class Create(Command, switches.Output, switches.OutDir, switches.UserKubeconfig,
 
 
     def _from_file(self, user):
-        from ..output import console
         from ..commands.apply import apply, csv_sources
+        from ..output import console
 
         if user is not None or self.groups or self.print_rbac or self.verify or self.force:
             raise InvalidInput("--from-file takes its users and groups from the file",
@@ -117,8 +117,8 @@ class Apply(Command, switches.Output, switches.OutDir, switches.Signer, switches
                             help="the API server URL for new kubeconfigs (overrides the kubeconfig's)")
 
     def main(self):
-        from ..output import console
         from ..commands.apply import apply, file_sources
+        from ..output import console
 
         return self.perform(apply, _apply_request(self, file_sources(self.filenames), self.prune, self.dry_run,
                                                   self.jobs), steps=console.bar)

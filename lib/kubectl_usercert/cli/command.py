@@ -13,7 +13,13 @@ from plumbum import cli
 
 from ..errors import EXIT_OK, InvalidInput
 from . import flags, plumbum_adapter
-from .plumbum_adapter import long_name, program_version, reachable_switches, subcommands, switch_defaults
+from .plumbum_adapter import (
+    long_name,
+    program_version,
+    reachable_switches,
+    subcommands,
+    switch_defaults,
+)
 
 _GROUP_ORDER = ("Options", "Key options", "Signer options", "RBAC options", "Cluster options", "Output options")
 

@@ -13,7 +13,14 @@ from typing import Optional
 from ..errors import InvalidInput
 from ..output import yamltext
 from ..store.files import read_input
-from .kubeconfig import CONTEXT_FIELDS, USER_FIELDS, decode_data, load_merged, named_entries, read_document
+from .kubeconfig import (
+    CONTEXT_FIELDS,
+    USER_FIELDS,
+    decode_data,
+    load_merged,
+    named_entries,
+    read_document,
+)
 
 
 def context_name(user, cluster):

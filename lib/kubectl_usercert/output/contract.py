@@ -15,8 +15,22 @@ from .. import API_VERSION
 from ..errors import InvalidInput
 from ..store.layout import KUBECONFIG_NAME
 from ..times import days_left, iso
-from .results import (DemoResult, Inspection, Inventory, InventoryRow, Issued, Renewal, Revocation,
-                      RosterApplied, Signed, Verification, WhoisMatch, WhoisResult, certificate_state)
+from .results import (
+    DemoResult,
+    Inspection,
+    Inventory,
+    InventoryRow,
+    Issued,
+    Renewal,
+    Revocation,
+    RosterApplied,
+    Signed,
+    Verification,
+    WhoisMatch,
+    WhoisResult,
+    certificate_state,
+)
+
 
 def _object(kind, name, spec, status):
     return {"apiVersion": API_VERSION, "kind": kind, "metadata": {"name": name}, "spec": spec, "status": status}

@@ -12,8 +12,20 @@ from functools import singledispatch
 from ..pki.subject import group_list
 from ..times import days_left, human_duration
 from .console import dump_yaml, emit_text, quiet, say, show, table, text, warn
-from .results import (EXPIRING_DAYS, DemoResult, Inspection, Inventory, Issued, Renewal, Revocation, RosterApplied,
-                      Signed, Verification, WhoisResult, not_found_message)
+from .results import (
+    EXPIRING_DAYS,
+    DemoResult,
+    Inspection,
+    Inventory,
+    Issued,
+    Renewal,
+    Revocation,
+    RosterApplied,
+    Signed,
+    Verification,
+    WhoisResult,
+    not_found_message,
+)
 
 _STATE_STYLES = {"valid": "green", "expiring": "yellow", "expired": "red", "not yet valid": "yellow",
                  "files missing": "magenta", "revoked": "red"}

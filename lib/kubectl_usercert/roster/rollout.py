@@ -99,9 +99,10 @@ def _preflight(items, shared, jobs):
             ref, namespace = manifest["roleRef"], manifest["metadata"].get("namespace")
             role = rbac.RoleRef(ref["kind"], ref["name"], namespace)
             found = (namespace and problem(("namespace", namespace),
-                                           lambda: rbac.check_namespace_exists(shared.kubectl, namespace))) or \
-                problem(role, lambda: rbac.check_roles_exist(shared.kubectl, BindingPlan(
-                    [role], create_read_only_role=creates_role)))
+                                           functools.partial(rbac.check_namespace_exists, shared.kubectl,
+                                                             namespace))) or \
+                problem(role, functools.partial(rbac.check_roles_exist, shared.kubectl,
+                                                BindingPlan([role], create_read_only_role=creates_role)))
             if found:
                 blocked.setdefault(item.user, found)
             else:

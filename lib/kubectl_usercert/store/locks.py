@@ -81,7 +81,8 @@ def _folders(out_dir):
             made.append(folder)
         except FileExistsError:
             if not os.path.isdir(folder):
-                raise UsercertError(f"{folder} is not a folder", hint="move it away; the tool keeps its records there")
+                raise UsercertError(f"{folder} is not a folder",
+                                    hint="move it away; the tool keeps its records there") from None
         except OSError as exc:
             remove_if_empty(made)
             raise write_error(folder, exc) from None

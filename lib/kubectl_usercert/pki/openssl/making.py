@@ -10,6 +10,7 @@ from ..keys import EC_CURVES, KeySpec
 from . import printout
 from .runner import attempt, complaint, hint_for, passin_args, require_key_support, run, start
 
+
 def _key_args(spec):
     """The command that prints a new private key (PEM) on stdout: RSA through genrsa (the blog script
     this tool started from used it, and every supported openssl has it); EC keys with a named curve
