@@ -40,24 +40,42 @@ def table_from_cli():
 
 def _describe(app_class, prog):
     app = app_class(prog)
-    defaults = {name: value for name, value in switch_defaults(app_class).items() if isinstance(value, str)}
-    flags = [_flag(info, defaults, app_class.OUTPUTS) for info in sorted(reachable_switches(app), key=long_name)]
+    defaults = {
+        name: value for name, value in switch_defaults(app_class).items() if isinstance(value, str)
+    }
+    flags = [
+        _flag(info, defaults, app_class.OUTPUTS)
+        for info in sorted(reachable_switches(app), key=long_name)
+    ]
     parameters = list(inspect.signature(app_class.main).parameters.values())[1:]
     args = [p.name + ("*" if p.kind == p.VAR_POSITIONAL else "") for p in parameters]
-    summary = " ".join((app_class.DESCRIPTION or inspect.getdoc(app_class) or "").split("\n\n")[0].split())
+    summary = " ".join(
+        (app_class.DESCRIPTION or inspect.getdoc(app_class) or "").split("\n\n")[0].split()
+    )
     return {"help": summary, "args": args, "flags": flags}
 
 
 def _flag(info, defaults, outputs=()):
     """A flag as completion reads it; `argname` says what its value is (FILE, DIR, ...)."""
     long = long_name(info)
-    choices = sorted(v for v in info.argtype.values if isinstance(v, str)) \
-        if isinstance(info.argtype, plumbum_cli.Set) else None
-    if long == "output":  # -o: the formats every command prints, and this command's own (list: prometheus)
+    choices = (
+        sorted(v for v in info.argtype.values if isinstance(v, str))
+        if isinstance(info.argtype, plumbum_cli.Set)
+        else None
+    )
+    if (
+        long == "output"
+    ):  # -o: the formats every command prints, and this command's own (list: prometheus)
         choices = sorted(OUTPUT_FORMATS + tuple(outputs))
     help_text = " ".join(re.sub(r";\s*the default is .*$", "", info.help or "", flags=re.S).split())
-    flag = {"names": sorted(info.names, key=len), "long": long, "value": info.argtype is not None,
-            "list": bool(info.list), "choices": choices, "help": help_text}
+    flag = {
+        "names": sorted(info.names, key=len),
+        "long": long,
+        "value": info.argtype is not None,
+        "list": bool(info.list),
+        "choices": choices,
+        "help": help_text,
+    }
     if info.argtype is not None:
         flag["argname"] = info.argname
     if long in defaults:
@@ -69,7 +87,9 @@ def _flag(info, defaults, outputs=()):
 
 def table_text(table):
     """The table as completion.json holds it: one line per command, so a change reads as one."""
-    lines = [f"  {json.dumps(name)}: {json.dumps(table[name], sort_keys=True)}" for name in sorted(table)]
+    lines = [
+        f"  {json.dumps(name)}: {json.dumps(table[name], sort_keys=True)}" for name in sorted(table)
+    ]
     return "{\n" + ",\n".join(lines) + "\n}\n"
 
 

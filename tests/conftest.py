@@ -27,7 +27,9 @@ from helpers import FLEET, running_test_cluster, running_test_clusters  # noqa: 
 def _openssls():
     """Every openssl to test against: the one on PATH, and those named in USERCERT_TEST_OPENSSL
     (colon-separated paths; .ci/run adds the Mac's LibreSSL 3.3.6 when it is there)."""
-    paths = [shutil.which("openssl")] + os.environ.get("USERCERT_TEST_OPENSSL", "").split(os.pathsep)
+    paths = [shutil.which("openssl")] + os.environ.get("USERCERT_TEST_OPENSSL", "").split(
+        os.pathsep
+    )
     found = {}
     for path in filter(None, paths):
         said = subprocess.run([path, "version"], capture_output=True, text=True).stdout
@@ -65,8 +67,15 @@ def isolated(tmp_path, monkeypatch):
     monkeypatch.setenv("HOME", str(home))
     # PYTHONDONTWRITEBYTECODE would make every CLI child compile the package again (as an installed
     # copy never does): children keep bytecode in lib/__pycache__.
-    for name in ("KUBECONFIG", "USERCERT_CA_CERT", "USERCERT_CA_KEY", "USERCERT_OPENSSL", "XDG_DATA_HOME",
-                 "XDG_CACHE_HOME", "PYTHONDONTWRITEBYTECODE"):
+    for name in (
+        "KUBECONFIG",
+        "USERCERT_CA_CERT",
+        "USERCERT_CA_KEY",
+        "USERCERT_OPENSSL",
+        "XDG_DATA_HOME",
+        "XDG_CACHE_HOME",
+        "PYTHONDONTWRITEBYTECODE",
+    ):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("NO_COLOR", "1")
     monkeypatch.chdir(work)
@@ -107,22 +116,36 @@ class LiveCluster:
 
     @property
     def ca_args(self):
-        return ["--ca-cert", str(self.client_ca.cert_path), "--ca-key", str(self.client_ca.key_path)]
+        return [
+            "--ca-cert",
+            str(self.client_ca.cert_path),
+            "--ca-key",
+            str(self.client_ca.key_path),
+        ]
 
     def credentials(self, cn, orgs=(), *, ca=None, **cert_options):
         """A kubeconfig (trusting the server CA) for a fresh client certificate made with cryptography."""
         self._serial += 1
         stem = f"user-{self._serial}"
-        cert, key = pki.make_client_cert(ca or self.client_ca, self.root / "certs", cn, orgs, filename_stem=stem,
-                                         **cert_options)
-        return pki.write_kubeconfig(self.root / f"{stem}.kubeconfig", self.server.url, self.server_ca.cert_path,
-                                    cert, key)
+        cert, key = pki.make_client_cert(
+            ca or self.client_ca, self.root / "certs", cn, orgs, filename_stem=stem, **cert_options
+        )
+        return pki.write_kubeconfig(
+            self.root / f"{stem}.kubeconfig", self.server.url, self.server_ca.cert_path, cert, key
+        )
 
     def kubectl(self, kubeconfig, *args, binary=None, stdin=None):
-        argv = [str(binary or default_kubectl()), "--kubeconfig", str(kubeconfig), "--request-timeout=20s",
-                *map(str, args)]
+        argv = [
+            str(binary or default_kubectl()),
+            "--kubeconfig",
+            str(kubeconfig),
+            "--request-timeout=20s",
+            *map(str, args),
+        ]
         env = {k: v for k, v in os.environ.items() if k != "KUBECTL_EXTERNAL_DIFF"}
-        return subprocess.run(argv, input=stdin, capture_output=True, text=True, timeout=60, env=env)
+        return subprocess.run(
+            argv, input=stdin, capture_output=True, text=True, timeout=60, env=env
+        )
 
     def admin(self, *args, stdin=None):
         return self.kubectl(self.admin_kubeconfig, *args, stdin=stdin)
@@ -133,7 +156,11 @@ def live_cluster(tmp_path, isolated):
     root = tmp_path / "cluster-users"
     root.mkdir()
     admin_kubeconfig = Path(os.environ["HOME"]) / ".kube" / "config"
-    with running_test_cluster(tmp_path / "cluster-pki", admin_kubeconfig) as (server, server_ca, client_ca):
+    with running_test_cluster(tmp_path / "cluster-pki", admin_kubeconfig) as (
+        server,
+        server_ca,
+        client_ca,
+    ):
         yield LiveCluster(server, server_ca, client_ca, admin_kubeconfig, root)
 
 
@@ -160,7 +187,9 @@ class Fleet:
 
     def kubeconfig_path(self, *contexts):
         """KUBECONFIG's value listing the named clusters' own admin kubeconfigs (default: all), in order."""
-        return os.pathsep.join(str(self.clusters[c].admin_kubeconfig) for c in contexts or self.clusters)
+        return os.pathsep.join(
+            str(self.clusters[c].admin_kubeconfig) for c in contexts or self.clusters
+        )
 
 
 @pytest.fixture
@@ -168,15 +197,21 @@ def make_fleet(tmp_path, isolated):
     """make_fleet(*specs): a Fleet of helpers.ClusterSpec clusters (default helpers.FLEET); one per test
     (it writes ~/.kube/config, as live_cluster does: use one or the other)."""
     with ExitStack() as stack:
+
         def make(*specs):
             merged = Path(os.environ["HOME"]) / ".kube" / "config"
-            running = stack.enter_context(running_test_clusters(tmp_path / "fleet", specs or FLEET, merged))
+            running = stack.enter_context(
+                running_test_clusters(tmp_path / "fleet", specs or FLEET, merged)
+            )
             clusters = {}
             for spec, server, server_ca, client_ca, own in running:
                 root = tmp_path / "fleet-users" / spec.context
                 root.mkdir(parents=True)
-                clusters[spec.context] = LiveCluster(server, server_ca, client_ca, own, root, context=spec.context)
+                clusters[spec.context] = LiveCluster(
+                    server, server_ca, client_ca, own, root, context=spec.context
+                )
             return Fleet(clusters, merged)
+
         yield make
 
 

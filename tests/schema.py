@@ -25,7 +25,9 @@ def registry():
 
 
 def validator(kind):
-    return Draft202012Validator(load(f"{kind}.json"), registry=registry(), format_checker=FormatChecker())
+    return Draft202012Validator(
+        load(f"{kind}.json"), registry=registry(), format_checker=FormatChecker()
+    )
 
 
 def problems(obj):

@@ -35,13 +35,17 @@ def imports_at_load(path):
             base = node.module or ""
             if node.level:
                 parts = package.split(".")
-                base = ".".join(parts[:len(parts) - node.level + 1] + ([base] if base else []))
+                base = ".".join(parts[: len(parts) - node.level + 1] + ([base] if base else []))
             if base.startswith("kubectl_usercert"):
                 for alias in node.names:
                     candidate = f"{base}.{alias.name}"
-                    found.add(candidate if any(module_name(m) == candidate for m in MODULES) else base)
+                    found.add(
+                        candidate if any(module_name(m) == candidate for m in MODULES) else base
+                    )
         elif isinstance(node, ast.Import):
-            found |= {alias.name for alias in node.names if alias.name.startswith("kubectl_usercert")}
+            found |= {
+                alias.name for alias in node.names if alias.name.startswith("kubectl_usercert")
+            }
     return found
 
 
@@ -51,10 +55,17 @@ def imports_anywhere(path):
     package = name if path.name == "__init__.py" else name.rsplit(".", 1)[0]
     found = set()
     for node in ast.walk(ast.parse(path.read_text())):
-        if isinstance(node, ast.ImportFrom) and (node.level or (node.module or "").startswith("kubectl_usercert")):
+        if isinstance(node, ast.ImportFrom) and (
+            node.level or (node.module or "").startswith("kubectl_usercert")
+        ):
             parts = package.split(".")
-            base = ".".join(parts[:len(parts) - node.level + 1] + ([node.module] if node.module else [])) \
-                if node.level else node.module
+            base = (
+                ".".join(
+                    parts[: len(parts) - node.level + 1] + ([node.module] if node.module else [])
+                )
+                if node.level
+                else node.module
+            )
             found |= {f"{base}.{alias.name}" for alias in node.names} | {base}
     return found
 
@@ -63,7 +74,9 @@ def test_the_tree_shows_the_layers():
     found = {entry.name for entry in PACKAGE.iterdir() if entry.name != "__pycache__"}
     assert found == LAYERS | TOP_LEVEL
     for layer in LAYERS:
-        assert (PACKAGE / layer / "__init__.py").read_text().startswith('"""'), f"{layer}/ says what it holds"
+        assert (PACKAGE / layer / "__init__.py").read_text().startswith('"""'), (
+            f"{layer}/ says what it holds"
+        )
 
 
 @pytest.mark.parametrize("path", MODULES, ids=lambda p: str(p.relative_to(PACKAGE)))
@@ -76,7 +89,9 @@ def test_cli_is_thin():
 
 
 def test_no_command_module_imports_another():
-    commands = {module_name(p) for p in (PACKAGE / "commands").glob("*.py") if p.name != "__init__.py"}
+    commands = {
+        module_name(p) for p in (PACKAGE / "commands").glob("*.py") if p.name != "__init__.py"
+    }
     for path in (PACKAGE / "commands").glob("*.py"):
         leaning = imports_at_load(path) & (commands - {module_name(path)})
         assert not leaning, f"{path.name} imports {leaning}"
@@ -85,7 +100,11 @@ def test_no_command_module_imports_another():
 def test_only_the_command_line_imports_commands():
     for path in MODULES:
         if path.parent.name not in ("cli", "commands"):
-            leaning = {name for name in imports_at_load(path) | imports_anywhere(path) if ".commands" in name}
+            leaning = {
+                name
+                for name in imports_at_load(path) | imports_anywhere(path)
+                if ".commands" in name
+            }
             assert not leaning, f"{path.relative_to(PACKAGE)} imports {leaning}"
 
 
@@ -99,12 +118,25 @@ def test_the_steps_of_issuing_are_written_once():
         if path.parent.name in ("operations", "store"):
             continue
         tree = ast.parse(path.read_text())
-        used = {node.attr for node in ast.walk(tree) if isinstance(node, ast.Attribute)} | \
-            {node.id for node in ast.walk(tree) if isinstance(node, ast.Name)} | \
-            {alias.name for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) for alias in node.names}
+        used = (
+            {node.attr for node in ast.walk(tree) if isinstance(node, ast.Attribute)}
+            | {node.id for node in ast.walk(tree) if isinstance(node, ast.Name)}
+            | {
+                alias.name
+                for node in ast.walk(tree)
+                if isinstance(node, ast.ImportFrom)
+                for alias in node.names
+            }
+        )
         assert not used & ISSUING_STEPS, f"{path.relative_to(PACKAGE)} uses {used & ISSUING_STEPS}"
-        appends = [node for node in ast.walk(tree) if isinstance(node, ast.Attribute) and node.attr == "append"
-                   and isinstance(node.value, ast.Name) and node.value.id == "ledger"]
+        appends = [
+            node
+            for node in ast.walk(tree)
+            if isinstance(node, ast.Attribute)
+            and node.attr == "append"
+            and isinstance(node.value, ast.Name)
+            and node.value.id == "ledger"
+        ]
         assert not appends, f"{path.relative_to(PACKAGE)} writes the ledger"
 
 
@@ -125,8 +157,10 @@ def test_every_child_process_starts_in_process_py():
     for path in MODULES:
         source, shown = path.read_text(), str(path.relative_to(PACKAGE))
         if shown not in ("process.py", "cli/completion.py"):
-            starting = re.findall(r"\bsubprocess\b|\bos\.(?:system|exec\w*|spawn\w*|popen)\b|\.popen\(|\blocal\[",
-                                  source)
+            starting = re.findall(
+                r"\bsubprocess\b|\bos\.(?:system|exec\w*|spawn\w*|popen)\b|\.popen\(|\blocal\[",
+                source,
+            )
             assert not starting, f"{shown}: {starting}"
         if shown not in ("process.py", "pki/openssl/runner.py", "cluster/kubectl.py"):
             assert not re.search(r"(?<![\w.])process\.(?:run|start)\(", source), shown
@@ -140,24 +174,47 @@ def test_plumbums_private_api_is_used_in_one_module():
 
     private = {"_switches_by_name", "_switches_by_func", "_subcommands"}  # (set on instances)
     for thing in (cli.Application, cli.SwitchAttr, switches.SwitchInfo, application.Subcommand):
-        private |= {name for name in dir(thing) if name.startswith("_") and not name.startswith("__")}
+        private |= {
+            name for name in dir(thing) if name.startswith("_") and not name.startswith("__")
+        }
     adapter = PACKAGE / "cli" / "plumbum_adapter.py"
     for path in [*MODULES, ROOT / "dev" / "completion_table.py"]:
         if path == adapter:
             continue
         tree = ast.parse(path.read_text())
-        used = {node.attr for node in ast.walk(tree) if isinstance(node, ast.Attribute)} | \
-            {node.name for node in ast.walk(tree) if isinstance(node, ast.FunctionDef)} | \
-            {node.value for node in ast.walk(tree) if isinstance(node, ast.Constant) and isinstance(node.value, str)}
-        inner = {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module
-                 and node.module.startswith("plumbum.") and node.module != "plumbum.cli"} | \
-            {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names
-             if alias.name.startswith("plumbum.") and alias.name != "plumbum.cli"}
+        used = (
+            {node.attr for node in ast.walk(tree) if isinstance(node, ast.Attribute)}
+            | {node.name for node in ast.walk(tree) if isinstance(node, ast.FunctionDef)}
+            | {
+                node.value
+                for node in ast.walk(tree)
+                if isinstance(node, ast.Constant) and isinstance(node.value, str)
+            }
+        )
+        inner = {
+            node.module
+            for node in ast.walk(tree)
+            if isinstance(node, ast.ImportFrom)
+            and node.module
+            and node.module.startswith("plumbum.")
+            and node.module != "plumbum.cli"
+        } | {
+            alias.name
+            for node in ast.walk(tree)
+            if isinstance(node, ast.Import)
+            for alias in node.names
+            if alias.name.startswith("plumbum.") and alias.name != "plumbum.cli"
+        }
         assert not (used & private) | inner, f"{path.relative_to(ROOT)}: {(used & private) | inner}"
-    for name in private & {node.attr for node in ast.walk(ast.parse(adapter.read_text()))
-                           if isinstance(node, ast.Attribute)}:
-        assert f"`{name}" in adapter.read_text().split('"""')[1] or f".{name}" in adapter.read_text().split('"""')[1], \
-            f"the adapter's docstring does not say why it uses {name}"
+    for name in private & {
+        node.attr
+        for node in ast.walk(ast.parse(adapter.read_text()))
+        if isinstance(node, ast.Attribute)
+    }:
+        assert (
+            f"`{name}" in adapter.read_text().split('"""')[1]
+            or f".{name}" in adapter.read_text().split('"""')[1]
+        ), f"the adapter's docstring does not say why it uses {name}"
 
 
 def test_small_things_are_written_once():
@@ -170,8 +227,12 @@ def test_small_things_are_written_once():
         if shown != "times.py":
             assert not re.search(r"\b86400\b|// 3600|% 3600", source), f"{shown} formats a duration"
         if shown != "pki/certificate.py":
-            assert '.replace(":", "")' not in source, f"{shown} makes a fingerprint plain hex itself"
-            assert not re.search(r"^(MIN_\w+|BACKDATE\w*)\s*=", source, re.M), f"{shown} defines a window's bound"
+            assert '.replace(":", "")' not in source, (
+                f"{shown} makes a fingerprint plain hex itself"
+            )
+            assert not re.search(r"^(MIN_\w+|BACKDATE\w*)\s*=", source, re.M), (
+                f"{shown} defines a window's bound"
+            )
         assert "ca_not_after" not in source and "original script" not in source, shown
 
 
@@ -187,17 +248,29 @@ def test_no_import_cycle():
         visit(name, [])
 
 
-@pytest.mark.parametrize("args, unwanted", [
-    (["--version"], ("rich", "yaml", "kubectl_usercert.commands", "kubectl_usercert.pki.openssl")),
-    (["--help"], ("rich", "yaml", "kubectl_usercert.commands", "kubectl_usercert.pki.openssl")),
-    (["create", "--help"], ("rich", "yaml", "kubectl_usercert.commands")),
-])
+@pytest.mark.parametrize(
+    "args, unwanted",
+    [
+        (
+            ["--version"],
+            ("rich", "yaml", "kubectl_usercert.commands", "kubectl_usercert.pki.openssl"),
+        ),
+        (["--help"], ("rich", "yaml", "kubectl_usercert.commands", "kubectl_usercert.pki.openssl")),
+        (["create", "--help"], ("rich", "yaml", "kubectl_usercert.commands")),
+    ],
+)
 def test_start_up_imports_only_what_the_command_needs(args, unwanted):
-    code = ("import sys; from kubectl_usercert import cli\n"
-            "try:\n    cli.main(['kubectl-usercert'] + sys.argv[1:])\nexcept SystemExit:\n    pass\n"
-            "sys.stderr.write(repr(sorted(m for m in sys.modules)))")
-    result = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True,
-                            env=dict(os.environ, PYTHONPATH=str(ROOT / "lib")))
+    code = (
+        "import sys; from kubectl_usercert import cli\n"
+        "try:\n    cli.main(['kubectl-usercert'] + sys.argv[1:])\nexcept SystemExit:\n    pass\n"
+        "sys.stderr.write(repr(sorted(m for m in sys.modules)))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code, *args],
+        capture_output=True,
+        text=True,
+        env=dict(os.environ, PYTHONPATH=str(ROOT / "lib")),
+    )
     loaded = result.stderr
     assert result.returncode == 0 and loaded.startswith("["), loaded
     for module in unwanted:

@@ -46,17 +46,23 @@ def test_a_run_gives_the_code_and_both_streams():
 
 
 def test_stdin_is_closed_unless_bytes_are_given():
-    assert process.run([shutil.which("cat")]).stdout == b""  # EOF at once: nothing waits for a terminal
-    assert process.run([shutil.which("cat")], stdin=b"-----BEGIN PRIVATE KEY-----").stdout == \
-        b"-----BEGIN PRIVATE KEY-----"
+    assert (
+        process.run([shutil.which("cat")]).stdout == b""
+    )  # EOF at once: nothing waits for a terminal
+    assert (
+        process.run([shutil.which("cat")], stdin=b"-----BEGIN PRIVATE KEY-----").stdout
+        == b"-----BEGIN PRIVATE KEY-----"
+    )
 
 
 def test_the_environment_is_os_environ_as_it_is_now(monkeypatch):
     monkeypatch.setenv("USERCERT_TEST_SET_LATER", "now")
     monkeypatch.delenv("HOME")  # in plumbum's copy since its import: it must not come back
     monkeypatch.setenv("SSL_CERT_FILE", "/the/users/bundle")
-    done = process.run(sh('echo "$USERCERT_TEST_SET_LATER ${HOME-unset} $SSL_CERT_FILE $PATH"'),
-                       env={"SSL_CERT_FILE": os.devnull})
+    done = process.run(
+        sh('echo "$USERCERT_TEST_SET_LATER ${HOME-unset} $SSL_CERT_FILE $PATH"'),
+        env={"SSL_CERT_FILE": os.devnull},
+    )
     assert done.out.split() == ["now", "unset", os.devnull, os.environ["PATH"]]
 
 

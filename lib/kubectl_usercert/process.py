@@ -69,9 +69,13 @@ def start(argv, *, stdin=None, env=None, cwd=None):
     command = _local(argv[0])[list(argv[1:])]
     with _ENVIRONMENT:
         _bring_up_to_date(local.env)
-        process = command.popen(stdin=subprocess.DEVNULL if stdin is None else subprocess.PIPE,
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=cwd or os.getcwd(),
-                                env={**os.environ, **(env or {})})
+        process = command.popen(
+            stdin=subprocess.DEVNULL if stdin is None else subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            cwd=cwd or os.getcwd(),
+            env={**os.environ, **(env or {})},
+        )
     return Running(process, stdin)
 
 
@@ -89,7 +93,9 @@ class Running:
         except subprocess.TimeoutExpired:
             self.stop()
             raise TimedOut(timeout) from None
-        except BaseException:  # interrupted: stop the child too, so it writes nothing after the cleanup
+        except (
+            BaseException
+        ):  # interrupted: stop the child too, so it writes nothing after the cleanup
             self.stop()
             raise
         self._done = True
@@ -119,7 +125,11 @@ def _communicate(process, stdin, timeout):
     between (outside apply a signal raises Interrupted in the main thread by itself)."""
     deadline = None if timeout is None else time.monotonic() + timeout
     while True:
-        step = signals.STEP if deadline is None else max(0.0, min(signals.STEP, deadline - time.monotonic()))
+        step = (
+            signals.STEP
+            if deadline is None
+            else max(0.0, min(signals.STEP, deadline - time.monotonic()))
+        )
         try:
             return process.communicate(stdin, timeout=step)
         except subprocess.TimeoutExpired:

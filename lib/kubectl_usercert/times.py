@@ -44,11 +44,16 @@ def parse_duration(text, what="duration", default_unit="d"):
     at most a hundred years."""
     match = re.fullmatch(r"\s*(\d{1,12})\s*([smhdw]?)\s*", text or "")
     if not match:
-        raise InvalidInput(f"{what} {text!r} is not a duration", hint="use a number with a unit: 30d, 12h, 90m, 600s")
+        raise InvalidInput(
+            f"{what} {text!r} is not a duration",
+            hint="use a number with a unit: 30d, 12h, 90m, 600s",
+        )
     amount, unit = int(match.group(1)), match.group(2) or default_unit
     seconds = amount * timedelta(**{_UNITS[unit]: 1}).total_seconds()
     if seconds > MAX_DURATION.total_seconds():
-        raise InvalidInput(f"{what} {text!r} is longer than a hundred years", hint="use a shorter duration")
+        raise InvalidInput(
+            f"{what} {text!r} is longer than a hundred years", hint="use a shorter duration"
+        )
     return timedelta(seconds=seconds)
 
 

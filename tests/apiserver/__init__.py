@@ -104,6 +104,7 @@ list, records, review, sign_csrs_with, wait_for, open_watches, stop, store). Sev
 CAs of their own: helpers.running_test_clusters and the `fleet` fixture. It grows only when a test of the product
 needs a behaviour kube-apiserver has; a test of the server itself imports from its modules.
 """
+
 from . import tls  # noqa: F401  (the fallback test patches apiserver.tls)
 from .server import APIServer
 

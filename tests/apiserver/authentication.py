@@ -1,4 +1,5 @@
 """Authentication (k8s.io/apiserver x509 authenticator), and the user groups it hands out."""
+
 import datetime
 import hashlib
 from dataclasses import dataclass
@@ -20,6 +21,7 @@ UNAUTHENTICATED = "system:unauthenticated"
 class UserInfo:
     """user.Info: uid is empty for x509 users; extra holds (key, values) pairs (a map of string to
     list of strings on the wire), kept as tuples so that a UserInfo stays hashable."""
+
     name: str
     groups: Tuple[str, ...]
     uid: str = ""
@@ -55,13 +57,21 @@ class AuthenticationError(Exception):
 
 def _check_validity(cert: x509.Certificate, now: datetime.datetime) -> None:
     if now < cert.not_valid_before_utc:
-        raise AuthenticationError("not yet valid", (
-            "x509: certificate has expired or is not yet valid: current time %s is before %s"
-            % (_go_time(now), _go_time(cert.not_valid_before_utc))))
+        raise AuthenticationError(
+            "not yet valid",
+            (
+                "x509: certificate has expired or is not yet valid: current time %s is before %s"
+                % (_go_time(now), _go_time(cert.not_valid_before_utc))
+            ),
+        )
     if now > cert.not_valid_after_utc:
-        raise AuthenticationError("expired", (
-            "x509: certificate has expired or is not yet valid: current time %s is after %s"
-            % (_go_time(now), _go_time(cert.not_valid_after_utc))))
+        raise AuthenticationError(
+            "expired",
+            (
+                "x509: certificate has expired or is not yet valid: current time %s is after %s"
+                % (_go_time(now), _go_time(cert.not_valid_after_utc))
+            ),
+        )
 
 
 def _is_ca(cert: x509.Certificate) -> bool:
@@ -88,7 +98,10 @@ def _allows_client_auth(cert: x509.Certificate) -> bool:
         usages = cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
     except x509.ExtensionNotFound:
         return True
-    return ExtendedKeyUsageOID.CLIENT_AUTH in usages or ExtendedKeyUsageOID.ANY_EXTENDED_KEY_USAGE in usages
+    return (
+        ExtendedKeyUsageOID.CLIENT_AUTH in usages
+        or ExtendedKeyUsageOID.ANY_EXTENDED_KEY_USAGE in usages
+    )
 
 
 def credential_id(der: bytes) -> str:
@@ -106,13 +119,20 @@ def user_from_certificate(cert: x509.Certificate, with_credential_id: bool = Tru
     if not name:
         return ANONYMOUS
     orgs = [a.value for a in cert.subject.get_attributes_for_oid(NameOID.ORGANIZATION_NAME)]
-    extra = ((CREDENTIAL_ID, (credential_id(cert.public_bytes(serialization.Encoding.DER)),)),) \
-        if with_credential_id else ()
+    extra = (
+        ((CREDENTIAL_ID, (credential_id(cert.public_bytes(serialization.Encoding.DER)),)),)
+        if with_credential_id
+        else ()
+    )
     return UserInfo(str(name), tuple(orgs) + (AUTHENTICATED,), extra=extra)
 
 
-def authenticate(der: Optional[bytes], client_cas: Sequence[x509.Certificate],
-                 now: Optional[datetime.datetime] = None, credential_ids: bool = True) -> UserInfo:
+def authenticate(
+    der: Optional[bytes],
+    client_cas: Sequence[x509.Certificate],
+    now: Optional[datetime.datetime] = None,
+    credential_ids: bool = True,
+) -> UserInfo:
     """The user for a peer certificate; raises AuthenticationError (-> 401). `credential_ids`: whether
     the user's extra names the certificate (kube-apiserver 1.32+) or not (older clusters)."""
     if not der:
@@ -125,6 +145,7 @@ def authenticate(der: Optional[bytes], client_cas: Sequence[x509.Certificate],
     _check_validity(leaf, now)  # Go checks the leaf's dates before building chains
     ca = _issuer_of(leaf, client_cas, now)
     if not (_allows_client_auth(leaf) and _allows_client_auth(ca)):
-        raise AuthenticationError("incompatible key usage",
-                                  "x509: certificate specifies an incompatible key usage")
+        raise AuthenticationError(
+            "incompatible key usage", "x509: certificate specifies an incompatible key usage"
+        )
     return user_from_certificate(leaf, credential_ids)

@@ -1,4 +1,5 @@
 """Request handling: the HTTP handler, from authentication and authorization to the verbs."""
+
 import json
 import re
 from http.server import BaseHTTPRequestHandler
@@ -25,7 +26,9 @@ if TYPE_CHECKING:
 _NAMESPACE_SUBRESOURCES = ("status", "finalize")
 
 
-def request_attributes(user: UserInfo, method: str, path: str, query: Dict[str, List[str]]) -> Attributes:
+def request_attributes(
+    user: UserInfo, method: str, path: str, query: Dict[str, List[str]]
+) -> Attributes:
     """RequestInfoFactory.NewRequestInfo, for the /api and /apis prefixes."""
     parts = [p for p in path.strip("/").split("/") if p]
     verb = method.lower()
@@ -95,8 +98,15 @@ class _Handler(BaseHTTPRequestHandler):
         except ValueError:  # a framing the server cannot read: answer, then drop the connection
             self.body, unreadable, self.close_connection = b"", True, True
         self.warnings: List[str] = []
-        self.record = RequestRecord(method, self.url_path, url.query, None, (), 0,
-                                    user_agent=self.headers.get("User-Agent", ""))
+        self.record = RequestRecord(
+            method,
+            self.url_path,
+            url.query,
+            None,
+            (),
+            0,
+            user_agent=self.headers.get("User-Agent", ""),
+        )
         self._logged = False
         try:
             if unreadable:
@@ -136,7 +146,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.record.status = code
         self.send_response(code)
         for warning in self.warnings:  # kubectl prints these as "Warning: ..."
-            self.send_header("Warning", '299 - %s' % json.dumps(warning))
+            self.send_header("Warning", "299 - %s" % json.dumps(warning))
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(data)))
         self.send_header("Cache-Control", "no-cache, private")
@@ -145,12 +155,19 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _authenticate(self, app) -> UserInfo:
         try:
-            user = authenticate(self.connection.getpeercert(binary_form=True), app.client_cas,
-                                credential_ids=app.credential_ids)
+            user = authenticate(
+                self.connection.getpeercert(binary_form=True),
+                app.client_cas,
+                credential_ids=app.credential_ids,
+            )
         except AuthenticationError as e:
             self.record.reason, self.record.detail = e.reason, str(e)
             raise APIError(401, "Unauthorized", "Unauthorized") from None
-        self.record.user, self.record.groups, self.record.extra = user.name, user.groups, user.extra_map()
+        self.record.user, self.record.groups, self.record.extra = (
+            user.name,
+            user.groups,
+            user.extra_map(),
+        )
         return user
 
     def _dispatch(self, app) -> None:
@@ -191,8 +208,13 @@ class _Handler(BaseHTTPRequestHandler):
         if path == "/version":
             return SERVER_VERSION
         if path == "/api":
-            return {"kind": "APIVersions", "versions": ["v1"], "serverAddressByClientCIDRs": [
-                {"clientCIDR": "0.0.0.0/0", "serverAddress": "127.0.0.1:%d" % app.port}]}
+            return {
+                "kind": "APIVersions",
+                "versions": ["v1"],
+                "serverAddressByClientCIDRs": [
+                    {"clientCIDR": "0.0.0.0/0", "serverAddress": "127.0.0.1:%d" % app.port}
+                ],
+            }
         if path == "/apis":
             return api_group_list(store)
         if path == "/openapi/v3":
@@ -203,17 +225,27 @@ class _Handler(BaseHTTPRequestHandler):
         if m:
             group, version = m.group(1) or "", m.group(2)
             if path.startswith("/openapi/v3/"):
-                return openapi_v3_document(store, group, version) if store.serves(group, version) else None
+                return (
+                    openapi_v3_document(store, group, version)
+                    if store.serves(group, version)
+                    else None
+                )
             return api_resource_list(store, group, version)
         m = re.match(r"^/apis/([^/]+)$", path)
         if m:
-            return next((g for g in api_group_list(store)["groups"] if g["name"] == m.group(1)), None)
+            return next(
+                (g for g in api_group_list(store)["groups"] if g["name"] == m.group(1)), None
+            )
         return None
 
     # -- resources
     def _resource(self, app, a: Attributes) -> None:
         rt = app.store.type_for(a.api_group, a.api_version, a.resource)
-        hook = app.subresources.get((a.api_group, a.resource, a.subresource)) if rt and a.subresource else None
+        hook = (
+            app.subresources.get((a.api_group, a.resource, a.subresource))
+            if rt and a.subresource
+            else None
+        )
         if hook is not None:
             code, obj = hook(app, rt, a, self._body_object(), self._content_type())
             self._send(code, obj)
@@ -242,7 +274,9 @@ class _Handler(BaseHTTPRequestHandler):
                 return decode_protobuf(self.body)
             obj = json.loads(self.body or b"{}")
         except ValueError as e:
-            raise APIError(400, "BadRequest", "the body of the request could not be decoded: %s" % e) from None
+            raise APIError(
+                400, "BadRequest", "the body of the request could not be decoded: %s" % e
+            ) from None
         if not isinstance(obj, (dict, list)):
             raise APIError(400, "BadRequest", "the body of the request must be an object")
         return obj
@@ -251,16 +285,36 @@ class _Handler(BaseHTTPRequestHandler):
         return "as=Table" in self.headers.get("Accept", "")
 
     def _check_body(self, rt: ResourceType, a: Attributes, obj: dict) -> None:
-        if obj.get("apiVersion") and (obj.get("apiVersion"), obj.get("kind")) != (rt.api_version, rt.kind):
-            raise APIError(400, "BadRequest", "the API version in the data (%s) does not match the expected API "
-                           "version (%s)" % (obj.get("apiVersion"), rt.api_version))
+        if obj.get("apiVersion") and (obj.get("apiVersion"), obj.get("kind")) != (
+            rt.api_version,
+            rt.kind,
+        ):
+            raise APIError(
+                400,
+                "BadRequest",
+                "the API version in the data (%s) does not match the expected API "
+                "version (%s)" % (obj.get("apiVersion"), rt.api_version),
+            )
         meta = obj.get("metadata") or {}
-        if meta.get("namespace") and rt.namespaced and a.namespace and meta["namespace"] != a.namespace:
-            raise APIError(400, "BadRequest", "the namespace of the provided object does not match the "
-                           "namespace sent on the request")
+        if (
+            meta.get("namespace")
+            and rt.namespaced
+            and a.namespace
+            and meta["namespace"] != a.namespace
+        ):
+            raise APIError(
+                400,
+                "BadRequest",
+                "the namespace of the provided object does not match the "
+                "namespace sent on the request",
+            )
         if a.name and meta.get("name") and meta["name"] != a.name:
-            raise APIError(400, "BadRequest", "the name of the object (%s) does not match the name on the URL (%s)"
-                           % (meta["name"], a.name))
+            raise APIError(
+                400,
+                "BadRequest",
+                "the name of the object (%s) does not match the name on the URL (%s)"
+                % (meta["name"], a.name),
+            )
 
     def _validate_fields(self, rt: ResourceType, obj: dict) -> None:
         """kube-apiserver's strict decoding; kubectl sends fieldValidation=Strict."""
@@ -270,8 +324,12 @@ class _Handler(BaseHTTPRequestHandler):
             return
         errors = ['unknown field "%s"' % f for f in unknown]
         if mode == "Strict":
-            raise APIError(400, "BadRequest", '%s in version "%s" cannot be handled as a %s: strict decoding '
-                           "error: %s" % (rt.kind, rt.version, rt.kind, ", ".join(errors)))
+            raise APIError(
+                400,
+                "BadRequest",
+                '%s in version "%s" cannot be handled as a %s: strict decoding '
+                "error: %s" % (rt.kind, rt.version, rt.kind, ", ".join(errors)),
+            )
         self.warnings += errors
 
     def _namespace_of(self, rt: ResourceType, a: Attributes) -> str:
@@ -286,13 +344,22 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _verb_list(self, app, rt, a) -> None:
         q = lambda k: self.query.get(k, [""])[0]  # noqa: E731
-        items = app.store.list(rt, self._namespace_of(rt, a), q("labelSelector"), q("fieldSelector"))
+        items = app.store.list(
+            rt, self._namespace_of(rt, a), q("labelSelector"), q("fieldSelector")
+        )
         rv = app.store.resource_version()
         if self._wants_table():
             self._send(200, to_table(rt, items, rv))
             return
-        self._send(200, {"kind": rt.kind + "List", "apiVersion": rt.api_version,
-                         "metadata": {"resourceVersion": rv}, "items": items})
+        self._send(
+            200,
+            {
+                "kind": rt.kind + "List",
+                "apiVersion": rt.api_version,
+                "metadata": {"resourceVersion": rv},
+                "items": items,
+            },
+        )
 
     def _verb_watch(self, app, rt, a) -> None:
         stream = WatchStream(self, app, rt, a)  # bad parameters are a 400 before the stream begins
@@ -307,8 +374,12 @@ class _Handler(BaseHTTPRequestHandler):
             body = self._body_object()
             values = body.get("dryRun") or [] if isinstance(body, dict) else []
         if any(v != "All" for v in values):
-            raise APIError(422, "Invalid", '%s.meta.k8s.io "" is invalid: dryRun: Unsupported value: []string{%s}: '
-                           'supported values: "All"' % (options, ", ".join('"%s"' % v for v in values)))
+            raise APIError(
+                422,
+                "Invalid",
+                '%s.meta.k8s.io "" is invalid: dryRun: Unsupported value: []string{%s}: '
+                'supported values: "All"' % (options, ", ".join('"%s"' % v for v in values)),
+            )
         return bool(values)
 
     def _verb_create(self, app, rt, a) -> None:
@@ -317,15 +388,21 @@ class _Handler(BaseHTTPRequestHandler):
         self._check_body(rt, a, obj)
         self._validate_fields(rt, obj)
         obj = app.prepare_for_create(rt, a, obj)
-        self._send(201, app.store.create(rt, a.namespace if rt.namespaced else "", obj, dry_run=dry_run))
+        self._send(
+            201, app.store.create(rt, a.namespace if rt.namespaced else "", obj, dry_run=dry_run)
+        )
 
     def _verb_update(self, app, rt, a) -> None:
         dry_run = self._dry_run("UpdateOptions")
         obj = self._body_object()
         self._check_body(rt, a, obj)
         self._validate_fields(rt, obj)
-        obj = app.prepare_for_update(rt, a, obj, app.store.get(rt, self._namespace_of(rt, a), a.name))
-        self._send(200, app.store.replace(rt, self._namespace_of(rt, a), a.name, obj, dry_run=dry_run))
+        obj = app.prepare_for_update(
+            rt, a, obj, app.store.get(rt, self._namespace_of(rt, a), a.name)
+        )
+        self._send(
+            200, app.store.replace(rt, self._namespace_of(rt, a), a.name, obj, dry_run=dry_run)
+        )
 
     def _verb_patch(self, app, rt, a) -> None:
         dry_run = self._dry_run("PatchOptions")
@@ -337,7 +414,9 @@ class _Handler(BaseHTTPRequestHandler):
         new.setdefault("metadata", {}).pop("resourceVersion", None)
         if isinstance(patch, dict) and (patch.get("metadata") or {}).get("resourceVersion"):
             new["metadata"]["resourceVersion"] = patch["metadata"]["resourceVersion"]
-        self._send(200, app.store.replace(rt, self._namespace_of(rt, a), a.name, new, dry_run=dry_run))
+        self._send(
+            200, app.store.replace(rt, self._namespace_of(rt, a), a.name, new, dry_run=dry_run)
+        )
 
     def _verb_delete(self, app, rt, a) -> None:
         dry_run = self._dry_run("DeleteOptions")
@@ -345,8 +424,19 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _verb_deletecollection(self, app, rt, a) -> None:
         dry_run = self._dry_run("DeleteOptions")
-        items = app.store.list(rt, self._namespace_of(rt, a), self.query.get("labelSelector", [""])[0])
+        items = app.store.list(
+            rt, self._namespace_of(rt, a), self.query.get("labelSelector", [""])[0]
+        )
         for obj in items:
-            app.store.delete(rt, obj["metadata"].get("namespace", ""), obj["metadata"]["name"], dry_run=dry_run)
-        self._send(200, {"kind": rt.kind + "List", "apiVersion": rt.api_version,
-                         "metadata": {"resourceVersion": app.store.resource_version()}, "items": items})
+            app.store.delete(
+                rt, obj["metadata"].get("namespace", ""), obj["metadata"]["name"], dry_run=dry_run
+            )
+        self._send(
+            200,
+            {
+                "kind": rt.kind + "List",
+                "apiVersion": rt.api_version,
+                "metadata": {"resourceVersion": app.store.resource_version()},
+                "items": items,
+            },
+        )

@@ -1,4 +1,5 @@
 """The server: APIServer, the HTTP server that does the TLS handshake per connection, wait_for_port."""
+
 import contextlib
 import datetime
 import socket
@@ -38,7 +39,9 @@ class _TLSServer(ThreadingHTTPServer):
         try:
             conn = self.app.ssl_context.wrap_socket(request, server_side=True)
         except (ssl.SSLError, OSError) as e:
-            self.app.handshake_errors.append(str(e))  # e.g. a port probe, or the fallback mode refusing
+            self.app.handshake_errors.append(
+                str(e)
+            )  # e.g. a port probe, or the fallback mode refusing
             return
         self.app._track(conn, True)
         try:
@@ -56,10 +59,18 @@ def _load_cas(path: str) -> List[x509.Certificate]:
 class APIServer:
     """The test API server. `with APIServer(cert, key, client_ca) as srv: srv.url`"""
 
-    def __init__(self, server_cert, server_key, client_ca_file, *, host: str = "127.0.0.1",
-                 anonymous_discovery: bool = True, csr_signing_key=None,
-                 cluster_signing_duration: datetime.timedelta = CLUSTER_SIGNING_DURATION,
-                 credential_ids: bool = True):
+    def __init__(
+        self,
+        server_cert,
+        server_key,
+        client_ca_file,
+        *,
+        host: str = "127.0.0.1",
+        anonymous_discovery: bool = True,
+        csr_signing_key=None,
+        cluster_signing_duration: datetime.timedelta = CLUSTER_SIGNING_DURATION,
+        credential_ids: bool = True,
+    ):
         """credential_ids: whether a client certificate's user carries its credential id in extra
         (authentication.kubernetes.io/credential-id, kube-apiserver 1.32+) or, False, not (older
         clusters); CSRs' spec.extra and SelfSubjectReview follow."""
@@ -74,11 +85,13 @@ class APIServer:
         self.authorizer = RBACAuthorizer(self.store)
         # (group, resource, subresource) -> fn(server, rt, attributes, body) -> (http code, object)
         self.subresources: Dict[Tuple[str, str, str], Callable] = {
-            (CERTIFICATES_GROUP, "certificatesigningrequests", "approval"): csr_approval}
+            (CERTIFICATES_GROUP, "certificatesigningrequests", "approval"): csr_approval
+        }
         # (group, resource) -> object with prepare_for_create(server, rt, a, obj) -> obj and
         # prepare_for_update(server, rt, a, new, old) -> new: kube's registry strategy + admission
         self.strategies: Dict[Tuple[str, str], object] = {
-            (CERTIFICATES_GROUP, "certificatesigningrequests"): CSRStrategy()}
+            (CERTIFICATES_GROUP, "certificatesigningrequests"): CSRStrategy()
+        }
         # kube-controller-manager's signer for kubernetes.io/kube-apiserver-client; None: approved
         # requests stay unsigned, as on a cluster whose controller has no signing key
         self.csr_signer: Optional[CSRSigner] = None
@@ -98,11 +111,16 @@ class APIServer:
     # -- lifecycle
     def start(self) -> "APIServer":
         self.ssl_context, self.client_cert_mode = _server_context(
-            self.server_cert, self.server_key, self.client_ca_file)
+            self.server_cert, self.server_key, self.client_ca_file
+        )
         self._httpd = _TLSServer((self.host, 0), self)
         # A short poll interval keeps stop() (and so every test's teardown) quick.
-        self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05},
-                                        name="test-apiserver", daemon=True)
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name="test-apiserver",
+            daemon=True,
+        )
         self._thread.start()
         self.stopping = False
         wait_for_port(self.host, self.port)
@@ -157,19 +175,28 @@ class APIServer:
     def list(self, api_version: str, kind: str, namespace: str = "") -> List[dict]:
         return self.store.list(self.store.type_for_kind(api_version, kind), namespace)
 
-    def wait_for(self, predicate: Callable[[], object], timeout: float = 30.0, what: str = "") -> object:
+    def wait_for(
+        self, predicate: Callable[[], object], timeout: float = 30.0, what: str = ""
+    ) -> object:
         """Block until predicate() is truthy, re-checking after every request the server answers
         (no polling); return its value. Raises TimeoutError."""
         with self._logged:
             value = self._logged.wait_for(predicate, timeout)
         if not value:
-            raise TimeoutError("test apiserver: nothing satisfied %s within %gs" % (what or predicate, timeout))
+            raise TimeoutError(
+                "test apiserver: nothing satisfied %s within %gs" % (what or predicate, timeout)
+            )
         return value
 
-    def records(self, path: Optional[str] = None, status: Optional[int] = None) -> List[RequestRecord]:
+    def records(
+        self, path: Optional[str] = None, status: Optional[int] = None
+    ) -> List[RequestRecord]:
         with self._log_lock:
-            return [r for r in self.log if (path is None or r.path == path)
-                    and (status is None or r.status == status)]
+            return [
+                r
+                for r in self.log
+                if (path is None or r.path == path) and (status is None or r.status == status)
+            ]
 
     def _record(self, record: RequestRecord) -> None:
         with self._logged:
@@ -208,8 +235,12 @@ class APIServer:
         return strategy.prepare_for_update(self, rt, a, new, old) if strategy else new
 
     # -- the CSR signer (kube-controller-manager)
-    def sign_csrs_with(self, ca_cert, ca_key,
-                       cluster_signing_duration: datetime.timedelta = CLUSTER_SIGNING_DURATION) -> CSRSigner:
+    def sign_csrs_with(
+        self,
+        ca_cert,
+        ca_key,
+        cluster_signing_duration: datetime.timedelta = CLUSTER_SIGNING_DURATION,
+    ) -> CSRSigner:
         """Start signing approved kubernetes.io/kube-apiserver-client requests with this CA
         (cryptography objects or PEM paths); requests approved earlier are signed now."""
         if not isinstance(ca_cert, x509.Certificate):
@@ -242,8 +273,11 @@ class APIServer:
 
     # -- reviews: answered from the request's user, never stored
     def review(self, rt: ResourceType, user: UserInfo, body: dict) -> dict:
-        out = {"kind": rt.kind, "apiVersion": rt.api_version,
-               "metadata": {"creationTimestamp": None}}
+        out = {
+            "kind": rt.kind,
+            "apiVersion": rt.api_version,
+            "metadata": {"creationTimestamp": None},
+        }
         if rt.resource == "selfsubjectreviews":
             out["status"] = {"userInfo": user.as_user_info()}
         elif rt.resource == "selfsubjectaccessreviews":
@@ -262,18 +296,32 @@ class APIServer:
         res, non = spec.get("resourceAttributes"), spec.get("nonResourceAttributes") or {}
         if res is None:
             return Attributes(user=user, verb=non.get("verb", ""), path=non.get("path", ""))
-        return Attributes(user=user, verb=res.get("verb", ""), path="", resource_request=True,
-                          api_group=res.get("group", ""), api_version=res.get("version", ""),
-                          resource=res.get("resource", ""), subresource=res.get("subresource", ""),
-                          namespace=res.get("namespace", ""), name=res.get("name", ""))
+        return Attributes(
+            user=user,
+            verb=res.get("verb", ""),
+            path="",
+            resource_request=True,
+            api_group=res.get("group", ""),
+            api_version=res.get("version", ""),
+            resource=res.get("resource", ""),
+            subresource=res.get("subresource", ""),
+            namespace=res.get("namespace", ""),
+            name=res.get("name", ""),
+        )
 
     def _rules_review(self, user: UserInfo, namespace: str) -> dict:
         found, errors = self.authorizer.applicable(user, namespace)
         rules = [r for _, rs in found for r in rs]
-        resource = [{k: r[k] for k in ("verbs", "apiGroups", "resources", "resourceNames") if r.get(k)}
-                    for r in rules if r.get("resources")]
-        non = [{"verbs": r["verbs"], "nonResourceURLs": r["nonResourceURLs"]}
-               for r in rules if r.get("nonResourceURLs")]
+        resource = [
+            {k: r[k] for k in ("verbs", "apiGroups", "resources", "resourceNames") if r.get(k)}
+            for r in rules
+            if r.get("resources")
+        ]
+        non = [
+            {"verbs": r["verbs"], "nonResourceURLs": r["nonResourceURLs"]}
+            for r in rules
+            if r.get("nonResourceURLs")
+        ]
         status = {"resourceRules": resource, "nonResourceRules": non, "incomplete": False}
         if errors:
             status["evaluationError"] = "; ".join(errors)

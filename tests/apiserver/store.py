@@ -1,4 +1,5 @@
 """The in-memory object store, with label and field selectors, and the events watches read."""
+
 import collections
 import copy
 import datetime
@@ -25,7 +26,9 @@ class LabelSelector:
     _SET = re.compile(r"^(\S+)\s+(in|notin)\s*\((.*)\)$")
 
     def __init__(self, text: str):
-        self.requirements = [self._parse(p.strip()) for p in self._PART.findall(text or "") if p.strip()]
+        self.requirements = [
+            self._parse(p.strip()) for p in self._PART.findall(text or "") if p.strip()
+        ]
 
     def _parse(self, part: str):
         m = self._SET.match(part)
@@ -48,9 +51,12 @@ class LabelSelector:
     def _one(labels, key, op, values) -> bool:
         present, value = key in labels, labels.get(key)
         return {
-            "=": present and value in values, "in": present and value in values,
-            "!=": not present or value not in values, "notin": not present or value not in values,
-            "exists": present, "!": not present,
+            "=": present and value in values,
+            "in": present and value in values,
+            "!=": not present or value not in values,
+            "notin": not present or value not in values,
+            "exists": present,
+            "!": not present,
         }[op]
 
 
@@ -88,7 +94,7 @@ def parse_field_selector(text: str, rt: Optional[ResourceType] = None) -> Callab
     tests = _field_terms(text)
     for key, _, _ in tests:
         if key not in allowed:
-            raise APIError(400, "BadRequest", 'field label not supported: %s' % key)
+            raise APIError(400, "BadRequest", "field label not supported: %s" % key)
     return lambda obj: all((_field_value(obj, k) == v) != neg for k, v, neg in tests)
 
 
@@ -96,6 +102,7 @@ def parse_field_selector(text: str, rt: Optional[ResourceType] = None) -> Callab
 class StoredEvent:
     """One change, as etcd's watch reports it: `obj` after the change (for DELETED, the last state
     with the deletion's resourceVersion); `previous` is the state before a MODIFIED."""
+
     resource_version: int
     type: str  # ADDED, MODIFIED, DELETED
     rt: ResourceType
@@ -126,7 +133,9 @@ class ObjectStore:
         return self.types.get((group, version, resource))
 
     def serves(self, group: str, version: str) -> bool:
-        return any(t.group == group and t.version == version and not t.hidden for t in self.types.values())
+        return any(
+            t.group == group and t.version == version and not t.hidden for t in self.types.values()
+        )
 
     def type_for_kind(self, api_version: str, kind: str) -> ResourceType:
         for rt in self.types.values():
@@ -139,8 +148,14 @@ class ObjectStore:
         self._rv += 1
         return str(self._rv)
 
-    def create(self, rt: ResourceType, namespace: str, obj: dict,
-               now: Optional[datetime.datetime] = None, dry_run: bool = False) -> dict:
+    def create(
+        self,
+        rt: ResourceType,
+        namespace: str,
+        obj: dict,
+        now: Optional[datetime.datetime] = None,
+        dry_run: bool = False,
+    ) -> dict:
         """The object as stored; with `dry_run` (dryRun=All) as it would be, with a uid and no
         resourceVersion (as kube's DryRunnableStorage answers), and nothing stored."""
         obj = copy.deepcopy(obj)
@@ -150,8 +165,12 @@ class ObjectStore:
                 meta["name"] = meta["generateName"] + _random_suffix()
             name = meta.get("name")
             if not name:
-                raise APIError(422, "Invalid", "%s.%s \"\" is invalid: metadata.name: Required value: "
-                               "name or generateName is required" % (rt.kind, rt.group or "core"))
+                raise APIError(
+                    422,
+                    "Invalid",
+                    '%s.%s "" is invalid: metadata.name: Required value: '
+                    "name or generateName is required" % (rt.kind, rt.group or "core"),
+                )
             if rt.namespaced:
                 self._require_namespace(namespace)
                 meta["namespace"] = namespace
@@ -159,8 +178,12 @@ class ObjectStore:
                 meta.pop("namespace", None)
             key = (rt, namespace if rt.namespaced else "", name)
             if key in self._objects:
-                raise APIError(409, "AlreadyExists", '%s "%s" already exists' % (rt.qualified, name),
-                               {"name": name, "group": rt.group, "kind": rt.resource})
+                raise APIError(
+                    409,
+                    "AlreadyExists",
+                    '%s "%s" already exists' % (rt.qualified, name),
+                    {"name": name, "group": rt.group, "kind": rt.resource},
+                )
             obj["apiVersion"], obj["kind"] = rt.api_version, rt.kind
             meta.update(uid=str(uuid.uuid4()), creationTimestamp=_timestamp(now))
             if dry_run:
@@ -182,24 +205,41 @@ class ObjectStore:
                 raise not_found(rt, name)
             return copy.deepcopy(obj)
 
-    def list(self, rt: ResourceType, namespace: str = "", label_selector: str = "",
-             field_selector: str = "") -> List[dict]:
+    def list(
+        self,
+        rt: ResourceType,
+        namespace: str = "",
+        label_selector: str = "",
+        field_selector: str = "",
+    ) -> List[dict]:
         selector, fields = LabelSelector(label_selector), parse_field_selector(field_selector, rt)
         with self._lock:
-            items = [copy.deepcopy(o) for (t, ns, _), o in sorted(self._objects.items(), key=lambda kv: kv[0][1:])
-                     if t == rt and (not namespace or ns == namespace)]
-        return [o for o in items if selector.matches(o["metadata"].get("labels") or {}) and fields(o)]
+            items = [
+                copy.deepcopy(o)
+                for (t, ns, _), o in sorted(self._objects.items(), key=lambda kv: kv[0][1:])
+                if t == rt and (not namespace or ns == namespace)
+            ]
+        return [
+            o for o in items if selector.matches(o["metadata"].get("labels") or {}) and fields(o)
+        ]
 
-    def replace(self, rt: ResourceType, namespace: str, name: str, obj: dict, dry_run: bool = False) -> dict:
+    def replace(
+        self, rt: ResourceType, namespace: str, name: str, obj: dict, dry_run: bool = False
+    ) -> dict:
         """PUT/PATCH result: keeps identity fields; bumps resourceVersion only on change (with `dry_run`,
         the result as it would be, its resourceVersion the current one, and nothing stored)."""
         with self._lock:
             current = self.get(rt, namespace, name)
             sent_rv = (obj.get("metadata") or {}).get("resourceVersion")
             if sent_rv and sent_rv != current["metadata"]["resourceVersion"]:
-                raise APIError(409, "Conflict", 'Operation cannot be fulfilled on %s "%s": the object has been '
-                               "modified; please apply your changes to the latest version and try again"
-                               % (rt.qualified, name), {"name": name, "group": rt.group, "kind": rt.resource})
+                raise APIError(
+                    409,
+                    "Conflict",
+                    'Operation cannot be fulfilled on %s "%s": the object has been '
+                    "modified; please apply your changes to the latest version and try again"
+                    % (rt.qualified, name),
+                    {"name": name, "group": rt.group, "kind": rt.resource},
+                )
             new = copy.deepcopy(obj)
             meta = new.setdefault("metadata", {})
             for k in ("name", "namespace", "uid", "creationTimestamp", "resourceVersion"):
@@ -231,11 +271,26 @@ class ObjectStore:
             return str(self._rv)
 
     # -- events
-    def _emit(self, kind: str, rt: ResourceType, namespace: str, obj: dict, previous: Optional[dict] = None) -> None:
+    def _emit(
+        self,
+        kind: str,
+        rt: ResourceType,
+        namespace: str,
+        obj: dict,
+        previous: Optional[dict] = None,
+    ) -> None:
         if len(self._events) == self._events.maxlen:
             self._history_start = self._events[0].resource_version
-        self._events.append(StoredEvent(int(obj["metadata"]["resourceVersion"]), kind, rt, namespace,
-                                        copy.deepcopy(obj), previous))
+        self._events.append(
+            StoredEvent(
+                int(obj["metadata"]["resourceVersion"]),
+                kind,
+                rt,
+                namespace,
+                copy.deepcopy(obj),
+                previous,
+            )
+        )
         self._changed.notify_all()
 
     def expired(self, resource_version: int) -> Optional[str]:

@@ -19,6 +19,7 @@ k8s.io/initial-events-end. With an
 `as=Table` Accept header (kubectl's human output) each event carries a one-row Table, column
 definitions in the first only (TableOptions.NoHeaders afterwards), as watchEmbeddedEncoder does.
 """
+
 import json
 import select
 import time
@@ -46,12 +47,17 @@ def _number(name: str, text: str) -> Optional[int]:
     except ValueError:
         value = -1
     if value < 0:
-        raise APIError(400, "BadRequest", '%s: Invalid value: "%s": must be a non-negative integer' % (name, text))
+        raise APIError(
+            400,
+            "BadRequest",
+            '%s: Invalid value: "%s": must be a non-negative integer' % (name, text),
+        )
     return value
 
 
-def visible(event: StoredEvent, rt: ResourceType, namespace: str,
-            matches: Callable[[dict], bool]) -> Optional[Tuple[str, dict]]:
+def visible(
+    event: StoredEvent, rt: ResourceType, namespace: str, matches: Callable[[dict], bool]
+) -> Optional[Tuple[str, dict]]:
     """The (type, object) a watch with these selectors sees of one stored event, or None."""
     if event.rt != rt or (namespace and event.namespace != namespace):
         return None
@@ -62,8 +68,12 @@ def visible(event: StoredEvent, rt: ResourceType, namespace: str,
     if now:
         return ("MODIFIED" if before else "ADDED"), event.obj
     if before:  # it left the selection: DELETED, the last state that matched at the new version
-        gone = dict(event.previous, metadata=dict(event.previous["metadata"],
-                                                  resourceVersion=event.obj["metadata"]["resourceVersion"]))
+        gone = dict(
+            event.previous,
+            metadata=dict(
+                event.previous["metadata"], resourceVersion=event.obj["metadata"]["resourceVersion"]
+            ),
+        )
         return "DELETED", gone
     return None
 
@@ -75,11 +85,18 @@ class WatchStream:
         self.handler, self.app, self.rt = handler, app, rt
         q = lambda k: handler.query.get(k, [""])[0]  # noqa: E731
         self.namespace = a.namespace if rt.namespaced else ""
-        labels, fields = LabelSelector(q("labelSelector")), parse_field_selector(q("fieldSelector"), rt)
-        self.matches = lambda o: o is not None and labels.matches(o["metadata"].get("labels") or {}) and fields(o)
+        labels, fields = (
+            LabelSelector(q("labelSelector")),
+            parse_field_selector(q("fieldSelector"), rt),
+        )
+        self.matches = lambda o: (
+            o is not None and labels.matches(o["metadata"].get("labels") or {}) and fields(o)
+        )
         self.timeout = _number("timeoutSeconds", q("timeoutSeconds"))
         self.resource_version = q("resourceVersion")
-        self.since = _number("resourceVersion", "" if self.resource_version == "0" else self.resource_version)
+        self.since = _number(
+            "resourceVersion", "" if self.resource_version == "0" else self.resource_version
+        )
         self.initial_events_end = q("sendInitialEvents").lower() == "true"
         self.table = handler._wants_table()
         self._headers_sent = False
@@ -92,8 +109,17 @@ class WatchStream:
             for obj in initial:
                 self._send("ADDED", obj)
             if self.initial_events_end:
-                self._send("BOOKMARK", {"kind": self.rt.kind, "apiVersion": self.rt.api_version, "metadata": {
-                    "resourceVersion": str(self.since), "annotations": {INITIAL_EVENTS_END: "true"}}})
+                self._send(
+                    "BOOKMARK",
+                    {
+                        "kind": self.rt.kind,
+                        "apiVersion": self.rt.api_version,
+                        "metadata": {
+                            "resourceVersion": str(self.since),
+                            "annotations": {INITIAL_EVENTS_END: "true"},
+                        },
+                    },
+                )
             if expired:
                 self._send("ERROR", APIError(410, "Expired", expired).status())
             else:
@@ -150,7 +176,9 @@ class WatchStream:
 
     def _send(self, kind: str, obj: dict) -> None:
         if self.table and kind != "ERROR" and kind != "BOOKMARK":
-            obj = to_table(self.rt, [obj], obj["metadata"]["resourceVersion"], headers=not self._headers_sent)
+            obj = to_table(
+                self.rt, [obj], obj["metadata"]["resourceVersion"], headers=not self._headers_sent
+            )
             self._headers_sent = True
         self._write(self._chunk(json.dumps({"type": kind, "object": obj}).encode() + b"\n"))
 

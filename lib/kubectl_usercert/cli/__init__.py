@@ -19,8 +19,11 @@ def main(argv=None):
     """Entry point: run the CLI, every error funnelled to one place (`_funnel`), and exit with its code."""
     argv = list(sys.argv if argv is None else argv)
     argv[0] = os.path.basename(argv[0])
-    if argv[1:2] == ["__complete"]:  # for a kubectl_complete-usercert wrapper (krew links only one binary)
+    if argv[1:2] == [
+        "__complete"
+    ]:  # for a kubectl_complete-usercert wrapper (krew links only one binary)
         from .completion import main as complete
+
         sys.exit(complete(argv[2:]))
     from ..output.console import prepare_streams
     from .applications import Main
@@ -38,10 +41,12 @@ def _funnel(main_class, argv):
         return code
     except UsercertError as exc:
         from ..output import console
+
         console.error(exc)
         return exc.exit_code
     except (Interrupted, KeyboardInterrupt) as exc:
         from ..output import console
+
         name = getattr(exc, "signal_name", "SIGINT")
         console.interrupted(name, signals.journal())
         return signals.exit_code(name) if name != "SIGINT" else EXIT_INTERRUPTED
@@ -52,6 +57,11 @@ def _funnel(main_class, argv):
         if os.environ.get("USERCERT_DEBUG"):
             raise
         from ..output import console
-        console.error(UsercertError(f"internal error: {type(exc).__name__}: {exc}",
-                                    hint="please report this; USERCERT_DEBUG=1 shows where it happened"))
+
+        console.error(
+            UsercertError(
+                f"internal error: {type(exc).__name__}: {exc}",
+                hint="please report this; USERCERT_DEBUG=1 shows where it happened",
+            )
+        )
         return EXIT_FAILED

@@ -20,14 +20,18 @@ class Main(Command):
 
     PROGNAME = "kubectl usercert"
     VERSION = __version__
-    DESCRIPTION = ("Issue X.509 client certificates signed by the cluster's CA, and self-contained kubeconfigs for "
-                   "them; keep a ledger of what was issued.")
+    DESCRIPTION = (
+        "Issue X.509 client certificates signed by the cluster's CA, and self-contained kubeconfigs for "
+        "them; keep a ledger of what was issued."
+    )
     EXAMPLES = examples.MAIN
 
     def main(self, *args):
         if args:
-            raise InvalidInput(f"unknown command {go_quote(args[0])} for {go_quote(self.PROGNAME)}",
-                               hint=f"see '{self.PROGNAME} --help'")
+            raise InvalidInput(
+                f"unknown command {go_quote(args[0])} for {go_quote(self.PROGNAME)}",
+                hint=f"see '{self.PROGNAME} --help'",
+            )
         if not self.nested_command:
             self.help()
         return EXIT_OK
@@ -44,110 +48,227 @@ class Help(Command):
             return self.parent.help()
         commands = subcommands(self.parent)
         if command not in commands:
-            raise InvalidInput(f"unknown command {go_quote(command)} for {go_quote(self.parent.PROGNAME)}",
-                               hint=f"see '{self.parent.PROGNAME} --help'")
+            raise InvalidInput(
+                f"unknown command {go_quote(command)} for {go_quote(self.parent.PROGNAME)}",
+                hint=f"see '{self.parent.PROGNAME} --help'",
+            )
         print(kubectl_help(commands[command](f"{self.parent.PROGNAME} {command}")))
         return EXIT_OK
 
 
 @Main.subcommand("create")
-class Create(Command, switches.Output, switches.OutDir, switches.UserKubeconfig, switches.Signer, switches.Key,
-             switches.Validity, switches.Masters, switches.RBAC, switches.DryRun):
+class Create(
+    Command,
+    switches.Output,
+    switches.OutDir,
+    switches.UserKubeconfig,
+    switches.Signer,
+    switches.Key,
+    switches.Validity,
+    switches.Masters,
+    switches.RBAC,
+    switches.DryRun,
+):
     """Create a key, a certificate for USER in GROUPs, and a kubeconfig in OUT_DIR/USER/."""
 
     USAGE_ARGS = "USER [GROUP...]"
     EXAMPLES = examples.CREATE
-    groups = cli.SwitchAttr(["g", "group"], str, argname="GROUP", list=True, help="a group (certificate O)")
-    verify = cli.Flag("--verify", group=switches.CLUSTER,
-                      help="then ask the cluster who it thinks the new user is (kubectl auth whoami)")
+    groups = cli.SwitchAttr(
+        ["g", "group"], str, argname="GROUP", list=True, help="a group (certificate O)"
+    )
+    verify = cli.Flag(
+        "--verify",
+        group=switches.CLUSTER,
+        help="then ask the cluster who it thinks the new user is (kubectl auth whoami)",
+    )
 
-    from_file = cli.SwitchAttr("--from-file", str, argname="FILE",
-                               help="issue every user of a CSV file (user,group,group... per line): a roster made "
-                                    "in memory and applied, without --prune")
+    from_file = cli.SwitchAttr(
+        "--from-file",
+        str,
+        argname="FILE",
+        help="issue every user of a CSV file (user,group,group... per line): a roster made "
+        "in memory and applied, without --prune",
+    )
 
     def main(self, user=None, *groups):
         if self.from_file:
             return self._from_file(user)
         if user is None:
-            raise InvalidInput("create needs a USER (or --from-file FILE)", hint=f"see '{self.PROGNAME} --help'")
+            raise InvalidInput(
+                "create needs a USER (or --from-file FILE)", hint=f"see '{self.PROGNAME} --help'"
+            )
         from ..pki.openssl import PendingKey
 
         if self.print_rbac and (self.output or self.dry_run != "none"):
-            raise InvalidInput("--print-rbac and " + ("-o" if self.output else "--dry-run") + " both write to stdout",
-                               hint="use one of them")
+            raise InvalidInput(
+                "--print-rbac and "
+                + ("-o" if self.output else "--dry-run")
+                + " both write to stdout",
+                hint="use one of them",
+            )
         rehearsal = self.dry_run != "none"  # (no key is made for a plan)
-        with nullcontext() if rehearsal else PendingKey(self.key()) as pending:  # the slow step first
+        with (
+            nullcontext() if rehearsal else PendingKey(self.key()) as pending
+        ):  # the slow step first
             from ..cluster import rbac
             from ..commands.create import CreateRequest, create
 
-            access = rbac.plan_bindings(self.clusterroles, self.roles, self.namespace, self.preset, self.bind_group)
-            return self.perform(create, CreateRequest(
-                user=user, groups=tuple(groups) + tuple(self.groups), out_dir=self.out_dir,
-                validity=self.validity(), key=self.key(), namespace=self.namespace, force=self.force,
-                allow_system_masters=self.allow_system_masters, signing=self.signer_options(), server=self.server,
-                access=access, print_rbac=self.print_rbac, verify=self.verify, pending_key=pending,
-                dry_run=self.dry_run))
-
+            access = rbac.plan_bindings(
+                self.clusterroles, self.roles, self.namespace, self.preset, self.bind_group
+            )
+            return self.perform(
+                create,
+                CreateRequest(
+                    user=user,
+                    groups=tuple(groups) + tuple(self.groups),
+                    out_dir=self.out_dir,
+                    validity=self.validity(),
+                    key=self.key(),
+                    namespace=self.namespace,
+                    force=self.force,
+                    allow_system_masters=self.allow_system_masters,
+                    signing=self.signer_options(),
+                    server=self.server,
+                    access=access,
+                    print_rbac=self.print_rbac,
+                    verify=self.verify,
+                    pending_key=pending,
+                    dry_run=self.dry_run,
+                ),
+            )
 
     def _from_file(self, user):
         from ..commands.apply import apply, csv_sources
         from ..output import console
 
         if user is not None or self.groups or self.print_rbac or self.verify or self.force:
-            raise InvalidInput("--from-file takes its users and groups from the file",
-                               hint="drop USER, GROUP, -g, --print-rbac, --verify and --force")
-        defaults = dict(keyType=self.key_type, keySize=self.key_size, namespace=self.namespace, preset=self.preset,
-                        clusterRoles=self.clusterroles, roles=[(role, self.namespace) for role in self.roles],
-                        expiration=self.expiration, days=None if self.expiration else self.days)
-        return self.perform(apply, _apply_request(self, csv_sources(self.from_file, defaults), dry_run=self.dry_run),
-                            steps=console.bar)
+            raise InvalidInput(
+                "--from-file takes its users and groups from the file",
+                hint="drop USER, GROUP, -g, --print-rbac, --verify and --force",
+            )
+        defaults = dict(
+            keyType=self.key_type,
+            keySize=self.key_size,
+            namespace=self.namespace,
+            preset=self.preset,
+            clusterRoles=self.clusterroles,
+            roles=[(role, self.namespace) for role in self.roles],
+            expiration=self.expiration,
+            days=None if self.expiration else self.days,
+        )
+        return self.perform(
+            apply,
+            _apply_request(self, csv_sources(self.from_file, defaults), dry_run=self.dry_run),
+            steps=console.bar,
+        )
 
 
 @Main.subcommand("apply")
-class Apply(Command, switches.Output, switches.OutDir, switches.Signer, switches.Masters, switches.DryRun):
+class Apply(
+    Command, switches.Output, switches.OutDir, switches.Signer, switches.Masters, switches.DryRun
+):
     """Apply a roster of users (kind: UserRoster): issue, renew, re-bind and (with --prune) revoke, in parallel."""
 
     EXAMPLES = examples.APPLY
-    filenames = cli.SwitchAttr(["f", "filename"], str, argname="FILE", list=True, mandatory=True,
-                               help="a roster file, or - for stdin")
-    prune = cli.Flag("--prune", help="revoke the users of --out-dir this tool issued that the rosters no longer list")
-    jobs = cli.SwitchAttr(["j", "jobs"], cli.Range(1, 64), argname="N", default=os.cpu_count() or 1,
-                          help="how many users to work on at once (default: the number of CPUs)")
-    server = cli.SwitchAttr("--server", str, argname="URL", group=switches.CLUSTER,
-                            help="the API server URL for new kubeconfigs (overrides the kubeconfig's)")
+    filenames = cli.SwitchAttr(
+        ["f", "filename"],
+        str,
+        argname="FILE",
+        list=True,
+        mandatory=True,
+        help="a roster file, or - for stdin",
+    )
+    prune = cli.Flag(
+        "--prune",
+        help="revoke the users of --out-dir this tool issued that the rosters no longer list",
+    )
+    jobs = cli.SwitchAttr(
+        ["j", "jobs"],
+        cli.Range(1, 64),
+        argname="N",
+        default=os.cpu_count() or 1,
+        help="how many users to work on at once (default: the number of CPUs)",
+    )
+    server = cli.SwitchAttr(
+        "--server",
+        str,
+        argname="URL",
+        group=switches.CLUSTER,
+        help="the API server URL for new kubeconfigs (overrides the kubeconfig's)",
+    )
 
     def main(self):
         from ..commands.apply import apply, file_sources
         from ..output import console
 
-        return self.perform(apply, _apply_request(self, file_sources(self.filenames), self.prune, self.dry_run,
-                                                  self.jobs), steps=console.bar)
+        return self.perform(
+            apply,
+            _apply_request(self, file_sources(self.filenames), self.prune, self.dry_run, self.jobs),
+            steps=console.bar,
+        )
 
 
 def _apply_request(app, sources, prune=False, dry_run="none", jobs=None):
     from ..commands.apply import ApplyRequest
 
-    return ApplyRequest(sources, app.out_dir, app.signer_options(), app.signer != "auto", app.server, prune, dry_run,
-                        jobs or os.cpu_count() or 1, app.allow_system_masters)
+    return ApplyRequest(
+        sources,
+        app.out_dir,
+        app.signer_options(),
+        app.signer != "auto",
+        app.server,
+        prune,
+        dry_run,
+        jobs or os.cpu_count() or 1,
+        app.allow_system_masters,
+    )
 
 
 @Main.subcommand("sign")
-class Sign(Command, switches.Output, switches.OutDir, switches.UserKubeconfig, switches.Signer, switches.Validity,
-           switches.Masters):
+class Sign(
+    Command,
+    switches.Output,
+    switches.OutDir,
+    switches.UserKubeconfig,
+    switches.Signer,
+    switches.Validity,
+    switches.Masters,
+):
     """Sign a CSR a user made with their own key; write a kubeconfig without the key, for its owner."""
 
     EXAMPLES = examples.SIGN
-    csr = cli.SwitchAttr("--csr", str, argname="FILE", mandatory=True, help="the request file (PEM or DER)")
-    user = cli.SwitchAttr("--user", str, argname="USER", mandatory=True, help="the user the request must name (its CN)")
-    groups = cli.SwitchAttr(["g", "group"], str, argname="GROUP", list=True, help="a group the request must hold (O)")
+    csr = cli.SwitchAttr(
+        "--csr", str, argname="FILE", mandatory=True, help="the request file (PEM or DER)"
+    )
+    user = cli.SwitchAttr(
+        "--user",
+        str,
+        argname="USER",
+        mandatory=True,
+        help="the user the request must name (its CN)",
+    )
+    groups = cli.SwitchAttr(
+        ["g", "group"], str, argname="GROUP", list=True, help="a group the request must hold (O)"
+    )
 
     def main(self):
         from ..commands.sign import SignRequest, sign
 
-        return self.perform(sign, SignRequest(
-            csr_path=self.csr, user=self.user, groups=tuple(self.groups), out_dir=self.out_dir,
-            validity=self.validity(), namespace=self.namespace, force=self.force,
-            allow_system_masters=self.allow_system_masters, signing=self.signer_options(), server=self.server))
+        return self.perform(
+            sign,
+            SignRequest(
+                csr_path=self.csr,
+                user=self.user,
+                groups=tuple(self.groups),
+                out_dir=self.out_dir,
+                validity=self.validity(),
+                namespace=self.namespace,
+                force=self.force,
+                allow_system_masters=self.allow_system_masters,
+                signing=self.signer_options(),
+                server=self.server,
+            ),
+        )
 
 
 @Main.subcommand("inspect")
@@ -156,12 +277,19 @@ class Inspect(Command, switches.Output, switches.OutDir, switches.Cluster):
 
     USAGE_ARGS = "USER|KUBECONFIG|CERT.pem"
     EXAMPLES = examples.INSPECT
-    ca_cert = cli.SwitchAttr("--ca-cert", str, argname="FILE", help="check the chain against this CA (default: the CA found)")
+    ca_cert = cli.SwitchAttr(
+        "--ca-cert",
+        str,
+        argname="FILE",
+        help="check the chain against this CA (default: the CA found)",
+    )
 
     def main(self, target):
         from ..commands.inspect import InspectRequest, inspect
 
-        return self.perform(inspect, InspectRequest(target, self.out_dir, self.ca_cert, self.kubectl()))
+        return self.perform(
+            inspect, InspectRequest(target, self.out_dir, self.ca_cert, self.kubectl())
+        )
 
 
 @Main.subcommand("list")
@@ -171,12 +299,24 @@ class List(Command, switches.Output, switches.OutDir, switches.Cluster):
     USAGE_ARGS = "[USER...]"
     EXAMPLES = examples.LIST
     OUTPUTS = ("prometheus",)
-    expiring = cli.SwitchAttr("--expiring", str, argname="DURATION",
-                              help="only those expiring within this window (e.g. 30d; expired included, revoked not)")
-    exit_code = cli.Flag("--exit-code", help="exit 1 when any certificate is listed (with --expiring: about to expire)")
-    textfile = cli.SwitchAttr("--textfile", str, argname="FILE", group=switches.OUTPUT,
-                              help="write the -o prometheus metrics to FILE (NAME.prom in node_exporter's textfile "
-                                   "folder) whole: a temporary file beside it, renamed over it")
+    expiring = cli.SwitchAttr(
+        "--expiring",
+        str,
+        argname="DURATION",
+        help="only those expiring within this window (e.g. 30d; expired included, revoked not)",
+    )
+    exit_code = cli.Flag(
+        "--exit-code",
+        help="exit 1 when any certificate is listed (with --expiring: about to expire)",
+    )
+    textfile = cli.SwitchAttr(
+        "--textfile",
+        str,
+        argname="FILE",
+        group=switches.OUTPUT,
+        help="write the -o prometheus metrics to FILE (NAME.prom in node_exporter's textfile "
+        "folder) whole: a temporary file beside it, renamed over it",
+    )
 
     def main(self, *users):
         from ..commands.list import ListRequest, list_certificates
@@ -184,14 +324,21 @@ class List(Command, switches.Output, switches.OutDir, switches.Cluster):
 
         if self.textfile is not None:
             if self.output not in (None, "prometheus"):
-                raise InvalidInput(f"--textfile writes -o prometheus metrics, not -o {self.output}",
-                                   hint="drop -o, or use -o prometheus")
+                raise InvalidInput(
+                    f"--textfile writes -o prometheus metrics, not -o {self.output}",
+                    hint="drop -o, or use -o prometheus",
+                )
             self.output = "prometheus"
             from ..output.metrics import check_textfile
+
             check_textfile(self.textfile)
         window = parse_duration(self.expiring, "--expiring") if self.expiring else None
-        return self.perform(list_certificates, ListRequest(self.out_dir, window, self.expiring, self.exit_code,
-                                                           self.kubectl(), users=users))
+        return self.perform(
+            list_certificates,
+            ListRequest(
+                self.out_dir, window, self.expiring, self.exit_code, self.kubectl(), users=users
+            ),
+        )
 
     def write_metrics(self, inventory):
         from ..output import console, metrics
@@ -200,9 +347,13 @@ class List(Command, switches.Output, switches.OutDir, switches.Cluster):
         if self.textfile is None:
             return console.emit_text(text)
         metrics.write_textfile(self.textfile, text)
-        console.say(f"Wrote the metrics of {len(inventory.rows)} certificate(s) to {console.text(self.textfile)}")
+        console.say(
+            f"Wrote the metrics of {len(inventory.rows)} certificate(s) to {console.text(self.textfile)}"
+        )
         if not self.textfile.endswith(".prom"):
-            console.warn("node_exporter's textfile collector reads only files whose names end in .prom")
+            console.warn(
+                "node_exporter's textfile collector reads only files whose names end in .prom"
+            )
 
 
 @Main.subcommand("whois")
@@ -219,23 +370,46 @@ class Whois(Command, switches.Output, switches.OutDir):
 
 
 @Main.subcommand("renew")
-class Renew(Command, switches.Output, switches.OutDir, switches.Signer, switches.Key, switches.KeptValidity,
-            switches.Masters):
+class Renew(
+    Command,
+    switches.Output,
+    switches.OutDir,
+    switches.Signer,
+    switches.Key,
+    switches.KeptValidity,
+    switches.Masters,
+):
     """A new certificate for USER as the ledger last recorded (groups, lifetime, signer; same key unless --rekey), in place."""
 
     USAGE_ARGS = "USER"
     EXAMPLES = examples.RENEW
-    groups = cli.SwitchAttr(["g", "group"], str, argname="GROUP", list=True, help="change the groups (default: those the ledger last recorded)")
+    groups = cli.SwitchAttr(
+        ["g", "group"],
+        str,
+        argname="GROUP",
+        list=True,
+        help="change the groups (default: those the ledger last recorded)",
+    )
     rekey = cli.Flag("--rekey", group=switches.KEY, help="make a new key too")
 
     def main(self, user):
         from ..commands.renew import RenewRequest, renew
 
-        return self.perform(renew, RenewRequest(
-            user=user, out_dir=self.out_dir, groups=tuple(self.groups) if self.groups else None,
-            validity=self.validity(), rekey=self.rekey, key_type=self.key_type, key_size=self.key_size,
-            allow_system_masters=self.allow_system_masters, signing=self.signer_options(),
-            signer_given=self.signer_given()))
+        return self.perform(
+            renew,
+            RenewRequest(
+                user=user,
+                out_dir=self.out_dir,
+                groups=tuple(self.groups) if self.groups else None,
+                validity=self.validity(),
+                rekey=self.rekey,
+                key_type=self.key_type,
+                key_size=self.key_size,
+                allow_system_masters=self.allow_system_masters,
+                signing=self.signer_options(),
+                signer_given=self.signer_given(),
+            ),
+        )
 
 
 @Main.subcommand("verify")
@@ -257,6 +431,7 @@ class Revoke(Command, switches.Output, switches.OutDir, switches.Cluster, switch
 
     USAGE_ARGS = "USER"
     EXAMPLES = examples.REVOKE
+
     def main(self, user):
         from ..commands.revoke import RevokeRequest, revoke
 
@@ -268,7 +443,12 @@ class Demo(Command, switches.Output):
     """A first run with no cluster: a throwaway CA, a user issued as 'create' does, and what to try next."""
 
     EXAMPLES = examples.DEMO
-    directory = cli.SwitchAttr("--dir", str, argname="DIR", help="where to put the demo's files (default: a new temporary folder)")
+    directory = cli.SwitchAttr(
+        "--dir",
+        str,
+        argname="DIR",
+        help="where to put the demo's files (default: a new temporary folder)",
+    )
 
     def main(self):
         from ..commands.demo import DemoRequest, demo

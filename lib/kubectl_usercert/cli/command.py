@@ -21,7 +21,14 @@ from .plumbum_adapter import (
     switch_defaults,
 )
 
-_GROUP_ORDER = ("Options", "Key options", "Signer options", "RBAC options", "Cluster options", "Output options")
+_GROUP_ORDER = (
+    "Options",
+    "Key options",
+    "Signer options",
+    "RBAC options",
+    "Cluster options",
+    "Output options",
+)
 
 
 class Command(plumbum_adapter.Application):
@@ -33,8 +40,12 @@ class Command(plumbum_adapter.Application):
 
     def rewrite_argv(self, argv):
         """The command line as kubectl reads flags, in the one spelling plumbum reads exactly."""
-        return flags.normalize(argv, plumbum_adapter.switches_by_name(self), plumbum_adapter.subcommand_names(self),
-                               f"see '{self.PROGNAME} --help'")
+        return flags.normalize(
+            argv,
+            plumbum_adapter.switches_by_name(self),
+            plumbum_adapter.subcommand_names(self),
+            f"see '{self.PROGNAME} --help'",
+        )
 
     # plumbum's usage errors, with cobra's words for a missing flag and a wrong count of arguments.
 
@@ -43,15 +54,24 @@ class Command(plumbum_adapter.Application):
 
     def refuse_arguments(self, arguments):
         usage = f"usage: {self.PROGNAME} {self.USAGE_ARGS} [options]" if self.USAGE_ARGS else None
-        return InvalidInput(arguments_error(self, arguments), hint=usage or f"see '{self.PROGNAME} --help'")
+        return InvalidInput(
+            arguments_error(self, arguments), hint=usage or f"see '{self.PROGNAME} --help'"
+        )
 
     def refuse_missing(self, names):
-        return InvalidInput(f"required flag(s) {', '.join(map(go_quote, names))} not set",
-                            hint=f"see '{self.PROGNAME} --help'")
+        return InvalidInput(
+            f"required flag(s) {', '.join(map(go_quote, names))} not set",
+            hint=f"see '{self.PROGNAME} --help'",
+        )
 
     def refuse_value(self, value, argtype, name):
-        expected = f"one of {', '.join(sorted(map(str, argtype.values)))}" if isinstance(argtype, cli.Set) else \
-            f"a number from {argtype.start} to {argtype.end}" if isinstance(argtype, cli.Range) else "a number"
+        expected = (
+            f"one of {', '.join(sorted(map(str, argtype.values)))}"
+            if isinstance(argtype, cli.Set)
+            else f"a number from {argtype.start} to {argtype.end}"
+            if isinstance(argtype, cli.Range)
+            else "a number"
+        )
         return f'invalid argument "{value}" for "--{name}" flag: must be {expected}'
 
     def perform(self, core, request, steps=None):
@@ -62,6 +82,7 @@ class Command(plumbum_adapter.Application):
         output = getattr(self, "output", None)
         if output:
             from ..output import contract
+
             contract.check_output_format(output, self.OUTPUTS)
             console.require_stdout()  # before the work: its result must not be lost
         console.set_quiet(getattr(self, "quiet", False))
@@ -93,7 +114,7 @@ def _kubectl_style(message):
     message = message.rstrip(".")
     for plumbum_says, kubectl_says in (("Switch ", "flag "), ("Unknown switch", "unknown flag")):
         if message.startswith(plumbum_says):
-            message = kubectl_says + message[len(plumbum_says):]
+            message = kubectl_says + message[len(plumbum_says) :]
     return message
 
 
@@ -124,7 +145,11 @@ def kubectl_help(app):
     """Description, examples, flags by group, usage: as `kubectl CMD --help` reads."""
     lines = [_summary(type(app)), ""]
     if app.EXAMPLES.strip():
-        lines += ["Examples:"] + ["  " + line if line else "" for line in app.EXAMPLES.strip().splitlines()] + [""]
+        lines += (
+            ["Examples:"]
+            + ["  " + line if line else "" for line in app.EXAMPLES.strip().splitlines()]
+            + [""]
+        )
     commands = subcommands(app)
     if commands:
         lines.append("Commands:")
@@ -135,7 +160,13 @@ def kubectl_help(app):
         lines.append("")
     lines += _flag_groups(app)
     args = f" {app.USAGE_ARGS}" if app.USAGE_ARGS else ""
-    lines += ["Usage:", f"  {app.PROGNAME}{args} [options]" if not commands else f"  {app.PROGNAME} COMMAND [options]", ""]
+    lines += [
+        "Usage:",
+        f"  {app.PROGNAME}{args} [options]"
+        if not commands
+        else f"  {app.PROGNAME} COMMAND [options]",
+        "",
+    ]
     if commands:
         lines.append(f'Use "{app.PROGNAME} COMMAND --help" for more information about a command.')
     return "\n".join(lines).rstrip() + "\n"
@@ -168,10 +199,14 @@ def _flag(info, defaults, more_formats=()):
     if info.argtype is not None:
         default = defaults.get(long)
         value = info.argname if info.argname and info.argname != "VALUE" else "VALUE"
-        prefix += f"={value}" + (f" (default {default})" if default not in (None, "", False, []) else "")
+        prefix += f"={value}" + (
+            f" (default {default})" if default not in (None, "", False, []) else ""
+        )
         if info.list:
             prefix += " (repeatable)"
-    text = re.sub(r";\s*the default is .*$", "", info.help or "", flags=re.S)  # plumbum's; shown above
+    text = re.sub(
+        r";\s*the default is .*$", "", info.help or "", flags=re.S
+    )  # plumbum's; shown above
     if more_formats:  # this command's own -o formats (list: prometheus)
         text += "; also " + ", ".join(more_formats)
     return [f"  {prefix}", f"        {text}"] if text else [f"  {prefix}"]

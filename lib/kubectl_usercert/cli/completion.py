@@ -36,7 +36,11 @@ DIRECTIVE_KEEP_ORDER = 32
 USER_WORDS = {"user", "users", "target"}
 PATH_WORDS = {"kubeconfig", "file", "path", "target", "cert", "csr"}
 OUTPUT_FORMATS = ("json", "jsonpath=", "name", "yaml")
-MANIFEST_EXTENSIONS = ("json", "yaml", "yml")  # what kubectl's -f completes (FileExtensions in kubectl)
+MANIFEST_EXTENSIONS = (
+    "json",
+    "yaml",
+    "yml",
+)  # what kubectl's -f completes (FileExtensions in kubectl)
 
 
 def main(argv=None):
@@ -160,7 +164,9 @@ def _values(state, flag, partial, environ):
         # jsonpath= is not a whole word: no space after it (cobra's NoSpace holds for every candidate)
         whole = not candidates or not all(c.endswith("=") for c in candidates)
         return candidates, DIRECTIVE_NO_FILE_COMP | (0 if whole else DIRECTIVE_NO_SPACE)
-    if "filename" in names:  # -f, as kubectl's own -f offers them: manifests, and folders to reach them
+    if (
+        "filename" in names
+    ):  # -f, as kubectl's own -f offers them: manifests, and folders to reach them
         return list(MANIFEST_EXTENSIONS), DIRECTIVE_FILTER_FILE_EXT
     if flag.get("argname") == "FILE":
         return [], DIRECTIVE_DEFAULT  # the shell completes file names
@@ -171,11 +177,16 @@ def _values(state, flag, partial, environ):
 
 def _positional(commands, state, current, environ):
     if state.command == "":
-        return ([] if state.positionals else _command_names(commands, current)), DIRECTIVE_NO_FILE_COMP
+        return (
+            [] if state.positionals else _command_names(commands, current)
+        ), DIRECTIVE_NO_FILE_COMP
     arguments = commands[state.command]["args"]
     index = len(state.positionals)
-    name = arguments[min(index, len(arguments) - 1)] if arguments and (index < len(arguments) or
-                                                                        arguments[-1].endswith("*")) else ""
+    name = (
+        arguments[min(index, len(arguments) - 1)]
+        if arguments and (index < len(arguments) or arguments[-1].endswith("*"))
+        else ""
+    )
     words = set(name.rstrip("*").split("_"))
     if "command" in words:  # help COMMAND
         return _command_names(commands, current), DIRECTIVE_NO_FILE_COMP
@@ -185,8 +196,11 @@ def _positional(commands, state, current, environ):
 
 
 def _command_names(commands, current):
-    return [f"{name}\t{command['help']}" if command["help"] else name
-            for name, command in sorted(commands.items()) if name and name.startswith(current)]
+    return [
+        f"{name}\t{command['help']}" if command["help"] else name
+        for name, command in sorted(commands.items())
+        if name and name.startswith(current)
+    ]
 
 
 def _user_names(out_dir, current):
@@ -215,11 +229,21 @@ def _kubectl_names(state, what, partial, environ):
     if what == "get-contexts":
         argv += ["-o", "name"]
     try:
-        answer = subprocess.run(argv, capture_output=True, text=True, timeout=5, stdin=subprocess.DEVNULL,
-                                env=dict(environ))
+        answer = subprocess.run(
+            argv,
+            capture_output=True,
+            text=True,
+            timeout=5,
+            stdin=subprocess.DEVNULL,
+            env=dict(environ),
+        )
     except (OSError, subprocess.SubprocessError):
         return []
-    names = answer.stdout.splitlines()[0 if what == "get-contexts" else 1:] if answer.returncode == 0 else []
+    names = (
+        answer.stdout.splitlines()[0 if what == "get-contexts" else 1 :]
+        if answer.returncode == 0
+        else []
+    )
     return sorted(name for name in names if name.startswith(partial) and name.isprintable())
 
 

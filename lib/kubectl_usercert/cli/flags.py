@@ -90,7 +90,9 @@ def _boolean(info, shown, value, given, usage_hint):
     elif value in _FALSE:
         given[:] = [(seen, tokens) for seen, tokens in given if seen is not info]
     else:
-        raise InvalidInput(f'invalid argument "{value}" for "{shown}" flag: not true or false', hint=usage_hint)
+        raise InvalidInput(
+            f'invalid argument "{value}" for "{shown}" flag: not true or false', hint=usage_hint
+        )
 
 
 def _add(given, info, tokens):

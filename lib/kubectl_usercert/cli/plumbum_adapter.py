@@ -31,8 +31,11 @@ from plumbum.cli import application
 from plumbum.cli.switches import MissingMandatorySwitch, PositionalArgumentsError, SwitchError
 
 # (ShowCompletion, for plumbum's --completions, came with 2.0)
-_META_SWITCHES = tuple(getattr(application, name) for name in ("ShowHelp", "ShowHelpAll", "ShowVersion",
-                                                               "ShowCompletion") if hasattr(application, name))
+_META_SWITCHES = tuple(
+    getattr(application, name)
+    for name in ("ShowHelp", "ShowHelpAll", "ShowVersion", "ShowCompletion")
+    if hasattr(application, name)
+)
 
 
 class Application(cli.Application):
@@ -67,8 +70,11 @@ class Application(cli.Application):
         except PositionalArgumentsError:
             raise self.refuse_arguments(tailargs) from None
         except MissingMandatorySwitch:
-            missing = sorted(long_name(info) for info in self._switches_by_func.values()
-                             if info.mandatory and info.func not in swfuncs)
+            missing = sorted(
+                long_name(info)
+                for info in self._switches_by_func.values()
+                if info.mandatory and info.func not in swfuncs
+            )
             raise self.refuse_missing(missing) from None
 
     def _usage_errors(self, parse, *args):
@@ -79,7 +85,9 @@ class Application(cli.Application):
         except SwitchError as exc:
             raise self.refuse_usage(str(exc)) from None
 
-    def _handle_argument(self, val, argtype, name):  # (a static method in plumbum, always called on self)
+    def _handle_argument(
+        self, val, argtype, name
+    ):  # (a static method in plumbum, always called on self)
         try:
             return cli.Application._handle_argument(val, argtype, name)
         except SwitchError:

@@ -30,10 +30,25 @@ def uncarried_character(text):
 
 
 # The fields this tool reads, with the type client-go gives them (str, bool, or base64 bytes).
-CLUSTER_FIELDS = {"server": str, "tls-server-name": str, "proxy-url": str, "certificate-authority": str,
-                  "certificate-authority-data": bytes, "insecure-skip-tls-verify": bool, "disable-compression": bool}
-USER_FIELDS = {"client-certificate": str, "client-certificate-data": bytes, "client-key": str,
-               "client-key-data": bytes, "token": str, "tokenFile": str, "username": str, "password": str}
+CLUSTER_FIELDS = {
+    "server": str,
+    "tls-server-name": str,
+    "proxy-url": str,
+    "certificate-authority": str,
+    "certificate-authority-data": bytes,
+    "insecure-skip-tls-verify": bool,
+    "disable-compression": bool,
+}
+USER_FIELDS = {
+    "client-certificate": str,
+    "client-certificate-data": bytes,
+    "client-key": str,
+    "client-key-data": bytes,
+    "token": str,
+    "tokenFile": str,
+    "username": str,
+    "password": str,
+}
 CONTEXT_FIELDS = {"cluster": str, "user": str, "namespace": str}
 
 
@@ -53,7 +68,9 @@ def kubeconfig_paths(explicit=None, environ=None):
     environ = os.environ if environ is None else environ
     if explicit:
         if not os.path.isfile(explicit):
-            raise InvalidInput(f"the kubeconfig {explicit} does not exist", hint="check --kubeconfig")
+            raise InvalidInput(
+                f"the kubeconfig {explicit} does not exist", hint="check --kubeconfig"
+            )
         return [explicit]
     if environ.get("KUBECONFIG"):
         seen, paths = set(), []
@@ -72,7 +89,11 @@ def load_merged(paths):
     for path in paths:
         document = read_document(path)
         folder = os.path.dirname(os.path.abspath(path))
-        for kind, fields_of in (("clusters", CLUSTER_FIELDS), ("contexts", CONTEXT_FIELDS), ("users", USER_FIELDS)):
+        for kind, fields_of in (
+            ("clusters", CLUSTER_FIELDS),
+            ("contexts", CONTEXT_FIELDS),
+            ("users", USER_FIELDS),
+        ):
             target = getattr(merged, kind)
             for name, entry in named_entries(document, kind, fields_of, path):
                 if name not in target:
@@ -92,16 +113,24 @@ def read_document(path):
         document = yamltext.load(data.decode("utf-8"))
     except UnicodeDecodeError:
         raise InvalidInput(f"the kubeconfig {path} is not UTF-8 text", hint=check) from None
-    except Exception as exc:  # yaml.YAMLError, RecursionError: not imported here, so PyYAML loads only on use
+    except (
+        Exception
+    ) as exc:  # yaml.YAMLError, RecursionError: not imported here, so PyYAML loads only on use
         if not (yamltext.is_error(exc) or isinstance(exc, RecursionError)):
             raise
-        raise InvalidInput(f"the kubeconfig {path} is not valid YAML{yamltext.error_line(exc)}", hint=check) from None
+        raise InvalidInput(
+            f"the kubeconfig {path} is not valid YAML{yamltext.error_line(exc)}", hint=check
+        ) from None
     if document is None:
         return {}
     if not isinstance(document, dict):
-        raise InvalidInput(f"the kubeconfig {path} is not a kubeconfig (not a YAML mapping)", hint=check)
+        raise InvalidInput(
+            f"the kubeconfig {path} is not a kubeconfig (not a YAML mapping)", hint=check
+        )
     if yamltext.expanded_size(document) > yamltext.MAX_NODES:
-        raise InvalidInput(f"the kubeconfig {path} expands to too much data (YAML aliases)", hint=check)
+        raise InvalidInput(
+            f"the kubeconfig {path} expands to too much data (YAML aliases)", hint=check
+        )
     return document
 
 
@@ -111,21 +140,36 @@ def named_entries(document, kind, fields_of, path):
         return []
     what = f"the kubeconfig {path}"
     if not isinstance(entries, list):
-        raise InvalidInput(f"{what}: {kind} is not a list", hint=f"check it with: kubectl config view --kubeconfig {path}")
+        raise InvalidInput(
+            f"{what}: {kind} is not a list",
+            hint=f"check it with: kubectl config view --kubeconfig {path}",
+        )
     named = []
     for entry in entries:
-        if not isinstance(entry, dict) or not isinstance(entry.get("name"), str) or not entry["name"]:
-            raise InvalidInput(f"{what}: an entry of {kind} has no name",
-                               hint=f"every entry needs a name; check it with: kubectl config view --kubeconfig {path}")
-        if any(name == entry["name"] for name, _ in named):  # client-go: "duplicate name ... in list"
-            raise InvalidInput(f'{what}: two {kind} are named "{entry["name"]}"',
-                               hint="kubectl refuses the whole file for it (duplicate name in list); rename or remove one")
+        if (
+            not isinstance(entry, dict)
+            or not isinstance(entry.get("name"), str)
+            or not entry["name"]
+        ):
+            raise InvalidInput(
+                f"{what}: an entry of {kind} has no name",
+                hint=f"every entry needs a name; check it with: kubectl config view --kubeconfig {path}",
+            )
+        if any(
+            name == entry["name"] for name, _ in named
+        ):  # client-go: "duplicate name ... in list"
+            raise InvalidInput(
+                f'{what}: two {kind} are named "{entry["name"]}"',
+                hint="kubectl refuses the whole file for it (duplicate name in list); rename or remove one",
+            )
         body = entry.get(kind[:-1])
         if body is None:
             body = {}
         if not isinstance(body, dict):
-            raise InvalidInput(f'{what}: {kind[:-1]} "{entry["name"]}" is not a mapping',
-                               hint=f"check it with: kubectl config view --kubeconfig {path}")
+            raise InvalidInput(
+                f'{what}: {kind[:-1]} "{entry["name"]}" is not a mapping',
+                hint=f"check it with: kubectl config view --kubeconfig {path}",
+            )
         for key, expected in fields_of.items():
             _typed(body, key, expected, f'{path} ({kind[:-1]} "{entry["name"]}")')
         named.append((entry["name"], body))
@@ -139,12 +183,17 @@ def _typed(mapping, key, expected, where):
         return None
     if expected is bytes:
         if not isinstance(value, str) or not _is_base64(value):
-            raise InvalidInput(f"{where}: {key} is not base64 data", hint="check it with: kubectl config view --raw")
+            raise InvalidInput(
+                f"{where}: {key} is not base64 data",
+                hint="check it with: kubectl config view --raw",
+            )
         return value
     if not isinstance(value, expected) or (expected is str and isinstance(value, bool)):
         shown = "true or false" if expected is bool else "a string"
-        raise InvalidInput(f"{where}: {key} is {type(value).__name__} {str(value)[:40]!r}, not {shown}",
-                           hint="kubectl refuses this file too; fix the value (quotes make YAML strings)")
+        raise InvalidInput(
+            f"{where}: {key} is {type(value).__name__} {str(value)[:40]!r}, not {shown}",
+            hint="kubectl refuses this file too; fix the value (quotes make YAML strings)",
+        )
     return value
 
 

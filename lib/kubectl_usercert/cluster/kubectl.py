@@ -26,7 +26,9 @@ def _binary():
     name = os.environ.get(KUBECTL_ENV) or "kubectl"
     path = shutil.which(name)
     if not path:
-        raise ToolMissing(f"kubectl was not found ({name})", hint=f"install kubectl, or point {KUBECTL_ENV} at it")
+        raise ToolMissing(
+            f"kubectl was not found ({name})", hint=f"install kubectl, or point {KUBECTL_ENV} at it"
+        )
     return path
 
 
@@ -76,11 +78,16 @@ class Kubectl:
     def run(self, args, text=None):
         """Run kubectl (stdin: `text`, else closed); return its result whatever the exit code."""
         try:
-            done = process.run([_binary(), *self._global_args(), *args], timeout=self.timeout + 5,
-                               stdin=None if text is None else text.encode("utf-8"))
+            done = process.run(
+                [_binary(), *self._global_args(), *args],
+                timeout=self.timeout + 5,
+                stdin=None if text is None else text.encode("utf-8"),
+            )
         except process.TimedOut:
-            raise UsercertError(f"kubectl did not answer within {self.timeout:g}s (kubectl {' '.join(args[:3])})",
-                                hint="check that the cluster is reachable, or raise --timeout") from None
+            raise UsercertError(
+                f"kubectl did not answer within {self.timeout:g}s (kubectl {' '.join(args[:3])})",
+                hint="check that the cluster is reachable, or raise --timeout",
+            ) from None
         return KubectlResult(done.code, done.out, done.err)
 
     def checked(self, args, what, text=None, hints=None):
@@ -99,9 +106,11 @@ class Kubectl:
             return None
         answer = result.json_object()
         if answer is None:
-            error = UsercertError(f"kubectl's answer when asked to {what} is not a JSON object",
-                                  details=result.stdout.strip()[:200] or "(empty)",
-                                  hint=f"check kubectl itself (kubectl version; {KUBECTL_ENV} picks another)")
+            error = UsercertError(
+                f"kubectl's answer when asked to {what} is not a JSON object",
+                details=result.stdout.strip()[:200] or "(empty)",
+                hint=f"check kubectl itself (kubectl version; {KUBECTL_ENV} picks another)",
+            )
             error.kind = "garbled"  # (its answer stays out of result fields: see summary)
             raise error
         return answer
@@ -112,12 +121,21 @@ _KINDS = (
     (r"Unauthorized|You must be logged in", "unauthorized"),
     (r"\(Forbidden\)|is forbidden|forbidden:", "forbidden"),
     (r"\(AlreadyExists\)|already exists", "exists"),
-    (r"\(NotFound\)|not found|could not find the requested resource|doesn't have a resource type", "missing"),
+    (
+        r"\(NotFound\)|not found|could not find the requested resource|doesn't have a resource type",
+        "missing",
+    ),
     (r"\(Invalid\)|is invalid", "invalid"),
-    (r"connection refused|no such host|i/o timeout|Client.Timeout|dial tcp|unable to connect|"
-     r"context deadline exceeded|TLS handshake|certificate signed by unknown authority|EOF", "unreachable"),
-    (r"error loading config|invalid configuration|no configuration has been provided|context was not found|"
-     r"cluster .* not found|yaml:|json:", "config"),
+    (
+        r"connection refused|no such host|i/o timeout|Client.Timeout|dial tcp|unable to connect|"
+        r"context deadline exceeded|TLS handshake|certificate signed by unknown authority|EOF",
+        "unreachable",
+    ),
+    (
+        r"error loading config|invalid configuration|no configuration has been provided|context was not found|"
+        r"cluster .* not found|yaml:|json:",
+        "config",
+    ),
 )
 _HINTS = {
     "unauthorized": "the cluster did not accept your credentials; check --kubeconfig and --context",
@@ -147,9 +165,15 @@ def failure(what, stderr, hints=None):
 
 # A kubectl failure in this tool's words, by its kind: what goes into machine-readable fields, where
 # kubectl's own message (prose that changes between versions) does not.
-_KIND_WORDS = {"unauthorized": "the cluster did not accept the credentials", "forbidden": "not permitted (RBAC)",
-               "exists": "it exists already", "missing": "not found", "invalid": "refused as invalid",
-               "unreachable": "the cluster could not be reached", "config": "the kubeconfig is not usable"}
+_KIND_WORDS = {
+    "unauthorized": "the cluster did not accept the credentials",
+    "forbidden": "not permitted (RBAC)",
+    "exists": "it exists already",
+    "missing": "not found",
+    "invalid": "refused as invalid",
+    "unreachable": "the cluster could not be reached",
+    "config": "the kubeconfig is not usable",
+}
 
 
 def summary(exc):

@@ -47,11 +47,15 @@ class BindingPlan:
 
 def plan_bindings(clusterroles=(), roles=(), namespace=None, preset=None, bind_group=False):
     if roles and not namespace:
-        raise InvalidInput("--role binds in a namespace", hint="add -n NAMESPACE (or use --clusterrole)")
+        raise InvalidInput(
+            "--role binds in a namespace", hint="add -n NAMESPACE (or use --clusterrole)"
+        )
     plan = BindingPlan(bind_group=bind_group)
     if preset:
         if preset not in PRESETS:
-            raise InvalidInput(f"unknown preset {preset!r}", hint=f"use one of: {', '.join(PRESETS)}")
+            raise InvalidInput(
+                f"unknown preset {preset!r}", hint=f"use one of: {', '.join(PRESETS)}"
+            )
         plan.create_read_only_role = preset == "read-only"
         clusterroles = (READ_ONLY_ROLE if preset == "read-only" else preset,) + tuple(clusterroles)
     for name in dict.fromkeys(clusterroles):
@@ -64,9 +68,16 @@ def plan_bindings(clusterroles=(), roles=(), namespace=None, preset=None, bind_g
 def read_only_cluster_role():
     """The blog's read-only-user role, under the tool's name."""
     return {
-        "apiVersion": RBAC_API, "kind": "ClusterRole",
+        "apiVersion": RBAC_API,
+        "kind": "ClusterRole",
         "metadata": {"name": READ_ONLY_ROLE, "labels": {MANAGED_BY_LABEL: MANAGED_BY}},
-        "rules": [{"apiGroups": [""], "resources": ["pods", "namespaces"], "verbs": ["get", "list", "watch"]}],
+        "rules": [
+            {
+                "apiGroups": [""],
+                "resources": ["pods", "namespaces"],
+                "verbs": ["get", "list", "watch"],
+            }
+        ],
     }
 
 
@@ -83,12 +94,18 @@ def binding_manifests(plan, user, groups):
     manifests = [read_only_cluster_role()] if plan.create_read_only_role else []
     subjects = [("Group", group) for group in groups] if plan.bind_group else [("User", user)]
     if plan.bind_group and not groups:
-        raise InvalidInput("--bind-group needs at least one group", hint="add -g GROUP, or drop --bind-group")
-    system_groups = [group for group in groups if group.startswith("system:")] if plan.bind_group else []
+        raise InvalidInput(
+            "--bind-group needs at least one group", hint="add -g GROUP, or drop --bind-group"
+        )
+    system_groups = (
+        [group for group in groups if group.startswith("system:")] if plan.bind_group else []
+    )
     if system_groups:
-        raise InvalidInput(f"--bind-group would bind {system_groups[0]}, a Kubernetes system group that holds "
-                           "users this certificate does not make (system:authenticated is every user)",
-                           hint="bind the user instead (drop --bind-group), or bind that group by hand if you mean it")
+        raise InvalidInput(
+            f"--bind-group would bind {system_groups[0]}, a Kubernetes system group that holds "
+            "users this certificate does not make (system:authenticated is every user)",
+            hint="bind the user instead (drop --bind-group), or bind that group by hand if you mean it",
+        )
     for role in plan.roles:
         for kind, name in subjects:
             manifests.append(_binding(role, kind, name))
@@ -102,7 +119,9 @@ def _binding(role, subject_kind, subject_name):
         # with role b:c would otherwise both be usercert:a:b:c, and the second apply would take the first's over
         "name": f"{prefix}{_name_part(subject_name, '~/%:')}:{_name_part(role.name)}",
         "labels": {MANAGED_BY_LABEL: MANAGED_BY},
-        "annotations": {GROUP_ANNOTATION if subject_kind == "Group" else USER_ANNOTATION: subject_name},
+        "annotations": {
+            GROUP_ANNOTATION if subject_kind == "Group" else USER_ANNOTATION: subject_name
+        },
     }
     if role.namespace:
         metadata["namespace"] = role.namespace
@@ -111,7 +130,9 @@ def _binding(role, subject_kind, subject_name):
         "kind": "RoleBinding" if role.namespace else "ClusterRoleBinding",
         "metadata": metadata,
         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": role.kind, "name": role.name},
-        "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": subject_kind, "name": subject_name}],
+        "subjects": [
+            {"apiGroup": "rbac.authorization.k8s.io", "kind": subject_kind, "name": subject_name}
+        ],
     }
 
 
@@ -131,15 +152,23 @@ def check_roles_exist(kubectl, plan):
         if role.kind == "Role":
             args += ["-n", role.namespace]
         where = f' in namespace "{role.namespace}"' if role.kind == "Role" else ""
-        _must_exist(kubectl, args, f'{role.kind} "{role.name}"{where}',
-                    f"create it first, or pick another (kubectl get {role.kind.lower()}s)")
+        _must_exist(
+            kubectl,
+            args,
+            f'{role.kind} "{role.name}"{where}',
+            f"create it first, or pick another (kubectl get {role.kind.lower()}s)",
+        )
 
 
 def check_namespace_exists(kubectl, namespace):
     """A RoleBinding into a namespace that is not there fails only after the certificate was issued:
     checked before."""
-    _must_exist(kubectl, ["get", "namespace", namespace, "-o", "name"], f'namespace "{namespace}"',
-                f"create it first (kubectl create namespace {namespace}), or pick another")
+    _must_exist(
+        kubectl,
+        ["get", "namespace", namespace, "-o", "name"],
+        f'namespace "{namespace}"',
+        f"create it first (kubectl create namespace {namespace}), or pick another",
+    )
 
 
 def _must_exist(kubectl, args, what, hint):
@@ -157,24 +186,40 @@ def check_names_free(kubectl, manifests):
     for manifest in manifests:
         if not manifest["kind"].endswith("Binding"):
             continue
-        args = ["get", f"{manifest['kind'].lower()}s.rbac.authorization.k8s.io", manifest["metadata"]["name"],
-                "-o", "json", "--ignore-not-found"]
+        args = [
+            "get",
+            f"{manifest['kind'].lower()}s.rbac.authorization.k8s.io",
+            manifest["metadata"]["name"],
+            "-o",
+            "json",
+            "--ignore-not-found",
+        ]
         if manifest["metadata"].get("namespace"):
             args += ["-n", manifest["metadata"]["namespace"]]
-        existing = kubectl.json(args, f'look up {manifest["kind"]} "{manifest["metadata"]["name"]}"', allow_empty=True)
+        existing = kubectl.json(
+            args, f'look up {manifest["kind"]} "{manifest["metadata"]["name"]}"', allow_empty=True
+        )
         if existing is None:
             continue
-        if existing.get("subjects") != manifest["subjects"] or existing.get("roleRef") != manifest["roleRef"]:
-            raise InvalidInput(f'{manifest["kind"]} "{manifest["metadata"]["name"]}" exists and binds something else',
-                               hint="look at it with kubectl get -o yaml; rename or delete it first")
+        if (
+            existing.get("subjects") != manifest["subjects"]
+            or existing.get("roleRef") != manifest["roleRef"]
+        ):
+            raise InvalidInput(
+                f'{manifest["kind"]} "{manifest["metadata"]["name"]}" exists and binds something else',
+                hint="look at it with kubectl get -o yaml; rename or delete it first",
+            )
 
 
 def apply(kubectl, manifests, dry_run="none"):
     """kubectl apply the manifests (with dry_run "server": the cluster checks them, keeps nothing); return
     the names of the bindings applied."""
     server = ["--dry-run=server"] if dry_run == "server" else []
-    kubectl.checked(["apply", *server, "-f", "-"], "apply the RBAC bindings" + (" (server dry run)" if server else ""),
-                    text=to_yaml(manifests))
+    kubectl.checked(
+        ["apply", *server, "-f", "-"],
+        "apply the RBAC bindings" + (" (server dry run)" if server else ""),
+        text=to_yaml(manifests),
+    )
     names = [m["metadata"]["name"] for m in manifests if m["kind"].endswith("Binding")]
     if not server:
         signals.record("applied " + ", ".join(names))
@@ -198,8 +243,18 @@ class Binding:
 def managed_bindings(kubectl):
     """Every binding this tool made, cluster-wide."""
     what = "list the bindings this tool made"
-    answer = kubectl.json(["get", "clusterrolebindings.rbac.authorization.k8s.io,rolebindings.rbac.authorization.k8s.io",
-                           "--all-namespaces", "-l", f"{MANAGED_BY_LABEL}={MANAGED_BY}", "-o", "json"], what)
+    answer = kubectl.json(
+        [
+            "get",
+            "clusterrolebindings.rbac.authorization.k8s.io,rolebindings.rbac.authorization.k8s.io",
+            "--all-namespaces",
+            "-l",
+            f"{MANAGED_BY_LABEL}={MANAGED_BY}",
+            "-o",
+            "json",
+        ],
+        what,
+    )
     items = answer.get("items")
     if items is None:
         return []
@@ -223,9 +278,15 @@ def binding_from(item):
     subject = annotations.get(GROUP_ANNOTATION if subject_kind == "Group" else USER_ANNOTATION)
     if not isinstance(subject, str):
         return None
-    kind, name, namespace = item.get("kind", ""), metadata.get("name", ""), metadata.get("namespace")
+    kind, name, namespace = (
+        item.get("kind", ""),
+        metadata.get("name", ""),
+        metadata.get("namespace"),
+    )
     role = _mapping(item, "roleRef").get("name", "")
-    if not all(isinstance(value, str) for value in (kind, name, role)) or not isinstance(namespace, (str, type(None))):
+    if not all(isinstance(value, str) for value in (kind, name, role)) or not isinstance(
+        namespace, (str, type(None))
+    ):
         raise TypeError("a field of the binding is not a string")
     return Binding(kind, name, namespace, role, subject_kind, subject)
 
@@ -243,16 +304,22 @@ def _mapping(parent, key):
 
 def garbled(what, answer):
     """The error for a kubectl answer that is JSON, but not the Kubernetes objects asked for."""
-    error = UsercertError(f"kubectl's answer when asked to {what} is not a list of Kubernetes objects",
-                          details=json.dumps(answer)[:200], hint="check kubectl itself (kubectl version; "
-                                                                 "USERCERT_KUBECTL picks another)")
+    error = UsercertError(
+        f"kubectl's answer when asked to {what} is not a list of Kubernetes objects",
+        details=json.dumps(answer)[:200],
+        hint="check kubectl itself (kubectl version; USERCERT_KUBECTL picks another)",
+    )
     error.kind = "garbled"  # (its answer stays out of result fields: see kubectl.summary)
     return error
 
 
 def bindings_of(bindings, user, groups: Tuple[str, ...] = ()):
-    return [b for b in bindings if (b.subject_kind == "User" and b.subject == user) or
-            (b.subject_kind == "Group" and b.subject in groups)]
+    return [
+        b
+        for b in bindings
+        if (b.subject_kind == "User" and b.subject == user)
+        or (b.subject_kind == "Group" and b.subject in groups)
+    ]
 
 
 def delete(kubectl, binding, dry_run="none"):

@@ -89,7 +89,9 @@ def _server_url(url):
     try:
         parsed = parse("https://" + url)
     except BadURL:
-        raise (first if first and "://" in url else BadURL("it is not a URL, nor a host:port pair")) from None
+        raise (
+            first if first and "://" in url else BadURL("it is not a URL, nor a host:port pair")
+        ) from None
     if parsed.path not in ("", "/"):
         raise first if first and "://" in url else BadURL("it is not a URL, nor a host:port pair")
     return parsed
@@ -97,7 +99,7 @@ def _server_url(url):
 
 def parse(url):
     """A port of the parts of Go's url.Parse that decide whether kubectl can use a URL."""
-    odd = next((ch for ch in url if ord(ch) < 0x20 or ord(ch) == 0x7f), None)
+    odd = next((ch for ch in url if ord(ch) < 0x20 or ord(ch) == 0x7F), None)
     if odd is not None:
         raise BadURL(f"it holds a control character (U+{ord(odd):04X})")
     url = url.split("#", 1)[0]
@@ -113,7 +115,9 @@ def parse(url):
         return ParsedURL(scheme, None, "", rest)
     authority, slash, path = rest[2:].partition("/")
     userinfo, at, host = authority.rpartition("@")
-    if at and any(not (ch.isascii() and ch.isalnum()) and ch not in _USERINFO_CHARACTERS for ch in userinfo):
+    if at and any(
+        not (ch.isascii() and ch.isalnum()) and ch not in _USERINFO_CHARACTERS for ch in userinfo
+    ):
         raise BadURL("its user information holds a character a URL cannot")
     _check_host(host)
     if re.search(r"%(?![0-9A-Fa-f]{2})", path):
@@ -133,7 +137,7 @@ def _scheme(url):
         if ch == ":":
             if index == 0:
                 raise BadURL("it has no scheme before its colon")
-            return url[:index].lower(), url[index + 1:]
+            return url[:index].lower(), url[index + 1 :]
         return "", url
     return "", url
 
@@ -143,14 +147,22 @@ def _check_host(host):
         end = host.rfind("]")
         if end < 0:
             raise BadURL("its host opens a [ and never closes it")
-        _check_port(host[end + 1:])
+        _check_port(host[end + 1 :])
     elif ":" in host:
-        _check_port(host[host.rfind(":"):])
-    for match in re.finditer(r"%([0-9A-Fa-f]{2})?", host):  # only non-ASCII bytes (and %25) may be escaped
+        _check_port(host[host.rfind(":") :])
+    for match in re.finditer(
+        r"%([0-9A-Fa-f]{2})?", host
+    ):  # only non-ASCII bytes (and %25) may be escaped
         if not match.group(1) or (int(match.group(1), 16) < 0x80 and match.group(1) != "25"):
             raise BadURL("its host holds a % escape a host cannot")
-    odd = next((ch for ch in host if ch.isascii() and not ch.isalnum() and ch not in _HOST_CHARACTERS and ch != "%"),
-               None)
+    odd = next(
+        (
+            ch
+            for ch in host
+            if ch.isascii() and not ch.isalnum() and ch not in _HOST_CHARACTERS and ch != "%"
+        ),
+        None,
+    )
     if odd is not None:
         raise BadURL(f"its host holds {odd!r}, which a host name cannot")
 
@@ -164,11 +176,13 @@ def _host_problem(parsed):
     """What the dialer refuses after parsing: no host name, a colon in a name, a port past 65535."""
     host = parsed.host
     if host.startswith("["):
-        name, port = host[1:host.rfind("]")], host[host.rfind("]") + 2:]
+        name, port = host[1 : host.rfind("]")], host[host.rfind("]") + 2 :]
     else:
         name, _, port = host.partition(":")
         if ":" in port:
-            return "its host name holds a colon (an IPv6 address goes in brackets: https://[::1]:6443)"
+            return (
+                "its host name holds a colon (an IPv6 address goes in brackets: https://[::1]:6443)"
+            )
     if not name:
         return "it names no host"
     if port and int(port) > 65535:
@@ -178,4 +192,6 @@ def _host_problem(parsed):
 
 def redacted(url, proxy=False):
     """The URL to show in a message: as it is, or not at all when it may hold credentials."""
-    return "(not shown: it may hold credentials)" if has_credentials(url, proxy) or "@" in url else url
+    return (
+        "(not shown: it may hold credentials)" if has_credentials(url, proxy) or "@" in url else url
+    )

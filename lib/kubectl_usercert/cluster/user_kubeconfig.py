@@ -45,9 +45,15 @@ def build(endpoint, user, cert_pem, key_pem=None, namespace=None):
     if key_pem is not None:
         credentials["client-key-data"] = _b64(key_pem)
     name = context_name(user, endpoint.name)
-    return {"apiVersion": "v1", "kind": "Config", "clusters": [{"name": endpoint.name, "cluster": cluster}],
-            "users": [{"name": user, "user": credentials}], "contexts": [{"name": name, "context": context}],
-            "current-context": name, "preferences": {}}
+    return {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [{"name": endpoint.name, "cluster": cluster}],
+        "users": [{"name": user, "user": credentials}],
+        "contexts": [{"name": name, "context": context}],
+        "current-context": name,
+        "preferences": {},
+    }
 
 
 def dump(config):
@@ -76,24 +82,38 @@ def current_user(path):
     context = merged.contexts.get(merged.current_context or "", {})
     name = context.get("user") or (next(iter(merged.users)) if len(merged.users) == 1 else None)
     if name not in merged.users:
-        raise InvalidInput(f"the kubeconfig {path} has no current context with a user", hint="pass the user's folder")
+        raise InvalidInput(
+            f"the kubeconfig {path} has no current context with a user",
+            hint="pass the user's folder",
+        )
     entry, folder = merged.users[name], merged.folders[f"users/{name}"]
     cert = _data_or_file(entry, "client-certificate", folder, path)
     if cert is None:
-        raise InvalidInput(f'user "{name}" in {path} has no client certificate',
-                           hint="this kubeconfig authenticates some other way")
+        raise InvalidInput(
+            f'user "{name}" in {path} has no client certificate',
+            hint="this kubeconfig authenticates some other way",
+        )
     cluster_name = context.get("cluster")
     cluster = merged.clusters.get(cluster_name or "", {})
-    return KubeconfigUser(name, cert, _data_or_file(entry, "client-key", folder, path), cluster_name,
-                           cluster.get("server"), context.get("namespace"))
+    return KubeconfigUser(
+        name,
+        cert,
+        _data_or_file(entry, "client-key", folder, path),
+        cluster_name,
+        cluster.get("server"),
+        context.get("namespace"),
+    )
 
 
 def _data_or_file(entry, field_name, folder, path):
     if entry.get(f"{field_name}-data"):
         return decode_data(entry[f"{field_name}-data"])
     if entry.get(field_name):
-        return read_input(os.path.join(folder, os.path.expanduser(entry[field_name])), field_name,
-                          f"fix the path in {path}, or inline the data")
+        return read_input(
+            os.path.join(folder, os.path.expanduser(entry[field_name])),
+            field_name,
+            f"fix the path in {path}, or inline the data",
+        )
     return None
 
 
@@ -112,4 +132,6 @@ def replace_credentials(path, user, cert_pem, key_pem=None):
                 credentials.pop("client-key", None)
                 credentials["client-key-data"] = _b64(key_pem)
             return config
-    raise InvalidInput(f'the kubeconfig {path} has no user "{user}"', hint="re-create the credential with --force")
+    raise InvalidInput(
+        f'the kubeconfig {path} has no user "{user}"', hint="re-create the credential with --force"
+    )

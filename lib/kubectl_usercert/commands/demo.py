@@ -53,11 +53,21 @@ def _rehearse(directory, progress):
     admin = Kubectl(kubeconfig=_admin_kubeconfig(directory, ca_cert))
     key = KeySpec("ecdsa")
     subject, warnings = checked_subject("alice", ["developers"], key=key)
-    signer = choose_signer(SignerOptions(kind="local", ca_cert=ca_cert, ca_key=ca_key, kubectl=admin), subject)
+    signer = choose_signer(
+        SignerOptions(kind="local", ca_cert=ca_cert, ca_key=ca_key, kubectl=admin), subject
+    )
     found = endpoint(admin, None, signer, warnings)
     out_dir = os.path.join(directory, "clients")
-    credential = issue_user(subject=subject, signer=signer, endpoint=found, out_dir=out_dir,
-                            lifetime=timedelta(days=7), key=key, warnings=warnings, progress=progress)
+    credential = issue_user(
+        subject=subject,
+        signer=signer,
+        endpoint=found,
+        out_dir=out_dir,
+        lifetime=timedelta(days=7),
+        key=key,
+        warnings=warnings,
+        progress=progress,
+    )
     progress("Inspecting the result")
     inspection = located.read(located.find(credential.kubeconfig, out_dir), ca_cert)
     return DemoResult(directory, Issued(credential), inspection)
@@ -69,7 +79,9 @@ def _scratch(directory):
         made = tempfile.mkdtemp(prefix="usercert-demo-")
         return made, made
     if os.path.lexists(directory) and not os.path.isdir(directory):
-        raise InvalidInput(f"{directory} is not a folder", hint="give an empty or new folder to --dir")
+        raise InvalidInput(
+            f"{directory} is not a folder", hint="give an empty or new folder to --dir"
+        )
     if os.path.isdir(directory) and os.listdir(directory):
         raise OutputExists(f"{directory} is not empty", hint="give an empty or new folder to --dir")
     made = files.ensure_dir(directory, "--dir")

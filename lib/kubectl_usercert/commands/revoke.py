@@ -12,9 +12,16 @@ class RevokeRequest:
     user: str
     out_dir: str = "clients"
     kubectl: Kubectl = Kubectl()
-    dry_run: str = "none"  # client: say what would go; server: and ask the cluster to delete with dryRun=All
+    dry_run: str = (
+        "none"  # client: say what would go; server: and ask the cluster to delete with dryRun=All
+    )
 
 
 def revoke(request, progress=lambda _message: None):
-    return revoke_user(user=request.user, out_dir=request.out_dir, kubectl=request.kubectl, dry_run=request.dry_run,
-                       progress=progress)
+    return revoke_user(
+        user=request.user,
+        out_dir=request.out_dir,
+        kubectl=request.kubectl,
+        dry_run=request.dry_run,
+        progress=progress,
+    )

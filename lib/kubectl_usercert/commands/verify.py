@@ -19,7 +19,14 @@ class VerifyRequest:
 def verify(request, progress=lambda _message: None):
     source = located.find(request.target, request.out_dir)
     if not source.kubeconfig:
-        raise InvalidInput(f"{request.target} has no kubeconfig to verify with", hint="give a user name or a kubeconfig")
-    info = openssl.certificate_info(source.cert_path, data=source.cert_pem, what=f"the certificate in {source.shown}")
+        raise InvalidInput(
+            f"{request.target} has no kubeconfig to verify with",
+            hint="give a user name or a kubeconfig",
+        )
+    info = openssl.certificate_info(
+        source.cert_path, data=source.cert_pem, what=f"the certificate in {source.shown}"
+    )
     progress("Asking the cluster who this credential is")
-    return identity.ask(request.kubectl.as_user(source.kubeconfig), info.common_name, info.organizations)
+    return identity.ask(
+        request.kubectl.as_user(source.kubeconfig), info.common_name, info.organizations
+    )

@@ -40,7 +40,9 @@ def adopt(out_dir, user, user_files, ca_cert=None, info=None):
         return Adoption()
     fingerprint = _fingerprint_of_file(user_files.cert)
     # One streaming pass keeps only what is needed: the user's history, and any record of this file.
-    entries = ledger.read(out_dir, keep=lambda entry: entry.user == user or entry.fingerprint_hex == fingerprint).entries
+    entries = ledger.read(
+        out_dir, keep=lambda entry: entry.user == user or entry.fingerprint_hex == fingerprint
+    ).entries
     known = {entry.fingerprint_hex for entry in entries}
     if fingerprint in known:  # the common case, told without starting openssl
         return Adoption()
@@ -49,24 +51,40 @@ def adopt(out_dir, user, user_files, ca_cert=None, info=None):
             info = openssl.certificate_info(user_files.cert)
         except UsercertError as exc:
             return Adoption(refused=f"it cannot be read ({exc.message})")
-    if info.fingerprint_hex in known or \
-            (fingerprint is None and ledger.knows(out_dir, info.fingerprint_sha256)):
+    if info.fingerprint_hex in known or (
+        fingerprint is None and ledger.knows(out_dir, info.fingerprint_sha256)
+    ):
         return Adoption()
     mine = [entry for entry in entries if entry.user == user]
     problem = _not_issued_here(user, user_files, info, ca_cert, mine[-1] if mine else None)
     if problem:
         return Adoption(refused=problem)
     lifetime = lifetime_of_window(info.not_before, info.not_after)
-    return Adoption(ledger.append(out_dir, LedgerEntry(
-        event="adopted", user=user, groups=info.organizations, serial=info.serial,
-        fingerprint_sha256=info.fingerprint_sha256, not_before=info.not_before, not_after=info.not_after,
-        key_type=info.key_type, key_bits=info.key_bits, path=user_files.directory,
-        lifetime=duration_text(lifetime) if lifetime else None)))
+    return Adoption(
+        ledger.append(
+            out_dir,
+            LedgerEntry(
+                event="adopted",
+                user=user,
+                groups=info.organizations,
+                serial=info.serial,
+                fingerprint_sha256=info.fingerprint_sha256,
+                not_before=info.not_before,
+                not_after=info.not_after,
+                key_type=info.key_type,
+                key_bits=info.key_bits,
+                path=user_files.directory,
+                lifetime=duration_text(lifetime) if lifetime else None,
+            ),
+        )
+    )
 
 
 def _fingerprint_of_file(path):
     try:
-        return plain_hex(pem_fingerprint(read_input(path, "the certificate", "check the user's folder")))
+        return plain_hex(
+            pem_fingerprint(read_input(path, "the certificate", "check the user's folder"))
+        )
     except (InvalidInput, ValueError):
         return None
 
@@ -90,8 +108,12 @@ def _not_issued_here(user, user_files, info, ca_cert, latest):
         return f"it does not chain to the CA {ca_cert}"
     if chained is None and not has_key:
         return "there is no key in the folder to match it, and no CA here to check it against"
-    if latest is not None and latest.event == "revoked" and latest.time is not None and \
-            info.not_before + BACKDATE < latest.time - timedelta(seconds=1):
+    if (
+        latest is not None
+        and latest.event == "revoked"
+        and latest.time is not None
+        and info.not_before + BACKDATE < latest.time - timedelta(seconds=1)
+    ):
         return f"it was issued before {user!r} was revoked ({latest.time:%Y-%m-%d %H:%M}Z)"
     return None
 

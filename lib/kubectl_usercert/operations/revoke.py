@@ -38,7 +38,11 @@ def revoke_user(*, user, out_dir, kubectl, dry_run="none", progress=_silent):
         trust_file = dry_run != "none" or _adopted(out_dir, user, user_files, progress)
         history = ledger.history(out_dir, user)
         issued = _what_was_issued(user_files, history, out_dir, user, trust_file)
-        already = bool(history) and history[-1].event == "revoked" and not os.path.isdir(user_files.directory)
+        already = (
+            bool(history)
+            and history[-1].event == "revoked"
+            and not os.path.isdir(user_files.directory)
+        )
         result = replace(issued, dry_run=dry_run != "none", already_revoked=already)
         progress("Finding the bindings this tool made")
         try:
@@ -47,14 +51,22 @@ def revoke_user(*, user, out_dir, kubectl, dry_run="none", progress=_silent):
             managed = rbac.managed_bindings(kubectl)
         except UsercertError as exc:
             managed = None
-            result = replace(result, remaining=(f"the bindings this tool made for {user} (the cluster could "
-                                                f"not be asked: {summary(exc)}); run revoke again "
-                                                "when it can be (with --kubeconfig)",))
+            result = replace(
+                result,
+                remaining=(
+                    f"the bindings this tool made for {user} (the cluster could "
+                    f"not be asked: {summary(exc)}); run revoke again "
+                    "when it can be (with --kubeconfig)",
+                ),
+            )
         if managed is not None:
-            result = replace(result, removed=tuple(b for b in managed if b.subject_kind == "User"
-                                                   and b.subject == user),
-                             group_bindings_kept=tuple(b for b in managed if b.subject_kind == "Group"
-                                                       and b.subject in result.groups))
+            result = replace(
+                result,
+                removed=tuple(b for b in managed if b.subject_kind == "User" and b.subject == user),
+                group_bindings_kept=tuple(
+                    b for b in managed if b.subject_kind == "Group" and b.subject in result.groups
+                ),
+            )
         if dry_run == "server":
             return _delete_bindings(kubectl, dry_run, result, [], progress)
         if dry_run != "none":
@@ -78,8 +90,10 @@ def _adopted(out_dir, user, user_files, progress):
     recorded = next((e for e in reversed(ledger.history(out_dir, user)) if e.signer), None)
     adopted = adopt(out_dir, user, user_files, ca_known_here(None, recorded))
     if adopted.refused:
-        progress(f"Not recording {user_files.cert}: it is not in the ledger, and this tool could not have "
-                 f"issued it ({adopted.refused})")
+        progress(
+            f"Not recording {user_files.cert}: it is not in the ledger, and this tool could not have "
+            f"issued it ({adopted.refused})"
+        )
     return adopted.refused is None
 
 
@@ -94,11 +108,17 @@ def _what_was_issued(user_files, history, out_dir, user, trust_file=True):
         except UsercertError:
             pass  # damaged: the ledger still knows
     if not issued and not os.path.isdir(user_files.directory):
-        raise InvalidInput(f"no user {user!r} in {out_dir} or its ledger",
-                           hint="see 'kubectl usercert list' for the users issued there (and check --out-dir)")
+        raise InvalidInput(
+            f"no user {user!r} in {out_dir} or its ledger",
+            hint="see 'kubectl usercert list' for the users issued there (and check --out-dir)",
+        )
     last = issued[-1] if issued else None
-    return Revocation(user, last.groups if last else (), last.serial if last else None,
-                      last.not_after if last else None)
+    return Revocation(
+        user,
+        last.groups if last else (),
+        last.serial if last else None,
+        last.not_after if last else None,
+    )
 
 
 def _archive(user_files, out_dir, serial):
@@ -136,41 +156,65 @@ def _copy_across(source, target):
     except OSError as exc:  # shutil.Error too: it says which files, not an errno
         shutil.rmtree(partial, ignore_errors=True)
         reason = exc.strerror or _first_reason(exc)
-        raise UsercertError(f"cannot archive {source} to {target} (another file system): {reason}",
-                            hint="free some space there, or check its permissions; nothing was revoked") from None
+        raise UsercertError(
+            f"cannot archive {source} to {target} (another file system): {reason}",
+            hint="free some space there, or check its permissions; nothing was revoked",
+        ) from None
     try:
         shutil.rmtree(source)
     except OSError as exc:
-        raise UsercertError(f"archived {source} to {target}, but could not remove it: {exc.strerror}",
-                            hint=f"remove {source} by hand, then run revoke again to record it") from None
+        raise UsercertError(
+            f"archived {source} to {target}, but could not remove it: {exc.strerror}",
+            hint=f"remove {source} by hand, then run revoke again to record it",
+        ) from None
 
 
 def _first_reason(error):
     """What shutil.Error (a list of (source, target, why)) says first."""
     failures = error.args[0] if error.args and isinstance(error.args[0], list) else []
-    return str(failures[0][2]) if failures and len(failures[0]) == 3 else "some files could not be copied"
+    return (
+        str(failures[0][2])
+        if failures and len(failures[0]) == 3
+        else "some files could not be copied"
+    )
 
 
 def _delete_bindings(kubectl, dry_run, result, removed, progress):
     try:
         for binding in result.removed:
-            progress(f"Deleting {binding.ref}" + (" (server dry run)" if dry_run == "server" else ""))
-            with signals.critical():  # deleted and noted together, so the record says exactly what went
+            progress(
+                f"Deleting {binding.ref}" + (" (server dry run)" if dry_run == "server" else "")
+            )
+            with (
+                signals.critical()
+            ):  # deleted and noted together, so the record says exactly what went
                 rbac.delete(kubectl, binding, dry_run=dry_run)
                 removed.append(binding)
     except UsercertError as exc:
         left = [b.ref for b in result.removed if b not in removed]
-        return replace(result, removed=tuple(removed),
-                       remaining=result.remaining + (f"{', '.join(left)} (could not be deleted: "
-                                                     f"{summary(exc)}); run revoke again",))
+        return replace(
+            result,
+            removed=tuple(removed),
+            remaining=result.remaining
+            + (f"{', '.join(left)} (could not be deleted: {summary(exc)}); run revoke again",),
+        )
     return result
 
 
 def _record(out_dir, user, result, history):
     last = next((e for e in reversed(history) if e.event != "revoked"), None)
     with signals.critical():
-        ledger.append(out_dir, LedgerEntry(
-            event="revoked", user=user, groups=result.groups, serial=result.serial,
-            fingerprint_sha256=last.fingerprint_sha256 if last else None, not_after=result.not_after,
-            bindings_removed=tuple(b.name for b in result.removed), archived_to=result.archived_to))
+        ledger.append(
+            out_dir,
+            LedgerEntry(
+                event="revoked",
+                user=user,
+                groups=result.groups,
+                serial=result.serial,
+                fingerprint_sha256=last.fingerprint_sha256 if last else None,
+                not_after=result.not_after,
+                bindings_removed=tuple(b.name for b in result.removed),
+                archived_to=result.archived_to,
+            ),
+        )
     signals.record(f"recorded the revocation of {user} in the ledger")

@@ -29,6 +29,7 @@ def _rich(stream="stderr"):
     """A rich Console, only where a terminal shows it (colour, spinner); rich is imported then only:
     logs, CI and pipes get plain text, and do not pay for rich's import."""
     from rich.console import Console
+
     # NO_COLOR is honoured by rich itself; no ":cd:" emoji inside fingerprints.
     return Console(stderr=stream == "stderr", highlight=False, emoji=False)
 
@@ -43,7 +44,9 @@ def _terminal(stream):
 
 def escape(value):
     """Text made literal for rich's markup, as rich.markup.escape does it."""
-    escaped = _ESCAPABLE.sub(lambda match: f"{match.group(1)}{match.group(1)}\\{match.group(2)}", value)
+    escaped = _ESCAPABLE.sub(
+        lambda match: f"{match.group(1)}{match.group(1)}\\{match.group(2)}", value
+    )
     return escaped + "\\" if escaped.endswith("\\") and not escaped.endswith("\\\\") else escaped
 
 
@@ -52,9 +55,9 @@ def plain(markup):
     out, position = [], 0
     for match in _TAGS.finditer(markup):
         full, escapes, _tag = match.groups()
-        out.append(markup[position:match.start()])
+        out.append(markup[position : match.start()])
         backslashes, escaped = divmod(len(escapes), 2)
-        out.append("\\" * backslashes + (full[len(escapes):] if escaped else ""))
+        out.append("\\" * backslashes + (full[len(escapes) :] if escaped else ""))
         position = match.end()
     out.append(markup[position:])
     return "".join(out)
@@ -62,7 +65,9 @@ def plain(markup):
 
 def shown(value):
     """Outside text with control and format characters shown as \\x.. codes (no markup escaping)."""
-    return "".join(ch if unicodedata.category(ch) not in ("Cc", "Cf") else ascii(ch)[1:-1] for ch in str(value))
+    return "".join(
+        ch if unicodedata.category(ch) not in ("Cc", "Cf") else ascii(ch)[1:-1] for ch in str(value)
+    )
 
 
 def text(value):
@@ -129,11 +134,13 @@ def steps():
         return
     current = []
     with _rich().status("", spinner="dots") as status:
+
         def progress(message):
             if current:
                 show(f"[green]✓[/] {text(current[0])}")
             current[:] = [message]
             status.update(text(message) + " …")
+
         yield progress
     if current:
         show(f"[green]✓[/] {text(current[0])}")
@@ -150,7 +157,10 @@ def prepare_streams():
         except OSError:
             os.open(os.devnull, os.O_RDWR)  # the lowest free descriptor: this one
             setattr(sys, name, None)
-    for name, change in (("stdout", {"encoding": "utf-8"}), ("stderr", {"errors": "backslashreplace"})):
+    for name, change in (
+        ("stdout", {"encoding": "utf-8"}),
+        ("stderr", {"errors": "backslashreplace"}),
+    ):
         stream = getattr(sys, name)
         encoding = getattr(stream, "encoding", None) or "utf-8"
         if codecs.lookup(encoding).name != "utf-8" and hasattr(stream, "reconfigure"):
@@ -160,8 +170,10 @@ def prepare_streams():
 def require_stdout():
     """Refuse up front to do what would end in data nobody can read: -o with a closed stdout."""
     if sys.stdout is None:
-        raise UsercertError("cannot write the output: stdout is closed",
-                            hint="give the command somewhere to write (a file, a pipe, the terminal)")
+        raise UsercertError(
+            "cannot write the output: stdout is closed",
+            hint="give the command somewhere to write (a file, a pipe, the terminal)",
+        )
 
 
 def emit_text(data):
@@ -174,15 +186,21 @@ def emit_text(data):
         raise
     except OSError as exc:
         _discard_stdout()
-        raise UsercertError(f"cannot write the output: {exc.strerror}",
-                            hint="check where stdout goes (a full disk, a file you cannot write)") from None
+        raise UsercertError(
+            f"cannot write the output: {exc.strerror}",
+            hint="check where stdout goes (a full disk, a file you cannot write)",
+        ) from None
 
 
 def _discard_stdout():
     """What stays in stdout's buffer would fail again at exit: it goes to /dev/null instead."""
     try:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-    except (AttributeError, ValueError, OSError):  # not a file (a test's capture): nothing is flushed at exit
+    except (
+        AttributeError,
+        ValueError,
+        OSError,
+    ):  # not a file (a test's capture): nothing is flushed at exit
         pass
 
 
@@ -197,7 +215,7 @@ def emit(obj, output):
     elif output == "name":
         emit_text(contract.names(obj))
     else:
-        emit_text(jsonpath.render(output[len("jsonpath="):], obj))
+        emit_text(jsonpath.render(output[len("jsonpath=") :], obj))
 
 
 def dump_yaml(obj, many=False):
@@ -210,16 +228,26 @@ def table(headers, rows):
     """Columns aligned as kubectl aligns them (three spaces apart, no trailing blanks), on stdout,
     never wrapped or cut; coloured only on a terminal. `rows` hold (text, rich style or None)."""
     cells = [[(shown(value), style) for value, style in row] for row in rows]
-    widths = [max([len(header)] + [len(row[i][0]) for row in cells]) for i, header in enumerate(headers)]
+    widths = [
+        max([len(header)] + [len(row[i][0]) for row in cells]) for i, header in enumerate(headers)
+    ]
     header = "   ".join(h.ljust(w) for h, w in zip(headers, widths)).rstrip()
     if not _terminal("stdout"):
-        lines = ["   ".join(value.ljust(w) for (value, _), w in zip(row, widths)).rstrip() for row in cells]
+        lines = [
+            "   ".join(value.ljust(w) for (value, _), w in zip(row, widths)).rstrip()
+            for row in cells
+        ]
         emit_text("\n".join([header] + lines) + "\n")
         return
     show(f"[bold]{escape(header)}[/]", "stdout")
     for row in cells:
         padded = [(value.ljust(w), style) for (value, style), w in zip(row, widths)]
-        show("   ".join(f"[{style}]{escape(v)}[/]" if style else escape(v) for v, style in padded).rstrip(), "stdout")
+        show(
+            "   ".join(
+                f"[{style}]{escape(v)}[/]" if style else escape(v) for v, style in padded
+            ).rstrip(),
+            "stdout",
+        )
 
 
 @contextmanager
@@ -236,6 +264,7 @@ def bar():
 class _Bar:
     def __init__(self):
         import threading
+
         self._lock, self._progress, self._task, self._failed = threading.Lock(), None, None, 0
 
     def __call__(self, message):
@@ -249,8 +278,15 @@ class _Bar:
             show(f"- {total} user(s) to change")
             return
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
-        self._progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                                  TextColumn("{task.fields[failed]}"), console=_rich(), transient=False)
+
+        self._progress = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[failed]}"),
+            console=_rich(),
+            transient=False,
+        )
         self._progress.start()
         self._task = self._progress.add_task("applying", total=total, failed="")
 
@@ -269,8 +305,11 @@ class _Bar:
         with self._lock:
             self._failed += not ok
             if self._progress is not None:
-                self._progress.update(self._task, advance=1, failed=f"[red]{self._failed} failed[/]" if self._failed
-                                      else "")
+                self._progress.update(
+                    self._task,
+                    advance=1,
+                    failed=f"[red]{self._failed} failed[/]" if self._failed else "",
+                )
             else:
                 show(f"{'[green]✓[/]' if ok else '[red]✗[/]'} {text(user)}")
 

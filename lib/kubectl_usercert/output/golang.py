@@ -12,10 +12,19 @@ import re
 from decimal import Decimal
 
 INVALID = type("Invalid", (), {"__repr__": lambda self: "<invalid reflect.Value>"})()
-INT64 = (-2 ** 63, 2 ** 63 - 1)
+INT64 = (-(2**63), 2**63 - 1)
 _SURROGATES = re.compile("[\ud800-\udfff]")
 _HTML = {"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "\u2028": "\\u2028", "\u2029": "\\u2029"}
-_SIMPLE_ESCAPES = {"a": "\a", "b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t", "v": "\v", "\\": "\\"}
+_SIMPLE_ESCAPES = {
+    "a": "\a",
+    "b": "\b",
+    "f": "\f",
+    "n": "\n",
+    "r": "\r",
+    "t": "\t",
+    "v": "\v",
+    "\\": "\\",
+}
 
 
 def is_int64(value):
@@ -55,14 +64,14 @@ def unquote(quoted):
 
 def _escape(body, i, quote):
     """The bytes of the escape that starts at body[i] (after the backslash), and where it ends."""
-    char = body[i:i + 1]
+    char = body[i : i + 1]
     if char in _SIMPLE_ESCAPES:
         return _SIMPLE_ESCAPES[char].encode(), i + 1
     if char in ("'", '"') and char == quote:
         return char.encode(), i + 1
     if char in ("x", "u", "U"):
         width = {"x": 2, "u": 4, "U": 8}[char]
-        digits = body[i + 1:i + 1 + width]
+        digits = body[i + 1 : i + 1 + width]
         if len(digits) == width and re.fullmatch(r"[0-9a-fA-F]+", digits):
             value = int(digits, 16)
             if char == "x":
@@ -70,7 +79,7 @@ def _escape(body, i, quote):
             if value <= 0x10FFFF and not 0xD800 <= value <= 0xDFFF:
                 return chr(value).encode(), i + 1 + width
     if char and char in "01234567":
-        digits = body[i:i + 3]
+        digits = body[i : i + 3]
         if re.fullmatch(r"[0-7]{3}", digits) and int(digits, 8) <= 255:
             return bytes([int(digits, 8)]), i + 3
     raise ValueError("invalid syntax")
@@ -104,7 +113,11 @@ def text(value):
 def to_json(value):
     """json.Marshal: keys sorted, no spaces, <, > and & escaped, numbers as Go writes them."""
     if isinstance(value, dict):
-        return "{" + ",".join(f"{_json_string(key)}:{to_json(value[key])}" for key in sorted(value)) + "}"
+        return (
+            "{"
+            + ",".join(f"{_json_string(key)}:{to_json(value[key])}" for key in sorted(value))
+            + "}"
+        )
     if isinstance(value, list):
         return "[" + ",".join(to_json(item) for item in value) + "]"
     if isinstance(value, str):
@@ -115,7 +128,11 @@ def to_json(value):
 
 
 def _json_string(string):
-    return re.sub("[<>&\u2028\u2029]", lambda match: _HTML[match.group(0)], json.dumps(string, ensure_ascii=False))
+    return re.sub(
+        "[<>&\u2028\u2029]",
+        lambda match: _HTML[match.group(0)],
+        json.dumps(string, ensure_ascii=False),
+    )
 
 
 def _float(value):
@@ -160,8 +177,12 @@ def type_name(value):
         return "bool"
     if isinstance(value, int):
         return "int64" if is_int64(value) else "float64"
-    return {dict: "map[string]interface {}", list: "[]interface {}", str: "string",
-            float: "float64"}.get(type(value), "invalid value")
+    return {
+        dict: "map[string]interface {}",
+        list: "[]interface {}",
+        str: "string",
+        float: "float64",
+    }.get(type(value), "invalid value")
 
 
 def go_value(value):

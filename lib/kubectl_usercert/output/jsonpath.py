@@ -74,7 +74,7 @@ class _Parser:
         return self.root
 
     def _consume(self):
-        value = self.input[self.start:self.pos]
+        value = self.input[self.start : self.pos]
         self.start = self.pos
         return value
 
@@ -139,7 +139,9 @@ class _Parser:
             pass
         self.pos -= self.width
         value = self._consume()
-        cur.append(("bool", value == "true") if value in ("true", "false") else ("identifier", value))
+        cur.append(
+            ("bool", value == "true") if value in ("true", "false") else ("identifier", value)
+        )
         return self._inside, cur
 
     def _recursive(self, cur):
@@ -177,7 +179,9 @@ class _Parser:
         text = self._consume()[1:-1]
         text = ":" if text == "*" else text
         if "," in text:  # a union: each part read as [part]
-            cur.append(("union", [_parse_action(f"[{part.strip(' ')}]") for part in text.split(",")]))
+            cur.append(
+                ("union", [_parse_action(f"[{part.strip(' ')}]") for part in text.split(",")])
+            )
             return self._inside, cur
         key = _DICT_KEY.match(text)
         if key:  # ['key'] is read as .key (so a dot in it still separates fields, as in kubectl)

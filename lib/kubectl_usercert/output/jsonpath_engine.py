@@ -44,7 +44,10 @@ class _Executor:
                 if not results:  # still walked, so the end node is found
                     self.find_results(None, i + 1)
                 self.in_range -= 1
-                i = next((k for k in range(i + 1, len(self.root)) if k == self.last_end_node), i) + 1
+                i = (
+                    next((k for k in range(i + 1, len(self.root)) if k == self.last_end_node), i)
+                    + 1
+                )
                 continue
             full.append(results)
             i += 1
@@ -96,7 +99,9 @@ class _Executor:
             start += length if start < 0 else 0
             end = end if end_known else length
             end += length if end < 0 or (end == 0 and end_derived) else 0
-            if end == start:  # zero elements asked for: allowed (and the rest of the input is not looked at)
+            if (
+                end == start
+            ):  # zero elements asked for: allowed (and the rest of the input is not looked at)
                 return results, None
             if start >= length or start < 0:
                 return values, f"array index out of bounds: index {start}, length {length}"
@@ -106,7 +111,7 @@ class _Executor:
                 return values, f"starting index {start} is greater than ending index {end}"
             if step_known and step <= 0:
                 return values, "step must be > 0"
-            results += value[start:end][::step if step_known else 1]
+            results += value[start:end][:: step if step_known else 1]
         return results, None
 
     def eval_union(self, values, lists):
@@ -225,13 +230,22 @@ def _not(compare):
     def inverse(left, right):
         result, error = compare(left, right)
         return (False, error) if error else (not result, None)
+
     return inverse
 
 
-_COMPARISONS = {"==": _equal, "!=": _not(_equal), "<": _less, "<=": _less_equal, ">": _not(_less_equal),
-                ">=": _not(_less)}
+_COMPARISONS = {
+    "==": _equal,
+    "!=": _not(_equal),
+    "<": _less,
+    "<=": _less_equal,
+    ">": _not(_less_equal),
+    ">=": _not(_less),
+}
 
 
 def _print_results(values):
     """PrintResults: maps and lists as compact JSON, the rest as Go's fmt prints it; space-separated."""
-    return " ".join(to_json(value) if isinstance(value, (dict, list)) else text(value) for value in values)
+    return " ".join(
+        to_json(value) if isinstance(value, (dict, list)) else text(value) for value in values
+    )

@@ -28,13 +28,27 @@ def prometheus(result, out_dir):
         raise InvalidInput("-o prometheus is for list", hint="use -o json or -o yaml")
     where = {"out_dir": os.path.abspath(out_dir)}
     held = [row for row in result.rows if row.state != "revoked"]  # counted below; nothing to renew
-    lines = [f"# HELP {_EXPIRY} When a client certificate kubectl-usercert issued expires (notAfter), as a Unix time.",
-             f"# TYPE {_EXPIRY} gauge"]
-    lines += [f"{_EXPIRY}{_labels(where, _certificate(row))} {int(row.not_after.timestamp())}" for row in held]
-    lines += [f"# HELP {_NOT_BEFORE} When it became valid (notBefore), as a Unix time.", f"# TYPE {_NOT_BEFORE} gauge"]
-    lines += [f"{_NOT_BEFORE}{_labels(where, _certificate(row))} {int(row.not_before.timestamp())}"
-              for row in held if row.not_before]
-    lines += [f"# HELP {_COUNT} How many certificates, by state, when this was written.", f"# TYPE {_COUNT} gauge"]
+    lines = [
+        f"# HELP {_EXPIRY} When a client certificate kubectl-usercert issued expires (notAfter), as a Unix time.",
+        f"# TYPE {_EXPIRY} gauge",
+    ]
+    lines += [
+        f"{_EXPIRY}{_labels(where, _certificate(row))} {int(row.not_after.timestamp())}"
+        for row in held
+    ]
+    lines += [
+        f"# HELP {_NOT_BEFORE} When it became valid (notBefore), as a Unix time.",
+        f"# TYPE {_NOT_BEFORE} gauge",
+    ]
+    lines += [
+        f"{_NOT_BEFORE}{_labels(where, _certificate(row))} {int(row.not_before.timestamp())}"
+        for row in held
+        if row.not_before
+    ]
+    lines += [
+        f"# HELP {_COUNT} How many certificates, by state, when this was written.",
+        f"# TYPE {_COUNT} gauge",
+    ]
     for state in STATES:
         count = sum(1 for row in result.rows if row.state == state)
         lines.append(f"{_COUNT}{_labels(where, {'state': state.replace(' ', '_')})} {count}")
@@ -43,7 +57,12 @@ def prometheus(result, out_dir):
 
 def _certificate(row):
     # No state label: a label that changes with time would start a new series every time it did.
-    return {"server": row.server or "", "user": row.user, "serial": row.serial or "", "groups": groups_label(row.groups)}
+    return {
+        "server": row.server or "",
+        "user": row.user,
+        "serial": row.serial or "",
+        "groups": groups_label(row.groups),
+    }
 
 
 def groups_label(groups):
@@ -61,24 +80,39 @@ def label_value(value):
     """A label value in the text format, whose only escapes are \\\\, \\" and \\n. Any other control or
     line-separating character (a carriage return from a damaged ledger, say) is written as the tool
     shows it everywhere, as its escape text (`\\r`), so no reader sees a line end inside a value."""
-    shown = "".join(ascii(ch)[1:-1] if ch != "\n" and unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp") else ch
-                    for ch in str(value))
+    shown = "".join(
+        ascii(ch)[1:-1]
+        if ch != "\n" and unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp")
+        else ch
+        for ch in str(value)
+    )
     return shown.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
 
 
 def check_textfile(path):
     """Refuse, before any work, a --textfile that cannot be written where node_exporter would read it."""
     if not os.path.basename(path):
-        raise InvalidInput(f"--textfile {path!r} names no file", hint="name a file in the textfile folder, NAME.prom")
+        raise InvalidInput(
+            f"--textfile {path!r} names no file",
+            hint="name a file in the textfile folder, NAME.prom",
+        )
     folder = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(folder):
-        raise InvalidInput(f"cannot write --textfile {path}: its folder {folder} does not exist",
-                           hint="point it into node_exporter's --collector.textfile.directory")
+        raise InvalidInput(
+            f"cannot write --textfile {path}: its folder {folder} does not exist",
+            hint="point it into node_exporter's --collector.textfile.directory",
+        )
     if os.path.isdir(path):
-        raise InvalidInput(f"cannot write --textfile {path}: it is a folder", hint="name a file in it, NAME.prom")
-    if os.path.lexists(path) and not _metrics_file(path):  # a mistyped PATH must not cost someone's file
-        raise OutputExists(f"--textfile {path} exists and holds no metrics this tool wrote",
-                           hint="remove it, or name another file")
+        raise InvalidInput(
+            f"cannot write --textfile {path}: it is a folder", hint="name a file in it, NAME.prom"
+        )
+    if os.path.lexists(path) and not _metrics_file(
+        path
+    ):  # a mistyped PATH must not cost someone's file
+        raise OutputExists(
+            f"--textfile {path} exists and holds no metrics this tool wrote",
+            hint="remove it, or name another file",
+        )
     return folder
 
 
@@ -97,7 +131,9 @@ def write_textfile(path, text):
     over `path` in one step; on any failure or interrupt nothing is left behind and `path` is as it was."""
     folder = check_textfile(path)
     temporary = os.path.join(folder, f".{os.path.basename(path)}.{os.urandom(4).hex()}.tmp")
-    with signals.critical():  # a few kilobytes: an interrupt waits until the file is in place, or gone
+    with (
+        signals.critical()
+    ):  # a few kilobytes: an interrupt waits until the file is in place, or gone
         try:
             files.write_public(temporary, text)  # (which removes what it wrote if writing fails)
         except OSError as exc:  # not even created

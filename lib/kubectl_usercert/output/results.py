@@ -72,7 +72,9 @@ class Credential:
     ca_fingerprint_sha256: Optional[str]
     warnings: Tuple[str, ...] = ()
     observed_at: datetime = field(default_factory=now)
-    lifetime: Optional[str] = None  # the lifetime asked for (30d, 8h): what a renewal asks for again
+    lifetime: Optional[str] = (
+        None  # the lifetime asked for (30d, 8h): what a renewal asks for again
+    )
 
     @property
     def credential_id(self):
@@ -155,7 +157,14 @@ class Recorded:
         return credential_id(self.fingerprint_sha256) if self.fingerprint_sha256 else None
 
 
-STATES = ("valid", "expiring", "expired", "not yet valid", "files missing", "revoked")  # of a listed certificate
+STATES = (
+    "valid",
+    "expiring",
+    "expired",
+    "not yet valid",
+    "files missing",
+    "revoked",
+)  # of a listed certificate
 
 
 @dataclass(frozen=True, eq=False, repr=False)
@@ -272,7 +281,9 @@ class RosterApplied(Outcome):
     dry_run: bool
     prune: bool
     observed_at: datetime = field(default_factory=now)
-    warnings: Tuple[str, ...] = ()  # what the out-dir holds that is nobody's: damaged ledger lines, stray folders
+    warnings: Tuple[
+        str, ...
+    ] = ()  # what the out-dir holds that is nobody's: damaged ledger lines, stray folders
 
     @property
     def failed(self):

@@ -27,8 +27,14 @@ from .results import (
     not_found_message,
 )
 
-_STATE_STYLES = {"valid": "green", "expiring": "yellow", "expired": "red", "not yet valid": "yellow",
-                 "files missing": "magenta", "revoked": "red"}
+_STATE_STYLES = {
+    "valid": "green",
+    "expiring": "yellow",
+    "expired": "red",
+    "not yet valid": "yellow",
+    "files missing": "magenta",
+    "revoked": "red",
+}
 
 
 @singledispatch
@@ -51,8 +57,11 @@ def _(result: Issued, data_on_stdout=False):
 @render.register
 def _(result: Signed, data_on_stdout=False):
     lines = "\n".join(f"  [bold]{text(line)}[/]" for line in result.owner_instructions)
-    _credential(result.credential, "Signed",
-                try_it=f"The kubeconfig holds no key. Send it to its owner, who adds their key and tries it:\n{lines}")
+    _credential(
+        result.credential,
+        "Signed",
+        try_it=f"The kubeconfig holds no key. Send it to its owner, who adds their key and tries it:\n{lines}",
+    )
 
 
 @render.register
@@ -67,20 +76,24 @@ def _credential(credential, verb, try_it=None):
     if quiet():
         return
     show(f"[bold green]{verb}[/] a client certificate for [bold]{text(credential.user)}[/]")
-    _fields([
-        ("user", text(credential.user)),
-        ("groups", text(group_list(credential.groups, ", ")) or "[dim](none)[/]"),
-        ("serial", credential.serial),
-        ("expires", _expiry(credential.not_after)),
-        ("lifetime", credential.lifetime or "?"),
-        ("key", _key_label(credential.key_type, credential.key_bits)),
-        ("sha256", credential.fingerprint_sha256),
-        ("signer", credential.signer),
-        ("cluster", f"{text(credential.cluster)} ({text(credential.server)})"),
-        ("kubeconfig", text(credential.kubeconfig)),
-    ])
+    _fields(
+        [
+            ("user", text(credential.user)),
+            ("groups", text(group_list(credential.groups, ", ")) or "[dim](none)[/]"),
+            ("serial", credential.serial),
+            ("expires", _expiry(credential.not_after)),
+            ("lifetime", credential.lifetime or "?"),
+            ("key", _key_label(credential.key_type, credential.key_bits)),
+            ("sha256", credential.fingerprint_sha256),
+            ("signer", credential.signer),
+            ("cluster", f"{text(credential.cluster)} ({text(credential.server)})"),
+            ("kubeconfig", text(credential.kubeconfig)),
+        ]
+    )
     if try_it is None:
-        show(f"Try it: [bold]kubectl --kubeconfig {text(shlex.quote(credential.kubeconfig))} auth whoami[/]")
+        show(
+            f"Try it: [bold]kubectl --kubeconfig {text(shlex.quote(credential.kubeconfig))} auth whoami[/]"
+        )
     elif try_it:
         show(try_it)
 
@@ -104,13 +117,24 @@ def _(report: Inspection, data_on_stdout=False):
         ("key", _key_label(info.key_type, info.key_bits)),
         ("sha256", info.fingerprint_sha256),
         ("key matches", _yes_no(report.key_matches)),
-        ("chain", _yes_no(report.chain_ok, f"valid (CA {text(report.chain_ca or '')})",
-                          f"does NOT chain to {text(report.chain_ca or '')}")),
+        (
+            "chain",
+            _yes_no(
+                report.chain_ok,
+                f"valid (CA {text(report.chain_ca or '')})",
+                f"does NOT chain to {text(report.chain_ca or '')}",
+            ),
+        ),
     ]
     if report.server:
         rows.append(("server", text(report.server)))
     if report.bindings is not None:
-        rows.append(("bindings", text(", ".join(_binding_label(b) for b in report.bindings)) or "[dim](none)[/]"))
+        rows.append(
+            (
+                "bindings",
+                text(", ".join(_binding_label(b) for b in report.bindings)) or "[dim](none)[/]",
+            )
+        )
     _fields(rows)
     for note in report.notes:
         say(f"[dim]{text(note)}[/]")
@@ -129,18 +153,31 @@ def _(report: Inventory, data_on_stdout=False):
     if not report.rows and report.not_found:
         return
     if not report.rows:
-        say("No certificates found." if report.expiring_within is None else
-            f"No certificates expire within {text(report.expiring_within)}.")
+        say(
+            "No certificates found."
+            if report.expiring_within is None
+            else f"No certificates expire within {text(report.expiring_within)}."
+        )
         return
     with_bindings = any(row.bindings is not None for row in report.rows)
-    headers = ["USER", "GROUPS", "EXPIRES", "DAYS LEFT", "STATUS", "SERVER"] + (["BINDINGS"] if with_bindings else [])
+    headers = ["USER", "GROUPS", "EXPIRES", "DAYS LEFT", "STATUS", "SERVER"] + (
+        ["BINDINGS"] if with_bindings else []
+    )
     rows = []
     for row in report.rows:
         days = days_left(row.not_after, report.observed_at)
-        cells = [(row.user, None), (group_list(row.groups), None), (f"{row.not_after:%Y-%m-%d}", None),
-                 (str(days), _STATE_STYLES.get(row.state)), (row.state, _STATE_STYLES.get(row.state)),
-                 (row.server or "", None)]
-        rows.append(cells + ([(",".join(b.name for b in row.bindings or ()), None)] if with_bindings else []))
+        cells = [
+            (row.user, None),
+            (group_list(row.groups), None),
+            (f"{row.not_after:%Y-%m-%d}", None),
+            (str(days), _STATE_STYLES.get(row.state)),
+            (row.state, _STATE_STYLES.get(row.state)),
+            (row.server or "", None),
+        ]
+        rows.append(
+            cells
+            + ([(",".join(b.name for b in row.bindings or ()), None)] if with_bindings else [])
+        )
     table(headers, rows)
 
 
@@ -151,15 +188,19 @@ def _(result: WhoisResult, data_on_stdout=False):
     for match in result.matches:
         when = f"{match.time:%Y-%m-%dT%H:%M:%SZ}" if match.time else ""
         expires = f"{match.not_after:%Y-%m-%dT%H:%M:%SZ}" if match.not_after else "?"
-        say(f"[bold]{text(match.user)}[/] (groups: {text(group_list(match.groups, ', ')) or 'none'}) — "
-            f"{text(match.event)} {when}, serial {text(match.serial or '?')}, expires {expires}")
+        say(
+            f"[bold]{text(match.user)}[/] (groups: {text(group_list(match.groups, ', ')) or 'none'}) — "
+            f"{text(match.event)} {when}, serial {text(match.serial or '?')}, expires {expires}"
+        )
 
 
 @render.register
 def _(result: Verification, data_on_stdout=False):
     if result.reported_user is not None:
-        say(f"The cluster sees user [bold]{text(result.reported_user)}[/] in groups "
-            f"{text(group_list(result.reported_groups, ', ')) or '(none)'}")
+        say(
+            f"The cluster sees user [bold]{text(result.reported_user)}[/] in groups "
+            f"{text(group_list(result.reported_groups, ', ')) or '(none)'}"
+        )
     for note in result.notes:
         warn(note)
     for problem in result.problems:
@@ -183,11 +224,15 @@ def _(result: Revocation, data_on_stdout=False):
     for left in result.remaining:
         say(f"[bold red]Still to remove:[/] {text(left)}")
     if result.not_after:
-        say(f"[bold yellow]The certificate itself stays valid until {result.not_after:%Y-%m-%d %H:%M}Z[/]: "
-            "Kubernetes cannot revoke a client certificate, so only RBAC now stands between it and the cluster.")
+        say(
+            f"[bold yellow]The certificate itself stays valid until {result.not_after:%Y-%m-%d %H:%M}Z[/]: "
+            "Kubernetes cannot revoke a client certificate, so only RBAC now stands between it and the cluster."
+        )
     for binding in result.group_bindings_kept:
-        say(f"[yellow]Not touched:[/] {text(binding.name)} binds group {text(binding.subject)}, which this "
-            "certificate still carries; remove it separately if needed.")
+        say(
+            f"[yellow]Not touched:[/] {text(binding.name)} binds group {text(binding.subject)}, which this "
+            "certificate still carries; remove it separately if needed."
+        )
     if result.groups and not result.group_bindings_kept:
         say(f"Bindings to its groups ({text(group_list(result.groups, ', '))}) were not touched.")
 
@@ -204,7 +249,7 @@ def _(result: DemoResult, data_on_stdout=False):
 This was a rehearsal: a throwaway CA in {text(folder)} stood in for the cluster's.
 Look at what was made:
   [bold]kubectl config view --kubeconfig {text(shlex.quote(result.issued.credential.kubeconfig))} --minify[/]
-  [bold]kubectl usercert list --out-dir {text(shlex.quote(os.path.join(result.directory, 'clients')))}[/]
+  [bold]kubectl usercert list --out-dir {text(shlex.quote(os.path.join(result.directory, "clients")))}[/]
 On a real cluster (a control-plane node, as root, or with --ca-cert/--ca-key):
   [bold]kubectl usercert create alice developers --preset read-only --days 30[/]
   [bold]kubectl --kubeconfig clients/alice/kubeconfig auth whoami[/]
@@ -226,17 +271,34 @@ def _(result: RosterApplied, data_on_stdout=False):
         rows = []
         for user in result.users:
             style = _ACTION_STYLES.get(user.actions[0])
-            row = [(user.user, None), (",".join(user.actions), style), ("; ".join(user.reasons), None)]
+            row = [
+                (user.user, None),
+                (",".join(user.actions), style),
+                ("; ".join(user.reasons), None),
+            ]
             if not result.dry_run:
                 shown = "-" if user.outcome in ("unchanged", "reported") else user.outcome
-                row.append((shown + (f": {user.error}" if user.error else ""), "red" if user.outcome == "failed" else None))
+                row.append(
+                    (
+                        shown + (f": {user.error}" if user.error else ""),
+                        "red" if user.outcome == "failed" else None,
+                    )
+                )
             rows.append(row)
         table(headers, rows)
-    counts = [f"{result.count(action)} {word}" for action, word in (
-        ("create", "to create" if result.dry_run else "created"), ("renew", "to renew" if result.dry_run else "renewed"),
-        ("reissue", "to reissue" if result.dry_run else "reissued"), ("rebind", "to rebind" if result.dry_run else "rebound"),
-        ("prune", "to prune" if result.dry_run else "pruned"), ("unlisted", "not in the roster"),
-        ("unchanged", "unchanged")) if result.count(action)]
+    counts = [
+        f"{result.count(action)} {word}"
+        for action, word in (
+            ("create", "to create" if result.dry_run else "created"),
+            ("renew", "to renew" if result.dry_run else "renewed"),
+            ("reissue", "to reissue" if result.dry_run else "reissued"),
+            ("rebind", "to rebind" if result.dry_run else "rebound"),
+            ("prune", "to prune" if result.dry_run else "pruned"),
+            ("unlisted", "not in the roster"),
+            ("unchanged", "unchanged"),
+        )
+        if result.count(action)
+    ]
     failed = [user for user in result.users if user.outcome == "failed"]
     totals = counts + ([f"[bold red]{len(failed)} failed[/]"] if failed else [])
     say(("Plan: " if result.dry_run else "") + (", ".join(totals) or "nothing to do"))
@@ -244,8 +306,15 @@ def _(result: RosterApplied, data_on_stdout=False):
         say(f"[bold red]✗[/] {text(user.user)}: {text(user.error or '')}")
 
 
-_ACTION_STYLES = {"create": "green", "renew": "cyan", "reissue": "yellow", "rebind": "cyan", "prune": "red",
-                  "refused": "red", "unlisted": "magenta"}
+_ACTION_STYLES = {
+    "create": "green",
+    "renew": "cyan",
+    "reissue": "yellow",
+    "rebind": "cyan",
+    "prune": "red",
+    "refused": "red",
+    "unlisted": "magenta",
+}
 
 
 def _fields(rows):
@@ -275,7 +344,13 @@ def _time_left(not_after, days):
 
 
 def _yes_no(value, yes="yes", no="NO"):
-    return "[dim]not checked[/]" if value is None else f"[green]{yes}[/]" if value else f"[bold red]{no}[/]"
+    return (
+        "[dim]not checked[/]"
+        if value is None
+        else f"[green]{yes}[/]"
+        if value
+        else f"[bold red]{no}[/]"
+    )
 
 
 def _state(state):
@@ -284,5 +359,6 @@ def _state(state):
 
 def _binding_label(binding):
     where = f" in {binding.namespace}" if binding.namespace else ""
-    return f"{binding.role}{where}" + (f" (group {group_list([binding.subject])})" if binding.subject_kind == "Group"
-                                       else "")
+    return f"{binding.role}{where}" + (
+        f" (group {group_list([binding.subject])})" if binding.subject_kind == "Group" else ""
+    )

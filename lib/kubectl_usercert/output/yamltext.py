@@ -13,7 +13,9 @@ import re
 from ..errors import InvalidInput
 
 MAX_NODES = 200_000  # after alias expansion: a "billion laughs" document is refused, not expanded
-MAX_DEPTH = 100  # nesting: PyYAML composes recursively, and no file this tool reads nests deeper than ten
+MAX_DEPTH = (
+    100  # nesting: PyYAML composes recursively, and no file this tool reads nests deeper than ten
+)
 # What go-yaml (v2, as sigs.k8s.io/yaml uses it, and v3) resolves as a bool, null, number, merge key or
 # timestamp, beyond what PyYAML's YAML 1.1 resolver already quotes: a generous superset of its rules
 # (a string quoted needlessly is still the same string to every reader).
@@ -38,11 +40,19 @@ def dump_all(objs, pure=False):
     zipapp carries no C extension), for the tests to check both."""
     import yaml
 
-    return yaml.dump_all(objs, Dumper=_dumper(pure), default_flow_style=False, sort_keys=False, allow_unicode=True,
-                         width=_NEVER_FOLD)
+    return yaml.dump_all(
+        objs,
+        Dumper=_dumper(pure),
+        default_flow_style=False,
+        sort_keys=False,
+        allow_unicode=True,
+        width=_NEVER_FOLD,
+    )
 
 
-_NEVER_FOLD = 2**31 - 1  # libyaml keeps the width in a C int (float("inf") suits the pure emitter only)
+_NEVER_FOLD = (
+    2**31 - 1
+)  # libyaml keeps the width in a C int (float("inf") suits the pure emitter only)
 
 
 @functools.lru_cache(maxsize=None)
@@ -52,18 +62,26 @@ def _dumper(pure):
     class Dumper(yaml.SafeDumper if pure else getattr(yaml, "CSafeDumper", yaml.SafeDumper)):
         """PyYAML's safe dumper that also quotes what go-yaml reads as other than a string."""
 
-    Dumper.add_implicit_resolver("tag:yaml.org,2002:go-scalar", _GO_SCALARS, list("yYnNoOtTfF~<+-.0123456789_"))
+    Dumper.add_implicit_resolver(
+        "tag:yaml.org,2002:go-scalar", _GO_SCALARS, list("yYnNoOtTfF~<+-.0123456789_")
+    )
     Dumper.add_representer(str, _string)
     Dumper.add_representer(tuple, Dumper.represent_list)
     return Dumper
 
 
 def _string(dumper, value):
-    if _SURROGATE.search(value):  # bytes that were not UTF-8 (in argv, say): no YAML reader takes them back
+    if _SURROGATE.search(
+        value
+    ):  # bytes that were not UTF-8 (in argv, say): no YAML reader takes them back
         shown = value.encode("utf-8", "backslashreplace").decode("ascii", "backslashreplace")
-        raise InvalidInput(f"'{shown}' holds bytes that are not UTF-8 text, which YAML cannot hold",
-                           hint="retype it as UTF-8 text")
-    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style='"' if _ODD_BREAKS.search(value) else None)
+        raise InvalidInput(
+            f"'{shown}' holds bytes that are not UTF-8 text, which YAML cannot hold",
+            hint="retype it as UTF-8 text",
+        )
+    return dumper.represent_scalar(
+        "tag:yaml.org,2002:str", value, style='"' if _ODD_BREAKS.search(value) else None
+    )
 
 
 def expanded_size(node, memo=None):
@@ -94,7 +112,10 @@ _YAML_TAG = "tag:yaml.org,2002:"
 # The types a Kubernetes-style manifest holds (timestamps: a plain 2026-01-01 resolves to one, and is
 # then refused as not a string by the reader's own checks); the rest (!!python/..., !!binary, !!set,
 # !foo) is refused where it is written.
-_TAGS = {_YAML_TAG + name for name in ("null", "bool", "int", "float", "str", "timestamp", "seq", "map", "merge")}
+_TAGS = {
+    _YAML_TAG + name
+    for name in ("null", "bool", "int", "float", "str", "timestamp", "seq", "map", "merge")
+}
 
 
 def read_bounded(text, max_nodes=MAX_NODES):
@@ -116,11 +137,15 @@ def read_bounded(text, max_nodes=MAX_NODES):
         return found
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
-        if mark is not None:  # (libyaml puts the end of a text without a final newline on a line of its own)
+        if (
+            mark is not None
+        ):  # (libyaml puts the end of a text without a final newline on a line of its own)
             line = min(mark.line + 1, text.count("\n") + 1)
         else:  # a ReaderError (a character YAML does not allow) knows its position only
             line = text.count("\n", 0, getattr(exc, "position", 0)) + 1
-        if getattr(exc, "problem", None) == "exceeded maximum nesting depth":  # libyaml's own bound (1000) came first
+        if (
+            getattr(exc, "problem", None) == "exceeded maximum nesting depth"
+        ):  # libyaml's own bound (1000) came first
             raise Refused(line, f"nested deeper than {MAX_DEPTH} levels") from None
         raise Refused(line, f"not valid YAML ({_problem(exc)})") from None
     finally:
@@ -128,7 +153,9 @@ def read_bounded(text, max_nodes=MAX_NODES):
 
 
 def _problem(exc):
-    problem, context, context_mark = (getattr(exc, name, None) for name in ("problem", "context", "context_mark"))
+    problem, context, context_mark = (
+        getattr(exc, name, None) for name in ("problem", "context", "context_mark")
+    )
     if problem == "second occurrence" and context and context_mark:  # PyYAML's duplicate anchor
         return f"{context} on line {context_mark.line + 1}"
     if problem:
@@ -136,7 +163,11 @@ def _problem(exc):
     character = getattr(exc, "character", None)  # a ReaderError
     if isinstance(character, str):
         character = ord(character)
-    return f"the character U+{character:04X} is not allowed" if isinstance(character, int) else "unreadable"
+    return (
+        f"the character U+{character:04X} is not allowed"
+        if isinstance(character, int)
+        else "unreadable"
+    )
 
 
 @functools.lru_cache(maxsize=None)
@@ -154,7 +185,11 @@ def _bounded_loader():
             Composer.__init__(self)
 
         def compose_document(self):
-            self.expanded, self.depth, self.sizes = 0, 0, {}  # sizes: id(anchored node) -> expanded size
+            self.expanded, self.depth, self.sizes = (
+                0,
+                0,
+                {},
+            )  # sizes: id(anchored node) -> expanded size
             return super().compose_document()
 
         def compose_node(self, parent, index):
@@ -163,8 +198,11 @@ def _bounded_loader():
             if isinstance(event, yaml.AliasEvent):
                 target = self.anchors.get(event.anchor)
                 if target is not None and id(target) not in self.sizes:
-                    raise Refused(line, f"the alias *{event.anchor} is inside the node it names (a recursive "
-                                        "document)")
+                    raise Refused(
+                        line,
+                        f"the alias *{event.anchor} is inside the node it names (a recursive "
+                        "document)",
+                    )
                 node = super().compose_node(parent, index)  # (PyYAML's error for an unknown alias)
                 self._count(self.sizes[id(node)], line)
                 return node
@@ -179,19 +217,30 @@ def _bounded_loader():
             if event.anchor is not None:
                 self.sizes[id(node)] = self.expanded - before
             if node.tag == _YAML_TAG + "value" and event.tag is None:
-                node.tag = _YAML_TAG + "str"  # a plain '=' (YAML 1.1's value key): a string, as Kubernetes reads it
+                node.tag = (
+                    _YAML_TAG + "str"
+                )  # a plain '=' (YAML 1.1's value key): a string, as Kubernetes reads it
             if isinstance(node, yaml.MappingNode):
                 _check_keys(self, node)  # as written: before a merge (<<) adds keys at construction
             if node.tag not in _TAGS:
-                shown = node.tag.replace(_YAML_TAG, "!!", 1) if node.tag.startswith(_YAML_TAG) else node.tag
-                raise Refused(line, f"the YAML tag {shown} is not allowed here (only mappings, lists, strings, "
-                                    "numbers, booleans and null)")
+                shown = (
+                    node.tag.replace(_YAML_TAG, "!!", 1)
+                    if node.tag.startswith(_YAML_TAG)
+                    else node.tag
+                )
+                raise Refused(
+                    line,
+                    f"the YAML tag {shown} is not allowed here (only mappings, lists, strings, "
+                    "numbers, booleans and null)",
+                )
             return node
 
         def _count(self, values, line):
             self.expanded += values
             if self.expanded > self.max_nodes:
-                raise Refused(line, f"holds more than {self.max_nodes} values (with its aliases expanded)")
+                raise Refused(
+                    line, f"holds more than {self.max_nodes} values (with its aliases expanded)"
+                )
 
     return BoundedLoader
 
@@ -209,8 +258,11 @@ def _check_keys(loader, node):
             raise Refused(line, "a key must be a plain value, not a list or a mapping")
         key = loader.construct_object(key_node)
         if (type(key), key) in first:
-            raise Refused(line, f"{key!r} is given twice in one mapping (first on line {first[type(key), key]}); "
-                                "YAML would keep only the last")
+            raise Refused(
+                line,
+                f"{key!r} is given twice in one mapping (first on line {first[type(key), key]}); "
+                "YAML would keep only the last",
+            )
         first[type(key), key] = line
 
 
@@ -222,12 +274,22 @@ def _line_of(root, path):
     node, line = root, root.start_mark.line + 1
     for part in path:
         if isinstance(node, yaml.MappingNode):
-            pairs = [(k, v) for k, v in node.value if isinstance(k, yaml.ScalarNode) and k.value == str(part)]
+            pairs = [
+                (k, v)
+                for k, v in node.value
+                if isinstance(k, yaml.ScalarNode) and k.value == str(part)
+            ]
             if not pairs:
                 break
-            key_node, node = pairs[-1]  # after a merge (<<) the mapping's own key comes last, and wins
+            key_node, node = pairs[
+                -1
+            ]  # after a merge (<<) the mapping's own key comes last, and wins
             line = key_node.start_mark.line + 1
-        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and 0 <= part < len(node.value):
+        elif (
+            isinstance(node, yaml.SequenceNode)
+            and isinstance(part, int)
+            and 0 <= part < len(node.value)
+        ):
             node = node.value[part]
             line = node.start_mark.line + 1
         else:

@@ -13,7 +13,9 @@ from typing import Optional, Tuple
 
 from ..times import days_left
 
-_PEM_CERTIFICATE = re.compile(r"-----BEGIN CERTIFICATE-----\n[A-Za-z0-9+/=\n]+?-----END CERTIFICATE-----\n?")
+_PEM_CERTIFICATE = re.compile(
+    r"-----BEGIN CERTIFICATE-----\n[A-Za-z0-9+/=\n]+?-----END CERTIFICATE-----\n?"
+)
 CLIENT_AUTH = "TLS Web Client Authentication"
 # The window of a certificate this tool issues: at least MIN_VALIDITY (the CSR API's least
 # expirationSeconds, 600; a local CA keeps to it too), from BACKDATE before it was signed (as
@@ -72,7 +74,9 @@ class CertificateInfo:
 class RequestInfo:
     """What a certificate signing request asks for (its self-signature already checked)."""
 
-    subject: Tuple[Tuple[str, str], ...]  # values with their string type: ("CN", "UTF8STRING:alice")
+    subject: Tuple[
+        Tuple[str, str], ...
+    ]  # values with their string type: ("CN", "UTF8STRING:alice")
     public_key: str
     key_type: str
     key_bits: Optional[int]
@@ -121,9 +125,9 @@ def serial_and_public_key(pem):
     if fields[0][0] == 0xA0:
         fields = fields[1:]
     serial, key = fields[0], fields[5]
-    serial_hex = data[serial[2]:serial[3]].lstrip(b"\0").hex().upper() or "00"
-    encoded = base64.b64encode(data[key[1]:key[3]]).decode("ascii")
-    body = "\n".join(encoded[i:i + 64] for i in range(0, len(encoded), 64))
+    serial_hex = data[serial[2] : serial[3]].lstrip(b"\0").hex().upper() or "00"
+    encoded = base64.b64encode(data[key[1] : key[3]]).decode("ascii")
+    body = "\n".join(encoded[i : i + 64] for i in range(0, len(encoded), 64))
     return serial_hex, f"-----BEGIN PUBLIC KEY-----\n{body}\n-----END PUBLIC KEY-----\n"
 
 
@@ -136,7 +140,7 @@ def _items(data, start, end):
         tag, length, value = data[start], data[start + 1], start + 2
         if length & 0x80:
             size = length & 0x7F
-            length, value = int.from_bytes(data[value:value + size], "big"), value + size
+            length, value = int.from_bytes(data[value : value + size], "big"), value + size
         if value + length > end:
             raise ValueError("truncated DER")
         items.append((tag, start, value, value + length))

@@ -34,7 +34,9 @@ class KeySpec:
         return self.size or DEFAULT_SIZES[self.type]
 
     def describe(self):
-        return {"rsa": f"RSA {self.bits}", "ecdsa": f"ECDSA P-{self.bits}", "ed25519": "Ed25519"}[self.type]
+        return {"rsa": f"RSA {self.bits}", "ecdsa": f"ECDSA P-{self.bits}", "ed25519": "Ed25519"}[
+            self.type
+        ]
 
     @property
     def key_usage(self):
@@ -44,16 +46,23 @@ class KeySpec:
     @property
     def csr_usages(self):
         """The same, as the CertificateSigningRequest API names usages."""
-        return ["client auth", "digital signature"] + (["key encipherment"] if self.type == "rsa" else [])
+        return ["client auth", "digital signature"] + (
+            ["key encipherment"] if self.type == "rsa" else []
+        )
 
 
 def key_spec(key_type="rsa", key_size=None):
     """A checked KeySpec, or a one-line error saying what is allowed."""
     if key_type not in KEY_TYPES:
-        raise InvalidInput(f"unknown key type {key_type!r}", hint="use --key-type rsa, ecdsa or ed25519")
+        raise InvalidInput(
+            f"unknown key type {key_type!r}", hint="use --key-type rsa, ecdsa or ed25519"
+        )
     if key_size is not None and key_size not in SIZES[key_type]:
-        hint = "ed25519 keys have a fixed size; drop --key-size" if not SIZES[key_type] else \
-            f"--key-size for {key_type} is one of {', '.join(map(str, SIZES[key_type]))}"
+        hint = (
+            "ed25519 keys have a fixed size; drop --key-size"
+            if not SIZES[key_type]
+            else f"--key-size for {key_type} is one of {', '.join(map(str, SIZES[key_type]))}"
+        )
         raise InvalidInput(f"key size {key_size} is not valid for {key_type}", hint=hint)
     return KeySpec(key_type, key_size)
 
@@ -67,16 +76,22 @@ def spec_of(algorithm, bits):
     """The KeySpec of an existing key, from its algorithm name (RSA, ECDSA, Ed25519) and size."""
     key_type = _SWITCH_VALUES.get(algorithm)
     if key_type is None:
-        raise InvalidInput(f"{algorithm} keys are not supported", hint="use RSA, ECDSA or Ed25519 keys")
+        raise InvalidInput(
+            f"{algorithm} keys are not supported", hint="use RSA, ECDSA or Ed25519 keys"
+        )
     return KeySpec(key_type, None if key_type == "ed25519" else bits)
 
 
 def acceptable_request_key(algorithm, bits):
     """The KeySpec of a key in a user's own request, refusing keys too weak to sign for."""
     key_type = _SWITCH_VALUES.get(algorithm)
-    weak = (key_type == "rsa" and (bits or 0) < 2048) or (key_type == "ecdsa" and bits not in EC_CURVES)
+    weak = (key_type == "rsa" and (bits or 0) < 2048) or (
+        key_type == "ecdsa" and bits not in EC_CURVES
+    )
     if key_type is None or weak:
         size = f" {bits}-bit" if bits else ""
-        raise InvalidInput(f"the request's{size} {algorithm} key is not accepted",
-                           hint="ask for RSA of 2048 bits or more, ECDSA P-256/P-384/P-521, or Ed25519")
+        raise InvalidInput(
+            f"the request's{size} {algorithm} key is not accepted",
+            hint="ask for RSA of 2048 bits or more, ECDSA P-256/P-384/P-521, or Ed25519",
+        )
     return KeySpec(key_type, None if key_type == "ed25519" else bits)

@@ -52,24 +52,38 @@ def check_name(value, what):
         raise InvalidInput(f"the {what} name is empty", hint=f"give a non-empty {what} name")
     odd = [ch for ch in value if _looks_wrong(ch)]
     if odd:
-        kind = "a control character" if unicodedata.category(odd[0]) == "Cc" else "an invisible or look-alike character"
-        raise InvalidInput(f"the {what} name {value!r} contains {kind} (U+{ord(odd[0]):04X})",
-                           hint="names may hold any visible character and plain spaces; retype the name")
+        kind = (
+            "a control character"
+            if unicodedata.category(odd[0]) == "Cc"
+            else "an invisible or look-alike character"
+        )
+        raise InvalidInput(
+            f"the {what} name {value!r} contains {kind} (U+{ord(odd[0]):04X})",
+            hint="names may hold any visible character and plain spaces; retype the name",
+        )
     if unicodedata.normalize("NFC", value) != value:
-        raise InvalidInput(f"the {what} name {value!r} is not in Unicode NFC form (it would show like "
-                           f"{unicodedata.normalize('NFC', value)!r}, another name to Kubernetes)",
-                           hint="write it with composed characters (NFC), as most keyboards type them")
+        raise InvalidInput(
+            f"the {what} name {value!r} is not in Unicode NFC form (it would show like "
+            f"{unicodedata.normalize('NFC', value)!r}, another name to Kubernetes)",
+            hint="write it with composed characters (NFC), as most keyboards type them",
+        )
     if value.startswith("="):
         # Almost always a flag typed as `--group==ops` or `-g =ops`: never take it into a certificate.
-        raise InvalidInput(f"the {what} name {value!r} starts with '='",
-                           hint=f"write the flag as -g={value[1:]} or -g {value[1:]} (kubectl's syntax); names "
-                                "starting with '=' are refused")
+        raise InvalidInput(
+            f"the {what} name {value!r} starts with '='",
+            hint=f"write the flag as -g={value[1:]} or -g {value[1:]} (kubectl's syntax); names "
+            "starting with '=' are refused",
+        )
     if value != value.strip():
-        raise InvalidInput(f"the {what} name {value!r} has leading or trailing spaces",
-                           hint="remove the spaces; Kubernetes compares names exactly")
+        raise InvalidInput(
+            f"the {what} name {value!r} has leading or trailing spaces",
+            hint="remove the spaces; Kubernetes compares names exactly",
+        )
     if len(value) > MAX_NAME_LENGTH:
-        raise InvalidInput(f"the {what} name is {len(value)} characters long",
-                           hint=f"X.509 allows at most {MAX_NAME_LENGTH} characters in CN and O")
+        raise InvalidInput(
+            f"the {what} name is {len(value)} characters long",
+            hint=f"X.509 allows at most {MAX_NAME_LENGTH} characters in CN and O",
+        )
     return value
 
 
@@ -94,11 +108,15 @@ def subject_warnings(subject, allow_system_masters=False):
     unless allowed."""
     warnings = []
     if subject.user.startswith(SYSTEM_PREFIX):
-        warnings.append(f"user {subject.user} is in Kubernetes' system: name space (nodes, service accounts and "
-                        "components authenticate as such names); make sure that is intended")
+        warnings.append(
+            f"user {subject.user} is in Kubernetes' system: name space (nodes, service accounts and "
+            "components authenticate as such names); make sure that is intended"
+        )
     elif lookalikes.looks_prefixed(subject.user, SYSTEM_PREFIX):
-        warnings.append(f"user {subject.user} looks like a name in Kubernetes' system: name space "
-                        f"({lookalikes.imitations(subject.user)}); make sure that is intended")
+        warnings.append(
+            f"user {subject.user} looks like a name in Kubernetes' system: name space "
+            f"({lookalikes.imitations(subject.user)}); make sure that is intended"
+        )
     for group in subject.groups:
         if group == SYSTEM_MASTERS:
             if not allow_system_masters:
@@ -106,26 +124,39 @@ def subject_warnings(subject, allow_system_masters=False):
                     "group system:masters is refused: it bypasses RBAC and webhooks, and a certificate "
                     "cannot be revoked, so the holder stays cluster-admin until it expires",
                     hint="bind a role instead (kubectl create clusterrolebinding ... --user USER), "
-                         "or pass --allow-system-masters")
-            warnings.append("system:masters bypasses RBAC; this certificate is cluster-admin until it expires")
+                    "or pass --allow-system-masters",
+                )
+            warnings.append(
+                "system:masters bypasses RBAC; this certificate is cluster-admin until it expires"
+            )
         elif lookalikes.confusable(group, SYSTEM_MASTERS):
             looks = f"group {group} looks like system:masters ({lookalikes.imitations(group)})"
             if not allow_system_masters:
-                raise InvalidInput(f"{looks}, and is refused as system:masters is: whoever reads a listing, a "
-                                   "binding or an audit log would take its holder for a cluster-admin",
-                                   hint="choose a group name that imitates no system: name, or pass "
-                                        "--allow-system-masters")
-            warnings.append(f"{looks}: Kubernetes gives it no power, but every listing shows a cluster-admin")
+                raise InvalidInput(
+                    f"{looks}, and is refused as system:masters is: whoever reads a listing, a "
+                    "binding or an audit log would take its holder for a cluster-admin",
+                    hint="choose a group name that imitates no system: name, or pass "
+                    "--allow-system-masters",
+                )
+            warnings.append(
+                f"{looks}: Kubernetes gives it no power, but every listing shows a cluster-admin"
+            )
         elif group.startswith(SYSTEM_PREFIX):
-            warnings.append(f"group {group} is a Kubernetes system group; make sure that is intended")
+            warnings.append(
+                f"group {group} is a Kubernetes system group; make sure that is intended"
+            )
         elif lookalikes.looks_prefixed(group, SYSTEM_PREFIX):
-            warnings.append(f"group {group} looks like a Kubernetes system group ({lookalikes.imitations(group)}); "
-                            "make sure that is intended")
+            warnings.append(
+                f"group {group} looks like a Kubernetes system group ({lookalikes.imitations(group)}); "
+                "make sure that is intended"
+            )
     return warnings
 
 
 def group_list(groups, separator=","):
     """Groups as one line in which no group passes for two: a group holding a comma, a space or a
     quote is shown quoted (`"dev,system:masters"` is one group)."""
-    return separator.join(json.dumps(group, ensure_ascii=False) if any(ch in group for ch in ', "') else group
-                          for group in groups)
+    return separator.join(
+        json.dumps(group, ensure_ascii=False) if any(ch in group for ch in ', "') else group
+        for group in groups
+    )

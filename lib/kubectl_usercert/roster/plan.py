@@ -47,18 +47,32 @@ class PlanItem:
 
 def make(users, held, bindings, ca_fingerprint, at, prune):
     """PlanItems for the roster's users (in roster order), then for the out-dir's users it no longer lists."""
-    items = _refuse_shared_names([_item(user, held.get(user.name), bindings, ca_fingerprint, at) for user in users])
+    items = _refuse_shared_names(
+        [_item(user, held.get(user.name), bindings, ca_fingerprint, at) for user in users]
+    )
     listed = {user.name for user in users}
     for name, holding in sorted(held.items()):
         if name in listed or not holding.present:
             continue
-        if holding.entry is None:  # no ledger line: made by hand (or by a run killed before recording it)
-            items.append(PlanItem(name, ("unlisted",), (
-                "not in the roster, and not issued by this tool as far as the ledger knows: --prune leaves it "
-                f"(revoke it by name if it is: kubectl usercert revoke {name})",), holding=holding))
+        if (
+            holding.entry is None
+        ):  # no ledger line: made by hand (or by a run killed before recording it)
+            items.append(
+                PlanItem(
+                    name,
+                    ("unlisted",),
+                    (
+                        "not in the roster, and not issued by this tool as far as the ledger knows: --prune leaves it "
+                        f"(revoke it by name if it is: kubectl usercert revoke {name})",
+                    ),
+                    holding=holding,
+                )
+            )
             continue
         reason = "not in the roster" + ("" if prune else "; --prune revokes it")
-        items.append(PlanItem(name, ("prune" if prune else "unlisted",), (reason,), holding=holding))
+        items.append(
+            PlanItem(name, ("prune" if prune else "unlisted",), (reason,), holding=holding)
+        )
     return items
 
 
@@ -81,16 +95,25 @@ def _refuse_shared_names(items):
             if manifest["kind"].endswith("Binding"):
                 meta, ref = manifest["metadata"], manifest["roleRef"]
                 key = (manifest["kind"], meta.get("namespace"), meta["name"])
-                claims.setdefault(key, []).append((item.user, f"{item.user}'s {ref['kind']} {ref['name']}"))
+                claims.setdefault(key, []).append(
+                    (item.user, f"{item.user}'s {ref['kind']} {ref['name']}")
+                )
     clashes = {}
     for (kind, namespace, name), claimants in claims.items():
         if len(claimants) > 1:
             where = f" in {namespace}" if namespace else ""
             for user, _ in claimants:
-                clashes.setdefault(user, f'two bindings would be {kind} "{name}"{where} ('
-                                         f'{" and ".join(what for _, what in claimants)}): only one can be')
-    return [PlanItem(item.user, ("refused",), (clashes[item.user],), wanted=item.wanted)
-            if item.user in clashes else item for item in items]
+                clashes.setdefault(
+                    user,
+                    f'two bindings would be {kind} "{name}"{where} ('
+                    f"{' and '.join(what for _, what in claimants)}): only one can be",
+                )
+    return [
+        PlanItem(item.user, ("refused",), (clashes[item.user],), wanted=item.wanted)
+        if item.user in clashes
+        else item
+        for item in items
+    ]
 
 
 def _item(user, holding, bindings, ca_fingerprint, at):
@@ -102,19 +125,41 @@ def _item(user, holding, bindings, ca_fingerprint, at):
     if holding is None or not holding.present:
         actions.append("create")
         reasons.append("no credential here")
-        if holding is not None and holding.entry is not None and not holding.revoked and holding.fact("not_after") \
-                and holding.fact("not_after") > at:
-            notes.append(f"the last one (serial {holding.fact('serial')}) stays valid until "
-                         f"{holding.fact('not_after'):%Y-%m-%d}, wherever its files went")
+        if (
+            holding is not None
+            and holding.entry is not None
+            and not holding.revoked
+            and holding.fact("not_after")
+            and holding.fact("not_after") > at
+        ):
+            notes.append(
+                f"the last one (serial {holding.fact('serial')}) stays valid until "
+                f"{holding.fact('not_after'):%Y-%m-%d}, wherever its files went"
+            )
     else:
-        rekey = _certificate_actions(user, subject, holding, ca_fingerprint, at, actions, reasons, notes)
+        rekey = _certificate_actions(
+            user, subject, holding, ca_fingerprint, at, actions, reasons, notes
+        )
     add, remove = _binding_changes(user, subject, bindings)
     if add or remove:
         actions.append("rebind")
-        reasons.append(", ".join([f"+{m['metadata']['name']}" for m in add if m["kind"].endswith("Binding")] +
-                                 [f"-{b.name}" for b in remove]))
-    return PlanItem(user.name, tuple(actions) or ("unchanged",), tuple(reasons), user, holding, tuple(add),
-                    tuple(remove), rekey, tuple(notes))
+        reasons.append(
+            ", ".join(
+                [f"+{m['metadata']['name']}" for m in add if m["kind"].endswith("Binding")]
+                + [f"-{b.name}" for b in remove]
+            )
+        )
+    return PlanItem(
+        user.name,
+        tuple(actions) or ("unchanged",),
+        tuple(reasons),
+        user,
+        holding,
+        tuple(add),
+        tuple(remove),
+        rekey,
+        tuple(notes),
+    )
 
 
 def _certificate_actions(user, subject, holding, ca_fingerprint, at, actions, reasons, notes):
@@ -127,15 +172,26 @@ def _certificate_actions(user, subject, holding, ca_fingerprint, at, actions, re
     not_after = holding.fact("not_after")
     if set(groups) != set(subject.groups) or rekey:
         actions.append("reissue")
-        reasons.append(f"groups {_names(groups)} -> {_names(subject.groups)}" if set(groups) != set(subject.groups)
-                       else f"key {key_now.describe()} -> {user.key.describe()}")
-        notes.append(f"the old certificate (serial {holding.fact('serial')}) stays valid until "
-                     f"{not_after:%Y-%m-%d %H:%M}Z: Kubernetes cannot revoke it")
+        reasons.append(
+            f"groups {_names(groups)} -> {_names(subject.groups)}"
+            if set(groups) != set(subject.groups)
+            else f"key {key_now.describe()} -> {user.key.describe()}"
+        )
+        notes.append(
+            f"the old certificate (serial {holding.fact('serial')}) stays valid until "
+            f"{not_after:%Y-%m-%d %H:%M}Z: Kubernetes cannot revoke it"
+        )
     elif not_after - at <= user.renew_before:
         actions.append("renew")
-        reasons.append(f"expires {not_after:%Y-%m-%d} (renewBefore {duration_text(user.renew_before)})")
-    elif ca_fingerprint and holding.entry is not None and holding.entry.ca_fingerprint_sha256 and \
-            holding.entry.ca_fingerprint_sha256 != ca_fingerprint:
+        reasons.append(
+            f"expires {not_after:%Y-%m-%d} (renewBefore {duration_text(user.renew_before)})"
+        )
+    elif (
+        ca_fingerprint
+        and holding.entry is not None
+        and holding.entry.ca_fingerprint_sha256
+        and holding.entry.ca_fingerprint_sha256 != ca_fingerprint
+    ):
         actions.append("renew")
         reasons.append("signed by another CA than the one in use now")
     return rekey
@@ -146,12 +202,23 @@ def _binding_changes(user, subject, bindings):
     if bindings is None:
         return [], []
     wanted = rbac.binding_manifests(access_of(user), subject.user, subject.groups)
-    have = {(b.kind, b.namespace, b.name): b for b in bindings if b.subject_kind == "User" and b.subject == user.name}
-    to_bind = {(m["kind"], m["metadata"].get("namespace"), m["metadata"]["name"]): m for m in wanted
-               if m["kind"].endswith("Binding")}
+    have = {
+        (b.kind, b.namespace, b.name): b
+        for b in bindings
+        if b.subject_kind == "User" and b.subject == user.name
+    }
+    to_bind = {
+        (m["kind"], m["metadata"].get("namespace"), m["metadata"]["name"]): m
+        for m in wanted
+        if m["kind"].endswith("Binding")
+    }
     missing = [m for key, m in to_bind.items() if key not in have]
-    roles = [m for m in wanted if not m["kind"].endswith("Binding")]  # the preset's ClusterRole, with its binding
-    return (roles + missing if missing else []), [b for key, b in have.items() if key not in to_bind]
+    roles = [
+        m for m in wanted if not m["kind"].endswith("Binding")
+    ]  # the preset's ClusterRole, with its binding
+    return (roles + missing if missing else []), [
+        b for key, b in have.items() if key not in to_bind
+    ]
 
 
 def _held_key(holding):

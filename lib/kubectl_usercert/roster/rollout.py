@@ -29,7 +29,10 @@ class Shared:
     """What every user's work shares, made once and only when needed (threads may ask at once)."""
 
     def __init__(self, request, signers, reachable):
-        self.request, self.signers = request, signers  # signers: a SignerChooser for the run's options
+        self.request, self.signers = (
+            request,
+            signers,
+        )  # signers: a SignerChooser for the run's options
         self.kubectl = request.signing.kubectl
         self.reachable = reachable  # a kubeconfig to reach the cluster exists
         self._lock = threading.Lock()
@@ -47,7 +50,9 @@ class Shared:
         this tool approved (--approve) is approved again."""
         signing = self.request.signing
         approve = entry is not None and entry.approval == "self"
-        named = self.request.signer_given or signing.ca_cert or signing.ca_key or user.signer != "auto"
+        named = (
+            self.request.signer_given or signing.ca_cert or signing.ca_key or user.signer != "auto"
+        )
         if named or entry is None or entry.signer is None:
             return self.signer_for(user, subject, step, approve=approve)
         if entry.signer == "csr":
@@ -59,7 +64,10 @@ class Shared:
         with self._lock:
             if self._endpoint is None:
                 warnings = []
-                self._endpoint = (endpoint(self.kubectl, self.request.server, signer, warnings), warnings)
+                self._endpoint = (
+                    endpoint(self.kubectl, self.request.server, signer, warnings),
+                    warnings,
+                )
             return self._endpoint
 
 
@@ -74,8 +82,14 @@ def carry_out(items, shared, request, tracker):
     with signals.cooperative():  # a signal stops the checks and the work alike, at their next step
         blocked = _preflight(items, shared, request.jobs)
         with ThreadPoolExecutor(max_workers=max(1, request.jobs)) as pool:
-            done = signals.results([pool.submit(_one, item, shared, request, tracker, blocked.get(item.user), rehearsal)
-                                    for item in items])
+            done = signals.results(
+                [
+                    pool.submit(
+                        _one, item, shared, request, tracker, blocked.get(item.user), rehearsal
+                    )
+                    for item in items
+                ]
+            )
     if signals.cancelled():
         raise Interrupted(signals.cancelled())
     return done
@@ -98,18 +112,38 @@ def _preflight(items, shared, jobs):
         for manifest in (m for m in item.add if m["kind"].endswith("Binding")):
             ref, namespace = manifest["roleRef"], manifest["metadata"].get("namespace")
             role = rbac.RoleRef(ref["kind"], ref["name"], namespace)
-            found = (namespace and problem(("namespace", namespace),
-                                           functools.partial(rbac.check_namespace_exists, shared.kubectl,
-                                                             namespace))) or \
-                problem(role, functools.partial(rbac.check_roles_exist, shared.kubectl,
-                                                BindingPlan([role], create_read_only_role=creates_role)))
+            found = (
+                namespace
+                and problem(
+                    ("namespace", namespace),
+                    functools.partial(rbac.check_namespace_exists, shared.kubectl, namespace),
+                )
+            ) or problem(
+                role,
+                functools.partial(
+                    rbac.check_roles_exist,
+                    shared.kubectl,
+                    BindingPlan([role], create_read_only_role=creates_role),
+                ),
+            )
             if found:
                 blocked.setdefault(item.user, found)
             else:
                 named.append((item.user, manifest))
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-        taken = signals.results([pool.submit(lambda pair: None if signals.cancelled() else _problem(
-            lambda: rbac.check_names_free(shared.kubectl, [pair[1]])), pair) for pair in named])
+        taken = signals.results(
+            [
+                pool.submit(
+                    lambda pair: (
+                        None
+                        if signals.cancelled()
+                        else _problem(lambda: rbac.check_names_free(shared.kubectl, [pair[1]]))
+                    ),
+                    pair,
+                )
+                for pair in named
+            ]
+        )
         for (user, _manifest), found in zip(named, taken):
             if found:
                 blocked.setdefault(user, found)
@@ -129,7 +163,10 @@ def _one(item, shared, request, tracker, blocked, rehearsal=False):
         if "refused" in item.actions:
             tracker.done(item.user, False)
             return _applied(item, "failed", item.reasons[0])
-        return _applied(item, "planned" if rehearsal else "reported" if "unlisted" in item.actions else "unchanged")
+        return _applied(
+            item,
+            "planned" if rehearsal else "reported" if "unlisted" in item.actions else "unchanged",
+        )
 
     def step(message):
         signals.check()
@@ -142,7 +179,9 @@ def _one(item, shared, request, tracker, blocked, rehearsal=False):
         if blocked:
             raise InvalidInput(blocked)
         for action in item.actions:
-            notes += (_REHEARSALS if rehearsal else _ACTIONS)[action](item, shared, request, step) or ()
+            notes += (_REHEARSALS if rehearsal else _ACTIONS)[action](
+                item, shared, request, step
+            ) or ()
     except UsercertError as exc:
         tracker.done(item.user, False)
         return _applied(item, "failed", summary(exc))
@@ -157,38 +196,71 @@ def _one(item, shared, request, tracker, blocked, rehearsal=False):
 
 
 def _applied(item, outcome, error=None, notes=None):
-    return AppliedUser(item.user, item.actions, item.reasons, tuple(item.notes if notes is None else notes), outcome,
-                       error)
+    return AppliedUser(
+        item.user,
+        item.actions,
+        item.reasons,
+        tuple(item.notes if notes is None else notes),
+        outcome,
+        error,
+    )
 
 
 def _create(item, shared, request, step, rehearsal=False):
     user = item.wanted
-    subject, warnings = checked_subject(user.name, user.groups, key=user.key,
-                                        allow_system_masters=request.allow_system_masters)
+    subject, warnings = checked_subject(
+        user.name, user.groups, key=user.key, allow_system_masters=request.allow_system_masters
+    )
     signer = shared.signer_for(user, subject, step)
     found, endpoint_warnings = shared.endpoint(signer)
     if rehearsal:
-        return _rehearse_signing(signer, subject, user.key, signer.grant(user.validity), request, step)
+        return _rehearse_signing(
+            signer, subject, user.key, signer.grant(user.validity), request, step
+        )
     manifests = list(item.add)
-    issue_user(subject=subject, signer=signer, endpoint=found, out_dir=request.out_dir, lifetime=user.validity,
-               key=user.key, namespace=user.namespace, warnings=warnings + endpoint_warnings,
-               extra_files={"rbac.yaml": rbac.to_yaml(manifests)} if manifests else None, progress=step)
+    issue_user(
+        subject=subject,
+        signer=signer,
+        endpoint=found,
+        out_dir=request.out_dir,
+        lifetime=user.validity,
+        key=user.key,
+        namespace=user.namespace,
+        warnings=warnings + endpoint_warnings,
+        extra_files={"rbac.yaml": rbac.to_yaml(manifests)} if manifests else None,
+        progress=step,
+    )
 
 
 def _renew(item, shared, request, step, rehearsal=False):
     user = item.wanted
     subject = make_subject(user.name, user.groups)
     signer = shared.renewal_signer(user, item.holding.entry, subject, step)
-    done = renew_user(user=user.name, out_dir=request.out_dir, signing=request.signing, groups=subject.groups,
-                      lifetime=user.validity, rekey=item.rekey, key_type=user.key.type, key_size=user.key.size,
-                      allow_system_masters=request.allow_system_masters, signer_given=signer is not None,
-                      signer=signer, rehearse=rehearsal, progress=step)
+    done = renew_user(
+        user=user.name,
+        out_dir=request.out_dir,
+        signing=request.signing,
+        groups=subject.groups,
+        lifetime=user.validity,
+        rekey=item.rekey,
+        key_type=user.key.type,
+        key_size=user.key.size,
+        allow_system_masters=request.allow_system_masters,
+        signer_given=signer is not None,
+        signer=signer,
+        rehearse=rehearsal,
+        progress=step,
+    )
     if rehearsal:
-        return _rehearse_signing(*done, request, step)  # (renew's signer, subject, key and validity)
+        return _rehearse_signing(
+            *done, request, step
+        )  # (renew's signer, subject, key and validity)
 
 
 def _rebind(item, shared, request, step, rehearsal=False):
-    dry_run = request.dry_run if rehearsal else "none"  # (client: the preflight checked what it can)
+    dry_run = (
+        request.dry_run if rehearsal else "none"
+    )  # (client: the preflight checked what it can)
     if item.add and dry_run != "client":
         step("Applying the RBAC bindings" + (" (server dry run)" if rehearsal else ""))
         rbac.apply(shared.kubectl, list(item.add), dry_run=dry_run)
@@ -200,13 +272,26 @@ def _rebind(item, shared, request, step, rehearsal=False):
 def _prune(item, shared, request, step, rehearsal=False):
     """Revoked as `revoke` does. With no kubeconfig at all (bindings off for this run) the bindings are
     a note, not a failure: a later apply would not see the user again to retry."""
-    result = revoke_user(user=item.user, out_dir=request.out_dir, kubectl=shared.kubectl,
-                         dry_run=request.dry_run if rehearsal else "none", progress=step)
+    result = revoke_user(
+        user=item.user,
+        out_dir=request.out_dir,
+        kubectl=shared.kubectl,
+        dry_run=request.dry_run if rehearsal else "none",
+        progress=step,
+    )
     if result.remaining and shared.reachable:
-        raise UsercertError(("would be revoked here, but " if rehearsal else "revoked here, but ") +
-                            "; ".join(result.remaining))
-    return [f"no kubeconfig: remove any bindings of {item.user} with 'kubectl usercert revoke {item.user}' "
-            "and --kubeconfig"] if result.remaining else []
+        raise UsercertError(
+            ("would be revoked here, but " if rehearsal else "revoked here, but ")
+            + "; ".join(result.remaining)
+        )
+    return (
+        [
+            f"no kubeconfig: remove any bindings of {item.user} with 'kubectl usercert revoke {item.user}' "
+            "and --kubeconfig"
+        ]
+        if result.remaining
+        else []
+    )
 
 
 def _rehearse_signing(signer, subject, spec, validity, request, step):
@@ -216,5 +301,11 @@ def _rehearse_signing(signer, subject, spec, validity, request, step):
         signer.rehearse(subject, spec, validity, step)
 
 
-_ACTIONS = {"create": _create, "reissue": _renew, "renew": _renew, "rebind": _rebind, "prune": _prune}
+_ACTIONS = {
+    "create": _create,
+    "reissue": _renew,
+    "renew": _renew,
+    "rebind": _rebind,
+    "prune": _prune,
+}
 _REHEARSALS = {action: functools.partial(work, rehearsal=True) for action, work in _ACTIONS.items()}

@@ -27,8 +27,19 @@ from ..pki.keys import KEY_TYPES, SIZES, KeySpec
 from ..times import duration_text, parse_duration
 
 KIND = "UserRoster"
-USER_FIELDS = ("name", "groups", "preset", "clusterRoles", "roles", "days", "expiration", "keyType", "keySize",
-               "namespace", "renewBefore")
+USER_FIELDS = (
+    "name",
+    "groups",
+    "preset",
+    "clusterRoles",
+    "roles",
+    "days",
+    "expiration",
+    "keyType",
+    "keySize",
+    "namespace",
+    "renewBefore",
+)
 DEFAULT_FIELDS = tuple(f for f in USER_FIELDS if f != "name") + ("signer",)
 HINT = "see the roster format in the README (kubectl usercert apply)"
 # What a roster may hold: ample for any team, and read in well under a second and 100 MB.
@@ -63,7 +74,11 @@ class BuiltRoster:
 
     def line_of(self, path):
         index = path[2] if len(path) > 2 and path[:2] == ("spec", "users") else None
-        return self.user_lines[index] if isinstance(index, int) and 0 <= index < len(self.user_lines) else 1
+        return (
+            self.user_lines[index]
+            if isinstance(index, int) and 0 <= index < len(self.user_lines)
+            else 1
+        )
 
 
 def load(sources):
@@ -71,17 +86,25 @@ def load(sources):
     error, and so are more than MAX_USERS."""
     users, seen = [], {}
     for shown, content in sources:
-        documents = [(content.document, content.line_of)] if isinstance(content, BuiltRoster) else \
-            _documents(shown, content)
+        documents = (
+            [(content.document, content.line_of)]
+            if isinstance(content, BuiltRoster)
+            else _documents(shown, content)
+        )
         for document, line_of in documents:
             for user in _roster_users(document, line_of, shown):
                 if user.name in seen:
-                    raise InvalidInput(f"{user.source}: spec.users: {user.name!r} is listed twice (also at "
-                                       f"{seen[user.name]})", hint="keep one entry per user")
+                    raise InvalidInput(
+                        f"{user.source}: spec.users: {user.name!r} is listed twice (also at "
+                        f"{seen[user.name]})",
+                        hint="keep one entry per user",
+                    )
                 if len(users) == MAX_USERS:
-                    raise InvalidInput(f"{user.source}: more than {MAX_USERS} users; apply takes at most "
-                                       f"{MAX_USERS} in one run", hint="apply them in parts, each with its own "
-                                                                       "--out-dir")
+                    raise InvalidInput(
+                        f"{user.source}: more than {MAX_USERS} users; apply takes at most "
+                        f"{MAX_USERS} in one run",
+                        hint="apply them in parts, each with its own --out-dir",
+                    )
                 seen[user.name] = user.source
                 users.append(user)
     return users
@@ -90,7 +113,11 @@ def load(sources):
 def _documents(shown, text):
     """(document, line_of) of each YAML document of `text`, read within yamltext's bounds."""
     try:
-        return [(document, line_of) for document, line_of in yamltext.read_bounded(text, MAX_VALUES) if document is not None]
+        return [
+            (document, line_of)
+            for document, line_of in yamltext.read_bounded(text, MAX_VALUES)
+            if document is not None
+        ]
     except yamltext.Refused as exc:
         raise InvalidInput(f"{shown}:{exc.line}: {exc.problem}", hint=HINT) from None
 
@@ -103,7 +130,10 @@ class _Checker:
 
     def fail(self, path, problem, hint=HINT):
         line = self.line_of(path)
-        field = "".join(f"[{p}]" if isinstance(p, int) else (f".{p}" if i else str(p)) for i, p in enumerate(path))
+        field = "".join(
+            f"[{p}]" if isinstance(p, int) else (f".{p}" if i else str(p))
+            for i, p in enumerate(path)
+        )
         raise InvalidInput(f"{self.shown}:{line}: {field or 'the document'}: {problem}", hint=hint)
 
     def mapping(self, value, path, allowed):
@@ -145,8 +175,12 @@ class _Checker:
         for index, item in enumerate(value):
             where = path + (index,)
             self.mapping(item, where, ("name", "namespace"))
-            roles.append((self.string(item.get("name"), where + ("name",)),
-                          self.string(item.get("namespace"), where + ("namespace",))))
+            roles.append(
+                (
+                    self.string(item.get("name"), where + ("name",)),
+                    self.string(item.get("namespace"), where + ("namespace",)),
+                )
+            )
         return tuple(roles)
 
 
@@ -160,8 +194,11 @@ def _roster_users(document, line_of, shown):
     if "metadata" in document:
         check.mapping(document["metadata"], ("metadata",), ("name", "labels", "annotations"))
     spec = check.mapping(document.get("spec"), ("spec",), ("defaults", "users"))
-    defaults = _fields(check, check.mapping(spec.get("defaults") or {}, ("spec", "defaults"), DEFAULT_FIELDS),
-                       ("spec", "defaults"))
+    defaults = _fields(
+        check,
+        check.mapping(spec.get("defaults") or {}, ("spec", "defaults"), DEFAULT_FIELDS),
+        ("spec", "defaults"),
+    )
     users = spec.get("users") or []
     if not isinstance(users, list):
         check.fail(("spec", "users"), "must be a list")
@@ -169,24 +206,33 @@ def _roster_users(document, line_of, shown):
         path = ("spec", "users", index)
         check.mapping(entry, path, USER_FIELDS)
         own = _fields(check, entry, path)
-        inherited = {k: v for k, v in defaults.items() if not ({"days", "expiration"} & own.keys() and
-                                                                k in ("days", "expiration"))}
+        inherited = {
+            k: v
+            for k, v in defaults.items()
+            if not ({"days", "expiration"} & own.keys() and k in ("days", "expiration"))
+        }
         fields = {**inherited, **own}
         if "name" not in fields:
             check.fail(path, "needs a name")
         size, key_type = fields.get("keySize"), fields.get("keyType", "rsa")
         if size is not None and size not in SIZES[key_type]:
-            check.fail(path + ("keySize",), f"must be one of {', '.join(map(str, SIZES[key_type]))} for {key_type}")
+            check.fail(
+                path + ("keySize",),
+                f"must be one of {', '.join(map(str, SIZES[key_type]))} for {key_type}",
+            )
         user = _user(fields, f"{shown}:{line_of(path)}")
         if user.renew_before >= user.validity:
             where = path if "renewBefore" in own else ("spec", "defaults")
-            check.fail(where + ("renewBefore",),
-                       f"{duration_text(user.renew_before)} is not shorter than {user.name}'s lifetime "
-                       f"({duration_text(user.validity)}): every apply would renew it, each time leaving one more "
-                       "certificate valid",
-                       hint=f"give {user.name} a shorter renewBefore of their own" if where == ("spec", "defaults")
-                       else "make renewBefore shorter than days or expiration (left out, it is the last 30 days, "
-                            "or the last third of a shorter lifetime)")
+            check.fail(
+                where + ("renewBefore",),
+                f"{duration_text(user.renew_before)} is not shorter than {user.name}'s lifetime "
+                f"({duration_text(user.validity)}): every apply would renew it, each time leaving one more "
+                "certificate valid",
+                hint=f"give {user.name} a shorter renewBefore of their own"
+                if where == ("spec", "defaults")
+                else "make renewBefore shorter than days or expiration (left out, it is the last 30 days, "
+                "or the last third of a shorter lifetime)",
+            )
         yield user
 
 
@@ -221,8 +267,15 @@ def _fields(check, entry, path):
 def _user(fields, source):
     validity = fields.get("expiration") or fields.get("days") or timedelta(days=365)
     return RosterUser(
-        name=fields["name"], groups=fields.get("groups", ()), preset=fields.get("preset"),
-        cluster_roles=fields.get("clusterRoles", ()), roles=fields.get("roles", ()), validity=validity,
-        key=KeySpec(fields.get("keyType", "rsa"), fields.get("keySize")), namespace=fields.get("namespace"),
+        name=fields["name"],
+        groups=fields.get("groups", ()),
+        preset=fields.get("preset"),
+        cluster_roles=fields.get("clusterRoles", ()),
+        roles=fields.get("roles", ()),
+        validity=validity,
+        key=KeySpec(fields.get("keyType", "rsa"), fields.get("keySize")),
+        namespace=fields.get("namespace"),
         renew_before=fields.get("renewBefore") or renewal_window(validity),
-        signer=fields.get("signer", "auto"), source=source)
+        signer=fields.get("signer", "auto"),
+        source=source,
+    )

@@ -78,16 +78,24 @@ def read_input(path, what, hint, limit=1 << 20):
 
 def write_error(path, exc):
     if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-        return UsercertError(f"cannot write {path}: the disk is full", hint="free some space and run it again")
+        return UsercertError(
+            f"cannot write {path}: the disk is full", hint="free some space and run it again"
+        )
     if exc.errno == errno.EROFS:
-        return InvalidInput(f"cannot write {path}: the file system is read-only", hint="choose another --out-dir")
-    return UsercertError(f"cannot write {path}: {exc.strerror}", hint="check the folder's permissions")
+        return InvalidInput(
+            f"cannot write {path}: the file system is read-only", hint="choose another --out-dir"
+        )
+    return UsercertError(
+        f"cannot write {path}: {exc.strerror}", hint="check the folder's permissions"
+    )
 
 
 def refuse_existing(destination, force):
     if os.path.lexists(destination) and not force:
-        raise OutputExists(f"{destination} already exists",
-                           hint="pass --force to replace it, or choose another --out-dir")
+        raise OutputExists(
+            f"{destination} already exists",
+            hint="pass --force to replace it, or choose another --out-dir",
+        )
 
 
 def ensure_dir(path, what="--out-dir"):
@@ -102,7 +110,9 @@ def ensure_dir(path, what="--out-dir"):
     while not os.path.isdir(probe):
         # isdir again: another run (or thread) may have made it between the two looks
         if os.path.lexists(probe) and not os.path.isdir(probe):
-            raise InvalidInput(f"{probe} is not a folder ({_kind(probe)})", hint=f"choose another {what}")
+            raise InvalidInput(
+                f"{probe} is not a folder ({_kind(probe)})", hint=f"choose another {what}"
+            )
         missing.append(probe)
         parent = os.path.dirname(probe)
         if parent == probe:
@@ -115,7 +125,9 @@ def ensure_dir(path, what="--out-dir"):
             made.append(folder)
         except FileExistsError:
             if not os.path.isdir(folder):
-                raise InvalidInput(f"{folder} is not a folder", hint=f"choose another {what}") from None
+                raise InvalidInput(
+                    f"{folder} is not a folder", hint=f"choose another {what}"
+                ) from None
             continue
         except OSError as exc:
             remove_if_empty(made)
@@ -126,7 +138,11 @@ def ensure_dir(path, what="--out-dir"):
 
 def _kind(path):
     if os.path.islink(path):
-        return "a link to " + os.readlink(path) + ("" if os.path.exists(path) else ", which does not exist")
+        return (
+            "a link to "
+            + os.readlink(path)
+            + ("" if os.path.exists(path) else ", which does not exist")
+        )
     return "a file"
 
 
@@ -188,7 +204,9 @@ def staged_dir(destination, force=False):
         # behind: it waits until both are done, and is raised where the finally below removes it.
         with signals.critical():
             try:
-                staging = tempfile.mkdtemp(prefix=f".{os.path.basename(destination)}.", suffix=".tmp", dir=parent)
+                staging = tempfile.mkdtemp(
+                    prefix=f".{os.path.basename(destination)}.", suffix=".tmp", dir=parent
+                )
             except OSError as exc:
                 raise write_error(parent, exc) from None
         os.chmod(staging, PRIVATE_DIR_MODE)
@@ -209,8 +227,11 @@ def _move_into_place(staging, destination, force):
         return (lambda: os.rename(destination, staging)), (lambda: None)
     refuse_existing(destination, force)
     # --force: move the old folder aside first, so a failed swap loses nothing.
-    aside = tempfile.mkdtemp(prefix=f".{os.path.basename(destination)}.", suffix=".old",
-                             dir=os.path.dirname(os.path.abspath(destination)))
+    aside = tempfile.mkdtemp(
+        prefix=f".{os.path.basename(destination)}.",
+        suffix=".old",
+        dir=os.path.dirname(os.path.abspath(destination)),
+    )
     old = os.path.join(aside, "previous")
     os.rename(destination, old)
 
@@ -252,12 +273,18 @@ def remove_stale(parent, lock_is_free):
     for name in names:
         match = STAGING.fullmatch(name)
         path = os.path.join(parent, name)
-        if not match or not ownership.is_own_folder(path, closed_to=0, owners=(os.geteuid(),)) or \
-                not lock_is_free(match.group("stem")):
+        if (
+            not match
+            or not ownership.is_own_folder(path, closed_to=0, owners=(os.geteuid(),))
+            or not lock_is_free(match.group("stem"))
+        ):
             continue
         destination = os.path.join(parent, match.group("stem"))
         previous = os.path.join(path, "previous")
-        if match.group("kind") == "old" and os.path.isdir(previous) and not os.path.lexists(destination):
+        if (
+            match.group("kind") == "old"
+            and os.path.isdir(previous)
+            and not os.path.lexists(destination)
+        ):
             os.rename(previous, destination)
         shutil.rmtree(path, ignore_errors=True)
-

@@ -39,8 +39,9 @@ class Holding:
     @property
     def present(self):
         """A credential is in its folder (not revoked, not handed over)."""
-        return self.files is not None and (self.info is not None or (self.entry is not None and
-                                                                      self.entry.event != "revoked"))
+        return self.files is not None and (
+            self.info is not None or (self.entry is not None and self.entry.event != "revoked")
+        )
 
     @property
     def revoked(self):
@@ -86,8 +87,12 @@ def _trusted(user_files, trust_required, problems):
 def _holding(user_files, entry, problems):
     if not os.path.isfile(user_files.cert):
         return Holding(entry.user, entry, None) if entry is not None else None
-    if entry is not None and entry.event != "revoked" and entry.not_after is not None and \
-            not _changed_since(user_files.cert, entry):
+    if (
+        entry is not None
+        and entry.event != "revoked"
+        and entry.not_after is not None
+        and not _changed_since(user_files.cert, entry)
+    ):
         return Holding(entry.user, entry, user_files)
     try:
         info = openssl.certificate_info(user_files.cert)
@@ -95,11 +100,15 @@ def _holding(user_files, entry, problems):
         problems.append(f"{user_files.cert}: {exc.message}")
         return None
     if file_safe(info.common_name or "") != user_files.stem:
-        problems.append(f"{user_files.cert} is a certificate for {info.common_name!r}, not for the user of its "
-                        f"folder: not taken as anyone's")
+        problems.append(
+            f"{user_files.cert} is a certificate for {info.common_name!r}, not for the user of its "
+            f"folder: not taken as anyone's"
+        )
         return Holding(entry.user, entry, user_files) if entry is not None else None
     if entry is None:
-        problems.append(f"{user_files.directory} is not in the ledger (a run was killed before recording it?)")
+        problems.append(
+            f"{user_files.directory} is not in the ledger (a run was killed before recording it?)"
+        )
     return Holding(info.common_name, entry, user_files, info)
 
 
@@ -136,10 +145,19 @@ def _row(holding, at):
         directory = entry.archived_to
     else:  # the folder as found from here when it is there (the ledger's path is relative to where it ran)
         directory = holding.files.directory if holding.files is not None else entry.path
-    return InventoryRow(user=holding.user, groups=holding.fact("groups"), serial=holding.fact("serial"),
-                        fingerprint_sha256=holding.fact("fingerprint_sha256"), not_before=holding.fact("not_before"),
-                        not_after=not_after, key_type=holding.fact("key_type"), key_bits=holding.fact("key_bits"),
-                        state=state, server=server, directory=directory)
+    return InventoryRow(
+        user=holding.user,
+        groups=holding.fact("groups"),
+        serial=holding.fact("serial"),
+        fingerprint_sha256=holding.fact("fingerprint_sha256"),
+        not_before=holding.fact("not_before"),
+        not_after=not_after,
+        key_type=holding.fact("key_type"),
+        key_bits=holding.fact("key_bits"),
+        state=state,
+        server=server,
+        directory=directory,
+    )
 
 
 def _server_of(path):

@@ -107,8 +107,11 @@ def user_folders(out_dir):
         names = sorted(os.listdir(out_dir))
     except OSError:
         return []
-    return [UserFiles(os.path.join(out_dir, name), name) for name in names
-            if not name.startswith(".") and os.path.isdir(os.path.join(out_dir, name))]
+    return [
+        UserFiles(os.path.join(out_dir, name), name)
+        for name in names
+        if not name.startswith(".") and os.path.isdir(os.path.join(out_dir, name))
+    ]
 
 
 def records_dir(out_dir):

@@ -42,7 +42,9 @@ def append(out_dir, entry):
             except FileExistsError:  # another worker made it meanwhile
                 pass
         # O_NOFOLLOW: a link planted in a shared out-dir cannot redirect the ledger into another file.
-        fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o600)
+        fd = os.open(
+            path, os.O_RDWR | os.O_APPEND | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o600
+        )
     except IsADirectoryError:
         raise _not_a_file(path, UsercertError) from None
     except OSError as exc:
@@ -63,7 +65,9 @@ def _append_line(fd, line, path):
             raise _not_a_file(path, UsercertError)
         size = os.fstat(fd).st_size
         if size and os.pread(fd, 1, size - 1) != b"\n":
-            line = b"\n" + line  # a line left unfinished by a crash stays a (damaged) line of its own
+            line = (
+                b"\n" + line
+            )  # a line left unfinished by a crash stays a (damaged) line of its own
         try:
             write_all(fd, line)
             os.fsync(fd)
@@ -75,12 +79,16 @@ def _append_line(fd, line, path):
 
 
 def _not_a_file(path, error_type):
-    return error_type(f"the ledger {path} is not a file", hint="move it away; the tool keeps its record there")
+    return error_type(
+        f"the ledger {path} is not a file", hint="move it away; the tool keeps its record there"
+    )
 
 
 def _a_link(path, error_type):
-    return error_type(f"the ledger {path} is a symbolic link: the tool never follows a link out of its out-dir",
-                      hint=f"remove the link (rm {shlex.quote(path)}); the tool keeps its record there as a file")
+    return error_type(
+        f"the ledger {path} is a symbolic link: the tool never follows a link out of its out-dir",
+        hint=f"remove the link (rm {shlex.quote(path)}); the tool keeps its record there as a file",
+    )
 
 
 def _ledger_error(path, exc):
@@ -93,7 +101,9 @@ def _ledger_error(path, exc):
 class LedgerContents:
     entries: List[LedgerEntry] = field(default_factory=list)  # those the reader kept
     damaged: List[str] = field(default_factory=list)  # "PATH line N: why"
-    warnings: List[str] = field(default_factory=list)  # a ledger or out-dir not the runner's own (when allowed)
+    warnings: List[str] = field(
+        default_factory=list
+    )  # a ledger or out-dir not the runner's own (when allowed)
 
 
 def read(out_dir, keep=None, trust_required=True):
@@ -120,7 +130,9 @@ def read(out_dir, keep=None, trust_required=True):
             except (ValueError, TypeError, RecursionError) as exc:
                 damaged += 1
                 if damaged <= MAX_REPORTED:
-                    contents.damaged.append(f"{path} line {number}: {str(exc).splitlines()[0][:80]}")
+                    contents.damaged.append(
+                        f"{path} line {number}: {str(exc).splitlines()[0][:80]}"
+                    )
                 continue
             if keep is None or keep(entry):
                 contents.entries.append(entry)
@@ -154,7 +166,9 @@ def latest(out_dir, trust_required=True):
 
 def _check_trust(out_dir, contents, trust_required):
     for what, path, said in ownership.out_dir_problems(out_dir):
-        if trust_required or ownership.links([(what, path, said)]):  # a link is never followed, not even to read
+        if trust_required or ownership.links(
+            [(what, path, said)]
+        ):  # a link is never followed, not even to read
             raise ownership.untrusted(what, path, said)
         contents.warnings.append(ownership.warning(what, path, said))
 
@@ -163,13 +177,17 @@ def _open_for_reading(path):
     """A descriptor of the ledger, or None when there is none. O_NONBLOCK: a FIFO in its place must
     not hang the open; O_NOFOLLOW: a link in its place is refused, never followed."""
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOFOLLOW", 0) | os.O_CLOEXEC)
+        fd = os.open(
+            path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOFOLLOW", 0) | os.O_CLOEXEC
+        )
     except FileNotFoundError:
         return None
     except OSError as exc:
         if exc.errno == errno.ELOOP:
             raise _a_link(path, InvalidInput) from None
-        raise InvalidInput(f"cannot read the ledger {path}: {exc.strerror}", hint="check --out-dir") from None
+        raise InvalidInput(
+            f"cannot read the ledger {path}: {exc.strerror}", hint="check --out-dir"
+        ) from None
     if not stat.S_ISREG(os.fstat(fd).st_mode):
         os.close(fd)
         raise _not_a_file(path, InvalidInput)
@@ -191,4 +209,3 @@ def _lines(handle):
             yield number, None
         elif raw.strip():
             yield number, raw
-

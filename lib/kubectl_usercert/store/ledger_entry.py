@@ -61,8 +61,13 @@ class LedgerEntry:
             value = getattr(self, spec.name)
             if value is None or value == ():
                 continue
-            record[_KEYS[spec.name]] = iso(value) if isinstance(value, datetime) else \
-                list(value) if isinstance(value, tuple) else value
+            record[_KEYS[spec.name]] = (
+                iso(value)
+                if isinstance(value, datetime)
+                else list(value)
+                if isinstance(value, tuple)
+                else value
+            )
         return record
 
     @classmethod
@@ -71,7 +76,10 @@ class LedgerEntry:
         if not isinstance(record, dict):
             raise ValueError("not a JSON object")
         values = {}
-        for name, key in _KEYS.items():  # every field, in order (not fields(): a ledger has many lines)
+        for (
+            name,
+            key,
+        ) in _KEYS.items():  # every field, in order (not fields(): a ledger has many lines)
             raw = record.get(key)
             if raw is not None:
                 values[name] = _typed(name, raw)
@@ -94,9 +102,15 @@ def lifetime_of_window(not_before, not_after):
 
 
 # camelCase as kubectl writes JSON; fingerprints as the -o json output names them.
-_KEYS = {spec.name: spec.name.split("_")[0] + "".join(part.title() for part in spec.name.split("_")[1:])
-         for spec in fields(LedgerEntry)}
-_KEYS.update(fingerprint_sha256="fingerprintSHA256", ca_fingerprint_sha256="caFingerprintSHA256", key_bits="keySize")
+_KEYS = {
+    spec.name: spec.name.split("_")[0] + "".join(part.title() for part in spec.name.split("_")[1:])
+    for spec in fields(LedgerEntry)
+}
+_KEYS.update(
+    fingerprint_sha256="fingerprintSHA256",
+    ca_fingerprint_sha256="caFingerprintSHA256",
+    key_bits="keySize",
+)
 _TIMES = ("time", "not_before", "not_after")
 _LISTS = ("groups", "bindings_removed")
 _INTEGERS = ("key_bits",)

@@ -42,22 +42,41 @@ def find(target, out_dir):
         return _from_kubeconfig(user_files.kubeconfig)
     if os.path.isfile(user_files.cert):
         return _certificate_file(user_files.cert, user_files.key)
-    raise InvalidInput(f"no user {target!r} in {out_dir} and no file by that name",
-                       hint="give a user name from 'kubectl usercert list', a kubeconfig or a .crt file")
+    raise InvalidInput(
+        f"no user {target!r} in {out_dir} and no file by that name",
+        hint="give a user name from 'kubectl usercert list', a kubeconfig or a .crt file",
+    )
 
 
 def read(source, ca_cert=None, bindings=None, notes=()):
     """The Inspection of a located credential: what it says, whether its key matches, whether it
     chains to `ca_cert` (else the CA found on this machine)."""
-    info = openssl.certificate_info(source.cert_path, data=source.cert_pem, what=f"the certificate in {source.shown}")
+    info = openssl.certificate_info(
+        source.cert_path, data=source.cert_pem, what=f"the certificate in {source.shown}"
+    )
     key_matches = None
     if source.key_path or source.key_pem:
-        key_matches = openssl.public_key_of_key(source.key_path, data=source.key_pem,
-                                                what=f"the private key in {source.shown}") == info.public_key
+        key_matches = (
+            openssl.public_key_of_key(
+                source.key_path, data=source.key_pem, what=f"the private key in {source.shown}"
+            )
+            == info.public_key
+        )
     chain_ca = chain_ca_for(ca_cert)
-    chain_ok = openssl.verify_chain(source.cert_path, chain_ca, data=source.cert_pem) if chain_ca else None
-    return Inspection(source.shown, source.kubeconfig, info, key_matches, chain_ca, chain_ok, source.server,
-                      bindings=bindings, notes=tuple(notes))
+    chain_ok = (
+        openssl.verify_chain(source.cert_path, chain_ca, data=source.cert_pem) if chain_ca else None
+    )
+    return Inspection(
+        source.shown,
+        source.kubeconfig,
+        info,
+        key_matches,
+        chain_ca,
+        chain_ok,
+        source.server,
+        bindings=bindings,
+        notes=tuple(notes),
+    )
 
 
 def chain_ca_for(ca_cert):
@@ -77,9 +96,13 @@ def _certificate_file(cert, key):
 
 
 def _looks_like_pem_certificate(path):
-    return b"-----BEGIN CERTIFICATE-----" in read_input(path, "the file", "check the path and its permissions", 8 << 20)
+    return b"-----BEGIN CERTIFICATE-----" in read_input(
+        path, "the file", "check the path and its permissions", 8 << 20
+    )
 
 
 def _from_kubeconfig(path):
     user = user_kubeconfig.current_user(path)
-    return CredentialSource(path, cert_pem=user.cert_pem, key_pem=user.key_pem, kubeconfig=path, server=user.server)
+    return CredentialSource(
+        path, cert_pem=user.cert_pem, key_pem=user.key_pem, kubeconfig=path, server=user.server
+    )

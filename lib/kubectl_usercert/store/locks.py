@@ -30,7 +30,9 @@ def user_operation(out_dir, user, progress, dry_run=False):
         return
     with files.made_dirs(out_dir):
         with user_lock(out_dir, user_files.stem, progress, what=user):
-            files.remove_stale(out_dir, lambda stem: stem == user_files.stem or is_free(out_dir, stem))
+            files.remove_stale(
+                out_dir, lambda stem: stem == user_files.stem or is_free(out_dir, stem)
+            )
             yield user_files
 
 
@@ -40,8 +42,10 @@ def user_lock(out_dir, stem, progress=lambda _message: None, what=None):
 
     Every change to a user passes here, so this is where state another user could have planted is
     refused: the out-dir, its records and the user's folder must be the runner's own (ownership)."""
-    ownership.require(ownership.out_dir_problems(out_dir) +
-                      ownership.user_folder_problems(os.path.join(out_dir, stem)))
+    ownership.require(
+        ownership.out_dir_problems(out_dir)
+        + ownership.user_folder_problems(os.path.join(out_dir, stem))
+    )
     path = os.path.join(locks_dir(out_dir), stem + ".lock")
     made = _folders(out_dir)
     fd = None
@@ -81,8 +85,10 @@ def _folders(out_dir):
             made.append(folder)
         except FileExistsError:
             if not os.path.isdir(folder):
-                raise UsercertError(f"{folder} is not a folder",
-                                    hint="move it away; the tool keeps its records there") from None
+                raise UsercertError(
+                    f"{folder} is not a folder",
+                    hint="move it away; the tool keeps its records there",
+                ) from None
         except OSError as exc:
             remove_if_empty(made)
             raise write_error(folder, exc) from None
@@ -93,7 +99,9 @@ def _acquire(path, progress, who):
     told = False
     while True:
         try:
-            fd = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0) | os.O_CLOEXEC, 0o600)
+            fd = os.open(
+                path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0) | os.O_CLOEXEC, 0o600
+            )
         except FileNotFoundError:  # the folder went with another run's release: make it again
             try:
                 os.makedirs(os.path.dirname(path), PRIVATE_DIR_MODE, exist_ok=True)

@@ -45,7 +45,11 @@ def problem(path, follow=False, closed_to=WRITABLE_BY_OTHERS, owners=None):
         return f"is owned by {_user_name(info.st_uid)} (uid {info.st_uid}), mode {mode:04o}"
     if info.st_mode & closed_to:
         verb = "writable" if closed_to == WRITABLE_BY_OTHERS else "open"
-        who = " and ".join(name for bits, name in ((0o070, "its group"), (0o007, "others")) if mode & closed_to & bits)
+        who = " and ".join(
+            name
+            for bits, name in ((0o070, "its group"), (0o007, "others"))
+            if mode & closed_to & bits
+        )
         return f"is {verb} by {who} (mode {mode:04o})"
     return None
 
@@ -62,9 +66,13 @@ def is_own_folder(path, closed_to=WRITABLE_BY_OTHERS, owners=None):
 def out_dir_problems(out_dir):
     """[(what, path, problem)] for the first of the out-dir and its records (.usercert, the ledger,
     locks/, revoked/) that is not the runner's own; [] when all are (or do not exist yet)."""
-    checks = (("the out-dir", out_dir, True), ("the records folder", records_dir(out_dir), False),
-              ("the ledger", ledger_path(out_dir), False), ("the locks folder", locks_dir(out_dir), False),
-              ("the archive folder", revoked_dir(out_dir), False))
+    checks = (
+        ("the out-dir", out_dir, True),
+        ("the records folder", records_dir(out_dir), False),
+        ("the ledger", ledger_path(out_dir), False),
+        ("the locks folder", locks_dir(out_dir), False),
+        ("the archive folder", revoked_dir(out_dir), False),
+    )
     for what, path, follow in checks:
         said = problem(path, follow=follow)
         if said:
@@ -83,8 +91,12 @@ def user_folder_problems(directory):
         return []
     except OSError as exc:
         return [("the user folder", directory, f"cannot be read ({exc.strerror})")]
-    return [("the file", os.path.join(directory, name), said) for name in names
-            for said in [problem(os.path.join(directory, name))] if said]
+    return [
+        ("the file", os.path.join(directory, name), said)
+        for name in names
+        for said in [problem(os.path.join(directory, name))]
+        if said
+    ]
 
 
 def links(found):
@@ -102,17 +114,23 @@ def untrusted(what, path, said):
     """The error that refuses `path`: what it is, its owner and mode, and what to fix."""
     quoted = shlex.quote(path)
     if said.startswith("is a symbolic link"):
-        return InvalidInput(f"{what} {path} {said}: the tool never follows a link out of its out-dir",
-                            hint=f"remove the link (rm {quoted}) and put the real folder or file there if it "
-                                 "belongs to this out-dir")
-    whole = " -R" if os.path.isdir(path) else ""  # what is in a folder another user had is theirs too
+        return InvalidInput(
+            f"{what} {path} {said}: the tool never follows a link out of its out-dir",
+            hint=f"remove the link (rm {quoted}) and put the real folder or file there if it "
+            "belongs to this out-dir",
+        )
+    whole = (
+        " -R" if os.path.isdir(path) else ""
+    )  # what is in a folder another user had is theirs too
     if said.startswith("is owned"):
         fix = f"chown{whole} {shlex.quote(_user_name(os.geteuid()))} {quoted} && chmod{whole} go-w {quoted}"
     else:
         fix = f"chmod go-w {quoted}"
-    return InvalidInput(f"{what} {path} {said}: it must be yours and writable only by you, as another user "
-                        "could have changed what it says",
-                        hint=f"check what is in it, then: {fix}")
+    return InvalidInput(
+        f"{what} {path} {said}: it must be yours and writable only by you, as another user "
+        "could have changed what it says",
+        hint=f"check what is in it, then: {fix}",
+    )
 
 
 def warning(what, path, said):

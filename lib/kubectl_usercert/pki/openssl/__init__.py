@@ -17,16 +17,33 @@ keys: one run each), making (keys, requests, certificates).
 from .making import PendingKey, generate_key, make_ca, make_csr, request_for_key, sign_csr
 from .reading import certificate_info, public_key_of_key, request_info, verify_chain
 from .runner import (
-           OPENSSL_ENV,
-           SUPPORTED,
-           Flavour,
-           complaint,
-           flavour,
-           passin_args,
-           require_key_support,
-           run,
+    OPENSSL_ENV,
+    SUPPORTED,
+    Flavour,
+    complaint,
+    flavour,
+    passin_args,
+    require_key_support,
+    run,
 )
 
-__all__ = ["PendingKey", "generate_key", "make_ca", "make_csr", "request_for_key", "sign_csr", "certificate_info",
-           "public_key_of_key", "request_info", "verify_chain", "OPENSSL_ENV", "SUPPORTED", "Flavour", "complaint",
-           "flavour", "passin_args", "require_key_support", "run"]
+__all__ = [
+    "PendingKey",
+    "generate_key",
+    "make_ca",
+    "make_csr",
+    "request_for_key",
+    "sign_csr",
+    "certificate_info",
+    "public_key_of_key",
+    "request_info",
+    "verify_chain",
+    "OPENSSL_ENV",
+    "SUPPORTED",
+    "Flavour",
+    "complaint",
+    "flavour",
+    "passin_args",
+    "require_key_support",
+    "run",
+]

@@ -18,8 +18,15 @@ def _key_args(spec):
     if spec.type == "rsa":
         return ["genrsa", str(spec.bits)]
     if spec.type == "ecdsa":
-        return ["genpkey", "-algorithm", "EC", "-pkeyopt", f"ec_paramgen_curve:{EC_CURVES[spec.bits]}",
-                "-pkeyopt", "ec_param_enc:named_curve"]
+        return [
+            "genpkey",
+            "-algorithm",
+            "EC",
+            "-pkeyopt",
+            f"ec_paramgen_curve:{EC_CURVES[spec.bits]}",
+            "-pkeyopt",
+            "ec_param_enc:named_curve",
+        ]
     return ["genpkey", "-algorithm", "ed25519"]
 
 
@@ -38,8 +45,10 @@ class PendingKey:
         """The key (PEM bytes), once openssl is done (a signal meanwhile stops openssl, and is raised)."""
         done = self._openssl.wait()
         if not done.ok or b"PRIVATE KEY-----" not in done.stdout:
-            raise UsercertError(f"openssl could not generate a {self.spec.describe()} key",
-                                details=complaint(done.err))
+            raise UsercertError(
+                f"openssl could not generate a {self.spec.describe()} key",
+                details=complaint(done.err),
+            )
         return done.stdout
 
     def cancel(self):
@@ -61,18 +70,44 @@ def generate_key(spec):
 def make_ca(cert_path, key_path, common_name, days):
     """A self-signed CA (for `demo`): an ECDSA P-256 key, CA:TRUE, keyCertSign, a key identifier."""
     write_private(key_path, generate_key(KeySpec("ecdsa")))
-    run(["req", "-x509", "-new", "-key", key_path, "-subj", "/CN=" + common_name, "-days", str(days),
-         "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign",
-         "-addext", "subjectKeyIdentifier=hash", "-out", cert_path], "create the CA certificate")
+    run(
+        [
+            "req",
+            "-x509",
+            "-new",
+            "-key",
+            key_path,
+            "-subj",
+            "/CN=" + common_name,
+            "-days",
+            str(days),
+            "-addext",
+            "basicConstraints=critical,CA:TRUE",
+            "-addext",
+            "keyUsage=critical,keyCertSign,cRLSign",
+            "-addext",
+            "subjectKeyIdentifier=hash",
+            "-out",
+            cert_path,
+        ],
+        "create the CA certificate",
+    )
 
 
 def make_csr(key_path, subject, csr_path):
     """Write a CSR for the key; return the key's public key (PEM), from the same run."""
-    out = run(["req", "-new", "-utf8", "-key", key_path, "-subj", subject.openssl_subj(), "-pubkey"],
-              "create the certificate signing request")
-    request = re.search(r"-----BEGIN CERTIFICATE REQUEST-----.*?-----END CERTIFICATE REQUEST-----\n?", out, re.S)
+    out = run(
+        ["req", "-new", "-utf8", "-key", key_path, "-subj", subject.openssl_subj(), "-pubkey"],
+        "create the certificate signing request",
+    )
+    request = re.search(
+        r"-----BEGIN CERTIFICATE REQUEST-----.*?-----END CERTIFICATE REQUEST-----\n?", out, re.S
+    )
     if request is None:
-        raise UsercertError("openssl printed no certificate signing request", hint="report this with `openssl version`")
+        raise UsercertError(
+            "openssl printed no certificate signing request",
+            hint="report this with `openssl version`",
+        )
     write_private(csr_path, request.group(0))
     return printout.split_public_key(out)
 
@@ -80,11 +115,19 @@ def make_csr(key_path, subject, csr_path):
 def request_for_key(key_pem, subject):
     """A CSR (PEM bytes) for a key held in memory (a dry run's throwaway key): the key goes to openssl on
     stdin and is never written anywhere."""
-    out = run(["req", "-new", "-utf8", "-key", "/dev/stdin", "-subj", subject.openssl_subj()],
-              "create the certificate signing request", stdin=key_pem)
-    request = re.search(r"-----BEGIN CERTIFICATE REQUEST-----.*?-----END CERTIFICATE REQUEST-----\n?", out, re.S)
+    out = run(
+        ["req", "-new", "-utf8", "-key", "/dev/stdin", "-subj", subject.openssl_subj()],
+        "create the certificate signing request",
+        stdin=key_pem,
+    )
+    request = re.search(
+        r"-----BEGIN CERTIFICATE REQUEST-----.*?-----END CERTIFICATE REQUEST-----\n?", out, re.S
+    )
     if request is None:
-        raise UsercertError("openssl printed no certificate signing request", hint="report this with `openssl version`")
+        raise UsercertError(
+            "openssl printed no certificate signing request",
+            hint="report this with `openssl version`",
+        )
     return request.group(0).encode("ascii")
 
 
@@ -110,7 +153,9 @@ cert_opt = no_header,no_version,no_signame,no_sigdump,no_aux
 [ as_requested ]
 """
 # What `openssl ca` says on its way, which is not a complaint.
-_CA_CHATTER = re.compile(r"^(Using configuration from|Check that the request matches|Signature ok)", re.M)
+_CA_CHATTER = re.compile(
+    r"^(Using configuration from|Check that the request matches|Signature ok)", re.M
+)
 
 
 def sign_csr(csr_path, ca, *, not_before, not_after, serial_hex, extfile, cert_path, scratch):
@@ -120,19 +165,47 @@ def sign_csr(csr_path, ca, *, not_before, not_after, serial_hex, extfile, cert_p
     certificate. Write the certificate; return what it says, from the same run."""
     os.mkdir(scratch, 0o700)
     write_private(os.path.join(scratch, "index.txt"), "")
-    write_private(os.path.join(scratch, "serial"), serial_hex.rjust(len(serial_hex) + len(serial_hex) % 2, "0") + "\n")
+    write_private(
+        os.path.join(scratch, "serial"),
+        serial_hex.rjust(len(serial_hex) + len(serial_hex) % 2, "0") + "\n",
+    )
     write_private(os.path.join(scratch, "ca.cnf"), _CA_CONFIG)
     absolute = os.path.abspath
-    done = attempt(["ca", "-batch", "-config", "ca.cnf", "-in", absolute(csr_path), "-cert",
-                    absolute(ca.cert_path), "-keyfile", absolute(ca.key_path),
-                    *passin_args(ca.passphrase_file and absolute(ca.passphrase_file)),
-                    "-startdate", _asn1_time(not_before), "-enddate", _asn1_time(not_after),
-                    "-extfile", absolute(extfile), "-notext", "-preserveDN", "-md", "sha256",
-                    "-out", "issued.pem"], cwd=scratch)
+    done = attempt(
+        [
+            "ca",
+            "-batch",
+            "-config",
+            "ca.cnf",
+            "-in",
+            absolute(csr_path),
+            "-cert",
+            absolute(ca.cert_path),
+            "-keyfile",
+            absolute(ca.key_path),
+            *passin_args(ca.passphrase_file and absolute(ca.passphrase_file)),
+            "-startdate",
+            _asn1_time(not_before),
+            "-enddate",
+            _asn1_time(not_after),
+            "-extfile",
+            absolute(extfile),
+            "-notext",
+            "-preserveDN",
+            "-md",
+            "sha256",
+            "-out",
+            "issued.pem",
+        ],
+        cwd=scratch,
+    )
     if not done.ok:
         said = _CA_CHATTER.sub("", done.err)
-        raise UsercertError("openssl could not sign the certificate with the CA", details=complaint(said),
-                            hint=hint_for(said))
+        raise UsercertError(
+            "openssl could not sign the certificate with the CA",
+            details=complaint(said),
+            hint=hint_for(said),
+        )
     pem = read_bytes(os.path.join(scratch, "issued.pem"))
     write_public(cert_path, pem)
     shutil.rmtree(scratch)

@@ -14,26 +14,46 @@ from ...errors import UsercertError
 from .. import keys
 from ..certificate import CertificateInfo, RequestInfo, pem_fingerprint, serial_and_public_key
 
-_MONTHS = {name: number for number, name in enumerate(
-    ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"), 1)}
+_MONTHS = {
+    name: number
+    for number, name in enumerate(
+        ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"), 1
+    )
+}
 _DATE = re.compile(r"(\w{3}) +(\d{1,2}) (\d\d):(\d\d):(\d\d) (\d{4}) GMT")
-_PEM_PUBLIC_KEY = re.compile(r"-----BEGIN PUBLIC KEY-----\n[A-Za-z0-9+/=\n]+?-----END PUBLIC KEY-----\n?")
-_PEM_REQUEST = re.compile(r"-----BEGIN CERTIFICATE REQUEST-----\n[A-Za-z0-9+/=\n]+?-----END CERTIFICATE REQUEST-----\n?")
+_PEM_PUBLIC_KEY = re.compile(
+    r"-----BEGIN PUBLIC KEY-----\n[A-Za-z0-9+/=\n]+?-----END PUBLIC KEY-----\n?"
+)
+_PEM_REQUEST = re.compile(
+    r"-----BEGIN CERTIFICATE REQUEST-----\n[A-Za-z0-9+/=\n]+?-----END CERTIFICATE REQUEST-----\n?"
+)
 
 
 def parse_certificate(text, what):
     """CertificateInfo from `x509 -subject -issuer -serial -startdate -enddate -fingerprint -sha256
     -pubkey -text` output (see openssl.CERTIFICATE_FIELDS)."""
     fields = _key_value_lines(text)
-    fingerprint = next((value for key, value in fields.items() if key.lower() == "sha256 fingerprint"), None)
+    fingerprint = next(
+        (value for key, value in fields.items() if key.lower() == "sha256 fingerprint"), None
+    )
     public_key = _PEM_PUBLIC_KEY.search(text)
     try:
-        return _described(text, fields["subject"], fields["issuer"], fields["serial"].strip().upper(),
-                          fields["notBefore"], fields["notAfter"], fingerprint.strip().upper(), public_key.group(0))
+        return _described(
+            text,
+            fields["subject"],
+            fields["issuer"],
+            fields["serial"].strip().upper(),
+            fields["notBefore"],
+            fields["notAfter"],
+            fingerprint.strip().upper(),
+            public_key.group(0),
+        )
     except (KeyError, AttributeError, ValueError) as exc:
-        raise UsercertError(f"openssl's description of {what} could not be read",
-                            hint="check that the file is a certificate; report this with `openssl version`",
-                            details=str(exc) or None) from None
+        raise UsercertError(
+            f"openssl's description of {what} could not be read",
+            hint="check that the file is a certificate; report this with `openssl version`",
+            details=str(exc) or None,
+        ) from None
 
 
 def parse_signing_details(stderr, pem, what):
@@ -48,11 +68,22 @@ def parse_signing_details(stderr, pem, what):
         lines[label] = match.group(1) if match else None
     try:
         serial, public_key = serial_and_public_key(pem)
-        return _described(details, lines["Subject"], lines["Issuer"], serial, lines["Not Before"],
-                          lines["Not After"], pem_fingerprint(pem), public_key)
+        return _described(
+            details,
+            lines["Subject"],
+            lines["Issuer"],
+            serial,
+            lines["Not Before"],
+            lines["Not After"],
+            pem_fingerprint(pem),
+            public_key,
+        )
     except (AttributeError, ValueError, TypeError, IndexError) as exc:
-        raise UsercertError(f"openssl's description of {what} could not be read",
-                            hint="report this with `openssl version`", details=str(exc) or None) from None
+        raise UsercertError(
+            f"openssl's description of {what} could not be read",
+            hint="report this with `openssl version`",
+            details=str(exc) or None,
+        ) from None
 
 
 def _described(text, subject, issuer, serial, not_before, not_after, fingerprint, public_key):
@@ -60,13 +91,23 @@ def _described(text, subject, issuer, serial, not_before, not_after, fingerprint
     key_type, key_bits = _public_key_type(text)
     extensions = _extensions(text)
     return CertificateInfo(
-        subject=parse_rfc2253(subject), issuer=parse_rfc2253(issuer), serial=serial,
-        not_before=parse_date(not_before), not_after=parse_date(not_after), fingerprint_sha256=fingerprint,
-        public_key=public_key, is_ca=bool(re.match(r"\s*CA:TRUE", extensions.get("X509v3 Basic Constraints", ""))),
-        key_type=key_type, key_bits=key_bits,
-        extended_key_usage=tuple(part.strip() for part in
-                                 extensions.get("X509v3 Extended Key Usage", "").split(",") if part.strip()),
-        has_subject_key_id="X509v3 Subject Key Identifier" in extensions)
+        subject=parse_rfc2253(subject),
+        issuer=parse_rfc2253(issuer),
+        serial=serial,
+        not_before=parse_date(not_before),
+        not_after=parse_date(not_after),
+        fingerprint_sha256=fingerprint,
+        public_key=public_key,
+        is_ca=bool(re.match(r"\s*CA:TRUE", extensions.get("X509v3 Basic Constraints", ""))),
+        key_type=key_type,
+        key_bits=key_bits,
+        extended_key_usage=tuple(
+            part.strip()
+            for part in extensions.get("X509v3 Extended Key Usage", "").split(",")
+            if part.strip()
+        ),
+        has_subject_key_id="X509v3 Subject Key Identifier" in extensions,
+    )
 
 
 def parse_request(text, what):
@@ -74,17 +115,26 @@ def parse_request(text, what):
     fields = _key_value_lines(text)
     public_key, pem = _PEM_PUBLIC_KEY.search(text), _PEM_REQUEST.search(text)
     if "subject" not in fields or public_key is None or pem is None:
-        raise UsercertError(f"openssl's description of {what} could not be read",
-                            hint="check that the file is a certificate signing request")
+        raise UsercertError(
+            f"openssl's description of {what} could not be read",
+            hint="check that the file is a certificate signing request",
+        )
     key_type, key_bits = _public_key_type(text)
-    return RequestInfo(parse_rfc2253(fields["subject"]), public_key.group(0), key_type, key_bits,
-                       pem.group(0).encode("ascii"))
+    return RequestInfo(
+        parse_rfc2253(fields["subject"]),
+        public_key.group(0),
+        key_type,
+        key_bits,
+        pem.group(0).encode("ascii"),
+    )
 
 
 def split_public_key(text):
     match = _PEM_PUBLIC_KEY.search(text)
     if match is None:
-        raise UsercertError("openssl printed no public key", hint="report this with `openssl version`")
+        raise UsercertError(
+            "openssl printed no public key", hint="report this with `openssl version`"
+        )
     return match.group(0)
 
 
@@ -94,7 +144,15 @@ def parse_date(text):
     if not match or match.group(1) not in _MONTHS:
         raise ValueError(f"unexpected date {text.strip()!r}")
     month, day, hour, minute, second, year = match.groups()
-    return datetime(int(year), _MONTHS[month], int(day), int(hour), int(minute), int(second), tzinfo=timezone.utc)
+    return datetime(
+        int(year),
+        _MONTHS[month],
+        int(day),
+        int(hour),
+        int(minute),
+        int(second),
+        tzinfo=timezone.utc,
+    )
 
 
 def _key_value_lines(text):
@@ -130,7 +188,7 @@ def _extensions(text):
     if start is None:
         return {}
     extensions, current, header_indent = {}, None, None
-    for line in lines[start + 1:]:
+    for line in lines[start + 1 :]:
         if not line.strip():
             continue  # LibreSSL ends some values with an empty line
         indent = len(line) - len(line.lstrip())
@@ -156,14 +214,14 @@ def parse_rfc2253(text):
     pairs, raw, i = [], bytearray(), 0
     data = text.encode("utf-8")
     while i <= len(data):
-        ch = data[i:i + 1]
+        ch = data[i : i + 1]
         if ch == b"\\" and i + 1 < len(data):
-            hexpair = data[i + 1:i + 3]
+            hexpair = data[i + 1 : i + 3]
             if len(hexpair) == 2 and re.fullmatch(rb"[0-9A-Fa-f]{2}", hexpair):
                 raw.append(int(hexpair, 16))
                 i += 3
             else:
-                raw += data[i + 1:i + 2]
+                raw += data[i + 1 : i + 2]
                 i += 2
             continue
         if ch in (b",", b"+", b""):

@@ -29,13 +29,17 @@ def _binary():
     named = os.environ.get(OPENSSL_ENV)
     if named:
         if not (os.path.isfile(named) and os.access(named, os.X_OK)):
-            raise ToolMissing(f"{OPENSSL_ENV} names {named}, which is not an executable file",
-                              hint=f"point {OPENSSL_ENV} at an openssl binary, or unset it")
+            raise ToolMissing(
+                f"{OPENSSL_ENV} names {named}, which is not an executable file",
+                hint=f"point {OPENSSL_ENV} at an openssl binary, or unset it",
+            )
         return named
     path = shutil.which("openssl")
     if not path:
-        raise ToolMissing("openssl was not found on PATH",
-                          hint=f"install {SUPPORTED} (apt-get install openssl, brew install openssl@3)")
+        raise ToolMissing(
+            "openssl was not found on PATH",
+            hint=f"install {SUPPORTED} (apt-get install openssl, brew install openssl@3)",
+        )
     return path
 
 
@@ -53,7 +57,9 @@ def run(args, what, stdin=None, cwd=None):
     """
     done = attempt(args, stdin=stdin, cwd=cwd)
     if not done.ok:
-        raise UsercertError(f"openssl could not {what}", details=complaint(done.err), hint=hint_for(done.err))
+        raise UsercertError(
+            f"openssl could not {what}", details=complaint(done.err), hint=hint_for(done.err)
+        )
     return done.out
 
 
@@ -73,7 +79,9 @@ def complaint(stderr):
     said = []
     for line in (stderr or "").splitlines():
         stripped = line.strip()
-        if re.match(r"(?i)usage:", stripped) or stripped.startswith(("Valid options", "General options")):
+        if re.match(r"(?i)usage:", stripped) or stripped.startswith(
+            ("Valid options", "General options")
+        ):
             break
         error = re.match(r"[0-9A-F]+:error:[0-9A-F]+:[^:]*:[^:]*:([^:]+):", stripped)
         shown = error.group(1) if error else stripped
@@ -83,7 +91,9 @@ def complaint(stderr):
 
 
 def hint_for(stderr):
-    if not re.search(r"unknown option|unknown command|invalid command|[Aa]lgorithm .* not found", stderr or ""):
+    if not re.search(
+        r"unknown option|unknown command|invalid command|[Aa]lgorithm .* not found", stderr or ""
+    ):
         return None
     try:
         found = flavour().text
@@ -125,8 +135,10 @@ def _flavour(executable):
     match = re.match(r"(OpenSSL|LibreSSL) (\d+)\.(\d+)\.(\d+)", said)
     shown = f"{said.split('(')[0].strip()} at {executable}"
     if not match:
-        raise ToolMissing(f"{executable} is not a supported openssl ({said.strip()[:60]!r})",
-                          hint=f"put {SUPPORTED} first on PATH")
+        raise ToolMissing(
+            f"{executable} is not a supported openssl ({said.strip()[:60]!r})",
+            hint=f"put {SUPPORTED} first on PATH",
+        )
     found = Flavour(match.group(1), tuple(int(part) for part in match.groups()[1:]), shown)
     if found.version < _MINIMUM[found.name]:
         raise ToolMissing(f"{shown} is too old", hint=f"put {SUPPORTED} first on PATH")
@@ -142,9 +154,11 @@ def _version_text():
 def require_key_support(spec):
     """Refuse up front an unsupported openssl, or a key it cannot make, rather than half way."""
     if not flavour().has_ed25519 and spec.type == "ed25519":
-        raise InvalidInput(f"{flavour().text} cannot make Ed25519 keys",
-                           hint=f"use --key-type ecdsa, or OpenSSL 3: put it first on PATH or name it in {OPENSSL_ENV} "
-                                "(macOS: brew install openssl@3)")
+        raise InvalidInput(
+            f"{flavour().text} cannot make Ed25519 keys",
+            hint=f"use --key-type ecdsa, or OpenSSL 3: put it first on PATH or name it in {OPENSSL_ENV} "
+            "(macOS: brew install openssl@3)",
+        )
 
 
 def passin_args(passphrase_file):

@@ -21,8 +21,12 @@ from ..certificate import CertificateInfo
 class Signer(Protocol):
     name: str  # as the ledger and -o json say it: local, csr
     ca_fingerprint: Optional[str]  # the signing CA's SHA-256 fingerprint, when known here
-    ca_cert_path: Optional[str]  # the CA certificate file its certificates chain to, when known here
-    notes: List[str]  # what the user should know afterwards (validity clipped, approval failed, ...)
+    ca_cert_path: Optional[
+        str
+    ]  # the CA certificate file its certificates chain to, when known here
+    notes: List[
+        str
+    ]  # what the user should know afterwards (validity clipped, approval failed, ...)
 
     def grant(self, validity: timedelta) -> timedelta:
         """The validity this signer will give, or an error when it can give none."""

@@ -41,7 +41,9 @@ class SignerChooser:
         with self._lock:
             if self._located is self._UNSET:
                 options = self.options
-                self._located = locate_ca(options.ca_cert, options.ca_key) if options.kind != "csr" else None
+                self._located = (
+                    locate_ca(options.ca_cert, options.ca_key) if options.kind != "csr" else None
+                )
             return self._located
 
     def located_fingerprint(self):
@@ -50,11 +52,15 @@ class SignerChooser:
         if not self.located:
             return None
         try:
-            return pem_fingerprint(read_input(self.located[0], "the CA certificate", "check --ca-cert"))
+            return pem_fingerprint(
+                read_input(self.located[0], "the CA certificate", "check --ca-cert")
+            )
         except InvalidInput:
             return None
 
-    def choose(self, subject, kind=None, progress=lambda _message: None, sleep=time.sleep, approve=None):
+    def choose(
+        self, subject, kind=None, progress=lambda _message: None, sleep=time.sleep, approve=None
+    ):
         """The signer for `subject`: of `kind` (default: the options'); `approve` True approves a CSR
         as --approve does (a renewal of one this tool approved), whatever the options say."""
         kind = kind or self.options.kind
@@ -63,26 +69,41 @@ class SignerChooser:
         located = self.located if kind != "csr" else None
         if kind == "local" and located is None:
             raise no_ca_found_error()
-        if kind == "auto" and located is None and not kubeconfig_paths(self.options.kubectl.kubeconfig):
+        if (
+            kind == "auto"
+            and located is None
+            and not kubeconfig_paths(self.options.kubectl.kubeconfig)
+        ):
             raise no_ca_found_error()  # neither way to sign: say where the CA was looked for
         if located is not None:
             return LocalSigner(self._loaded(located))
         if kind == "auto":
             self._say_no_ca(progress)
         if SYSTEM_MASTERS in subject.groups:
-            raise InvalidInput("the CSR API refuses group system:masters (admission forbids it)",
-                               hint="bind a role to the user or group instead")
+            raise InvalidInput(
+                "the CSR API refuses group system:masters (admission forbids it)",
+                hint="bind a role to the user or group instead",
+            )
         options = self.options
-        return ClusterCSRSigner(options.kubectl, subject.user, approve=bool(options.approve or approve),
-                                wait_seconds=options.wait_seconds, keep_csr=options.keep_csr,
-                                client_ca=options.ca_cert, progress=progress, sleep=sleep)
+        return ClusterCSRSigner(
+            options.kubectl,
+            subject.user,
+            approve=bool(options.approve or approve),
+            wait_seconds=options.wait_seconds,
+            keep_csr=options.keep_csr,
+            client_ca=options.ca_cert,
+            progress=progress,
+            sleep=sleep,
+        )
 
     def _say_no_ca(self, progress):
         with self._lock:
             said, self._said_no_ca = self._said_no_ca, True
         if not said:
-            progress(f"No CA key found here (looked in {searched_places()}): signing through the cluster's "
-                     "CertificateSigningRequest API")
+            progress(
+                f"No CA key found here (looked in {searched_places()}): signing through the cluster's "
+                "CertificateSigningRequest API"
+            )
 
     def _loaded(self, located):
         with self._lock:
