@@ -435,14 +435,7 @@ def test_server_side_dry_run_checks_everything_and_stores_nothing(blog, binary):
 def test_server_side_dry_run_of_a_csr(csr_api):
     cluster, admin = csr_api
     create = lambda m: cluster.kubectl(  # noqa: E731
-        admin,
-        "create",
-        "--dry-run=server",
-        "-f",
-        "-",
-        "-o",
-        "json",
-        stdin=json.dumps(m),
+        admin, "create", "--dry-run=server", "-f", "-", "-o", "json", stdin=json.dumps(m)
     )
 
     planned = create(csr_manifest("alice-1"))

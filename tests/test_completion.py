@@ -177,13 +177,7 @@ def test_kubectl_completes_through_the_helper(completing, words, expected):
             ["apply", "-f", ""],
         ),  # a manifest file: kubectl filters on its extensions
         (["create", "--kubeconfig", ""], ["config", "view", "--kubeconfig", ""]),  # any file
-        (
-            [
-                "create",
-                "--output=",
-            ],
-            ["get", "--output="],
-        ),  # values alone after --flag=
+        (["create", "--output="], ["get", "--output="]),  # values alone after --flag=
     ],
 )
 def test_answers_have_the_shape_of_kubectls_own(completing, ours, theirs):

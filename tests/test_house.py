@@ -6,8 +6,10 @@ import ast
 import inspect
 import os
 import re
+import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -81,7 +83,9 @@ def test_the_tree_shows_the_layers():
 
 @pytest.mark.parametrize("path", MODULES, ids=lambda p: str(p.relative_to(PACKAGE)))
 def test_no_module_is_long(path):
-    assert len(path.read_text().splitlines()) <= 300
+    # 400 lines as the formatter lays code out (one argument a line where a call does not fit in
+    # 100 columns): what 300 lines were at the 120-column layout before it.
+    assert len(path.read_text().splitlines()) <= 400
 
 
 def test_cli_is_thin():
@@ -275,3 +279,15 @@ def test_start_up_imports_only_what_the_command_needs(args, unwanted):
     assert result.returncode == 0 and loaded.startswith("["), loaded
     for module in unwanted:
         assert f"'{module}'" not in loaded and f"'{module}." not in loaded, module
+
+
+def test_the_tree_is_formatted_and_linted():
+    """The formatter and the linter configured in pyproject.toml, at the version setup.cfg pins: the
+    test command checks them, so nothing lands unformatted or with what the linter finds."""
+    ruff = Path(sys.executable).with_name("ruff")
+    if not ruff.exists():
+        ruff = shutil.which("ruff")
+    assert ruff, "ruff is one of the test tools (./install.sh --dev installs it)"
+    for check in (["format", "--check", "--diff"], ["check", "--output-format", "concise"]):
+        result = subprocess.run([str(ruff), *check, "."], cwd=ROOT, capture_output=True, text=True)
+        assert result.returncode == 0, f"ruff {check[0]}:\n{result.stdout}{result.stderr}"
