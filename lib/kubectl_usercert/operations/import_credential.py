@@ -231,7 +231,9 @@ def install(
             ("users", name, user_entry(bundled.cert_pem, credential.key_pem)),
             ("contexts", name, context),
         ]
-        current = current or (name if set_current else None)
+        # (a kubeconfig with no current context gets this one: kubectl would use nothing else)
+        first = set_current or not kubeconfig.document.get("current-context")
+        current = current or (name if first else None)
     document, replaced = person_kubeconfig.merged(kubeconfig, entries, force=force, current=current)
     with signals.critical():
         saved = {c.name: store.snapshot(c.name) for c in credentials}

@@ -58,6 +58,7 @@ class PersonStore:
     def open(cls, environ=None):
         """The store, made (folders 0700) where missing, and checked."""
         store = cls(store_root(environ))
+        _refuse_root_in_a_home(store.root)
         files.ensure_dir(store.root, "XDG_DATA_HOME")
         _require(("the store", store.root, ownership.problem(store.root, follow=True)))
         for name in SUBFOLDERS:
@@ -204,6 +205,22 @@ class PersonStore:
             match = _SCRATCH.fullmatch(name)
             if match and not _alive(int(match.group(1))):
                 shutil.rmtree(os.path.join(keys, name), ignore_errors=True)
+
+
+def _refuse_root_in_a_home(root):
+    """root (sudo -E) with another user's HOME would make keys that user cannot read, in their
+    home: a person's keys are their own, so the store is never made by root for someone else."""
+    if os.geteuid() != 0:
+        return
+    probe = root
+    while not os.path.exists(probe):
+        probe = os.path.dirname(probe)
+    owner = os.stat(probe).st_uid
+    if owner != 0:
+        raise InvalidInput(
+            f"this runs as root, but the store {root} is in another user's folder (uid {owner})",
+            hint="run it as that user, without sudo: the key is theirs",
+        )
 
 
 def _alive(pid):
