@@ -17,8 +17,10 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 import schema
+from conftest import default_kubectl
 from helpers import EC, LAUNCHER, ca_args, cli_json, ledger_lines, run_cli
 from kubectl_usercert.pki.signers.cluster_csr import self_renewal_name
+from pending_renewals import counting_kubectl, seed_renewals
 
 CSR = ("certificates.k8s.io/v1", "CertificateSigningRequest")
 CLIENT = ["client auth", "digital signature"]
@@ -291,3 +293,17 @@ def json_stream(text):
         value, end = decoder.raw_decode(text)
         yield value
         text = text[end:].strip()
+
+
+@pytest.mark.parametrize("count", [3, 120])
+def test_approve_starts_a_bounded_number_of_kubectls(signing, tmp_path, monkeypatch, count):
+    """One list, one replace per batch of 50, one watch for the signer: whatever the count."""
+    wrapper, log = counting_kubectl(str(tmp_path), default_kubectl())
+    seed_renewals(signing.server, "clients", count)
+    monkeypatch.setenv("USERCERT_KUBECTL", wrapper)
+    answer = cli_json("approve")
+    assert [r["action"] for r in answer["status"]["requests"]] == ["approve"] * count
+    assert len(answer["status"]["recorded"]) == count
+    runs = open(log).read().splitlines()
+    batches = -(-count // 50)
+    assert len(runs) == 1 + batches + 1, runs  # get, replace per batch, get --watch

@@ -68,29 +68,42 @@ def run(argv, *, stdin=None, timeout=None, env=None, cwd=None):
 def start(argv, *, stdin=None, env=None, cwd=None):
     """Start argv (as `run` does) and return at once: a Running, to `wait` for, or to `stop`."""
     command = _local(argv[0])[list(argv[1:])]
-    with _ENVIRONMENT:
-        _bring_up_to_date(local.env)
-        process = command.popen(
-            stdin=subprocess.DEVNULL if stdin is None else subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            cwd=cwd or os.getcwd(),
-            env={**os.environ, **(env or {})},
-        )
-    return Running(process, stdin)
+    # stdin through a pipe of our own, fed by a thread: communicate() keeps writing its input only
+    # within the call it was given to, so input larger than a pipe would never be finished by the
+    # later steps of the wait (a batch of requests for kubectl, say).
+    reader, writer = os.pipe() if stdin is not None else (None, None)
+    try:
+        with _ENVIRONMENT:
+            _bring_up_to_date(local.env)
+            process = command.popen(
+                stdin=subprocess.DEVNULL if stdin is None else reader,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                cwd=cwd or os.getcwd(),
+                env={**os.environ, **(env or {})},
+            )
+    except BaseException:
+        for fd in (reader, writer):
+            if fd is not None:
+                os.close(fd)
+        raise
+    if stdin is not None:
+        os.close(reader)
+        threading.Thread(target=_feed, args=(writer, stdin), daemon=True).start()
+    return Running(process)
 
 
 class Running:
     """A child started by `start`. Leaving the with-block stops it unless it was waited for."""
 
-    def __init__(self, process, stdin=None):
-        self._process, self._stdin, self._done = process, stdin, False
+    def __init__(self, process):
+        self._process, self._done = process, False
 
     def wait(self, timeout=None):
         """Its Result once it exits; TimedOut after `timeout` seconds, Interrupted on a signal or apply's
         cancel (either way the child is stopped first)."""
         try:
-            out, err = _communicate(self._process, self._stdin, timeout)
+            out, err = _communicate(self._process, timeout)
         except subprocess.TimeoutExpired:
             self.stop()
             raise TimedOut(timeout) from None
@@ -142,8 +155,8 @@ class Running:
         self.stop()
 
 
-def _communicate(process, stdin, timeout):
-    """process.communicate(stdin, timeout) in steps of signals.STEP, looking at apply's cancel mark in
+def _communicate(process, timeout):
+    """process.communicate(timeout) in steps of signals.STEP, looking at apply's cancel mark in
     between (outside apply a signal raises Interrupted in the main thread by itself)."""
     deadline = None if timeout is None else time.monotonic() + timeout
     while True:
@@ -153,13 +166,25 @@ def _communicate(process, stdin, timeout):
             else max(0.0, min(signals.STEP, deadline - time.monotonic()))
         )
         try:
-            return process.communicate(stdin, timeout=step)
+            return process.communicate(timeout=step)
         except subprocess.TimeoutExpired:
             if deadline is not None and time.monotonic() >= deadline:
                 raise
-        stdin = None  # sent once; a second communicate() takes no input (the rest is still written)
         if signals.stops_here():
             raise Interrupted(signals.cancelled())
+
+
+def _feed(fd, data):
+    """Write `data` into the child's stdin and close it; a child that stopped reading (it failed, or
+    was stopped) ends the writing, and its exit says why."""
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 @functools.lru_cache(maxsize=None)

@@ -5,7 +5,7 @@ kubectl runs a bounded number of times whatever the number of requests: one list
 `kubectl replace --subresource=approval -f -` per batch of BATCH requests (each the request as
 listed, its resourceVersion kept, with the Approved or Denied condition, reason and message
 added: a request someone replaced after it was read is refused by the cluster with a conflict,
-never approved unchecked), and a few lists while the signer issues what was approved.
+never approved unchecked), and one watch while the signer issues what was approved.
 """
 
 import base64
@@ -25,7 +25,7 @@ from .self_renewal_policy import APPROVE_REASON, claims_self_renewal, is_pending
 
 BATCH = 50  # requests per kubectl replace
 ISSUE_WAIT_SECONDS = 10.0  # how long a run waits for the signer to issue what it approved
-POLL_SECONDS = 0.5
+WATCH = ["get", CSR_RESOURCE, "--watch", "-o", "json", "--output-watch-events"]
 
 
 def approve_pending(
@@ -36,7 +36,6 @@ def approve_pending(
     dry_run="none",
     progress,
     wait_seconds=ISSUE_WAIT_SECONDS,
-    sleep=time.sleep,
     clock=time.monotonic,
 ):
     """Approve the good self-renewals, deny the bad ones, leave the rest; `users` (a set) narrows
@@ -59,7 +58,6 @@ def approve_pending(
             approved=approved,
             progress=progress,
             wait_seconds=wait_seconds,
-            sleep=sleep,
             clock=clock,
         )
     return Approvals(tuple(outcomes), tuple(recorded), dry_run, tuple(warnings))
@@ -151,26 +149,35 @@ def _why_not(name, stderr):
     return last_error_line(stderr) or "kubectl did not say"
 
 
-def record_issued(*, kubectl, out_dir, items, approved, progress, wait_seconds, sleep, clock):
-    """Record in the ledger each certificate issued for a self-renewal approved by this tool: those
-    approved now (waiting up to `wait_seconds` for the signer) and any an earlier run approved whose
-    certificate was not recorded yet. (recorded, warnings)."""
+def record_issued(*, kubectl, out_dir, items, approved, progress, wait_seconds, clock):
+    """Record in the ledger each certificate issued for a self-renewal approved by this tool: any an
+    earlier run approved whose certificate the ledger does not know yet, and those approved now, as
+    one watch shows them issued (up to `wait_seconds`): pushed by the API server the moment the
+    signer writes it, before the person's `renew --self` (which reads it once a second) takes it
+    and deletes the request. (recorded, warnings)."""
     waiting = dict(approved)
     recorded, warnings = [], []
-    candidates = items
-    deadline = clock() + wait_seconds
-    while True:
-        for item in candidates:
-            name = (item.get("metadata") or {}).get("name")
-            if _issued_by_our_approval(item):
-                waiting.pop(name, None)
-                entry, warning = record_certificate(out_dir, item, progress)
-                recorded += [entry] if entry else []
-                warnings += [warning] if warning else []
-        if not waiting or clock() >= deadline:
-            break
-        sleep(POLL_SECONDS)
-        candidates = [i for i in list_requests(kubectl, lambda _m: None) if _named(i) in waiting]
+
+    def take(item):
+        waiting.pop(_named(item), None)
+        entry, warning = record_certificate(out_dir, item, progress)
+        recorded.extend([entry] if entry else [])
+        warnings.extend([warning] if warning else [])
+
+    for item in items:
+        if _issued_by_our_approval(item):
+            take(item)
+    if waiting and wait_seconds > 0:
+        progress(f"Waiting for the signer to issue {len(waiting)} renewal(s)")
+        deadline = clock() + wait_seconds
+        with kubectl.watch(WATCH) as events:
+            for event in events:
+                item = (event or {}).get("object")
+                if isinstance(item, dict) and _named(item) in waiting:
+                    if _issued_by_our_approval(item):
+                        take(item)
+                if not waiting or clock() >= deadline:
+                    break
     warnings += [
         f"{name} was approved but not yet issued: the next approve run records its certificate"
         for name in waiting

@@ -16,11 +16,16 @@ import time
 from .. import signals
 from ..cluster.kubectl import failure
 from ..output.approval_results import Approvals
-from ..pki.signers.cluster_csr import CSR_RESOURCE
-from .approve import BATCH, _issued_by_our_approval, _named, decide_and_act, record_certificate
+from .approve import (
+    BATCH,
+    WATCH,
+    _issued_by_our_approval,
+    _named,
+    decide_and_act,
+    record_certificate,
+)
 from .self_renewal_policy import is_pending
 
-WATCH = ["get", CSR_RESOURCE, "--watch", "-o", "json", "--output-watch-events"]
 RESTART_PAUSE = 1.0
 
 
