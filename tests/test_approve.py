@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 from cryptography import x509
@@ -307,3 +308,59 @@ def test_approve_starts_a_bounded_number_of_kubectls(signing, tmp_path, monkeypa
     runs = open(log).read().splitlines()
     batches = -(-count // 50)
     assert len(runs) == 1 + batches + 1, runs  # get, replace per batch, get --watch
+
+
+def test_apply_grants_self_renew_and_approves_its_users_renewals(signing, tmp_path):
+    cluster = signing
+    roster = Path("team.yaml")
+    team = """apiVersion: usercert.kubectl.io/v1alpha1
+kind: UserRoster
+metadata: {name: team}
+spec:
+  defaults: {keyType: ecdsa, expiration: 2h}
+  users:
+  - {name: bob, groups: [dev], selfRenew: %s}
+  - {name: carol, groups: [dev]}
+"""
+    roster.write_text(team % "true")
+    first = run_cli("apply", "-f", roster, *ca_args(cluster.client_ca))
+    assert first.returncode == 0, first.stderr
+    records = {line["user"]: line for line in ledger_lines()}
+    assert records["bob"].get("selfRenew") is True and "selfRenew" not in records["carol"]
+    roles = cluster.admin("get", "clusterrolebinding", "-o", "name").stdout.split()
+    assert [r for r in roles if "self-renew" in r] == [
+        "clusterrolebinding.rbac.authorization.k8s.io/usercert:self-renew:bob"
+    ]
+
+    # bob files his renewal; the next apply approves it (and only the roster's users' requests).
+    bob = tmp_path / "bob.kubeconfig"
+    bob.write_text(Path("clients/bob/kubeconfig").read_text())
+    file_as(cluster, bob, manifest(self_renewal_name("bob"), request_pem("bob", ["dev"])))
+    file_as(cluster, bob, manifest("not-a-renewal", request_pem("bob"), labelled=False))
+    second = run_cli("apply", "-f", roster, *ca_args(cluster.client_ca), "-o", "json")
+    assert second.returncode == 0, second.stderr
+    plan = json.loads(second.stdout)
+    schema.check(plan)
+    approvals = plan["status"]["approvals"]["status"]
+    assert [(r["name"], r["action"]) for r in approvals["requests"]] == [
+        (self_renewal_name("bob"), "approve")
+    ]
+    assert [r["user"] for r in approvals["recorded"]] == ["bob"]
+    assert ledger_lines()[-1]["event"] == "renewed" and ledger_lines()[-1]["selfRenew"] is True
+
+    # Taking the right away in the roster: the binding goes. (bob's key is his own now: the
+    # admin does not renew him; carol, granted it, is renewed so that her newest record says so.)
+    roster.write_text(
+        (team % "false").replace("groups: [dev]}\n", "groups: [dev], selfRenew: true}\n")
+    )
+    third = run_cli("apply", "-f", roster, *ca_args(cluster.client_ca), "-o", "json")
+    assert third.returncode == 0, third.stderr
+    plans = {u["name"]: u for u in json.loads(third.stdout)["status"]["users"]}
+    assert plans["bob"]["actions"] == ["rebind"] and "renew --self" in plans["bob"]["notes"][0]
+    assert plans["carol"]["actions"] == ["renew", "rebind"]
+    assert "selfRenew granted" in plans["carol"]["reasons"]
+    roles = cluster.admin("get", "clusterrolebinding", "-o", "name").stdout.split()
+    assert [r for r in roles if "self-renew" in r] == [
+        "clusterrolebinding.rbac.authorization.k8s.io/usercert:self-renew:carol"
+    ]
+    assert [line for line in ledger_lines() if line["user"] == "carol"][-1]["selfRenew"] is True

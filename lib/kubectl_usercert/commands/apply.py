@@ -18,7 +18,9 @@ from typing import Optional, Tuple
 
 from ..cluster import rbac
 from ..cluster.kubeconfig import kubeconfig_paths
-from ..errors import InvalidInput
+from ..cluster.kubectl import summary
+from ..errors import InvalidInput, UsercertError
+from ..operations.approve import approve_pending
 from ..output.results import RosterApplied, now
 from ..pki.signers import SignerOptions
 from ..pki.signers.chooser import SignerChooser
@@ -59,7 +61,7 @@ def apply(request, progress=lambda _message: None):
     held, problems = inventory.holdings(request.out_dir)
     kubectl = request.signing.kubectl
     reachable = bool(kubeconfig_paths(kubectl.kubeconfig))
-    if not reachable and any(plan.access_of(user).roles for user in users):
+    if not reachable and any(not plan.access_of(user).empty for user in users):
         raise InvalidInput(
             "the roster binds roles, and there is no kubeconfig to reach the cluster",
             hint="pass --kubeconfig FILE (and --context)",
@@ -85,7 +87,22 @@ def apply(request, progress=lambda _message: None):
         done = rollout.carry_out(
             items, rollout.Shared(request, signers, reachable), request, tracker
         )
-    return RosterApplied(tuple(done), rehearsal, request.prune, at, tuple(problems))
+    approvals = None
+    renewing = {user.name for user in users if user.self_renew}
+    if reachable and renewing:  # the roster's users' pending self-renewals, as approve does
+        try:
+            approvals = approve_pending(
+                kubectl=kubectl,
+                out_dir=request.out_dir,
+                users=renewing,
+                dry_run=request.dry_run,
+                progress=lambda _message: None,
+            )
+        except UsercertError as exc:
+            problems = list(problems) + [f"pending self-renewals not looked at: {summary(exc)}"]
+    return RosterApplied(
+        tuple(done), rehearsal, request.prune, at, tuple(problems), approvals=approvals
+    )
 
 
 class _Tracker:

@@ -48,6 +48,7 @@ def renew_user(
     signer_given=False,
     signer=None,
     rehearse=False,
+    self_renew=None,
     progress=_silent,
 ):
     """A new certificate for `user` of `out_dir`, in place; a Renewal. `groups` and `lifetime` (None:
@@ -55,7 +56,8 @@ def renew_user(
     current key's) as renew's flags say; `signing` (SignerOptions) and `signer_given` (the command
     line named a signer: do not sign as before). `signer`: one the caller chose (apply, which reads
     the CA once). `rehearse` (apply --dry-run): every check, then (signer, subject, key spec,
-    validity), nothing changed."""
+    validity), nothing changed. `self_renew`: whether the new record grants the right to self-renew
+    (None: as the user's newest record does)."""
     with locks.user_operation(out_dir, user, progress, dry_run=rehearse) as user_files:
         history = ledger.history(out_dir, user)
         _refuse_owner_held(history, user)
@@ -123,7 +125,14 @@ def renew_user(
                 warnings=warnings,
                 lifetime=asked,
             )
-            entry = ledger_entry("renewed", credential, signer, previous_serial=old.serial)
+            keeps_right = history[-1].self_renew if self_renew is None and history else self_renew
+            entry = ledger_entry(
+                "renewed",
+                credential,
+                signer,
+                previous_serial=old.serial,
+                **({"self_renew": True} if keeps_right else {}),
+            )
             stage.commit(
                 record=lambda: ledger.append(out_dir, entry), done=f"renewed {user_files.directory}"
             )

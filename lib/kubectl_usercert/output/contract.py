@@ -321,8 +321,18 @@ def _(result: RosterApplied):
             "counts": counts,
             "failed": sum(1 for u in result.users if u.outcome == "failed"),
             "warnings": list(result.warnings),
+            "approvals": _approvals(result.approvals),
         },
     )
+
+
+def _approvals(approvals):
+    """apply's self-renewals, as `approve -o json` shows them (an Approval)."""
+    if approvals is None:
+        return None
+    from . import approval_view  # noqa: F401 (registers the Approvals form)
+
+    return to_object(approvals)
 
 
 def names(obj):

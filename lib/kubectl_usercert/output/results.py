@@ -356,6 +356,7 @@ class RosterApplied(Outcome):
     warnings: Tuple[
         str, ...
     ] = ()  # what the out-dir holds that is nobody's: damaged ledger lines, stray folders
+    approvals: object = None  # the roster's users' pending self-renewals (an Approvals), if any
 
     @property
     def failed(self):

@@ -271,6 +271,10 @@ def _(result: RosterApplied, data_on_stdout=False):
     """A plan like terraform's: user, action, why (and what came of it) on stdout; the totals on stderr."""
     for warning in result.warnings:
         warn(warning)
+    if result.approvals is not None and result.approvals.outcomes + result.approvals.recorded:
+        from . import approval_view  # noqa: F401 (registers how an Approvals is shown)
+
+        render(result.approvals, data_on_stdout)
     for user in result.users:
         for note in user.notes:
             if user.outcome in ("planned", "done"):

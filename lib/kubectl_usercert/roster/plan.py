@@ -79,7 +79,9 @@ def make(users, held, bindings, ca_fingerprint, at, prune):
 def access_of(user):
     """The bindings the roster asks for: clusterRoles and the preset where `namespace` says (cluster-wide
     without one, as create -n does), roles in their own namespaces."""
-    plan = rbac.plan_bindings(user.cluster_roles, (), user.namespace, user.preset)
+    plan = rbac.plan_bindings(
+        user.cluster_roles, (), user.namespace, user.preset, self_renew=user.self_renew
+    )
     plan.roles.extend(RoleRef("Role", name, namespace) for name, namespace in user.roles)
     return plan
 
@@ -181,6 +183,13 @@ def _certificate_actions(user, subject, holding, ca_fingerprint, at, actions, re
             f"the old certificate (serial {holding.fact('serial')}) stays valid until "
             f"{not_after:%Y-%m-%d %H:%M}Z: Kubernetes cannot revoke it"
         )
+    elif recorded and holding.entry.key_held_by == "owner":
+        notes.append(  # (its owner renewed it: renew --self; the admin cannot, the key is theirs)
+            "its key is its owner's (renewed with renew --self): renewed by them, not here"
+        )
+    elif recorded and bool(holding.entry.self_renew) != user.self_renew:
+        actions.append("renew")  # the newest record says whether the user may self-renew
+        reasons.append("selfRenew granted" if user.self_renew else "selfRenew withdrawn")
     elif not_after - at <= user.renew_before:
         actions.append("renew")
         reasons.append(

@@ -108,9 +108,13 @@ def _preflight(items, shared, jobs):
     for item in items:
         if "rebind" not in item.actions or signals.cancelled():
             continue
-        creates_role = any(not m["kind"].endswith("Binding") for m in item.add)
+        created = {m["metadata"]["name"] for m in item.add if not m["kind"].endswith("Binding")}
+        creates_role = rbac.READ_ONLY_ROLE in created
         for manifest in (m for m in item.add if m["kind"].endswith("Binding")):
             ref, namespace = manifest["roleRef"], manifest["metadata"].get("namespace")
+            if ref["name"] in created - {rbac.READ_ONLY_ROLE}:  # made with it (self-renew)
+                named.append((item.user, manifest))
+                continue
             role = rbac.RoleRef(ref["kind"], ref["name"], namespace)
             found = (
                 namespace
@@ -228,6 +232,7 @@ def _create(item, shared, request, step, rehearsal=False):
         namespace=user.namespace,
         warnings=warnings + endpoint_warnings,
         extra_files={"rbac.yaml": rbac.to_yaml(manifests)} if manifests else None,
+        self_renew=user.self_renew,
         progress=step,
     )
 
@@ -249,6 +254,7 @@ def _renew(item, shared, request, step, rehearsal=False):
         signer_given=signer is not None,
         signer=signer,
         rehearse=rehearsal,
+        self_renew=user.self_renew,
         progress=step,
     )
     if rehearsal:

@@ -39,6 +39,7 @@ USER_FIELDS = (
     "keySize",
     "namespace",
     "renewBefore",
+    "selfRenew",
 )
 DEFAULT_FIELDS = tuple(f for f in USER_FIELDS if f != "name") + ("signer",)
 HINT = "see the roster format in the README (kubectl usercert apply)"
@@ -62,6 +63,7 @@ class RosterUser:
     renew_before: timedelta
     signer: str
     source: str  # FILE:LINE, for messages
+    self_renew: bool = False  # the right to renew their own certificate (approve approves it)
 
 
 @dataclass(frozen=True, eq=False, repr=False)
@@ -259,6 +261,10 @@ def _fields(check, entry, path):
             found[key] = check.integer(value, where, 256, 8192)
         elif key == "signer":
             found[key] = check.string(value, where, SIGNER_KINDS)
+        elif key == "selfRenew":
+            if not isinstance(value, bool):
+                check.fail(where, "must be true or false")
+            found[key] = value
     if "days" in found and "expiration" in found:
         check.fail(path + ("expiration",), "give days or expiration, not both")
     return found
@@ -278,4 +284,5 @@ def _user(fields, source):
         renew_before=fields.get("renewBefore") or renewal_window(validity),
         signer=fields.get("signer", "auto"),
         source=source,
+        self_renew=fields.get("selfRenew", False),
     )
