@@ -76,7 +76,7 @@ def judge(obj, latest_of, now=None):
         )
     try:
         facts = read_request(base64.b64decode(spec.get("request") or "", validate=True))
-    except ValueError:
+    except (ValueError, TypeError):
         return _deny(obj, name, requester, None, "RequestUnreadable", "the request is not a CSR")
     common_names = facts.common_names
     if len(common_names) != 1:
@@ -161,7 +161,8 @@ def _subject_problem(facts, latest, spec):
             f"the groups of {latest.user} are {','.join(latest.groups) or '(none)'}; the request "
             f"{said}: no group changes through renewal",
         )
-    held = set(spec.get("groups") or [])
+    groups = spec.get("groups")
+    held = {g for g in groups if isinstance(g, str)} if isinstance(groups, list) else set()
     if not set(asked) <= held:
         return (
             "GroupsNotHeld",
