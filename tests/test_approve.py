@@ -364,3 +364,38 @@ spec:
         "clusterrolebinding.rbac.authorization.k8s.io/usercert:self-renew:carol"
     ]
     assert [line for line in ledger_lines() if line["user"] == "carol"][-1]["selfRenew"] is True
+
+
+def test_a_request_replaced_after_it_was_checked_is_never_approved(signing, tmp_path, monkeypatch):
+    """bob files a good request; between approve's list and its decision he withdraws it and files
+    one for another group under the same name. The decision carries the resourceVersion it checked:
+    the cluster refuses it (a conflict), and the new request stays pending."""
+    cluster = signing
+    bob = issue(cluster, "bob", "dev")
+    name = self_renewal_name("bob")
+    file_as(cluster, bob, manifest(name, request_pem("bob", ["dev"])))
+    swapped = tmp_path / "swapped.json"
+    swapped.write_text(json.dumps(manifest(name, request_pem("bob", ["dev", "admins"]))))
+    real = default_kubectl()
+    wrapper = tmp_path / "kubectl"
+    wrapper.write_text(
+        "#!/bin/sh\n"
+        'case " $* " in *" replace "*)\n'
+        f'  "{real}" --kubeconfig "{bob}" delete csr {name} >/dev/null\n'
+        f'  "{real}" --kubeconfig "{bob}" create -f "{swapped}" >/dev/null ;;\n'
+        "esac\n"
+        f'exec "{real}" "$@"\n'
+    )
+    wrapper.chmod(0o755)
+    monkeypatch.setenv("USERCERT_KUBECTL", str(wrapper))
+    result = run_cli("approve", "-o", "json")
+    assert result.returncode == 1, result.stderr
+    [outcome] = json.loads(result.stdout)["status"]["requests"]
+    assert (outcome["action"], outcome["done"]) == ("approve", False)
+    assert "Conflict" in outcome["error"] or "modified" in outcome["error"]
+    assert f"could not approve {name}" in result.stderr
+    now = cluster.server.get(*CSR, name)
+    assert not now["status"].get("conditions") and not now["status"].get("certificate")
+    monkeypatch.delenv("USERCERT_KUBECTL")
+    again = cli_json("approve")["status"]["requests"]
+    assert [(r["action"], r["reason"]) for r in again] == [("deny", "GroupsDiffer")]
