@@ -25,6 +25,7 @@ from pending_renewals import counting_kubectl, seed_renewals
 
 CSR = ("certificates.k8s.io/v1", "CertificateSigningRequest")
 CLIENT = ["client auth", "digital signature"]
+OLD_KUBECTL = "/usr/lib/google-cloud-sdk/bin/kubectl.1.31"
 
 
 def request_pem(cn, groups=(), san=None):
@@ -399,3 +400,24 @@ def test_a_request_replaced_after_it_was_checked_is_never_approved(signing, tmp_
     monkeypatch.delenv("USERCERT_KUBECTL")
     again = cli_json("approve")["status"]["requests"]
     assert [(r["action"], r["reason"]) for r in again] == [("deny", "GroupsDiffer")]
+
+
+@pytest.mark.skipif(not Path(OLD_KUBECTL).exists(), reason="no kubectl 1.31 here")
+def test_with_a_kubectl_before_1_32_each_decision_is_its_own_put(signing, monkeypatch):
+    """kubectl before 1.32 refuses replace --subresource=approval: each decision is then one
+    kubectl replace --raw .../approval, with the same checks and the same conflict safety."""
+    cluster = signing
+    bob, alice = issue(cluster, "bob", "dev"), issue(cluster, "alice", "dev")
+    file_as(cluster, bob, manifest(self_renewal_name("bob"), request_pem("bob", ["dev"])))
+    file_as(cluster, alice, manifest(self_renewal_name("erin"), request_pem("erin", ["dev"])))
+    monkeypatch.setenv("USERCERT_KUBECTL", OLD_KUBECTL)
+    answer = cli_json("approve")
+    assert {(r["user"], r["action"], r["done"]) for r in answer["status"]["requests"]} == {
+        ("bob", "approve", True),
+        ("erin", "deny", True),
+    }
+    assert conditions(cluster, self_renewal_name("erin"))[0][:2] == (
+        "Denied",
+        "RequesterIsNotSubject",
+    )
+    assert [r["user"] for r in answer["status"]["recorded"]] == ["bob"]

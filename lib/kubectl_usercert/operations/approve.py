@@ -13,6 +13,7 @@ import json
 import re
 import time
 from datetime import datetime, timezone
+from urllib.parse import quote
 
 from ..cluster.kubectl import failure, last_error_line
 from ..errors import UsercertError
@@ -120,8 +121,23 @@ def _send(kubectl, decisions, dry_run, progress):
         ["replace", "--subresource=approval", *server, "-f", "-", "-o", "name"],
         text=json.dumps(document),
     )
+    if not answer.ok and "invalid subresource" in answer.stderr:  # kubectl before 1.32
+        return {d.name: _send_one(kubectl, d, server) for d in decisions}
     taken = {line.rsplit("/", 1)[-1] for line in answer.stdout.split()}
     return {d.name: None if d.name in taken else _why_not(d.name, answer.stderr) for d in decisions}
+
+
+def _send_one(kubectl, decision, server):
+    """kubectl before 1.32 knows no approval subresource for replace: the same PUT, one request at
+    a time, with `kubectl replace --raw .../approval -f -` (the resourceVersion kept alike)."""
+    path = (
+        f"/apis/certificates.k8s.io/v1/certificatesigningrequests/{quote(decision.name)}/approval"
+    )
+    answer = kubectl.run(
+        ["replace", "--raw", path + ("?dryRun=All" if server else ""), "-f", "-"],
+        text=json.dumps(_with_condition(decision)),
+    )
+    return None if answer.ok else (last_error_line(answer.stderr) or "kubectl did not say")
 
 
 def _with_condition(decision):
