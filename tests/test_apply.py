@@ -214,8 +214,7 @@ def test_one_bad_user_does_not_stop_the_others(signing_ca, isolated):
 
 def test_stdin_several_files_and_a_user_in_two_files(signing_ca, isolated):
     write_roster("a.yaml", "{name: alice}")
-    both = subprocess.run([sys.executable, str(LAUNCHER), "apply", "-f", "a.yaml", "-f", "-", *ca_args(signing_ca),
-                           "--server", SERVER], input=roster_text("{name: bob}"), capture_output=True, text=True)
+    both = apply("-f", "a.yaml", "-f", "-", ca=signing_ca, stdin=roster_text("{name: bob}"))
     assert both.returncode == 0, both.stderr
     assert sorted(os.listdir("clients")) == [".usercert", "alice", "bob"]
     write_roster("b.yaml", "{name: alice}")

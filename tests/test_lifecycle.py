@@ -43,10 +43,12 @@ def test_ledger_records_each_issuance(signing_ca, isolated, capsys):
 
 
 def test_parallel_creates_keep_every_ledger_line_whole(signing_ca, isolated):
+    from helpers import run_launcher  # eight processes appending to one ledger at once
+
     users = [f"user{i}" for i in range(8)]
     with ThreadPoolExecutor(max_workers=8) as pool:
-        results = list(pool.map(lambda u: run_cli("create", u, "--key-type", "ecdsa", *ca_args(signing_ca),
-                                                  "--server", SERVER), users))
+        results = list(pool.map(lambda u: run_launcher("create", u, "--key-type", "ecdsa", *ca_args(signing_ca),
+                                                       "--server", SERVER), users))
     assert all(r.returncode == 0 for r in results), [r.stderr for r in results]
     assert sorted(entry["user"] for entry in ledger_lines(isolated)) == users
 
@@ -113,7 +115,9 @@ def test_list_table_is_data_a_pipe_can_use(signing_ca, isolated, capsys):
         result = run_here(capsys, "create", user, "dev", "--key-type", "ecdsa", *ca_args(signing_ca),
                           "--server", server)
         assert result.returncode == 0, result.stderr
-    listed = run_cli("list")  # a separate process, its stdout a real pipe
+    from helpers import run_launcher
+
+    listed = run_launcher("list")  # a separate process, its stdout a real pipe
     lines = listed.stdout.splitlines()
     assert len(lines) == 3 and lines[0].split() == ["USER", "GROUPS", "EXPIRES", "DAYS", "LEFT", "STATUS", "SERVER"]
     assert all(line.endswith(server) for line in lines[1:])  # whole, not cut at 80 columns
