@@ -18,8 +18,15 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "lib"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import apiserver.handler  # noqa: E402
 import pki  # noqa: E402
 from helpers import running_test_cluster  # noqa: E402
+
+# The test API server writes an answer's headers and its body in two sends: with Nagle's algorithm
+# on, the body waits for kubectl's delayed ACK, 40 ms or more on every request. kube-apiserver has
+# it off (Go sets TCP_NODELAY on every connection); so does the test server. (Its place is
+# tests/apiserver/handler.py's _Handler.)
+apiserver.handler._Handler.disable_nagle_algorithm = True
 
 
 def _openssls():
