@@ -62,7 +62,9 @@ def openssl_flavour(request, tmp_path, monkeypatch):
 
 @pytest.fixture(autouse=True)
 def isolated(tmp_path, monkeypatch):
-    """Every test runs in its own folder with its own HOME and no KUBECONFIG or CA from outside."""
+    """Every test runs in its own folder with its own HOME and no KUBECONFIG or CA from outside (and
+    RSA keys of its own: pki._RSAKeys)."""
+    pki.RSA_KEYS.next_test()
     home = tmp_path / "home"
     work = tmp_path / "work"
     home.mkdir()
