@@ -263,13 +263,16 @@ def test_apply_renews_with_the_ca_recorded_at_issue(signing_ca, isolated):
     assert users["alice"]["error"] == f"the CA that issued 'alice' is gone: {signing_ca.key_path} not found"
 
 
-def test_an_interrupted_apply_is_completed_by_running_it_again(signing_ca, isolated):
+def test_an_interrupted_apply_is_completed_by_running_it_again(signing_ca, isolated, tmp_path):
     names = [f"user{n}" for n in range(6)]
-    write_roster("team.yaml", *(f"{{name: {name}}}" for name in names),
-                 defaults="{keyType: rsa, keySize: 4096}")
+    write_roster("team.yaml", *(f"{{name: {name}}}" for name in names))
+    slow = tmp_path / "slow-openssl"  # each key takes half a second: the signal comes in the middle of the run
+    slow.write_text('#!/bin/sh\ncase "$1" in genpkey) sleep 0.5 ;; esac\nexec openssl "$@"\n')
+    slow.chmod(0o755)
     process = subprocess.Popen([sys.executable, str(LAUNCHER), "apply", "-f", "team.yaml", "-j", "1",
                                 *ca_args(signing_ca), "--server", SERVER], stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True)
+                               stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True,
+                               env=dict(os.environ, USERCERT_OPENSSL=str(slow)))
     deadline = time.monotonic() + 60
     while not Path("clients/user0").exists() and time.monotonic() < deadline:
         time.sleep(0.01)
