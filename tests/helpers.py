@@ -2,6 +2,7 @@
 
 import atexit
 import datetime
+import functools
 import io
 import json
 import os
@@ -113,13 +114,25 @@ def start_afresh():
     say; signals.forget is app.run's own first step)."""
     for name, module in list(sys.modules.items()):
         if name == "kubectl_usercert" or name.startswith("kubectl_usercert."):
-            for value in list(vars(module).values()):
-                if getattr(value, "__module__", None) != name:
-                    continue
-                if callable(getattr(value, "cache_clear", None)):
-                    value.cache_clear()
-                elif getattr(value, "__name__", None) == "set_quiet":
-                    value(False)
+            if name not in _RESETS:
+                _RESETS[name] = _resets_of(module)
+            for reset in _RESETS[name]:
+                reset()
+
+
+_RESETS = {}  # module name -> what start_afresh calls in it (looked for once per module)
+
+
+def _resets_of(module):
+    found = []
+    for value in vars(module).values():
+        if getattr(value, "__module__", None) != module.__name__:
+            continue
+        if callable(getattr(value, "cache_clear", None)):
+            found.append(value.cache_clear)
+        elif getattr(value, "__name__", None) == "set_quiet":
+            found.append(functools.partial(value, False))
+    return found
 
 
 def run_launcher(*args, env=None, cwd=None, stdin=subprocess.DEVNULL, timeout=120):
