@@ -30,21 +30,32 @@ class Kubectl:
     def __init__(self, folder):
         self.folder = folder
         folder.mkdir(exist_ok=True)
+        self._decoded = {}
 
-    def _patch(self, obj, *output):
+    @staticmethod
+    def _input(obj):
+        """The base file's text and the JSON patch: all kubectl is given of `obj`."""
         base = {key: obj[key] for key in ("apiVersion", "kind", "metadata") if key in obj}
         patch = [{"op": "add", "path": "/" + key.replace("~", "~0").replace("/", "~1"), "value": value}
                  for key, value in obj.items() if key not in base]
-        (self.folder / "base.json").write_text(json.dumps(base))
+        return json.dumps(base), json.dumps(patch)
+
+    def _patch(self, obj, *output):
+        base, patch = self._input(obj)
+        (self.folder / "base.json").write_text(base)
         return subprocess.run([KUBECTL, "patch", "--local", "-f", str(self.folder / "base.json"), "--type", "json",
-                               "-p", json.dumps(patch), "-o", *output], capture_output=True, text=True, timeout=60,
+                               "-p", patch, "-o", *output], capture_output=True, text=True, timeout=60,
                               env={"PATH": "/usr/bin:/bin", "HOME": str(self.folder)}, stdin=subprocess.DEVNULL)
 
     def decoded(self, obj):
-        """The object as kubectl holds it (its -o json)."""
-        result = self._patch(obj, "json")
-        assert result.returncode == 0, result.stderr
-        return json.loads(result.stdout)
+        """The object as kubectl holds it (its -o json): asked once for each input (the same object
+        checked against several templates gets the same answer)."""
+        given = self._input(obj)
+        if given not in self._decoded:
+            result = self._patch(obj, "json")
+            assert result.returncode == 0, result.stderr
+            self._decoded[given] = result.stdout
+        return json.loads(self._decoded[given])
 
     def jsonpath(self, obj, template):
         """What kubectl prints, or None where it fails (a template it cannot read or execute)."""
