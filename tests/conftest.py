@@ -19,6 +19,7 @@ sys.path.insert(0, str(ROOT / "lib"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import apiserver.handler  # noqa: E402
+import companion  # noqa: E402
 import pki  # noqa: E402
 from helpers import running_test_cluster  # noqa: E402
 
@@ -43,6 +44,10 @@ def _openssls():
 
 
 OPENSSLS = _openssls()
+
+
+def pytest_configure(config):
+    companion.register(config)  # a second pytest shares a long run (see companion.py)
 
 
 @pytest.fixture(params=sorted(OPENSSLS))
