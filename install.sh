@@ -37,7 +37,7 @@ helper) into a folder already on PATH, so kubectl finds them at once:
 the line that puts it on PATH). Run it again to upgrade.
 
   --prefix DIR   put the links in DIR instead
-  --dev          also install the test tools (pytest, hypothesis, cryptography, jsonschema, prometheus_client)
+  --dev          also install the test tools (pytest, hypothesis, cryptography, jsonschema, prometheus_client, ruff)
   --uninstall    remove the virtualenv and the links, nothing else
   -h, --help     show this help
 

@@ -29,8 +29,10 @@ def main(argv=None):
 
 def roster(count, key="{keyType: rsa}"):
     users = "".join(f"  - {{name: user{n}, groups: [dev]}}\n" for n in range(count))
-    return ("apiVersion: usercert.kubectl.io/v1alpha1\nkind: UserRoster\nmetadata: {name: bench}\n"
-            f"spec:\n  defaults: {key}\n  users:\n{users}")
+    return (
+        "apiVersion: usercert.kubectl.io/v1alpha1\nkind: UserRoster\nmetadata: {name: bench}\n"
+        f"spec:\n  defaults: {key}\n  users:\n{users}"
+    )
 
 
 class RosterBench(Bench):
@@ -41,31 +43,60 @@ class RosterBench(Bench):
         return path
 
     def apply_argv(self, path, out):
-        return self.tool + ["apply", "-f", path, "--ca-cert", self.ca_cert, "--ca-key", self.ca_key,
-                            "--server", SERVER, "--out-dir", out]
+        return self.tool + [
+            "apply",
+            "-f",
+            path,
+            "--ca-cert",
+            self.ca_cert,
+            "--ca-key",
+            self.ca_key,
+            "--server",
+            SERVER,
+            "--out-dir",
+            out,
+        ]
 
     def apply_fresh(self, path):
         folder = self.fresh()
         return self.timed(self.apply_argv(path, os.path.join(folder, "clients")), cwd=folder)
 
     def original_times(self, count, bits=4096):
-        env = dict(self.env, CACERT=self.ca_cert, CAKEY=self.ca_key, CLUSTERNAME="kubernetes",
-                   CLUSTERENDPOINT=SERVER, KEYBITS=str(bits))
+        env = dict(
+            self.env,
+            CACERT=self.ca_cert,
+            CAKEY=self.ca_key,
+            CLUSTERNAME="kubernetes",
+            CLUSTERENDPOINT=SERVER,
+            KEYBITS=str(bits),
+        )
         folder = self.fresh()
         script = os.path.join(folder, "loop.sh")
         with open(script, "w") as handle:
-            handle.write(f'for n in $(seq 0 {count - 1}); do bash "{ORIGINAL}" "user$n" dev || exit 1; done\n')
+            handle.write(
+                f'for n in $(seq 0 {count - 1}); do bash "{ORIGINAL}" "user$n" dev || exit 1; done\n'
+            )
         return self.timed(["bash", script], cwd=folder, env=env)
 
     def apply_rsa4096(self, args):
         path = self.write_roster(32, "{keyType: rsa}")
-        self.pair("apply, 32 users (RSA-4096)", lambda: self.apply_fresh(path), lambda: self.original_times(32),
-                  args.rounds, "original script x 32 (RSA-4096)")
+        self.pair(
+            "apply, 32 users (RSA-4096)",
+            lambda: self.apply_fresh(path),
+            lambda: self.original_times(32),
+            args.rounds,
+            "original script x 32 (RSA-4096)",
+        )
 
     def apply_ecdsa(self, args):
         path = self.write_roster(32, "{keyType: ecdsa}")
-        self.pair("apply, 32 users (ecdsa)", lambda: self.apply_fresh(path), lambda: self.original_times(32),
-                  args.rounds, "original script x 32 (RSA-4096)")
+        self.pair(
+            "apply, 32 users (ecdsa)",
+            lambda: self.apply_fresh(path),
+            lambda: self.original_times(32),
+            args.rounds,
+            "original script x 32 (RSA-4096)",
+        )
 
     def reapply(self, args):
         path = self.write_roster(200, "{keyType: ecdsa}")
@@ -73,10 +104,14 @@ class RosterBench(Bench):
         self.run(self.apply_argv(path, out))
         shim, log = self.openssl_shim()
         env = dict(self.env, PATH=f"{shim}{os.pathsep}{self.env['PATH']}")
-        times = [self.timed(self.apply_argv(path, out), env=env) for _ in range(max(5, args.rounds * 3))]
+        times = [
+            self.timed(self.apply_argv(path, out), env=env) for _ in range(max(5, args.rounds * 3))
+        ]
         with open(log) as handle:
             started = len(handle.read().split())
-        print(f"{'re-apply, 200 users unchanged':<34} {median(times):7.3f} s   openssl processes started: {started}")
+        print(
+            f"{'re-apply, 200 users unchanged':<34} {median(times):7.3f} s   openssl processes started: {started}"
+        )
 
     def openssl_shim(self):
         shim = os.path.join(self.work, "shim")
@@ -95,8 +130,10 @@ class RosterBench(Bench):
             issuing = self.peak_kib(self.apply_argv(path, out))
             reapplying = self.peak_kib(self.apply_argv(path, out))
             users = len([name for name in os.listdir(out) if not name.startswith(".")])
-            print(f"{f'apply, {count} users (ecdsa)':<34} peak {issuing // 1024} MiB issuing {users}, "
-                  f"{reapplying // 1024} MiB re-applying")
+            print(
+                f"{f'apply, {count} users (ecdsa)':<34} peak {issuing // 1024} MiB issuing {users}, "
+                f"{reapplying // 1024} MiB re-applying"
+            )
 
 
 if __name__ == "__main__":

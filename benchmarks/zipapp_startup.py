@@ -33,16 +33,30 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 COMMANDS = (["--version"], ["--help"])
-VARIANTS = ("venv install", "zipapp, warm cache", "zipapp, warm cache, no bytecode", "zipapp, no usable cache")
+VARIANTS = (
+    "venv install",
+    "zipapp, warm cache",
+    "zipapp, warm cache, no bytecode",
+    "zipapp, no usable cache",
+)
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--archive", help="a release .tar.gz, or the kubectl-usercert zipapp (default: build one)")
-    parser.add_argument("--runs", type=int, default=15, help="timed runs per variant and command (default 15)")
-    parser.add_argument("--first-runs", type=int, default=3, help="timed first runs into an empty cache (default 3)")
-    parser.add_argument("--python", default=base_python(),
-                        help="the Python for both the virtualenv and the zipapp (default: the one running this)")
+    parser.add_argument(
+        "--archive", help="a release .tar.gz, or the kubectl-usercert zipapp (default: build one)"
+    )
+    parser.add_argument(
+        "--runs", type=int, default=15, help="timed runs per variant and command (default 15)"
+    )
+    parser.add_argument(
+        "--first-runs", type=int, default=3, help="timed first runs into an empty cache (default 3)"
+    )
+    parser.add_argument(
+        "--python",
+        default=base_python(),
+        help="the Python for both the virtualenv and the zipapp (default: the one running this)",
+    )
     args = parser.parse_args(argv)
     work = tempfile.mkdtemp(prefix="usercert-bench.")
     try:
@@ -67,57 +81,88 @@ def measure(args, work):
     zipapp = find_zipapp(args.archive, work)
     home = os.path.join(work, "home")
     os.mkdir(home)
-    env = {key: value for key, value in os.environ.items()
-           if not key.startswith(("PYTHON", "XDG_", "VIRTUAL_ENV", "KUBECONFIG", "USERCERT_"))}
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("PYTHON", "XDG_", "VIRTUAL_ENV", "KUBECONFIG", "USERCERT_"))
+    }
     env.update(HOME=home, NO_COLOR="1")
     venv = install_venv(args.python, work, env)
     bare = os.path.join(work, "bare")  # the same site-packages start-up cost, without the package
-    step(f"a virtualenv with nothing installed, for the zipapp ({bare})", [args.python, "-m", "venv", bare], env)
+    step(
+        f"a virtualenv with nothing installed, for the zipapp ({bare})",
+        [args.python, "-m", "venv", bare],
+        env,
+    )
     python = os.path.join(bare, "bin", "python3")
     cache = os.path.join(work, "cache")
     variants = {
         "venv install": ([os.path.join(venv, "bin", "kubectl-usercert")], env),
         "zipapp, warm cache": ([python, zipapp], dict(env, XDG_CACHE_HOME=cache)),
-        "zipapp, warm cache, no bytecode": ([python, zipapp], dict(env, XDG_CACHE_HOME=cache, PYTHONDONTWRITEBYTECODE="1")),
+        "zipapp, warm cache, no bytecode": (
+            [python, zipapp],
+            dict(env, XDG_CACHE_HOME=cache, PYTHONDONTWRITEBYTECODE="1"),
+        ),
         "zipapp, no usable cache": ([python, zipapp], dict(env, XDG_CACHE_HOME="/dev/null/cache")),
     }
     for name, (command, variant_env) in variants.items():  # also unpacks the cache
         for arguments in COMMANDS:
-            result = subprocess.run(command + arguments, env=variant_env, capture_output=True, text=True,
-                                    stdin=subprocess.DEVNULL)
+            result = subprocess.run(
+                command + arguments,
+                env=variant_env,
+                capture_output=True,
+                text=True,
+                stdin=subprocess.DEVNULL,
+            )
             if result.returncode != 0:
-                raise SetupError(f"{name}: {' '.join(arguments)} exited {result.returncode}: {result.stderr[-2000:]}")
+                raise SetupError(
+                    f"{name}: {' '.join(arguments)} exited {result.returncode}: {result.stderr[-2000:]}"
+                )
 
-    version = subprocess.run([args.python, "-c", "import sys; print(sys.version.split()[0])"],
-                             capture_output=True, text=True).stdout.strip()
+    version = subprocess.run(
+        [args.python, "-c", "import sys; print(sys.version.split()[0])"],
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
     sys.stdout.reconfigure(line_buffering=True)
-    print(f"{time.strftime('%Y-%m-%d')}, {platform.system()} {platform.machine()}, {os.cpu_count()} cores, "
-          f"Python {version}, {args.runs} runs each, alternating; medians of a whole process")
+    print(
+        f"{time.strftime('%Y-%m-%d')}, {platform.system()} {platform.machine()}, {os.cpu_count()} cores, "
+        f"Python {version}, {args.runs} runs each, alternating; medians of a whole process"
+    )
     times = {(name, tuple(arguments)): [] for name in variants for arguments in COMMANDS}
     for round_number in range(args.runs):
         for arguments in COMMANDS:
             order = list(variants)
-            order = order[round_number % len(order):] + order[:round_number % len(order)]
+            order = order[round_number % len(order) :] + order[: round_number % len(order)]
             for name in order:
                 command, variant_env = variants[name]
                 times[name, tuple(arguments)].append(timed(command + arguments, variant_env))
     width = max(map(len, variants))
     for arguments in COMMANDS:
         label = "kubectl-usercert " + " ".join(arguments)
-        wall, cpu = ({name: statistics.median(t[index] for t in times[name, tuple(arguments)]) for name in variants}
-                     for index in (0, 1))
+        wall, cpu = (
+            {
+                name: statistics.median(t[index] for t in times[name, tuple(arguments)])
+                for name in variants
+            }
+            for index in (0, 1)
+        )
         print(f"\n{label:<{width}}     wall  ratio      CPU  ratio (to the venv install)")
         for name in variants:
-            print(f"{name:<{width}}  {wall[name] * 1000:4.0f} ms  {wall[name] / wall['venv install']:5.2f}"
-                  f"  {cpu[name] * 1000:4.0f} ms  {cpu[name] / cpu['venv install']:5.2f}")
+            print(
+                f"{name:<{width}}  {wall[name] * 1000:4.0f} ms  {wall[name] / wall['venv install']:5.2f}"
+                f"  {cpu[name] * 1000:4.0f} ms  {cpu[name] / cpu['venv install']:5.2f}"
+            )
 
     firsts = []
     for number in range(args.first_runs):
         empty = os.path.join(work, f"empty-cache-{number}")
         firsts.append(timed([python, zipapp, "--version"], dict(env, XDG_CACHE_HOME=empty))[0])
     if firsts:
-        print(f"\nzipapp, first run of a build (unpacks and compiles into an empty cache): "
-              f"median {statistics.median(firsts) * 1000:.0f} ms wall of {len(firsts)}")
+        print(
+            f"\nzipapp, first run of a build (unpacks and compiles into an empty cache): "
+            f"median {statistics.median(firsts) * 1000:.0f} ms wall of {len(firsts)}"
+        )
     return 0
 
 
@@ -125,7 +170,13 @@ def timed(command, env):
     """(wall seconds, CPU seconds) of one run of `command`."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
-    subprocess.run(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
+    subprocess.run(
+        command,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        stdin=subprocess.DEVNULL,
+    )
     wall = time.perf_counter() - start
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
@@ -133,7 +184,9 @@ def timed(command, env):
 
 def step(what, command, env, cwd=None):
     print(f"... {what}", file=sys.stderr, flush=True)
-    result = subprocess.run(command, env=env, cwd=cwd, capture_output=True, text=True, stdin=subprocess.DEVNULL)
+    result = subprocess.run(
+        command, env=env, cwd=cwd, capture_output=True, text=True, stdin=subprocess.DEVNULL
+    )
     if result.returncode != 0:
         raise SetupError(f"{' '.join(command)}: {(result.stdout + result.stderr)[-3000:]}")
     return result
@@ -143,9 +196,21 @@ def find_zipapp(archive, work):
     """The kubectl-usercert zipapp: built now, taken from a release .tar.gz, or given."""
     if archive is None:
         dist = os.path.join(work, "dist")
-        step("building the release", [sys.executable, os.path.join(ROOT, "release", "build.py"), "--dist", dist,
-                                      "--manifest", os.path.join(work, "usercert.yaml")], os.environ)
-        archive = next(os.path.join(dist, name) for name in os.listdir(dist) if name.endswith(".tar.gz"))
+        step(
+            "building the release",
+            [
+                sys.executable,
+                os.path.join(ROOT, "release", "build.py"),
+                "--dist",
+                dist,
+                "--manifest",
+                os.path.join(work, "usercert.yaml"),
+            ],
+            os.environ,
+        )
+        archive = next(
+            os.path.join(dist, name) for name in os.listdir(dist) if name.endswith(".tar.gz")
+        )
     if not archive.endswith((".tar.gz", ".tgz")):
         return os.path.abspath(archive)
     with tarfile.open(archive) as tar:
@@ -166,10 +231,16 @@ def install_venv(python, work, env):
     for name in ("setup.cfg", "pyproject.toml", "README.md", "LICENSE"):
         if os.path.exists(os.path.join(ROOT, name)):
             shutil.copy(os.path.join(ROOT, name), source)
-    shutil.copytree(os.path.join(ROOT, "lib"), os.path.join(source, "lib"),
-                    ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
-    step("pip install", [os.path.join(venv, "bin", "python"), "-m", "pip", "install", "--no-cache-dir", source],
-         dict(env, PIP_DISABLE_PIP_VERSION_CHECK="1", PIP_ROOT_USER_ACTION="ignore"))
+    shutil.copytree(
+        os.path.join(ROOT, "lib"),
+        os.path.join(source, "lib"),
+        ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"),
+    )
+    step(
+        "pip install",
+        [os.path.join(venv, "bin", "python"), "-m", "pip", "install", "--no-cache-dir", source],
+        dict(env, PIP_DISABLE_PIP_VERSION_CHECK="1", PIP_ROOT_USER_ACTION="ignore"),
+    )
     return venv
 
 

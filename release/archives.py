@@ -39,6 +39,8 @@ def write_tar_gz(path, files, epoch):
             tar.addfile(info, io.BytesIO(data))
     partial = path + ".partial"
     with open(partial, "wb") as handle:
-        with gzip.GzipFile(filename="", mode="wb", fileobj=handle, mtime=epoch, compresslevel=9) as gz:
+        with gzip.GzipFile(
+            filename="", mode="wb", fileobj=handle, mtime=epoch, compresslevel=9
+        ) as gz:
             gz.write(raw.getvalue())
     os.replace(partial, path)

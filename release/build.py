@@ -55,8 +55,11 @@ RUNTIME_MODULE = BOOT_MODULE + "_runtime"
 def main(argv=None):
     parser = argparse.ArgumentParser(description="Build the release archive and krew manifest.")
     parser.add_argument("--dist", default=os.path.join(ROOT, "dist"), help="where the archive goes")
-    parser.add_argument("--manifest", default=os.path.join(ROOT, "plugins", krew.PLUGIN + ".yaml"),
-                        help="the krew manifest to write")
+    parser.add_argument(
+        "--manifest",
+        default=os.path.join(ROOT, "plugins", krew.PLUGIN + ".yaml"),
+        help="the krew manifest to write",
+    )
     args = parser.parse_args(argv)
 
     version = package_version()
@@ -67,16 +70,21 @@ def main(argv=None):
         site = os.path.join(work, "site")
         pins = dependencies.install_dependencies(requirements, min_python, site)
         dependencies.drop_platform_files(site)
-        shutil.copytree(os.path.join(ROOT, "lib", PACKAGE), os.path.join(site, PACKAGE),
-                        ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+        shutil.copytree(
+            os.path.join(ROOT, "lib", PACKAGE),
+            os.path.join(site, PACKAGE),
+            ignore=shutil.ignore_patterns("__pycache__", "*.pyc"),
+        )
         app = zipapp_bytes(site, version, epoch)
 
     name = f"kubectl-usercert-{tag}.tar.gz"
     os.makedirs(args.dist, exist_ok=True)
     archive = os.path.join(args.dist, name)
-    files = [("kubectl-usercert", app, 0o755),
-             ("kubectl_complete-usercert", read_bytes(COMPLETER), 0o755),
-             ("LICENSE", read_bytes(os.path.join(ROOT, "LICENSE")), 0o644)]
+    files = [
+        ("kubectl-usercert", app, 0o755),
+        ("kubectl_complete-usercert", read_bytes(COMPLETER), 0o755),
+        ("LICENSE", read_bytes(os.path.join(ROOT, "LICENSE")), 0o644),
+    ]
     archives.write_tar_gz(archive, files, epoch)
     sha256 = hashlib.sha256(read_bytes(archive)).hexdigest()
 
@@ -89,7 +97,9 @@ def main(argv=None):
     print(f"archive:      {_shown(archive)} ({os.path.getsize(archive) // 1024} KiB)")
     print(f"sha256:       {sha256}")
     print(f"manifest:     {_shown(args.manifest)}")
-    print(f"try it:       kubectl krew install --manifest={_shown(args.manifest)} --archive={_shown(archive)}")
+    print(
+        f"try it:       kubectl krew install --manifest={_shown(args.manifest)} --archive={_shown(archive)}"
+    )
     print(f"upload the archive as {uri}")
     return 0
 
@@ -116,8 +126,11 @@ def package_version():
 
 def zipapp_modules():
     """{file name: bytes} of the zipapp's own modules in release/zipapp/ but __main__.py."""
-    return {name: read_bytes(os.path.join(ZIPAPP, name)) for name in sorted(os.listdir(ZIPAPP))
-            if name.startswith(BOOT_MODULE) and name.endswith(".py")}
+    return {
+        name: read_bytes(os.path.join(ZIPAPP, name))
+        for name in sorted(os.listdir(ZIPAPP))
+        if name.startswith(BOOT_MODULE) and name.endswith(".py")
+    }
 
 
 def zipapp_bytes(site, version, epoch):
@@ -138,20 +151,28 @@ def zipapp_bytes(site, version, epoch):
             entries.append((os.path.relpath(path, site).replace(os.sep, "/"), read_bytes(path)))
     entries.sort()
     check_packages([name for name, _ in entries])
-    manifest = "".join(f"{hashlib.sha256(data).hexdigest()}  {name}\n" for name, data in entries).encode()
+    manifest = "".join(
+        f"{hashlib.sha256(data).hexdigest()}  {name}\n" for name, data in entries
+    ).encode()
     manifest_sha256 = hashlib.sha256(manifest).hexdigest()
     build_id = f"{version}-{manifest_sha256[:16]}"
 
     runtime_names = string_constants(modules[RUNTIME_MODULE + ".py"].decode())
-    boot = with_build_values(modules[boot_name].decode(), BUILD_ID=build_id, MANIFEST_SHA256=manifest_sha256)
-    outer = [("__main__.py", read_bytes(os.path.join(ZIPAPP, "__main__.py"))),
-             (boot_name, boot.encode()),
-             (RUNTIME_MODULE + ".py", modules[RUNTIME_MODULE + ".py"]),
-             (runtime_names["MANIFEST"], manifest),
-             (runtime_names["PAYLOAD"], archives.zip_bytes(entries, epoch))]
+    boot = with_build_values(
+        modules[boot_name].decode(), BUILD_ID=build_id, MANIFEST_SHA256=manifest_sha256
+    )
+    outer = [
+        ("__main__.py", read_bytes(os.path.join(ZIPAPP, "__main__.py"))),
+        (boot_name, boot.encode()),
+        (RUNTIME_MODULE + ".py", modules[RUNTIME_MODULE + ".py"]),
+        (runtime_names["MANIFEST"], manifest),
+        (runtime_names["PAYLOAD"], archives.zip_bytes(entries, epoch)),
+    ]
     # stored, not deflated: the payload's entries are deflated already, and the rest is read on
     # every start (without zlib, which Python would otherwise import for it)
-    return b"#!/usr/bin/env python3\n" + archives.zip_bytes(outer, epoch, stored=[name for name, _ in outer])
+    return b"#!/usr/bin/env python3\n" + archives.zip_bytes(
+        outer, epoch, stored=[name for name, _ in outer]
+    )
 
 
 def with_build_values(source, **values):
@@ -159,7 +180,8 @@ def with_build_values(source, **values):
     value; each must be there exactly once, and the result must say exactly that."""
     for name, value in values.items():
         line = re.compile(r'^%s = "[^"\n]*"$' % re.escape(name), re.M)
-        source, count = line.subn(lambda _: f'{name} = "{value}"', source)
+        setting = f'{name} = "{value}"'
+        source, count = line.subn(lambda _, setting=setting: setting, source)
         if count != 1:
             raise ValueError(f"{name} is set {count} times in the boot module, not once")
     said = string_constants(source)
@@ -173,8 +195,13 @@ def string_constants(source):
     """{NAME: value} of a module's top-level `NAME = "string"` assignments."""
     found = {}
     for node in ast.parse(source).body:
-        if (isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name)
-                and isinstance(node.value, ast.Constant) and isinstance(node.value.value, str)):
+        if (
+            isinstance(node, ast.Assign)
+            and len(node.targets) == 1
+            and isinstance(node.targets[0], ast.Name)
+            and isinstance(node.value, ast.Constant)
+            and isinstance(node.value.value, str)
+        ):
             found[node.targets[0].id] = node.value.value
     return found
 
@@ -189,8 +216,10 @@ def check_packages(names):
             for depth in range(1, len(parts)):
                 package = "/".join(parts[:depth])
                 if package + "/__init__.py" not in present:
-                    sys.exit(f"error: {package}/ holds {name} but has no __init__.py (a namespace "
-                             f"package, which the zipapp cannot import)")
+                    sys.exit(
+                        f"error: {package}/ holds {name} but has no __init__.py (a namespace "
+                        f"package, which the zipapp cannot import)"
+                    )
 
 
 if __name__ == "__main__":

@@ -17,8 +17,9 @@ def setup_cfg_requirements(root):
     """install_requires and the lowest Python of python_requires (">=3.9" -> "3.9")."""
     config = configparser.ConfigParser()
     config.read(os.path.join(root, "setup.cfg"), encoding="utf-8")
-    requirements = [line.strip() for line in config["options"]["install_requires"].splitlines()
-                    if line.strip()]
+    requirements = [
+        line.strip() for line in config["options"]["install_requires"].splitlines() if line.strip()
+    ]
     match = re.search(r">=\s*(\d+\.\d+)", config["options"].get("python_requires", ""))
     return requirements, (match.group(1) if match else "3.9")
 
@@ -31,13 +32,28 @@ def install_dependencies(requirements, min_python, site):
     hand out a too-new release. Each resolution is checked, and a release that does not run
     on `min_python` is excluded before resolving again.
     """
-    target = ["--only-binary=:all:", "--python-version", min_python, "--target", site, "--no-compile"]
+    target = [
+        "--only-binary=:all:",
+        "--python-version",
+        min_python,
+        "--target",
+        site,
+        "--no-compile",
+    ]
     extra = []
     for _ in range(20):
         with tempfile.TemporaryDirectory() as scratch:
             report_path = os.path.join(scratch, "report.json")
-            pip("install", "--dry-run", "--ignore-installed", "--report", report_path,
-                *target, *requirements, *extra)
+            pip(
+                "install",
+                "--dry-run",
+                "--ignore-installed",
+                "--report",
+                report_path,
+                *target,
+                *requirements,
+                *extra,
+            )
             with open(report_path, encoding="utf-8") as handle:
                 report = json.load(handle)
         chosen, too_new = [], []
@@ -66,8 +82,12 @@ def python_admits(specifier, python_version):
 
 def pip(*args):
     command = [sys.executable, "-m", "pip", "--disable-pip-version-check", *args]
-    result = subprocess.run(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            env={**os.environ, "PIP_ROOT_USER_ACTION": "ignore"})
+    result = subprocess.run(
+        command,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        env={**os.environ, "PIP_ROOT_USER_ACTION": "ignore"},
+    )
     if result.returncode != 0:
         sys.stderr.write(result.stdout.decode(errors="replace")[-4000:])
         sys.exit(f"error: pip {args[0]} failed (output above)")
@@ -83,6 +103,9 @@ def drop_platform_files(site):
                 shutil.rmtree(os.path.join(folder, name))
                 dirs.remove(name)
         for name in files:
-            if name.endswith(EXTENSION_SUFFIXES) or name.endswith(".pyc") or (
-                    name == "RECORD" and folder.endswith(".dist-info")):
+            if (
+                name.endswith(EXTENSION_SUFFIXES)
+                or name.endswith(".pyc")
+                or (name == "RECORD" and folder.endswith(".dist-info"))
+            ):
                 os.remove(os.path.join(folder, name))

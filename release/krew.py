@@ -61,8 +61,16 @@ def release_uri(tag, archive_name):
 
 def manifest(tag, uri, sha256):
     """The manifest's text for the archive at `uri` with that sha256."""
-    return fill(TEMPLATE, PLUGIN=PLUGIN, TAG=tag, HOMEPAGE=REPOSITORY, SHORT=SHORT_DESCRIPTION,
-                OSES=", ".join(PLATFORM_OSES), URI=uri, SHA256=sha256)
+    return fill(
+        TEMPLATE,
+        PLUGIN=PLUGIN,
+        TAG=tag,
+        HOMEPAGE=REPOSITORY,
+        SHORT=SHORT_DESCRIPTION,
+        OSES=", ".join(PLATFORM_OSES),
+        URI=uri,
+        SHA256=sha256,
+    )
 
 
 def fill(template, **values):

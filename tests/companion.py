@@ -54,7 +54,9 @@ class _Folder:
 
     def claim(self, index, by):
         try:
-            fd = os.open(self.path / "claims" / str(index), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            fd = os.open(
+                self.path / "claims" / str(index), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600
+            )
         except FileExistsError:
             return False
         os.write(fd, by.encode())
@@ -76,7 +78,12 @@ class Main:
 
     def _wanted(self, session):
         option = self.config.option
-        if os.environ.get(SERIAL) or option.collectonly or option.usepdb or getattr(option, "trace", False):
+        if (
+            os.environ.get(SERIAL)
+            or option.collectonly
+            or option.usepdb
+            or getattr(option, "trace", False)
+        ):
             return False
         modules = {module_of(item) for item in session.items if shareable(item)}
         return len(modules) >= MIN_MODULES and (os.cpu_count() or 1) >= 2
@@ -90,18 +97,33 @@ class Main:
         self.folder = _Folder(tempfile.mkdtemp(prefix="usercert-companion."))
         modules = list(dict.fromkeys(module_of(item) for item in session.items if shareable(item)))
         self.index = {module: number for number, module in enumerate(modules)}
-        self.folder.modules.write_text(json.dumps([[item.nodeid for item in session.items if module_of(item) == module]
-                                                   for module in modules]))
-        args = [*self.config.invocation_params.args, "-o", f"cache_dir={self.folder.path / 'cache'}"]
+        self.folder.modules.write_text(
+            json.dumps(
+                [
+                    [item.nodeid for item in session.items if module_of(item) == module]
+                    for module in modules
+                ]
+            )
+        )
+        args = [
+            *self.config.invocation_params.args,
+            "-o",
+            f"cache_dir={self.folder.path / 'cache'}",
+        ]
         if getattr(self.config.option, "xmlpath", None):  # its own report goes nowhere
             args += ["--junitxml", str(self.folder.path / "junit.xml")]
         if self.config.option.basetemp:  # (pytest empties a --basetemp folder when it starts)
             args += ["--basetemp", f"{self.config.option.basetemp}-companion"]
         with open(self.folder.log, "wb") as log:
-            self.process = subprocess.Popen([sys.executable, "-m", "pytest", *args], stdin=subprocess.DEVNULL,
-                                            stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-                                            cwd=self.config.invocation_params.dir,
-                                            env=dict(os.environ, **{SHARED: str(self.folder.path)}))
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "pytest", *args],
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                cwd=self.config.invocation_params.dir,
+                env=dict(os.environ, **{SHARED: str(self.folder.path)}),
+            )
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_protocol(self, item, nextitem):
@@ -121,7 +143,9 @@ class Main:
         while item.nodeid not in self.finished and self._receive():
             time.sleep(0.05)
         for data in self.received.pop(item.nodeid, []):
-            report = self.config.hook.pytest_report_from_serializable(config=self.config, data=_tuples(data))
+            report = self.config.hook.pytest_report_from_serializable(
+                config=self.config, data=_tuples(data)
+            )
             item.ihook.pytest_runtest_logreport(report=report)
         if item.nodeid not in self.finished:
             item.ihook.pytest_runtest_logreport(report=self._lost(item))
@@ -143,13 +167,23 @@ class Main:
 
     def _lost(self, item):
         tail = self.folder.log.read_text(errors="replace")[-3000:]
-        return pytest.TestReport(item.nodeid, item.location, {}, "failed", when="call", longrepr=(
-            f"the companion pytest (exit status {self.process.returncode}) took this test's module but ended "
-            f"before it reported this test; the end of its output:\n{tail}"))
+        return pytest.TestReport(
+            item.nodeid,
+            item.location,
+            {},
+            "failed",
+            when="call",
+            longrepr=(
+                f"the companion pytest (exit status {self.process.returncode}) took this test's module but ended "
+                f"before it reported this test; the end of its output:\n{tail}"
+            ),
+        )
 
     def pytest_unconfigure(self):
         if self.process is not None:
-            if self.process.poll() is None:  # this run was stopped (-x, Ctrl-C): so is the companion
+            if (
+                self.process.poll() is None
+            ):  # this run was stopped (-x, Ctrl-C): so is the companion
                 os.killpg(self.process.pid, signal.SIGKILL)
             self.process.wait()
             shutil.rmtree(self.folder.path, ignore_errors=True)
@@ -202,4 +236,6 @@ class Companion:
 def register(config):
     """The side of this process, if a run in two processes may be made of it (conftest calls this)."""
     folder = os.environ.pop(SHARED, None)  # (not for the pytest runs of its tests)
-    config.pluginmanager.register(Companion(config, folder) if folder else Main(config), "companion")
+    config.pluginmanager.register(
+        Companion(config, folder) if folder else Main(config), "companion"
+    )

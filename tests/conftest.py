@@ -1,5 +1,6 @@
 """Shared fixtures: an isolated HOME and working folder per test, throwaway CAs, every openssl, and the
-one live-cluster harness (the test API server of tests/apiserver/, with kubectl wired to it).
+one live-cluster harness (the test API server of tests/apiserver/, with kubectl wired to it), alone
+(live_cluster) or several at once (fleet, make_fleet).
 
 Helpers (the CLI as a process or in this process, reading what it wrote) are in helpers.py.
 """
@@ -10,6 +11,7 @@ import re
 import shutil
 import subprocess
 import sys
+from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
@@ -21,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import apiserver.handler  # noqa: E402
 import companion  # noqa: E402
 import pki  # noqa: E402
-from helpers import running_test_cluster  # noqa: E402
+from helpers import FLEET, running_test_cluster, running_test_clusters  # noqa: E402
 
 # The test API server writes an answer's headers and its body in two sends: with Nagle's algorithm
 # on, the body waits for kubectl's delayed ACK, 40 ms or more on every request. kube-apiserver has
@@ -33,7 +35,9 @@ apiserver.handler._Handler.disable_nagle_algorithm = True
 def _openssls():
     """Every openssl to test against: the one on PATH, and those named in USERCERT_TEST_OPENSSL
     (colon-separated paths; .ci/run adds the Mac's LibreSSL 3.3.6 when it is there)."""
-    paths = [shutil.which("openssl")] + os.environ.get("USERCERT_TEST_OPENSSL", "").split(os.pathsep)
+    paths = [shutil.which("openssl")] + os.environ.get("USERCERT_TEST_OPENSSL", "").split(
+        os.pathsep
+    )
     found = {}
     for path in filter(None, paths):
         said = subprocess.run([path, "version"], capture_output=True, text=True).stdout
@@ -77,8 +81,15 @@ def isolated(tmp_path, monkeypatch):
     monkeypatch.setenv("HOME", str(home))
     # PYTHONDONTWRITEBYTECODE would make every CLI child compile the package again (as an installed
     # copy never does): children keep bytecode in lib/__pycache__.
-    for name in ("KUBECONFIG", "USERCERT_CA_CERT", "USERCERT_CA_KEY", "USERCERT_OPENSSL", "XDG_DATA_HOME",
-                 "XDG_CACHE_HOME", "PYTHONDONTWRITEBYTECODE"):
+    for name in (
+        "KUBECONFIG",
+        "USERCERT_CA_CERT",
+        "USERCERT_CA_KEY",
+        "USERCERT_OPENSSL",
+        "XDG_DATA_HOME",
+        "XDG_CACHE_HOME",
+        "PYTHONDONTWRITEBYTECODE",
+    ):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("NO_COLOR", "1")
     monkeypatch.chdir(work)
@@ -108,32 +119,47 @@ class LiveCluster:
     (so `kubectl usercert` finds the cluster the way it would on an admin's machine), and kubectl
     wired to it."""
 
-    def __init__(self, server, server_ca, client_ca, admin_kubeconfig, root):
+    def __init__(self, server, server_ca, client_ca, admin_kubeconfig, root, context=None):
         self.server = server
         self.server_ca = server_ca
         self.client_ca = client_ca
         self.admin_kubeconfig = admin_kubeconfig
         self.root = root
+        self.context = context  # its context in a fleet's merged kubeconfig
         self._serial = 0
 
     @property
     def ca_args(self):
-        return ["--ca-cert", str(self.client_ca.cert_path), "--ca-key", str(self.client_ca.key_path)]
+        return [
+            "--ca-cert",
+            str(self.client_ca.cert_path),
+            "--ca-key",
+            str(self.client_ca.key_path),
+        ]
 
     def credentials(self, cn, orgs=(), *, ca=None, **cert_options):
         """A kubeconfig (trusting the server CA) for a fresh client certificate made with cryptography."""
         self._serial += 1
         stem = f"user-{self._serial}"
-        cert, key = pki.make_client_cert(ca or self.client_ca, self.root / "certs", cn, orgs, filename_stem=stem,
-                                         **cert_options)
-        return pki.write_kubeconfig(self.root / f"{stem}.kubeconfig", self.server.url, self.server_ca.cert_path,
-                                    cert, key)
+        cert, key = pki.make_client_cert(
+            ca or self.client_ca, self.root / "certs", cn, orgs, filename_stem=stem, **cert_options
+        )
+        return pki.write_kubeconfig(
+            self.root / f"{stem}.kubeconfig", self.server.url, self.server_ca.cert_path, cert, key
+        )
 
     def kubectl(self, kubeconfig, *args, binary=None, stdin=None):
-        argv = [str(binary or default_kubectl()), "--kubeconfig", str(kubeconfig), "--request-timeout=20s",
-                *map(str, args)]
+        argv = [
+            str(binary or default_kubectl()),
+            "--kubeconfig",
+            str(kubeconfig),
+            "--request-timeout=20s",
+            *map(str, args),
+        ]
         env = {k: v for k, v in os.environ.items() if k != "KUBECTL_EXTERNAL_DIFF"}
-        return subprocess.run(argv, input=stdin, capture_output=True, text=True, timeout=60, env=env)
+        return subprocess.run(
+            argv, input=stdin, capture_output=True, text=True, timeout=60, env=env
+        )
 
     def admin(self, *args, stdin=None):
         return self.kubectl(self.admin_kubeconfig, *args, stdin=stdin)
@@ -144,5 +170,66 @@ def live_cluster(tmp_path, isolated):
     root = tmp_path / "cluster-users"
     root.mkdir()
     admin_kubeconfig = Path(os.environ["HOME"]) / ".kube" / "config"
-    with running_test_cluster(tmp_path / "cluster-pki", admin_kubeconfig) as (server, server_ca, client_ca):
+    with running_test_cluster(tmp_path / "cluster-pki", admin_kubeconfig) as (
+        server,
+        server_ca,
+        client_ca,
+    ):
         yield LiveCluster(server, server_ca, client_ca, admin_kubeconfig, root)
+
+
+class Fleet:
+    """Several test API servers at once, each a LiveCluster with CAs of its own (helpers.FLEET: prod split
+    like k3s, staging and lab with one CA like kubeadm), all signing approved CSRs by default.
+    `kubeconfig` is the admin's one kubeconfig with a context per cluster (also ~/.kube/config, the
+    first context current); each cluster's `admin_kubeconfig` is a file of its own, whose cluster and
+    user names may collide with another's: kubeconfig_path("staging", "lab") is KUBECONFIG=a:b for them."""
+
+    def __init__(self, clusters, kubeconfig):
+        self.clusters = clusters  # {context: LiveCluster}, in order
+        self.kubeconfig = kubeconfig
+
+    def __getitem__(self, context):
+        return self.clusters[context]
+
+    def __iter__(self):
+        return iter(self.clusters.values())
+
+    @property
+    def contexts(self):
+        return list(self.clusters)
+
+    def kubeconfig_path(self, *contexts):
+        """KUBECONFIG's value listing the named clusters' own admin kubeconfigs (default: all), in order."""
+        return os.pathsep.join(
+            str(self.clusters[c].admin_kubeconfig) for c in contexts or self.clusters
+        )
+
+
+@pytest.fixture
+def make_fleet(tmp_path, isolated):
+    """make_fleet(*specs): a Fleet of helpers.ClusterSpec clusters (default helpers.FLEET); one per test
+    (it writes ~/.kube/config, as live_cluster does: use one or the other)."""
+    with ExitStack() as stack:
+
+        def make(*specs):
+            merged = Path(os.environ["HOME"]) / ".kube" / "config"
+            running = stack.enter_context(
+                running_test_clusters(tmp_path / "fleet", specs or FLEET, merged)
+            )
+            clusters = {}
+            for spec, server, server_ca, client_ca, own in running:
+                root = tmp_path / "fleet-users" / spec.context
+                root.mkdir(parents=True)
+                clusters[spec.context] = LiveCluster(
+                    server, server_ca, client_ca, own, root, context=spec.context
+                )
+            return Fleet(clusters, merged)
+
+        yield make
+
+
+@pytest.fixture
+def fleet(make_fleet):
+    """Three clusters (helpers.FLEET): prod, staging, lab."""
+    return make_fleet()

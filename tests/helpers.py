@@ -13,7 +13,8 @@ import sys
 import tempfile
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -43,15 +44,23 @@ def run_cli(*args, env=None, cwd=None, stdin=None, timeout=120):
     from kubectl_usercert import cli
 
     if threading.current_thread() is not threading.main_thread():
-        raise RuntimeError("run_cli runs the CLI in this process (its working folder, environment and "
-                           "signals are the process's): from a thread, use run_launcher")
+        raise RuntimeError(
+            "run_cli runs the CLI in this process (its working folder, environment and "
+            "signals are the process's): from a thread, use run_launcher"
+        )
     argv = ["kubectl-usercert", *map(str, args)]
     start_afresh()
     saved_environ, saved_cwd = dict(os.environ), os.getcwd()
     saved_streams = sys.stdin, sys.stdout, sys.stderr
     data = stdin.encode() if isinstance(stdin, str) else (stdin or b"")
-    streams = [_stream_like(original, io.BytesIO(content)) for original, content in
-               ((sys.__stdin__, data), (sys.__stdout__, b""), (sys.__stderr__, b""))]
+    streams = [
+        _stream_like(original, io.BytesIO(content))
+        for original, content in (
+            (sys.__stdin__, data),
+            (sys.__stdout__, b""),
+            (sys.__stderr__, b""),
+        )
+    ]
     sys.stdin, sys.stdout, sys.stderr = streams
     try:
         if env is not None:
@@ -138,8 +147,15 @@ def _resets_of(module):
 def run_launcher(*args, env=None, cwd=None, stdin=subprocess.DEVNULL, timeout=120):
     """The launcher as a user runs it, a separate process (for what only a process boundary shows, see
     run_cli); the CompletedProcess."""
-    return subprocess.run([sys.executable, str(LAUNCHER), *map(str, args)], capture_output=True, text=True,
-                          env=env, cwd=cwd, stdin=stdin, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, str(LAUNCHER), *map(str, args)],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=cwd,
+        stdin=stdin,
+        timeout=timeout,
+    )
 
 
 def run_here(capsys, *args):
@@ -175,14 +191,23 @@ def user_cert(user, out="clients"):
 
 def ledger_lines(out="clients"):
     path = Path(out) / ".usercert" / "ledger.jsonl"
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.exists() else []
+    return (
+        [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+        if path.exists()
+        else []
+    )
 
 
-def whoami(cluster, kubeconfig, binary="kubectl"):
-    """What the test API server says the kubeconfig's user is (through real kubectl)."""
+def whoami(cluster, kubeconfig, binary="kubectl", extra=False):
+    """What the test API server says the kubeconfig's user is (through real kubectl): username and groups;
+    with extra=True also the user's extra (authentication.kubernetes.io/credential-id, the certificate's
+    X509SHA256=... on a server that sets credential ids, as kube-apiserver 1.32+ does)."""
     result = cluster.kubectl(kubeconfig, "auth", "whoami", "-o", "json", binary=binary)
     assert result.returncode == 0, result.stderr
-    return json.loads(result.stdout)["status"]["userInfo"]
+    info = json.loads(result.stdout)["status"]["userInfo"]
+    if not extra:
+        info.pop("extra", None)
+    return info
 
 
 def python_on_path(folder, executable=sys.executable):
@@ -223,23 +248,34 @@ class Background:
         if self._process is not None:
             return
         self.folder = Path(tempfile.mkdtemp(prefix=f"usercert-{self.name}."))
-        atexit.register(shutil.rmtree, self.folder, ignore_errors=True)  # runs after stop(): last in, first out
+        atexit.register(
+            shutil.rmtree, self.folder, ignore_errors=True
+        )  # runs after stop(): last in, first out
         argv = [str(part) for part in self._command(self.folder)]
         with open(self.folder / "log", "wb") as handle:
-            self._process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=handle, stderr=subprocess.STDOUT,
-                                             start_new_session=True, cwd=self.folder)
+            self._process = subprocess.Popen(
+                argv,
+                stdin=subprocess.DEVNULL,
+                stdout=handle,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                cwd=self.folder,
+            )
         atexit.register(self.stop)
 
     def wait(self, timeout=600):
         """The CompletedProcess (stdout holds stdout and stderr), once the command is done."""
         self.start()
         code = self._process.wait(timeout=timeout)
-        return subprocess.CompletedProcess(self._process.args, code, (self.folder / "log").read_text(errors="replace"),
-                                           "")
+        return subprocess.CompletedProcess(
+            self._process.args, code, (self.folder / "log").read_text(errors="replace"), ""
+        )
 
     def stop(self):
         if self._process is not None and self._process.poll() is None:
-            os.killpg(self._process.pid, signal.SIGKILL)  # its own session: the command and its children
+            os.killpg(
+                self._process.pid, signal.SIGKILL
+            )  # its own session: the command and its children
             self._process.wait()
 
 
@@ -288,8 +324,11 @@ class Scenarios:
 
 def selected_and_not_skipped(request):
     """The tests this run will run: those selected, less those a skipif mark skips."""
-    return [item for item in request.session.items
-            if not any(mark.args and mark.args[0] for mark in item.iter_markers("skipif"))]
+    return [
+        item
+        for item in request.session.items
+        if not any(mark.args and mark.args[0] for mark in item.iter_markers("skipif"))
+    ]
 
 
 def runs_in_this_session(request, test_name):
@@ -298,19 +337,128 @@ def runs_in_this_session(request, test_name):
 
 
 @contextmanager
-def running_test_cluster(pki_dir, admin_kubeconfig):
-    """The test API server as a cluster: split CAs (a server CA, and a ten-year RSA client CA), and a
-    system:masters admin kubeconfig written to `admin_kubeconfig`. Yields (server, server_ca, client_ca)."""
+def running_test_cluster(
+    pki_dir,
+    admin_kubeconfig,
+    *,
+    split_ca=True,
+    ca_names=("server-ca", "client-ca"),
+    cluster="test-cluster",
+    user="kubernetes-admin",
+    context="admin@test-cluster",
+    **server_options,
+):
+    """The test API server as a cluster, and a system:masters admin kubeconfig written to `admin_kubeconfig`
+    (its cluster, user and context named as given). split_ca: a server CA and a ten-year RSA client CA, as
+    k3s/rke2 have them; else one ten-year RSA CA that signs the serving certificate and the clients, as
+    kubeadm has it (ca_names[1] names it). server_options go to APIServer (credential_ids,
+    csr_signing_key, cluster_signing_duration, ...). Yields (server, server_ca, client_ca); without
+    split_ca server_ca is client_ca."""
     import pki
     from apiserver import APIServer
 
-    server_ca = pki.make_ca(pki_dir, "server-ca")
     ten_years = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(days=3650)
-    client_ca = pki.make_ca(pki_dir, "client-ca", key_type="rsa", not_after=ten_years)
+    client_ca = pki.make_ca(pki_dir, ca_names[1], key_type="rsa", not_after=ten_years)
+    server_ca = pki.make_ca(pki_dir, ca_names[0]) if split_ca else client_ca
     serving_cert, serving_key = pki.make_server_cert(server_ca, pki_dir)
-    admin_cert, admin_key = pki.make_client_cert(client_ca, pki_dir, "kubernetes-admin", ["system:masters"],
-                                                 filename_stem="admin")
-    with APIServer(serving_cert, serving_key, client_ca.cert_path) as server:
-        pki.write_kubeconfig(admin_kubeconfig, server.url, server_ca.cert_path, admin_cert, admin_key,
-                             cluster="test-cluster", user="kubernetes-admin", context="admin@test-cluster")
+    admin_cert, admin_key = pki.make_client_cert(
+        client_ca, pki_dir, "kubernetes-admin", ["system:masters"], filename_stem="admin"
+    )
+    with APIServer(serving_cert, serving_key, client_ca.cert_path, **server_options) as server:
+        pki.write_kubeconfig(
+            admin_kubeconfig,
+            server.url,
+            server_ca.cert_path,
+            admin_cert,
+            admin_key,
+            cluster=cluster,
+            user=user,
+            context=context,
+        )
         yield server, server_ca, client_ca
+
+
+@dataclass(frozen=True)
+class ClusterSpec:
+    """One cluster of a fleet. `context` names it in the merged kubeconfig (cluster `context`, user
+    `context`-admin there); `cluster` and `user` are the names in its own admin kubeconfig, which may
+    collide with another cluster's (two kubeadm clusters both say kubernetes/kubernetes-admin)."""
+
+    context: str
+    split_ca: bool = True
+    cluster: str = ""
+    user: str = ""
+    sign_csrs: bool = True  # kube-controller-manager's client signer runs, on the client CA
+    cluster_signing_duration: datetime.timedelta = datetime.timedelta(
+        days=365
+    )  # its --cluster-signing-duration
+    server_options: tuple = ()  # (name, value) pairs for APIServer, e.g. (("credential_ids", False),)
+
+
+# prod like k3s (split CAs, kubeconfig names "default"), staging and lab like kubeadm (one CA called
+# "kubernetes", and the same names in their own kubeconfigs: KUBECONFIG=staging:lab keeps staging's)
+FLEET = (
+    ClusterSpec("prod", split_ca=True, cluster="default", user="default"),
+    ClusterSpec("staging", split_ca=False, cluster="kubernetes", user="kubernetes-admin"),
+    ClusterSpec("lab", split_ca=False, cluster="kubernetes", user="kubernetes-admin"),
+)
+
+
+@contextmanager
+def running_test_clusters(root, specs=FLEET, merged_kubeconfig=None):
+    """Test API servers side by side, one per ClusterSpec, each with CAs of its own (running_test_cluster).
+    Writes each cluster's admin kubeconfig to ROOT/CONTEXT/admin.kubeconfig (context CONTEXT, the spec's
+    cluster and user names) and, when merged_kubeconfig is given, one kubeconfig with a cluster, a user
+    and a context per cluster (unique names: CONTEXT, CONTEXT-admin), the first context current.
+    Yields [(spec, server, server_ca, client_ca, own kubeconfig)] in the order of specs."""
+    root = Path(root)
+    with ExitStack() as stack:
+        running = []
+        for spec in specs:
+            split = ("%s-server-ca" % spec.context, "%s-client-ca" % spec.context)
+            own = root / spec.context / "admin.kubeconfig"
+            server, server_ca, client_ca = stack.enter_context(
+                running_test_cluster(
+                    root / spec.context / "pki",
+                    own,
+                    split_ca=spec.split_ca,
+                    ca_names=split if spec.split_ca else ("kubernetes", "kubernetes"),
+                    cluster=spec.cluster or spec.context,
+                    user=spec.user or spec.context + "-admin",
+                    context=spec.context,
+                    **dict(spec.server_options),
+                )
+            )
+            if spec.sign_csrs:
+                server.sign_csrs_with(client_ca.cert, client_ca.key, spec.cluster_signing_duration)
+            running.append((spec, server, server_ca, client_ca, own))
+        if merged_kubeconfig is not None:
+            merge_kubeconfigs(merged_kubeconfig, [(spec.context, own) for spec, *_, own in running])
+        yield running
+
+
+def merge_kubeconfigs(path, contexts):
+    """One kubeconfig (mode 0600) from single-context ones: [(context name, file)]; each entry renamed to
+    the context name (cluster CONTEXT, user CONTEXT-admin) so that nothing collides; the first current."""
+    merged = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [],
+        "users": [],
+        "contexts": [],
+        "current-context": contexts[0][0],
+        "preferences": {},
+    }
+    for context, own in contexts:
+        config = json.loads(Path(own).read_text())
+        merged["clusters"].append({"name": context, "cluster": config["clusters"][0]["cluster"]})
+        merged["users"].append({"name": context + "-admin", "user": config["users"][0]["user"]})
+        merged["contexts"].append(
+            {"name": context, "context": {"cluster": context, "user": context + "-admin"}}
+        )
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(str(path), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        json.dump(merged, handle, indent=2)
+    return path

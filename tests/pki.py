@@ -4,6 +4,7 @@ Everything is written as PEM into a caller-given directory (normally under
 pytest's tmp_path). `cryptography` is the independent oracle of the test
 suite, so nothing here runs openssl.
 """
+
 import base64
 import datetime
 import ipaddress
@@ -99,11 +100,14 @@ def _write_pair(directory: Path, stem: str, cert, key) -> Tuple[Path, Path]:
     cert_path = directory / (stem + ".crt")
     key_path = directory / (stem + ".key")
     cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    _write_private(key_path, key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    ))
+    _write_private(
+        key_path,
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        ),
+    )
     return cert_path, key_path
 
 
@@ -138,9 +142,13 @@ def _key_usage(key, *, cert_sign=False):
     return x509.KeyUsage(
         digital_signature=not cert_sign,
         key_encipherment=isinstance(key, rsa.RSAPrivateKey) and not cert_sign,
-        content_commitment=False, data_encipherment=False, key_agreement=False,
-        key_cert_sign=cert_sign, crl_sign=cert_sign,
-        encipher_only=False, decipher_only=False,
+        content_commitment=False,
+        data_encipherment=False,
+        key_agreement=False,
+        key_cert_sign=cert_sign,
+        crl_sign=cert_sign,
+        encipher_only=False,
+        decipher_only=False,
     )
 
 
@@ -167,8 +175,9 @@ def make_ca(
     return CA(name=name, cert_path=cert_path, key_path=key_path, cert=cert, key=key)
 
 
-def make_intermediate_ca(root: CA, directory: PathLike, name: str = "intermediate-ca", *,
-                         key_type: str = "ec") -> CA:
+def make_intermediate_ca(
+    root: CA, directory: PathLike, name: str = "intermediate-ca", *, key_type: str = "ec"
+) -> CA:
     """A CA signed by `root` (not self-signed), as some clusters' client CAs are."""
     key = new_key(key_type)
     subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
@@ -290,8 +299,12 @@ def write_kubeconfig(
     config = {
         "apiVersion": "v1",
         "kind": "Config",
-        "clusters": [{"name": cluster, "cluster": {
-            "server": server_url, "certificate-authority-data": _b64(ca_cert_path)}}],
+        "clusters": [
+            {
+                "name": cluster,
+                "cluster": {"server": server_url, "certificate-authority-data": _b64(ca_cert_path)},
+            }
+        ],
         "users": [{"name": user, "user": user_entry}],
         "contexts": [{"name": context, "context": {"cluster": cluster, "user": user}}],
         "current-context": context,

@@ -1,4 +1,4 @@
-"""The output contract's schemas (lib/kubectl_usercert/schemas/), checked by the standard `jsonschema`
+"""The output contract's schemas (lib/kubectl_usercert/output/schemas/), checked by the standard `jsonschema`
 package as anyone's validator would check them: each schema names itself with an `$id`, so a `$ref`
 between them (`UserCertificate.json`) resolves against it through a registry holding them all, with
 no network; formats (date-time) are asserted, not just noted."""
@@ -10,7 +10,7 @@ from pathlib import Path
 from jsonschema import Draft202012Validator, FormatChecker
 from referencing import Registry, Resource
 
-SCHEMAS = Path(__file__).resolve().parent.parent / "lib" / "kubectl_usercert" / "schemas"
+SCHEMAS = Path(__file__).resolve().parent.parent / "lib" / "kubectl_usercert" / "output" / "schemas"
 
 
 def load(name):
@@ -25,7 +25,9 @@ def registry():
 
 
 def validator(kind):
-    return Draft202012Validator(load(f"{kind}.json"), registry=registry(), format_checker=FormatChecker())
+    return Draft202012Validator(
+        load(f"{kind}.json"), registry=registry(), format_checker=FormatChecker()
+    )
 
 
 def problems(obj):

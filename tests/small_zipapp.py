@@ -9,13 +9,15 @@ import pytest
 
 from helpers import ROOT
 
-PROBE = {"zipapp_probe/__init__.py": b'WHERE = "the build"\n',
-         "zipapp_probe/sub.py": b'WHERE = "the build, sub"\n',
-         "zipapp_probe/data.txt": b"data of the build\n"}
+PROBE = {
+    "zipapp_probe/__init__.py": b'WHERE = "the build"\n',
+    "zipapp_probe/sub.py": b'WHERE = "the build, sub"\n',
+    "zipapp_probe/data.txt": b"data of the build\n",
+}
 STAND_IN = {
     "kubectl_usercert/__init__.py": b"",
-    "kubectl_usercert/cli.py": b"import sys\n\n\ndef main():\n    print('cli', sys.argv[1:], __file__)\n",
-    "kubectl_usercert/completion.py": b"def main(args):\n    print('completion', args, __file__)\n    return 0\n",
+    "kubectl_usercert/cli/__init__.py": b"import sys\n\n\ndef main():\n    print('cli', sys.argv[1:], __file__)\n",
+    "kubectl_usercert/cli/completion.py": b"def main(args):\n    print('completion', args, __file__)\n    return 0\n",
 }
 
 
@@ -23,7 +25,9 @@ def release_builder():
     """release/build.py as a module (its own modules come from release/)."""
     with pytest.MonkeyPatch.context() as patch:
         patch.syspath_prepend(str(ROOT / "release"))
-        spec = importlib.util.spec_from_file_location("release_build", ROOT / "release" / "build.py")
+        spec = importlib.util.spec_from_file_location(
+            "release_build", ROOT / "release" / "build.py"
+        )
         builder = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(builder)
     return builder

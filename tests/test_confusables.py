@@ -11,9 +11,15 @@ from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
 from helpers import EC, SERVER, ca_args, ledger_lines, run_here, tree, user_cert
-from kubectl_usercert import lookalikes
 from kubectl_usercert.errors import InvalidInput
-from kubectl_usercert.subject import SYSTEM_MASTERS, check_name, group_list, make_subject, subject_warnings
+from kubectl_usercert.pki import lookalikes
+from kubectl_usercert.pki.subject import (
+    SYSTEM_MASTERS,
+    check_name,
+    group_list,
+    make_subject,
+    subject_warnings,
+)
 
 TABLE = json.loads((Path(lookalikes.__file__).parent / lookalikes.TABLE).read_text())["prototypes"]
 IMITATORS = {}
@@ -28,17 +34,28 @@ def create(capsys, ca, *args):
 def test_a_cyrillic_s_is_refused_as_system_masters_is(capsys, signing_ca, isolated):
     result = create(capsys, signing_ca, "alice", "-g", "\u0455ystem:masters")
     assert result.returncode == 2 and "looks like system:masters" in result.stderr, result.stderr
-    assert "U+0455 CYRILLIC SMALL LETTER DZE" in result.stderr and "--allow-system-masters" in result.stderr
+    assert (
+        "U+0455 CYRILLIC SMALL LETTER DZE" in result.stderr
+        and "--allow-system-masters" in result.stderr
+    )
     assert tree(isolated) == []
-    allowed = create(capsys, signing_ca, "alice", "-g", "\u0455ystem:masters", "--allow-system-masters")
-    assert allowed.returncode == 0 and "warning: group \u0455ystem:masters looks like system:masters" in allowed.stderr
+    allowed = create(
+        capsys, signing_ca, "alice", "-g", "\u0455ystem:masters", "--allow-system-masters"
+    )
+    assert (
+        allowed.returncode == 0
+        and "warning: group \u0455ystem:masters looks like system:masters" in allowed.stderr
+    )
     assert [a.value for a in user_cert("alice").subject] == ["\u0455ystem:masters", "alice"]
 
 
 def test_other_system_look_alikes_are_warned_about(capsys, signing_ca, isolated):
     result = create(capsys, signing_ca, "\u0455ystem:node:n1", "-g", "\u0455ystem:nodes")
     assert result.returncode == 0, result.stderr
-    assert "warning: user \u0455ystem:node:n1 looks like a name in Kubernetes' system: name space" in result.stderr
+    assert (
+        "warning: user \u0455ystem:node:n1 looks like a name in Kubernetes' system: name space"
+        in result.stderr
+    )
     assert "warning: group \u0455ystem:nodes looks like a Kubernetes system group" in result.stderr
     assert ledger_lines()[-1]["groups"] == ["\u0455ystem:nodes"]
 
@@ -47,11 +64,15 @@ def test_the_table_maps_only_to_ascii_and_covers_system():
     assert all(len(source) == 1 and prototype.isascii() for source, prototype in TABLE.items())
     assert TABLE["\u0455"] == "s" and TABLE["\u0443"] == "y" and TABLE["\u0435"] == "e"
     for letter in "syte:a":
-        assert len(IMITATORS[letter]) >= 3, letter  # each letter of system: can be imitated many ways
+        assert len(IMITATORS[letter]) >= 3, (
+            letter
+        )  # each letter of system: can be imitated many ways
 
 
 def _imitation(draw_choices, word):
-    return "".join(draw_choices[i] if draw_choices[i] is not None else ch for i, ch in enumerate(word))
+    return "".join(
+        draw_choices[i] if draw_choices[i] is not None else ch for i, ch in enumerate(word)
+    )
 
 
 @settings(max_examples=300, deadline=None)
@@ -62,8 +83,12 @@ def test_any_imitation_of_system_masters_is_refused(data):
     if data is None:
         imitation = "\u0455ystem:masters"
     else:
-        choices = [data.draw(st.none() | st.sampled_from(IMITATORS.get(lookalikes.skeleton(ch), [ch])), label=ch)
-                   for ch in word]
+        choices = [
+            data.draw(
+                st.none() | st.sampled_from(IMITATORS.get(lookalikes.skeleton(ch), [ch])), label=ch
+            )
+            for ch in word
+        ]
         imitation = _imitation(choices, word)
     assume(unicodedata.normalize("NFC", imitation) == imitation)
     try:
@@ -96,7 +121,13 @@ def test_the_skeleton_is_a_fixed_point_and_decides_alone(text):
 
 
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.lists(st.text(st.characters(blacklist_categories=("Cs",)), min_size=1, max_size=8), min_size=1, max_size=4))
+@given(
+    st.lists(
+        st.text(st.characters(blacklist_categories=("Cs",)), min_size=1, max_size=8),
+        min_size=1,
+        max_size=4,
+    )
+)
 def test_a_group_list_is_read_back_as_the_same_groups(groups):
     shown = group_list(groups)
     read = []
@@ -124,7 +155,9 @@ def _split(shown):
 
 def test_a_group_holding_a_comma_is_shown_as_one_group(capsys, signing_ca, isolated):
     Path("users.csv").write_text('alice,"dev,system:masters"\nbob,dev,ops\n')
-    result = run_here(capsys, "create", "--from-file", "users.csv", *EC, *ca_args(signing_ca), "--server", SERVER)
+    result = run_here(
+        capsys, "create", "--from-file", "users.csv", *EC, *ca_args(signing_ca), "--server", SERVER
+    )
     assert result.returncode == 0, result.stderr
     assert [a.value for a in user_cert("alice").subject] == ["dev,system:masters", "alice"]
     table = run_here(capsys, "list", "--out-dir", "clients").stdout.splitlines()
@@ -132,4 +165,6 @@ def test_a_group_holding_a_comma_is_shown_as_one_group(capsys, signing_ca, isola
     bob = next(line for line in table if line.startswith("bob"))
     assert '"dev,system:masters"' in alice.split() and "dev,ops" in bob.split()
     renewed = run_here(capsys, "renew", "alice", *ca_args(signing_ca))
-    assert renewed.returncode == 0 and 'groups      "dev,system:masters"' in renewed.stderr, renewed.stderr
+    assert renewed.returncode == 0 and 'groups      "dev,system:masters"' in renewed.stderr, (
+        renewed.stderr
+    )

@@ -2,21 +2,22 @@
 
 import datetime
 import os
-from dataclasses import replace
 import signal
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 import pki
 from helpers import LAUNCHER, SERVER, run_cli, run_here, tree
-from kubectl_usercert.commands.create import CreateRequest, create as create_credential
+from kubectl_usercert.commands.create import CreateRequest
+from kubectl_usercert.commands.create import create as create_credential
 from kubectl_usercert.errors import UsercertError
-from kubectl_usercert.keys import KeySpec
-from kubectl_usercert.signers import SignerOptions
+from kubectl_usercert.pki.keys import KeySpec
+from kubectl_usercert.pki.signers import SignerOptions
 
 
 def create(capsys, *args):
@@ -37,27 +38,50 @@ def test_existing_output_is_kept_unless_force(signing_ca, isolated, capsys):
     assert create(capsys, "alice", *ca).returncode == 0
     before = (isolated / "clients/alice/alice.crt").read_bytes()
     result = create(capsys, "alice", *ca)
-    assert result.returncode == 3 and "already exists" in result.stderr and "--force" in result.stderr
+    assert (
+        result.returncode == 3 and "already exists" in result.stderr and "--force" in result.stderr
+    )
     assert (isolated / "clients/alice/alice.crt").read_bytes() == before
     assert create(capsys, "alice", *ca, "--force").returncode == 0
     assert (isolated / "clients/alice/alice.crt").read_bytes() != before
-    assert sorted(os.listdir(isolated / "clients")) == [".usercert", "alice"]  # no staging or backup folders
+    assert sorted(os.listdir(isolated / "clients")) == [
+        ".usercert",
+        "alice",
+    ]  # no staging or backup folders
 
 
 def test_system_masters_refused_and_explained(signing_ca, isolated, capsys):
-    result = create(capsys, "bob", "system:masters", "--ca-cert", signing_ca.cert_path, "--ca-key", signing_ca.key_path)
+    result = create(
+        capsys,
+        "bob",
+        "system:masters",
+        "--ca-cert",
+        signing_ca.cert_path,
+        "--ca-key",
+        signing_ca.key_path,
+    )
     assert_refused(result, 2, "bypasses RBAC", isolated)
     assert "--allow-system-masters" in result.stderr
 
 
 def test_other_system_groups_warn(signing_ca, capsys):
-    result = create(capsys, "bob", "system:nodes", "--ca-cert", signing_ca.cert_path, "--ca-key", signing_ca.key_path)
+    result = create(
+        capsys,
+        "bob",
+        "system:nodes",
+        "--ca-cert",
+        signing_ca.cert_path,
+        "--ca-key",
+        signing_ca.key_path,
+    )
     assert result.returncode == 0 and "system group" in result.stderr
 
 
 @pytest.mark.parametrize("user", ["", " alice", "al\nice"])
 def test_bad_names(signing_ca, isolated, user, capsys):
-    result = create(capsys, user, "--ca-cert", signing_ca.cert_path, "--ca-key", signing_ca.key_path)
+    result = create(
+        capsys, user, "--ca-cert", signing_ca.cert_path, "--ca-key", signing_ca.key_path
+    )
     assert_refused(result, 2, "user name", isolated)
 
 
@@ -75,14 +99,20 @@ def test_mismatched_key(signing_ca, isolated, tmp_path, capsys):
 
 def test_expired_ca(isolated, tmp_path, capsys):
     now = datetime.datetime.now(datetime.timezone.utc)
-    old = pki.make_ca(tmp_path / "old", "old-ca", not_before=now - datetime.timedelta(days=10),
-                      not_after=now - datetime.timedelta(days=1))
+    old = pki.make_ca(
+        tmp_path / "old",
+        "old-ca",
+        not_before=now - datetime.timedelta(days=10),
+        not_after=now - datetime.timedelta(days=1),
+    )
     result = create(capsys, "alice", "--ca-cert", old.cert_path, "--ca-key", old.key_path)
     assert_refused(result, 2, "expired", isolated)
 
 
 def test_unreadable_ca(isolated, tmp_path, capsys):
-    result = create(capsys, "alice", "--ca-cert", tmp_path / "nope.crt", "--ca-key", tmp_path / "nope.key")
+    result = create(
+        capsys, "alice", "--ca-cert", tmp_path / "nope.crt", "--ca-key", tmp_path / "nope.key"
+    )
     assert_refused(result, 2, "cannot read the CA certificate", isolated)
 
 
@@ -101,8 +131,19 @@ def test_missing_openssl(signing_ca, isolated, tmp_path):
     bin_dir = tmp_path / "bin-without-openssl"
     bin_dir.mkdir()
     env = dict(os.environ, PATH=str(bin_dir))  # what it finds on PATH is all it has
-    result = run_cli("create", "alice", "--ca-cert", signing_ca.cert_path, "--ca-key", signing_ca.key_path,
-                     "--server", SERVER, "--key-type", "ecdsa", env=env)
+    result = run_cli(
+        "create",
+        "alice",
+        "--ca-cert",
+        signing_ca.cert_path,
+        "--ca-key",
+        signing_ca.key_path,
+        "--server",
+        SERVER,
+        "--key-type",
+        "ecdsa",
+        env=env,
+    )
     assert_refused(result, 4, "openssl was not found", isolated)
 
 
@@ -119,18 +160,26 @@ def test_failure_mid_way_leaves_no_trace(signing_ca, isolated, interrupt):
         if message.startswith("Signing"):
             raise interrupt("stop") if interrupt is UsercertError else interrupt()
 
-    request = CreateRequest(user="alice", out_dir=str(isolated / "clients"), key=KeySpec("ecdsa"),
-                            signing=SignerOptions(ca_cert=str(signing_ca.cert_path), ca_key=str(signing_ca.key_path)),
-                            server=SERVER)
+    request = CreateRequest(
+        user="alice",
+        out_dir=str(isolated / "clients"),
+        key=KeySpec("ecdsa"),
+        signing=SignerOptions(ca_cert=str(signing_ca.cert_path), ca_key=str(signing_ca.key_path)),
+        server=SERVER,
+    )
     with pytest.raises(interrupt):
         create_credential(request, progress)
     assert tree(isolated) == []
 
 
 def test_failed_force_keeps_the_previous_credential(signing_ca, isolated):
-    request = CreateRequest(user="alice", out_dir=str(isolated / "clients"), key=KeySpec("ecdsa"),
-                            signing=SignerOptions(ca_cert=str(signing_ca.cert_path), ca_key=str(signing_ca.key_path)),
-                            server=SERVER)
+    request = CreateRequest(
+        user="alice",
+        out_dir=str(isolated / "clients"),
+        key=KeySpec("ecdsa"),
+        signing=SignerOptions(ca_cert=str(signing_ca.cert_path), ca_key=str(signing_ca.key_path)),
+        server=SERVER,
+    )
     create_credential(request)
     before = sorted(tree(isolated))
     request = replace(request, force=True)
@@ -159,9 +208,25 @@ def live_processes_in_group(pgid):
 
 def test_ctrl_c_exits_130_and_leaves_no_trace(signing_ca, isolated):
     process = subprocess.Popen(
-        [sys.executable, str(LAUNCHER), "create", "alice", "--key-size", "8192", "--server", SERVER,
-         "--ca-cert", str(signing_ca.cert_path), "--ca-key", str(signing_ca.key_path)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+        [
+            sys.executable,
+            str(LAUNCHER),
+            "create",
+            "alice",
+            "--key-size",
+            "8192",
+            "--server",
+            SERVER,
+            "--ca-cert",
+            str(signing_ca.cert_path),
+            "--ca-key",
+            str(signing_ca.key_path),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
     clients = isolated / "clients"
     deadline = time.monotonic() + 30
     # The staging folder is there while openssl still makes the 8192-bit key (seconds, in the

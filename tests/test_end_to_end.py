@@ -15,10 +15,14 @@ from helpers import whoami as whoami_of
 
 GCLOUD_BIN = Path("/usr/lib/google-cloud-sdk/bin")
 KUBECTLS = [pytest.param(Path("/usr/bin/kubectl"), id="kubectl")] + [
-    pytest.param(GCLOUD_BIN / f"kubectl.1.{minor}", id=f"kubectl-1.{minor}") for minor in range(27, 34)]
-KEYS = [pytest.param(["--key-type", "rsa", "--key-size", "2048"], id="rsa"),
-        pytest.param(["--key-type", "ecdsa"], id="ecdsa"),
-        pytest.param(["--key-type", "ed25519"], id="ed25519")]
+    pytest.param(GCLOUD_BIN / f"kubectl.1.{minor}", id=f"kubectl-1.{minor}")
+    for minor in range(27, 34)
+]
+KEYS = [
+    pytest.param(["--key-type", "rsa", "--key-size", "2048"], id="rsa"),
+    pytest.param(["--key-type", "ecdsa"], id="ecdsa"),
+    pytest.param(["--key-type", "ed25519"], id="ed25519"),
+]
 
 
 def create(cluster, user, *args):
@@ -51,13 +55,27 @@ def test_split_ca_kubeconfig_trusts_the_server_ca_and_the_client_ca_signs(live_c
     assert whoami(live_cluster, "alice")["username"] == "alice"
     view = live_cluster.kubectl(kubeconfig_of("alice"), "config", "view", "--raw", "-o", "json")
     cluster = json.loads(view.stdout)["clusters"][0]
-    assert cluster["name"] == "test-cluster" and cluster["cluster"]["server"] == live_cluster.server.url
+    assert (
+        cluster["name"] == "test-cluster"
+        and cluster["cluster"]["server"] == live_cluster.server.url
+    )
 
 
 def test_wrong_ca_gets_401(live_cluster, tmp_path):
     other = pki.make_ca(tmp_path / "other", "not-the-client-ca")
-    assert run_cli("create", "mallory", "--key-type", "ecdsa", "--ca-cert", other.cert_path,
-                   "--ca-key", other.key_path).returncode == 0
+    assert (
+        run_cli(
+            "create",
+            "mallory",
+            "--key-type",
+            "ecdsa",
+            "--ca-cert",
+            other.cert_path,
+            "--ca-key",
+            other.key_path,
+        ).returncode
+        == 0
+    )
     result = live_cluster.kubectl(kubeconfig_of("mallory"), "auth", "whoami")
     assert result.returncode != 0 and "Unauthorized" in result.stderr
     assert live_cluster.server.records(status=401)
@@ -78,7 +96,10 @@ def test_blog_scenario_through_the_tool_alone(live_cluster, isolated):
     assert pods.returncode == 0, pods.stderr
     denied = live_cluster.kubectl(kubeconfig_of("eve"), "get", "pods", "-n", "default")
     assert denied.returncode != 0
-    assert 'User "eve" cannot list resource "pods" in API group "" in the namespace "default"' in denied.stderr
+    assert (
+        'User "eve" cannot list resource "pods" in API group "" in the namespace "default"'
+        in denied.stderr
+    )
 
     revoked = run_cli("revoke", "brancz", "-o", "json")
     assert revoked.returncode == 0, revoked.stderr
@@ -90,27 +111,44 @@ def test_blog_scenario_through_the_tool_alone(live_cluster, isolated):
     shutil.copytree(record["archivedTo"], "brancz-copy")
     still = live_cluster.kubectl(Path("brancz-copy/kubeconfig"), "get", "pods", "-n", "default")
     assert "Forbidden" in still.stderr
-    ledger = [json.loads(line) for line in Path("clients/.usercert/ledger.jsonl").read_text().splitlines()]
+    ledger = [
+        json.loads(line) for line in Path("clients/.usercert/ledger.jsonl").read_text().splitlines()
+    ]
     assert ledger[-1]["event"] == "revoked" and ledger[-1]["user"] == "brancz"
     listing = json.loads(run_cli("list", "-o", "json").stdout)
-    assert {item["spec"]["user"]: item["status"]["state"] for item in listing["items"]}["brancz"] == "revoked"
+    assert {item["spec"]["user"]: item["status"]["state"] for item in listing["items"]}[
+        "brancz"
+    ] == "revoked"
 
 
 def test_revoke_dry_run_changes_nothing(live_cluster, isolated):
     create(live_cluster, "brancz", "dev", "--key-type", "ecdsa", "--clusterrole", "view")
     result = run_cli("revoke", "brancz", "--dry-run", "-o", "json")
     assert result.returncode == 0, result.stderr
-    assert [b["name"] for b in json.loads(result.stdout)["status"]["bindingsRemoved"]] == ["usercert:brancz:view"]
+    assert [b["name"] for b in json.loads(result.stdout)["status"]["bindingsRemoved"]] == [
+        "usercert:brancz:view"
+    ]
     assert "Would delete" in result.stderr
     assert Path("clients/brancz/kubeconfig").exists()
     assert live_cluster.kubectl(kubeconfig_of("brancz"), "get", "pods").returncode == 0
 
 
 def test_print_rbac_pipes_into_kubectl_apply(live_cluster, isolated):
-    result = run_cli("create", "carol", "dev", "--key-type", "ecdsa", "--preset", "read-only", "--print-rbac",
-                     *live_cluster.ca_args)
+    result = run_cli(
+        "create",
+        "carol",
+        "dev",
+        "--key-type",
+        "ecdsa",
+        "--preset",
+        "read-only",
+        "--print-rbac",
+        *live_cluster.ca_args,
+    )
     assert result.returncode == 0, result.stderr
-    assert live_cluster.kubectl(kubeconfig_of("carol"), "get", "pods").returncode != 0  # nothing applied yet
+    assert (
+        live_cluster.kubectl(kubeconfig_of("carol"), "get", "pods").returncode != 0
+    )  # nothing applied yet
     applied = live_cluster.admin("apply", "-f", "-", stdin=result.stdout)
     assert applied.returncode == 0, applied.stderr
     assert live_cluster.kubectl(kubeconfig_of("carol"), "get", "pods").returncode == 0
@@ -120,31 +158,62 @@ def test_rerunning_create_with_the_same_bindings_changes_nothing(live_cluster, i
     create(live_cluster, "dan", "--key-type", "ecdsa", "--clusterrole", "view", "-o", "json")
     binding = ("rbac.authorization.k8s.io/v1", "ClusterRoleBinding", "usercert:dan:view")
     before = live_cluster.server.get(*binding)["metadata"]["resourceVersion"]
-    again = create(live_cluster, "dan", "--key-type", "ecdsa", "--clusterrole", "view", "--force", "-o", "json")
-    assert [b["name"] for b in json.loads(again.stdout)["status"]["bindings"]] == ["usercert:dan:view"]
+    again = create(
+        live_cluster, "dan", "--key-type", "ecdsa", "--clusterrole", "view", "--force", "-o", "json"
+    )
+    assert [b["name"] for b in json.loads(again.stdout)["status"]["bindings"]] == [
+        "usercert:dan:view"
+    ]
     assert live_cluster.server.get(*binding)["metadata"]["resourceVersion"] == before  # unchanged
 
 
 def test_namespaced_role_and_group_binding(live_cluster, isolated):
-    live_cluster.server.seed({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "team-a"}})
-    role = {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
-            "metadata": {"name": "pod-reader", "namespace": "team-a"},
-            "rules": [{"apiGroups": [""], "resources": ["pods"], "verbs": ["list"]}]}
+    live_cluster.server.seed(
+        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "team-a"}}
+    )
+    role = {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "Role",
+        "metadata": {"name": "pod-reader", "namespace": "team-a"},
+        "rules": [{"apiGroups": [""], "resources": ["pods"], "verbs": ["list"]}],
+    }
     assert live_cluster.admin("apply", "-f", "-", stdin=json.dumps(role)).returncode == 0
-    create(live_cluster, "erin", "team-a-devs", "--key-type", "ecdsa", "--role", "pod-reader", "-n", "team-a",
-           "--bind-group")
+    create(
+        live_cluster,
+        "erin",
+        "team-a-devs",
+        "--key-type",
+        "ecdsa",
+        "--role",
+        "pod-reader",
+        "-n",
+        "team-a",
+        "--bind-group",
+    )
     created = live_cluster.admin("get", "rolebinding", "-n", "team-a", "-o", "json")
     [binding] = json.loads(created.stdout)["items"]
     assert binding["metadata"]["name"] == "usercert:group:team-a-devs:pod-reader"
-    assert binding["subjects"] == [{"apiGroup": "rbac.authorization.k8s.io", "kind": "Group",
-                                    "name": "team-a-devs"}]
-    assert live_cluster.kubectl(kubeconfig_of("erin"), "get", "pods").returncode == 0  # -n team-a is its context
-    assert live_cluster.kubectl(kubeconfig_of("erin"), "get", "pods", "-n", "default").returncode != 0
+    assert binding["subjects"] == [
+        {"apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": "team-a-devs"}
+    ]
+    assert (
+        live_cluster.kubectl(kubeconfig_of("erin"), "get", "pods").returncode == 0
+    )  # -n team-a is its context
+    assert (
+        live_cluster.kubectl(kubeconfig_of("erin"), "get", "pods", "-n", "default").returncode != 0
+    )
 
 
 def test_missing_role_fails_before_any_key_is_made(live_cluster, isolated):
-    result = run_cli("create", "frank", "--key-type", "ecdsa", "--clusterrole", "no-such-role",
-                     *live_cluster.ca_args)
+    result = run_cli(
+        "create",
+        "frank",
+        "--key-type",
+        "ecdsa",
+        "--clusterrole",
+        "no-such-role",
+        *live_cluster.ca_args,
+    )
     assert result.returncode == 2 and 'ClusterRole "no-such-role" does not exist' in result.stderr
     assert not Path("clients").exists()
 
@@ -169,7 +238,16 @@ def test_verify_ok_and_create_verify(live_cluster, isolated):
 
 def test_verify_explains_a_401(live_cluster, tmp_path):
     other = pki.make_ca(tmp_path / "other", "server-ca-by-mistake")
-    run_cli("create", "ivy", "--key-type", "ecdsa", "--ca-cert", other.cert_path, "--ca-key", other.key_path)
+    run_cli(
+        "create",
+        "ivy",
+        "--key-type",
+        "ecdsa",
+        "--ca-cert",
+        other.cert_path,
+        "--ca-key",
+        other.key_path,
+    )
     result = run_cli("verify", "ivy")
     assert result.returncode == 1
     assert "401 Unauthorized" in result.stderr and "client-ca" in result.stderr
@@ -206,7 +284,9 @@ def test_verify_falls_back_without_selfsubjectreview(live_cluster):
 
 
 def test_verify_unreachable_cluster_is_a_clear_error_within_timeout(live_cluster, isolated):
-    create(live_cluster, "lee", "--key-type", "ecdsa", "--server", "https://127.0.0.1:9")  # nothing listens
+    create(
+        live_cluster, "lee", "--key-type", "ecdsa", "--server", "https://127.0.0.1:9"
+    )  # nothing listens
     result = run_cli("verify", "lee", "--timeout", "5s")
     assert result.returncode == 1
     assert result.stderr.startswith("⠋") is False
@@ -227,12 +307,26 @@ def test_plugin_list_and_create_through_kubectl(live_cluster, isolated, tmp_path
     # The launcher runs on `#!/usr/bin/env python3`: make that python3 this one, which has the
     # dependencies, whatever python3 the machine has (a wrapper, so a virtualenv stays one).
     import sys
+
     (bin_dir / "python3").write_text(f'#!/bin/sh\nexec "{sys.executable}" "$@"\n')
     (bin_dir / "python3").chmod(0o755)
     env = dict(os.environ, PATH=f"{bin_dir}:{os.environ['PATH']}")
     listed = subprocess.run(["kubectl", "plugin", "list"], capture_output=True, text=True, env=env)
     assert str(bin_dir / "kubectl-usercert") in listed.stdout
-    made = subprocess.run(["kubectl", "usercert", "create", "nina", "dev", "--key-type", "ecdsa",
-                           *live_cluster.ca_args], capture_output=True, text=True, env=env)
+    made = subprocess.run(
+        [
+            "kubectl",
+            "usercert",
+            "create",
+            "nina",
+            "dev",
+            "--key-type",
+            "ecdsa",
+            *live_cluster.ca_args,
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
     assert made.returncode == 0, made.stderr
     assert whoami(live_cluster, "nina")["username"] == "nina"

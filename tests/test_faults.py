@@ -21,8 +21,21 @@ import pytest
 from cryptography import x509
 
 import pki
-from helpers import EC, LAUNCHER, SERVER, ca_args, cli_json, ledger_lines, run_cli, run_here, tree, user_cert
-from kubectl_usercert import files, rbac
+from helpers import (
+    EC,
+    LAUNCHER,
+    SERVER,
+    ca_args,
+    cli_json,
+    ledger_lines,
+    run_cli,
+    run_here,
+    run_launcher,
+    tree,
+    user_cert,
+)
+from kubectl_usercert.cluster import rbac
+from kubectl_usercert.store import files
 
 CSR = ("certificates.k8s.io/v1", "CertificateSigningRequest")
 
@@ -32,13 +45,20 @@ def create_here(capsys, ca, user, *args):
 
 
 def start(*args):
-    return subprocess.Popen([sys.executable, str(LAUNCHER), *map(str, args)], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True)
+    return subprocess.Popen(
+        [sys.executable, str(LAUNCHER), *map(str, args)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+        text=True,
+    )
 
 
 def pending_csr(cluster):
-    return cluster.server.wait_for(lambda: next((c["metadata"]["name"] for c in cluster.server.list(*CSR)), None),
-                                   what="a CertificateSigningRequest")
+    return cluster.server.wait_for(
+        lambda: next((c["metadata"]["name"] for c in cluster.server.list(*CSR)), None),
+        what="a CertificateSigningRequest",
+    )
 
 
 # 1. A failed or cancelled run removes only what it staged
@@ -57,11 +77,23 @@ def test_a_failed_run_keeps_what_others_wrote_into_the_out_dir_it_made(live_clus
 
 
 def test_ten_parallel_creates_of_one_user_into_a_new_out_dir(signing_ca, isolated):
-    from helpers import run_launcher  # ten processes at once: what one process holds, the others do not
-
+    # ten processes at once (run_launcher): what one process holds, the others do not
     with ThreadPoolExecutor(max_workers=10) as pool:
-        results = list(pool.map(lambda _: run_launcher("create", "same", *EC, *ca_args(signing_ca), "--server",
-                                                       SERVER, "--out-dir", "new"), range(10)))
+        results = list(
+            pool.map(
+                lambda _: run_launcher(
+                    "create",
+                    "same",
+                    *EC,
+                    *ca_args(signing_ca),
+                    "--server",
+                    SERVER,
+                    "--out-dir",
+                    "new",
+                ),
+                range(10),
+            )
+        )
     codes = sorted(r.returncode for r in results)
     assert codes == [0] + [3] * 9, [r.stderr for r in results]
     assert all("Traceback" not in r.stderr and "internal error" not in r.stderr for r in results)
@@ -76,7 +108,7 @@ def test_folders_made_at_the_same_moment_by_many_workers_are_no_error(tmp_path):
     for attempt in range(100):
         target = tmp_path / str(attempt) / "clients"
         with ThreadPoolExecutor(max_workers=8) as pool:
-            made = list(pool.map(lambda _: files.ensure_dir(str(target)), range(8)))
+            made = list(pool.map(lambda _, target=target: files.ensure_dir(str(target)), range(8)))
         assert target.is_dir() and sum(len(folders) for folders in made) <= 2
 
 
@@ -91,14 +123,17 @@ def _regular(fd):
 
 
 def test_a_disk_that_fills_mid_write_leaves_nothing(capsys, signing_ca, isolated, monkeypatch):
-    write, budget = os.write, {"left": 1800}  # the CSR, the profile and the certificate fit; the kubeconfig not
+    write, budget = (
+        os.write,
+        {"left": 1800},
+    )  # the CSR, the profile and the certificate fit; the kubeconfig not
 
     def filling(fd, data):
         if not _regular(fd):
             return write(fd, data)
         if budget["left"] <= 0:
             raise OSError(errno.ENOSPC, "No space left on device")
-        written = write(fd, bytes(data[:budget["left"]]))
+        written = write(fd, bytes(data[: budget["left"]]))
         budget["left"] -= written
         return written
 
@@ -111,12 +146,32 @@ def test_a_disk_that_fills_mid_write_leaves_nothing(capsys, signing_ca, isolated
 def test_short_writes_are_completed(capsys, signing_ca, isolated, monkeypatch):
     write = os.write
     with monkeypatch.context() as patched:
-        patched.setattr(os, "write", lambda fd, data: write(fd, bytes(data[:100])) if _regular(fd) else write(fd, data))
+        patched.setattr(
+            os,
+            "write",
+            lambda fd, data: write(fd, bytes(data[:100])) if _regular(fd) else write(fd, data),
+        )
         assert create_here(capsys, signing_ca, "alice", "-n", "team").returncode == 0
-    view = subprocess.run(["kubectl", "config", "view", "--kubeconfig", "clients/alice/kubeconfig", "--raw", "-o",
-                           "json"], capture_output=True, text=True, check=True)
+    view = subprocess.run(
+        [
+            "kubectl",
+            "config",
+            "view",
+            "--kubeconfig",
+            "clients/alice/kubeconfig",
+            "--raw",
+            "-o",
+            "json",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     config = json.loads(view.stdout)
-    assert config["current-context"] == "alice@kubernetes" and config["contexts"][0]["context"]["namespace"] == "team"
+    assert (
+        config["current-context"] == "alice@kubernetes"
+        and config["contexts"][0]["context"]["namespace"] == "team"
+    )
     assert [e["user"] for e in ledger_lines()] == ["alice"]
 
 
@@ -128,20 +183,31 @@ def test_a_line_left_unfinished_never_swallows_the_next(capsys, signing_ca, isol
     revoked_ledger = Path("clients/.usercert/ledger.jsonl")
     with open(revoked_ledger, "a") as ledger:
         ledger.write('{"event": "issued", "user": "bro')  # a crash or a full disk, mid-line
-    assert run_here(capsys, "revoke", "alice").returncode in (0, 1)  # no cluster: recorded, bindings not looked up
+    assert run_here(capsys, "revoke", "alice").returncode in (
+        0,
+        1,
+    )  # no cluster: recorded, bindings not looked up
     with open(revoked_ledger, "a") as ledger:
         ledger.write('{"event": "iss')
     assert create_here(capsys, signing_ca, "bob").returncode == 0
     bob = user_cert("bob")
     from cryptography.hazmat.primitives import hashes
+
     found = cli_json("whois", bob.fingerprint(hashes.SHA256()).hex())
     assert [m["user"] for m in found["status"]["matches"]] == ["bob"]
     listing = cli_json("list")
-    assert {i["spec"]["user"]: i["status"]["state"] for i in listing["items"]} == {"alice": "revoked", "bob": "valid"}
-    assert len(listing["warnings"]) == 2 and all("ledger.jsonl line" in w for w in listing["warnings"])
+    assert {i["spec"]["user"]: i["status"]["state"] for i in listing["items"]} == {
+        "alice": "revoked",
+        "bob": "valid",
+    }
+    assert len(listing["warnings"]) == 2 and all(
+        "ledger.jsonl line" in w for w in listing["warnings"]
+    )
 
 
-def test_a_failed_append_is_rolled_back_and_the_folder_too(capsys, signing_ca, isolated, monkeypatch):
+def test_a_failed_append_is_rolled_back_and_the_folder_too(
+    capsys, signing_ca, isolated, monkeypatch
+):
     assert create_here(capsys, signing_ca, "alice").returncode == 0
     before = Path("clients/.usercert/ledger.jsonl").read_bytes()
     write = os.write
@@ -157,13 +223,18 @@ def test_a_failed_append_is_rolled_back_and_the_folder_too(capsys, signing_ca, i
         result = create_here(capsys, signing_ca, "bob")
     assert result.returncode == 1 and "cannot write the ledger" in result.stderr
     assert Path("clients/.usercert/ledger.jsonl").read_bytes() == before
-    assert sorted(os.listdir("clients")) == [".usercert", "alice"]  # no credential without its record
+    assert sorted(os.listdir("clients")) == [
+        ".usercert",
+        "alice",
+    ]  # no credential without its record
 
 
 # 4. The move and the ledger line are one step; the message says what was done
 
 
-def test_a_signal_between_move_and_ledger_waits_for_the_ledger(capsys, signing_ca, isolated, monkeypatch):
+def test_a_signal_between_move_and_ledger_waits_for_the_ledger(
+    capsys, signing_ca, isolated, monkeypatch
+):
     move = files._move_into_place
 
     def move_then_signal(*args):
@@ -178,7 +249,9 @@ def test_a_signal_between_move_and_ledger_waits_for_the_ledger(capsys, signing_c
     assert [e["user"] for e in ledger_lines()] == ["alice"] and os.path.isdir("clients/alice")
 
 
-def test_a_signal_as_the_staging_folder_is_made_leaves_no_folder(capsys, signing_ca, isolated, monkeypatch):
+def test_a_signal_as_the_staging_folder_is_made_leaves_no_folder(
+    capsys, signing_ca, isolated, monkeypatch
+):
     # The window a Ctrl-C hits when it comes as the staging folder appears (the flaky CI failure of
     # test_ctrl_c_exits_130_and_leaves_no_trace): the folder exists, its name is not yet held.
     made = tempfile.mkdtemp
@@ -195,12 +268,13 @@ def test_a_signal_as_the_staging_folder_is_made_leaves_no_folder(capsys, signing
 
 
 def test_nothing_was_written_only_when_nothing_was(capsys, signing_ca, isolated, monkeypatch):
-    from kubectl_usercert import issuance
+    from kubectl_usercert.operations import issue as issuance
+
     signed = issuance.request_signed
 
-    def signal_while_signing(*args):
+    def signal_while_signing(*args, **kwargs):
         os.kill(os.getpid(), signal.SIGINT)
-        return signed(*args)
+        return signed(*args, **kwargs)
 
     monkeypatch.setattr(issuance, "request_signed", signal_while_signing)
     result = create_here(capsys, signing_ca, "alice")
@@ -210,15 +284,24 @@ def test_nothing_was_written_only_when_nothing_was(capsys, signing_ca, isolated,
 
 def test_a_credential_left_unrecorded_is_adopted_by_the_next_run(capsys, signing_ca, isolated):
     assert create_here(capsys, signing_ca, "alice").returncode == 0
-    os.unlink("clients/.usercert/ledger.jsonl")  # as a SIGKILL between the move and the line would leave it
+    os.unlink(
+        "clients/.usercert/ledger.jsonl"
+    )  # as a SIGKILL between the move and the line would leave it
     again = create_here(capsys, signing_ca, "alice")
     assert again.returncode == 3 and "now recorded in the ledger" in again.stderr
     [entry] = ledger_lines()
-    assert entry["event"] == "adopted" and int(entry["serial"], 16) == user_cert("alice").serial_number
+    assert (
+        entry["event"] == "adopted" and int(entry["serial"], 16) == user_cert("alice").serial_number
+    )
 
 
-def test_revoke_interrupted_after_a_deletion_says_so_and_records_it(capsys, live_cluster, isolated, monkeypatch):
-    assert run_cli("create", "bob", *EC, *live_cluster.ca_args, "--clusterrole", "view").returncode == 0
+def test_revoke_interrupted_after_a_deletion_says_so_and_records_it(
+    capsys, live_cluster, isolated, monkeypatch
+):
+    assert (
+        run_cli("create", "bob", *EC, *live_cluster.ca_args, "--clusterrole", "view").returncode
+        == 0
+    )
     delete = rbac.delete
 
     def delete_then_signal(*args, **kwargs):
@@ -239,7 +322,9 @@ def test_revoke_interrupted_after_a_deletion_says_so_and_records_it(capsys, live
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP])
 def test_sigterm_and_sighup_clean_up(signing_ca, isolated, signum):
-    process = start("create", "alice", "--key-size", "8192", "--server", SERVER, *ca_args(signing_ca))
+    process = start(
+        "create", "alice", "--key-size", "8192", "--server", SERVER, *ca_args(signing_ca)
+    )
     deadline = time.monotonic() + 30
     while not list(Path("clients").glob(".alice.*.tmp")) and time.monotonic() < deadline:
         time.sleep(0.01)
@@ -260,7 +345,9 @@ def test_sigterm_withdraws_a_pending_request(live_cluster, isolated):
     assert not Path("clients").exists()
 
 
-def test_inspect_and_verify_copy_no_key_to_a_temporary_folder(capsys, signing_ca, isolated, monkeypatch):
+def test_inspect_and_verify_copy_no_key_to_a_temporary_folder(
+    capsys, signing_ca, isolated, monkeypatch
+):
     assert create_here(capsys, signing_ca, "alice").returncode == 0
 
     def refused(*_args, **_kwargs):
@@ -269,7 +356,9 @@ def test_inspect_and_verify_copy_no_key_to_a_temporary_folder(capsys, signing_ca
     for name in ("mkdtemp", "mkstemp", "NamedTemporaryFile", "TemporaryDirectory", "TemporaryFile"):
         monkeypatch.setattr(tempfile, name, refused)
     assert run_here(capsys, "inspect", "clients/alice/kubeconfig").returncode == 0
-    assert run_here(capsys, "verify", "alice", "--request-timeout", "2s").returncode == 1  # nobody listens
+    assert (
+        run_here(capsys, "verify", "alice", "--request-timeout", "2s").returncode == 1
+    )  # nobody listens
 
 
 def test_the_next_run_clears_what_a_killed_run_left(capsys, signing_ca, isolated):
@@ -298,8 +387,12 @@ def test_renew_refuses_a_certificate_copied_into_the_folder(capsys, signing_ca, 
     foreign_ca = pki.make_ca(tmp_path / "other", "other-ca")
     pki.make_client_cert(foreign_ca, "clients/bob", "bob", [], filename_stem="bob", key_type="ec")
     result = run_here(capsys, "renew", "bob", *ca_args(signing_ca))
-    assert result.returncode == 2 and "is not in the ledger, and this tool could not have issued it: it does not " \
-        "chain to the CA" in result.stderr
+    assert (
+        result.returncode == 2
+        and "is not in the ledger, and this tool could not have issued it: it does not "
+        "chain to the CA"
+        in result.stderr
+    )
     assert tree(isolated) == before and len(ledger_lines()) == 2
 
 
@@ -307,23 +400,38 @@ def test_renew_refuses_a_certificate_copied_into_the_folder(capsys, signing_ca, 
 
 
 def test_revoke_with_a_damaged_certificate_still_takes_access_away(live_cluster, isolated):
-    assert run_cli("create", "bob", *EC, *live_cluster.ca_args, "--clusterrole", "view").returncode == 0
+    assert (
+        run_cli("create", "bob", *EC, *live_cluster.ca_args, "--clusterrole", "view").returncode
+        == 0
+    )
     serial = ledger_lines()[-1]["serial"]
-    Path("clients/bob/bob.crt").write_text("-----BEGIN CERTIFICATE-----\ngarbage\n-----END CERTIFICATE-----\n")
+    Path("clients/bob/bob.crt").write_text(
+        "-----BEGIN CERTIFICATE-----\ngarbage\n-----END CERTIFICATE-----\n"
+    )
     result = run_cli("revoke", "bob", "-o", "json")
     assert result.returncode == 0, result.stderr
     status = json.loads(result.stdout)["status"]
-    assert status["serial"] == serial and [b["name"] for b in status["bindingsRemoved"]] == ["usercert:bob:view"]
+    assert status["serial"] == serial and [b["name"] for b in status["bindingsRemoved"]] == [
+        "usercert:bob:view"
+    ]
     assert live_cluster.admin("get", "clusterrolebinding", "usercert:bob:view").returncode != 0
     assert not Path("clients/bob").exists() and ledger_lines()[-1]["event"] == "revoked"
 
 
 def test_revoke_without_the_cluster_records_and_says_what_remains(live_cluster, isolated, tmp_path):
-    assert run_cli("create", "dan", *EC, *live_cluster.ca_args, "--clusterrole", "view").returncode == 0
-    dead = pki.write_kubeconfig(tmp_path / "dead", "https://127.0.0.1:9", live_cluster.server_ca.cert_path,
-                                None, None)
+    assert (
+        run_cli("create", "dan", *EC, *live_cluster.ca_args, "--clusterrole", "view").returncode
+        == 0
+    )
+    dead = pki.write_kubeconfig(
+        tmp_path / "dead", "https://127.0.0.1:9", live_cluster.server_ca.cert_path, None, None
+    )
     offline = run_cli("revoke", "dan", "--kubeconfig", dead, "--request-timeout", "3s")
-    assert offline.returncode == 1 and "Still to remove" in offline.stderr and "run revoke again" in offline.stderr
+    assert (
+        offline.returncode == 1
+        and "Still to remove" in offline.stderr
+        and "run revoke again" in offline.stderr
+    )
     assert not Path("clients/dan").exists() and ledger_lines()[-1]["event"] == "revoked"
     again = run_cli("revoke", "dan")
     assert again.returncode == 0, again.stderr
@@ -336,18 +444,25 @@ def test_revoke_without_the_cluster_records_and_says_what_remains(live_cluster, 
 
 
 def test_parallel_renews_of_one_user_all_land_in_turn(signing_ca, isolated):
-    from helpers import run_launcher  # four processes at once, as four terminals run them
-
+    # four processes at once (run_launcher), as four terminals run them
     assert run_cli("create", "alice", *EC, *ca_args(signing_ca), "--server", SERVER).returncode == 0
     with ThreadPoolExecutor(max_workers=4) as pool:
-        results = list(pool.map(lambda _: run_launcher("renew", "alice", *ca_args(signing_ca)), range(4)))
+        results = list(
+            pool.map(lambda _: run_launcher("renew", "alice", *ca_args(signing_ca)), range(4))
+        )
     assert all(r.returncode == 0 for r in results), [r.stderr for r in results]
     entries = ledger_lines()
     assert [e["event"] for e in entries] == ["issued"] + ["renewed"] * 4
-    for previous, entry in zip(entries, entries[1:]):  # a chain: no renewal was lost or based on a stale one
+    for previous, entry in zip(
+        entries, entries[1:]
+    ):  # a chain: no renewal was lost or based on a stale one
         assert entry["previousSerial"] == previous["serial"]
     assert int(entries[-1]["serial"], 16) == user_cert("alice").serial_number
     kept = sorted(p.name for p in Path("clients/alice").glob("alice.*.crt"))
     assert len(kept) == 4
-    assert x509.load_pem_x509_certificate(Path("clients/alice/alice.crt").read_bytes()).subject.rfc4514_string() \
+    assert (
+        x509.load_pem_x509_certificate(
+            Path("clients/alice/alice.crt").read_bytes()
+        ).subject.rfc4514_string()
         == "CN=alice"
+    )

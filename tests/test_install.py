@@ -22,8 +22,14 @@ from pathlib import Path
 
 import pytest
 
-from helpers import ROOT, Background, Scenarios, runs_in_this_session, tree
-from helpers import background_work  # noqa: F401 (autouse: starts what the selected tests need, see DOWNLOAD)
+from helpers import (
+    ROOT,
+    Background,
+    Scenarios,
+    background_work,  # noqa: F401 (autouse: starts what the selected tests need, see DOWNLOAD)
+    runs_in_this_session,
+    tree,
+)
 
 INSTALL = ROOT / "install.sh"
 KUBECTL = shutil.which("kubectl", path="/usr/bin") or shutil.which("kubectl")
@@ -55,8 +61,11 @@ def python_dir(folder, executable):
 def environment(home, path, **extra):
     """The machine's environment (pip's settings included) with our HOME and PATH, and nothing
     from outside that would steer Python, kubectl or the XDG folders."""
-    env = {key: value for key, value in MACHINE_ENVIRONMENT.items()
-           if not key.startswith(("PYTHON", "XDG_", "KUBECONFIG", "VIRTUAL_ENV", "USERCERT_"))}
+    env = {
+        key: value
+        for key, value in MACHINE_ENVIRONMENT.items()
+        if not key.startswith(("PYTHON", "XDG_", "KUBECONFIG", "VIRTUAL_ENV", "USERCERT_"))
+    }
     env.update(HOME=str(home), PATH=os.pathsep.join(map(str, path)), NO_COLOR="1")
     env.update({key: str(value) for key, value in extra.items()})
     return env
@@ -68,16 +77,32 @@ def checkout_requirements():
     config = configparser.ConfigParser()
     config.read(ROOT / "setup.cfg")
     wanted = config["options"]["install_requires"] + "\n" + config["options.extras_require"]["test"]
-    build = re.search(r"^requires\s*=\s*(\[.*?\])", (ROOT / "pyproject.toml").read_text(), re.M | re.S)
-    return [line.strip() for line in wanted.splitlines() if line.strip()] + ast.literal_eval(build.group(1))
+    build = re.search(
+        r"^requires\s*=\s*(\[.*?\])", (ROOT / "pyproject.toml").read_text(), re.M | re.S
+    )
+    return [line.strip() for line in wanted.splitlines() if line.strip()] + ast.literal_eval(
+        build.group(1)
+    )
 
 
 # pip download of those into folder/wheels, in the background (helpers.Background). This (the dev)
 # virtualenv's pip downloads for this Python: install.sh's python3 below is base_python(), the
 # interpreter this virtualenv was made from.
-DOWNLOAD = Background("wheelhouse", lambda folder: [
-    sys.executable, "-m", "pip", "download", "--disable-pip-version-check", "-q", "-d", folder / "wheels",
-    *checkout_requirements()], needed_by="wheelhouse")
+DOWNLOAD = Background(
+    "wheelhouse",
+    lambda folder: [
+        sys.executable,
+        "-m",
+        "pip",
+        "download",
+        "--disable-pip-version-check",
+        "-q",
+        "-d",
+        folder / "wheels",
+        *checkout_requirements(),
+    ],
+    needed_by="wheelhouse",
+)
 
 
 @pytest.fixture(scope="module")
@@ -90,8 +115,15 @@ def wheelhouse():
 
 
 def run(command, env, cwd=None, timeout=300):
-    return subprocess.run([str(part) for part in command], env=env, cwd=cwd, capture_output=True,
-                          text=True, stdin=subprocess.DEVNULL, timeout=timeout)
+    return subprocess.run(
+        [str(part) for part in command],
+        env=env,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+        timeout=timeout,
+    )
 
 
 def completions(result):
@@ -115,9 +147,11 @@ INSTALL_SCENARIOS = {}  # scenario -> whether pip takes its packages from the in
 def install_scenario(from_the_index=False):
     """Registers a scenario for the test named test_install_<its name>. from_the_index: pip as the
     machine has it set up (the index), not the wheelhouse."""
+
     def register(function):
         INSTALL_SCENARIOS[function] = from_the_index
         return function
+
     return register
 
 
@@ -147,7 +181,9 @@ def reinstall_and_uninstall_leave_home_as_it_was(tmp_path, pip):
     before = tree(home)
 
     pybin = python_dir(tmp_path / "python", base_python())
-    env = environment(home, [link_dir, other_bin, pybin, *SYSTEM_PATH], XDG_DATA_HOME=data_home, **pip)
+    env = environment(
+        home, [link_dir, other_bin, pybin, *SYSTEM_PATH], XDG_DATA_HOME=data_home, **pip
+    )
     first = run([BASH, INSTALL], env)
     assert first.returncode == 0, first.stdout + first.stderr
     assert "Installed kubectl-usercert" in first.stdout
@@ -172,12 +208,49 @@ def reinstall_and_uninstall_leave_home_as_it_was(tmp_path, pip):
     assert demo.returncode == 0 and "On a real cluster" in demo.stderr, demo.stderr
     work = tmp_path / "first-user"
     work.mkdir()
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
-                    "-keyout", "ca.key", "-out", "ca.crt", "-subj", "/CN=kubernetes", "-days", "30",
-                    "-addext", "basicConstraints=critical,CA:TRUE"], cwd=work, env=kubectl_env, check=True,
-                   capture_output=True)
-    made = run([KUBECTL, "usercert", "create", "alice", "dev", "--ca-cert", "ca.crt", "--ca-key", "ca.key",
-                "--server", "https://127.0.0.1:6443"], kubectl_env, cwd=work)
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.crt",
+            "-subj",
+            "/CN=kubernetes",
+            "-days",
+            "30",
+            "-addext",
+            "basicConstraints=critical,CA:TRUE",
+        ],
+        cwd=work,
+        env=kubectl_env,
+        check=True,
+        capture_output=True,
+    )
+    made = run(
+        [
+            KUBECTL,
+            "usercert",
+            "create",
+            "alice",
+            "dev",
+            "--ca-cert",
+            "ca.crt",
+            "--ca-key",
+            "ca.key",
+            "--server",
+            "https://127.0.0.1:6443",
+        ],
+        kubectl_env,
+        cwd=work,
+    )
     assert made.returncode == 0, made.stderr
     assert (work / "clients" / "alice" / "kubeconfig").stat().st_mode & 0o777 == 0o600
 
@@ -213,7 +286,10 @@ def test_install_refuses_to_replace_a_command_that_is_not_its_own(tmp_path):
     env = environment(home, [python_dir(tmp_path / "python", base_python()), *SYSTEM_PATH])
     result = run([BASH, INSTALL], env)
     assert result.returncode == 1
-    assert result.stderr.splitlines()[0] == "error: ~/.local/bin/kubectl-usercert exists and is not ours"
+    assert (
+        result.stderr.splitlines()[0]
+        == "error: ~/.local/bin/kubectl-usercert exists and is not ours"
+    )
     assert result.stderr.splitlines()[1].startswith("hint: ")
     assert tree(home) == before
 
@@ -231,7 +307,8 @@ def test_install_says_what_is_missing_in_one_line(tmp_path):
     assert no_openssl.returncode == 1
     assert no_openssl.stderr.splitlines() == [
         "error: openssl not found",
-        "hint: install it (Debian/Ubuntu: apt install openssl; macOS: brew install openssl)"]
+        "hint: install it (Debian/Ubuntu: apt install openssl; macOS: brew install openssl)",
+    ]
 
     old = tmp_path / "old-python"
     old.write_text('#!/bin/sh\ncase "$2" in *platform*) echo 3.8.10 ;; *) exit 1 ;; esac\n')
@@ -267,22 +344,34 @@ def folders(home, *names):
 
 def linked(folder, venv):
     """Whether both commands are linked into `folder`, each pointing into `venv`."""
-    return all(os.path.islink(folder / command) and os.readlink(folder / command) == str(venv / "bin" / command)
-               for command in COMMANDS)
+    return all(
+        os.path.islink(folder / command)
+        and os.readlink(folder / command) == str(venv / "bin" / command)
+        for command in COMMANDS
+    )
 
 
 @install_scenario(from_the_index=True)  # the one install from the index, as a user's is
 def links_into_a_folder_of_home_on_path_when_local_bin_is_not(tmp_path, pip):
     home = tmp_path / "user"
-    own_bin, tool_bin = folders(home, "bin", ".cargo/bin")  # .cargo/bin: a tool's own (it rewrites it), never ours
+    own_bin, tool_bin = folders(
+        home, "bin", ".cargo/bin"
+    )  # .cargo/bin: a tool's own (it rewrites it), never ours
     before = tree(home)
-    env = environment(home, [tool_bin, own_bin, python_dir(tmp_path / "python", base_python()), *SYSTEM_PATH], **pip)
+    env = environment(
+        home,
+        [tool_bin, own_bin, python_dir(tmp_path / "python", base_python()), *SYSTEM_PATH],
+        **pip,
+    )
 
     installed = run([BASH, INSTALL], env)
     assert installed.returncode == 0, installed.stdout + installed.stderr
     venv = home / ".local" / "share" / "kubectl-usercert" / "venv"
     assert linked(own_bin, venv)
-    assert "Installed kubectl-usercert" in installed.stdout and "~/bin/{kubectl-usercert," in installed.stdout
+    assert (
+        "Installed kubectl-usercert" in installed.stdout
+        and "~/bin/{kubectl-usercert," in installed.stdout
+    )
     assert "not on your PATH" not in installed.stdout
     assert tree(tool_bin) == [] and not (home / ".local" / "bin").exists()
     # The README's second command, in that same environment: kubectl finds the plugin at once.
@@ -325,7 +414,9 @@ def with_no_folder_on_path_falls_back_to_local_bin_and_says_how(tmp_path, pip):
     second = run([BASH, INSTALL], env)
     assert second.returncode == 0, second.stdout + second.stderr
     assert linked(own_bin, venv)
-    assert not any(os.path.lexists(local_bin / command) for command in COMMANDS), "the old links are gone"
+    assert not any(os.path.lexists(local_bin / command) for command in COMMANDS), (
+        "the old links are gone"
+    )
     assert "not on your PATH" not in second.stdout
 
     removed = run([BASH, INSTALL, "--uninstall"], env)
@@ -342,8 +433,12 @@ USR_LOCAL_BIN = Path("/usr/local/bin")
 
 def links_into(folder, home):
     """Our commands in `folder`, and any link there into `home`: what an install may leave."""
-    found = [path for path in folder.iterdir() if path.name in COMMANDS or (
-        path.is_symlink() and os.readlink(path).startswith(f"{home}{os.sep}"))]
+    found = [
+        path
+        for path in folder.iterdir()
+        if path.name in COMMANDS
+        or (path.is_symlink() and os.readlink(path).startswith(f"{home}{os.sep}"))
+    ]
     return sorted(map(str, found))
 
 
@@ -378,8 +473,10 @@ def as_root_links_into_usr_local_bin_and_uninstall_takes_them_away(tmp_path, pip
         os.close(folder)  # and with it the lock
 
 
-@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() != 0 or not os.access(USR_LOCAL_BIN, os.W_OK),
-                    reason="needs root and a writable /usr/local/bin")
+@pytest.mark.skipif(
+    not hasattr(os, "geteuid") or os.geteuid() != 0 or not os.access(USR_LOCAL_BIN, os.W_OK),
+    reason="needs root and a writable /usr/local/bin",
+)
 def test_install_as_root_links_into_usr_local_bin_and_uninstall_takes_them_away(installs):
     installs.outcome(as_root_links_into_usr_local_bin_and_uninstall_takes_them_away)
 
@@ -391,15 +488,19 @@ def test_install_as_root_links_into_usr_local_bin_and_uninstall_takes_them_away(
 def bare_python(tmp_path_factory):
     """The bin folder of a virtualenv with nothing installed: a python3 without plumbum, PyYAML or rich."""
     folder = tmp_path_factory.mktemp("bare-python")
-    subprocess.run([base_python(), "-m", "venv", "--without-pip", str(folder)], check=True, capture_output=True)
+    subprocess.run(
+        [base_python(), "-m", "venv", "--without-pip", str(folder)], check=True, capture_output=True
+    )
     return folder / "bin"
 
 
 def test_launcher_without_the_dependencies_says_what_to_do(bare_python, tmp_path):
     env = environment(tmp_path / "home", [ROOT, bare_python, *SYSTEM_PATH])  # python3: the bare one
-    expected = [f"error: kubectl-usercert needs plumbum, PyYAML and rich, which python3 ({bare_python / 'python3'})"
-                " does not have",
-                f"hint: run ./install.sh from {ROOT}, then use kubectl usercert"]
+    expected = [
+        f"error: kubectl-usercert needs plumbum, PyYAML and rich, which python3 ({bare_python / 'python3'})"
+        " does not have",
+        f"hint: run ./install.sh from {ROOT}, then use kubectl usercert",
+    ]
     direct = run([ROOT / "kubectl-usercert", "--help"], env)
     assert (direct.returncode, direct.stdout, direct.stderr.splitlines()) == (4, "", expected)
     through_kubectl = run([KUBECTL, "usercert", "create", "alice"], env)
@@ -414,8 +515,10 @@ def test_launcher_without_the_dependencies_says_what_to_do(bare_python, tmp_path
     # A package whose completion needs plumbum (this one's may not): the helper answers `:1` alone.
     package = tmp_path / "checkout" / "lib" / "kubectl_usercert"
     package.mkdir(parents=True)
+    (package / "cli").mkdir()
     (package / "__init__.py").write_text("")
-    (package / "completion.py").write_text("import plumbum\n")
+    (package / "cli" / "__init__.py").write_text("")
+    (package / "cli" / "completion.py").write_text("import plumbum\n")
     shutil.copy(ROOT / "kubectl_complete-usercert", tmp_path / "checkout")
     completed = run([tmp_path / "checkout" / "kubectl_complete-usercert", "create", ""], env)
     assert (completed.returncode, completed.stdout, completed.stderr) == (0, ":1\n", "")
@@ -425,11 +528,19 @@ def _old_python():
     """A Python 3 older than 3.9 on this machine, if there is one (pyenv often keeps some)."""
     pyenv = os.environ.get("PYENV_ROOT") or os.path.expanduser("~/.pyenv")
     candidates = [shutil.which(f"python3.{minor}") for minor in range(8, 4, -1)]
-    candidates += sorted(glob.glob(os.path.join(pyenv, "versions", "3.[5-8].*", "bin", "python3")), reverse=True)
+    candidates += sorted(
+        glob.glob(os.path.join(pyenv, "versions", "3.[5-8].*", "bin", "python3")), reverse=True
+    )
     for candidate in filter(None, candidates):
         try:
-            old = subprocess.run([candidate, "-c", "import sys; sys.exit(sys.version_info >= (3, 9))"],
-                                 capture_output=True, timeout=30).returncode == 0
+            old = (
+                subprocess.run(
+                    [candidate, "-c", "import sys; sys.exit(sys.version_info >= (3, 9))"],
+                    capture_output=True,
+                    timeout=30,
+                ).returncode
+                == 0
+            )
         except OSError:
             continue
         if old:
@@ -451,7 +562,12 @@ def test_launcher_on_a_python_older_than_3_9_says_so(tmp_path, old_python):
     result = run([old_python, ROOT / "kubectl-usercert", "--help"], env)
     assert result.returncode == 4 and result.stdout == ""
     first, hint = result.stderr.splitlines()
-    assert first.startswith(f"error: kubectl-usercert needs Python 3.9 or newer, {old_python} is 3.")
-    assert hint == f"hint: run ./install.sh from {ROOT} (PYTHON=python3.X ./install.sh picks a newer one)"
+    assert first.startswith(
+        f"error: kubectl-usercert needs Python 3.9 or newer, {old_python} is 3."
+    )
+    assert (
+        hint
+        == f"hint: run ./install.sh from {ROOT} (PYTHON=python3.X ./install.sh picks a newer one)"
+    )
     completed = run([old_python, ROOT / "kubectl_complete-usercert", "create", ""], env)
     assert (completed.returncode, completed.stdout, completed.stderr) == (0, ":1\n", "")

@@ -13,11 +13,25 @@ BASH = shutil.which("bash")
 
 
 def install(home, tmp_path, *args, **env):
-    python = python_on_path(tmp_path / "python", os.path.realpath(getattr(sys, "_base_executable", sys.executable)))
-    environment = {"HOME": str(home), "PATH": os.pathsep.join([str(python), "/usr/bin", "/bin"]), "NO_COLOR": "1",
-                   "PIP_NO_INDEX": "1", "PIP_FIND_LINKS": str(tmp_path / "no-wheels"), **env}
-    return subprocess.run([BASH, str(INSTALL), *args], env=environment, capture_output=True, text=True,
-                          stdin=subprocess.DEVNULL, timeout=120)
+    python = python_on_path(
+        tmp_path / "python", os.path.realpath(getattr(sys, "_base_executable", sys.executable))
+    )
+    environment = {
+        "HOME": str(home),
+        "PATH": os.pathsep.join([str(python), "/usr/bin", "/bin"]),
+        "NO_COLOR": "1",
+        "PIP_NO_INDEX": "1",
+        "PIP_FIND_LINKS": str(tmp_path / "no-wheels"),
+        **env,
+    }
+    return subprocess.run(
+        [BASH, str(INSTALL), *args],
+        env=environment,
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+        timeout=120,
+    )
 
 
 def test_a_relative_xdg_data_home_is_ignored_as_the_spec_says(tmp_path):
@@ -25,7 +39,10 @@ def test_a_relative_xdg_data_home_is_ignored_as_the_spec_says(tmp_path):
     home.mkdir()
     helped = install(home, tmp_path, "--help", XDG_DATA_HOME="relative/data")
     assert helped.returncode == 0
-    assert f"{home}/.local/share/kubectl-usercert/venv" in helped.stdout and "relative/data" not in helped.stdout
+    assert (
+        f"{home}/.local/share/kubectl-usercert/venv" in helped.stdout
+        and "relative/data" not in helped.stdout
+    )
     assert "warning: XDG_DATA_HOME=relative/data is not an absolute path; ignored" in helped.stderr
     removed = install(home, tmp_path, "--uninstall", XDG_DATA_HOME="relative/data")
     assert removed.returncode == 0 and "(no ~/.local/share/kubectl-usercert)" in removed.stdout
@@ -45,8 +62,10 @@ def test_a_link_that_only_starts_with_the_install_folder_is_not_its_own(tmp_path
 
     refused = install(home, tmp_path)
     assert refused.returncode == 1
-    assert refused.stderr.splitlines()[0] == "error: ~/.local/bin/kubectl-usercert exists and is not ours", \
-        refused.stderr
+    assert (
+        refused.stderr.splitlines()[0]
+        == "error: ~/.local/bin/kubectl-usercert exists and is not ours"
+    ), refused.stderr
     assert not (home / ".local" / "share" / "kubectl-usercert" / "venv").exists()
     os.rmdir(home / ".local" / "share" / "kubectl-usercert")
     assert install(home, tmp_path, "--uninstall").returncode == 0
@@ -61,8 +80,12 @@ def test_a_link_that_resolves_to_its_own_command_is_its_own(tmp_path):
     (app / "install-record").write_text("")
     bin_dir = home / ".local" / "bin"
     bin_dir.mkdir(parents=True)
-    (bin_dir / "kubectl-usercert").symlink_to("../share/kubectl-usercert/venv/bin/kubectl-usercert")  # relative
-    (bin_dir / "other").symlink_to("../share/kubectl-usercert/venv/bin/kubectl-usercert")  # not one of its names
+    (bin_dir / "kubectl-usercert").symlink_to(
+        "../share/kubectl-usercert/venv/bin/kubectl-usercert"
+    )  # relative
+    (bin_dir / "other").symlink_to(
+        "../share/kubectl-usercert/venv/bin/kubectl-usercert"
+    )  # not one of its names
     removed = install(home, tmp_path, "--uninstall")
     assert removed.returncode == 0, removed.stderr
     assert not os.path.lexists(bin_dir / "kubectl-usercert") and not app.exists()

@@ -15,7 +15,9 @@ LEDGER = Path("clients/.usercert/ledger.jsonl")
 
 
 def create(capsys, ca, user):
-    result = run_here(capsys, "create", user, "dev", *EC, *ca_args(ca), "--server", SERVER, "-o", "json")
+    result = run_here(
+        capsys, "create", user, "dev", *EC, *ca_args(ca), "--server", SERVER, "-o", "json"
+    )
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout)
 
@@ -24,7 +26,11 @@ def refused(result, needle, code=2):
     assert result.returncode == code, result.stderr
     errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
     assert len(errors) == 1 and needle in errors[0], result.stderr
-    assert "hint: " in result.stderr and "Traceback" not in result.stderr and "internal error" not in result.stderr
+    assert (
+        "hint: " in result.stderr
+        and "Traceback" not in result.stderr
+        and "internal error" not in result.stderr
+    )
 
 
 def test_a_fifo_in_place_of_the_ledger_is_refused_at_once(capsys, signing_ca, isolated):
@@ -38,12 +44,17 @@ def test_a_fifo_in_place_of_the_ledger_is_refused_at_once(capsys, signing_ca, is
 def test_a_ledger_past_256_mib_hides_nothing_written_after(capsys, signing_ca, isolated):
     create(capsys, signing_ca, "alice")
     with open(LEDGER, "r+b") as ledger:
-        ledger.truncate(300 << 20)  # a sparse hole of 300 MiB: no disk used, one line too long to hold
+        ledger.truncate(
+            300 << 20
+        )  # a sparse hole of 300 MiB: no disk used, one line too long to hold
     bob = create(capsys, signing_ca, "bob")
     assert os.path.getsize(LEDGER) > 300 << 20
     listing = run_cli("list", "-o", "json", timeout=120)
     assert listing.returncode == 0, listing.stderr
-    assert sorted(item["spec"]["user"] for item in json.loads(listing.stdout)["items"]) == ["alice", "bob"]
+    assert sorted(item["spec"]["user"] for item in json.loads(listing.stdout)["items"]) == [
+        "alice",
+        "bob",
+    ]
     assert f"{LEDGER} line 2: longer than 1 MiB" in listing.stderr
     found = run_cli("whois", bob["status"]["fingerprintSHA256"], "-o", "json", timeout=120)
     assert found.returncode == 0, found.stderr
@@ -58,8 +69,18 @@ def test_reading_a_large_ledger_keeps_memory_flat(capsys, signing_ca, isolated):
         # about 20 MB, few lines, so that the test is quick
         for number in range(3300):
             padding = {"padding": "x" * (64 << 10)} if number % 11 == 0 else {}
-            ledger.write(json.dumps({**line, "user": f"user-{number % 4}", "serial": f"{number:032X}",
-                                     "event": "renewed", **padding}) + "\n")
+            ledger.write(
+                json.dumps(
+                    {
+                        **line,
+                        "user": f"user-{number % 4}",
+                        "serial": f"{number:032X}",
+                        "event": "renewed",
+                        **padding,
+                    }
+                )
+                + "\n"
+            )
     size = os.path.getsize(LEDGER)
     assert size > 20 << 20
     tracemalloc.start()
@@ -78,8 +99,17 @@ def test_reading_a_large_ledger_keeps_memory_flat(capsys, signing_ca, isolated):
 LONE_SURROGATE = '{"event": "issued", "user": "zq\\ud800x", "groups": ["dev"], "notAfter": "2030-01-01T00:00:00Z"}'
 
 
-@pytest.mark.parametrize("output", [[], ["-o", "json"], ["-o", "yaml"], ["-o", "name"], ["-o", "prometheus"],
-                                    ["-o", "jsonpath={.items[*].metadata.name}"]])
+@pytest.mark.parametrize(
+    "output",
+    [
+        [],
+        ["-o", "json"],
+        ["-o", "yaml"],
+        ["-o", "name"],
+        ["-o", "prometheus"],
+        ["-o", "jsonpath={.items[*].metadata.name}"],
+    ],
+)
 def test_a_lone_surrogate_in_the_ledger_is_a_damaged_line(capsys, signing_ca, isolated, output):
     create(capsys, signing_ca, "alice")
     with open(LEDGER, "a") as ledger:
@@ -94,10 +124,17 @@ def test_apply_reads_past_a_lone_surrogate(signing_ca, isolated, capsys):
     create(capsys, signing_ca, "alice")
     with open(LEDGER, "a") as ledger:
         ledger.write(LONE_SURROGATE + "\n")  # another user's line
-        ledger.write(LONE_SURROGATE.replace("zq\\ud800x", "alice").replace('["dev"]', '["dev\\udfff"]') + "\n")
-    Path("team.yaml").write_text("apiVersion: usercert.kubectl.io/v1alpha1\nkind: UserRoster\nmetadata: {name: t}\n"
-                                 "spec:\n  defaults: {keyType: ecdsa, groups: [dev]}\n  users:\n  - {name: alice}\n")
-    applied = run_cli("apply", "-f", "team.yaml", *ca_args(signing_ca), "--server", SERVER, "-o", "json")
+        ledger.write(
+            LONE_SURROGATE.replace("zq\\ud800x", "alice").replace('["dev"]', '["dev\\udfff"]')
+            + "\n"
+        )
+    Path("team.yaml").write_text(
+        "apiVersion: usercert.kubectl.io/v1alpha1\nkind: UserRoster\nmetadata: {name: t}\n"
+        "spec:\n  defaults: {keyType: ecdsa, groups: [dev]}\n  users:\n  - {name: alice}\n"
+    )
+    applied = run_cli(
+        "apply", "-f", "team.yaml", *ca_args(signing_ca), "--server", SERVER, "-o", "json"
+    )
     assert applied.returncode == 0, applied.stderr
     assert json.loads(applied.stdout)["status"]["users"][0]["actions"] == ["unchanged"]
     assert "line 2: user holds a lone surrogate" in applied.stderr
@@ -108,7 +145,11 @@ def test_a_ledger_that_is_a_symbolic_link_is_named_as_one(capsys, signing_ca, is
     create(capsys, signing_ca, "alice")
     LEDGER.unlink()
     os.symlink("ledger.jsonl", LEDGER)  # a loop: ELOOP, whatever opens it
-    for args in (["create", "bob", *EC, *ca_args(signing_ca), "--server", SERVER], ["list"], ["whois", "ab" * 32]):
+    for args in (
+        ["create", "bob", *EC, *ca_args(signing_ca), "--server", SERVER],
+        ["list"],
+        ["whois", "ab" * 32],
+    ):
         result = run_here(capsys, *args)
         refused(result, f"{LEDGER} is a symbolic link")
         assert "permissions" not in result.stderr

@@ -20,8 +20,8 @@ import io
 import os
 import re
 import shutil
-import subprocess
 import stat
+import subprocess
 import sys
 import tarfile
 import tempfile
@@ -34,25 +34,44 @@ import yaml
 from cryptography import x509
 from cryptography.x509.oid import NameOID
 
-from helpers import ROOT, Background, Scenarios, runs_in_this_session, selected_and_not_skipped
-from helpers import background_work  # noqa: F401 (autouse: starts what the selected tests need, see BUILD)
+from helpers import (
+    ROOT,
+    Background,
+    Scenarios,
+    background_work,  # noqa: F401 (autouse: starts what the selected tests need, see BUILD)
+    runs_in_this_session,
+    selected_and_not_skipped,
+)
 from kubectl_usercert import __version__
 
 KUBECTL = shutil.which("kubectl", path="/usr/bin") or shutil.which("kubectl")
 OPENSSL = shutil.which("openssl")
 TAG = "v" + __version__
 ARCHIVE_NAME = f"kubectl-usercert-{TAG}.tar.gz"
-RELEASE_URI = f"https://github.com/kubectl-usercert/kubectl-usercert/releases/download/{TAG}/{ARCHIVE_NAME}"
+RELEASE_URI = (
+    f"https://github.com/kubectl-usercert/kubectl-usercert/releases/download/{TAG}/{ARCHIVE_NAME}"
+)
 SYSTEM_PATH = ["/usr/bin", "/bin"]
 BOOT = "_kubectl_usercert_zipapp"
 PAYLOAD = BOOT + ".zip"
 MANIFEST_FILE = BOOT + ".sha256"
 
-pytestmark = [pytest.mark.packaging,
-              pytest.mark.skipif(KUBECTL is None or OPENSSL is None, reason="needs kubectl and openssl")]
-BUILD = Background("release-build", lambda folder: [
-    sys.executable, ROOT / "release" / "build.py", "--dist", folder / "dist",
-    "--manifest", folder / "plugins" / "usercert.yaml"], needed_by="release")
+pytestmark = [
+    pytest.mark.packaging,
+    pytest.mark.skipif(KUBECTL is None or OPENSSL is None, reason="needs kubectl and openssl"),
+]
+BUILD = Background(
+    "release-build",
+    lambda folder: [
+        sys.executable,
+        ROOT / "release" / "build.py",
+        "--dist",
+        folder / "dist",
+        "--manifest",
+        folder / "plugins" / "usercert.yaml",
+    ],
+    needed_by="release",
+)
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -60,12 +79,19 @@ def ahead(request, release, tmp_path_factory):
     """This module's long scenario that needs nothing from its other tests, run side by side with them
     (helpers.Scenarios) from the module's first test on, if its test is to run. What it reads from
     this process (the Pythons here, the environment) is read now, before any test changes it."""
-    environment = {key: value for key, value in os.environ.items()
-                   if not key.startswith(("PYTHON", "XDG_", "VIRTUAL_ENV", "KUBECONFIG", "USERCERT_"))}
+    environment = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("PYTHON", "XDG_", "VIRTUAL_ENV", "KUBECONFIG", "USERCERT_"))
+    }
     with Scenarios(1, tmp_path_factory) as scenarios:
         if runs_in_this_session(request, "test_each_python_version_gets_its_own_bytecode"):
-            scenarios.add(each_python_version_gets_its_own_bytecode, release, installed_pythons(),
-                          dict(environment, NO_COLOR="1"))
+            scenarios.add(
+                each_python_version_gets_its_own_bytecode,
+                release,
+                installed_pythons(),
+                dict(environment, NO_COLOR="1"),
+            )
             scenarios.start(each_python_version_gets_its_own_bytecode)
         yield scenarios
 
@@ -85,8 +111,10 @@ def release(tmp_path_factory):
 
 def archive_members(archive):
     with tarfile.open(archive) as tar:
-        return {member.name: (member, tar.extractfile(member).read() if member.isfile() else None)
-                for member in tar.getmembers()}
+        return {
+            member.name: (member, tar.extractfile(member).read() if member.isfile() else None)
+            for member in tar.getmembers()
+        }
 
 
 # The archive
@@ -103,7 +131,10 @@ def test_archive_holds_regular_files_only_as_krew_extracts_them(release):
     assert members["kubectl-usercert"][0].mode & 0o777 == 0o755
     assert members["kubectl_complete-usercert"][0].mode & 0o777 == 0o755
     assert members["LICENSE"][1] == (ROOT / "LICENSE").read_bytes()
-    assert b"Apache License" in members["LICENSE"][1] and b"Version 2.0, January 2004" in members["LICENSE"][1]
+    assert (
+        b"Apache License" in members["LICENSE"][1]
+        and b"Version 2.0, January 2004" in members["LICENSE"][1]
+    )
 
 
 def zipapp_parts(release):
@@ -122,10 +153,12 @@ def test_the_executable_is_a_zipapp_with_no_platform_specific_code(release):
     # The package and its dependencies sit in a zip inside the zipapp (the payload): Python reads
     # a zipapp's whole directory on every start, so the zipapp itself holds five entries.
     outer, payload = zipapp_parts(release)
-    assert sorted(outer) == sorted(["__main__.py", BOOT + ".py", BOOT + "_runtime.py", MANIFEST_FILE, PAYLOAD])
+    assert sorted(outer) == sorted(
+        ["__main__.py", BOOT + ".py", BOOT + "_runtime.py", MANIFEST_FILE, PAYLOAD]
+    )
     names = list(payload)
-    assert "kubectl_usercert/cli.py" in names
-    assert "kubectl_usercert/completion.py" in names
+    assert "kubectl_usercert/cli/__init__.py" in names
+    assert "kubectl_usercert/cli/completion.py" in names
     for package in ("plumbum/__init__.py", "yaml/__init__.py", "rich/__init__.py"):
         assert package in names
     native = [n for n in names if n.endswith((".so", ".pyd", ".dylib", ".dll"))]
@@ -161,17 +194,27 @@ def fresh_python(which):
     base = os.path.realpath(getattr(sys, "_base_executable", None) or sys.executable)
     if which == "this":
         return base
-    versions = {os.path.dirname(os.path.dirname(os.path.dirname(base))),  # pyenv: versions/X/bin/python
-                os.path.join(os.environ.get("PYENV_ROOT") or os.path.expanduser("~/.pyenv"), "versions")}
-    candidates = sorted(c for folder in versions for c in glob.glob(os.path.join(folder, "3.9*/bin/python3.9")))
-    candidates += [p for p in ("/usr/bin/python3.9", "/usr/local/bin/python3.9") if os.path.exists(p)]
+    versions = {
+        os.path.dirname(os.path.dirname(os.path.dirname(base))),  # pyenv: versions/X/bin/python
+        os.path.join(os.environ.get("PYENV_ROOT") or os.path.expanduser("~/.pyenv"), "versions"),
+    }
+    candidates = sorted(
+        c for folder in versions for c in glob.glob(os.path.join(folder, "3.9*/bin/python3.9"))
+    )
+    candidates += [
+        p for p in ("/usr/bin/python3.9", "/usr/local/bin/python3.9") if os.path.exists(p)
+    ]
     usable = [c for c in candidates if subprocess.run([c, "-c", "import venv"]).returncode == 0]
     return usable[0] if usable else None
 
 
 def krew_platform(manifest, os_name, arch):
     """The platform entry krew picks on os_name/arch (there must be exactly one)."""
-    matching = [p for p in manifest["spec"]["platforms"] if selector_matches(p["selector"], {"os": os_name, "arch": arch})]
+    matching = [
+        p
+        for p in manifest["spec"]["platforms"]
+        if selector_matches(p["selector"], {"os": os_name, "arch": arch})
+    ]
     assert len(matching) == 1, (os_name, arch, matching)
     return matching[0]
 
@@ -208,18 +251,37 @@ def krew_installed(request, release, tmp_path_factory):
     archive, manifest = release
     bin_dir, store = krew_install(archive, manifest, base / "krew")
     venv = base / "venv"
-    made = subprocess.run([python, "-m", "venv", "--without-pip", str(venv)], capture_output=True, text=True)
+    made = subprocess.run(
+        [python, "-m", "venv", "--without-pip", str(venv)], capture_output=True, text=True
+    )
     assert made.returncode == 0, made.stderr
     home = base / "home"
     home.mkdir()
-    env = {key: value for key, value in os.environ.items()
-           if not key.startswith(("PYTHON", "XDG_", "KUBECONFIG", "VIRTUAL_ENV", "USERCERT_"))}
-    env.update(HOME=str(home), NO_COLOR="1",
-               PATH=os.pathsep.join([str(venv / "bin"), str(bin_dir), *SYSTEM_PATH]))
-    installed = {"env": env, "home": home, "bin": bin_dir, "store": store, "python": python,
-                 "krew_root": base / "krew", "manifest": yaml.safe_load(manifest.read_text())}
-    wanted = [item for item in selected_and_not_skipped(request)
-              if "first_run_cache" in item.fixturenames and item.callspec.params.get("krew_installed") == request.param]
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("PYTHON", "XDG_", "KUBECONFIG", "VIRTUAL_ENV", "USERCERT_"))
+    }
+    env.update(
+        HOME=str(home),
+        NO_COLOR="1",
+        PATH=os.pathsep.join([str(venv / "bin"), str(bin_dir), *SYSTEM_PATH]),
+    )
+    installed = {
+        "env": env,
+        "home": home,
+        "bin": bin_dir,
+        "store": store,
+        "python": python,
+        "krew_root": base / "krew",
+        "manifest": yaml.safe_load(manifest.read_text()),
+    }
+    wanted = [
+        item
+        for item in selected_and_not_skipped(request)
+        if "first_run_cache" in item.fixturenames
+        and item.callspec.params.get("krew_installed") == request.param
+    ]
     with FirstRuns(installed, base / "first-runs", len(wanted)) as installed["first_runs"]:
         yield installed
 
@@ -237,7 +299,9 @@ class FirstRuns:
         self._ahead = [self._start() for _ in range(count)]
 
     def _start(self):
-        return self._pool.submit(self._first_run, Path(tempfile.mkdtemp(dir=self._folder)) / "cache")
+        return self._pool.submit(
+            self._first_run, Path(tempfile.mkdtemp(dir=self._folder)) / "cache"
+        )
 
     def _first_run(self, cache_home):
         run_zipapp(self._installed, cache_home, "--version")
@@ -261,8 +325,15 @@ def first_run_cache(krew_installed):
 
 
 def run(command, env, cwd=None):
-    return subprocess.run([str(part) for part in command], env=env, cwd=cwd, capture_output=True, text=True,
-                          stdin=subprocess.DEVNULL, timeout=300)
+    return subprocess.run(
+        [str(part) for part in command],
+        env=env,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+        timeout=300,
+    )
 
 
 def test_fresh_python_has_none_of_the_dependencies(krew_installed):
@@ -277,26 +348,67 @@ def test_kubectl_runs_the_released_plugin(krew_installed, tmp_path):
     assert version.returncode == 0, version.stderr
     assert version.stdout.strip() == f"kubectl usercert {__version__}"
 
-    subprocess.run([OPENSSL, "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
-                    "-keyout", "ca.key", "-out", "ca.crt", "-days", "30", "-subj", "/CN=release-test-ca",
-                    "-addext", "basicConstraints=critical,CA:TRUE",
-                    "-addext", "keyUsage=critical,keyCertSign,cRLSign"],
-                   cwd=tmp_path, check=True, capture_output=True, stdin=subprocess.DEVNULL)
-    created = run([KUBECTL, "usercert", "create", "alice", "dev", "--ca-cert", "ca.crt", "--ca-key", "ca.key",
-                   "--server", "https://127.0.0.1:6443"], env, cwd=tmp_path)
+    subprocess.run(
+        [
+            OPENSSL,
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.crt",
+            "-days",
+            "30",
+            "-subj",
+            "/CN=release-test-ca",
+            "-addext",
+            "basicConstraints=critical,CA:TRUE",
+            "-addext",
+            "keyUsage=critical,keyCertSign,cRLSign",
+        ],
+        cwd=tmp_path,
+        check=True,
+        capture_output=True,
+        stdin=subprocess.DEVNULL,
+    )
+    created = run(
+        [
+            KUBECTL,
+            "usercert",
+            "create",
+            "alice",
+            "dev",
+            "--ca-cert",
+            "ca.crt",
+            "--ca-key",
+            "ca.key",
+            "--server",
+            "https://127.0.0.1:6443",
+        ],
+        env,
+        cwd=tmp_path,
+    )
     assert created.returncode == 0, created.stderr
     config = yaml.safe_load((tmp_path / "clients" / "alice" / "kubeconfig").read_text())
     cert = x509.load_pem_x509_certificate(
-        base64.b64decode(config["users"][0]["user"]["client-certificate-data"]))
+        base64.b64decode(config["users"][0]["user"]["client-certificate-data"])
+    )
     assert [a.value for a in cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)] == ["alice"]
-    assert [a.value for a in cert.subject.get_attributes_for_oid(NameOID.ORGANIZATION_NAME)] == ["dev"]
+    assert [a.value for a in cert.subject.get_attributes_for_oid(NameOID.ORGANIZATION_NAME)] == [
+        "dev"
+    ]
     assert config["clusters"][0]["cluster"]["server"] == "https://127.0.0.1:6443"
 
 
 def caveat_completion_lines(manifest):
     """The shell lines the manifest's caveats give for installing the completion helper."""
     caveats = manifest["spec"]["caveats"]
-    block = caveats[caveats.index("Shell completion"):].split("\n", 1)[1]
+    block = caveats[caveats.index("Shell completion") :].split("\n", 1)[1]
     return "\n".join(line.strip() for line in block.splitlines()) + "\n"
 
 
@@ -310,8 +422,10 @@ def test_completion_from_the_release_through_kubectl(krew_installed, tmp_path):
         if way == "link":
             helper.symlink_to(krew_installed["store"] / "kubectl_complete-usercert")
         else:
-            made = run(["sh", "-c", caveat_completion_lines(krew_installed["manifest"])],
-                       dict(env, KREW_ROOT=str(krew_installed["krew_root"])))
+            made = run(
+                ["sh", "-c", caveat_completion_lines(krew_installed["manifest"])],
+                dict(env, KREW_ROOT=str(krew_installed["krew_root"])),
+            )
             assert made.returncode == 0, made.stderr
             assert os.access(helper, os.X_OK)
         result = run([KUBECTL, "__complete", "usercert", "cr"], env, cwd=tmp_path)
@@ -319,7 +433,10 @@ def test_completion_from_the_release_through_kubectl(krew_installed, tmp_path):
         assert result.stdout.splitlines()[0].split("\t")[0] == "create", (way, result.stdout)
         assert result.stdout.splitlines()[-1] == ":4"
         flags = run([KUBECTL, "__complete", "usercert", "create", "--key-t"], env, cwd=tmp_path)
-        assert [line.split("\t")[0] for line in flags.stdout.splitlines()] == ["--key-type", ":4"], way
+        assert [line.split("\t")[0] for line in flags.stdout.splitlines()] == [
+            "--key-type",
+            ":4",
+        ], way
     helper.unlink()
 
 
@@ -332,7 +449,9 @@ def test_zipapp_unpacks_once_into_the_cache_and_runs_without_it(krew_installed):
     # Nowhere to unpack (a read-only or missing home): it runs from the zip itself.
     no_cache = dict(env, XDG_CACHE_HOME="/dev/null/cache")
     result = run([KUBECTL, "usercert", "--version"], no_cache)
-    assert (result.returncode, result.stdout.strip()) == (0, f"kubectl usercert {__version__}"), result.stderr
+    assert (result.returncode, result.stdout.strip()) == (0, f"kubectl usercert {__version__}"), (
+        result.stderr
+    )
 
 
 # The zipapp's cache: used only where nobody else could have changed it
@@ -366,9 +485,15 @@ OTHER_UID = 12345
 def run_zipapp(installed, cache_home, *args, env=None, umask=None, python="python3"):
     """The krew-installed zipapp through HARNESS, with XDG_CACHE_HOME=cache_home: (result, report)."""
     environment = dict(installed["env"], XDG_CACHE_HOME=str(cache_home), **(env or {}))
-    result = subprocess.run([python, "-c", HARNESS, str(installed["store"] / "kubectl-usercert"), *args],
-                            env=environment, capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=300,
-                            umask=-1 if umask is None else umask)  # set in the child, no Python code run there
+    result = subprocess.run(
+        [python, "-c", HARNESS, str(installed["store"] / "kubectl-usercert"), *args],
+        env=environment,
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+        timeout=300,
+        umask=-1 if umask is None else umask,
+    )  # set in the child, no Python code run there
     assert "HARNESS " in result.stderr, result.stderr
     return result, ast.literal_eval(result.stderr.rsplit("HARNESS ", 1)[1].strip())
 
@@ -387,7 +512,11 @@ def tree(folder):
         for name in [""] + dirs + files:
             info = os.lstat(os.path.join(path, name))
             found[os.path.relpath(os.path.join(path, name), folder)] = (
-                info.st_mode, info.st_uid, info.st_size, info.st_mtime_ns)
+                info.st_mode,
+                info.st_uid,
+                info.st_size,
+                info.st_mtime_ns,
+            )
     return found
 
 
@@ -403,17 +532,19 @@ def test_later_runs_use_the_compiled_cache_even_without_bytecode_writing(krew_in
     first, report = run_zipapp(krew_installed, cache_home, "--version")
     assert_genuine(first, report)
     folder = build_folder(cache_home)
-    assert report["cli"] == str(folder / "kubectl_usercert" / "cli.py")
+    assert report["cli"] == str(folder / "kubectl_usercert" / "cli" / "__init__.py")
     tag = folder.name.split("-", 2)[2]  # VERSION-DIGEST-TAG
-    assert (folder / "kubectl_usercert" / "__pycache__" / f"cli.{tag}.pyc").is_file()
+    assert (folder / "kubectl_usercert" / "cli" / "__pycache__" / f"__init__.{tag}.pyc").is_file()
     before = tree(folder)
     for env in ({}, {"PYTHONDONTWRITEBYTECODE": "1"}):
         for args in (["--version"], ["--help"]):
             result, report = run_zipapp(krew_installed, cache_home, *args, env=env)
             assert result.returncode == 0 and "warning" not in result.stderr, result.stderr
-            assert report["cli"] == str(folder / "kubectl_usercert" / "cli.py")
+            assert report["cli"] == str(folder / "kubectl_usercert" / "cli" / "__init__.py")
             # every module came from its bytecode: nothing of ours was compiled
-            assert not [f for f in report["compiled"] if f.startswith(str(folder)) or PAYLOAD in f], report
+            assert not [
+                f for f in report["compiled"] if f.startswith(str(folder)) or PAYLOAD in f
+            ], report
     after = tree(folder)
     after["."] = before["."]  # the folder's mtime marks the build as in use
     assert after == before
@@ -425,15 +556,21 @@ def test_the_cache_is_private_whatever_the_umask(krew_installed, tmp_path):
     assert_genuine(result, report)
     for name, (mode, uid, _, _) in tree(cache_home).items():
         assert uid == os.geteuid(), name
-        assert (stat.S_IMODE(mode) == 0o700) if stat.S_ISDIR(mode) else (stat.S_ISREG(mode) and stat.S_IMODE(mode) == 0o600), (name, oct(mode))
+        assert (
+            (stat.S_IMODE(mode) == 0o700)
+            if stat.S_ISDIR(mode)
+            else (stat.S_ISREG(mode) and stat.S_IMODE(mode) == 0o600)
+        ), (name, oct(mode))
 
 
-@pytest.mark.parametrize("how", ["source, bytecode removed", "source and its bytecode", "bytecode only"])
+@pytest.mark.parametrize(
+    "how", ["source, bytecode removed", "source and its bytecode", "bytecode only"]
+)
 def test_a_tampered_cache_is_not_run(krew_installed, first_run_cache, how):
     cache_home = first_run_cache
     folder = build_folder(cache_home)
-    cli = folder / "kubectl_usercert" / "cli.py"
-    [pyc] = (folder / "kubectl_usercert" / "__pycache__").glob("cli.*.pyc")
+    cli = folder / "kubectl_usercert" / "cli" / "__init__.py"
+    [pyc] = (folder / "kubectl_usercert" / "cli" / "__pycache__").glob("__init__.*.pyc")
     if how != "bytecode only":
         cli.write_text(TAMPERED_CLI)
     if how == "source, bytecode removed":
@@ -441,15 +578,25 @@ def test_a_tampered_cache_is_not_run(krew_installed, first_run_cache, how):
     else:  # bytecode compiled from the tampered source, by the Python that runs the zipapp
         source = folder / "tampered.py"
         source.write_text(TAMPERED_CLI)
-        compiled = run(["python3", "-c", "import py_compile, sys; py_compile.compile(sys.argv[1], sys.argv[2], "
-                        "invalidation_mode=py_compile.PycInvalidationMode.CHECKED_HASH, doraise=True)",
-                        source, pyc], krew_installed["env"])
+        compiled = run(
+            [
+                "python3",
+                "-c",
+                "import py_compile, sys; py_compile.compile(sys.argv[1], sys.argv[2], "
+                "invalidation_mode=py_compile.PycInvalidationMode.CHECKED_HASH, doraise=True)",
+                source,
+                pyc,
+            ],
+            krew_installed["env"],
+        )
         assert compiled.returncode == 0, compiled.stderr
         source.unlink()
     result, report = run_zipapp(krew_installed, cache_home, "--version")
     assert_genuine(result, report)
     assert "warning:" in result.stderr and "/kubectl_usercert/" in result.stderr, result.stderr
-    result, report = run_zipapp(krew_installed, cache_home, "__complete", "cr")  # the completion helper
+    result, report = run_zipapp(
+        krew_installed, cache_home, "__complete", "cr"
+    )  # the completion helper
     assert_genuine(result, report, version=False)
     completion = result.stdout.splitlines()
     assert completion[0].split("\t")[0] == "create" and completion[-1] == ":4"
@@ -469,7 +616,7 @@ def test_a_file_copied_with_the_same_bytes_is_still_used(krew_installed, first_r
     # its inode and ctime are new, its sha256 is the one recorded: not a tampered file
     cache_home = first_run_cache
     folder = build_folder(cache_home)
-    [pyc] = (folder / "kubectl_usercert" / "__pycache__").glob("cli.*.pyc")
+    [pyc] = (folder / "kubectl_usercert" / "cli" / "__pycache__").glob("__init__.*.pyc")
     data = pyc.read_bytes()
     pyc.unlink()
     pyc.write_bytes(data)
@@ -477,43 +624,50 @@ def test_a_file_copied_with_the_same_bytes_is_still_used(krew_installed, first_r
     result, report = run_zipapp(krew_installed, cache_home, "--version")
     assert_genuine(result, report)
     assert "warning" not in result.stderr
-    assert report["cli"] == str(folder / "kubectl_usercert" / "cli.py")
+    assert report["cli"] == str(folder / "kubectl_usercert" / "cli" / "__init__.py")
     assert not [f for f in report["compiled"] if f.startswith(str(folder))]
 
 
 def test_a_planted_build_folder_is_not_run(krew_installed, tmp_path):
-    """A folder with this build's name made before the first run, holding a tampered cli.py
+    """A folder with this build's name made before the first run, holding a tampered cli/__init__.py
     (here by this user; anyone else's is refused by ownership)."""
     boot = zipfile.ZipFile(krew_installed["store"] / "kubectl-usercert").read(BOOT + ".py").decode()
     build_id = re.search(r'^BUILD_ID = "([^"]+)"', boot, re.M).group(1)
-    tag = run(["python3", "-c", "import sys; print(sys.implementation.cache_tag)"], krew_installed["env"]).stdout.strip()
+    tag = run(
+        ["python3", "-c", "import sys; print(sys.implementation.cache_tag)"], krew_installed["env"]
+    ).stdout.strip()
     planted = tmp_path / "cache" / "kubectl-usercert" / "zipapp" / f"{build_id}-{tag}"
-    (planted / "kubectl_usercert").mkdir(parents=True)
+    (planted / "kubectl_usercert" / "cli").mkdir(parents=True)
     for folder in (planted, *planted.parents):
         if folder == tmp_path:
             break
         folder.chmod(0o700)
     (planted / "kubectl_usercert" / "__init__.py").write_text(f'__version__ = "{MARKER}"\n')
-    (planted / "kubectl_usercert" / "cli.py").write_text(TAMPERED_CLI)
+    (planted / "kubectl_usercert" / "cli" / "__init__.py").write_text(TAMPERED_CLI)
     result, report = run_zipapp(krew_installed, tmp_path / "cache", "--version")
     assert_genuine(result, report)
     # it was ours and no run could have used it: replaced by a real one, used from then on
     result, report = run_zipapp(krew_installed, tmp_path / "cache", "--version")
     assert_genuine(result, report)
-    assert report["cli"] == str(planted / "kubectl_usercert" / "cli.py")
+    assert report["cli"] == str(planted / "kubectl_usercert" / "cli" / "__init__.py")
 
 
-needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="needs root, to give a folder to another user")
+needs_root = pytest.mark.skipif(
+    os.geteuid() != 0, reason="needs root, to give a folder to another user"
+)
 
 
 @needs_root
-def test_a_cache_owned_by_another_user_is_neither_used_nor_written(krew_installed, first_run_cache,
-                                                                   tmp_path):
+def test_a_cache_owned_by_another_user_is_neither_used_nor_written(
+    krew_installed, first_run_cache, tmp_path
+):
     """Root with another user's XDG_CACHE_HOME (`sudo -E`): that user could have put anything there."""
     cache_home = first_run_cache  # a complete cache...
     folder = build_folder(cache_home)
-    (folder / "kubectl_usercert" / "cli.py").write_text(TAMPERED_CLI)  # ...then changed
-    for pyc in (folder / "kubectl_usercert" / "__pycache__").glob("cli.*.pyc"):
+    (folder / "kubectl_usercert" / "cli" / "__init__.py").write_text(
+        TAMPERED_CLI
+    )  # ...then changed
+    for pyc in (folder / "kubectl_usercert" / "cli" / "__pycache__").glob("__init__.*.pyc"):
         pyc.unlink()
     subprocess.run(["chown", "-R", str(OTHER_UID), str(cache_home)], check=True)
     before = tree(cache_home)
@@ -537,7 +691,9 @@ def test_under_sudo_nothing_is_written_into_another_users_home(krew_installed, t
     os.chown(home, OTHER_UID, OTHER_UID)
     env = dict(krew_installed["env"], HOME=str(home))
     env.pop("XDG_CACHE_HOME", None)
-    result = run(["python3", "-c", HARNESS, krew_installed["store"] / "kubectl-usercert", "--version"], env)
+    result = run(
+        ["python3", "-c", HARNESS, krew_installed["store"] / "kubectl-usercert", "--version"], env
+    )
     assert_genuine(result, None)
     assert list(home.iterdir()) == []
 
@@ -547,7 +703,9 @@ def test_a_world_writable_cache_folder_is_refused_and_left_alone(krew_installed,
     """As made by `mkdir` under umask 000: anyone could swap what is inside."""
     cache_home = tmp_path / "cache"
     cache_home.mkdir(mode=0o700)
-    open_folder = cache_home if where == "cache root" else cache_home / "kubectl-usercert" / "zipapp"
+    open_folder = (
+        cache_home if where == "cache root" else cache_home / "kubectl-usercert" / "zipapp"
+    )
     open_folder.mkdir(parents=True, exist_ok=True)
     open_folder.chmod(0o777)
     before = tree(cache_home)
@@ -574,11 +732,16 @@ def installed_pythons():
     """One interpreter per Python version from 3.9 on found here (pyenv's, /usr's): version -> path."""
     pyenv = os.environ.get("PYENV_ROOT") or os.path.expanduser("~/.pyenv")
     candidates = sorted(glob.glob(os.path.join(pyenv, "versions", "3.*", "bin", "python3")))
-    candidates += sorted(glob.glob("/usr/bin/python3.*[0-9]") + glob.glob("/usr/local/bin/python3.*[0-9]"))
+    candidates += sorted(
+        glob.glob("/usr/bin/python3.*[0-9]") + glob.glob("/usr/local/bin/python3.*[0-9]")
+    )
     found = {}
     for path in candidates:
-        said = subprocess.run([path, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
-                              capture_output=True, text=True)
+        said = subprocess.run(
+            [path, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
+            capture_output=True,
+            text=True,
+        )
         if said.returncode == 0 and tuple(map(int, said.stdout.split("."))) >= (3, 9):
             found.setdefault(said.stdout.strip(), path)
     return found
@@ -596,7 +759,9 @@ def each_python_version_gets_its_own_bytecode(tmp_path, release, pythons, enviro
             result, report = run_zipapp(installed, cache_home, "--version", python=python)
             assert_genuine(result, report)
             assert "/kubectl-usercert/zipapp/" in report["cli"], (version, report)
-    folders = sorted(p.name.rsplit("-", 1)[-1] for p in (cache_home / "kubectl-usercert" / "zipapp").iterdir())
+    folders = sorted(
+        p.name.rsplit("-", 1)[-1] for p in (cache_home / "kubectl-usercert" / "zipapp").iterdir()
+    )
     assert folders == sorted("%d%d" % tuple(map(int, v.split("."))) for v in pythons)
 
 
@@ -607,11 +772,21 @@ def test_each_python_version_gets_its_own_bytecode(ahead):
 def localedef_command(folder):
     """localedef building de_DE.UTF-8 into folder/locales (run in the background like the build)."""
     (folder / "locales").mkdir()
-    return [shutil.which("localedef"), "-i", "de_DE", "-f", "UTF-8", folder / "locales" / "de_DE.UTF-8"]
+    return [
+        shutil.which("localedef"),
+        "-i",
+        "de_DE",
+        "-f",
+        "UTF-8",
+        folder / "locales" / "de_DE.UTF-8",
+    ]
 
 
-GERMAN_LOCALE = (Background("locales", localedef_command, needed_by="german_locale")
-                 if shutil.which("localedef") and os.path.isdir("/usr/share/i18n/locales") else None)
+GERMAN_LOCALE = (
+    Background("locales", localedef_command, needed_by="german_locale")
+    if shutil.which("localedef") and os.path.isdir("/usr/share/i18n/locales")
+    else None
+)
 
 
 @pytest.fixture(scope="module")
@@ -640,17 +815,35 @@ def test_zipapp_runs_under_a_non_english_locale(krew_installed, german_locale, c
 
 
 KREW_API_VERSION = "krew.googlecontainertools.github.com/v1alpha2"
-WINDOWS_FORBIDDEN = {"CON", "PRN", "AUX", "NUL", *("COM%d" % i for i in range(1, 10)),
-                     *("LPT%d" % i for i in range(1, 10))}
+WINDOWS_FORBIDDEN = {
+    "CON",
+    "PRN",
+    "AUX",
+    "NUL",
+    *("COM%d" % i for i in range(1, 10)),
+    *("LPT%d" % i for i in range(1, 10)),
+}
 # k8s.io/apimachinery/pkg/util/version.ParseSemantic (krew's semver.Parse also wants the "v")
-SEMVER = re.compile(r"^v(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)"
-                    r"(-[0-9A-Za-z-]+(\.[0-9A-Za-z-]+)*)?(\+[0-9A-Za-z-]+(\.[0-9A-Za-z-]+)*)?$")
+SEMVER = re.compile(
+    r"^v(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)"
+    r"(-[0-9A-Za-z-]+(\.[0-9A-Za-z-]+)*)?(\+[0-9A-Za-z-]+(\.[0-9A-Za-z-]+)*)?$"
+)
 # <os, arch> pairs krew installs on (cmd/validate-krew-manifest allPlatforms, with today's arm64s)
 # krew-index review: `kubectl krew search` shows this much of a shortDescription
 SHORT_DESCRIPTION_LIMIT = 50
-KREW_PLATFORMS = [("windows", "386"), ("windows", "amd64"), ("windows", "arm64"), ("linux", "386"),
-                  ("linux", "amd64"), ("linux", "arm"), ("linux", "arm64"), ("linux", "ppc64le"),
-                  ("darwin", "386"), ("darwin", "amd64"), ("darwin", "arm64")]
+KREW_PLATFORMS = [
+    ("windows", "386"),
+    ("windows", "amd64"),
+    ("windows", "arm64"),
+    ("linux", "386"),
+    ("linux", "amd64"),
+    ("linux", "arm"),
+    ("linux", "arm64"),
+    ("linux", "ppc64le"),
+    ("darwin", "386"),
+    ("darwin", "amd64"),
+    ("darwin", "arm64"),
+]
 
 
 def selector_matches(selector, labels):
@@ -700,7 +893,7 @@ def krew_errors(file_name, manifest):
     errors = []
     if not file_name.endswith(".yaml"):
         errors.append("manifest extension must be .yaml")
-    name = file_name[:-len(".yaml")]
+    name = file_name[: -len(".yaml")]
     if manifest.get("apiVersion") != KREW_API_VERSION:
         errors.append(f"apiVersion {manifest.get('apiVersion')!r}")
     if manifest.get("kind") != "Plugin":
@@ -716,7 +909,9 @@ def krew_errors(file_name, manifest):
     if "\r" in short or "\n" in short:
         errors.append("should not have line breaks in short description")
     if len(short) > SHORT_DESCRIPTION_LIMIT:
-        errors.append(f"shortDescription longer than {SHORT_DESCRIPTION_LIMIT} characters (krew search cuts it)")
+        errors.append(
+            f"shortDescription longer than {SHORT_DESCRIPTION_LIMIT} characters (krew search cuts it)"
+        )
     for field, limit in (("shortDescription", 70), ("description", 80), ("caveats", 80)):
         for line in (spec.get(field) or "").split("\n"):  # validateLineLength (a warning in krew)
             if len(line) > limit and " " in line.strip():
@@ -752,13 +947,20 @@ def krew_errors(file_name, manifest):
                 if not operation.get("from") or not operation.get("to"):
                     errors.append(f"{where}: `from` and `to` have to be set")
         selector_problems = selector_errors(platform.get("selector"))
-        errors += [f"{where}: invalid platform selector: {problem}" for problem in selector_problems]
-        if not selector_problems and not any(selector_matches(platform["selector"], {"os": o, "arch": a})
-                                             for o, a in KREW_PLATFORMS):
+        errors += [
+            f"{where}: invalid platform selector: {problem}" for problem in selector_problems
+        ]
+        if not selector_problems and not any(
+            selector_matches(platform["selector"], {"os": o, "arch": a}) for o, a in KREW_PLATFORMS
+        ):
             errors.append(f"{where}: selector matches no supported platform")
     for os_name, arch in KREW_PLATFORMS:
-        matching = [i for i, p in enumerate(platforms) if not selector_errors(p.get("selector"))
-                    and selector_matches(p["selector"], {"os": os_name, "arch": arch})]
+        matching = [
+            i
+            for i, p in enumerate(platforms)
+            if not selector_errors(p.get("selector"))
+            and selector_matches(p["selector"], {"os": os_name, "arch": arch})
+        ]
         if len(matching) > 1:
             errors.append(f"platforms {matching} overlap on {os_name}/{arch}")
     return errors
@@ -771,9 +973,13 @@ def project_errors(manifest):
     if len(platforms) != 1:
         return [f"exactly one platform wanted, not {len(platforms)}"]
     selector = platforms[0].get("selector") or {}
-    keys = list(selector.get("matchLabels") or {}) + [e.get("key") for e in selector.get("matchExpressions") or []]
+    keys = list(selector.get("matchLabels") or {}) + [
+        e.get("key") for e in selector.get("matchExpressions") or []
+    ]
     errors = ["the platform selects an arch" for key in keys if key == "arch"]
-    if selector != {"matchExpressions": [{"key": "os", "operator": "In", "values": ["darwin", "linux"]}]}:
+    if selector != {
+        "matchExpressions": [{"key": "os", "operator": "In", "values": ["darwin", "linux"]}]
+    }:
         errors.append(f"the platform should select os In [darwin, linux], not {selector}")
     return errors
 
@@ -792,17 +998,37 @@ def test_manifest_has_one_platform_for_every_architecture(release):
     _, manifest = load_manifest(release)
     assert project_errors(manifest) == []
     # krew_install() finds it wherever krew runs on linux or darwin, and nowhere else
-    for os_name, arch in [("linux", "amd64"), ("linux", "arm64"), ("darwin", "arm64"), ("darwin", "amd64"),
-                          ("linux", "arm"), ("linux", "ppc64le")]:
+    for os_name, arch in [
+        ("linux", "amd64"),
+        ("linux", "arm64"),
+        ("darwin", "arm64"),
+        ("darwin", "amd64"),
+        ("linux", "arm"),
+        ("linux", "ppc64le"),
+    ]:
         assert krew_platform(manifest, os_name, arch) is manifest["spec"]["platforms"][0]
-    assert not [p for p in manifest["spec"]["platforms"] if selector_matches(p["selector"], {"os": "windows", "arch": "amd64"})]
+    assert not [
+        p
+        for p in manifest["spec"]["platforms"]
+        if selector_matches(p["selector"], {"os": "windows", "arch": "amd64"})
+    ]
 
 
 def test_caveats_say_what_must_be_on_path(release):
     _, manifest = load_manifest(release)
     caveats = manifest["spec"]["caveats"]
-    for needed in ("kubectl", "python3", "3.9 or newer", "openssl", "OpenSSL 1.1.1", "3.0.x (3.0.2 included)",
-                   "3.x", "LibreSSL", "3.3.6 or later", "macOS"):
+    for needed in (
+        "kubectl",
+        "python3",
+        "3.9 or newer",
+        "openssl",
+        "OpenSSL 1.1.1",
+        "3.0.x (3.0.2 included)",
+        "3.x",
+        "LibreSSL",
+        "3.3.6 or later",
+        "macOS",
+    ):
         assert needed in caveats, needed
     lines = caveat_completion_lines(manifest)
     assert "${KREW_ROOT:-~/.krew}/bin/kubectl_complete-usercert" in lines
@@ -828,8 +1054,12 @@ def test_manifest_describes_this_release(release):
     _, manifest = load_manifest(release)
     assert manifest["metadata"]["name"] == "usercert"
     assert manifest["spec"]["version"] == TAG
-    covered = {(o, a) for o, a in KREW_PLATFORMS for p in manifest["spec"]["platforms"]
-               if selector_matches(p["selector"], {"os": o, "arch": a})}
+    covered = {
+        (o, a)
+        for o, a in KREW_PLATFORMS
+        for p in manifest["spec"]["platforms"]
+        if selector_matches(p["selector"], {"os": o, "arch": a})
+    }
     assert covered == {(o, a) for o, a in KREW_PLATFORMS if o in ("linux", "darwin")}
     digest = hashlib.sha256(archive.read_bytes()).hexdigest()
     members = archive_members(archive)
@@ -846,36 +1076,78 @@ def broken(manifest, change):
     return manifest
 
 
-@pytest.mark.parametrize("change, complaint", [
-    (lambda m: m["spec"].update(version=__version__), "failed to parse plugin version"),
-    (lambda m: m["spec"].update(shortDescription="two\nlines"), "line breaks"),
-    (lambda m: m["spec"].update(shortDescription="x" * (SHORT_DESCRIPTION_LIMIT + 1)), "longer than 50"),
-    (lambda m: m["metadata"].update(name="user cert"), "differs from the file name"),
-    (lambda m: m["spec"]["platforms"][0].update(sha256="A" * 64), "`sha256` value is not valid"),
-    (lambda m: m["spec"]["platforms"][0].pop("bin"), "`bin` has to be set"),
-    (lambda m: m["spec"]["platforms"][0].update(uri="https://example.com/plugin.exe"), "uri is not"),
-    (lambda m: m["spec"]["platforms"][0].update(selector={}), "empty selector"),
-    (lambda m: m["spec"]["platforms"][0].update(selector={"matchLabels": {"distro": "debian"}}), "not supported"),
-    (lambda m: m["spec"]["platforms"].append(dict(m["spec"]["platforms"][0], selector={"matchLabels": {"os": "linux"}})),
-     "overlap"),
-    (lambda m: m["spec"].update(platforms=[]), "should have a platform"),
-    (lambda m: m["spec"]["platforms"][0].update(files=[]), "`files` has to be unspecified or non-empty"),
-])
+@pytest.mark.parametrize(
+    "change, complaint",
+    [
+        (lambda m: m["spec"].update(version=__version__), "failed to parse plugin version"),
+        (lambda m: m["spec"].update(shortDescription="two\nlines"), "line breaks"),
+        (
+            lambda m: m["spec"].update(shortDescription="x" * (SHORT_DESCRIPTION_LIMIT + 1)),
+            "longer than 50",
+        ),
+        (lambda m: m["metadata"].update(name="user cert"), "differs from the file name"),
+        (
+            lambda m: m["spec"]["platforms"][0].update(sha256="A" * 64),
+            "`sha256` value is not valid",
+        ),
+        (lambda m: m["spec"]["platforms"][0].pop("bin"), "`bin` has to be set"),
+        (
+            lambda m: m["spec"]["platforms"][0].update(uri="https://example.com/plugin.exe"),
+            "uri is not",
+        ),
+        (lambda m: m["spec"]["platforms"][0].update(selector={}), "empty selector"),
+        (
+            lambda m: m["spec"]["platforms"][0].update(
+                selector={"matchLabels": {"distro": "debian"}}
+            ),
+            "not supported",
+        ),
+        (
+            lambda m: m["spec"]["platforms"].append(
+                dict(m["spec"]["platforms"][0], selector={"matchLabels": {"os": "linux"}})
+            ),
+            "overlap",
+        ),
+        (lambda m: m["spec"].update(platforms=[]), "should have a platform"),
+        (
+            lambda m: m["spec"]["platforms"][0].update(files=[]),
+            "`files` has to be unspecified or non-empty",
+        ),
+    ],
+)
 def test_the_validation_catches_what_krew_refuses(release, change, complaint):
     file_name, manifest = load_manifest(release)
     errors = krew_errors(file_name, broken(manifest, change))
     assert any(complaint in error for error in errors), errors
 
 
-@pytest.mark.parametrize("change, complaint", [
-    (lambda m: m["spec"]["platforms"].append(dict(m["spec"]["platforms"][0], selector={"matchLabels": {"os": "windows"}})),
-     "exactly one platform"),
-    (lambda m: m["spec"]["platforms"][0]["selector"]["matchExpressions"].append(
-        {"key": "arch", "operator": "In", "values": ["amd64", "arm64"]}), "selects an arch"),
-    (lambda m: m["spec"]["platforms"][0].update(selector={"matchLabels": {"os": "linux", "arch": "amd64"}}),
-     "selects an arch"),
-    (lambda m: m["spec"]["platforms"][0].update(selector={"matchLabels": {"os": "linux"}}), "os In [darwin, linux]"),
-])
+@pytest.mark.parametrize(
+    "change, complaint",
+    [
+        (
+            lambda m: m["spec"]["platforms"].append(
+                dict(m["spec"]["platforms"][0], selector={"matchLabels": {"os": "windows"}})
+            ),
+            "exactly one platform",
+        ),
+        (
+            lambda m: m["spec"]["platforms"][0]["selector"]["matchExpressions"].append(
+                {"key": "arch", "operator": "In", "values": ["amd64", "arm64"]}
+            ),
+            "selects an arch",
+        ),
+        (
+            lambda m: m["spec"]["platforms"][0].update(
+                selector={"matchLabels": {"os": "linux", "arch": "amd64"}}
+            ),
+            "selects an arch",
+        ),
+        (
+            lambda m: m["spec"]["platforms"][0].update(selector={"matchLabels": {"os": "linux"}}),
+            "os In [darwin, linux]",
+        ),
+    ],
+)
 def test_the_project_rules_catch_an_arch_bound_manifest(release, change, complaint):
     _, manifest = load_manifest(release)
     errors = project_errors(broken(manifest, change))

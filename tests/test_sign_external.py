@@ -15,19 +15,42 @@ from helpers import SERVER, run_here, tree
 def user_request(directory, cn, orgs, extra=()):
     """What a user does on their own machine: a key and a CSR (made with cryptography, not this tool)."""
     key = ec.generate_private_key(ec.SECP256R1())
-    names = [x509.NameAttribute(NameOID.ORGANIZATION_NAME, o) for o in orgs] + list(extra) + \
-        [x509.NameAttribute(NameOID.COMMON_NAME, cn)]
-    csr = x509.CertificateSigningRequestBuilder().subject_name(x509.Name(names)).sign(key, hashes.SHA256())
+    names = (
+        [x509.NameAttribute(NameOID.ORGANIZATION_NAME, o) for o in orgs]
+        + list(extra)
+        + [x509.NameAttribute(NameOID.COMMON_NAME, cn)]
+    )
+    csr = (
+        x509.CertificateSigningRequestBuilder()
+        .subject_name(x509.Name(names))
+        .sign(key, hashes.SHA256())
+    )
     key_path, csr_path = directory / f"{cn}.key", directory / f"{cn}.csr"
-    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption()))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
     csr_path.write_bytes(csr.public_bytes(serialization.Encoding.PEM))
     return key_path, csr_path, key
 
 
 def sign(capsys, ca, csr_path, *args):
-    return run_here(capsys, "sign", "--csr", csr_path, *args, "--ca-cert", ca.cert_path, "--ca-key", ca.key_path,
-                    "--server", SERVER)
+    return run_here(
+        capsys,
+        "sign",
+        "--csr",
+        csr_path,
+        *args,
+        "--ca-cert",
+        ca.cert_path,
+        "--ca-key",
+        ca.key_path,
+        "--server",
+        SERVER,
+    )
 
 
 def test_round_trip_owner_adds_their_key(signing_ca, isolated, tmp_path, capsys):
@@ -37,26 +60,63 @@ def test_round_trip_owner_adds_their_key(signing_ca, isolated, tmp_path, capsys)
     record = json.loads(result.stdout)["status"]
     assert record["key"] is None and "set-credentials" in record["ownerInstructions"][0]
     folder = isolated / "clients/bob"
-    assert sorted(p.name for p in folder.iterdir()) == ["bob.crt", "kubeconfig"]  # no key, no CSR kept
+    assert sorted(p.name for p in folder.iterdir()) == [
+        "bob.crt",
+        "kubeconfig",
+    ]  # no key, no CSR kept
     config = (folder / "kubeconfig").read_text()
     assert "client-key" not in config
     cert = x509.load_pem_x509_certificate((folder / "bob.crt").read_bytes())
     assert cert.public_key() == key.public_key()
     cert.verify_directly_issued_by(signing_ca.cert)
     # The owner follows the printed instructions with real kubectl.
-    subprocess.run(["kubectl", "config", "set-credentials", "bob", "--kubeconfig", str(folder / "kubeconfig"),
-                    "--client-key", str(key_path), "--embed-certs"], check=True, capture_output=True)
-    view = subprocess.run(["kubectl", "config", "view", "--kubeconfig", str(folder / "kubeconfig"), "--raw",
-                           "-o", "json"], check=True, capture_output=True, text=True)
-    assert set(json.loads(view.stdout)["users"][0]["user"]) == {"client-certificate-data", "client-key-data"}
+    subprocess.run(
+        [
+            "kubectl",
+            "config",
+            "set-credentials",
+            "bob",
+            "--kubeconfig",
+            str(folder / "kubeconfig"),
+            "--client-key",
+            str(key_path),
+            "--embed-certs",
+        ],
+        check=True,
+        capture_output=True,
+    )
+    view = subprocess.run(
+        [
+            "kubectl",
+            "config",
+            "view",
+            "--kubeconfig",
+            str(folder / "kubeconfig"),
+            "--raw",
+            "-o",
+            "json",
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    assert set(json.loads(view.stdout)["users"][0]["user"]) == {
+        "client-certificate-data",
+        "client-key-data",
+    }
 
 
-@pytest.mark.parametrize("cn,orgs,user,groups", [
-    ("bob", ["dev", "system:masters-ish"], "bob", ["dev"]),  # a group the admin did not name
-    ("bob", ["dev"], "alice", ["dev"]),  # another user
-    ("bob", [], "bob", ["dev"]),  # a group missing
-])
-def test_subject_must_be_what_the_admin_names(signing_ca, isolated, tmp_path, cn, orgs, user, groups, capsys):
+@pytest.mark.parametrize(
+    "cn,orgs,user,groups",
+    [
+        ("bob", ["dev", "system:masters-ish"], "bob", ["dev"]),  # a group the admin did not name
+        ("bob", ["dev"], "alice", ["dev"]),  # another user
+        ("bob", [], "bob", ["dev"]),  # a group missing
+    ],
+)
+def test_subject_must_be_what_the_admin_names(
+    signing_ca, isolated, tmp_path, cn, orgs, user, groups, capsys
+):
     _, csr_path, _ = user_request(tmp_path, cn, orgs)
     group_args = [arg for group in groups for arg in ("-g", group)]
     result = sign(capsys, signing_ca, csr_path, "--user", user, *group_args)
@@ -73,7 +133,9 @@ def test_extra_subject_attributes_are_refused(signing_ca, isolated, tmp_path, ca
 
 def test_tampered_request_is_refused(signing_ca, isolated, tmp_path, capsys):
     _, csr_path, _ = user_request(tmp_path, "bob", ["dev"])
-    der = bytearray(x509.load_pem_x509_csr(csr_path.read_bytes()).public_bytes(serialization.Encoding.DER))
+    der = bytearray(
+        x509.load_pem_x509_csr(csr_path.read_bytes()).public_bytes(serialization.Encoding.DER)
+    )
     der[-3] ^= 0xFF  # inside the signature
     bad = tmp_path / "bad.csr"
     bad.write_bytes(bytes(der))
@@ -85,7 +147,9 @@ def test_tampered_request_is_refused(signing_ca, isolated, tmp_path, capsys):
 def test_der_request_is_accepted(signing_ca, isolated, tmp_path, capsys):
     _, csr_path, key = user_request(tmp_path, "bob", ["dev"])
     der = tmp_path / "bob.der"
-    der.write_bytes(x509.load_pem_x509_csr(csr_path.read_bytes()).public_bytes(serialization.Encoding.DER))
+    der.write_bytes(
+        x509.load_pem_x509_csr(csr_path.read_bytes()).public_bytes(serialization.Encoding.DER)
+    )
     result = sign(capsys, signing_ca, der, "--user", "bob", "-g", "dev")
     assert result.returncode == 0, result.stderr
     cert = x509.load_pem_x509_certificate((isolated / "clients/bob/bob.crt").read_bytes())
@@ -94,4 +158,6 @@ def test_der_request_is_accepted(signing_ca, isolated, tmp_path, capsys):
 
 def test_csr_switch_is_required(isolated, capsys):
     result = run_here(capsys, "sign", "--user", "bob")
-    assert result.returncode == 2 and 'error: required flag(s) "csr" not set' in result.stderr  # as cobra says it
+    assert (
+        result.returncode == 2 and 'error: required flag(s) "csr" not set' in result.stderr
+    )  # as cobra says it

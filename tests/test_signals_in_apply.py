@@ -31,8 +31,14 @@ users: [{name: u, user: {token: t}}]
 
 
 def start(*args, env):
-    return subprocess.Popen([sys.executable, str(LAUNCHER), *map(str, args)], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True, env=env)
+    return subprocess.Popen(
+        [sys.executable, str(LAUNCHER), *map(str, args)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+        text=True,
+        env=env,
+    )
 
 
 def wait_for(found, what, timeout=60):
@@ -86,19 +92,33 @@ esac
 
 
 @pytest.mark.parametrize("hang_on,written", [("*clusterroles.rbac*", []), ('*" apply "*', ["bob"])])
-def test_sigterm_stops_a_hanging_kubectl_in_apply_at_once(signing_ca, isolated, tmp_path, hang_on, written):
+def test_sigterm_stops_a_hanging_kubectl_in_apply_at_once(
+    signing_ca, isolated, tmp_path, hang_on, written
+):
     Path("admin.conf").write_text(ADMIN)
     Path("team.yaml").write_text(ROSTER.format(defaults="{keyType: ecdsa, clusterRoles: [view]}"))
     env = fake_kubectl(tmp_path, hang_on)
     # one user at a time: bob is written and hangs binding, carol waits and never starts
-    process = start("apply", "-f", "team.yaml", "--kubeconfig", "admin.conf", *ca_args(signing_ca), "-j", "1",
-                    env=env)
+    process = start(
+        "apply",
+        "-f",
+        "team.yaml",
+        "--kubeconfig",
+        "admin.conf",
+        *ca_args(signing_ca),
+        "-j",
+        "1",
+        env=env,
+    )
     wait_for((tmp_path / "hanging").exists, "kubectl hanging")
     code, err = stopped_within(process)
     assert code == 143, err
     assert gone(int((tmp_path / "hanging").read_text())), "the hanging kubectl was left running"
     if written:  # the bindings hung after the credentials were written: the message says so
-        assert "interrupted (SIGTERM) after it wrote clients/bob" in err and "nothing was written" not in err
+        assert (
+            "interrupted (SIGTERM) after it wrote clients/bob" in err
+            and "nothing was written" not in err
+        )
         assert sorted(e["user"] for e in ledger_lines()) == written
     else:
         assert "interrupted (SIGTERM): nothing was written" in err
@@ -108,8 +128,17 @@ def test_sigterm_stops_a_hanging_kubectl_in_apply_at_once(signing_ca, isolated, 
 
 def test_sigterm_stops_rsa_8192_keys_in_apply_at_once(signing_ca, isolated):
     Path("team.yaml").write_text(ROSTER.format(defaults="{keyType: rsa, keySize: 8192}"))
-    process = start("apply", "-f", "team.yaml", "--server", SERVER, *ca_args(signing_ca), "-j", "2",
-                    env=dict(os.environ))
+    process = start(
+        "apply",
+        "-f",
+        "team.yaml",
+        "--server",
+        SERVER,
+        *ca_args(signing_ca),
+        "-j",
+        "2",
+        env=dict(os.environ),
+    )
     wait_for(lambda: len(list(Path("clients").glob(".*.tmp"))) == 2, "both keys being made")
     openssls = _children_named(process.pid, "openssl")
     code, err = stopped_within(process)
@@ -134,9 +163,13 @@ def _children_named(parent, name):
 def test_an_interrupted_demo_removes_its_throwaway_ca(isolated, tmp_path):
     scratch = tmp_path / "tmp"
     scratch.mkdir()
-    real = subprocess.run(["sh", "-c", "command -v openssl"], capture_output=True, text=True).stdout.strip()
+    real = subprocess.run(
+        ["sh", "-c", "command -v openssl"], capture_output=True, text=True
+    ).stdout.strip()
     slow = tmp_path / "slow-openssl"  # the CA's key is written, then its certificate takes for ever
-    slow.write_text(f'#!/bin/sh\ncase "$*" in *-x509*) exec sleep 120 ;; esac\nexec "{real}" "$@"\n')
+    slow.write_text(
+        f'#!/bin/sh\ncase "$*" in *-x509*) exec sleep 120 ;; esac\nexec "{real}" "$@"\n'
+    )
     slow.chmod(0o755)
     env = dict(os.environ, TMPDIR=str(scratch), USERCERT_OPENSSL=str(slow))
     for signum in (signal.SIGTERM, signal.SIGINT):

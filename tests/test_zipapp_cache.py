@@ -20,7 +20,9 @@ import small_zipapp
 from small_zipapp import PROBE
 
 BOOT = "_kubectl_usercert_zipapp"
-RUNTIME, UNPACKING, ZIP_IMPORT = (BOOT + suffix for suffix in ("_runtime", "_unpacking", "_zip_import"))
+RUNTIME, UNPACKING, ZIP_IMPORT = (
+    BOOT + suffix for suffix in ("_runtime", "_unpacking", "_zip_import")
+)
 PAYLOAD = BOOT + ".zip"
 TAMPERED = b'WHERE = "tampered!!"\n'  # as long as PROBE's __init__.py: only the stamp can tell
 
@@ -67,7 +69,10 @@ def import_probe(zipapp):
 
 
 def modes(folder):
-    return {str(path.relative_to(folder)): stat.S_IMODE(path.lstat().st_mode) for path in [folder, *folder.rglob("*")]}
+    return {
+        str(path.relative_to(folder)): stat.S_IMODE(path.lstat().st_mode)
+        for path in [folder, *folder.rglob("*")]
+    }
 
 
 def test_the_first_run_unpacks_a_private_sealed_copy_whatever_the_umask(zipapp, tmp_path):
@@ -77,12 +82,20 @@ def test_the_first_run_unpacks_a_private_sealed_copy_whatever_the_umask(zipapp, 
         target, seal = unpacked(zipapp)
     finally:
         os.umask(old)
-    assert target == tmp_path / "cache" / "kubectl-usercert" / "zipapp" / f"{boot.BUILD_ID}-{boot.TAG}"
+    assert (
+        target == tmp_path / "cache" / "kubectl-usercert" / "zipapp" / f"{boot.BUILD_ID}-{boot.TAG}"
+    )
     assert boot.BUILD_ID == "0.0.0-" + boot.MANIFEST_SHA256[:16]
     for name, mode in modes(tmp_path / "cache").items():
         assert mode == (0o700 if (tmp_path / "cache" / name).is_dir() else 0o600), name
-    assert (seal["build"], seal["manifest"], seal["magic"]) == (boot.BUILD_ID, boot.MANIFEST_SHA256, boot.MAGIC_NUMBER)
-    assert set(seal["files"]) == {str(p.relative_to(target)) for p in target.rglob("*") if p.is_file()} - {boot.SEAL}
+    assert (seal["build"], seal["manifest"], seal["magic"]) == (
+        boot.BUILD_ID,
+        boot.MANIFEST_SHA256,
+        boot.MAGIC_NUMBER,
+    )
+    assert set(seal["files"]) == {
+        str(p.relative_to(target)) for p in target.rglob("*") if p.is_file()
+    } - {boot.SEAL}
     assert seal["data"] == ["zipapp_probe/data.txt"]
     assert f"zipapp_probe/__pycache__/__init__.{boot.TAG}.pyc" in seal["files"]
     assert [p.name for p in target.parent.iterdir()] == [target.name]  # no staging folder left
@@ -110,14 +123,18 @@ def test_a_changed_file_in_the_cache_is_not_run(zipapp, capsys, how):
         code = compile(TAMPERED, str(source), "exec")
         pyc.write_bytes(pyc.read_bytes()[:16] + marshal.dumps(code))
     else:
-        (target / "elsewhere.py").write_bytes(PROBE["zipapp_probe/__init__.py"])  # the same bytes, even
+        (target / "elsewhere.py").write_bytes(
+            PROBE["zipapp_probe/__init__.py"]
+        )  # the same bytes, even
         pyc.unlink()
         source.unlink()
         source.symlink_to(target / "elsewhere.py")
     probe, sub = import_probe(zipapp)
     assert probe.WHERE == "the build"  # the zip's copy
     assert sub.__file__ == str(target / "zipapp_probe" / "sub.py")  # the rest still from the cache
-    assert "is not what kubectl-usercert unpacked; using the zipapp's copy" in capsys.readouterr().err
+    assert (
+        "is not what kubectl-usercert unpacked; using the zipapp's copy" in capsys.readouterr().err
+    )
 
 
 def test_a_file_copied_with_the_same_bytes_is_still_used(zipapp, capsys):
@@ -125,7 +142,9 @@ def test_a_file_copied_with_the_same_bytes_is_still_used(zipapp, capsys):
     [pyc] = (target / "zipapp_probe" / "__pycache__").glob("__init__.*.pyc")
     data = pyc.read_bytes()
     pyc.unlink()
-    pyc.write_bytes(data)  # a new inode and ctime: the stamp differs, the sha256 is the recorded one
+    pyc.write_bytes(
+        data
+    )  # a new inode and ctime: the stamp differs, the sha256 is the recorded one
     pyc.chmod(0o600)
     _, runtime = zipapp
     probe, _ = import_probe(zipapp)
@@ -155,17 +174,39 @@ def elsewhere(path):
     path.symlink_to(str(path) + ".moved")
 
 
-@pytest.mark.parametrize("where, change", [
-    ("build", chmod(0o770)), ("build", chmod(0o702)), ("build", elsewhere), ("zipapp", chmod(0o777)),
-    ("zipapp", elsewhere), ("app", chmod(0o770)), ("root", chmod(0o757)), ("above", chmod(0o777)),
-], ids=["group-writable build folder", "world-writable build folder", "symlinked build folder",
-        "world-writable zipapp folder", "symlinked zipapp folder", "group-writable kubectl-usercert folder",
-        "world-writable cache root", "world-writable folder above the root"])
+@pytest.mark.parametrize(
+    "where, change",
+    [
+        ("build", chmod(0o770)),
+        ("build", chmod(0o702)),
+        ("build", elsewhere),
+        ("zipapp", chmod(0o777)),
+        ("zipapp", elsewhere),
+        ("app", chmod(0o770)),
+        ("root", chmod(0o757)),
+        ("above", chmod(0o777)),
+    ],
+    ids=[
+        "group-writable build folder",
+        "world-writable build folder",
+        "symlinked build folder",
+        "world-writable zipapp folder",
+        "symlinked zipapp folder",
+        "group-writable kubectl-usercert folder",
+        "world-writable cache root",
+        "world-writable folder above the root",
+    ],
+)
 def test_a_cache_others_could_change_is_not_opened(zipapp, tmp_path, where, change):
     boot, _ = zipapp
     target, _ = unpacked(zipapp)
-    folders = {"build": target, "zipapp": target.parent, "app": target.parent.parent, "root": tmp_path / "cache",
-               "above": tmp_path}
+    folders = {
+        "build": target,
+        "zipapp": target.parent,
+        "app": target.parent.parent,
+        "root": tmp_path / "cache",
+        "above": tmp_path,
+    }
     change(folders[where])
     try:
         assert boot.open_cache() is None
@@ -192,7 +233,9 @@ def test_a_build_folder_without_its_own_seal_is_not_opened(zipapp, seal):
         found["build"] = "0.0.0-0000000000000000"
     elif seal == "for another Python":
         found["magic"] = b"\0\0\r\n"
-    (target / boot.SEAL).write_bytes(b"no marshal data" if seal == "not one" else marshal.dumps(found))
+    (target / boot.SEAL).write_bytes(
+        b"no marshal data" if seal == "not one" else marshal.dumps(found)
+    )
     if seal == "missing":
         (target / boot.SEAL).unlink()
     assert boot.open_cache() is None
@@ -211,13 +254,21 @@ def test_a_planted_build_folder_is_replaced_by_a_real_one(zipapp, tmp_path):
     target, _ = unpacked(zipapp)
     assert target == planted
     probe, _ = import_probe(zipapp)
-    assert probe.WHERE == "the build" and probe.__file__ == str(planted / "zipapp_probe" / "__init__.py")
+    assert probe.WHERE == "the build" and probe.__file__ == str(
+        planted / "zipapp_probe" / "__init__.py"
+    )
 
 
 @pytest.mark.parametrize("where", ["cache root", "zipapp folder"])
-def test_nothing_is_unpacked_into_a_folder_others_can_write_and_it_is_left_alone(zipapp, tmp_path, where):
+def test_nothing_is_unpacked_into_a_folder_others_can_write_and_it_is_left_alone(
+    zipapp, tmp_path, where
+):
     _, runtime = zipapp
-    folder = tmp_path / "cache" if where == "cache root" else tmp_path / "cache" / "kubectl-usercert" / "zipapp"
+    folder = (
+        tmp_path / "cache"
+        if where == "cache root"
+        else tmp_path / "cache" / "kubectl-usercert" / "zipapp"
+    )
     folder.mkdir(parents=True)
     folder.chmod(0o777)
     before = modes(tmp_path / "cache")
@@ -245,17 +296,25 @@ def test_a_manifest_that_is_not_the_builds_unpacks_nothing(zipapp, tmp_path, mon
     boot, runtime = zipapp
     monkeypatch.setattr(boot, "MANIFEST_SHA256", "0" * 64)
     assert runtime.own_module(UNPACKING).unpack() is False
-    assert list((tmp_path / "cache" / "kubectl-usercert" / "zipapp").iterdir()) == []  # staging removed
+    assert (
+        list((tmp_path / "cache" / "kubectl-usercert" / "zipapp").iterdir()) == []
+    )  # staging removed
 
 
-@pytest.mark.parametrize("name", ["../escaped.py", "/tmp/escaped.py", "zipapp_probe//x.py", BOOT + ".seal"])
-def test_a_manifest_naming_a_file_outside_the_folder_unpacks_nothing(zipapp, tmp_path, monkeypatch, name):
+@pytest.mark.parametrize(
+    "name", ["../escaped.py", "/tmp/escaped.py", "zipapp_probe//x.py", BOOT + ".seal"]
+)
+def test_a_manifest_naming_a_file_outside_the_folder_unpacks_nothing(
+    zipapp, tmp_path, monkeypatch, name
+):
     import hashlib
 
     boot, runtime = zipapp
     unpacking = runtime.own_module(UNPACKING)
     manifest = f"{'0' * 64}  {name}\n".encode()
-    monkeypatch.setattr(runtime, "zip_data", lambda entry: manifest if entry == runtime.MANIFEST else b"")
+    monkeypatch.setattr(
+        runtime, "zip_data", lambda entry: manifest if entry == runtime.MANIFEST else b""
+    )
     monkeypatch.setattr(boot, "MANIFEST_SHA256", hashlib.sha256(manifest).hexdigest())
     assert unpacking.unpack() is False
     zipapp_folder = tmp_path / "cache" / "kubectl-usercert" / "zipapp"
@@ -266,13 +325,17 @@ def test_other_builds_unused_for_a_month_and_abandoned_staging_are_removed(zipap
     _, runtime = zipapp
     folder = tmp_path / "cache" / "kubectl-usercert" / "zipapp"
     folder.mkdir(parents=True, mode=0o700)
-    old, recent, abandoned, unpacking = (folder / name for name in ("0.0.1-old-tag", "0.0.2-recent-tag",
-                                                                    ".0.0.3-x.abc", ".0.0.4-x.def"))
+    old, recent, abandoned, unpacking = (
+        folder / name
+        for name in ("0.0.1-old-tag", "0.0.2-recent-tag", ".0.0.3-x.abc", ".0.0.4-x.def")
+    )
     for path, age in ((old, 31 * 86400), (recent, 29 * 86400), (abandoned, 7200), (unpacking, 60)):
         path.mkdir(mode=0o700)
         os.utime(path, (time.time() - age,) * 2)
     target, _ = unpacked(zipapp)
-    assert sorted(p.name for p in folder.iterdir()) == sorted([target.name, recent.name, unpacking.name])
+    assert sorted(p.name for p in folder.iterdir()) == sorted(
+        [target.name, recent.name, unpacking.name]
+    )
 
 
 def test_with_no_usable_cache_modules_come_from_the_zip(zipapp, app, monkeypatch):
@@ -282,4 +345,6 @@ def test_with_no_usable_cache_modules_come_from_the_zip(zipapp, app, monkeypatch
     probe, sub = import_probe(zipapp)
     assert (probe.WHERE, sub.WHERE) == ("the build", "the build, sub")
     assert sub.__file__ == os.path.join(app, PAYLOAD, "zipapp_probe", "sub.py")
-    assert sys.modules[ZIP_IMPORT].__file__ == os.path.join(app, PAYLOAD, ZIP_IMPORT + ".py")  # own_module's
+    assert sys.modules[ZIP_IMPORT].__file__ == os.path.join(
+        app, PAYLOAD, ZIP_IMPORT + ".py"
+    )  # own_module's

@@ -2,7 +2,9 @@
 plus a hint and exits with its code (the README tables them)."""
 
 EXIT_OK = 0
-EXIT_FAILED = 1  # the operation failed: openssl or kubectl failed, the cluster refused, a check failed
+EXIT_FAILED = (
+    1  # the operation failed: openssl or kubectl failed, the cluster refused, a check failed
+)
 EXIT_USAGE = 2  # bad input: a flag, a name, a file the user pointed at
 EXIT_EXISTS = 3  # the output exists already (use --force)
 EXIT_TOOL_MISSING = 4  # a required tool (openssl, kubectl) is missing or unsupported

@@ -7,17 +7,17 @@ stopped. Steps that must happen together (a user's folder moved into place and i
 run in a `critical()` section: a signal that arrives there waits until they are done.
 
 In apply, where threads work, a signal only marks the run cancelled (see cooperative); every
-child process is waited for in short steps (`communicate`), so the worker that started it sees
-the mark within a fraction of a second, stops the child and unwinds as an interrupt does: a
-hanging kubectl or an RSA-8192 key stops at once, not when it is done. A child started to undo
-something (inside `critical()`, such as withdrawing a CertificateSigningRequest) runs to its end.
+child process is waited for in steps of STEP (process.py), so the worker that started it sees
+the mark within a fraction of a second (`stops_here`), stops the child and unwinds as an
+interrupt does: a hanging kubectl or an RSA-8192 key stops at once, not when it is done. A child
+started to undo something (inside `critical()`, such as withdrawing a CertificateSigningRequest)
+runs to its end.
 
 The journal lists what the run changed for good (a folder written, a binding deleted), so the
 message after an interrupt says exactly that, and "nothing was written" only when it is true.
 """
 
 import signal
-import subprocess
 import threading
 import time
 from contextlib import contextmanager
@@ -93,26 +93,9 @@ def cancelled():
     return _state["cancelled"]
 
 
-def _stops_here():
+def stops_here():
     """Whether this thread's work stops for a cancel now (not while it undoes something)."""
-    return _state["cancelled"] and not getattr(_thread, "critical", 0)
-
-
-def communicate(process, stdin=None, timeout=None):
-    """process.communicate(stdin, timeout), looking at the cancel mark every STEP: Interrupted when a
-    signal cancelled a cooperative run (the caller stops the child, as for any interrupt). Outside
-    apply a signal raises Interrupted in the main thread by itself, so this is then communicate."""
-    deadline = None if timeout is None else time.monotonic() + timeout
-    while True:
-        step = STEP if deadline is None else max(0.0, min(STEP, deadline - time.monotonic()))
-        try:
-            return process.communicate(stdin, timeout=step)
-        except subprocess.TimeoutExpired:
-            if deadline is not None and time.monotonic() >= deadline:
-                raise
-        stdin = None  # sent once; a second communicate() takes no input (the rest is still written)
-        if _stops_here():
-            raise Interrupted(_state["cancelled"])
+    return bool(_state["cancelled"]) and not getattr(_thread, "critical", 0)
 
 
 def results(futures):

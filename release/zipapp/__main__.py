@@ -20,7 +20,9 @@ def load_boot(loader):
 
 if __name__ == "__main__":
     if sys.version_info < (3, 9):
-        sys.stderr.write("error: kubectl-usercert needs Python 3.9 or newer, python3 here is %d.%d\n"
-                         "hint: install a newer python3 and put it first on PATH\n" % sys.version_info[:2])
+        sys.stderr.write(
+            "error: kubectl-usercert needs Python 3.9 or newer, python3 here is %d.%d\n"
+            "hint: install a newer python3 and put it first on PATH\n" % sys.version_info[:2]
+        )
         sys.exit(1)
     load_boot(__loader__).run()

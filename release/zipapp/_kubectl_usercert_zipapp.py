@@ -57,8 +57,11 @@ def private(path, above=False):
     except OSError:
         return False
     if above:
-        return stat.S_ISDIR(info.st_mode) and info.st_uid in (0, os.geteuid()) and (
-            not info.st_mode & 0o022 or bool(info.st_mode & stat.S_ISVTX))
+        return (
+            stat.S_ISDIR(info.st_mode)
+            and info.st_uid in (0, os.geteuid())
+            and (not info.st_mode & 0o022 or bool(info.st_mode & stat.S_ISVTX))
+        )
     return stat.S_ISDIR(info.st_mode) and info.st_uid == os.geteuid() and not info.st_mode & 0o022
 
 
@@ -78,12 +81,21 @@ def open_cache():
     and the seal was written for this very build and Python; None otherwise."""
     target = folder()
     app = os.path.dirname(os.path.dirname(target))
-    if not (TAG and trusted(os.path.dirname(app)) and private(app)
-            and private(os.path.dirname(target)) and private(target)):
+    if not (
+        TAG
+        and trusted(os.path.dirname(app))
+        and private(app)
+        and private(os.path.dirname(target))
+        and private(target)
+    ):
         return None
     try:
         seal = marshal.loads(read(os.path.join(target, SEAL))[0])
-        if (seal["build"], seal["manifest"], seal["magic"]) == (BUILD_ID, MANIFEST_SHA256, MAGIC_NUMBER):
+        if (seal["build"], seal["manifest"], seal["magic"]) == (
+            BUILD_ID,
+            MANIFEST_SHA256,
+            MAGIC_NUMBER,
+        ):
             return target, seal
     except (TypeError, ValueError, EOFError, KeyError):  # no seal, or not one of ours
         pass

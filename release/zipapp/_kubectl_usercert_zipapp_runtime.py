@@ -67,9 +67,11 @@ def run(zipapp, sealed, entry):
         if entry == "cli" and args[:1] == ["__complete"]:  # cobra's convention, for wrappers
             entry, args = "completion", args[1:]
     if entry == "completion":
-        from kubectl_usercert.completion import main as complete
+        from kubectl_usercert.cli.completion import main as complete
+
         sys.exit(complete(args))
     from kubectl_usercert.cli import main
+
     main()
 
 
@@ -104,8 +106,9 @@ def checked(name):
         if hashlib.sha256(found[0]).hexdigest() == _digest(name):
             return found[0]  # the same bytes, in a file copied, restored or chmod-ed since
     if found is not None or os.path.lexists(path):
-        sys.stderr.write("warning: %s is not what kubectl-usercert unpacked; using the zipapp's "
-                         "copy\n" % path)
+        sys.stderr.write(
+            "warning: %s is not what kubectl-usercert unpacked; using the zipapp's copy\n" % path
+        )
     return None
 
 
@@ -141,7 +144,10 @@ def _digest(name):
 
 def sha256sum_lines(data):
     """{name: digest} of `sha256sum` output."""
-    return {name: digest for digest, name in (line.split("  ", 1) for line in data.decode().splitlines())}
+    return {
+        name: digest
+        for digest, name in (line.split("  ", 1) for line in data.decode().splitlines())
+    }
 
 
 def bytecode_name(name):
@@ -200,8 +206,10 @@ def own_module(name):
         module.__file__ = os.path.join(archive, PAYLOAD, name + ".py")
         sys.modules[name] = module
         try:
-            exec(compile(from_payload(name + ".py"), module.__file__, "exec", dont_inherit=True),
-                 module.__dict__)
+            exec(
+                compile(from_payload(name + ".py"), module.__file__, "exec", dont_inherit=True),
+                module.__dict__,
+            )
         except BaseException:
             del sys.modules[name]
             raise
@@ -223,7 +231,7 @@ class _CacheFinder:
         # a folder that has gone (the cache removed under a long run) is no danger: its files
         # then come from the zip
         if path.startswith(target + os.sep) and (boot.private(path) or not os.path.lexists(path)):
-            return cls(path[len(target) + 1:] + "/")
+            return cls(path[len(target) + 1 :] + "/")
         raise ImportError("not this build's cache")
 
     def find_spec(self, fullname, target=None):
@@ -232,7 +240,9 @@ class _CacheFinder:
         for path, package in ((name + "/__init__.py", True), (name + ".py", False)):
             if path in files:
                 path = os.path.join(folder, path)
-                spec = ModuleSpec(fullname, _CacheLoader(fullname, path), origin=path, is_package=package)
+                spec = ModuleSpec(
+                    fullname, _CacheLoader(fullname, path), origin=path, is_package=package
+                )
                 spec.has_location = True
                 if package:
                     spec.submodule_search_locations = [os.path.dirname(path)]
@@ -248,7 +258,7 @@ class _CacheLoader(SourceFileLoader):
     one, else the zip's copy. Never writes."""
 
     def get_code(self, fullname):
-        code = _cached_code(self.path[len(cache[0]) + 1:])
+        code = _cached_code(self.path[len(cache[0]) + 1 :])
         if code is None:
             return compile(self.get_data(self.path), self.path, "exec", dont_inherit=True)
         import _imp

@@ -80,7 +80,11 @@ def _mkdir(path):
 def _discard(path):
     import shutil
 
-    aside = "%s/.%s.discarded.%s" % (os.path.dirname(path), os.path.basename(path), os.urandom(4).hex())
+    aside = "%s/.%s.discarded.%s" % (
+        os.path.dirname(path),
+        os.path.basename(path),
+        os.urandom(4).hex(),
+    )
     try:
         os.rename(path, aside)
     except OSError:
@@ -99,7 +103,12 @@ def fill(staging, target):
     made, bytecode, data_files = {staging}, [], []
     for name, digest in runtime.sha256sum_lines(manifest).items():
         parts = name.split("/")
-        if name.startswith("/") or "" in parts or ".." in parts or name in (boot.SEAL, runtime.BYTECODE_DIGESTS):
+        if (
+            name.startswith("/")
+            or "" in parts
+            or ".." in parts
+            or name in (boot.SEAL, runtime.BYTECODE_DIGESTS)
+        ):
             raise OSError(22, "bad name in the zipapp's manifest", name)
         data = runtime.open_payload().read(name)
         if hashlib.sha256(data).hexdigest() != digest:
@@ -111,15 +120,22 @@ def fill(staging, target):
         pyc = bytecode_of(data, os.path.join(target, name))
         if pyc is not None:
             _write(staging, runtime.bytecode_name(name), pyc, made)
-            bytecode.append("%s  %s\n" % (hashlib.sha256(pyc).hexdigest(), runtime.bytecode_name(name)))
+            bytecode.append(
+                "%s  %s\n" % (hashlib.sha256(pyc).hexdigest(), runtime.bytecode_name(name))
+            )
     _write(staging, runtime.BYTECODE_DIGESTS, "".join(bytecode).encode(), made)
     files = {}
     for folder, _, names in os.walk(staging):
         for name in names:
             name = os.path.relpath(os.path.join(folder, name), staging)
             files[name] = runtime.stamp(os.path.join(staging, name))
-    seal = {"build": boot.BUILD_ID, "manifest": boot.MANIFEST_SHA256, "magic": boot.MAGIC_NUMBER,
-            "files": files, "data": data_files}
+    seal = {
+        "build": boot.BUILD_ID,
+        "manifest": boot.MANIFEST_SHA256,
+        "magic": boot.MAGIC_NUMBER,
+        "files": files,
+        "data": data_files,
+    }
     _write(staging, boot.SEAL, marshal.dumps(seal), made)
 
 
@@ -149,7 +165,9 @@ def bytecode_of(source, path):
             code = compile(source, path, "exec", dont_inherit=True)
     except (SyntaxError, ValueError):
         return None
-    return boot.MAGIC_NUMBER + (0b11).to_bytes(4, "little") + source_hash(source) + marshal.dumps(code)
+    return (
+        boot.MAGIC_NUMBER + (0b11).to_bytes(4, "little") + source_hash(source) + marshal.dumps(code)
+    )
 
 
 def remove_stale(zipapp, keep):
@@ -164,6 +182,9 @@ def remove_stale(zipapp, keep):
             age = now - os.lstat(path).st_mtime
         except OSError:
             continue
-        if path != keep and boot.private(path) and (
-                age > (ABANDONED_SECONDS if name.startswith(".") else STALE_SECONDS)):
+        if (
+            path != keep
+            and boot.private(path)
+            and (age > (ABANDONED_SECONDS if name.startswith(".") else STALE_SECONDS))
+        ):
             shutil.rmtree(path, ignore_errors=True)

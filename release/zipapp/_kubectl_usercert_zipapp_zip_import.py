@@ -22,7 +22,7 @@ def import_from_zip():
         if path == location:
             return _ZipFinder(location, names, "")
         if path.startswith(location + "/"):
-            return _ZipFinder(location, names, path[len(location) + 1:] + "/")
+            return _ZipFinder(location, names, path[len(location) + 1 :] + "/")
         raise ImportError("not this zipapp")
 
     sys.path_hooks.insert(0, hook)
@@ -37,8 +37,12 @@ class _ZipFinder:
         name = self.prefix + fullname.rpartition(".")[2]
         for path, package in ((name + "/__init__.py", True), (name + ".py", False)):
             if path in self.names:
-                spec = ModuleSpec(fullname, _ZipLoader(path), origin=self.location + "/" + path,
-                                  is_package=package)
+                spec = ModuleSpec(
+                    fullname,
+                    _ZipLoader(path),
+                    origin=self.location + "/" + path,
+                    is_package=package,
+                )
                 spec.has_location = True
                 if package:
                     spec.submodule_search_locations = [self.location + "/" + name]
@@ -86,4 +90,4 @@ class _ZipLoader:
 
     def get_data(self, path):
         prefix = os.path.join(runtime.archive, runtime.PAYLOAD) + "/"
-        return runtime.from_payload(path[len(prefix):] if path.startswith(prefix) else path)
+        return runtime.from_payload(path[len(prefix) :] if path.startswith(prefix) else path)

@@ -12,7 +12,10 @@ It behaves like kube-apiserver where the project depends on it:
   k8s.io/apiserver's x509 authenticator does: issued by a cert in the client
   CA file, inside its validity window (leaf and CA), EKU absent or including
   clientAuth. Failure is a 401 metav1.Status; user = last CN, groups = every
-  O in order + system:authenticated; no cert or an empty CN is anonymous.
+  O in order + system:authenticated, no uid, and (kube-apiserver 1.32+) extra
+  authentication.kubernetes.io/credential-id: ["X509SHA256=<sha256 of the
+  leaf DER>"]; APIServer(credential_ids=False) leaves it out, as older
+  clusters do. No cert or an empty CN is anonymous.
 * RBAC over stored (Cluster)Roles and (Cluster)RoleBindings plus kube's
   bootstrap roles; system:masters bypasses authorization. 403 bodies carry
   kube-apiserver's exact forbidden message.
@@ -23,19 +26,30 @@ It behaves like kube-apiserver where the project depends on it:
   strict decoder does; Table output for `kubectl get`; protobuf request
   bodies for the kinds kubectl's typed commands send.
 * certificates.k8s.io/v1 CertificateSigningRequests as kube-apiserver and
-  kube-controller-manager serve them: spec.username/groups set from the
-  requester, kube's create validation (a CSR with a good self-signature,
+  kube-controller-manager serve them: spec.username/uid/groups/extra set from
+  the requester whatever the client sent, and kept on every update; field
+  selectors metadata.name and spec.signerName; kube's create validation (a CSR with a good self-signature,
   known usages, expirationSeconds >= 600 and int32), CertificateSubjectRestriction
   admission (no O=system:masters for kubernetes.io/kube-apiserver-client),
   the `approval` subresource (`kubectl certificate approve|deny`, JSON or
-  protobuf; RBAC `update` on certificatesigningrequests/approval, then
-  `approve` on signers/<signerName> or signers/<domain>/*), and, once
+  protobuf; `kubectl replace --raw .../approval -f -` for a reason and message
+  of one's own; PATCH from `kubectl patch --subresource=approval`, kubectl
+  1.32+; RBAC `update` (PUT) or `patch` (PATCH) on
+  certificatesigningrequests/approval, then `approve` on
+  signers/<signerName> or signers/<domain>/*), and, once
   `sign_csrs_with(ca_cert, ca_key, cluster_signing_duration)` (or
   csr_signing_key=) is given, the kube-apiserver-client signer: usages
   checked (else condition Failed, reason SignerValidationFailure), the
   certificate issued as kube's PermissiveSigningPolicy does it. Signing is
   synchronous on approval. `wait_for(predicate)` blocks until a request
   makes the predicate true, for tests that act when a CSR shows up.
+* Watch of every resource (`kubectl get --watch`, `--watch-only`,
+  `--output-watch-events`, `get NAME --watch`): a chunked stream of JSON
+  events from a resourceVersion (410 Expired when too old), label and field
+  selectors, timeoutSeconds, Table events for human output; it ends cleanly
+  when the client leaves or the server stops (see watch.py). RBAC sees the
+  name of a list or watch narrowed by a metadata.name field selector, so
+  resourceNames apply to it as in kube-apiserver.
 
 Differences from kube-apiserver a test may trip over:
 
@@ -47,10 +61,11 @@ Differences from kube-apiserver a test may trip over:
 * No CSR garbage collection, no /status subresource for CSRs; signer errors
   kube would log and retry (a bad self-signature in a seeded request, an
   expired CA) are kept in `csr_signer.errors` and the request stays unsigned.
-* No watch, no server-side apply, no admission or defaulting beyond the CSR
-  API's; strategic merge patch is applied as JSON merge patch ($-directives
-  dropped), which is exact for RBAC kinds (their lists are atomic) and
-  metadata maps.
+* No server-side apply, no admission or defaulting beyond the CSR API's, no
+  watch bookmarks (sendInitialEvents aside), no default watch timeout (kube
+  picks 30-60 min); strategic merge patch is applied as JSON merge patch
+  ($-directives dropped), which is exact for RBAC kinds (their lists are
+  atomic), metadata maps and CSR conditions (an atomic list in v1).
 * If the ctypes hook cannot be installed (non-CPython, static OpenSSL), the
   server falls back to verifying at the handshake against the client CA
   with time checks off: unknown-CA and wrong-EKU certs then fail the TLS
@@ -75,16 +90,21 @@ The package, one module per capability (this module re-exports the public names)
 * openapi: /openapi/v3 (JSON) and /openapi/v2 (protobuf).
 * request_log: RequestRecord, one answered request.
 * handler: the HTTP handler (request attributes, dispatch, the verbs).
-* csr: the CSR API (strategy, admission, approval) and the signer.
+* csr: the CSR API (strategy: who filed a request, validation; admission).
+* csr_approval: the approval subresource (PUT and PATCH) and its admission.
+* csr_signer: the kube-apiserver-client signer (kube-controller-manager's).
+* watch: watch streams.
 * server: APIServer, the TLS HTTP server it runs, wait_for_port.
 
 A test that monkeypatches a helper patches the module that defines it
 (e.g. `apiserver.tls._request_client_certificate`), not this package.
 
 The fence: this package exports one name, `APIServer` (its methods are what tests use: seed, get,
-list, records, review, sign_csrs_with, wait_for, store). It grows only when a test of the product
+list, records, review, sign_csrs_with, wait_for, open_watches, stop, store). Several at once, with
+CAs of their own: helpers.running_test_clusters and the `fleet` fixture. It grows only when a test of the product
 needs a behaviour kube-apiserver has; a test of the server itself imports from its modules.
 """
+
 from . import tls  # noqa: F401  (the fallback test patches apiserver.tls)
 from .server import APIServer
 

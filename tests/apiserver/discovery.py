@@ -1,14 +1,20 @@
 """Discovery: the server's version, and the API groups and resources it serves."""
+
 from typing import Dict, List, Optional
 
 from .resources import ResourceType
 from .store import ObjectStore
 
 SERVER_VERSION = {
-    "major": "1", "minor": "32", "gitVersion": "v1.32.0",
-    "gitCommit": "70d3cc986aa8221cd1dfb1121852688902d3bf53", "gitTreeState": "clean",
-    "buildDate": "2024-12-11T17:59:15Z", "goVersion": "go1.23.3",
-    "compiler": "gc", "platform": "linux/amd64",
+    "major": "1",
+    "minor": "32",
+    "gitVersion": "v1.32.0",
+    "gitCommit": "70d3cc986aa8221cd1dfb1121852688902d3bf53",
+    "gitTreeState": "clean",
+    "buildDate": "2024-12-11T17:59:15Z",
+    "goVersion": "go1.23.3",
+    "compiler": "gc",
+    "platform": "linux/amd64",
 }
 
 
@@ -31,17 +37,29 @@ def api_group_list(store: ObjectStore) -> dict:
 
 
 def api_resource_list(store: ObjectStore, group: str, version: str) -> Optional[dict]:
-    types = [rt for rt in store.types.values() if rt.group == group and rt.version == version and not rt.hidden]
+    types = [
+        rt
+        for rt in store.types.values()
+        if rt.group == group and rt.version == version and not rt.hidden
+    ]
     if not types:
         return None
-    return {"kind": "APIResourceList", "apiVersion": "v1",
-            "groupVersion": types[0].api_version,
-            "resources": [_api_resource(rt) for rt in sorted(types, key=lambda t: t.resource)]}
+    return {
+        "kind": "APIResourceList",
+        "apiVersion": "v1",
+        "groupVersion": types[0].api_version,
+        "resources": [_api_resource(rt) for rt in sorted(types, key=lambda t: t.resource)],
+    }
 
 
 def _api_resource(rt: ResourceType) -> dict:
-    res = {"name": rt.resource, "singularName": rt.kind.lower(), "namespaced": rt.namespaced,
-           "kind": rt.kind, "verbs": list(rt.verbs)}
+    res = {
+        "name": rt.resource,
+        "singularName": rt.kind.lower(),
+        "namespaced": rt.namespaced,
+        "kind": rt.kind,
+        "verbs": list(rt.verbs),
+    }
     if rt.short_names:
         res["shortNames"] = list(rt.short_names)
     return res

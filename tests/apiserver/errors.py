@@ -1,4 +1,5 @@
 """API errors: a metav1.Status failure, and the common ones."""
+
 from typing import Optional
 
 from .resources import ResourceType
@@ -12,15 +13,24 @@ class APIError(Exception):
         self.code, self.reason, self.details = code, reason, details
 
     def status(self) -> dict:
-        st = {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
-              "message": str(self), "reason": self.reason, "code": self.code}
+        st = {
+            "kind": "Status",
+            "apiVersion": "v1",
+            "metadata": {},
+            "status": "Failure",
+            "message": str(self),
+            "reason": self.reason,
+            "code": self.code,
+        }
         if self.details is not None:
             st["details"] = self.details
         return st
 
 
 def method_not_allowed() -> APIError:
-    return APIError(405, "MethodNotAllowed", "the server does not allow this method on the requested resource")
+    return APIError(
+        405, "MethodNotAllowed", "the server does not allow this method on the requested resource"
+    )
 
 
 def no_such_path() -> APIError:
@@ -28,5 +38,9 @@ def no_such_path() -> APIError:
 
 
 def not_found(rt: ResourceType, name: str) -> APIError:
-    return APIError(404, "NotFound", '%s "%s" not found' % (rt.qualified, name),
-                    {"name": name, "group": rt.group, "kind": rt.resource})
+    return APIError(
+        404,
+        "NotFound",
+        '%s "%s" not found' % (rt.qualified, name),
+        {"name": name, "group": rt.group, "kind": rt.resource},
+    )

@@ -1,4 +1,5 @@
 """Request handling: the HTTP handler, from authentication and authorization to the verbs."""
+
 import json
 import re
 from http.server import BaseHTTPRequestHandler
@@ -10,12 +11,14 @@ from .discovery import SERVER_VERSION, api_group_list, api_resource_list
 from .errors import APIError, method_not_allowed, no_such_path
 from .field_validation import _ANY, FIELD_SCHEMAS, unknown_fields
 from .openapi import openapi_v2_protobuf, openapi_v3_document, openapi_v3_root
-from .patches import json_patch, merge_patch
+from .patches import apply_patch
 from .protobuf import decode_protobuf
 from .rbac import Attributes, forbidden_message
 from .request_log import RequestRecord
 from .resources import ResourceType
+from .store import exact_field_match
 from .tables import to_table
+from .watch import WatchStream
 
 if TYPE_CHECKING:
     from .server import APIServer
@@ -23,7 +26,9 @@ if TYPE_CHECKING:
 _NAMESPACE_SUBRESOURCES = ("status", "finalize")
 
 
-def request_attributes(user: UserInfo, method: str, path: str, query: Dict[str, List[str]]) -> Attributes:
+def request_attributes(
+    user: UserInfo, method: str, path: str, query: Dict[str, List[str]]
+) -> Attributes:
     """RequestInfoFactory.NewRequestInfo, for the /api and /apis prefixes."""
     parts = [p for p in path.strip("/").split("/") if p]
     verb = method.lower()
@@ -43,12 +48,17 @@ def request_attributes(user: UserInfo, method: str, path: str, query: Dict[str, 
     a.name = parts[1] if len(parts) > 1 else ""
     a.subresource = parts[2] if len(parts) > 2 else ""
     a.verb = _resource_verb(method, bool(a.name), query)
+    if a.verb in ("list", "watch") and not a.subresource:
+        # RBAC's resourceNames narrow list/watch through a metadata.name field selector
+        name = exact_field_match(query.get("fieldSelector", [""])[0], "metadata.name")
+        if name not in (".", "..") and "/" not in name and "%" not in name:
+            a.name = name
     return a
 
 
 def _resource_verb(method: str, named: bool, query: Dict[str, List[str]]) -> str:
     if method == "GET":
-        if query.get("watch", [""])[0] in ("true", "1"):
+        if query.get("watch", [""])[0].lower() in ("true", "1", "t"):
             return "watch"
         return "get" if named else "list"
     if method == "DELETE":
@@ -83,18 +93,51 @@ class _Handler(BaseHTTPRequestHandler):
         app: APIServer = self.server.app
         url = urlsplit(self.path)
         self.method, self.url_path, self.query = method, unquote(url.path), parse_qs(url.query)
-        self.body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        self.warnings: List[str] = []
-        self.record = RequestRecord(method, self.url_path, url.query, None, (), 0,
-                                    user_agent=self.headers.get("User-Agent", ""))
         try:
+            self.body, unreadable = self._read_body(), False
+        except ValueError:  # a framing the server cannot read: answer, then drop the connection
+            self.body, unreadable, self.close_connection = b"", True, True
+        self.warnings: List[str] = []
+        self.record = RequestRecord(
+            method,
+            self.url_path,
+            url.query,
+            None,
+            (),
+            0,
+            user_agent=self.headers.get("User-Agent", ""),
+        )
+        self._logged = False
+        try:
+            if unreadable:
+                raise APIError(400, "BadRequest", "the body of the request could not be read")
             self._dispatch(app)
         except APIError as e:
             self._send(e.code, e.status())
         except Exception as e:  # a harness bug must show as a 500, not a hang
             self._send(500, APIError(500, "InternalError", "test apiserver: %r" % e).status())
         finally:
-            app._record(self.record)
+            self.log_answered()
+
+    def _read_body(self) -> bytes:
+        """The request body: Content-Length bytes, or chunks (kubectl replace --raw -f - streams stdin)."""
+        if "chunked" not in (self.headers.get("Transfer-Encoding") or "").lower():
+            return self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        body = b""
+        while True:
+            size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
+            if size == 0:
+                while self.rfile.readline() not in (b"\r\n", b"\n", b""):  # trailers
+                    pass
+                return body
+            body += self.rfile.read(size)
+            self.rfile.readline()  # the CRLF after each chunk
+
+    def log_answered(self) -> None:
+        """Log the request once it is answered (a watch: once its stream has begun)."""
+        if not self._logged:
+            self._logged = True
+            self.server.app._record(self.record)
 
     def _send(self, code: int, obj: dict) -> None:
         self._send_bytes(code, json.dumps(obj).encode(), "application/json")
@@ -103,7 +146,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.record.status = code
         self.send_response(code)
         for warning in self.warnings:  # kubectl prints these as "Warning: ..."
-            self.send_header("Warning", '299 - %s' % json.dumps(warning))
+            self.send_header("Warning", "299 - %s" % json.dumps(warning))
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(data)))
         self.send_header("Cache-Control", "no-cache, private")
@@ -112,11 +155,19 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _authenticate(self, app) -> UserInfo:
         try:
-            user = authenticate(self.connection.getpeercert(binary_form=True), app.client_cas)
+            user = authenticate(
+                self.connection.getpeercert(binary_form=True),
+                app.client_cas,
+                credential_ids=app.credential_ids,
+            )
         except AuthenticationError as e:
             self.record.reason, self.record.detail = e.reason, str(e)
-            raise APIError(401, "Unauthorized", "Unauthorized")
-        self.record.user, self.record.groups = user.name, user.groups
+            raise APIError(401, "Unauthorized", "Unauthorized") from None
+        self.record.user, self.record.groups, self.record.extra = (
+            user.name,
+            user.groups,
+            user.extra_map(),
+        )
         return user
 
     def _dispatch(self, app) -> None:
@@ -157,8 +208,13 @@ class _Handler(BaseHTTPRequestHandler):
         if path == "/version":
             return SERVER_VERSION
         if path == "/api":
-            return {"kind": "APIVersions", "versions": ["v1"], "serverAddressByClientCIDRs": [
-                {"clientCIDR": "0.0.0.0/0", "serverAddress": "127.0.0.1:%d" % app.port}]}
+            return {
+                "kind": "APIVersions",
+                "versions": ["v1"],
+                "serverAddressByClientCIDRs": [
+                    {"clientCIDR": "0.0.0.0/0", "serverAddress": "127.0.0.1:%d" % app.port}
+                ],
+            }
         if path == "/apis":
             return api_group_list(store)
         if path == "/openapi/v3":
@@ -169,19 +225,29 @@ class _Handler(BaseHTTPRequestHandler):
         if m:
             group, version = m.group(1) or "", m.group(2)
             if path.startswith("/openapi/v3/"):
-                return openapi_v3_document(store, group, version) if store.serves(group, version) else None
+                return (
+                    openapi_v3_document(store, group, version)
+                    if store.serves(group, version)
+                    else None
+                )
             return api_resource_list(store, group, version)
         m = re.match(r"^/apis/([^/]+)$", path)
         if m:
-            return next((g for g in api_group_list(store)["groups"] if g["name"] == m.group(1)), None)
+            return next(
+                (g for g in api_group_list(store)["groups"] if g["name"] == m.group(1)), None
+            )
         return None
 
     # -- resources
     def _resource(self, app, a: Attributes) -> None:
         rt = app.store.type_for(a.api_group, a.api_version, a.resource)
-        hook = app.subresources.get((a.api_group, a.resource, a.subresource)) if rt and a.subresource else None
+        hook = (
+            app.subresources.get((a.api_group, a.resource, a.subresource))
+            if rt and a.subresource
+            else None
+        )
         if hook is not None:
-            code, obj = hook(app, rt, a, self._body_object())
+            code, obj = hook(app, rt, a, self._body_object(), self._content_type())
             self._send(code, obj)
             return
         if rt is None or (a.subresource and not rt.review):
@@ -198,14 +264,19 @@ class _Handler(BaseHTTPRequestHandler):
             raise method_not_allowed()
         handler(app, rt, a)
 
+    def _content_type(self) -> str:
+        return (self.headers.get("Content-Type") or "application/json").split(";")[0].strip()
+
     def _body_object(self) -> dict:
-        ctype = (self.headers.get("Content-Type") or "application/json").split(";")[0].strip()
+        ctype = self._content_type()
         try:
             if ctype == "application/vnd.kubernetes.protobuf":
                 return decode_protobuf(self.body)
             obj = json.loads(self.body or b"{}")
         except ValueError as e:
-            raise APIError(400, "BadRequest", "the body of the request could not be decoded: %s" % e)
+            raise APIError(
+                400, "BadRequest", "the body of the request could not be decoded: %s" % e
+            ) from None
         if not isinstance(obj, (dict, list)):
             raise APIError(400, "BadRequest", "the body of the request must be an object")
         return obj
@@ -214,16 +285,36 @@ class _Handler(BaseHTTPRequestHandler):
         return "as=Table" in self.headers.get("Accept", "")
 
     def _check_body(self, rt: ResourceType, a: Attributes, obj: dict) -> None:
-        if obj.get("apiVersion") and (obj.get("apiVersion"), obj.get("kind")) != (rt.api_version, rt.kind):
-            raise APIError(400, "BadRequest", "the API version in the data (%s) does not match the expected API "
-                           "version (%s)" % (obj.get("apiVersion"), rt.api_version))
+        if obj.get("apiVersion") and (obj.get("apiVersion"), obj.get("kind")) != (
+            rt.api_version,
+            rt.kind,
+        ):
+            raise APIError(
+                400,
+                "BadRequest",
+                "the API version in the data (%s) does not match the expected API "
+                "version (%s)" % (obj.get("apiVersion"), rt.api_version),
+            )
         meta = obj.get("metadata") or {}
-        if meta.get("namespace") and rt.namespaced and a.namespace and meta["namespace"] != a.namespace:
-            raise APIError(400, "BadRequest", "the namespace of the provided object does not match the "
-                           "namespace sent on the request")
+        if (
+            meta.get("namespace")
+            and rt.namespaced
+            and a.namespace
+            and meta["namespace"] != a.namespace
+        ):
+            raise APIError(
+                400,
+                "BadRequest",
+                "the namespace of the provided object does not match the "
+                "namespace sent on the request",
+            )
         if a.name and meta.get("name") and meta["name"] != a.name:
-            raise APIError(400, "BadRequest", "the name of the object (%s) does not match the name on the URL (%s)"
-                           % (meta["name"], a.name))
+            raise APIError(
+                400,
+                "BadRequest",
+                "the name of the object (%s) does not match the name on the URL (%s)"
+                % (meta["name"], a.name),
+            )
 
     def _validate_fields(self, rt: ResourceType, obj: dict) -> None:
         """kube-apiserver's strict decoding; kubectl sends fieldValidation=Strict."""
@@ -233,8 +324,12 @@ class _Handler(BaseHTTPRequestHandler):
             return
         errors = ['unknown field "%s"' % f for f in unknown]
         if mode == "Strict":
-            raise APIError(400, "BadRequest", '%s in version "%s" cannot be handled as a %s: strict decoding '
-                           "error: %s" % (rt.kind, rt.version, rt.kind, ", ".join(errors)))
+            raise APIError(
+                400,
+                "BadRequest",
+                '%s in version "%s" cannot be handled as a %s: strict decoding '
+                "error: %s" % (rt.kind, rt.version, rt.kind, ", ".join(errors)),
+            )
         self.warnings += errors
 
     def _namespace_of(self, rt: ResourceType, a: Attributes) -> str:
@@ -249,16 +344,27 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _verb_list(self, app, rt, a) -> None:
         q = lambda k: self.query.get(k, [""])[0]  # noqa: E731
-        items = app.store.list(rt, self._namespace_of(rt, a), q("labelSelector"), q("fieldSelector"))
+        items = app.store.list(
+            rt, self._namespace_of(rt, a), q("labelSelector"), q("fieldSelector")
+        )
         rv = app.store.resource_version()
         if self._wants_table():
             self._send(200, to_table(rt, items, rv))
             return
-        self._send(200, {"kind": rt.kind + "List", "apiVersion": rt.api_version,
-                         "metadata": {"resourceVersion": rv}, "items": items})
+        self._send(
+            200,
+            {
+                "kind": rt.kind + "List",
+                "apiVersion": rt.api_version,
+                "metadata": {"resourceVersion": rv},
+                "items": items,
+            },
+        )
 
     def _verb_watch(self, app, rt, a) -> None:
-        raise APIError(405, "MethodNotAllowed", "watch is not supported by the test apiserver")
+        stream = WatchStream(self, app, rt, a)  # bad parameters are a 400 before the stream begins
+        with app.watching():
+            stream.serve()
 
     def _dry_run(self, options: str) -> bool:
         """dryRun=All: every check made, nothing stored (metav1 ValidateDryRun: All is the only value).
@@ -268,8 +374,12 @@ class _Handler(BaseHTTPRequestHandler):
             body = self._body_object()
             values = body.get("dryRun") or [] if isinstance(body, dict) else []
         if any(v != "All" for v in values):
-            raise APIError(422, "Invalid", '%s.meta.k8s.io "" is invalid: dryRun: Unsupported value: []string{%s}: '
-                           'supported values: "All"' % (options, ", ".join('"%s"' % v for v in values)))
+            raise APIError(
+                422,
+                "Invalid",
+                '%s.meta.k8s.io "" is invalid: dryRun: Unsupported value: []string{%s}: '
+                'supported values: "All"' % (options, ", ".join('"%s"' % v for v in values)),
+            )
         return bool(values)
 
     def _verb_create(self, app, rt, a) -> None:
@@ -278,35 +388,35 @@ class _Handler(BaseHTTPRequestHandler):
         self._check_body(rt, a, obj)
         self._validate_fields(rt, obj)
         obj = app.prepare_for_create(rt, a, obj)
-        self._send(201, app.store.create(rt, a.namespace if rt.namespaced else "", obj, dry_run=dry_run))
+        self._send(
+            201, app.store.create(rt, a.namespace if rt.namespaced else "", obj, dry_run=dry_run)
+        )
 
     def _verb_update(self, app, rt, a) -> None:
         dry_run = self._dry_run("UpdateOptions")
         obj = self._body_object()
         self._check_body(rt, a, obj)
         self._validate_fields(rt, obj)
-        obj = app.prepare_for_update(rt, a, obj, app.store.get(rt, self._namespace_of(rt, a), a.name))
-        self._send(200, app.store.replace(rt, self._namespace_of(rt, a), a.name, obj, dry_run=dry_run))
+        obj = app.prepare_for_update(
+            rt, a, obj, app.store.get(rt, self._namespace_of(rt, a), a.name)
+        )
+        self._send(
+            200, app.store.replace(rt, self._namespace_of(rt, a), a.name, obj, dry_run=dry_run)
+        )
 
     def _verb_patch(self, app, rt, a) -> None:
         dry_run = self._dry_run("PatchOptions")
         current = app.store.get(rt, self._namespace_of(rt, a), a.name)
-        ctype = (self.headers.get("Content-Type") or "").split(";")[0].strip()
         patch = self._body_object()
-        if ctype in ("application/merge-patch+json", "application/strategic-merge-patch+json"):
-            new = merge_patch(current, patch)
-        elif ctype == "application/json-patch+json":
-            new = json_patch(current, patch)
-        else:
-            raise APIError(415, "UnsupportedMediaType", "the body of the request was in an unknown format - "
-                           "accepted media types include: application/json-patch+json, "
-                           "application/merge-patch+json, application/strategic-merge-patch+json")
+        new = apply_patch(current, patch, self._content_type())
         self._validate_fields(rt, new)
         new = app.prepare_for_update(rt, a, new, current)
         new.setdefault("metadata", {}).pop("resourceVersion", None)
         if isinstance(patch, dict) and (patch.get("metadata") or {}).get("resourceVersion"):
             new["metadata"]["resourceVersion"] = patch["metadata"]["resourceVersion"]
-        self._send(200, app.store.replace(rt, self._namespace_of(rt, a), a.name, new, dry_run=dry_run))
+        self._send(
+            200, app.store.replace(rt, self._namespace_of(rt, a), a.name, new, dry_run=dry_run)
+        )
 
     def _verb_delete(self, app, rt, a) -> None:
         dry_run = self._dry_run("DeleteOptions")
@@ -314,8 +424,19 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _verb_deletecollection(self, app, rt, a) -> None:
         dry_run = self._dry_run("DeleteOptions")
-        items = app.store.list(rt, self._namespace_of(rt, a), self.query.get("labelSelector", [""])[0])
+        items = app.store.list(
+            rt, self._namespace_of(rt, a), self.query.get("labelSelector", [""])[0]
+        )
         for obj in items:
-            app.store.delete(rt, obj["metadata"].get("namespace", ""), obj["metadata"]["name"], dry_run=dry_run)
-        self._send(200, {"kind": rt.kind + "List", "apiVersion": rt.api_version,
-                         "metadata": {"resourceVersion": app.store.resource_version()}, "items": items})
+            app.store.delete(
+                rt, obj["metadata"].get("namespace", ""), obj["metadata"]["name"], dry_run=dry_run
+            )
+        self._send(
+            200,
+            {
+                "kind": rt.kind + "List",
+                "apiVersion": rt.api_version,
+                "metadata": {"resourceVersion": app.store.resource_version()},
+                "items": items,
+            },
+        )

@@ -1,4 +1,5 @@
 """Patches: JSON merge patch (which also stands in for strategic merge patch) and JSON patch."""
+
 import copy
 from typing import List
 
@@ -50,3 +51,42 @@ def json_patch(doc, ops: list):
         else:
             raise APIError(400, "BadRequest", "unsupported JSON patch operation %r" % kind)
     return doc
+
+
+PATCH_TYPES = (
+    "application/json-patch+json",
+    "application/merge-patch+json",
+    "application/strategic-merge-patch+json",
+)
+
+
+def apply_patch(current: dict, patch, content_type: str) -> dict:
+    """The object a PATCH of this Content-Type makes of `current` (415 for another type, 422 for a
+    JSON patch that does not apply)."""
+    if content_type in ("application/merge-patch+json", "application/strategic-merge-patch+json"):
+        new = merge_patch(current, patch)
+    elif content_type == "application/json-patch+json":
+        if not isinstance(patch, list):
+            raise APIError(
+                400,
+                "BadRequest",
+                "json: cannot unmarshal object into Go value of type jsonpatch.Patch",
+            )
+        try:
+            new = json_patch(current, patch)
+        except (KeyError, IndexError, ValueError, TypeError) as e:
+            raise APIError(
+                422,
+                "Invalid",
+                "the server rejected our request due to an error in our request: %r" % e,
+            ) from None
+    else:
+        raise APIError(
+            415,
+            "UnsupportedMediaType",
+            "the body of the request was in an unknown format - accepted "
+            "media types include: %s" % ", ".join(PATCH_TYPES),
+        )
+    if not isinstance(new, dict):
+        raise APIError(400, "BadRequest", "the patch must leave an object")
+    return new

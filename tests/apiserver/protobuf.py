@@ -1,5 +1,6 @@
 """Protobuf: request bodies decoded (just enough of k8s.io/api's messages), and the few
 encoding primitives that /openapi/v2 is built with."""
+
 import base64
 import datetime
 from typing import List, Tuple
@@ -11,40 +12,87 @@ from .timestamps import _go_time
 # --------------------------------------------------------------------------
 
 _S, _LS, _MAP = "str", "[str]", "map"
-_BYTES, _INT, _TIME = "bytes", "int", "time"  # JSON: base64 string, number, RFC 3339 (absent when zero)
-_META = {1: ("name", _S), 2: ("generateName", _S), 3: ("namespace", _S), 5: ("uid", _S),
-         6: ("resourceVersion", _S), 8: ("creationTimestamp", _TIME),
-         11: ("labels", _MAP), 12: ("annotations", _MAP)}
+_BYTES, _INT, _TIME = (
+    "bytes",
+    "int",
+    "time",
+)  # JSON: base64 string, number, RFC 3339 (absent when zero)
+_META = {
+    1: ("name", _S),
+    2: ("generateName", _S),
+    3: ("namespace", _S),
+    5: ("uid", _S),
+    6: ("resourceVersion", _S),
+    8: ("creationTimestamp", _TIME),
+    11: ("labels", _MAP),
+    12: ("annotations", _MAP),
+}
 _PROTO = {
     "ObjectMeta": _META,
-    "PolicyRule": {1: ("verbs", _LS), 2: ("apiGroups", _LS), 3: ("resources", _LS),
-                   4: ("resourceNames", _LS), 5: ("nonResourceURLs", _LS)},
+    "PolicyRule": {
+        1: ("verbs", _LS),
+        2: ("apiGroups", _LS),
+        3: ("resources", _LS),
+        4: ("resourceNames", _LS),
+        5: ("nonResourceURLs", _LS),
+    },
     "Subject": {1: ("kind", _S), 2: ("apiGroup", _S), 3: ("name", _S), 4: ("namespace", _S)},
     "RoleRef": {1: ("apiGroup", _S), 2: ("kind", _S), 3: ("name", _S)},
     "AggregationRule": {},
     "ClusterRole": {1: ("metadata", "ObjectMeta"), 2: ("rules", "[PolicyRule]")},
     "Role": {1: ("metadata", "ObjectMeta"), 2: ("rules", "[PolicyRule]")},
-    "ClusterRoleBinding": {1: ("metadata", "ObjectMeta"), 2: ("subjects", "[Subject]"),
-                           3: ("roleRef", "RoleRef")},
-    "RoleBinding": {1: ("metadata", "ObjectMeta"), 2: ("subjects", "[Subject]"),
-                    3: ("roleRef", "RoleRef")},
+    "ClusterRoleBinding": {
+        1: ("metadata", "ObjectMeta"),
+        2: ("subjects", "[Subject]"),
+        3: ("roleRef", "RoleRef"),
+    },
+    "RoleBinding": {
+        1: ("metadata", "ObjectMeta"),
+        2: ("subjects", "[Subject]"),
+        3: ("roleRef", "RoleRef"),
+    },
     "SelfSubjectAccessReview": {1: ("metadata", "ObjectMeta"), 2: ("spec", "SSARSpec")},
-    "SSARSpec": {1: ("resourceAttributes", "ResourceAttributes"),
-                 2: ("nonResourceAttributes", "NonResourceAttributes")},
-    "ResourceAttributes": {1: ("namespace", _S), 2: ("verb", _S), 3: ("group", _S),
-                           4: ("version", _S), 5: ("resource", _S),
-                           6: ("subresource", _S), 7: ("name", _S)},
+    "SSARSpec": {
+        1: ("resourceAttributes", "ResourceAttributes"),
+        2: ("nonResourceAttributes", "NonResourceAttributes"),
+    },
+    "ResourceAttributes": {
+        1: ("namespace", _S),
+        2: ("verb", _S),
+        3: ("group", _S),
+        4: ("version", _S),
+        5: ("resource", _S),
+        6: ("subresource", _S),
+        7: ("name", _S),
+    },
     "NonResourceAttributes": {1: ("path", _S), 2: ("verb", _S)},
     "SelfSubjectRulesReview": {1: ("metadata", "ObjectMeta"), 2: ("spec", "SSRRSpec")},
     "SSRRSpec": {1: ("namespace", _S)},
     "SelfSubjectReview": {1: ("metadata", "ObjectMeta")},
     # k8s.io/api/certificates/v1/generated.proto (`kubectl certificate approve|deny` PUTs the whole object)
-    "CertificateSigningRequest": {1: ("metadata", "ObjectMeta"), 2: ("spec", "CSRSpec"), 3: ("status", "CSRStatus")},
-    "CSRSpec": {1: ("request", _BYTES), 2: ("username", _S), 3: ("uid", _S), 4: ("groups", _LS),
-                5: ("usages", _LS), 7: ("signerName", _S), 8: ("expirationSeconds", _INT)},
+    "CertificateSigningRequest": {
+        1: ("metadata", "ObjectMeta"),
+        2: ("spec", "CSRSpec"),
+        3: ("status", "CSRStatus"),
+    },
+    "CSRSpec": {
+        1: ("request", _BYTES),
+        2: ("username", _S),
+        3: ("uid", _S),
+        4: ("groups", _LS),
+        5: ("usages", _LS),
+        7: ("signerName", _S),
+        8: ("expirationSeconds", _INT),
+    },
     "CSRStatus": {1: ("conditions", "[CSRCondition]"), 2: ("certificate", _BYTES)},
-    "CSRCondition": {1: ("type", _S), 6: ("status", _S), 2: ("reason", _S), 3: ("message", _S),
-                     4: ("lastUpdateTime", _TIME), 5: ("lastTransitionTime", _TIME)},
+    "CSRCondition": {
+        1: ("type", _S),
+        6: ("status", _S),
+        2: ("reason", _S),
+        3: ("message", _S),
+        4: ("lastUpdateTime", _TIME),
+        5: ("lastTransitionTime", _TIME),
+    },
 }
 
 
@@ -68,10 +116,10 @@ def _pb_fields(buf: bytes) -> List[Tuple[int, object]]:
             value, i = _varint(buf, i)
         elif wire == 2:
             size, i = _varint(buf, i)
-            value, i = buf[i:i + size], i + size
+            value, i = buf[i : i + size], i + size
         elif wire in (1, 5):
             size = 8 if wire == 1 else 4
-            value, i = buf[i:i + size], i + size
+            value, i = buf[i : i + size], i + size
         else:
             raise ValueError("unsupported protobuf wire type %d" % wire)
         out.append((number, value))
@@ -93,11 +141,17 @@ def _pb_decode(buf: bytes, message: str) -> dict:
             if raw:
                 obj[name] = base64.b64encode(raw).decode("ascii")
         elif kind == _INT:
-            obj[name] = raw - (1 << 64) if raw >= 1 << 63 else raw  # int32/int64 as varint, two's complement
+            obj[name] = (
+                raw - (1 << 64) if raw >= 1 << 63 else raw
+            )  # int32/int64 as varint, two's complement
         elif kind == _TIME:
-            seconds = dict(_pb_fields(raw)).get(1, 0)  # metav1.Time{seconds=1, nanos=2}; zero time is empty
+            seconds = dict(_pb_fields(raw)).get(
+                1, 0
+            )  # metav1.Time{seconds=1, nanos=2}; zero time is empty
             if seconds:
-                obj[name] = _go_time(datetime.datetime.fromtimestamp(seconds, datetime.timezone.utc))
+                obj[name] = _go_time(
+                    datetime.datetime.fromtimestamp(seconds, datetime.timezone.utc)
+                )
         elif kind == _MAP:
             entry = dict(_pb_fields(raw))
             obj.setdefault(name, {})[entry.get(1, b"").decode()] = entry.get(2, b"").decode()
@@ -125,6 +179,7 @@ def decode_protobuf(body: bytes) -> dict:
 # --------------------------------------------------------------------------
 # Encoding (for the /openapi/v2 document)
 # --------------------------------------------------------------------------
+
 
 def _pb_key(number: int, wire: int) -> bytes:
     return _varint_bytes(number << 3 | wire)

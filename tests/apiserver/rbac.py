@@ -1,4 +1,5 @@
 """RBAC (plugin/pkg/auth/authorizer/rbac): request attributes, the authorizer, kube's forbidden message."""
+
 from dataclasses import dataclass
 from typing import List, Tuple
 
@@ -12,6 +13,7 @@ RBAC_GROUP = "rbac.authorization.k8s.io"
 @dataclass
 class Attributes:
     """authorizer.Attributes of one request."""
+
     user: UserInfo
     verb: str
     path: str
@@ -31,10 +33,19 @@ def forbidden_message(a: Attributes) -> str:
     resource = a.resource + ("/" + a.subresource if a.subresource else "")
     if a.namespace:
         what = 'User "%s" cannot %s resource "%s" in API group "%s" in the namespace "%s"' % (
-            a.user.name, a.verb, resource, a.api_group, a.namespace)
+            a.user.name,
+            a.verb,
+            resource,
+            a.api_group,
+            a.namespace,
+        )
     else:
         what = 'User "%s" cannot %s resource "%s" in API group "%s" at the cluster scope' % (
-            a.user.name, a.verb, resource, a.api_group)
+            a.user.name,
+            a.verb,
+            resource,
+            a.api_group,
+        )
     qualified = "%s.%s" % (a.resource, a.api_group) if a.api_group else a.resource
     if a.name:
         return '%s "%s" is forbidden: %s' % (qualified, a.name, what)
@@ -49,13 +60,18 @@ def _rule_allows(rule: dict, a: Attributes) -> bool:
     if not has("verbs", a.verb):
         return False
     if not a.resource_request:
-        return any(u == "*" or u == a.path or (u.endswith("*") and a.path.startswith(u[:-1]))
-                   for u in rule.get("nonResourceURLs") or [])
+        return any(
+            u == "*" or u == a.path or (u.endswith("*") and a.path.startswith(u[:-1]))
+            for u in rule.get("nonResourceURLs") or []
+        )
     combined = a.resource + ("/" + a.subresource if a.subresource else "")
     resources = rule.get("resources") or []
-    resource_ok = ("*" in resources or combined in resources
-                   or (a.subresource and "*/" + a.subresource in resources)
-                   or a.resource + "/*" in resources)
+    resource_ok = (
+        "*" in resources
+        or combined in resources
+        or (a.subresource and "*/" + a.subresource in resources)
+        or a.resource + "/*" in resources
+    )
     names = rule.get("resourceNames") or []
     return has("apiGroups", a.api_group) and resource_ok and (not names or a.name in names)
 
@@ -100,7 +116,12 @@ class RBACAuthorizer:
             except APIError as e:
                 errors.append(str(e))
                 continue
-            desc = '%s "%s" of %s "%s"' % (kind, binding["metadata"]["name"], ref.get("kind"), ref.get("name"))
+            desc = '%s "%s" of %s "%s"' % (
+                kind,
+                binding["metadata"]["name"],
+                ref.get("kind"),
+                ref.get("name"),
+            )
             found.append((desc, rules))
         return found, errors
 

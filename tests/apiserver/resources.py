@@ -1,4 +1,5 @@
 """Resource types: what the server knows about one REST resource."""
+
 from dataclasses import dataclass
 from typing import Tuple
 
@@ -8,6 +9,7 @@ STANDARD_VERBS = ("create", "delete", "deletecollection", "get", "list", "patch"
 @dataclass(frozen=True)
 class ResourceType:
     """One REST resource; `review` ones are create-only and never stored."""
+
     group: str
     version: str
     resource: str
@@ -17,6 +19,7 @@ class ResourceType:
     verbs: Tuple[str, ...] = STANDARD_VERBS
     review: bool = False
     hidden: bool = False  # routable but absent from discovery (old API versions)
+    selectable_fields: Tuple[str, ...] = ()  # field selectors beyond metadata.name/namespace
 
     @property
     def api_version(self) -> str:

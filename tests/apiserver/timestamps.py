@@ -1,4 +1,5 @@
 """Times as Go prints them (RFC 3339 in UTC, whole seconds), as in metav1.Time and x509 errors."""
+
 import datetime
 from typing import Optional
 

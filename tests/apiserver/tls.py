@@ -1,4 +1,5 @@
 """TLS: request a client certificate without requiring or judging it."""
+
 import ctypes
 import ctypes.util
 import platform
@@ -20,7 +21,7 @@ def _libssl():
     """The libssl the running _ssl module uses (dlsym searches its deps)."""
     lib = ctypes.CDLL(ssl._ssl.__file__)
     try:
-        lib.SSL_CTX_set_verify
+        lib.SSL_CTX_set_verify  # noqa: B018 (the lookup is the test: dlsym raises AttributeError)
         return lib
     except AttributeError:
         pass
@@ -68,7 +69,9 @@ def _advertise_client_cas(lib, ctx: int, client_ca_file: str) -> None:
         lib.SSL_CTX_set_client_CA_list(ctx, names)
 
 
-def _server_context(server_cert: str, server_key: str, client_ca_file: str) -> Tuple[ssl.SSLContext, str]:
+def _server_context(
+    server_cert: str, server_key: str, client_ca_file: str
+) -> Tuple[ssl.SSLContext, str]:
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.minimum_version = ssl.TLSVersion.TLSv1_2
     context.load_cert_chain(server_cert, server_key)

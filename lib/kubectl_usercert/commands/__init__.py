@@ -1,5 +1,5 @@
-"""One module per command: each takes a request and returns one result (see results.py).
+"""One module per command: each takes a request and returns one result (see output/results.py).
 
-A command module uses the capabilities (issuance, signers, rbac, ledger, ...), never another
-command module.
+A command module uses the operations (operations/: issue, renew, revoke) and the layers under them
+(pki, cluster, store), never another command module.
 """

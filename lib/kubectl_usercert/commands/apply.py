@@ -16,25 +16,32 @@ from contextlib import ExitStack
 from dataclasses import dataclass, field
 from typing import Optional, Tuple
 
-from .. import files, inventory, plan, rbac, roster, rollout
+from ..cluster import rbac
+from ..cluster.kubeconfig import kubeconfig_paths
 from ..errors import InvalidInput
-from ..kubeconfig import kubeconfig_paths
-from ..layout import locks_dir
-from ..results import RosterApplied, now
-from ..signers import SignerChooser, SignerOptions
+from ..output.results import RosterApplied, now
+from ..pki.signers import SignerOptions
+from ..pki.signers.chooser import SignerChooser
+from ..roster import plan, rollout, roster
+from ..store import files, inventory
+from ..store.layout import locks_dir
 
 ROSTER_BYTES = 8 << 20
 
 
 @dataclass(frozen=True, eq=False, repr=False)
 class ApplyRequest:
-    sources: Tuple[Tuple[str, object], ...]  # (name shown in messages, text or roster.BuiltRoster) of each -f
+    sources: Tuple[
+        Tuple[str, object], ...
+    ]  # (name shown in messages, text or roster.BuiltRoster) of each -f
     out_dir: str = "clients"
     signing: SignerOptions = field(default_factory=SignerOptions)
     signer_given: bool = False  # --signer on the command line overrides the roster's
     server: Optional[str] = None
     prune: bool = False
-    dry_run: str = "none"  # client: every check the work makes first, nothing changed; server: asked too
+    dry_run: str = (
+        "none"  # client: every check the work makes first, nothing changed; server: asked too
+    )
     jobs: int = os.cpu_count() or 1
     allow_system_masters: bool = False
 
@@ -43,16 +50,20 @@ def apply(request, progress=lambda _message: None):
     users = roster.load(request.sources)
     if request.prune and not users:
         # as kubectl apply refuses "no objects passed to apply": an empty roster would prune everyone
-        raise InvalidInput("no users passed to apply --prune: it would revoke every user of " + request.out_dir,
-                           hint="check -f (an empty file, or spec.users with nothing in it); to revoke users "
-                                "one by one use 'kubectl usercert revoke USER'")
+        raise InvalidInput(
+            "no users passed to apply --prune: it would revoke every user of " + request.out_dir,
+            hint="check -f (an empty file, or spec.users with nothing in it); to revoke users "
+            "one by one use 'kubectl usercert revoke USER'",
+        )
     at = now()
     held, problems = inventory.holdings(request.out_dir)
     kubectl = request.signing.kubectl
     reachable = bool(kubeconfig_paths(kubectl.kubeconfig))
     if not reachable and any(plan.access_of(user).roles for user in users):
-        raise InvalidInput("the roster binds roles, and there is no kubeconfig to reach the cluster",
-                           hint="pass --kubeconfig FILE (and --context)")
+        raise InvalidInput(
+            "the roster binds roles, and there is no kubeconfig to reach the cluster",
+            hint="pass --kubeconfig FILE (and --context)",
+        )
     bindings = None
     if reachable and (users or request.prune):
         progress("Looking up the bindings this tool made")
@@ -60,15 +71,20 @@ def apply(request, progress=lambda _message: None):
     signers = SignerChooser(request.signing)
     items = plan.make(users, held, bindings, signers.located_fingerprint(), at, request.prune)
     rehearsal = request.dry_run != "none"  # the same work up to where it would change something
-    tracker = _Tracker(progress, sum(1 for item in items if item.changes or "refused" in item.actions),
-                       marks=not rehearsal)
+    tracker = _Tracker(
+        progress,
+        sum(1 for item in items if item.changes or "refused" in item.actions),
+        marks=not rehearsal,
+    )
     with ExitStack() as made:
         if not rehearsal:  # a dry run makes nothing
             # made once for every worker, and gone again if left empty (the worker that made the lock
             # folders is not always the last to leave them: an interrupted run leaves nothing)
             made.enter_context(files.made_dirs(request.out_dir))
             made.enter_context(files.made_dirs(locks_dir(request.out_dir)))
-        done = rollout.carry_out(items, rollout.Shared(request, signers, reachable), request, tracker)
+        done = rollout.carry_out(
+            items, rollout.Shared(request, signers, reachable), request, tracker
+        )
     return RosterApplied(tuple(done), rehearsal, request.prune, at, tuple(problems))
 
 
@@ -77,7 +93,10 @@ class _Tracker:
     lines through the plain callback."""
 
     def __init__(self, progress, total, marks=True):
-        self.progress, self.marks = progress, marks  # marks: a count first, and a mark per user done
+        self.progress, self.marks = (
+            progress,
+            marks,
+        )  # marks: a count first, and a mark per user done
         begin = getattr(progress, "begin", None)
         if begin and marks:
             begin(total)
@@ -99,11 +118,22 @@ def file_sources(filenames):
         if name == "-":
             data = sys.stdin.buffer.read(ROSTER_BYTES + 1) if sys.stdin is not None else b""
             if len(data) > ROSTER_BYTES:
-                raise InvalidInput(f"the roster on stdin is larger than {ROSTER_BYTES >> 20} MiB", hint="check -f -")
+                raise InvalidInput(
+                    f"the roster on stdin is larger than {ROSTER_BYTES >> 20} MiB",
+                    hint="check -f -",
+                )
             sources.append(("stdin", _text(data, "stdin", "check -f -")))
         else:
-            sources.append((name, _text(files.read_input(name, "the roster", "check -f", ROSTER_BYTES), name,
-                                        "check -f")))
+            sources.append(
+                (
+                    name,
+                    _text(
+                        files.read_input(name, "the roster", "check -f", ROSTER_BYTES),
+                        name,
+                        "check -f",
+                    ),
+                )
+            )
     return tuple(sources)
 
 
@@ -113,8 +143,10 @@ def _text(data, shown, hint):
         return data.decode("utf-8").removeprefix("\ufeff")
     except UnicodeDecodeError as exc:
         line = data.count(b"\n", 0, exc.start) + 1
-        raise InvalidInput(f"{shown}:{line}: not UTF-8 text (byte 0x{data[exc.start]:02x})",
-                           hint=f"save it as UTF-8; {hint}") from None
+        raise InvalidInput(
+            f"{shown}:{line}: not UTF-8 text (byte 0x{data[exc.start]:02x})",
+            hint=f"save it as UTF-8; {hint}",
+        ) from None
 
 
 def csv_sources(path, options):
@@ -122,7 +154,9 @@ def csv_sources(path, options):
     text = _text(files.read_input(path, "the file", "check --from-file"), path, "check --from-file")
     defaults = {key: value for key, value in options.items() if value}
     if "roles" in defaults:
-        defaults["roles"] = [{"name": name, "namespace": namespace} for name, namespace in defaults["roles"]]
+        defaults["roles"] = [
+            {"name": name, "namespace": namespace} for name, namespace in defaults["roles"]
+        ]
     if "clusterRoles" in defaults:
         defaults["clusterRoles"] = list(defaults["clusterRoles"])
     return ((path, roster_from_csv(path, text, defaults)),)
@@ -140,16 +174,27 @@ def roster_from_csv(path, text, defaults):
                 continue
             name, groups = row[0].strip(), [group.strip() for group in row[1:] if group.strip()]
             if not name:
-                raise InvalidInput(f"{path}:{reader.line_num}: the user name is empty",
-                                   hint="write user,group,group... per line")
+                raise InvalidInput(
+                    f"{path}:{reader.line_num}: the user name is empty",
+                    hint="write user,group,group... per line",
+                )
             users.append({"name": name, "groups": groups})
             lines.append(reader.line_num)
             if len(users) > roster.MAX_USERS:
                 break  # (one more than the roster takes: its error names the line)
     except csv.Error as exc:
-        raise InvalidInput(f"{path}:{max(reader.line_num, 1)}: not a CSV line ({exc})",
-                           hint="write user,group,group... per line") from None
+        raise InvalidInput(
+            f"{path}:{max(reader.line_num, 1)}: not a CSV line ({exc})",
+            hint="write user,group,group... per line",
+        ) from None
     from .. import API_VERSION
-    return roster.BuiltRoster({"apiVersion": API_VERSION, "kind": roster.KIND,
-                               "metadata": {"name": os.path.basename(path)},
-                               "spec": {"defaults": defaults, "users": users}}, tuple(lines))
+
+    return roster.BuiltRoster(
+        {
+            "apiVersion": API_VERSION,
+            "kind": roster.KIND,
+            "metadata": {"name": os.path.basename(path)},
+            "spec": {"defaults": defaults, "users": users},
+        },
+        tuple(lines),
+    )

@@ -11,14 +11,17 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Optional, Tuple
 
-from .. import adoption, issuance, openssl, rbac, signals, whoami
+from .. import signals
+from ..cluster import identity, rbac
+from ..cluster.rbac import BindingPlan
 from ..errors import OutputExists, UsercertError
-from ..keys import KeySpec
-from ..layout import UserFiles
-from ..rbac import BindingPlan
-from ..results import AppliedUser, Issued, RosterApplied
-from ..signers import SignerOptions, choose_signer
-from ..subject import make_subject, subject_warnings
+from ..operations.adopt import ca_known_here
+from ..operations.issue import checked_subject, endpoint, issue_user, refuse_or_adopt
+from ..output.results import AppliedUser, Issued, RosterApplied
+from ..pki.keys import KeySpec
+from ..pki.signers import SignerOptions
+from ..pki.signers.chooser import choose_signer
+from ..store.layout import UserFiles
 
 
 @dataclass(frozen=True, eq=False, repr=False)
@@ -36,40 +39,69 @@ class CreateRequest:
     access: BindingPlan = field(default_factory=BindingPlan)
     print_rbac: bool = False  # hand the bindings back as manifests instead of applying them
     verify: bool = False  # then ask the cluster who the new credential is
-    pending_key: Optional[object] = None  # an openssl.PendingKey started before (else made when needed)
-    dry_run: str = "none"  # client: every check, then the plan, nothing written; server: the cluster asked too
+    pending_key: Optional[object] = (
+        None  # an openssl.PendingKey started before (else made when needed)
+    )
+    dry_run: str = (
+        "none"  # client: every check, then the plan, nothing written; server: the cluster asked too
+    )
 
 
 def create(request, progress=lambda _message: None):
     """Issue a credential for request.user; `progress(message)` is told of each long step. A dry run
     makes every check up to the key, and returns the plan (a RosterApplied of one user) instead."""
-    subject = make_subject(request.user, request.groups)
-    warnings = subject_warnings(subject, request.allow_system_masters)
-    openssl.require_key_support(request.key)
+    subject, warnings = checked_subject(
+        request.user,
+        request.groups,
+        key=request.key,
+        allow_system_masters=request.allow_system_masters,
+    )
     user_files = UserFiles.for_user(request.out_dir, subject.user)
     # Fail on existing output before any slow or sensitive work (and again under the lock).
     if not request.force and request.dry_run == "none":
-        issuance.refuse_or_adopt(request.out_dir, subject.user, user_files, adoption.ca_known_here(request.signing))
-    elif not request.force and os.path.lexists(user_files.directory):  # (a dry run records nothing, adopts nothing)
-        raise OutputExists(f"{user_files.directory} already exists",
-                           hint="pass --force to replace it, or choose another --out-dir")
+        refuse_or_adopt(request.out_dir, subject.user, user_files, ca_known_here(request.signing))
+    elif not request.force and os.path.lexists(
+        user_files.directory
+    ):  # (a dry run records nothing, adopts nothing)
+        raise OutputExists(
+            f"{user_files.directory} already exists",
+            hint="pass --force to replace it, or choose another --out-dir",
+        )
     manifests = _checked_bindings(request, subject, progress)
     signer = choose_signer(request.signing, subject, progress)
-    found = issuance.endpoint(request.signing.kubectl, request.server, signer, warnings)
-    validity = signer.grant(request.validity)
+    found = endpoint(request.signing.kubectl, request.server, signer, warnings)
     if request.dry_run != "none":
-        return _planned(request, subject, signer, found, validity, manifests, warnings, progress)
-    credential = issuance.issue(
-        subject, signer, found, lambda staged: issuance.new_key_signed(staged, subject, request.key, signer, validity,
-                                                                      progress, request.pending_key),
-        out_dir=request.out_dir, lifetime=request.validity, namespace=request.namespace, force=request.force,
-        warnings=warnings, progress=progress,
-        extra_files={"rbac.yaml": rbac.to_yaml(manifests)} if manifests else None)
+        return _planned(
+            request,
+            subject,
+            signer,
+            found,
+            signer.grant(request.validity),
+            manifests,
+            warnings,
+            progress,
+        )
+    credential = issue_user(
+        subject=subject,
+        signer=signer,
+        endpoint=found,
+        out_dir=request.out_dir,
+        lifetime=request.validity,
+        key=request.key,
+        pending_key=request.pending_key,
+        namespace=request.namespace,
+        force=request.force,
+        warnings=warnings,
+        extra_files={"rbac.yaml": rbac.to_yaml(manifests)} if manifests else None,
+        progress=progress,
+    )
     bindings = _bindings(request, manifests, credential, progress)
     verification = None
     if request.verify:
         progress("Asking the cluster who this credential is")
-        verification = whoami.ask(request.signing.kubectl.as_user(credential.kubeconfig), subject.user, subject.groups)
+        verification = identity.ask(
+            request.signing.kubectl.as_user(credential.kubeconfig), subject.user, subject.groups
+        )
     return Issued(credential, bindings, tuple(manifests), request.print_rbac, verification)
 
 
@@ -80,7 +112,9 @@ def _checked_bindings(request, subject, progress):
     manifests = rbac.binding_manifests(request.access, subject.user, subject.groups)
     if not request.print_rbac:
         progress("Checking that the roles to bind exist")
-        for namespace in sorted({m["metadata"]["namespace"] for m in manifests if m["metadata"].get("namespace")}):
+        for namespace in sorted(
+            {m["metadata"]["namespace"] for m in manifests if m["metadata"].get("namespace")}
+        ):
             rbac.check_namespace_exists(request.signing.kubectl, namespace)
         rbac.check_roles_exist(request.signing.kubectl, request.access)
         rbac.check_names_free(request.signing.kubectl, manifests)
@@ -96,20 +130,38 @@ def _planned(request, subject, signer, found, validity, manifests, warnings, pro
             rbac.apply(request.signing.kubectl, manifests, dry_run="server")
     names = [m["metadata"]["name"] for m in manifests if m["kind"].endswith("Binding")]
     existing = os.path.lexists(UserFiles.for_user(request.out_dir, subject.user).directory)
-    reasons = ["replaces the folder there (--force)" if existing else "no credential here"] + \
-        ([", ".join(f"+{name}" for name in names)] if names else [])
-    notes = [f"subject {subject.openssl_subj()}, key {request.key.describe()}",
-             f"{signer.describe(validity)}; kubeconfig for {found.server} (cluster {found.name})", *warnings]
-    return RosterApplied((AppliedUser(subject.user, ("create",) + (("rebind",) if names else ()), tuple(reasons),
-                                      tuple(notes)),), True, False)
+    reasons = ["replaces the folder there (--force)" if existing else "no credential here"] + (
+        [", ".join(f"+{name}" for name in names)] if names else []
+    )
+    notes = [
+        f"subject {subject.openssl_subj()}, key {request.key.describe()}",
+        f"{signer.describe(validity)}; kubeconfig for {found.server} (cluster {found.name})",
+        *warnings,
+    ]
+    return RosterApplied(
+        (
+            AppliedUser(
+                subject.user,
+                ("create",) + (("rebind",) if names else ()),
+                tuple(reasons),
+                tuple(notes),
+            ),
+        ),
+        True,
+        False,
+    )
 
 
 def _bindings(request, manifests, credential, progress):
-    bindings = tuple(b for b in map(rbac.binding_from, manifests) if b is not None and b.kind.endswith("Binding"))
+    bindings = tuple(
+        b for b in map(rbac.binding_from, manifests) if b is not None and b.kind.endswith("Binding")
+    )
     if not manifests or request.print_rbac:
         return bindings
-    later = (f"the credential was written to {credential.directory}; apply the bindings with: "
-             f"kubectl apply -f {UserFiles(credential.directory, '').rbac}")
+    later = (
+        f"the credential was written to {credential.directory}; apply the bindings with: "
+        f"kubectl apply -f {UserFiles(credential.directory, '').rbac}"
+    )
     progress("Applying the RBAC bindings")
     try:
         rbac.apply(request.signing.kubectl, manifests)

@@ -1,7 +1,7 @@
 """`demo`: a newcomer's first run with no cluster at hand.
 
 A throwaway CA and an admin kubeconfig in a scratch folder stand in for a cluster; a user is then
-issued through the same issuance core `create` uses, and inspected.
+issued through the same operation `create` uses (operations/issue.py), and inspected.
 """
 
 import os
@@ -11,13 +11,18 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Optional
 
-from .. import credentials, files, issuance, openssl, signals, userconfig
+from .. import signals
+from ..cluster import user_kubeconfig
+from ..cluster.endpoint import ClusterEndpoint
+from ..cluster.kubectl import Kubectl
 from ..errors import InvalidInput, OutputExists
-from ..keys import KeySpec
-from ..kubectl import Kubectl
-from ..results import DemoResult, Issued
-from ..signers import SignerOptions, choose_signer
-from ..subject import make_subject
+from ..operations.issue import checked_subject, endpoint, issue_user
+from ..output.results import DemoResult, Issued
+from ..pki import openssl
+from ..pki.keys import KeySpec
+from ..pki.signers import SignerOptions
+from ..pki.signers.chooser import choose_signer
+from ..store import files, located
 
 DEMO_SERVER = "https://127.0.0.1:6443"
 
@@ -46,17 +51,25 @@ def _rehearse(directory, progress):
     progress("Making a throwaway cluster CA")
     openssl.make_ca(ca_cert, ca_key, "usercert-demo-ca", days=30)
     admin = Kubectl(kubeconfig=_admin_kubeconfig(directory, ca_cert))
-    subject, key = make_subject("alice", ["developers"]), KeySpec("ecdsa")
-    signer = choose_signer(SignerOptions(kind="local", ca_cert=ca_cert, ca_key=ca_key, kubectl=admin), subject)
-    warnings = []
-    found = issuance.endpoint(admin, None, signer, warnings)
-    validity = signer.grant(timedelta(days=7))
+    key = KeySpec("ecdsa")
+    subject, warnings = checked_subject("alice", ["developers"], key=key)
+    signer = choose_signer(
+        SignerOptions(kind="local", ca_cert=ca_cert, ca_key=ca_key, kubectl=admin), subject
+    )
+    found = endpoint(admin, None, signer, warnings)
     out_dir = os.path.join(directory, "clients")
-    credential = issuance.issue(subject, signer, found,
-                                lambda staged: issuance.new_key_signed(staged, subject, key, signer, validity, progress),
-                                out_dir=out_dir, lifetime=timedelta(days=7), warnings=warnings, progress=progress)
+    credential = issue_user(
+        subject=subject,
+        signer=signer,
+        endpoint=found,
+        out_dir=out_dir,
+        lifetime=timedelta(days=7),
+        key=key,
+        warnings=warnings,
+        progress=progress,
+    )
     progress("Inspecting the result")
-    inspection = credentials.read(credentials.locate(credential.kubeconfig, out_dir), ca_cert)
+    inspection = located.read(located.find(credential.kubeconfig, out_dir), ca_cert)
     return DemoResult(directory, Issued(credential), inspection)
 
 
@@ -66,7 +79,9 @@ def _scratch(directory):
         made = tempfile.mkdtemp(prefix="usercert-demo-")
         return made, made
     if os.path.lexists(directory) and not os.path.isdir(directory):
-        raise InvalidInput(f"{directory} is not a folder", hint="give an empty or new folder to --dir")
+        raise InvalidInput(
+            f"{directory} is not a folder", hint="give an empty or new folder to --dir"
+        )
     if os.path.isdir(directory) and os.listdir(directory):
         raise OutputExists(f"{directory} is not empty", hint="give an empty or new folder to --dir")
     made = files.ensure_dir(directory, "--dir")
@@ -87,9 +102,9 @@ def _remove(directory, made):
 
 def _admin_kubeconfig(directory, ca_cert):
     """What an admin's ~/.kube/config would say about the (pretend) cluster."""
-    endpoint = userconfig.ClusterEndpoint(name="demo", server=DEMO_SERVER, ca_pem=files.read_bytes(ca_cert))
-    config = userconfig.build(endpoint, "demo-admin", b"", None)
+    endpoint = ClusterEndpoint(name="demo", server=DEMO_SERVER, ca_pem=files.read_bytes(ca_cert))
+    config = user_kubeconfig.build(endpoint, "demo-admin", b"", None)
     config["users"] = [{"name": "demo-admin", "user": {}}]  # the demo never talks to a cluster
     path = os.path.join(directory, "admin.kubeconfig")
-    files.write_private(path, userconfig.dump(config))
+    files.write_private(path, user_kubeconfig.dump(config))
     return path

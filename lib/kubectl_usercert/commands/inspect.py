@@ -5,9 +5,10 @@ import os
 from dataclasses import dataclass, replace
 from typing import Optional
 
-from .. import credentials, ownership, rbac
-from ..kubectl import Kubectl
-from ..layout import UserFiles
+from ..cluster import rbac
+from ..cluster.kubectl import Kubectl
+from ..store import located, ownership
+from ..store.layout import UserFiles
 
 
 @dataclass(frozen=True, eq=False, repr=False)
@@ -20,21 +21,26 @@ class InspectRequest:
 
 def inspect(request, progress=lambda _message: None):
     warnings = _trust_warnings(request)
-    inspection = replace(credentials.read(credentials.locate(request.target, request.out_dir), request.ca_cert),
-                         warnings=warnings)
+    inspection = replace(
+        located.read(located.find(request.target, request.out_dir), request.ca_cert),
+        warnings=warnings,
+    )
     progress("Looking up the bindings this tool made")
     bindings, note = rbac.bindings_if_reachable(request.kubectl)
     if bindings is None:
         return replace(inspection, notes=(note,) if note else ())
-    return replace(inspection, bindings=tuple(rbac.bindings_of(bindings, inspection.user, inspection.groups)))
+    return replace(
+        inspection, bindings=tuple(rbac.bindings_of(bindings, inspection.user, inspection.groups))
+    )
 
 
 def _trust_warnings(request):
     """Inspect only reports, so a user folder that is not the runner's own is a warning; but one that
     is a symbolic link is refused, never followed out of the out-dir."""
-    if os.path.isfile(request.target):  # a file named on the command line (credentials.locate's rule)
+    if os.path.isfile(request.target):  # a file named on the command line (located.find's rule)
         return ()
-    found = ownership.out_dir_problems(request.out_dir) + \
-        ownership.user_folder_problems(UserFiles.for_user(request.out_dir, request.target).directory)
+    found = ownership.out_dir_problems(request.out_dir) + ownership.user_folder_problems(
+        UserFiles.for_user(request.out_dir, request.target).directory
+    )
     ownership.require(ownership.links(found))
     return tuple(ownership.warning(*problem) for problem in found)

@@ -4,15 +4,18 @@ from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Optional, Tuple
 
-from .. import inventory, rbac
-from ..kubectl import Kubectl
-from ..results import Inventory, now
+from ..cluster import rbac
+from ..cluster.kubectl import Kubectl
+from ..output.results import Inventory, now
+from ..store import inventory
 
 
 @dataclass(frozen=True, eq=False, repr=False)
 class ListRequest:
     out_dir: str = "clients"
-    expiring: Optional[timedelta] = None  # only those expiring within this window (expired included, revoked not)
+    expiring: Optional[timedelta] = (
+        None  # only those expiring within this window (expired included, revoked not)
+    )
     expiring_text: Optional[str] = None  # the window as given, for the output
     exit_code: bool = False  # exit 1 when any row is left (for cron and CI)
     kubectl: Kubectl = Kubectl()
@@ -26,10 +29,14 @@ def list_certificates(request, progress=lambda _message: None):
     not_found = ()
     if request.users:  # a name nobody holds is an error, as kubectl's NotFound, after those found
         rows = [row for row in rows if row.user in request.users]
-        not_found = tuple(dict.fromkeys(user for user in request.users if user not in {row.user for row in rows}))
+        not_found = tuple(
+            dict.fromkeys(user for user in request.users if user not in {row.user for row in rows})
+        )
     if request.expiring is not None:
         # revoked ones are out of use: a pruned user must not trip --exit-code for ever
-        rows = [row for row in rows if row.not_after <= at + request.expiring and row.state != "revoked"]
+        rows = [
+            row for row in rows if row.not_after <= at + request.expiring and row.state != "revoked"
+        ]
     notes = ()
     if request.with_bindings and rows:
         progress("Looking up the bindings this tool made")
@@ -37,6 +44,10 @@ def list_certificates(request, progress=lambda _message: None):
         if bindings is None:
             notes = (note,) if note else ()
         else:
-            rows = [replace(row, bindings=tuple(rbac.bindings_of(bindings, row.user, row.groups)))
-                    for row in rows]
-    return Inventory(tuple(rows), tuple(problems), notes, at, request.expiring_text, request.exit_code, not_found)
+            rows = [
+                replace(row, bindings=tuple(rbac.bindings_of(bindings, row.user, row.groups)))
+                for row in rows
+            ]
+    return Inventory(
+        tuple(rows), tuple(problems), notes, at, request.expiring_text, request.exit_code, not_found
+    )

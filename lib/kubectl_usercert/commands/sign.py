@@ -12,13 +12,17 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Optional, Tuple
 
-from .. import adoption, files, issuance, openssl
 from ..errors import InvalidInput
-from ..keys import acceptable_request_key
-from ..layout import UserFiles
-from ..results import Signed
-from ..signers import SignerOptions, choose_signer
-from ..subject import make_subject, subject_warnings
+from ..operations.adopt import ca_known_here
+from ..operations.issue import checked_subject, endpoint, issue_user, refuse_or_adopt
+from ..output.results import Signed
+from ..pki import openssl
+from ..pki.keys import acceptable_request_key
+from ..pki.signers import SignerOptions
+from ..pki.signers.chooser import choose_signer
+from ..pki.subject import make_subject
+from ..store import files
+from ..store.layout import UserFiles
 
 # String types whose bytes Go and openssl read alike; T61String, say, openssl reads as Latin-1 and
 # Go as raw bytes, so what is checked here would not be what the cluster sees.
@@ -40,8 +44,9 @@ class SignRequest:
 
 
 def sign(request, progress=lambda _message: None):
-    named = make_subject(request.user, request.groups)
-    warnings = subject_warnings(named, request.allow_system_masters)
+    named, warnings = checked_subject(
+        request.user, request.groups, allow_system_masters=request.allow_system_masters
+    )
     # One private copy is read, checked and signed: the file the user can still write is read once.
     with tempfile.TemporaryDirectory(prefix="usercert-csr-") as private:
         copy, der = _private_copy(request.csr_path, os.path.join(private, "request"))
@@ -50,19 +55,27 @@ def sign(request, progress=lambda _message: None):
         subject = _checked_subject(_untyped(asked.subject, request.csr_path), named)
         spec = acceptable_request_key(asked.key_type, asked.key_bits)
         if not request.force:
-            issuance.refuse_or_adopt(request.out_dir, subject.user, UserFiles.for_user(request.out_dir, subject.user),
-                                     adoption.ca_known_here(request.signing))
+            refuse_or_adopt(
+                request.out_dir,
+                subject.user,
+                UserFiles.for_user(request.out_dir, subject.user),
+                ca_known_here(request.signing),
+            )
         signer = choose_signer(request.signing, subject, progress)
-        found = issuance.endpoint(request.signing.kubectl, request.server, signer, warnings)
-        validity = signer.grant(request.validity)
-
-        def make(staged):
-            files.write_private(staged.csr, asked.pem)
-            return issuance.request_signed(staged, subject, spec, signer, validity, asked.public_key, progress)
-
-        credential = issuance.issue(subject, signer, found, make, out_dir=request.out_dir,
-                                    lifetime=request.validity, namespace=request.namespace, force=request.force, warnings=warnings,
-                                    with_key=False, progress=progress, key_held_by="owner")
+        found = endpoint(request.signing.kubectl, request.server, signer, warnings)
+        credential = issue_user(
+            subject=subject,
+            signer=signer,
+            endpoint=found,
+            out_dir=request.out_dir,
+            lifetime=request.validity,
+            key=spec,
+            request=asked,
+            namespace=request.namespace,
+            force=request.force,
+            warnings=warnings,
+            progress=progress,
+        )
     return Signed(credential, tuple(owner_instructions(credential)))
 
 
@@ -70,7 +83,11 @@ def _private_copy(source, path):
     """A private copy of the request, and whether it is DER (a PEM request may have text before it)."""
     data = files.read_input(source, "the request", "check --csr")
     files.write_private(path, data)
-    return path, b"-----BEGIN CERTIFICATE REQUEST-----" not in data and b"-----BEGIN NEW CERTIFICATE REQUEST" not in data
+    return (
+        path,
+        b"-----BEGIN CERTIFICATE REQUEST-----" not in data
+        and b"-----BEGIN NEW CERTIFICATE REQUEST" not in data,
+    )
 
 
 def _untyped(pairs, csr_path):
@@ -78,8 +95,10 @@ def _untyped(pairs, csr_path):
     for attribute, typed in pairs:
         string_type, _, value = typed.partition(":")
         if string_type not in _PLAIN_STRING_TYPES:
-            raise InvalidInput(f"the request {csr_path} encodes {attribute} as {string_type}",
-                               hint="ask for a request made with UTF-8 names (openssl req -utf8)")
+            raise InvalidInput(
+                f"the request {csr_path} encodes {attribute} as {string_type}",
+                hint="ask for a request made with UTF-8 names (openssl req -utf8)",
+            )
         plain.append((attribute, value))
     return tuple(plain)
 
@@ -90,9 +109,11 @@ def _checked_subject(actual, named):
     expected = [("O", group) for group in named.groups] + [("CN", named.user)]
     if sorted(actual) != sorted(expected):
         shown = ", ".join(f"{attribute}={value}" for attribute, value in actual) or "(empty)"
-        raise InvalidInput(f"the request's subject is {shown}, not the user and groups given",
-                           hint="ask its owner for a new request (openssl req -new -subj '/O=GROUP/CN=USER'), "
-                                "or name the user and groups it holds with --user and -g")
+        raise InvalidInput(
+            f"the request's subject is {shown}, not the user and groups given",
+            hint="ask its owner for a new request (openssl req -new -subj '/O=GROUP/CN=USER'), "
+            "or name the user and groups it holds with --user and -g",
+        )
     return make_subject(named.user, [value for attribute, value in actual if attribute == "O"])
 
 
@@ -101,5 +122,7 @@ def owner_instructions(credential, key_name=None):
     kubeconfig = shlex.quote(os.path.basename(credential.kubeconfig))
     key = shlex.quote(key_name or "PATH/TO/YOUR.key")
     user = shlex.quote(credential.user)
-    return [f"kubectl config set-credentials --kubeconfig {kubeconfig} --client-key {key} --embed-certs -- {user}",
-            f"kubectl --kubeconfig {kubeconfig} auth whoami"]
+    return [
+        f"kubectl config set-credentials --kubeconfig {kubeconfig} --client-key {key} --embed-certs -- {user}",
+        f"kubectl --kubeconfig {kubeconfig} auth whoami",
+    ]

@@ -2,9 +2,11 @@
 
 from dataclasses import dataclass
 
-from .. import credentials, openssl, whoami
+from ..cluster import identity
+from ..cluster.kubectl import Kubectl
 from ..errors import InvalidInput
-from ..kubectl import Kubectl
+from ..pki import openssl
+from ..store import located
 
 
 @dataclass(frozen=True, eq=False, repr=False)
@@ -15,9 +17,16 @@ class VerifyRequest:
 
 
 def verify(request, progress=lambda _message: None):
-    source = credentials.locate(request.target, request.out_dir)
+    source = located.find(request.target, request.out_dir)
     if not source.kubeconfig:
-        raise InvalidInput(f"{request.target} has no kubeconfig to verify with", hint="give a user name or a kubeconfig")
-    info = openssl.certificate_info(source.cert_path, data=source.cert_pem, what=f"the certificate in {source.shown}")
+        raise InvalidInput(
+            f"{request.target} has no kubeconfig to verify with",
+            hint="give a user name or a kubeconfig",
+        )
+    info = openssl.certificate_info(
+        source.cert_path, data=source.cert_pem, what=f"the certificate in {source.shown}"
+    )
     progress("Asking the cluster who this credential is")
-    return whoami.ask(request.kubectl.as_user(source.kubeconfig), info.common_name, info.organizations)
+    return identity.ask(
+        request.kubectl.as_user(source.kubeconfig), info.common_name, info.organizations
+    )

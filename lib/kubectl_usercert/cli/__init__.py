@@ -1,0 +1,67 @@
+"""The command line: `kubectl usercert` and its commands as plumbum applications (applications.py),
+over `Command` (command.py: kubectl's flag syntax (flags.py) and help, and `perform`, the tail every
+command shares), the flag groups commands share (switches.py) and their examples (examples.py).
+Everything plumbum does not promise to keep is in one place: plumbum_adapter.py.
+
+`main` is the entry point and the one funnel every error reaches the user through. It imports
+nothing heavy until it runs, so completion.py (the keystroke answer, which imports none of plumbum,
+rich or yaml) loads without plumbum.
+"""
+
+import os
+import sys
+
+from .. import signals
+from ..errors import EXIT_FAILED, EXIT_INTERRUPTED, Interrupted, UsercertError
+
+
+def main(argv=None):
+    """Entry point: run the CLI, every error funnelled to one place (`_funnel`), and exit with its code."""
+    argv = list(sys.argv if argv is None else argv)
+    argv[0] = os.path.basename(argv[0])
+    if argv[1:2] == [
+        "__complete"
+    ]:  # for a kubectl_complete-usercert wrapper (krew links only one binary)
+        from .completion import main as complete
+
+        sys.exit(complete(argv[2:]))
+    from ..output.console import prepare_streams
+    from .applications import Main
+
+    prepare_streams()
+    signals.forget()
+    with signals.handled():
+        code = _funnel(Main, argv)
+    sys.exit(code)
+
+
+def _funnel(main_class, argv):
+    try:
+        _, code = main_class.run(argv, exit=False)
+        return code
+    except UsercertError as exc:
+        from ..output import console
+
+        console.error(exc)
+        return exc.exit_code
+    except (Interrupted, KeyboardInterrupt) as exc:
+        from ..output import console
+
+        name = getattr(exc, "signal_name", "SIGINT")
+        console.interrupted(name, signals.journal())
+        return signals.exit_code(name) if name != "SIGINT" else EXIT_INTERRUPTED
+    except BrokenPipeError:  # `... | head`: the reader has gone; say nothing more
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_FAILED
+    except Exception as exc:  # a bug: one line and a way to see more, never a bare traceback
+        if os.environ.get("USERCERT_DEBUG"):
+            raise
+        from ..output import console
+
+        console.error(
+            UsercertError(
+                f"internal error: {type(exc).__name__}: {exc}",
+                hint="please report this; USERCERT_DEBUG=1 shows where it happened",
+            )
+        )
+        return EXIT_FAILED

@@ -1,0 +1,172 @@
+"""The commands that look after what was issued: inspect, list, whois, renew, verify, revoke.
+
+Registered with `Main` in applications.py by name, so each command loads this module only when it
+runs (or when help lists it).
+"""
+
+from plumbum import cli
+
+from ..errors import InvalidInput
+from . import examples, switches
+from .command import Command
+
+
+class Inspect(Command, switches.Output, switches.OutDir, switches.Cluster):
+    """Show what a credential says: a user in OUT_DIR, a kubeconfig, or a PEM certificate."""
+
+    USAGE_ARGS = "USER|KUBECONFIG|CERT.pem"
+    EXAMPLES = examples.INSPECT
+    ca_cert = cli.SwitchAttr(
+        "--ca-cert",
+        str,
+        argname="FILE",
+        help="check the chain against this CA (default: the CA found)",
+    )
+
+    def main(self, target):
+        from ..commands.inspect import InspectRequest, inspect
+
+        return self.perform(
+            inspect, InspectRequest(target, self.out_dir, self.ca_cert, self.kubectl())
+        )
+
+
+class List(Command, switches.Output, switches.OutDir, switches.Cluster):
+    """List issued certificates (user folders and the ledger), soonest expiry first: all, or the USERs named."""
+
+    USAGE_ARGS = "[USER...]"
+    EXAMPLES = examples.LIST
+    OUTPUTS = ("prometheus",)
+    expiring = cli.SwitchAttr(
+        "--expiring",
+        str,
+        argname="DURATION",
+        help="only those expiring within this window (e.g. 30d; expired included, revoked not)",
+    )
+    exit_code = cli.Flag(
+        "--exit-code",
+        help="exit 1 when any certificate is listed (with --expiring: about to expire)",
+    )
+    textfile = cli.SwitchAttr(
+        "--textfile",
+        str,
+        argname="FILE",
+        group=switches.OUTPUT,
+        help="write the -o prometheus metrics to FILE (NAME.prom in node_exporter's textfile "
+        "folder) whole: a temporary file beside it, renamed over it",
+    )
+
+    def main(self, *users):
+        from ..commands.list import ListRequest, list_certificates
+        from ..times import parse_duration
+
+        if self.textfile is not None:
+            if self.output not in (None, "prometheus"):
+                raise InvalidInput(
+                    f"--textfile writes -o prometheus metrics, not -o {self.output}",
+                    hint="drop -o, or use -o prometheus",
+                )
+            self.output = "prometheus"
+            from ..output.metrics import check_textfile
+
+            check_textfile(self.textfile)
+        window = parse_duration(self.expiring, "--expiring") if self.expiring else None
+        return self.perform(
+            list_certificates,
+            ListRequest(
+                self.out_dir, window, self.expiring, self.exit_code, self.kubectl(), users=users
+            ),
+        )
+
+    def write_metrics(self, inventory):
+        from ..output import console, metrics
+
+        text = metrics.prometheus(inventory, self.out_dir)
+        if self.textfile is None:
+            return console.emit_text(text)
+        metrics.write_textfile(self.textfile, text)
+        console.say(
+            f"Wrote the metrics of {len(inventory.rows)} certificate(s) to {console.text(self.textfile)}"
+        )
+        if not self.textfile.endswith(".prom"):
+            console.warn(
+                "node_exporter's textfile collector reads only files whose names end in .prom"
+            )
+
+
+class Whois(Command, switches.Output, switches.OutDir):
+    """Which user an audit-log credential id (X509SHA256=...), fingerprint or serial belongs to."""
+
+    USAGE_ARGS = "X509SHA256=...|FINGERPRINT|SERIAL"
+    EXAMPLES = examples.WHOIS
+
+    def main(self, fingerprint_or_serial):
+        from ..commands.whois import WhoisRequest, whois
+
+        return self.perform(whois, WhoisRequest(fingerprint_or_serial, self.out_dir))
+
+
+class Renew(
+    Command,
+    switches.Output,
+    switches.OutDir,
+    switches.Signer,
+    switches.Key,
+    switches.KeptValidity,
+    switches.Masters,
+):
+    """A new certificate for USER as the ledger last recorded (groups, lifetime, signer; same key unless --rekey), in place."""
+
+    USAGE_ARGS = "USER"
+    EXAMPLES = examples.RENEW
+    groups = cli.SwitchAttr(
+        ["g", "group"],
+        str,
+        argname="GROUP",
+        list=True,
+        help="change the groups (default: those the ledger last recorded)",
+    )
+    rekey = cli.Flag("--rekey", group=switches.KEY, help="make a new key too")
+
+    def main(self, user):
+        from ..commands.renew import RenewRequest, renew
+
+        return self.perform(
+            renew,
+            RenewRequest(
+                user=user,
+                out_dir=self.out_dir,
+                groups=tuple(self.groups) if self.groups else None,
+                validity=self.validity(),
+                rekey=self.rekey,
+                key_type=self.key_type,
+                key_size=self.key_size,
+                allow_system_masters=self.allow_system_masters,
+                signing=self.signer_options(),
+                signer_given=self.signer_given(),
+            ),
+        )
+
+
+class Verify(Command, switches.Output, switches.OutDir, switches.Cluster):
+    """Ask the cluster who USER's credential is (kubectl auth whoami) and compare with the certificate."""
+
+    USAGE_ARGS = "USER|KUBECONFIG"
+    EXAMPLES = examples.VERIFY
+
+    def main(self, user_or_kubeconfig):
+        from ..commands.verify import VerifyRequest, verify
+
+        return self.perform(verify, VerifyRequest(user_or_kubeconfig, self.out_dir, self.kubectl()))
+
+
+class Revoke(Command, switches.Output, switches.OutDir, switches.Cluster, switches.DryRun):
+    """Delete USER's bindings, archive their files, record it; the certificate stays valid until it expires."""
+
+    USAGE_ARGS = "USER"
+    EXAMPLES = examples.REVOKE
+
+    def main(self, user):
+        from ..commands.revoke import RevokeRequest, revoke
+
+        return self.perform(revoke, RevokeRequest(user, self.out_dir, self.kubectl(), self.dry_run))

@@ -1,0 +1,137 @@
+"""A user's kubeconfig: how it is built for the cluster it points at (cluster/endpoint.py), and how
+its user's certificate and key are read back (by inspect, verify, renew, list).
+
+The user's kubeconfig is self-contained: every credential and the server CA inlined as *-data,
+so it can be handed over alone.
+"""
+
+import base64
+import os
+from dataclasses import dataclass
+from typing import Optional
+
+from ..errors import InvalidInput
+from ..output import yamltext
+from ..store.files import read_input
+from .kubeconfig import (
+    CONTEXT_FIELDS,
+    USER_FIELDS,
+    decode_data,
+    load_merged,
+    named_entries,
+    read_document,
+)
+
+
+def context_name(user, cluster):
+    return f"{user}@{cluster}"
+
+
+def build(endpoint, user, cert_pem, key_pem=None, namespace=None):
+    """A self-contained kubeconfig: every credential inlined as *-data."""
+    cluster = {"server": endpoint.server}
+    if endpoint.ca_pem:
+        cluster["certificate-authority-data"] = _b64(endpoint.ca_pem)
+    if endpoint.tls_server_name:
+        cluster["tls-server-name"] = endpoint.tls_server_name
+    if endpoint.proxy_url:
+        cluster["proxy-url"] = endpoint.proxy_url
+    if endpoint.insecure_skip_tls_verify:
+        cluster["insecure-skip-tls-verify"] = True
+    context = {"cluster": endpoint.name, "user": user}
+    if namespace:
+        context["namespace"] = namespace
+    credentials = {"client-certificate-data": _b64(cert_pem)}
+    if key_pem is not None:
+        credentials["client-key-data"] = _b64(key_pem)
+    name = context_name(user, endpoint.name)
+    return {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [{"name": endpoint.name, "cluster": cluster}],
+        "users": [{"name": user, "user": credentials}],
+        "contexts": [{"name": name, "context": context}],
+        "current-context": name,
+        "preferences": {},
+    }
+
+
+def dump(config):
+    return yamltext.dump(config)
+
+
+def _b64(data):
+    return base64.b64encode(data).decode("ascii")
+
+
+@dataclass(frozen=True, eq=False, repr=False)
+class KubeconfigUser:
+    """The client certificate (and key) a kubeconfig's current context uses."""
+
+    user: str
+    cert_pem: bytes
+    key_pem: Optional[bytes]
+    cluster: Optional[str]
+    server: Optional[str]
+    namespace: Optional[str] = None
+
+
+def current_user(path):
+    """The current context's (else the only) user's certificate and key, from a kubeconfig file."""
+    merged = load_merged([path])
+    context = merged.contexts.get(merged.current_context or "", {})
+    name = context.get("user") or (next(iter(merged.users)) if len(merged.users) == 1 else None)
+    if name not in merged.users:
+        raise InvalidInput(
+            f"the kubeconfig {path} has no current context with a user",
+            hint="pass the user's folder",
+        )
+    entry, folder = merged.users[name], merged.folders[f"users/{name}"]
+    cert = _data_or_file(entry, "client-certificate", folder, path)
+    if cert is None:
+        raise InvalidInput(
+            f'user "{name}" in {path} has no client certificate',
+            hint="this kubeconfig authenticates some other way",
+        )
+    cluster_name = context.get("cluster")
+    cluster = merged.clusters.get(cluster_name or "", {})
+    return KubeconfigUser(
+        name,
+        cert,
+        _data_or_file(entry, "client-key", folder, path),
+        cluster_name,
+        cluster.get("server"),
+        context.get("namespace"),
+    )
+
+
+def _data_or_file(entry, field_name, folder, path):
+    if entry.get(f"{field_name}-data"):
+        return decode_data(entry[f"{field_name}-data"])
+    if entry.get(field_name):
+        return read_input(
+            os.path.join(folder, os.path.expanduser(entry[field_name])),
+            field_name,
+            f"fix the path in {path}, or inline the data",
+        )
+    return None
+
+
+def replace_credentials(path, user, cert_pem, key_pem=None):
+    """The kubeconfig file's mapping with `user`'s certificate (and key, when given) replaced."""
+    config = read_document(path)
+    named_entries(config, "users", USER_FIELDS, path)  # type-checked before it is changed
+    named_entries(config, "contexts", CONTEXT_FIELDS, path)
+    for entry in config.get("users") or []:
+        if entry.get("name") == user:
+            credentials = entry.get("user") or {}
+            entry["user"] = credentials
+            credentials.pop("client-certificate", None)
+            credentials["client-certificate-data"] = _b64(cert_pem)
+            if key_pem is not None:
+                credentials.pop("client-key", None)
+                credentials["client-key-data"] = _b64(key_pem)
+            return config
+    raise InvalidInput(
+        f'the kubeconfig {path} has no user "{user}"', hint="re-create the credential with --force"
+    )

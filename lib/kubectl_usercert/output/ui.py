@@ -1,0 +1,364 @@
+"""Results drawn for people: `render(result)` draws any command's result, in one place.
+
+Summaries and reports go to stderr (through console); what is the command's data for a pipe
+(list's table, --print-rbac's manifests) goes to stdout, unless -o already puts data there.
+"""
+
+import os
+import shlex
+from datetime import datetime, timezone
+from functools import singledispatch
+
+from ..pki.subject import group_list
+from ..times import days_left, human_duration
+from .console import dump_yaml, emit_text, quiet, say, show, table, text, warn
+from .results import (
+    EXPIRING_DAYS,
+    DemoResult,
+    Inspection,
+    Inventory,
+    Issued,
+    Renewal,
+    Revocation,
+    RosterApplied,
+    Signed,
+    Verification,
+    WhoisResult,
+    not_found_message,
+)
+
+_STATE_STYLES = {
+    "valid": "green",
+    "expiring": "yellow",
+    "expired": "red",
+    "not yet valid": "yellow",
+    "files missing": "magenta",
+    "revoked": "red",
+}
+
+
+@singledispatch
+def render(result, data_on_stdout=False):
+    """Draw a command's result; `data_on_stdout` when -o prints the data (so no table there)."""
+    raise TypeError(f"nothing draws {type(result).__name__}")
+
+
+@render.register
+def _(result: Issued, data_on_stdout=False):
+    _credential(result.credential, "Issued")
+    if result.printed_rbac and result.manifests:
+        emit_text(dump_yaml(list(result.manifests), many=True))
+    elif result.bindings:
+        say(f"Bound: {text(', '.join(b.name for b in result.bindings))}")
+    if result.verification is not None:
+        render(result.verification)
+
+
+@render.register
+def _(result: Signed, data_on_stdout=False):
+    lines = "\n".join(f"  [bold]{text(line)}[/]" for line in result.owner_instructions)
+    _credential(
+        result.credential,
+        "Signed",
+        try_it=f"The kubeconfig holds no key. Send it to its owner, who adds their key and tries it:\n{lines}",
+    )
+
+
+@render.register
+def _(result: Renewal, data_on_stdout=False):
+    say(f"Previous certificate kept as {text(result.previous_certificate)}")
+    _credential(result.credential, "Renewed")
+
+
+def _credential(credential, verb, try_it=None):
+    for message in credential.warnings:
+        warn(message)
+    if quiet():
+        return
+    show(f"[bold green]{verb}[/] a client certificate for [bold]{text(credential.user)}[/]")
+    _fields(
+        [
+            ("user", text(credential.user)),
+            ("groups", text(group_list(credential.groups, ", ")) or "[dim](none)[/]"),
+            ("serial", credential.serial),
+            ("expires", _expiry(credential.not_after)),
+            ("lifetime", credential.lifetime or "?"),
+            ("key", _key_label(credential.key_type, credential.key_bits)),
+            ("sha256", credential.fingerprint_sha256),
+            ("signer", credential.signer),
+            ("cluster", f"{text(credential.cluster)} ({text(credential.server)})"),
+            ("kubeconfig", text(credential.kubeconfig)),
+        ]
+    )
+    if try_it is None:
+        show(
+            f"Try it: [bold]kubectl --kubeconfig {text(shlex.quote(credential.kubeconfig))} auth whoami[/]"
+        )
+    elif try_it:
+        show(try_it)
+
+
+@render.register
+def _(report: Inspection, data_on_stdout=False):
+    for warning in report.warnings:
+        warn(warning)
+    if quiet():
+        return
+    info = report.info
+    rows = [
+        ("source", text(report.source)),
+        ("user", text(report.user or "(no CN: anonymous)")),
+        ("groups", text(group_list(report.groups, ", ")) or "[dim](none)[/]"),
+        ("issuer", text(", ".join(f"{a}={v}" for a, v in info.issuer))),
+        ("serial", info.serial),
+        ("valid from", f"{info.not_before:%Y-%m-%d %H:%M}Z"),
+        ("expires", _expiry(info.not_after)),
+        ("status", _state(report.state)),
+        ("key", _key_label(info.key_type, info.key_bits)),
+        ("sha256", info.fingerprint_sha256),
+        ("key matches", _yes_no(report.key_matches)),
+        (
+            "chain",
+            _yes_no(
+                report.chain_ok,
+                f"valid (CA {text(report.chain_ca or '')})",
+                f"does NOT chain to {text(report.chain_ca or '')}",
+            ),
+        ),
+    ]
+    if report.server:
+        rows.append(("server", text(report.server)))
+    if report.bindings is not None:
+        rows.append(
+            (
+                "bindings",
+                text(", ".join(_binding_label(b) for b in report.bindings)) or "[dim](none)[/]",
+            )
+        )
+    _fields(rows)
+    for note in report.notes:
+        say(f"[dim]{text(note)}[/]")
+
+
+@render.register
+def _(report: Inventory, data_on_stdout=False):
+    for problem in report.problems:
+        warn(problem)
+    for note in report.notes:
+        say(f"[dim]{text(note)}[/]")
+    for user in report.not_found:  # an error, so even with --quiet (the exit code is 1)
+        show(f"[bold red]error:[/] {text(not_found_message(user))}")
+    if data_on_stdout:
+        return
+    if not report.rows and report.not_found:
+        return
+    if not report.rows:
+        say(
+            "No certificates found."
+            if report.expiring_within is None
+            else f"No certificates expire within {text(report.expiring_within)}."
+        )
+        return
+    with_bindings = any(row.bindings is not None for row in report.rows)
+    headers = ["USER", "GROUPS", "EXPIRES", "DAYS LEFT", "STATUS", "SERVER"] + (
+        ["BINDINGS"] if with_bindings else []
+    )
+    rows = []
+    for row in report.rows:
+        days = days_left(row.not_after, report.observed_at)
+        cells = [
+            (row.user, None),
+            (group_list(row.groups), None),
+            (f"{row.not_after:%Y-%m-%d}", None),
+            (str(days), _STATE_STYLES.get(row.state)),
+            (row.state, _STATE_STYLES.get(row.state)),
+            (row.server or "", None),
+        ]
+        rows.append(
+            cells
+            + ([(",".join(b.name for b in row.bindings or ()), None)] if with_bindings else [])
+        )
+    table(headers, rows)
+
+
+@render.register
+def _(result: WhoisResult, data_on_stdout=False):
+    for problem in result.problems:
+        warn(problem)
+    for match in result.matches:
+        when = f"{match.time:%Y-%m-%dT%H:%M:%SZ}" if match.time else ""
+        expires = f"{match.not_after:%Y-%m-%dT%H:%M:%SZ}" if match.not_after else "?"
+        say(
+            f"[bold]{text(match.user)}[/] (groups: {text(group_list(match.groups, ', ')) or 'none'}) — "
+            f"{text(match.event)} {when}, serial {text(match.serial or '?')}, expires {expires}"
+        )
+
+
+@render.register
+def _(result: Verification, data_on_stdout=False):
+    if result.reported_user is not None:
+        say(
+            f"The cluster sees user [bold]{text(result.reported_user)}[/] in groups "
+            f"{text(group_list(result.reported_groups, ', ')) or '(none)'}"
+        )
+    for note in result.notes:
+        warn(note)
+    for problem in result.problems:
+        say(f"[bold red]✗[/] {text(problem)}")
+    if result.ok:
+        say(f"[bold green]✓ verified[/] {text(result.expected_user)} through {result.method}")
+
+
+@render.register
+def _(result: Revocation, data_on_stdout=False):
+    if result.already_revoked:
+        say(f"{text(result.user)} was revoked already; nothing new is recorded.")
+    verb = "Would delete" if result.dry_run else "Deleted"
+    for binding in result.removed:
+        where = f" in {binding.namespace}" if binding.namespace else ""
+        say(f"{verb} {text(binding.kind)} [bold]{text(binding.name)}[/]{text(where)}")
+    if not result.removed and not result.remaining:
+        say("No bindings made by this tool name this user.")
+    if result.archived_to:
+        say(f"Archived the local files to {text(result.archived_to)}")
+    for left in result.remaining:
+        say(f"[bold red]Still to remove:[/] {text(left)}")
+    if result.not_after:
+        say(
+            f"[bold yellow]The certificate itself stays valid until {result.not_after:%Y-%m-%d %H:%M}Z[/]: "
+            "Kubernetes cannot revoke a client certificate, so only RBAC now stands between it and the cluster."
+        )
+    for binding in result.group_bindings_kept:
+        say(
+            f"[yellow]Not touched:[/] {text(binding.name)} binds group {text(binding.subject)}, which this "
+            "certificate still carries; remove it separately if needed."
+        )
+    if result.groups and not result.group_bindings_kept:
+        say(f"Bindings to its groups ({text(group_list(result.groups, ', '))}) were not touched.")
+
+
+@render.register
+def _(result: DemoResult, data_on_stdout=False):
+    _credential(result.issued.credential, "Issued", try_it="")
+    if quiet():
+        return
+    say("")
+    render(result.inspection)
+    folder = shlex.quote(result.directory)
+    say(f"""
+This was a rehearsal: a throwaway CA in {text(folder)} stood in for the cluster's.
+Look at what was made:
+  [bold]kubectl config view --kubeconfig {text(shlex.quote(result.issued.credential.kubeconfig))} --minify[/]
+  [bold]kubectl usercert list --out-dir {text(shlex.quote(os.path.join(result.directory, "clients")))}[/]
+On a real cluster (a control-plane node, as root, or with --ca-cert/--ca-key):
+  [bold]kubectl usercert create alice developers --preset read-only --days 30[/]
+  [bold]kubectl --kubeconfig clients/alice/kubeconfig auth whoami[/]
+On a managed cluster (EKS, GKE, AKS), where nobody holds the CA key:
+  [bold]kubectl usercert create alice developers --signer csr --approve[/]""")
+
+
+@render.register
+def _(result: RosterApplied, data_on_stdout=False):
+    """A plan like terraform's: user, action, why (and what came of it) on stdout; the totals on stderr."""
+    for warning in result.warnings:
+        warn(warning)
+    for user in result.users:
+        for note in user.notes:
+            if user.outcome in ("planned", "done"):
+                say(f"[dim]{text(user.user)}: {text(note)}[/]")
+    if not data_on_stdout and result.users:
+        headers = ["USER", "ACTION", "WHY"] + ([] if result.dry_run else ["RESULT"])
+        rows = []
+        for user in result.users:
+            style = _ACTION_STYLES.get(user.actions[0])
+            row = [
+                (user.user, None),
+                (",".join(user.actions), style),
+                ("; ".join(user.reasons), None),
+            ]
+            if not result.dry_run:
+                shown = "-" if user.outcome in ("unchanged", "reported") else user.outcome
+                row.append(
+                    (
+                        shown + (f": {user.error}" if user.error else ""),
+                        "red" if user.outcome == "failed" else None,
+                    )
+                )
+            rows.append(row)
+        table(headers, rows)
+    counts = [
+        f"{result.count(action)} {word}"
+        for action, word in (
+            ("create", "to create" if result.dry_run else "created"),
+            ("renew", "to renew" if result.dry_run else "renewed"),
+            ("reissue", "to reissue" if result.dry_run else "reissued"),
+            ("rebind", "to rebind" if result.dry_run else "rebound"),
+            ("prune", "to prune" if result.dry_run else "pruned"),
+            ("unlisted", "not in the roster"),
+            ("unchanged", "unchanged"),
+        )
+        if result.count(action)
+    ]
+    failed = [user for user in result.users if user.outcome == "failed"]
+    totals = counts + ([f"[bold red]{len(failed)} failed[/]"] if failed else [])
+    say(("Plan: " if result.dry_run else "") + (", ".join(totals) or "nothing to do"))
+    for user in failed:
+        say(f"[bold red]✗[/] {text(user.user)}: {text(user.error or '')}")
+
+
+_ACTION_STYLES = {
+    "create": "green",
+    "renew": "cyan",
+    "reissue": "yellow",
+    "rebind": "cyan",
+    "prune": "red",
+    "refused": "red",
+    "unlisted": "magenta",
+}
+
+
+def _fields(rows):
+    width = max(len(name) for name, _ in rows) + 2
+    for name, value in rows:
+        show(f"  [bold]{name.ljust(width)}[/]{value}")
+
+
+def _days_style(days):
+    return "red" if days < 0 else "yellow" if days < EXPIRING_DAYS else "green"
+
+
+def _key_label(key_type, bits):
+    return f"{key_type} {bits}" if bits else key_type
+
+
+def _expiry(not_after):
+    days = days_left(not_after)
+    return f"{not_after:%Y-%m-%d %H:%M}Z [{_days_style(days)}]({_time_left(not_after, days)})[/]"
+
+
+def _time_left(not_after, days):
+    if days != 0:
+        return f"{days} days left" if days > 0 else f"expired {-days} days ago"
+    left = not_after - datetime.now(timezone.utc)
+    return f"{human_duration(left)} left" if left.total_seconds() > 0 else "expired"
+
+
+def _yes_no(value, yes="yes", no="NO"):
+    return (
+        "[dim]not checked[/]"
+        if value is None
+        else f"[green]{yes}[/]"
+        if value
+        else f"[bold red]{no}[/]"
+    )
+
+
+def _state(state):
+    return f"[{_STATE_STYLES.get(state, 'white')}]{state}[/]"
+
+
+def _binding_label(binding):
+    where = f" in {binding.namespace}" if binding.namespace else ""
+    return f"{binding.role}{where}" + (
+        f" (group {group_list([binding.subject])})" if binding.subject_kind == "Group" else ""
+    )
