@@ -12,6 +12,7 @@ import shutil
 import subprocess
 import sys
 from contextlib import ExitStack
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import pytest
@@ -25,11 +26,21 @@ import companion  # noqa: E402
 import pki  # noqa: E402
 from helpers import FLEET, running_test_cluster, running_test_clusters  # noqa: E402
 
-# The test API server writes an answer's headers and its body in two sends: with Nagle's algorithm
-# on, the body waits for kubectl's delayed ACK, 40 ms or more on every request. kube-apiserver has
-# it off (Go sets TCP_NODELAY on every connection); so does the test server. (Its place is
-# tests/apiserver/handler.py's _Handler.)
+# Two adjustments to the test API server's handler (their place is tests/apiserver/handler.py's
+# _Handler). It writes an answer's headers and its body in two sends: with Nagle's algorithm on, the
+# body waited for kubectl's delayed ACK, 40 ms or more on every request; kube-apiserver has it off
+# (Go sets TCP_NODELAY on every connection), and so does the test server. And a request is in its
+# log before the answer goes out, so a test that reads the log once kubectl is done finds it there.
 apiserver.handler._Handler.disable_nagle_algorithm = True
+
+
+def _logged_then_answered(handler):
+    if getattr(handler, "record", None) is not None:  # (none for a request too malformed to read)
+        handler.log_answered()
+    BaseHTTPRequestHandler.end_headers(handler)
+
+
+apiserver.handler._Handler.end_headers = _logged_then_answered
 
 
 def _openssls():
