@@ -2,7 +2,8 @@
 one live-cluster harness (the test API server of tests/apiserver/, with kubectl wired to it), alone
 (live_cluster) or several at once (fleet, make_fleet).
 
-Helpers (the CLI as a process or in this process, reading what it wrote) are in helpers.py.
+Helpers (the CLI in this process or as a process, reading what it wrote) are in helpers.py; a long run
+is shared with a second pytest (companion.py, registered here).
 """
 
 import datetime

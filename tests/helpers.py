@@ -1,4 +1,5 @@
-"""Helpers every test module shares: the CLI as a process or in this process, reading what it wrote."""
+"""Helpers every test module shares: the CLI in this process (run_cli) or as a process where the
+process boundary is what is tested (run_launcher), reading what it wrote."""
 
 import atexit
 import datetime
