@@ -27,8 +27,8 @@ def context_name(user, cluster):
     return f"{user}@{cluster}"
 
 
-def build(endpoint, user, cert_pem, key_pem=None, namespace=None):
-    """A self-contained kubeconfig: every credential inlined as *-data."""
+def cluster_entry(endpoint):
+    """The cluster entry of a kubeconfig for `endpoint`: its address and CA, nothing else."""
     cluster = {"server": endpoint.server}
     if endpoint.ca_pem:
         cluster["certificate-authority-data"] = _b64(endpoint.ca_pem)
@@ -38,6 +38,12 @@ def build(endpoint, user, cert_pem, key_pem=None, namespace=None):
         cluster["proxy-url"] = endpoint.proxy_url
     if endpoint.insecure_skip_tls_verify:
         cluster["insecure-skip-tls-verify"] = True
+    return cluster
+
+
+def build(endpoint, user, cert_pem, key_pem=None, namespace=None):
+    """A self-contained kubeconfig: every credential inlined as *-data."""
+    cluster = cluster_entry(endpoint)
     context = {"cluster": endpoint.name, "user": user}
     if namespace:
         context["namespace"] = namespace

@@ -11,10 +11,10 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Optional, Tuple
 
-from .. import signals
 from ..cluster import identity, rbac
 from ..cluster.rbac import BindingPlan
-from ..errors import OutputExists, UsercertError
+from ..errors import OutputExists
+from ..operations.access import applied_bindings, checked_bindings
 from ..operations.adopt import ca_known_here
 from ..operations.issue import checked_subject, endpoint, issue_user, refuse_or_adopt
 from ..output.results import AppliedUser, Issued, RosterApplied
@@ -67,7 +67,13 @@ def create(request, progress=lambda _message: None):
             f"{user_files.directory} already exists",
             hint="pass --force to replace it, or choose another --out-dir",
         )
-    manifests = _checked_bindings(request, subject, progress)
+    manifests = checked_bindings(
+        kubectl=request.signing.kubectl,
+        access=request.access,
+        subject=subject,
+        print_rbac=request.print_rbac,
+        progress=progress,
+    )
     signer = choose_signer(request.signing, subject, progress)
     found = endpoint(request.signing.kubectl, request.server, signer, warnings)
     if request.dry_run != "none":
@@ -95,7 +101,13 @@ def create(request, progress=lambda _message: None):
         extra_files={"rbac.yaml": rbac.to_yaml(manifests)} if manifests else None,
         progress=progress,
     )
-    bindings = _bindings(request, manifests, credential, progress)
+    bindings = applied_bindings(
+        kubectl=request.signing.kubectl,
+        manifests=manifests,
+        credential=credential,
+        print_rbac=request.print_rbac,
+        progress=progress,
+    )
     verification = None
     if request.verify:
         progress("Asking the cluster who this credential is")
@@ -103,22 +115,6 @@ def create(request, progress=lambda _message: None):
             request.signing.kubectl.as_user(credential.kubeconfig), subject.user, subject.groups
         )
     return Issued(credential, bindings, tuple(manifests), request.print_rbac, verification)
-
-
-def _checked_bindings(request, subject, progress):
-    """The bindings to make, checked against the cluster before anything is issued (unless only printed)."""
-    if request.access.empty:
-        return []
-    manifests = rbac.binding_manifests(request.access, subject.user, subject.groups)
-    if not request.print_rbac:
-        progress("Checking that the roles to bind exist")
-        for namespace in sorted(
-            {m["metadata"]["namespace"] for m in manifests if m["metadata"].get("namespace")}
-        ):
-            rbac.check_namespace_exists(request.signing.kubectl, namespace)
-        rbac.check_roles_exist(request.signing.kubectl, request.access)
-        rbac.check_names_free(request.signing.kubectl, manifests)
-    return manifests
 
 
 def _planned(request, subject, signer, found, validity, manifests, warnings, progress):
@@ -150,25 +146,3 @@ def _planned(request, subject, signer, found, validity, manifests, warnings, pro
         True,
         False,
     )
-
-
-def _bindings(request, manifests, credential, progress):
-    bindings = tuple(
-        b for b in map(rbac.binding_from, manifests) if b is not None and b.kind.endswith("Binding")
-    )
-    if not manifests or request.print_rbac:
-        return bindings
-    later = (
-        f"the credential was written to {credential.directory}; apply the bindings with: "
-        f"kubectl apply -f {UserFiles(credential.directory, '').rbac}"
-    )
-    progress("Applying the RBAC bindings")
-    try:
-        rbac.apply(request.signing.kubectl, manifests)
-    except UsercertError as exc:
-        exc.hint = later
-        raise
-    except BaseException:
-        signals.record(later)
-        raise
-    return bindings

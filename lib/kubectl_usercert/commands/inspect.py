@@ -7,7 +7,7 @@ from typing import Optional
 
 from ..cluster import rbac
 from ..cluster.kubectl import Kubectl
-from ..store import located, ownership
+from ..store import inventory, ledger, located, ownership
 from ..store.layout import UserFiles
 
 
@@ -24,6 +24,7 @@ def inspect(request, progress=lambda _message: None):
     inspection = replace(
         located.read(located.find(request.target, request.out_dir), request.ca_cert),
         warnings=warnings,
+        key_held_by=_key_holder(request),
     )
     progress("Looking up the bindings this tool made")
     bindings, note = rbac.bindings_if_reachable(request.kubectl)
@@ -32,6 +33,16 @@ def inspect(request, progress=lambda _message: None):
     return replace(
         inspection, bindings=tuple(rbac.bindings_of(bindings, inspection.user, inspection.groups))
     )
+
+
+def _key_holder(request):
+    """For a user of the out-dir, who holds the key as the ledger says ("owner": sign --csr)."""
+    if os.path.isfile(request.target):
+        return None
+    entries = ledger.read(
+        request.out_dir, keep=lambda entry: entry.user == request.target, trust_required=False
+    ).entries  # (inspect only reports: a ledger that is not the runner's own is a warning)
+    return inventory.key_holder(entries[-1]) if entries else None
 
 
 def _trust_warnings(request):

@@ -102,7 +102,11 @@ def _(result: Issued):
 
 @to_object.register
 def _(result: Signed):
-    return _certificate(result.credential, ownerInstructions=list(result.owner_instructions))
+    return _certificate(
+        result.credential,
+        ownerInstructions=list(result.owner_instructions),
+        bindings=[_binding(b) for b in result.bindings],
+    )
 
 
 @to_object.register
@@ -133,6 +137,7 @@ def _(result: Inspection):
         "kubeconfig": result.kubeconfig,
         "server": result.server,
         "bindings": [_binding(b) for b in result.bindings] if result.bindings is not None else None,
+        "keyHeldBy": result.key_held_by,
         "notes": list(result.warnings) + list(result.notes),
     }
     return _object(
@@ -175,6 +180,7 @@ def _row(row: InventoryRow, at):
         "directory": row.directory,
         "kubeconfig": _kubeconfig_in(row),
         "bindings": [_binding(b) for b in row.bindings] if row.bindings is not None else None,
+        "keyHeldBy": row.key_held_by,
     }
     return _object(
         "UserCertificate", row.user, {"user": row.user, "groups": list(row.groups)}, status
