@@ -118,10 +118,11 @@ def entry(document, kind, name):
     return None
 
 
-def merged(kubeconfig, entries, *, force=False, current=None):
+def merged(kubeconfig, entries, *, force=False, current=None, only_if_no_current=False):
     """(the document with `entries` merged in, [what --force replaced]). `entries`: (kind, name,
     body) for clusters, users and contexts. An entry of the same name that is identical is kept as
-    it is; one that differs is refused unless `force`. `current`: the new current-context."""
+    it is; one that differs is refused unless `force`. `current`: the new current-context (with
+    `only_if_no_current`, only when the kubeconfig has none: kubectl would use nothing else)."""
     document = copy.deepcopy(kubeconfig.document)
     replaced = []
     for kind, name, body in entries:
@@ -140,25 +141,31 @@ def merged(kubeconfig, entries, *, force=False, current=None):
                 )
             found[kind[:-1]] = body
             replaced.append(f"{kind[:-1]} {name}")
-    if current:
+    if current and not (only_if_no_current and document.get("current-context")):
         document["current-context"] = current
     return document, replaced
 
 
-def write(kubeconfig, document, backup=False):
-    """Write `document` over the kubeconfig whole (mode 0600), under kubectl's lock; with `backup`,
-    the file as it was is kept first as FILE.usercert-backup-STAMP. The backup's path, or None."""
+def write(kubeconfig, entries, *, force=False, current=None, only_if_no_current=False, backup=True):
+    """Merge `entries` (as `merged` does) into the kubeconfig as it is now and write it whole (mode
+    0600), under kubectl's lock. The file is read again under the lock: what kubectl changed since
+    `open_for_change` (the person may run it while a request waits for approval) is kept, never
+    written over with the copy read before. With `backup`, when an entry was replaced, the file as
+    it was is kept first as FILE.usercert-backup-STAMP. The backup's path, or None."""
     files.ensure_dir(os.path.dirname(os.path.abspath(kubeconfig.path)), "--kubeconfig")
-    text = yamltext.dump(document)
     with _kubectl_lock(kubeconfig.shown):
+        now = open_for_change(kubeconfig.shown)
+        document, replaced = merged(
+            now, entries, force=force, current=current, only_if_no_current=only_if_no_current
+        )
         saved = None
-        if backup and kubeconfig.original is not None:
+        if backup and replaced and now.original is not None:
             stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
-            saved = f"{kubeconfig.path}.usercert-backup-{stamp}"
+            saved = f"{now.path}.usercert-backup-{stamp}"
             if os.path.lexists(saved):
                 saved += f"-{os.getpid()}"
-            files.write_private(saved, kubeconfig.original)
-        files.replace_file(kubeconfig.path, text, files.PRIVATE_FILE_MODE)
+            files.write_private(saved, now.original)
+        files.replace_file(now.path, yamltext.dump(document), files.PRIVATE_FILE_MODE)
     return saved
 
 

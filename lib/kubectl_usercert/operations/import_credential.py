@@ -218,7 +218,7 @@ def install(
     bundle's, as --submit reuses the person's own), a user and a context USER@CLUSTER each. One
     step as far as a signal goes; if the kubeconfig cannot be written, the store is put back.
     ([PersonCredential], the backup's path or None)."""
-    entries, current = [], None
+    entries, first = [], None
     for credential in credentials:
         bundled = credential.bundled
         name = user_kubeconfig.context_name(credential.user, bundled.cluster)
@@ -231,10 +231,10 @@ def install(
             ("users", name, user_entry(bundled.cert_pem, credential.key_pem)),
             ("contexts", name, context),
         ]
-        # (a kubeconfig with no current context gets this one: kubectl would use nothing else)
-        first = set_current or not kubeconfig.document.get("current-context")
-        current = current or (name if first else None)
-    document, replaced = person_kubeconfig.merged(kubeconfig, entries, force=force, current=current)
+        first = first or name
+    # (a kubeconfig with no current context gets the first: kubectl would use nothing else)
+    current = dict(current=first, only_if_no_current=not set_current)
+    person_kubeconfig.merged(kubeconfig, entries, force=force)  # (refused before anything changes)
     with signals.critical():
         saved = {c.name: store.snapshot(c.name) for c in credentials}
         keys_added = [
@@ -249,7 +249,7 @@ def install(
                 store.save_credential(
                     credential.name, credential.bundled.cert_pem, state_of(credential, kubeconfig)
                 )
-            backup = person_kubeconfig.write(kubeconfig, document, backup=bool(replaced))
+            backup = person_kubeconfig.write(kubeconfig, entries, force=force, **current)
         except BaseException:
             for name, files_before in saved.items():
                 store.restore(name, files_before)

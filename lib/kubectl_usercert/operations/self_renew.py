@@ -258,9 +258,6 @@ def _swap(store, found, holder, renewed, old_fingerprint):
     body = dict(person_kubeconfig.entry(holder.document, "users", found["user_entry"]))
     body["client-certificate-data"] = base64.b64encode(renewed.bundled.cert_pem).decode("ascii")
     body["client-key-data"] = base64.b64encode(renewed.key_pem).decode("ascii")
-    document, _ = person_kubeconfig.merged(
-        holder, [("users", found["user_entry"], body)], force=True
-    )
     state = {
         **state_of(renewed, holder, renewed=True),
         "context": found["context"],
@@ -272,7 +269,9 @@ def _swap(store, found, holder, renewed, old_fingerprint):
         store.keep_previous(found["name"], found["info"].serial, found["cert"])
         try:
             store.save_credential(found["name"], renewed.bundled.cert_pem, state)
-            person_kubeconfig.write(holder, document)
+            person_kubeconfig.write(
+                holder, [("users", found["user_entry"], body)], force=True, backup=False
+            )
         except BaseException:
             store.restore(found["name"], before)
             raise
