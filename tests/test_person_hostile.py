@@ -2,10 +2,16 @@
 full disk or the person's own kubectl running meanwhile must not do to their kubeconfig and store."""
 
 import json
+import os
+import subprocess
+from pathlib import Path
 
 import pytest
+import yaml
 
+from helpers import SERVER, run_here
 from person_homes import admin_machine, person_machine
+from test_person import request, sign, store
 from test_person_round_trip import (
     CSR,
     _add_context,
@@ -92,3 +98,102 @@ def test_request_submit_keeps_what_kubectl_changed_while_it_waited(live_cluster,
     assert json.loads(out)["status"]["credential"]["status"]["context"] == "bob@test"
     assert _kept_meanwhile(person.config()) == ("sso@elsewhere", "changed-meanwhile")
     assert person.whoami("--context", "bob@test")["username"] == "bob"
+
+
+# --- KUBECONFIG of several files: kubectl reads them all, the first definition of a name wins -------
+
+SECOND = """\
+apiVersion: v1
+kind: Config
+clusters:
+- name: kubernetes
+  cluster: {server: 'https://10.9.8.7:6443', insecure-skip-tls-verify: true}
+users:
+- name: me
+  user: {token: abc}
+contexts:
+- name: work
+  context: {cluster: kubernetes, user: me}
+current-context: work
+"""
+
+
+def _two_files(monkeypatch, tmp_path, second=SECOND):
+    """KUBECONFIG=first:second, the first without a current context or a cluster of its own."""
+    first, other = tmp_path / "first.yaml", tmp_path / "second.yaml"
+    first.write_text("apiVersion: v1\nkind: Config\npreferences: {}\n")
+    other.write_text(second)
+    for path in (first, other):
+        path.chmod(0o600)
+    monkeypatch.setenv("KUBECONFIG", f"{first}{os.pathsep}{other}")
+    return first, other
+
+
+def _kubectl(*args):
+    done = subprocess.run(["kubectl", *args], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def _server_of(context):
+    view = json.loads(_kubectl("config", "view", "--minify", "--context", context, "-o", "json"))
+    return view["clusters"][0]["cluster"]["server"]
+
+
+def test_an_import_never_takes_the_current_context_another_file_sets(
+    capsys, isolated, signing_ca, tmp_path, monkeypatch
+):
+    request(capsys, "bob", "dev")
+    bundle = sign(capsys, signing_ca, "bob", "dev")
+    first, _ = _two_files(
+        monkeypatch,
+        tmp_path,
+        SECOND.replace("name: kubernetes", "name: lab").replace(
+            "cluster: kubernetes", "cluster: lab"
+        ),
+    )
+    result = run_here(capsys, "import", bundle)
+    assert result.returncode == 0, result.stderr
+    assert _kubectl("config", "current-context").strip() == "work"
+    assert "current-context" not in yaml.safe_load(first.read_text())
+    assert _server_of("bob@kubernetes") == SERVER
+
+
+def test_an_import_never_hides_a_cluster_another_file_defines(
+    capsys, isolated, signing_ca, tmp_path, monkeypatch
+):
+    """The bundle's cluster "kubernetes" added to the first file would win over the second file's,
+    and the person's context "work" (a token) would then talk to the bundle's server."""
+    request(capsys, "bob", "dev")
+    bundle = sign(capsys, signing_ca, "bob", "dev")
+    first, second = _two_files(monkeypatch, tmp_path)
+    before = first.read_text(), second.read_text()
+    refused = run_here(capsys, "import", bundle)
+    assert refused.returncode == 3, refused.stderr
+    assert f'{second} has another cluster named "kubernetes"' in refused.stderr
+    assert "--force" in refused.stderr
+    assert (first.read_text(), second.read_text()) == before
+    assert _server_of("work") == "https://10.9.8.7:6443"
+    assert list((store() / "credentials").iterdir()) == []
+    # --force adds it anyway (the first file's definition then wins), keeping a backup.
+    forced = run_here(capsys, "import", bundle, "--force", "-o", "json")
+    assert forced.returncode == 0, forced.stderr
+    backup = json.loads(forced.stdout)["status"]["backup"]
+    assert Path(backup).read_text() == before[0] and second.read_text() == before[1]
+    assert _server_of("bob@kubernetes") == SERVER
+
+
+def test_an_identical_cluster_in_another_file_is_reused(
+    capsys, isolated, signing_ca, tmp_path, monkeypatch
+):
+    request(capsys, "bob", "dev")
+    bundle = sign(capsys, signing_ca, "bob", "dev")
+    cluster = yaml.safe_load(bundle.read_text())["clusters"][0]
+    first, second = _two_files(monkeypatch, tmp_path)
+    other = yaml.safe_load(second.read_text())
+    other["clusters"] = [cluster]
+    second.write_text(yaml.safe_dump(other))
+    result = run_here(capsys, "import", bundle)
+    assert result.returncode == 0, result.stderr
+    assert "clusters" not in yaml.safe_load(first.read_text())  # kubectl finds it in the second
+    assert _server_of("bob@kubernetes") == SERVER

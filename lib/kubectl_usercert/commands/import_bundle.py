@@ -42,7 +42,7 @@ def import_bundle(order, progress=lambda _message: None):
         if elsewhere
         else ()
     )
-    kubeconfig = person_kubeconfig.open_for_change(person_kubeconfig.write_target(order.kubeconfig))
+    kubeconfig = person_kubeconfig.open_target(order.kubeconfig)
     progress(f"Adding {len(credentials)} context(s) to {kubeconfig.shown}")
     installed, backup = import_credential.install(
         store=store,
@@ -56,7 +56,8 @@ def import_bundle(order, progress=lambda _message: None):
         progress("Asking the cluster who the new context's user is")
         verifications = tuple(
             identity.ask(
-                Kubectl(kubeconfig.shown, credential.context, None, order.timeout),
+                # (kubectl's own files: the context's cluster may be another file's)
+                Kubectl(order.kubeconfig, credential.context, None, order.timeout),
                 credential.user,
                 credential.groups,
             )
