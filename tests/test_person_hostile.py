@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from helpers import SERVER, run_here
+from helpers import EC, SERVER, run_here
 from person_homes import admin_machine, person_machine
 from test_person import request, sign, store
 from test_person_round_trip import (
@@ -197,3 +197,41 @@ def test_an_identical_cluster_in_another_file_is_reused(
     assert result.returncode == 0, result.stderr
     assert "clusters" not in yaml.safe_load(first.read_text())  # kubectl finds it in the second
     assert _server_of("bob@kubernetes") == SERVER
+
+
+# --- the store where another user could swap it -------------------------------------------------
+
+
+def test_a_store_in_a_folder_others_can_write_is_refused(capsys, isolated, tmp_path, monkeypatch):
+    """XDG_DATA_HOME in a folder others can write (not sticky): they could rename the store away
+    and put theirs in its place between two runs, or during one."""
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o777)
+    monkeypatch.setenv("XDG_DATA_HOME", str(shared))
+    result = run_here(capsys, "request", "bob", *EC)
+    assert result.returncode == 2, result.stderr
+    assert f"{shared} is writable by its group and others" in result.stderr
+    assert "hint:" in result.stderr and not (isolated / "bob.csr").exists()
+    assert [p.name for p in shared.iterdir()] in ([], ["kubectl-usercert"])
+    assert not list(shared.rglob("*.key"))
+    shared.chmod(0o1777)  # sticky, as /tmp: nobody else can rename or remove the store in it
+    assert run_here(capsys, "request", "bob", *EC).returncode == 0
+
+
+def test_a_store_that_is_another_users_link_is_refused(capsys, isolated, tmp_path, monkeypatch):
+    """In a sticky shared folder, the store a link that another user made (and can point elsewhere
+    at any moment) to a folder of the runner's."""
+    shared, mine = tmp_path / "shared", tmp_path / "mine"
+    shared.mkdir()
+    shared.chmod(0o1777)
+    mine.mkdir(mode=0o700)
+    (shared / "kubectl-usercert").symlink_to(mine)
+    os.lchown(shared / "kubectl-usercert", 65534, 65534)
+    monkeypatch.setenv("XDG_DATA_HOME", str(shared))
+    result = run_here(capsys, "request", "bob", *EC)
+    assert result.returncode == 2, result.stderr
+    assert "link" in result.stderr and "uid 65534" in result.stderr
+    assert list(mine.iterdir()) == []
+    os.lchown(shared / "kubectl-usercert", os.geteuid(), os.getegid())  # the runner's own link
+    assert run_here(capsys, "request", "bob", *EC).returncode == 0

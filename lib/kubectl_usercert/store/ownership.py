@@ -145,6 +145,10 @@ def _link_text(path):
         return "?"
 
 
+def owner_name(uid):
+    return _user_name(uid)
+
+
 def _user_name(uid):
     import pwd
 
