@@ -11,7 +11,7 @@ import yaml
 
 from helpers import EC, SERVER, run_here
 from person_homes import admin_machine, person_machine
-from test_person import request, sign, store
+from test_person import bundle_with, certificate_for, request, sign, store
 from test_person_round_trip import (
     CSR,
     _add_context,
@@ -235,3 +235,27 @@ def test_a_store_that_is_another_users_link_is_refused(capsys, isolated, tmp_pat
     assert list(mine.iterdir()) == []
     os.lchown(shared / "kubectl-usercert", os.geteuid(), os.getegid())  # the runner's own link
     assert run_here(capsys, "request", "bob", *EC).returncode == 0
+
+
+# --- what a bundle says about its cluster ------------------------------------------------------
+
+
+def test_a_bundle_that_skips_the_servers_check_is_said_to(capsys, isolated, signing_ca, tmp_path):
+    """A bundle travels by mail or chat: one whose cluster has insecure-skip-tls-verify (or no CA)
+    lets whoever sits between the person and the server read and answer everything they send."""
+    request(capsys, "bob", "dev")
+    cert = certificate_for(isolated / "bob.csr", signing_ca, "bob", ["dev"])
+    bundle = bundle_with(tmp_path / "bundle", cert)
+    document = yaml.safe_load(bundle.read_text())
+    document["clusters"][0]["cluster"]["insecure-skip-tls-verify"] = True
+    bundle.write_text(yaml.safe_dump(document))
+    result = run_here(capsys, "import", bundle, "-o", "json")
+    assert result.returncode == 0, result.stderr
+    said = 'cluster "kubernetes" of the bundle has insecure-skip-tls-verify'
+    assert f"warning: {said}" in result.stderr
+    assert any(said in warning for warning in json.loads(result.stdout)["status"]["warnings"])
+    del document["clusters"][0]["cluster"]["insecure-skip-tls-verify"]
+    bundle.write_text(yaml.safe_dump(document))
+    result = run_here(capsys, "import", bundle, "--kubeconfig", tmp_path / "other")
+    assert result.returncode == 0, result.stderr
+    assert 'warning: cluster "kubernetes" of the bundle names no CA' in result.stderr

@@ -41,7 +41,7 @@ def import_bundle(order, progress=lambda _message: None):
         )
         if elsewhere
         else ()
-    )
+    ) + import_credential.unchecked_servers(credentials)
     kubeconfig = person_kubeconfig.open_target(order.kubeconfig)
     progress(f"Adding {len(credentials)} context(s) to {kubeconfig.shown}")
     installed, backup = import_credential.install(

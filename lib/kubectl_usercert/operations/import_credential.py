@@ -165,6 +165,27 @@ def checked(store, bundled):
     return CheckedCredential(bundled, info, fingerprint, key_pem, bundled.key_pem is not None)
 
 
+def unchecked_servers(credentials):
+    """Warnings for the clusters of a bundle whose server kubectl will not check: a bundle travels
+    by mail or chat, and whoever sits between the person and such a server reads and answers
+    everything they send (the admin's own kubeconfig may have been so; `create` says it too)."""
+    said = {}
+    for credential in credentials:
+        name, cluster = credential.bundled.cluster, credential.bundled.cluster_entry
+        if cluster.get("insecure-skip-tls-verify"):
+            said[name] = (
+                f'cluster "{name}" of the bundle has insecure-skip-tls-verify: kubectl will not '
+                "check that it talks to that cluster; ask the admin for its CA "
+                "(certificate-authority-data)"
+            )
+        elif not cluster.get("certificate-authority-data"):
+            said[name] = (
+                f'cluster "{name}" of the bundle names no CA: the new context trusts the system '
+                "CAs for its server"
+            )
+    return tuple(said.values())
+
+
 def _check_subject(where, info, requested):
     others = sorted({attribute for attribute, _ in info.subject} - {"CN", "O"})
     if others or not info.common_name or len(info.subject) != 1 + len(info.organizations):
