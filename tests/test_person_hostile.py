@@ -11,7 +11,15 @@ import yaml
 
 from helpers import EC, SERVER, run_here
 from person_homes import admin_machine, person_machine
-from test_person import bundle_with, certificate_for, request, sign, store
+from test_person import (
+    OTHER,
+    bundle_with,
+    certificate_for,
+    own_kubeconfig,
+    request,
+    sign,
+    store,
+)
 from test_person_round_trip import (
     CSR,
     _add_context,
@@ -259,3 +267,22 @@ def test_a_bundle_that_skips_the_servers_check_is_said_to(capsys, isolated, sign
     result = run_here(capsys, "import", bundle, "--kubeconfig", tmp_path / "other")
     assert result.returncode == 0, result.stderr
     assert 'warning: cluster "kubernetes" of the bundle names no CA' in result.stderr
+
+
+# --- never a credential on the terminal --------------------------------------------------------
+
+
+@pytest.mark.parametrize("field", ["password", "token"])
+def test_a_mistyped_secret_in_the_kubeconfig_is_never_shown(
+    capsys, isolated, signing_ca, tmp_path, field
+):
+    """kubectl refuses `password: 12345678` (a number, not a string), and so does this tool; the
+    error names the field, never its value."""
+    request(capsys, "bob", "dev")
+    cert = certificate_for(isolated / "bob.csr", signing_ca, "bob", ["dev"])
+    bundle = bundle_with(tmp_path / "bundle", cert)
+    own_kubeconfig(OTHER.replace("token: abc", f"username: me, {field}: 12345678"))
+    for args in (("import", bundle), ("renew", "--self"), ("request", "bob", "--submit", *EC)):
+        result = run_here(capsys, *args)
+        assert result.returncode == 2, result.stderr
+        assert f"{field} is int" in result.stderr and "12345678" not in result.stderr
