@@ -286,3 +286,30 @@ def test_a_mistyped_secret_in_the_kubeconfig_is_never_shown(
         result = run_here(capsys, *args)
         assert result.returncode == 2, result.stderr
         assert f"{field} is int" in result.stderr and "12345678" not in result.stderr
+
+
+# --- a full disk -------------------------------------------------------------------------------
+
+
+def test_request_force_on_a_full_disk_keeps_the_request_it_would_replace(
+    capsys, isolated, monkeypatch
+):
+    """`request --force` whose new USER.csr cannot be written leaves the old one as it was (and no
+    key in the store): a failed run removes only what it made."""
+    import errno
+
+    from kubectl_usercert.store import files
+
+    Path("bob.csr").write_text("the request sent yesterday\n")
+    replace_file = files.replace_file
+
+    def full_for_requests(path, data, mode=files.PRIVATE_FILE_MODE):
+        if str(path).endswith(".csr"):
+            raise files.write_error(path, OSError(errno.ENOSPC, "No space left on device"))
+        return replace_file(path, data, mode)
+
+    monkeypatch.setattr(files, "replace_file", full_for_requests)
+    result = run_here(capsys, "request", "bob", *EC, "--force")
+    assert result.returncode == 1 and "the disk is full" in result.stderr
+    assert Path("bob.csr").read_text() == "the request sent yesterday\n"
+    assert list((store() / "keys").iterdir()) == []

@@ -65,8 +65,8 @@ def request(order, progress=lambda _message: None):
             _submit(order, store, subject, new, submission, progress) if submission else None
         )
     except BaseException:
-        if path not in (None, "-") and os.path.isfile(path):
-            os.unlink(path)
+        if path not in (None, "-") and _holds(path, new.request_pem):
+            os.unlink(path)  # (only the file this run wrote: never the one --force would replace)
         forget_request(store, new.fingerprint)
         raise
     return CertificateRequested(
@@ -84,6 +84,13 @@ def request(order, progress=lambda _message: None):
         submitted=submitted,
         warnings=tuple(warnings),
     )
+
+
+def _holds(path, data):
+    try:
+        return os.path.isfile(path) and not os.path.islink(path) and files.read_bytes(path) == data
+    except OSError:
+        return False
 
 
 def sign_command(path, subject):
