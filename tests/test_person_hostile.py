@@ -15,6 +15,7 @@ from test_person import (
     OTHER,
     bundle_with,
     certificate_for,
+    kubeconfig,
     own_kubeconfig,
     request,
     sign,
@@ -313,3 +314,29 @@ def test_request_force_on_a_full_disk_keeps_the_request_it_would_replace(
     assert result.returncode == 1 and "the disk is full" in result.stderr
     assert Path("bob.csr").read_text() == "the request sent yesterday\n"
     assert list((store() / "keys").iterdir()) == []
+
+
+def test_import_on_a_full_disk_leaves_the_kubeconfig_and_the_store_as_they_were(
+    capsys, isolated, signing_ca, monkeypatch
+):
+    import errno
+
+    from kubectl_usercert.store import files
+
+    own_kubeconfig()
+    request(capsys, "bob", "dev")
+    bundle = sign(capsys, signing_ca, "bob", "dev")
+    replace_file = files.replace_file
+
+    def full_for_kubeconfigs(path, data, mode=files.PRIVATE_FILE_MODE):
+        if str(path).endswith(os.path.join(".kube", "config")):
+            raise files.write_error(path, OSError(errno.ENOSPC, "No space left on device"))
+        return replace_file(path, data, mode)
+
+    monkeypatch.setattr(files, "replace_file", full_for_kubeconfigs)
+    result = run_here(capsys, "import", bundle)
+    assert result.returncode == 1 and "the disk is full" in result.stderr
+    assert kubeconfig().read_text() == OTHER
+    assert sorted(p.name for p in kubeconfig().parent.iterdir()) == ["config"]
+    assert list((store() / "credentials").iterdir()) == []
+    assert len(list((store() / "keys").iterdir())) == 1  # (the key of the request, kept)

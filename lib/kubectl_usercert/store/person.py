@@ -167,7 +167,8 @@ class PersonStore:
             shutil.rmtree(folder, ignore_errors=True)
 
     def restore(self, name, saved):
-        """Put a credential back as `saved` (what `snapshot` returned) after a failed change."""
+        """Put a credential back as `saved` (what `snapshot` returned) after a failed change: a
+        credential that was not there before leaves no folder behind."""
         folder = self.credential_dir(name)
         for file_name, data in saved.items():
             path = os.path.join(folder, file_name)
@@ -178,6 +179,8 @@ class PersonStore:
                     files.PUBLIC_FILE_MODE if file_name == "cert.pem" else files.PRIVATE_FILE_MODE
                 )
                 files.replace_file(path, data, mode)
+        if all(data is None for data in saved.values()):
+            files.remove_if_empty([folder])
 
     def snapshot(self, name):
         """{file: bytes or None} of a credential's files, to restore them after a failed change."""
