@@ -1,6 +1,7 @@
 """The person's side attacked: what a hostile bundle, a second kubeconfig file, a shared folder, a
 full disk or the person's own kubectl running meanwhile must not do to their kubeconfig and store."""
 
+import base64
 import json
 import os
 import subprocess
@@ -340,3 +341,27 @@ def test_import_on_a_full_disk_leaves_the_kubeconfig_and_the_store_as_they_were(
     assert sorted(p.name for p in kubeconfig().parent.iterdir()) == ["config"]
     assert list((store() / "credentials").iterdir()) == []
     assert len(list((store() / "keys").iterdir())) == 1  # (the key of the request, kept)
+
+
+def test_a_bundle_certificate_is_one_certificate_and_nothing_else(
+    capsys, isolated, signing_ca, tmp_path
+):
+    """A second certificate after the checked one would reach the kubeconfig unchecked (kubectl
+    sends it along, as a chain); text around the one certificate is dropped."""
+    own_kubeconfig()
+    request(capsys, "bob", "dev")
+    cert = certificate_for(isolated / "bob.csr", signing_ca, "bob", ["dev"])
+    chained = bundle_with(tmp_path / "chained", cert + signing_ca.cert_path.read_bytes())
+    refused = run_here(capsys, "import", chained)
+    assert refused.returncode == 2 and "holds 2 certificates, not one" in refused.stderr
+    assert kubeconfig().read_text() == OTHER
+    assert list((store() / "credentials").iterdir()) == []
+    wrapped = bundle_with(
+        tmp_path / "wrapped", b"Certificate:\n  (its text)\n" + cert + b"trailer\n"
+    )
+    result = run_here(capsys, "import", wrapped)
+    assert result.returncode == 0, result.stderr
+    config = yaml.safe_load(kubeconfig().read_text())
+    user = next(u["user"] for u in config["users"] if u["name"] == "bob@kubernetes")
+    assert base64.b64decode(user["client-certificate-data"]) == cert
+    assert (store() / "credentials" / "bob@kubernetes" / "cert.pem").read_bytes() == cert

@@ -11,7 +11,7 @@ from a bundle: a token, an exec entry or a file path in it is refused.
 
 import base64
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
 from typing import Optional
 
@@ -29,7 +29,7 @@ from ..cluster.kubeconfig import (
 from ..errors import InvalidInput
 from ..output.results import PersonCredential
 from ..pki import openssl
-from ..pki.certificate import BACKDATE, public_key_fingerprint
+from ..pki.certificate import BACKDATE, pem_certificates, public_key_fingerprint
 from ..pki.subject import group_list
 from ..store.ledger import lifetime_of_window
 from ..store.person import credential_name
@@ -143,6 +143,15 @@ def checked(store, bundled):
     taken from the bundle), and the certificate checked to be for that key, to name the user and
     exactly the groups requested with it, to allow client authentication, and to be valid now."""
     where = f'the certificate of context "{bundled.context}" in {bundled.source}'
+    blocks = pem_certificates(bundled.cert_pem)
+    if len(blocks) != 1:
+        # (a second would reach the kubeconfig unchecked: kubectl sends it along, as a chain)
+        raise InvalidInput(
+            f"{where} holds {len(blocks)} certificates, not one",
+            hint="import the bundle `kubectl usercert sign` wrote: it holds the user's certificate "
+            "alone",
+        )
+    bundled = replace(bundled, cert_pem=blocks[0])
     info = openssl.certificate_info(data=bundled.cert_pem, what=where)
     fingerprint = public_key_fingerprint(info.public_key)
     key_pem = bundled.key_pem if bundled.key_pem is not None else store.read_key(fingerprint)
