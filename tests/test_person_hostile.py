@@ -365,3 +365,23 @@ def test_a_bundle_certificate_is_one_certificate_and_nothing_else(
     user = next(u["user"] for u in config["users"] if u["name"] == "bob@kubernetes")
     assert base64.b64decode(user["client-certificate-data"]) == cert
     assert (store() / "credentials" / "bob@kubernetes" / "cert.pem").read_bytes() == cert
+
+
+def test_force_says_which_other_contexts_a_replaced_cluster_moves(
+    capsys, isolated, signing_ca, tmp_path
+):
+    """A newer bundle needs --force (its user entry differs): one whose cluster is named like one
+    of the person's then moves their other contexts of that cluster (a token, say) to its server.
+    Done, as asked, but said, with the backup."""
+    own_kubeconfig()
+    request(capsys, "bob", "dev")
+    cert = certificate_for(isolated / "bob.csr", signing_ca, "bob", ["dev"])
+    bundle = bundle_with(tmp_path / "bundle", cert)
+    document = yaml.safe_load(bundle.read_text())
+    document["clusters"][0]["name"] = document["contexts"][0]["context"]["cluster"] = "lab"
+    bundle.write_text(yaml.safe_dump(document))
+    result = run_here(capsys, "import", bundle, "--force", "-o", "json")
+    assert result.returncode == 0, result.stderr
+    said = f'cluster "lab" was replaced: context "lab" (user "me") now talks to {SERVER}'
+    assert f"warning: {said}" in result.stderr
+    assert said in json.loads(result.stdout)["status"]["warnings"][-1]

@@ -43,6 +43,8 @@ def import_bundle(order, progress=lambda _message: None):
         else ()
     ) + import_credential.unchecked_servers(credentials)
     kubeconfig = person_kubeconfig.open_target(order.kubeconfig)
+    if order.force:
+        warnings += import_credential.moved_contexts(kubeconfig, credentials)
     progress(f"Adding {len(credentials)} context(s) to {kubeconfig.shown}")
     installed, backup = import_credential.install(
         store=store,

@@ -195,6 +195,28 @@ def unchecked_servers(credentials):
     return tuple(said.values())
 
 
+def moved_contexts(kubeconfig, credentials):
+    """Warnings for the person's other contexts whose cluster entry the import replaces (--force,
+    which a newer bundle needs anyway): from then on they talk to the bundle's server."""
+    ours = {user_kubeconfig.context_name(c.user, c.bundled.cluster) for c in credentials}
+    said, seen = [], set(ours)
+    documents = [kubeconfig.document] + [document for _, document in kubeconfig.alongside]
+    for item in (item for document in documents for item in document.get("contexts") or []):
+        name, context = item.get("name"), item.get("context") or {}
+        if name in seen:
+            continue  # (ours, or hidden by the first file's: kubectl's first definition wins)
+        seen.add(name)
+        for credential in credentials:
+            cluster, body = credential.bundled.cluster, credential.bundled.cluster_entry
+            before = person_kubeconfig.defined(kubeconfig, "clusters", cluster)
+            if context.get("cluster") == cluster and before not in (None, body):
+                said.append(
+                    f'cluster "{cluster}" was replaced: context "{name}" (user '
+                    f'"{context.get("user")}") now talks to {body.get("server")}'
+                )
+    return tuple(dict.fromkeys(said))
+
+
 def _check_subject(where, info, requested):
     others = sorted({attribute for attribute, _ in info.subject} - {"CN", "O"})
     if others or not info.common_name or len(info.subject) != 1 + len(info.organizations):
