@@ -5,7 +5,7 @@ Everything plumbum does not promise to keep is in one place: plumbum_adapter.py.
 
 `main` is the entry point and the one funnel every error reaches the user through. It imports
 nothing heavy until it runs, so completion.py (the keystroke answer, which imports none of plumbum,
-rich or yaml) loads without plumbum.
+rich or yaml) loads without plumbum, and so does the credential plugin (credential.py).
 """
 
 import os
@@ -25,6 +25,10 @@ def main(argv=None):
         from .completion import main as complete
 
         sys.exit(complete(argv[2:]))
+    if is_credential_call(argv):  # kubectl's credential plugin, on every kubectl call: as light
+        from .credential import main as credential
+
+        sys.exit(credential(argv[2:]))
     from ..output.console import prepare_streams
     from .applications import Main
 
@@ -33,6 +37,11 @@ def main(argv=None):
     with signals.handled():
         code = _funnel(Main, argv)
     sys.exit(code)
+
+
+def is_credential_call(argv):
+    """`credential ...` but not its --help (which plumbum draws)."""
+    return argv[1:2] == ["credential"] and not {"-h", "--help"} & set(argv[2:])
 
 
 def _funnel(main_class, argv):

@@ -275,6 +275,7 @@ Main.subcommand("revoke", f"{__package__}.lifecycle.Revoke")
 # The person's side (person.py): a key and a request made at home, the signed certificate imported.
 Main.subcommand("request", f"{__package__}.person.Request")
 Main.subcommand("import", f"{__package__}.person.Import")
+Main.subcommand("credential", f"{__package__}.person.Credential")
 
 
 @Main.subcommand("demo")

@@ -135,6 +135,29 @@ class Renew(
     keep_key = cli.Flag(
         "--keep-key", group=switches.KEY, help="--self: keep the key (default: a new one)"
     )
+    credential = cli.SwitchAttr(
+        "--credential",
+        str,
+        argname="USER@CLUSTER",
+        help="--self: the credential of your store to renew (default: the one --context uses)",
+    )
+    background = cli.Flag(
+        "--background",
+        help="--self: as the credential plugin runs it: only if no other renewal of it runs, "
+        "waiting at most until it expires",
+    )
+    exec_plugin = cli.Flag(
+        "--exec",
+        help="--self: from now on the kubeconfig user runs the credential plugin (kubectl "
+        "usercert credential), which renews it by itself",
+    )
+    renew_before = cli.SwitchAttr(
+        "--renew-before",
+        str,
+        argname="DURATION",
+        help="--self: the plugin renews once less than this is left (default: as before, or a "
+        "third of the lifetime)",
+    )
 
     def main(self, user=None):
         from ..commands.renew import RenewRequest, renew
@@ -148,9 +171,20 @@ class Renew(
                 "accepts 1 arg(s), received 0",
                 hint=f"usage: {self.PROGNAME} USER [options], or --self",
             )
-        if self.keep_key:
+        personal = [
+            flag
+            for flag, given in (
+                ("--keep-key", self.keep_key),
+                ("--credential", self.credential),
+                ("--background", self.background),
+                ("--exec", self.exec_plugin),
+                ("--renew-before", self.renew_before),
+            )
+            if given
+        ]
+        if personal:
             raise InvalidInput(
-                "--keep-key is for --self", hint="renew keeps the key unless --rekey"
+                f"{personal[0]} is for --self", hint="renew keeps the key unless --rekey"
             )
 
         return self.perform(
