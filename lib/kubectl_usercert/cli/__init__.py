@@ -11,7 +11,6 @@ rich or yaml) loads without plumbum, and so does the credential plugin (credenti
 import os
 import sys
 
-from .. import signals
 from ..errors import EXIT_FAILED, EXIT_INTERRUPTED, Interrupted, UsercertError
 
 
@@ -29,6 +28,7 @@ def main(argv=None):
         from .credential import main as credential
 
         sys.exit(credential(argv[2:]))
+    from .. import signals  # (not loaded for completion and the credential plugin: signal is slow)
     from ..output.console import prepare_streams
     from .applications import Main
 
@@ -45,6 +45,8 @@ def is_credential_call(argv):
 
 
 def _funnel(main_class, argv):
+    from .. import signals
+
     try:
         _, code = main_class.run(argv, exit=False)
         return code

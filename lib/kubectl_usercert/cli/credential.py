@@ -26,7 +26,6 @@ plumbum): the budget is 50 ms, of which python alone takes 15.
 """
 
 import base64
-import hashlib
 import json
 import os
 import sys
@@ -34,6 +33,14 @@ import time
 from datetime import datetime, timezone
 
 from .. import times
+
+try:  # CPython's own SHA-256: hashlib would load OpenSSL's libcrypto first (3 ms of the 50)
+    from _sha256 import sha256
+except ImportError:
+    try:
+        from _sha2 import sha256  # (Python 3.12+)
+    except ImportError:
+        from hashlib import sha256
 from ..errors import InvalidInput
 from ..store import credential_files as files
 from ..store.credential_files import StoreProblem
@@ -203,7 +210,7 @@ def _fingerprint(cert_pem):
     ):
         return None
     try:
-        digest = hashlib.sha256(base64.b64decode(b"".join(lines[1:-1]), validate=True)).hexdigest()
+        digest = sha256(base64.b64decode(b"".join(lines[1:-1]), validate=True)).hexdigest()
     except ValueError:
         return None
     return ":".join(digest[i : i + 2] for i in range(0, 64, 2)).upper()
