@@ -94,6 +94,13 @@ REVOKE = """\
 kubectl usercert revoke alice --dry-run=server
 kubectl usercert revoke alice"""
 
+APPROVE = """\
+# What would be approved, denied and left alone; then do it
+kubectl usercert approve --dry-run
+kubectl usercert approve
+# Keep approving self-renewals as they arrive (ends cleanly on SIGTERM)
+kubectl usercert approve --watch"""
+
 DEMO = """\
 kubectl usercert demo --dir /tmp/usercert-demo"""
 

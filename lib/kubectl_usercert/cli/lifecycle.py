@@ -1,4 +1,5 @@
-"""The commands that look after what was issued: inspect, list, whois, renew, verify, revoke.
+"""The commands that look after what was issued: inspect, list, whois, renew, verify, revoke,
+approve.
 
 Registered with `Main` in applications.py by name, so each command loads this module only when it
 runs (or when help lists it).
@@ -226,3 +227,15 @@ class Revoke(Command, switches.Output, switches.OutDir, switches.Cluster, switch
         from ..commands.revoke import RevokeRequest, revoke
 
         return self.perform(revoke, RevokeRequest(user, self.out_dir, self.kubectl(), self.dry_run))
+
+
+class Approve(Command, switches.Output, switches.OutDir, switches.Cluster, switches.DryRun):
+    """Approve pending self-renewals of credentials this tool issued; deny those that fail a check; leave the rest."""
+
+    EXAMPLES = examples.APPROVE
+
+    def main(self):
+        from ..commands.approve import ApproveRequest, approve
+        from ..output import approval_view  # noqa: F401 (registers how an Approvals is shown)
+
+        return self.perform(approve, ApproveRequest(self.out_dir, self.kubectl(), self.dry_run))
