@@ -229,7 +229,7 @@ def install(
     be written, the store is put back. ([PersonCredential], the backup's path or None)."""
     entries, current = [], None
     for credential in credentials:
-        _check_renew_before(renew_before, credential.info)
+        check_renew_before(renew_before, credential.info)
     for credential in credentials:
         bundled = credential.bundled
         name = user_kubeconfig.context_name(credential.user, bundled.cluster)
@@ -299,7 +299,8 @@ def exec_user(name):
     }
 
 
-def _check_renew_before(renew_before, info):
+def check_renew_before(renew_before, info):
+    """A renewBefore must be shorter than the lifetime (else the plugin would renew at every call)."""
     if renew_before is not None and renew_before >= info.not_after - info.not_before:
         raise InvalidInput(
             f"--renew-before {duration_text(renew_before)} is not shorter than the certificate's "

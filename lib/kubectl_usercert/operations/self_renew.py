@@ -36,7 +36,14 @@ from ..store.ledger import lifetime_of_window
 from ..store.person import PersonStore
 from ..times import parse_duration
 from . import plugin_renewal
-from .import_credential import BundleCredential, CheckedCredential, described, exec_user, state_of
+from .import_credential import (
+    BundleCredential,
+    CheckedCredential,
+    check_renew_before,
+    described,
+    exec_user,
+    state_of,
+)
 from .person_request import (
     confirm_accepted,
     filed_through_cluster,
@@ -110,6 +117,7 @@ def _renewed(
     progress,
 ):
     state, cert_pem, info, holder = found["state"], found["cert"], found["info"], found["file"]
+    check_renew_before(renew_before, info)
     user, cluster = info.common_name, state.get("cluster") or ""
     subject = make_subject(user, info.organizations)
     old_fingerprint = state.get("keyFingerprint") or ""
@@ -324,15 +332,17 @@ def _lifetime(state, info):
 
 
 def _renew_before(asked, state, info):
-    """What the plugin's renewBefore becomes: as asked, else as it was, unless the new certificate
-    is too short for it (then a third of its lifetime, as state_of says)."""
+    """What the plugin's renewBefore becomes: as asked, else as it was; but a renewBefore of more
+    than half the new certificate's lifetime (which would renew it again before it is half used:
+    "renew right away") applies once, and the renewed certificate gets the default (None: a third
+    of its lifetime, as state_of says)."""
     if asked is not None:
         return asked
     try:
         kept = parse_duration(state.get("renewBefore") or "", "renewBefore", default_unit="m")
     except InvalidInput:
         return None
-    return kept if kept < info.not_after - info.not_before else None
+    return kept if kept * 2 <= info.not_after - info.not_before else None
 
 
 def _swap(store, found, holder, renewed, old_fingerprint, exec_plugin, renew_before):
