@@ -5,6 +5,10 @@ recorded (whois finds it), every bad one denied with a reason and a message, the
 
 import base64
 import json
+import signal
+import subprocess
+import sys
+import time
 
 import pytest
 from cryptography import x509
@@ -13,7 +17,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 import schema
-from helpers import EC, ca_args, cli_json, ledger_lines, run_cli
+from helpers import EC, LAUNCHER, ca_args, cli_json, ledger_lines, run_cli
 from kubectl_usercert.pki.signers.cluster_csr import self_renewal_name
 
 CSR = ("certificates.k8s.io/v1", "CertificateSigningRequest")
@@ -222,3 +226,68 @@ def test_the_right_to_self_renew_is_the_least_and_revoke_takes_it_away(signing, 
         bob, "create", "-f", "-", stdin=json.dumps(manifest(mine, request_pem("bob", ["dev"])))
     )
     assert refused.returncode != 0 and "forbidden" in refused.stderr
+
+
+def test_approve_watch_approves_as_requests_arrive_and_ends_cleanly_on_sigterm(signing):
+    cluster = signing
+    bob = issue(cluster, "bob", "dev")
+    alice = issue(cluster, "alice", "dev")
+    watching = subprocess.Popen(
+        [sys.executable, str(LAUNCHER), "approve", "--watch", "-o", "json"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        cluster.server.wait_for(lambda: cluster.server.open_watches == 1, what="the watch")
+        file_as(cluster, bob, manifest(self_renewal_name("bob"), request_pem("bob", ["dev"])))
+        file_as(cluster, alice, manifest(self_renewal_name("carol"), request_pem("carol")))
+        issued = cluster.server.wait_for(
+            lambda: (cluster.server.get(*CSR, self_renewal_name("bob"))["status"]).get(
+                "certificate"
+            ),
+            what="bob's renewal issued",
+        )
+        cluster.server.wait_for(
+            lambda: cluster.server.get(*CSR, self_renewal_name("carol"))["status"].get(
+                "conditions"
+            ),
+            what="the denial",
+        )
+        fingerprint = x509.load_pem_x509_certificate(base64.b64decode(issued)).fingerprint(
+            hashes.SHA256()
+        )
+        wait_until(
+            lambda: any(line.get("event") == "renewed" for line in ledger_lines()), "the record"
+        )
+    finally:
+        watching.send_signal(signal.SIGTERM)
+        out, err = watching.communicate(timeout=60)
+    assert watching.returncode == 0, err
+    assert "Stopped watching (SIGTERM)" in err and "Traceback" not in err
+    assert conditions(cluster, self_renewal_name("carol"))[0][:2] == (
+        "Denied",
+        "RequesterIsNotSubject",
+    )
+    assert ledger_lines()[-1]["fingerprintSHA256"].replace(":", "").lower() == fingerprint.hex()
+    batches = list(json_stream(out))
+    for batch in batches:
+        schema.check(batch)
+    assert {r["user"] for b in batches for r in b["status"]["recorded"]} == {"bob"}
+    cluster.server.wait_for(lambda: cluster.server.open_watches == 0, what="kubectl to go")
+
+
+def wait_until(check, what, timeout=60):
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, f"no {what} after {timeout}s"
+        time.sleep(0.1)
+
+
+def json_stream(text):
+    decoder, text = json.JSONDecoder(), text.strip()
+    while text:
+        value, end = decoder.raw_decode(text)
+        yield value
+        text = text[end:].strip()

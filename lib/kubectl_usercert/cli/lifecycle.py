@@ -233,9 +233,38 @@ class Approve(Command, switches.Output, switches.OutDir, switches.Cluster, switc
     """Approve pending self-renewals of credentials this tool issued; deny those that fail a check; leave the rest."""
 
     EXAMPLES = examples.APPROVE
+    watch = cli.Flag(
+        ["w", "watch"],
+        help="keep approving as requests arrive (a watch), until SIGTERM or Ctrl-C ends it cleanly",
+    )
 
     def main(self):
         from ..commands.approve import ApproveRequest, approve
         from ..output import approval_view  # noqa: F401 (registers how an Approvals is shown)
 
-        return self.perform(approve, ApproveRequest(self.out_dir, self.kubectl(), self.dry_run))
+        request = ApproveRequest(self.out_dir, self.kubectl(), self.dry_run)
+        if self.watch:
+            return self._watch(request)
+        return self.perform(approve, request)
+
+    def _watch(self, request):
+        """Each batch shown (and, with -o, printed) as it is decided; a signal ends it, exit 0."""
+        from ..commands.approve import watch
+        from ..errors import EXIT_OK, Interrupted
+        from ..output import console, contract, ui
+
+        if self.output:
+            contract.check_output_format(self.output, self.OUTPUTS)
+            console.require_stdout()
+        console.set_quiet(self.quiet)
+        console.say("Watching certificate signing requests (SIGTERM or Ctrl-C ends it)")
+        batches = watch(request)
+        try:
+            for batch in batches:
+                ui.render(batch, data_on_stdout=bool(self.output))
+                if self.output:
+                    console.emit(contract.to_object(batch), self.output)
+        except Interrupted as exc:
+            batches.close()
+            console.say(f"Stopped watching ({exc.signal_name})")
+        return EXIT_OK

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from ..cluster.kubectl import Kubectl
 from ..operations.approve import approve_pending
+from ..operations.approve_watch import watch_approvals
 
 
 @dataclass(frozen=True, eq=False, repr=False)
@@ -17,6 +18,16 @@ class ApproveRequest:
 
 def approve(request, progress=lambda _message: None):
     return approve_pending(
+        kubectl=request.kubectl,
+        out_dir=request.out_dir,
+        dry_run=request.dry_run,
+        progress=progress,
+    )
+
+
+def watch(request, progress=lambda _message: None):
+    """--watch: an Approvals per batch as requests arrive, until the generator is closed."""
+    return watch_approvals(
         kubectl=request.kubectl,
         out_dir=request.out_dir,
         dry_run=request.dry_run,

@@ -70,7 +70,7 @@ def revoke_user(*, user, out_dir, kubectl, dry_run="none", progress=_silent):
             )
         if dry_run == "server":
             result = _delete_bindings(kubectl, dry_run, result, [], progress)
-            return _withdraw_self_renewal(kubectl, user, dry_run, result, progress)
+            return _withdraw_self_renewal(kubectl, user, dry_run, result, history, progress)
         if dry_run != "none":
             return result
         if not already:
@@ -79,7 +79,7 @@ def revoke_user(*, user, out_dir, kubectl, dry_run="none", progress=_silent):
         try:
             result = _delete_bindings(kubectl, dry_run, result, removed, progress)
             if managed is not None:
-                result = _withdraw_self_renewal(kubectl, user, dry_run, result, progress)
+                result = _withdraw_self_renewal(kubectl, user, dry_run, result, history, progress)
         finally:  # interrupted or not, what was done is recorded
             if not already:
                 _record(out_dir, user, replace(result, removed=tuple(removed)), history)
@@ -205,14 +205,16 @@ def _delete_bindings(kubectl, dry_run, result, removed, progress):
     return result
 
 
-def _withdraw_self_renewal(kubectl, user, dry_run, result, progress):
+def _withdraw_self_renewal(kubectl, user, dry_run, result, history, progress):
     """The right to self-renew goes with the user's bindings: its ClusterRole too (when its binding
-    was among them), and the user's pending renewal request, so nobody approves it later."""
+    was among them), and, for a user who had the right, the pending renewal request, so nobody
+    approves it later."""
     server = ["--dry-run=server"] if dry_run == "server" else []
     role = self_renewal_rbac.role_name(user, rbac.name_part)
-    targets = [("clusterroles.rbac.authorization.k8s.io", role)] * any(
-        b.name == role and b.kind == "ClusterRoleBinding" for b in result.removed
-    ) + [(CSR_RESOURCE, self_renewal_name(user))]
+    had_role = any(b.name == role and b.kind == "ClusterRoleBinding" for b in result.removed)
+    targets = [("clusterroles.rbac.authorization.k8s.io", role)] * had_role + [
+        (CSR_RESOURCE, self_renewal_name(user))
+    ] * (had_role or any(entry.self_renew for entry in history))
     left = []
     for resource, name in targets:
         progress(

@@ -30,7 +30,7 @@ def _(result: Approvals, data_on_stdout=False):
         warn(warning)
     if quiet():
         return
-    if not result.outcomes:
+    if not result.outcomes and not result.recorded:
         say("No pending certificate signing requests.")
     for outcome in result.outcomes:
         filed = f" (filed by {text(outcome.requester or '?')})"
