@@ -2,7 +2,7 @@
 `approve` runs: end to end against the test API server (which fills spec.username, spec.groups
 and spec.extra as kube-apiserver does), with real kubectl running the credential plugin that
 `import --exec` wrote. kubectl answers at once while the renewal waits in the background; once
-`approve` has approved it, the next kubectl call uses a new certificate (another credential id in
+`approve --watch` has approved it, the next kubectl call uses a new certificate (another credential id in
 the server's view), the ledger records it (whois finds it), and the kubeconfig never changed."""
 
 import json
@@ -10,7 +10,6 @@ import os
 import shutil
 import signal
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -47,27 +46,6 @@ def _stop_renewals(person):
                 os.killpg(started["pid"], signal.SIGTERM)
             except OSError:
                 pass
-
-
-class Approver:
-    """The admin's `approve`, run again and again until stopped (as cron or a loop would)."""
-
-    def __init__(self, admin):
-        self.admin, self.stopped, self.runs = admin, threading.Event(), []
-        self.thread = threading.Thread(target=self._loop, daemon=True)
-
-    def _loop(self):
-        while not self.stopped.is_set():
-            self.runs.append(self.admin.cli("approve", timeout=120))
-            self.stopped.wait(1)
-
-    def __enter__(self):
-        self.thread.start()
-        return self
-
-    def __exit__(self, *_exc):
-        self.stopped.set()
-        self.thread.join(180)
 
 
 def credential_id(person):
@@ -122,13 +100,17 @@ def test_a_person_keeps_working_while_approve_renews_their_certificate(live_clus
         assert pods.returncode == 0, pods.stderr
         assert credential_id(person) == first
 
-    with Approver(admin) as approver:
+    approver = admin.start("approve", "--watch")
+    try:
         deadline, now_id = time.monotonic() + 180, first
-        while now_id == first and time.monotonic() < deadline:
+        while now_id == first and time.monotonic() < deadline and approver.poll() is None:
             time.sleep(0.5)
             now_id = credential_id(person)  # every call succeeds, before and after the renewal
-    assert now_id != first, (approver.runs[-1:], (folder / "renewal.log").read_text())
-    assert any(run.returncode == 0 and run.stdout == "" for run in approver.runs)
+    finally:
+        approver.send_signal(signal.SIGTERM)
+        said, complaints = approver.communicate(timeout=60)
+    assert now_id != first, (complaints, (folder / "renewal.log").read_text())
+    assert approver.returncode == 0 and said == "", complaints  # SIGTERM ends it cleanly
 
     # The ledger records it: whois knows the new credential id, as the renewal of bob.
     whois = admin.cli("whois", now_id, "-o", "json")
