@@ -252,6 +252,41 @@ def test_a_due_renewal_starts_once_in_the_background(capsys, isolated, signing_c
     assert not files_holding([folder()], key_forms(_key())), "a key in the log or record"
 
 
+def test_the_renewals_files_are_never_trusted_or_followed(capsys, isolated, signing_ca, tmp_path):
+    """A garbage renewal.json paces nothing, a renewal.log that is a link is never written through,
+    and a renewal.lock that is a link starts no renewal; the answer is the same ExecCredential."""
+    imported(capsys, isolated, signing_ca, tmp_path)
+    edit_state(renewBefore="2d")
+    elsewhere = tmp_path / "elsewhere.log"
+    elsewhere.write_text("")
+    (folder() / "renewal.log").symlink_to(elsewhere)
+    (folder() / "renewal.json").write_bytes(b"\xff{[")
+    answer = plugin()
+    assert answer.returncode == 0 and json.loads(answer.stdout)["kind"] == "ExecCredential"
+    assert elsewhere.read_text() == ""
+    (folder() / "renewal.log").unlink()
+    (folder() / "renewal.lock").unlink(missing_ok=True)
+    _wait_until_ended()
+    (folder() / "renewal.json").unlink(missing_ok=True)
+    (folder() / "renewal.lock").unlink(missing_ok=True)
+    (folder() / "renewal.lock").symlink_to(tmp_path / "planted.lock")
+    answer = plugin()
+    assert answer.returncode == 0 and json.loads(answer.stdout)["kind"] == "ExecCredential"
+    assert not (tmp_path / "planted.lock").exists() and not (folder() / "renewal.log").exists()
+
+
+def _wait_until_ended():
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        written = folder() / "renewal.json"
+        try:
+            if json.loads(written.read_text()).get("outcome") == "failed":
+                return
+        except (OSError, ValueError):
+            pass
+        time.sleep(0.2)
+
+
 def test_renew_self_knows_a_credential_the_plugin_serves(capsys, isolated, signing_ca, tmp_path):
     """renew --self finds it (by context, or --credential), and never runs two renewals at once."""
     imported(capsys, isolated, signing_ca, tmp_path)

@@ -106,6 +106,11 @@ def test_a_person_keeps_working_while_approve_renews_their_certificate(live_clus
         while now_id == first and time.monotonic() < deadline and approver.poll() is None:
             time.sleep(0.5)
             now_id = credential_id(person)  # every call succeeds, before and after the renewal
+        # renew --self by hand works on a credential the plugin serves, and the kubeconfig stays
+        by_hand = person.cli("renew", "--self", "--wait", "2m")
+        assert by_hand.returncode == 0, by_hand.stderr
+        third = credential_id(person)
+        assert third not in (first, now_id)
     finally:
         approver.send_signal(signal.SIGTERM)
         said, complaints = approver.communicate(timeout=60)
@@ -113,10 +118,11 @@ def test_a_person_keeps_working_while_approve_renews_their_certificate(live_clus
     assert approver.returncode == 0 and said == "", complaints  # SIGTERM ends it cleanly
 
     # The ledger records it: whois knows the new credential id, as the renewal of bob.
-    whois = admin.cli("whois", now_id, "-o", "json")
-    assert whois.returncode == 0, whois.stderr
-    [match] = json.loads(whois.stdout)["status"]["matches"]
-    assert (match["user"], match["event"], match["credentialID"]) == ("bob", "renewed", now_id)
+    for renewed in (now_id, third):
+        whois = admin.cli("whois", renewed, "-o", "json")
+        assert whois.returncode == 0, whois.stderr
+        [match] = json.loads(whois.stdout)["status"]["matches"]
+        assert (match["user"], match["event"], match["credentialID"]) == ("bob", "renewed", renewed)
     assert json.loads((folder / "renewal.json").read_text())["outcome"] == "renewed"
     state = json.loads((folder / "state.json").read_text())
     assert state["renewBefore"] == "20m"  # ("renew right away" applied once: a third from now on)
