@@ -275,6 +275,21 @@ def test_the_renewals_files_are_never_trusted_or_followed(capsys, isolated, sign
     assert not (tmp_path / "planted.lock").exists() and not (folder() / "renewal.log").exists()
 
 
+def test_a_renewal_that_cannot_even_start_is_paced_too(capsys, isolated, signing_ca, tmp_path):
+    """The kubeconfig it was imported into is gone: the renewal fails before it files anything, and
+    still says when the plugin may try again (not on every kubectl call)."""
+    imported(capsys, isolated, signing_ca, tmp_path)
+    edit_state(renewBefore="2d")
+    kubeconfig().unlink()
+    assert plugin().returncode == 0
+    _wait_until_ended()
+    record = json.loads((folder() / "renewal.json").read_text())
+    assert record["outcome"] == "failed" and "kubeconfig" in record["message"], record
+    assert plugin().returncode == 0
+    time.sleep(1)
+    assert (folder() / "renewal.log").read_text().count("starting the renewal") == 1
+
+
 def _wait_until_ended():
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:

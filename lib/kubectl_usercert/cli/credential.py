@@ -46,6 +46,7 @@ from ..store import credential_files as files
 from ..store.credential_files import StoreProblem
 
 API_VERSIONS = ("client.authentication.k8s.io/v1", "client.authentication.k8s.io/v1beta1")
+WAIT = "15m"  # how long a renewal in the background waits for approval (never past notAfter)
 RECHECK_SECONDS = 60  # within the renewal window: how soon a long-running client asks again
 READ_ATTEMPTS = 5  # a renewal swapping the certificate and its state meanwhile: read again
 _SAFE = set("abcdefghijklmnopqrstuvwxyz0123456789@:=+,-_.~")
@@ -276,7 +277,7 @@ def start_renewal(root, folder, name, environ, now):
         child = {k: v for k, v in environ.items() if k != "KUBERNETES_EXEC_INFO"}
         child.update({files.LOCK_FD_VARIABLE: str(lock), "NO_COLOR": "1"})
         subprocess.Popen(
-            [*_program(), "renew", "--self", "--credential", name, "--background"],
+            [*_program(), "renew", "--self", "--credential", name, "--background", "--wait", WAIT],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,  # kubectl reads stdout until every writer has closed it
             stderr=log if log is not None else subprocess.DEVNULL,

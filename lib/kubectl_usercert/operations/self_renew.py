@@ -12,6 +12,7 @@ still uses it).
 """
 
 import base64
+from contextlib import nullcontext
 from datetime import datetime, timezone
 
 from .. import signals
@@ -76,29 +77,36 @@ def renew_self(
     certificate lasts. `exec_plugin`: the kubeconfig's user becomes the credential plugin;
     `renew_before`: when the plugin renews next (default: as before). A CredentialsInstalled."""
     store = PersonStore.open()
-    found = _credential_of(store, kubeconfig, context, credential)
-    kubeconfig = found["kubeconfig"]
-    if background:
-        left = (found["info"].not_after - datetime.now(timezone.utc)).total_seconds()
-        wait_seconds = max(1.0, min(wait_seconds, left))
-    with plugin_renewal.renewal_turn(store, found["name"]):
-        with plugin_renewal.cluster_access(
-            store=store, found=found, kubeconfig=kubeconfig, timeout=timeout
-        ) as kubectl:
-            return _renewed(
-                store=store,
-                found=found,
-                kubectl=kubectl,
-                kubeconfig=kubeconfig,
-                keep_key=keep_key,
-                key_type=key_type,
-                key_size=key_size,
-                wait_seconds=wait_seconds,
-                poll_seconds=BACKGROUND_POLL_SECONDS if background else POLL_SECONDS,
-                exec_plugin=exec_plugin,
-                renew_before=renew_before,
-                progress=progress,
-            )
+    named = file_safe(credential) if credential else None
+    if named and store.read_state(named) is None:
+        raise InvalidInput(
+            f'no credential "{credential}" in your store ({store.root})',
+            hint="renew --self renews what `kubectl usercert import` installed: import its bundle first",
+        )
+    # (named: the turn is taken first, so that whatever fails, the plugin is told when to retry)
+    with plugin_renewal.renewal_turn(store, named) if named else nullcontext():
+        found = _credential_of(store, kubeconfig, context, credential)
+        with nullcontext() if named else plugin_renewal.renewal_turn(store, found["name"]):
+            if background:
+                left = (found["info"].not_after - datetime.now(timezone.utc)).total_seconds()
+                wait_seconds = max(1.0, min(wait_seconds, left))
+            with plugin_renewal.cluster_access(
+                store=store, found=found, kubeconfig=found["kubeconfig"], timeout=timeout
+            ) as kubectl:
+                return _renewed(
+                    store=store,
+                    found=found,
+                    kubectl=kubectl,
+                    kubeconfig=found["kubeconfig"],
+                    keep_key=keep_key,
+                    key_type=key_type,
+                    key_size=key_size,
+                    wait_seconds=wait_seconds,
+                    poll_seconds=BACKGROUND_POLL_SECONDS if background else POLL_SECONDS,
+                    exec_plugin=exec_plugin,
+                    renew_before=renew_before,
+                    progress=progress,
+                )
 
 
 def _renewed(
@@ -220,12 +228,7 @@ def _credential_of(store, kubeconfig, context, credential=None):
     imported into): its name in the store, its state and certificate, the kubeconfig file that
     defines its user, checked to hold that same certificate or to run the plugin for it."""
     if credential:
-        state = store.read_state(file_safe(credential))
-        if state is None:
-            raise InvalidInput(
-                f'no credential "{credential}" in your store ({store.root})',
-                hint="renew --self renews what `kubectl usercert import` installed: import its bundle first",
-            )
+        state = store.read_state(file_safe(credential)) or {}
         kubeconfig = kubeconfig or state.get("kubeconfig")
         context = context or state.get("context")
     paths = kubeconfig_paths(kubeconfig)
