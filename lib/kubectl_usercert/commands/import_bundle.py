@@ -6,6 +6,7 @@ warning: that key was made on the admin's machine.
 """
 
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Optional
 
 from ..cluster import identity, person_kubeconfig
@@ -23,6 +24,8 @@ class ImportRequest:
     set_current: bool = False
     verify: bool = False
     timeout: float = 30.0
+    exec_plugin: bool = False  # the user runs the credential plugin, which reads the store
+    renew_before: Optional[timedelta] = None  # when the plugin renews (default: a third)
 
 
 def import_bundle(order, progress=lambda _message: None):
@@ -50,6 +53,8 @@ def import_bundle(order, progress=lambda _message: None):
         credentials=credentials,
         force=order.force,
         set_current=order.set_current,
+        exec_plugin=order.exec_plugin,
+        renew_before=order.renew_before,
     )
     verifications = ()
     if order.verify:
