@@ -17,7 +17,7 @@ import yaml
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from helpers import LAUNCHER, run_cli, run_here
+from helpers import LAUNCHER, run_cli, run_here, run_launcher
 from person_homes import files_holding, key_forms
 from test_person import bundle_with, certificate_for, kubeconfig, own_kubeconfig, request, store
 
@@ -44,7 +44,8 @@ def edit_state(**changes):
 
 
 def plugin(*args):
-    return run_cli("credential", "--credential", NAME, *args, timeout=30)
+    """The plugin as kubectl runs it: a process of its own (it starts the renewal as another)."""
+    return run_launcher("credential", "--credential", NAME, *args, timeout=30)
 
 
 def imported(capsys, isolated, signing_ca, tmp_path, *args, days=1):
