@@ -20,6 +20,7 @@ keystroke with subprocess itself: importing plumbum would cost more than the ans
 
 import functools
 import os
+import select
 import subprocess
 import threading
 import time
@@ -100,6 +101,27 @@ class Running:
             raise
         self._done = True
         return Result(self._process.returncode, out, err)
+
+    def chunks(self, idle):
+        """What the child writes on stdout, as it comes (bytes); None after `idle` seconds with
+        nothing new, so the caller can act between two answers of a stream (a watch). Ends when
+        the child closes its stdout. A signal raises Interrupted here, as in `wait`."""
+        fd = self._process.stdout.fileno()
+        while True:
+            ready, _, _ = select.select([fd], [], [], idle)
+            if signals.stops_here():
+                raise Interrupted(signals.cancelled())
+            if not ready:
+                yield None
+                continue
+            data = os.read(fd, 1 << 16)
+            if not data:
+                return
+            yield data
+
+    def finish(self, timeout=None):
+        """Its Result once it exits (stderr whole, what `chunks` did not take of stdout)."""
+        return self.wait(timeout)
 
     def stop(self):
         """Kill the child if it still runs, and reap it."""

@@ -272,9 +272,11 @@ Main.subcommand("whois", f"{__package__}.lifecycle.Whois")
 Main.subcommand("renew", f"{__package__}.lifecycle.Renew")
 Main.subcommand("verify", f"{__package__}.lifecycle.Verify")
 Main.subcommand("revoke", f"{__package__}.lifecycle.Revoke")
+Main.subcommand("approve", f"{__package__}.lifecycle.Approve")
 # The person's side (person.py): a key and a request made at home, the signed certificate imported.
 Main.subcommand("request", f"{__package__}.person.Request")
 Main.subcommand("import", f"{__package__}.person.Import")
+Main.subcommand("credential", f"{__package__}.person.Credential")
 
 
 @Main.subcommand("demo")

@@ -47,7 +47,13 @@ IMPORT = """\
 # What the admin sent back (the kubeconfig `sign` wrote: a certificate, no key)
 kubectl usercert import kubeconfig --set-current --verify
 # Into another kubeconfig than kubectl's own
-kubectl usercert import bob.kubeconfig --kubeconfig ~/.kube/work.yaml"""
+kubectl usercert import bob.kubeconfig --kubeconfig ~/.kube/work.yaml
+# As a credential plugin: kubectl asks the store, which renews it in the background
+kubectl usercert import kubeconfig --exec --renew-before 20m"""
+
+CREDENTIAL = """\
+# What kubectl runs for a user that `import --exec` wrote (you seldom run it yourself)
+kubectl usercert credential --credential bob@prod"""
 
 INSPECT = """\
 kubectl usercert inspect alice
@@ -76,7 +82,9 @@ kubectl usercert renew alice --days 90
 # New key, new groups
 kubectl usercert renew alice --rekey -g developers -g sre
 # Your own credential, on your machine, as yourself (the admin approves the request)
-kubectl usercert renew --self --context bob@prod"""
+kubectl usercert renew --self --context bob@prod
+# ... and from now on through the credential plugin, renewing itself when a third is left
+kubectl usercert renew --self --context bob@prod --exec"""
 
 VERIFY = """\
 kubectl usercert verify alice --request-timeout 10s"""
@@ -85,6 +93,13 @@ REVOKE = """\
 # What would go (the cluster asked to delete with dryRun=All), then do it
 kubectl usercert revoke alice --dry-run=server
 kubectl usercert revoke alice"""
+
+APPROVE = """\
+# What would be approved, denied and left alone; then do it
+kubectl usercert approve --dry-run
+kubectl usercert approve
+# Keep approving self-renewals as they arrive (ends cleanly on SIGTERM)
+kubectl usercert approve --watch"""
 
 DEMO = """\
 kubectl usercert demo --dir /tmp/usercert-demo"""

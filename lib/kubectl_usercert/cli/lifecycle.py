@@ -1,4 +1,5 @@
-"""The commands that look after what was issued: inspect, list, whois, renew, verify, revoke.
+"""The commands that look after what was issued: inspect, list, whois, renew, verify, revoke,
+approve.
 
 Registered with `Main` in applications.py by name, so each command loads this module only when it
 runs (or when help lists it).
@@ -135,6 +136,29 @@ class Renew(
     keep_key = cli.Flag(
         "--keep-key", group=switches.KEY, help="--self: keep the key (default: a new one)"
     )
+    credential = cli.SwitchAttr(
+        "--credential",
+        str,
+        argname="USER@CLUSTER",
+        help="--self: the credential of your store to renew (default: the one --context uses)",
+    )
+    background = cli.Flag(
+        "--background",
+        help="--self: as the credential plugin runs it: only if no other renewal of it runs, "
+        "waiting at most until it expires",
+    )
+    exec_plugin = cli.Flag(
+        "--exec",
+        help="--self: from now on the kubeconfig user runs the credential plugin (kubectl "
+        "usercert credential), which renews it by itself",
+    )
+    renew_before = cli.SwitchAttr(
+        "--renew-before",
+        str,
+        argname="DURATION",
+        help="--self: the plugin renews once less than this is left (default: as before, or a "
+        "third of the lifetime)",
+    )
 
     def main(self, user=None):
         from ..commands.renew import RenewRequest, renew
@@ -148,9 +172,20 @@ class Renew(
                 "accepts 1 arg(s), received 0",
                 hint=f"usage: {self.PROGNAME} USER [options], or --self",
             )
-        if self.keep_key:
+        personal = [
+            flag
+            for flag, given in (
+                ("--keep-key", self.keep_key),
+                ("--credential", self.credential),
+                ("--background", self.background),
+                ("--exec", self.exec_plugin),
+                ("--renew-before", self.renew_before),
+            )
+            if given
+        ]
+        if personal:
             raise InvalidInput(
-                "--keep-key is for --self", hint="renew keeps the key unless --rekey"
+                f"{personal[0]} is for --self", hint="renew keeps the key unless --rekey"
             )
 
         return self.perform(
@@ -192,3 +227,44 @@ class Revoke(Command, switches.Output, switches.OutDir, switches.Cluster, switch
         from ..commands.revoke import RevokeRequest, revoke
 
         return self.perform(revoke, RevokeRequest(user, self.out_dir, self.kubectl(), self.dry_run))
+
+
+class Approve(Command, switches.Output, switches.OutDir, switches.Cluster, switches.DryRun):
+    """Approve pending self-renewals of credentials this tool issued; deny those that fail a check; leave the rest."""
+
+    EXAMPLES = examples.APPROVE
+    watch = cli.Flag(
+        ["w", "watch"],
+        help="keep approving as requests arrive (a watch), until SIGTERM or Ctrl-C ends it cleanly",
+    )
+
+    def main(self):
+        from ..commands.approve import ApproveRequest, approve
+        from ..output import approval_view  # noqa: F401 (registers how an Approvals is shown)
+
+        request = ApproveRequest(self.out_dir, self.kubectl(), self.dry_run)
+        if self.watch:
+            return self._watch(request)
+        return self.perform(approve, request)
+
+    def _watch(self, request):
+        """Each batch shown (and, with -o, printed) as it is decided; a signal ends it, exit 0."""
+        from ..commands.approve import watch
+        from ..errors import EXIT_OK, Interrupted
+        from ..output import console, contract, ui
+
+        if self.output:
+            contract.check_output_format(self.output, self.OUTPUTS)
+            console.require_stdout()
+        console.set_quiet(self.quiet)
+        console.say("Watching certificate signing requests (SIGTERM or Ctrl-C ends it)")
+        batches = watch(request)
+        try:
+            for batch in batches:
+                ui.render(batch, data_on_stdout=bool(self.output))
+                if self.output:
+                    console.emit(contract.to_object(batch), self.output)
+        except Interrupted as exc:
+            batches.close()
+            console.say(f"Stopped watching ({exc.signal_name})")
+        return EXIT_OK

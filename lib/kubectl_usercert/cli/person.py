@@ -156,6 +156,19 @@ class Import(Command, switches.Output):
         group=switches.CLUSTER,
         help="how long to wait for each answer from the cluster",
     )
+    exec_plugin = cli.Flag(
+        "--exec",
+        group=switches.CLUSTER,
+        help="write the user as a credential plugin (kubectl usercert credential) that reads your "
+        "store and renews itself, instead of the certificate and key inline",
+    )
+    renew_before = cli.SwitchAttr(
+        "--renew-before",
+        str,
+        argname="DURATION",
+        group=switches.CLUSTER,
+        help="with --exec: renew once less than this is left (default: a third of the lifetime)",
+    )
 
     def main(self, bundle_file):
         from ..commands.import_bundle import ImportRequest, import_bundle
@@ -170,8 +183,28 @@ class Import(Command, switches.Output):
                 set_current=self.set_current,
                 verify=self.verify,
                 timeout=_seconds(self.request_timeout, "--request-timeout"),
+                exec_plugin=self.exec_plugin,
+                renew_before=_renew_before(self.renew_before),
             ),
         )
+
+
+class Credential(Command):
+    """kubectl's credential plugin (what import --exec writes): a certificate and key from your store; renews them in the background."""
+
+    EXAMPLES = examples.CREDENTIAL
+    credential = cli.SwitchAttr(
+        "--credential",
+        str,
+        argname="USER@CLUSTER",
+        mandatory=True,
+        help="the credential in your store (the kubeconfig user import wrote)",
+    )
+
+    def main(self):
+        from .credential import main as plugin  # (cli.main sends it there without plumbum)
+
+        return plugin(["--credential", self.credential])
 
 
 def renew_self(app, user):
@@ -199,7 +232,8 @@ def renew_self(app, user):
     if admins:
         raise InvalidInput(
             f"renew --self renews your own credential as it is: {', '.join(admins)} is for the admin's renew",
-            hint="drop it; --self takes --kubeconfig, --context, --keep-key, --key-type, --key-size and --wait",
+            hint="drop it; --self takes --kubeconfig, --context, --credential, --keep-key, "
+            "--key-type, --key-size, --wait, --exec and --renew-before",
         )
     if app.keep_key and (app.key_type or app.key_size):
         raise InvalidInput(
@@ -216,8 +250,25 @@ def renew_self(app, user):
             key_size=app.key_size,
             wait_seconds=parse_duration(app.wait, "--wait").total_seconds(),
             timeout=_seconds(app.request_timeout, "--request-timeout"),
+            credential=app.credential,
+            background=app.background,
+            exec_plugin=app.exec_plugin,
+            renew_before=_renew_before(app.renew_before),
         ),
     )
+
+
+def _renew_before(text):
+    from ..times import parse_duration
+
+    if text is None:
+        return None
+    delta = parse_duration(text, "--renew-before", default_unit="m")
+    if not delta:
+        raise InvalidInput(
+            "--renew-before 0 would never renew", hint="use a duration: 20m, 8h, 10d"
+        )
+    return delta
 
 
 def _seconds(text, what):

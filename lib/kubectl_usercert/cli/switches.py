@@ -301,6 +301,12 @@ class RBAC(cli.Application):
     bind_group = cli.Flag(
         "--bind-group", group=RBAC_OPTIONS, help="bind the certificate's groups instead of the user"
     )
+    self_renew = cli.Flag(
+        "--self-renew",
+        group=RBAC_OPTIONS,
+        help="let the user renew their own certificate through the CSR API (create on CSRs, "
+        "get and delete on their renewal's name); kubectl usercert approve approves it",
+    )
     print_rbac = cli.Flag(
         "--print-rbac",
         group=RBAC_OPTIONS,
@@ -312,7 +318,12 @@ class RBAC(cli.Application):
         from ..cluster import rbac
 
         return rbac.plan_bindings(
-            self.clusterroles, self.roles, self.namespace, self.preset, self.bind_group
+            self.clusterroles,
+            self.roles,
+            self.namespace,
+            self.preset,
+            self.bind_group,
+            self.self_renew,
         )
 
     def refuse_two_on_stdout(self):

@@ -12,6 +12,7 @@ import json
 import os
 import re
 import shutil
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from typing import Optional
 
@@ -65,7 +66,7 @@ class Kubectl:
         """The same timeout, with a user's own kubeconfig and its current context."""
         return replace(self, kubeconfig=kubeconfig, context=None, cluster=None)
 
-    def _global_args(self):
+    def _global_args(self, timeout=True):
         args = []
         if self.kubeconfig:
             args += ["--kubeconfig", self.kubeconfig]
@@ -73,7 +74,18 @@ class Kubectl:
             args += ["--context", self.context]
         if self.cluster:
             args += ["--cluster", self.cluster]
-        return args + [f"--request-timeout={int(max(1, self.timeout))}s"]
+        return args + ([f"--request-timeout={int(max(1, self.timeout))}s"] if timeout else [])
+
+    @contextmanager
+    def watch(self, args, idle=0.2):
+        """A long-running kubectl (`get --watch -o json --output-watch-events`), with no request
+        timeout: yields an iterator of the JSON objects it prints, as they come, and None after
+        `idle` seconds of quiet (the caller acts between two); it ends when kubectl exits, whose
+        KubectlResult `.result` then holds. Leaving the with-block stops kubectl."""
+        child = process.start([_binary(), *self._global_args(False), "--request-timeout=0", *args])
+        stream = _JSONStream(child, idle)
+        with child:
+            yield stream
 
     def run(self, args, text=None):
         """Run kubectl (stdin: `text`, else closed); return its result whatever the exit code."""
@@ -114,6 +126,38 @@ class Kubectl:
             error.kind = "garbled"  # (its answer stays out of result fields: see summary)
             raise error
         return answer
+
+
+class _JSONStream:
+    """The JSON objects a kubectl prints one after another (indented, so not one a line)."""
+
+    def __init__(self, child, idle):
+        self.child, self.idle, self.result = child, idle, None
+
+    def __iter__(self):
+        decoder, text, raw = json.JSONDecoder(), "", b""
+        for chunk in self.child.chunks(self.idle):
+            if chunk is None:
+                yield None
+                continue
+            raw += chunk
+            try:
+                text, raw = text + raw.decode("utf-8"), b""
+            except UnicodeDecodeError:
+                continue  # a character cut between two reads: wait for its end
+            while True:
+                text = text.lstrip()
+                if text and not text.startswith("{"):  # not an object: skip to the next one
+                    text = text[text.find("{") :] if "{" in text else ""
+                try:
+                    value, end = decoder.raw_decode(text)
+                except ValueError:
+                    break
+                text = text[end:]
+                if isinstance(value, dict):
+                    yield value
+        done = self.child.finish(self.idle + 5)
+        self.result = KubectlResult(done.code, done.out, done.err)
 
 
 # What kubectl's (client-go's) messages mean, most specific first: (pattern, kind).

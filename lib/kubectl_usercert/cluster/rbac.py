@@ -14,6 +14,7 @@ from typing import List, Optional, Tuple
 from .. import PRESETS, signals
 from ..errors import InvalidInput, UsercertError
 from ..output import yamltext
+from . import self_renewal_rbac
 from .kubeconfig import kubeconfig_paths
 from .kubectl import summary
 
@@ -39,18 +40,21 @@ class BindingPlan:
     roles: List[RoleRef] = field(default_factory=list)
     bind_group: bool = False
     create_read_only_role: bool = False
+    self_renew: bool = False  # the right to renew one's own certificate (self_renewal_rbac)
 
     @property
     def empty(self):
-        return not self.roles
+        return not self.roles and not self.self_renew
 
 
-def plan_bindings(clusterroles=(), roles=(), namespace=None, preset=None, bind_group=False):
+def plan_bindings(
+    clusterroles=(), roles=(), namespace=None, preset=None, bind_group=False, self_renew=False
+):
     if roles and not namespace:
         raise InvalidInput(
             "--role binds in a namespace", hint="add -n NAMESPACE (or use --clusterrole)"
         )
-    plan = BindingPlan(bind_group=bind_group)
+    plan = BindingPlan(bind_group=bind_group, self_renew=self_renew)
     if preset:
         if preset not in PRESETS:
             raise InvalidInput(
@@ -84,7 +88,7 @@ def read_only_cluster_role():
 _NAME_ESCAPES = {"~": "~~", "/": "~s", "%": "~p", ":": "~c"}
 
 
-def _name_part(text, escaped="~/%"):
+def name_part(text, escaped="~/%"):
     # RBAC names may hold anything but '/' and '%'; '~' escapes them, reversibly, so no two names meet.
     return re.sub(f"[{escaped}]", lambda match: _NAME_ESCAPES[match.group(0)], text)
 
@@ -109,6 +113,10 @@ def binding_manifests(plan, user, groups):
     for role in plan.roles:
         for kind, name in subjects:
             manifests.append(_binding(role, kind, name))
+    if plan.self_renew:
+        manifests += self_renewal_rbac.manifests(
+            user, {MANAGED_BY_LABEL: MANAGED_BY}, USER_ANNOTATION, name_part
+        )
     return manifests
 
 
@@ -117,7 +125,7 @@ def _binding(role, subject_kind, subject_name):
     metadata = {
         # ':' escaped in the subject too, so the first ':' after it ends it: user a:b with role c and user a
         # with role b:c would otherwise both be usercert:a:b:c, and the second apply would take the first's over
-        "name": f"{prefix}{_name_part(subject_name, '~/%:')}:{_name_part(role.name)}",
+        "name": f"{prefix}{name_part(subject_name, '~/%:')}:{name_part(role.name)}",
         "labels": {MANAGED_BY_LABEL: MANAGED_BY},
         "annotations": {
             GROUP_ANNOTATION if subject_kind == "Group" else USER_ANNOTATION: subject_name

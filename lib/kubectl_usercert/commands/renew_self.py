@@ -2,6 +2,7 @@
 API, as themselves, while it is still valid (see operations/self_renew.py)."""
 
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Optional
 
 from ..operations.self_renew import renew_self as renew_own
@@ -16,6 +17,10 @@ class SelfRenewRequest:
     key_size: Optional[int] = None
     wait_seconds: float = 300.0
     timeout: float = 30.0
+    credential: Optional[str] = None  # USER@CLUSTER in the store, instead of --context
+    background: bool = False  # started by the credential plugin
+    exec_plugin: bool = False  # the kubeconfig's user becomes the credential plugin
+    renew_before: Optional[timedelta] = None
 
 
 def renew_self(request, progress=lambda _message: None):
@@ -27,5 +32,9 @@ def renew_self(request, progress=lambda _message: None):
         key_size=request.key_size,
         wait_seconds=request.wait_seconds,
         timeout=request.timeout,
+        credential=request.credential,
+        background=request.background,
+        exec_plugin=request.exec_plugin,
+        renew_before=request.renew_before,
         progress=progress,
     )

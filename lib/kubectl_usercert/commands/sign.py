@@ -89,6 +89,7 @@ def sign(request, progress=lambda _message: None):
             force=request.force,
             warnings=warnings,
             extra_files={"rbac.yaml": rbac.to_yaml(manifests)} if manifests else None,
+            self_renew=request.access.self_renew,
             progress=progress,
         )
     bindings = applied_bindings(

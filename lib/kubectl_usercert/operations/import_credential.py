@@ -174,49 +174,6 @@ def checked(store, bundled):
     return CheckedCredential(bundled, info, fingerprint, key_pem, bundled.key_pem is not None)
 
 
-def unchecked_servers(credentials):
-    """Warnings for the clusters of a bundle whose server kubectl will not check: a bundle travels
-    by mail or chat, and whoever sits between the person and such a server reads and answers
-    everything they send (the admin's own kubeconfig may have been so; `create` says it too)."""
-    said = {}
-    for credential in credentials:
-        name, cluster = credential.bundled.cluster, credential.bundled.cluster_entry
-        if cluster.get("insecure-skip-tls-verify"):
-            said[name] = (
-                f'cluster "{name}" of the bundle has insecure-skip-tls-verify: kubectl will not '
-                "check that it talks to that cluster; ask the admin for its CA "
-                "(certificate-authority-data)"
-            )
-        elif not cluster.get("certificate-authority-data"):
-            said[name] = (
-                f'cluster "{name}" of the bundle names no CA: the new context trusts the system '
-                "CAs for its server"
-            )
-    return tuple(said.values())
-
-
-def moved_contexts(kubeconfig, credentials):
-    """Warnings for the person's other contexts whose cluster entry the import replaces (--force,
-    which a newer bundle needs anyway): from then on they talk to the bundle's server."""
-    ours = {user_kubeconfig.context_name(c.user, c.bundled.cluster) for c in credentials}
-    said, seen = [], set(ours)
-    documents = [kubeconfig.document] + [document for _, document in kubeconfig.alongside]
-    for item in (item for document in documents for item in document.get("contexts") or []):
-        name, context = item.get("name"), item.get("context") or {}
-        if name in seen:
-            continue  # (ours, or hidden by the first file's: kubectl's first definition wins)
-        seen.add(name)
-        for credential in credentials:
-            cluster, body = credential.bundled.cluster, credential.bundled.cluster_entry
-            before = person_kubeconfig.defined(kubeconfig, "clusters", cluster)
-            if context.get("cluster") == cluster and before not in (None, body):
-                said.append(
-                    f'cluster "{cluster}" was replaced: context "{name}" (user '
-                    f'"{context.get("user")}") now talks to {body.get("server")}'
-                )
-    return tuple(dict.fromkeys(said))
-
-
 def _check_subject(where, info, requested):
     others = sorted({attribute for attribute, _ in info.subject} - {"CN", "O"})
     if others or not info.common_name or len(info.subject) != 1 + len(info.organizations):
@@ -263,14 +220,25 @@ def _check_usable(where, info):
 
 
 def install(
-    *, store, kubeconfig, credentials, force=False, set_current=False, cluster_entries=None
+    *,
+    store,
+    kubeconfig,
+    credentials,
+    force=False,
+    set_current=False,
+    cluster_entries=None,
+    exec_plugin=False,
+    renew_before=None,
 ):
     """Put checked credentials into the store and merge them into `kubeconfig` (a
     person_kubeconfig.KubeconfigFile): a cluster (`cluster_entries` {name: body} overrides the
-    bundle's, as --submit reuses the person's own), a user and a context USER@CLUSTER each. One
-    step as far as a signal goes; if the kubeconfig cannot be written, the store is put back.
-    ([PersonCredential], the backup's path or None)."""
+    bundle's, as --submit reuses the person's own), a user and a context USER@CLUSTER each (the
+    user holding the certificate and key, or with `exec_plugin` running the credential plugin,
+    which renews `renew_before` the end). One step as far as a signal goes; if the kubeconfig cannot
+    be written, the store is put back. ([PersonCredential], the backup's path or None)."""
     entries, first = [], None
+    for credential in credentials:
+        check_renew_before(renew_before, credential.info)
     for credential in credentials:
         bundled = credential.bundled
         name = user_kubeconfig.context_name(credential.user, bundled.cluster)
@@ -280,7 +248,13 @@ def install(
         cluster_body = (cluster_entries or {}).get(bundled.cluster, bundled.cluster_entry)
         entries += [
             ("clusters", bundled.cluster, cluster_body),
-            ("users", name, user_entry(bundled.cert_pem, credential.key_pem)),
+            (
+                "users",
+                name,
+                exec_user(name)
+                if exec_plugin
+                else user_entry(bundled.cert_pem, credential.key_pem),
+            ),
             ("contexts", name, context),
         ]
         first = first or name
@@ -298,9 +272,8 @@ def install(
             for credential in credentials:
                 if credential.made_elsewhere:
                     store.save_key(credential.key_fingerprint, credential.key_pem)
-                store.save_credential(
-                    credential.name, credential.bundled.cert_pem, state_of(credential, kubeconfig)
-                )
+                state = state_of(credential, kubeconfig, renew_before=renew_before)
+                store.save_credential(credential.name, credential.bundled.cert_pem, state)
             backup = person_kubeconfig.write(kubeconfig, entries, force=force, **current)
         except BaseException:
             for name, files_before in saved.items():
@@ -313,20 +286,46 @@ def install(
 
 
 def user_entry(cert_pem, key_pem):
-    """The kubeconfig user of a credential: the certificate and key inlined (import --exec, of the
-    next issue, writes an exec entry that reads the store instead)."""
+    """The kubeconfig user of a credential: the certificate and key inlined (import --exec writes
+    an exec entry that reads the store instead: exec_user)."""
     return {
         "client-certificate-data": base64.b64encode(cert_pem).decode("ascii"),
         "client-key-data": base64.b64encode(key_pem).decode("ascii"),
     }
 
 
-def state_of(credential, kubeconfig, pending=None, renewed=False):
-    """state.json of an installed credential (see store/person.py)."""
+def exec_user(name):
+    """The kubeconfig user that runs the credential plugin for the store's credential `name`
+    (USER@CLUSTER): kubectl asks it for the certificate and key on each call."""
+    return {
+        "exec": {
+            "apiVersion": "client.authentication.k8s.io/v1",
+            "command": "kubectl-usercert",
+            "args": ["credential", "--credential", name],
+            "interactiveMode": "Never",
+            "provideClusterInfo": False,
+        }
+    }
+
+
+def check_renew_before(renew_before, info):
+    """A renewBefore must be shorter than the lifetime (else the plugin would renew at every call)."""
+    if renew_before is not None and renew_before >= info.not_after - info.not_before:
+        raise InvalidInput(
+            f"--renew-before {duration_text(renew_before)} is not shorter than the certificate's "
+            f"lifetime ({duration_text(info.not_after - info.not_before)}): it would renew at once",
+            hint="leave it out (a third of the lifetime), or give a shorter duration",
+        )
+
+
+def state_of(credential, kubeconfig, pending=None, renewed=False, renew_before=None):
+    """state.json of an installed credential (see store/person.py); renewBefore as given, else a
+    third of the lifetime."""
     info, bundled = credential.info, credential.bundled
     lifetime = lifetime_of_window(info.not_before, info.not_after) or (
         info.not_after - info.not_before
     )
+    renew_before = renew_before or timedelta(minutes=lifetime // timedelta(minutes=1) // 3)
     return {
         "user": credential.user,
         "groups": list(info.organizations),
@@ -340,7 +339,7 @@ def state_of(credential, kubeconfig, pending=None, renewed=False):
         "notBefore": iso(info.not_before),
         "notAfter": iso(info.not_after),
         "lifetime": duration_text(lifetime),
-        "renewBefore": duration_text(timedelta(minutes=lifetime // timedelta(minutes=1) // 3)),
+        "renewBefore": duration_text(renew_before),
         "pendingRequest": pending,
         "keyMadeElsewhere": credential.made_elsewhere,
         ("renewedAt" if renewed else "importedAt"): iso(datetime.now(timezone.utc)),

@@ -52,6 +52,7 @@ def issue_user(
     force=False,
     warnings=(),
     extra_files=None,
+    self_renew=False,
     progress=_silent,
 ):
     """A credential for `subject` in OUT_DIR/USER, signed by `signer` for `lifetime` (a timedelta, as
@@ -59,7 +60,7 @@ def issue_user(
     `endpoint` (see `endpoint`). The key is `key` (a KeySpec): a new one, from `pending_key` (an
     openssl.PendingKey started earlier) or made now; or, with `request` (a RequestInfo: a user's own
     signing request), the key its owner holds, and the kubeconfig has none. `extra_files` ({name:
-    text}) go into the folder too; with `force`, an existing folder is replaced (and stays on record)."""
+    text}) go into the folder too; `self_renew`: the ledger records the right to self-renew; with `force`, an existing folder is replaced (and stays on record)."""
     validity = signer.grant(lifetime)
     with_key = request is None
     with locks.user_operation(out_dir, subject.user, progress) as user_files:
@@ -107,7 +108,11 @@ def issue_user(
                 lifetime=lifetime,
             )
             entry = ledger_entry(
-                "issued", credential, signer, **({} if with_key else {"key_held_by": "owner"})
+                "issued",
+                credential,
+                signer,
+                **({} if with_key else {"key_held_by": "owner"}),
+                **({"self_renew": True} if self_renew else {}),
             )
             stage.commit(record=lambda: ledger.append(out_dir, entry))
     return credential

@@ -15,12 +15,13 @@ import stat
 from dataclasses import replace
 
 from .. import signals
-from ..cluster import rbac
+from ..cluster import rbac, self_renewal_rbac
 from ..cluster.kubeconfig import kubeconfig_paths
-from ..cluster.kubectl import summary
+from ..cluster.kubectl import last_error_line, summary
 from ..errors import InvalidInput, UsercertError
 from ..output.results import Revocation
 from ..pki import openssl
+from ..pki.signers.cluster_csr import CSR_RESOURCE, self_renewal_name
 from ..store import files, ledger, locks
 from ..store.layout import revoked_archive, revoked_dir
 from ..store.ledger import LedgerEntry
@@ -68,7 +69,8 @@ def revoke_user(*, user, out_dir, kubectl, dry_run="none", progress=_silent):
                 ),
             )
         if dry_run == "server":
-            return _delete_bindings(kubectl, dry_run, result, [], progress)
+            result = _delete_bindings(kubectl, dry_run, result, [], progress)
+            return _withdraw_self_renewal(kubectl, user, dry_run, result, history, progress)
         if dry_run != "none":
             return result
         if not already:
@@ -76,6 +78,8 @@ def revoke_user(*, user, out_dir, kubectl, dry_run="none", progress=_silent):
         removed = []
         try:
             result = _delete_bindings(kubectl, dry_run, result, removed, progress)
+            if managed is not None:
+                result = _withdraw_self_renewal(kubectl, user, dry_run, result, history, progress)
         finally:  # interrupted or not, what was done is recorded
             if not already:
                 _record(out_dir, user, replace(result, removed=tuple(removed)), history)
@@ -199,6 +203,33 @@ def _delete_bindings(kubectl, dry_run, result, removed, progress):
             + (f"{', '.join(left)} (could not be deleted: {summary(exc)}); run revoke again",),
         )
     return result
+
+
+def _withdraw_self_renewal(kubectl, user, dry_run, result, history, progress):
+    """The right to self-renew goes with the user's bindings: its ClusterRole too (when its binding
+    was among them), and, for a user who had the right, the pending renewal request, so nobody
+    approves it later."""
+    server = ["--dry-run=server"] if dry_run == "server" else []
+    role = self_renewal_rbac.role_name(user, rbac.name_part)
+    had_role = any(b.name == role and b.kind == "ClusterRoleBinding" for b in result.removed)
+    targets = [("clusterroles.rbac.authorization.k8s.io", role)] * had_role + [
+        (CSR_RESOURCE, self_renewal_name(user))
+    ] * (had_role or any(entry.self_renew for entry in history))
+    left = []
+    for resource, name in targets:
+        progress(
+            f"Deleting {resource.split('.')[0]} {name}" + (" (server dry run)" if server else "")
+        )
+        answer = kubectl.run(
+            ["delete", *server, resource, name, "--ignore-not-found", "--wait=false"]
+        )
+        if not answer.ok:
+            left.append(
+                f"{resource}/{name} (could not be deleted: {last_error_line(answer.stderr)})"
+            )
+        elif answer.stdout.strip() and not server:
+            signals.record(f"deleted {resource}/{name}")
+    return replace(result, remaining=result.remaining + tuple(left)) if left else result
 
 
 def _record(out_dir, user, result, history):

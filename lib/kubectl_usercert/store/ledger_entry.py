@@ -38,6 +38,7 @@ class LedgerEntry:
     approval: Optional[str] = None  # csr: "self" (this tool approved it: --approve) or "others"
     previous_serial: Optional[str] = None  # renewed
     key_held_by: Optional[str] = None  # "owner" when the key never came here (sign --csr)
+    self_renew: Optional[bool] = None  # True: the user may renew it themselves (approve approves)
     bindings_removed: Tuple[str, ...] = ()  # revoked
     archived_to: Optional[str] = None  # revoked
 
@@ -114,6 +115,7 @@ _KEYS.update(
 _TIMES = ("time", "not_before", "not_after")
 _LISTS = ("groups", "bindings_removed")
 _INTEGERS = ("key_bits",)
+_BOOLEANS = ("self_renew",)
 
 
 def _typed(name, raw):
@@ -131,6 +133,10 @@ def _typed(name, raw):
     if name in _INTEGERS:
         if not isinstance(raw, int) or isinstance(raw, bool):
             raise ValueError(f"{_KEYS[name]} is not a number")
+        return raw
+    if name in _BOOLEANS:
+        if not isinstance(raw, bool):
+            raise ValueError(f"{_KEYS[name]} is not true or false")
         return raw
     if not isinstance(raw, str):
         raise ValueError(f"{_KEYS[name]} is not a string")

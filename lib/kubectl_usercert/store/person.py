@@ -27,22 +27,13 @@ from contextlib import contextmanager
 
 from ..errors import InvalidInput
 from . import files, ownership
+from .credential_files import STORE_DIR, store_root  # noqa: F401 (the store's place)
 from .layout import file_safe
 
-STORE_DIR = "kubectl-usercert"
 SUBFOLDERS = ("keys", "requests", "credentials")
 _FINGERPRINT = re.compile(r"[0-9a-f]{64}")
 _SCRATCH = re.compile(r"\.scratch-(\d+)-\w+")
 MAX_RECORD_BYTES = 1 << 20
-
-
-def store_root(environ=None):
-    """${XDG_DATA_HOME:-~/.local/share}/kubectl-usercert, as install.sh places its virtualenv."""
-    environ = os.environ if environ is None else environ
-    data = environ.get("XDG_DATA_HOME") or ""
-    if not os.path.isabs(data):  # the XDG spec: a relative path is invalid and ignored
-        data = os.path.join(environ.get("HOME") or os.path.expanduser("~"), ".local", "share")
-    return os.path.join(data, STORE_DIR)
 
 
 def credential_name(user, cluster):

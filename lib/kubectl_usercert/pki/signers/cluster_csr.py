@@ -91,6 +91,7 @@ class ClusterCSRSigner:
         *,
         approve=False,
         wait_seconds=300.0,
+        poll_seconds=POLL_SECONDS,
         keep_csr=False,
         client_ca=None,
         progress=lambda _message: None,
@@ -110,6 +111,7 @@ class ClusterCSRSigner:
         self.ca_cert_path = client_ca  # the cluster's client CA certificate, when known here
         self.approve = approve
         self.wait_seconds = wait_seconds
+        self.poll_seconds = poll_seconds
         self.keep_csr = keep_csr
         self.progress = progress
         self.clock, self.sleep = clock, sleep
@@ -246,7 +248,7 @@ class ClusterCSRSigner:
             self._raise_on_final_condition(status)
             if self.clock() >= deadline:
                 raise self._timed_out()
-            self.sleep(POLL_SECONDS)
+            self.sleep(self.poll_seconds)
 
     def _timed_out(self):
         if self.approve_error:
@@ -293,7 +295,7 @@ class ClusterCSRSigner:
                 )
             if self.clock() >= deadline:
                 raise failure(f"read CertificateSigningRequest {self.object_name}", result.stderr)
-            self.sleep(POLL_SECONDS)
+            self.sleep(self.poll_seconds)
 
     def _single_certificate(self, encoded):
         """Exactly one PEM certificate from status.certificate: a second one would go unchecked."""
