@@ -29,6 +29,40 @@ def context_name(user, cluster):
 
 def build(endpoint, user, cert_pem, key_pem=None, namespace=None):
     """A self-contained kubeconfig: every credential inlined as *-data."""
+    config = build_many(user, [(endpoint, cert_pem, key_pem)], namespace)
+    config["users"][0]["name"] = user  # one cluster: the user entry is named as the user
+    config["contexts"][0]["context"]["user"] = user
+    return config
+
+
+def build_many(user, members, namespace=None):
+    """A self-contained kubeconfig for several clusters: [(endpoint, cert PEM, key PEM or None)], a
+    cluster CLUSTER, a user USER@CLUSTER and a context USER@CLUSTER for each (their names are the
+    endpoints'), the first context current."""
+    config = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [],
+        "users": [],
+        "contexts": [],
+        "current-context": context_name(user, members[0][0].name),
+        "preferences": {},
+    }
+    for endpoint, cert_pem, key_pem in members:
+        name = context_name(user, endpoint.name)
+        context = {"cluster": endpoint.name, "user": name}
+        if namespace:
+            context["namespace"] = namespace
+        credentials = {"client-certificate-data": _b64(cert_pem)}
+        if key_pem is not None:
+            credentials["client-key-data"] = _b64(key_pem)
+        config["clusters"].append({"name": endpoint.name, "cluster": _cluster(endpoint)})
+        config["users"].append({"name": name, "user": credentials})
+        config["contexts"].append({"name": name, "context": context})
+    return config
+
+
+def _cluster(endpoint):
     cluster = {"server": endpoint.server}
     if endpoint.ca_pem:
         cluster["certificate-authority-data"] = _b64(endpoint.ca_pem)
@@ -38,22 +72,7 @@ def build(endpoint, user, cert_pem, key_pem=None, namespace=None):
         cluster["proxy-url"] = endpoint.proxy_url
     if endpoint.insecure_skip_tls_verify:
         cluster["insecure-skip-tls-verify"] = True
-    context = {"cluster": endpoint.name, "user": user}
-    if namespace:
-        context["namespace"] = namespace
-    credentials = {"client-certificate-data": _b64(cert_pem)}
-    if key_pem is not None:
-        credentials["client-key-data"] = _b64(key_pem)
-    name = context_name(user, endpoint.name)
-    return {
-        "apiVersion": "v1",
-        "kind": "Config",
-        "clusters": [{"name": endpoint.name, "cluster": cluster}],
-        "users": [{"name": user, "user": credentials}],
-        "contexts": [{"name": name, "context": context}],
-        "current-context": name,
-        "preferences": {},
-    }
+    return cluster
 
 
 def dump(config):

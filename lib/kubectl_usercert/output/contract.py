@@ -17,6 +17,7 @@ from ..store.layout import KUBECONFIG_NAME
 from ..times import days_left, iso
 from .results import (
     DemoResult,
+    FleetIssued,
     Inspection,
     Inventory,
     InventoryRow,
@@ -76,6 +77,7 @@ def _certificate(credential, **more):
         "cluster": credential.cluster,
         "server": credential.server,
         "context": credential.context,
+        "adminContext": credential.admin_context,
         "namespace": credential.namespace,
         "kubeconfig": credential.kubeconfig,
         "certificate": credential.certificate,
@@ -98,6 +100,28 @@ def _(result: Issued):
         bindings=[_binding(b) for b in result.bindings],
         verification=to_object(result.verification)["status"] if result.verification else None,
     )
+
+
+@to_object.register
+def _(result: FleetIssued):
+    verifications = result.verifications or (None,) * len(result.credentials)
+    return {
+        "apiVersion": API_VERSION,
+        "kind": "UserCertificateList",
+        "metadata": {
+            "observedAt": _time(result.credentials[0].observed_at),
+            "expiringWithin": None,
+        },
+        "items": [
+            _certificate(
+                credential,
+                bindings=[_binding(b) for b in result.bindings],
+                verification=to_object(verification)["status"] if verification else None,
+            )
+            for credential, verification in zip(result.credentials, verifications)
+        ],
+        "warnings": list(result.warnings),
+    }
 
 
 @to_object.register
@@ -175,6 +199,7 @@ def _row(row: InventoryRow, at):
         "directory": row.directory,
         "kubeconfig": _kubeconfig_in(row),
         "bindings": [_binding(b) for b in row.bindings] if row.bindings is not None else None,
+        **({"cluster": row.cluster, "context": row.context} if row.cluster else {}),
     }
     return _object(
         "UserCertificate", row.user, {"user": row.user, "groups": list(row.groups)}, status
@@ -209,6 +234,9 @@ def _match(match: WhoisMatch):
         "event": match.event,
         "time": _time(match.time),
         "directory": match.directory,
+        "cluster": match.cluster,
+        "context": match.context,
+        "server": match.server,
     }
 
 
@@ -298,6 +326,7 @@ def _(result: RosterApplied):
             "notes": list(u.notes),
             "outcome": u.outcome,
             "error": u.error,
+            **({"cluster": u.cluster} if u.cluster else {}),
         }
         for u in result.users
     ]

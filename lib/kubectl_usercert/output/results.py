@@ -75,6 +75,7 @@ class Credential:
     lifetime: Optional[str] = (
         None  # the lifetime asked for (30d, 8h): what a renewal asks for again
     )
+    admin_context: Optional[str] = None  # the admin kubeconfig's context it was issued through
 
     @property
     def credential_id(self):
@@ -94,6 +95,23 @@ class Issued(Outcome):
     @property
     def failed(self):
         return self.verification is not None and not self.verification.ok
+
+
+@dataclass(frozen=True, eq=False, repr=False)
+class FleetIssued(Outcome):
+    """create on several clusters: a credential per cluster (one kubeconfig), the bindings made on
+    each, and what each cluster said of its credential (--verify)."""
+
+    credentials: Tuple[Credential, ...]
+    bindings: Tuple = ()  # rbac.Binding: made (or printed) on every cluster
+    manifests: Tuple[dict, ...] = ()
+    printed_rbac: bool = False
+    verifications: Tuple["Verification", ...] = ()  # one per credential, in order, with --verify
+    warnings: Tuple[str, ...] = ()  # about the person (a system: group, say)
+
+    @property
+    def failed(self):
+        return any(not verification.ok for verification in self.verifications)
 
 
 @dataclass(frozen=True, eq=False, repr=False)
@@ -172,6 +190,8 @@ class InventoryRow(Recorded):
     state: str = "valid"  # one of STATES
     server: Optional[str] = None
     bindings: Optional[Tuple] = None  # rbac.Binding; None: the cluster was not asked
+    cluster: Optional[str] = None  # a fleet person's row: the cluster (one row per cluster)
+    context: Optional[str] = None  # and the admin's context it was issued through
 
 
 @dataclass(frozen=True, eq=False, repr=False)
@@ -199,6 +219,9 @@ def not_found_message(user):
 class WhoisMatch(Recorded):
     event: str = "issued"
     time: Optional[datetime] = None
+    cluster: Optional[str] = None
+    context: Optional[str] = None  # the admin's context it was issued through
+    server: Optional[str] = None
 
 
 @dataclass(frozen=True, eq=False, repr=False)
@@ -271,6 +294,7 @@ class AppliedUser:
     notes: Tuple[str, ...] = ()
     outcome: str = "planned"  # planned (--dry-run), done, failed, unchanged, reported
     error: Optional[str] = None
+    cluster: Optional[str] = None  # a fleet's line: the cluster it is about
 
 
 @dataclass(frozen=True, eq=False, repr=False)

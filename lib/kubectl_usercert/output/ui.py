@@ -11,10 +11,12 @@ from functools import singledispatch
 
 from ..pki.subject import group_list
 from ..times import days_left, human_duration
+from . import plan_ui
 from .console import dump_yaml, emit_text, quiet, say, show, table, text, warn
 from .results import (
     EXPIRING_DAYS,
     DemoResult,
+    FleetIssued,
     Inspection,
     Inventory,
     Issued,
@@ -52,6 +54,53 @@ def _(result: Issued, data_on_stdout=False):
         say(f"Bound: {text(', '.join(b.name for b in result.bindings))}")
     if result.verification is not None:
         render(result.verification)
+
+
+@render.register
+def _(result: FleetIssued, data_on_stdout=False):
+    for message in result.warnings + tuple(
+        f"{c.cluster}: {w}" for c in result.credentials for w in c.warnings
+    ):
+        warn(message)
+    if result.printed_rbac and result.manifests:
+        emit_text(dump_yaml(list(result.manifests), many=True))
+    first = result.credentials[0]
+    if not quiet():
+        keys = dict.fromkeys(c.key for c in result.credentials)
+        show(
+            f"[bold green]Issued[/] client certificates for [bold]{text(first.user)}[/] on "
+            f"{len(result.credentials)} clusters"
+        )
+        _fields(
+            [
+                ("user", text(first.user)),
+                ("groups", text(group_list(first.groups, ", ")) or "[dim](none)[/]"),
+                ("key", _key_label(first.key_type, first.key_bits) + _one_key(keys)),
+                ("lifetime", first.lifetime or "?"),
+                ("kubeconfig", text(first.kubeconfig)),
+            ]
+            + [
+                (
+                    f"  {text(c.cluster)}",
+                    f"{text(c.server)} (context {text(c.admin_context)}), signer {c.signer}, "
+                    f"serial {c.serial}, expires {_expiry(c.not_after)}",
+                )
+                for c in result.credentials
+            ]
+        )
+    if result.bindings and not result.printed_rbac:
+        say(f"Bound on every cluster: {text(', '.join(b.name for b in result.bindings))}")
+    for verification in result.verifications:
+        render(verification)
+    if not quiet():
+        show(
+            f"Try it: [bold]kubectl --kubeconfig {text(shlex.quote(first.kubeconfig))} --context "
+            f"{text(shlex.quote(result.credentials[-1].context))} auth whoami[/]"
+        )
+
+
+def _one_key(keys):
+    return f" (one key: {text(next(iter(keys)))})" if len(keys) == 1 else " (a key per cluster)"
 
 
 @render.register
@@ -160,14 +209,19 @@ def _(report: Inventory, data_on_stdout=False):
         )
         return
     with_bindings = any(row.bindings is not None for row in report.rows)
-    headers = ["USER", "GROUPS", "EXPIRES", "DAYS LEFT", "STATUS", "SERVER"] + (
-        ["BINDINGS"] if with_bindings else []
+    clusters = any(row.cluster for row in report.rows)
+    headers = (
+        ["USER"]
+        + (["CLUSTER"] if clusters else [])
+        + ["GROUPS", "EXPIRES", "DAYS LEFT", "STATUS", "SERVER"]
+        + (["BINDINGS"] if with_bindings else [])
     )
     rows = []
     for row in report.rows:
         days = days_left(row.not_after, report.observed_at)
         cells = [
             (row.user, None),
+            *([(row.cluster or "", None)] if clusters else []),
             (group_list(row.groups), None),
             (f"{row.not_after:%Y-%m-%d}", None),
             (str(days), _STATE_STYLES.get(row.state)),
@@ -188,9 +242,11 @@ def _(result: WhoisResult, data_on_stdout=False):
     for match in result.matches:
         when = f"{match.time:%Y-%m-%dT%H:%M:%SZ}" if match.time else ""
         expires = f"{match.not_after:%Y-%m-%dT%H:%M:%SZ}" if match.not_after else "?"
+        where = f" on cluster {text(match.cluster)}" if match.cluster else ""
+        where += f" (context {text(match.context)})" if match.context else ""
         say(
             f"[bold]{text(match.user)}[/] (groups: {text(group_list(match.groups, ', ')) or 'none'}) — "
-            f"{text(match.event)} {when}, serial {text(match.serial or '?')}, expires {expires}"
+            f"{text(match.event)} {when}{where}, serial {text(match.serial or '?')}, expires {expires}"
         )
 
 
@@ -257,64 +313,7 @@ On a managed cluster (EKS, GKE, AKS), where nobody holds the CA key:
   [bold]kubectl usercert create alice developers --signer csr --approve[/]""")
 
 
-@render.register
-def _(result: RosterApplied, data_on_stdout=False):
-    """A plan like terraform's: user, action, why (and what came of it) on stdout; the totals on stderr."""
-    for warning in result.warnings:
-        warn(warning)
-    for user in result.users:
-        for note in user.notes:
-            if user.outcome in ("planned", "done"):
-                say(f"[dim]{text(user.user)}: {text(note)}[/]")
-    if not data_on_stdout and result.users:
-        headers = ["USER", "ACTION", "WHY"] + ([] if result.dry_run else ["RESULT"])
-        rows = []
-        for user in result.users:
-            style = _ACTION_STYLES.get(user.actions[0])
-            row = [
-                (user.user, None),
-                (",".join(user.actions), style),
-                ("; ".join(user.reasons), None),
-            ]
-            if not result.dry_run:
-                shown = "-" if user.outcome in ("unchanged", "reported") else user.outcome
-                row.append(
-                    (
-                        shown + (f": {user.error}" if user.error else ""),
-                        "red" if user.outcome == "failed" else None,
-                    )
-                )
-            rows.append(row)
-        table(headers, rows)
-    counts = [
-        f"{result.count(action)} {word}"
-        for action, word in (
-            ("create", "to create" if result.dry_run else "created"),
-            ("renew", "to renew" if result.dry_run else "renewed"),
-            ("reissue", "to reissue" if result.dry_run else "reissued"),
-            ("rebind", "to rebind" if result.dry_run else "rebound"),
-            ("prune", "to prune" if result.dry_run else "pruned"),
-            ("unlisted", "not in the roster"),
-            ("unchanged", "unchanged"),
-        )
-        if result.count(action)
-    ]
-    failed = [user for user in result.users if user.outcome == "failed"]
-    totals = counts + ([f"[bold red]{len(failed)} failed[/]"] if failed else [])
-    say(("Plan: " if result.dry_run else "") + (", ".join(totals) or "nothing to do"))
-    for user in failed:
-        say(f"[bold red]✗[/] {text(user.user)}: {text(user.error or '')}")
-
-
-_ACTION_STYLES = {
-    "create": "green",
-    "renew": "cyan",
-    "reissue": "yellow",
-    "rebind": "cyan",
-    "prune": "red",
-    "refused": "red",
-    "unlisted": "magenta",
-}
+render.register(RosterApplied)(plan_ui.draw)
 
 
 def _fields(rows):

@@ -38,6 +38,10 @@ class LedgerEntry:
     approval: Optional[str] = None  # csr: "self" (this tool approved it: --approve) or "others"
     previous_serial: Optional[str] = None  # renewed
     key_held_by: Optional[str] = None  # "owner" when the key never came here (sign --csr)
+    context: Optional[str] = None  # the admin kubeconfig's context it was issued through
+    fleet: Tuple[
+        str, ...
+    ] = ()  # a fleet's record: every cluster of the person (see store/clusters.py)
     bindings_removed: Tuple[str, ...] = ()  # revoked
     archived_to: Optional[str] = None  # revoked
 
@@ -112,7 +116,7 @@ _KEYS.update(
     key_bits="keySize",
 )
 _TIMES = ("time", "not_before", "not_after")
-_LISTS = ("groups", "bindings_removed")
+_LISTS = ("groups", "bindings_removed", "fleet")
 _INTEGERS = ("key_bits",)
 
 
