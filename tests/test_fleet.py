@@ -1,6 +1,8 @@
 """One person, many clusters (issue 22): create --context A --context B against two and three test API
 servers with CAs of their own (prod split like k3s), with real kubectl and cryptography as the oracle."""
 
+import base64
+import datetime
 import json
 import signal
 import subprocess
@@ -9,6 +11,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 
 import schema
@@ -41,7 +44,11 @@ def public_key(cert):
 
 
 def created(*args):
-    result = run_cli("create", *args)
+    return ok("create", *args)
+
+
+def ok(*args):
+    result = run_cli(*args)
     assert result.returncode == 0, result.stderr
     return result
 
@@ -436,3 +443,144 @@ def test_list_shows_a_row_per_user_and_cluster_and_whois_names_the_cluster(fleet
     )
     said = run_cli("whois", staging_item["status"]["fingerprintSHA256"]).stderr
     assert "on cluster staging (context staging)" in said
+
+
+def bindings_on(cluster, user="alice"):
+    answer = cluster.admin(
+        "get",
+        "clusterrolebindings",
+        "-l",
+        "app.kubernetes.io/managed-by=kubectl-usercert",
+        "-o",
+        "json",
+    )
+    assert answer.returncode == 0, answer.stderr
+    return [
+        item["metadata"]["name"]
+        for item in json.loads(answer.stdout)["items"]
+        if item["metadata"]["annotations"].get("kubectl-usercert/user") == user
+    ]
+
+
+def kubeconfig_cert(kubeconfig, context):
+    """The certificate the person's kubeconfig holds for one context (its user's)."""
+    config = yaml.safe_load(Path(kubeconfig).read_text())
+    user = next(c["context"]["user"] for c in config["contexts"] if c["name"] == context)
+    data = next(u["user"]["client-certificate-data"] for u in config["users"] if u["name"] == user)
+    return x509.load_pem_x509_certificate(base64.b64decode(data))
+
+
+def test_renew_verify_inspect_and_revoke_act_per_cluster(fleet):
+    prod, staging, lab = fleet
+    created(
+        "alice", "dev", *EC, *contexts(prod, staging, lab), *ca_flags(prod), "--approve",
+        "--clusterrole", "view", "--expiration", "2h",
+    )  # fmt: skip
+    folder, kubeconfig = Path("clients/alice"), Path("clients/alice/kubeconfig")
+    before = {c.context: load_cert(folder / "clusters" / f"{c.context}.crt") for c in fleet}
+    assert all(bindings_on(c) == ["usercert:alice:view"] for c in fleet)
+
+    # renew one cluster: only its certificate changes, signed as it was there, for the same key
+    one = run_cli("renew", "alice", "--context", "staging", "-o", "json")
+    assert one.returncode == 0, one.stderr
+    answer = json.loads(one.stdout)
+    schema.check(answer)
+    [item] = answer["items"]
+    assert (item["status"]["cluster"], item["status"]["previousSerial"]) == (
+        "staging",
+        f"{before['staging'].serial_number:X}",
+    )
+    renewed = load_cert(folder / "clusters/staging.crt")
+    assert renewed.serial_number != before["staging"].serial_number
+    assert kubeconfig_cert(kubeconfig, "alice@staging") == renewed
+    assert public_key(renewed) == public_key(before["staging"])
+    assert renewed.not_valid_after_utc - renewed.not_valid_before_utc == datetime.timedelta(
+        hours=2, minutes=5
+    )  # the lifetime it was issued with (the cluster's signer backdates five minutes)
+    for context in ("prod", "lab"):
+        assert load_cert(folder / "clusters" / f"{context}.crt") == before[context]
+    assert whoami_in(staging, kubeconfig, "alice@staging")["username"] == "alice"
+
+    # renew all: each cluster as it was issued there (prod's recorded CA, the others' CSR API)
+    ok("renew", "alice")
+    for cluster in fleet:
+        cert = load_cert(folder / "clusters" / f"{cluster.context}.crt")
+        cert.verify_directly_issued_by(cluster.client_ca.cert)
+        assert public_key(cert) == public_key(before["prod"])
+        assert cert.serial_number != before[cluster.context].serial_number
+    assert len(filed_on(prod)) == 0 and len(filed_on(lab)) == 2 and len(filed_on(staging)) == 3
+    renewed_lines = [line for line in ledger_lines() if line["event"] == "renewed"]
+    assert [line["cluster"] for line in renewed_lines] == ["staging", "prod", "staging", "lab"]
+
+    verified = run_cli("verify", "alice", "-o", "json")
+    assert verified.returncode == 0, verified.stderr
+    verifications = json.loads(verified.stdout)
+    schema.check(verifications)
+    assert verifications["kind"] == "VerificationList"
+    assert [(i["status"]["cluster"], i["status"]["ok"]) for i in verifications["items"]] == [
+        ("prod", True),
+        ("staging", True),
+        ("lab", True),
+    ]
+    inspected = json.loads(ok("inspect", "alice", "--context", "prod", "-o", "json").stdout)
+    schema.check(inspected)
+    [report] = inspected["items"]
+    assert report["status"]["chainValid"] is True and report["status"]["cluster"] == "prod"
+    assert [b["name"] for b in report["status"]["bindings"]] == ["usercert:alice:view"]
+
+    # revoke one cluster: its bindings and files go, the others stay
+    gone = run_cli("revoke", "alice", "--context", "lab", "-o", "json")
+    assert gone.returncode == 0, gone.stderr
+    schema.check(json.loads(gone.stdout))
+    assert bindings_on(lab) == [] and bindings_on(prod) == bindings_on(staging) == [
+        "usercert:alice:view"
+    ]
+    assert not (folder / "clusters/lab.crt").exists()
+    config = yaml.safe_load(kubeconfig.read_text())
+    assert [c["name"] for c in config["contexts"]] == ["alice@prod", "alice@staging"]
+    assert whoami_in(prod, kubeconfig, "alice@prod")["username"] == "alice"
+    states = {
+        (i["status"]["cluster"], i["status"]["state"])
+        for i in json.loads(run_cli("list", "-o", "json").stdout)["items"]
+    }
+    assert states == {("prod", "valid"), ("staging", "valid"), ("lab", "revoked")}
+    refused = run_cli("renew", "alice", "--context", "lab")
+    assert refused.returncode == 2 and "alice was revoked on lab" in refused.stderr
+
+    # revoke the rest: every binding goes, the folder is archived, a line per cluster
+    ok("revoke", "alice")
+    assert all(bindings_on(c) == [] for c in fleet)
+    assert not folder.exists()
+    revoked = [line for line in ledger_lines() if line["event"] == "revoked"]
+    assert [line["cluster"] for line in revoked] == ["lab", "prod", "staging"]
+
+
+def test_renew_refuses_a_context_that_reaches_another_server_now(make_fleet):
+    fleet = make_fleet(ClusterSpec("prod"), ClusterSpec("staging"))
+    prod, staging = fleet
+    created("alice", *EC, *contexts(prod, staging), "--approve")
+    admin = yaml.safe_load(fleet.kubeconfig.read_text())
+    admin["clusters"][1]["cluster"] = dict(admin["clusters"][0]["cluster"])  # staging -> prod's
+    fleet.kubeconfig.write_text(json.dumps(admin))
+
+    result = run_cli("renew", "alice", "--context", "staging")
+
+    assert result.returncode == 2
+    assert (
+        f"error: context 'staging' now reaches {prod.server.url}, and the certificate on staging "
+        f"was issued for {staging.server.url}"
+    ) in result.stderr
+
+
+def test_rekey_of_one_cluster_of_one_key_is_refused(make_fleet):
+    fleet = make_fleet(ClusterSpec("prod"), ClusterSpec("staging", split_ca=False))
+    prod, staging = fleet
+    created("alice", *EC, *contexts(prod, staging), *ca_flags(prod, staging))
+
+    result = run_cli("renew", "alice", "--context", "prod", "--rekey")
+    everything = run_cli("renew", "alice", "--rekey")
+
+    assert result.returncode == 2 and "--rekey makes a new key for alice" in result.stderr
+    assert everything.returncode == 0, everything.stderr
+    keys = {public_key(load_cert(f"clients/alice/clusters/{c}.crt")) for c in ("prod", "staging")}
+    assert len(keys) == 1  # a new key, still one for both

@@ -252,7 +252,11 @@ class Signer(Cluster):
     )
 
     def signer_given(self):
-        return self.signer != "auto" or bool(self.ca_cert or self.ca_key)
+        """--signer, or CA files given without CONTEXT= (for every cluster the command signs for)."""
+        from ..pki.signers import context_values
+
+        plain = [context_values(given)[0] for given in (self.ca_cert, self.ca_key)]
+        return self.signer != "auto" or any(plain)
 
     def signer_options(self, per_context=False):
         """SignerOptions from the flags; CONTEXT=FILE values only where the command takes them

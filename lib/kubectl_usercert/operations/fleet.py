@@ -23,6 +23,7 @@ from dataclasses import dataclass, replace
 
 from .. import signals
 from ..cluster import identity, rbac, user_kubeconfig
+from ..cluster.kubeconfig import read_document
 from ..cluster.kubectl import summary
 from ..errors import UsercertError
 from ..pki import openssl
@@ -145,7 +146,7 @@ def issue_person(
                     staged, places, members, validities, subject, key, pending_key, progress
                 )
                 write_kubeconfig(staged.kubeconfig, subject.user, members, places, namespace)
-                confirm(stage.path, members, places, subject)
+                confirm(staged.kubeconfig, members, subject)
                 for name, text in (extra_files or {}).items():
                     files.write_private(os.path.join(stage.path, name), text)
                 finals = [user_files.for_cluster(m.cluster.name, key_per_cluster) for m in members]
@@ -276,38 +277,42 @@ def write_kubeconfig(path, user, members, places, namespace):
     files.write_private(path, user_kubeconfig.dump(config))
 
 
-def confirm(folder, members, places, subject):
+def confirm(kubeconfig, members, subject):
     """Each cluster whose signer could not check the chain here (the CSR API, its client CA unknown)
-    asked with the new credential itself, through a kubeconfig of that cluster alone."""
-    for member, place in zip(members, places):
+    asked with the new credential itself, through a kubeconfig of that cluster alone made from the
+    person's (staged) `kubeconfig`."""
+    config = None
+    for member in members:
         if member.signer.name != "csr" or member.signer.ca_cert_path:
             continue  # the chain was checked here
-        alone = os.path.join(folder, f".{file_safe(member.cluster.name)}.kubeconfig")
-        config = user_kubeconfig.build(
-            member.cluster.endpoint,
-            subject.user,
-            files.read_bytes(place.cert),
-            files.read_bytes(place.key),
+        config = config or read_document(kubeconfig)
+        context = user_kubeconfig.context_name(subject.user, member.cluster.name)
+        alone = os.path.join(
+            os.path.dirname(kubeconfig), f".{file_safe(member.cluster.name)}.kubeconfig"
         )
-        files.write_private(alone, user_kubeconfig.dump(config))
+        files.write_private(
+            alone, user_kubeconfig.dump(user_kubeconfig.only_context(config, context))
+        )
         try:
             member.signer.confirm(alone, subject)
         finally:
             os.unlink(alone)
 
 
-def credential_of(subject, info, user_files, final, member, namespace, lifetime):
-    """The Credential of one cluster's certificate, where it will be once the folder is in place."""
+def credential_of(subject, info, user_files, final, member, namespace, lifetime, entry=None):
+    """The Credential of one cluster's certificate, where it will be once the folder is in place
+    (`entry`: at renewal, the record it renews, for the server when no context was resolved)."""
+    endpoint = member.cluster.endpoint
+    notes = [member.cluster.note] if member.cluster.note else []
     credential = describe(
         subject,
         info,
         user_files,
         cluster=member.cluster.name,
-        server=member.cluster.endpoint.server,
+        server=endpoint.server if endpoint is not None else entry.server,
         namespace=namespace,
         signer=member.signer,
-        warnings=endpoint_warnings(member.cluster.endpoint)
-        + ([member.cluster.note] if member.cluster.note else []),
+        warnings=(endpoint_warnings(endpoint) if endpoint is not None else []) + notes,
         lifetime=lifetime,
         admin_context=member.cluster.context,
     )

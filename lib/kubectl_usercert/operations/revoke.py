@@ -68,14 +68,14 @@ def revoke_user(*, user, out_dir, kubectl, dry_run="none", progress=_silent):
                 ),
             )
         if dry_run == "server":
-            return _delete_bindings(kubectl, dry_run, result, [], progress)
+            return delete_bindings(kubectl, dry_run, result, [], progress)
         if dry_run != "none":
             return result
         if not already:
-            result = replace(result, archived_to=_archive(user_files, out_dir, result.serial))
+            result = replace(result, archived_to=archive_folder(user_files, out_dir, result.serial))
         removed = []
         try:
-            result = _delete_bindings(kubectl, dry_run, result, removed, progress)
+            result = delete_bindings(kubectl, dry_run, result, removed, progress)
         finally:  # interrupted or not, what was done is recorded
             if not already:
                 _record(out_dir, user, replace(result, removed=tuple(removed)), history)
@@ -121,7 +121,7 @@ def _what_was_issued(user_files, history, out_dir, user, trust_file=True):
     )
 
 
-def _archive(user_files, out_dir, serial):
+def archive_folder(user_files, out_dir, serial):
     """Move the user's folder into the archive, within the out-dir. The lock refused a folder that is a
     link (ownership), and lstat makes sure: a link is never followed, so nothing of another out-dir
     is ever copied here."""
@@ -179,7 +179,7 @@ def _first_reason(error):
     )
 
 
-def _delete_bindings(kubectl, dry_run, result, removed, progress):
+def delete_bindings(kubectl, dry_run, result, removed, progress):
     try:
         for binding in result.removed:
             progress(

@@ -22,6 +22,7 @@ from .results import (
     Inventory,
     InventoryRow,
     Issued,
+    PerCluster,
     Renewal,
     Revocation,
     RosterApplied,
@@ -125,17 +126,38 @@ def _(result: FleetIssued):
 
 
 @to_object.register
+def _(result: PerCluster):
+    """A fleet person's results, one per cluster: KINDList, each item saying its cluster."""
+    items = [to_object(item) for _, _, item in result.items]
+    for item, (cluster, context, _) in zip(items, result.items):
+        item["status"].update(cluster=cluster, adminContext=context)
+    kind = items[0]["kind"] if items else "UserCertificate"
+    return {
+        "apiVersion": API_VERSION,
+        "kind": f"{kind}List",
+        "metadata": {"observedAt": _time(result.observed_at)}
+        | ({"expiringWithin": None} if kind == "UserCertificate" else {}),
+        "items": items,
+        "warnings": [],
+    }
+
+
+@to_object.register
 def _(result: Signed):
     return _certificate(result.credential, ownerInstructions=list(result.owner_instructions))
 
 
 @to_object.register
 def _(result: Renewal):
-    return _certificate(
-        result.credential,
-        previousCertificate=result.previous_certificate,
-        previousSerial=result.previous_serial,
-    )
+    previous = (
+        {
+            "previousCertificate": result.previous_certificate,
+            "previousSerial": result.previous_serial,
+        }
+        if result.previous_serial
+        else {}
+    )  # (none: a cluster a roster added to a fleet person, issued for their key)
+    return _certificate(result.credential, **previous)
 
 
 @to_object.register

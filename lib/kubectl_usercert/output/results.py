@@ -115,6 +115,19 @@ class FleetIssued(Outcome):
 
 
 @dataclass(frozen=True, eq=False, repr=False)
+class PerCluster(Outcome):
+    """A command's result on each of a fleet person's clusters (inspect, verify, renew, revoke)."""
+
+    user: str
+    items: Tuple[Tuple[str, Optional[str], object], ...]  # (cluster, admin context, its result)
+    observed_at: datetime = field(default_factory=now)
+
+    @property
+    def failed(self):
+        return any(getattr(result, "failed", False) for _, _, result in self.items)
+
+
+@dataclass(frozen=True, eq=False, repr=False)
 class Signed:
     """sign --csr: a certificate for a key its owner keeps, and what the owner runs next."""
 

@@ -6,20 +6,19 @@ Summaries and reports go to stderr (through console); what is the command's data
 
 import os
 import shlex
-from datetime import datetime, timezone
 from functools import singledispatch
 
 from ..pki.subject import group_list
-from ..times import days_left, human_duration
-from . import plan_ui
+from ..times import days_left
+from . import fleet_ui, plan_ui
 from .console import dump_yaml, emit_text, quiet, say, show, table, text, warn
 from .results import (
-    EXPIRING_DAYS,
     DemoResult,
     FleetIssued,
     Inspection,
     Inventory,
     Issued,
+    PerCluster,
     Renewal,
     Revocation,
     RosterApplied,
@@ -28,15 +27,13 @@ from .results import (
     WhoisResult,
     not_found_message,
 )
-
-_STATE_STYLES = {
-    "valid": "green",
-    "expiring": "yellow",
-    "expired": "red",
-    "not yet valid": "yellow",
-    "files missing": "magenta",
-    "revoked": "red",
-}
+from .ui_parts import STATE_STYLES as _STATE_STYLES
+from .ui_parts import binding_label as _binding_label
+from .ui_parts import expiry as _expiry
+from .ui_parts import fields as _fields
+from .ui_parts import key_label as _key_label
+from .ui_parts import state_label as _state
+from .ui_parts import yes_no as _yes_no
 
 
 @singledispatch
@@ -56,51 +53,7 @@ def _(result: Issued, data_on_stdout=False):
         render(result.verification)
 
 
-@render.register
-def _(result: FleetIssued, data_on_stdout=False):
-    for message in result.warnings + tuple(
-        f"{c.cluster}: {w}" for c in result.credentials for w in c.warnings
-    ):
-        warn(message)
-    if result.printed_rbac and result.manifests:
-        emit_text(dump_yaml(list(result.manifests), many=True))
-    first = result.credentials[0]
-    if not quiet():
-        keys = dict.fromkeys(c.key for c in result.credentials)
-        show(
-            f"[bold green]Issued[/] client certificates for [bold]{text(first.user)}[/] on "
-            f"{len(result.credentials)} clusters"
-        )
-        _fields(
-            [
-                ("user", text(first.user)),
-                ("groups", text(group_list(first.groups, ", ")) or "[dim](none)[/]"),
-                ("key", _key_label(first.key_type, first.key_bits) + _one_key(keys)),
-                ("lifetime", first.lifetime or "?"),
-                ("kubeconfig", text(first.kubeconfig)),
-            ]
-            + [
-                (
-                    f"  {text(c.cluster)}",
-                    f"{text(c.server)} (context {text(c.admin_context)}), signer {c.signer}, "
-                    f"serial {c.serial}, expires {_expiry(c.not_after)}",
-                )
-                for c in result.credentials
-            ]
-        )
-    if result.bindings and not result.printed_rbac:
-        say(f"Bound on every cluster: {text(', '.join(b.name for b in result.bindings))}")
-    for verification in result.verifications:
-        render(verification)
-    if not quiet():
-        show(
-            f"Try it: [bold]kubectl --kubeconfig {text(shlex.quote(first.kubeconfig))} --context "
-            f"{text(shlex.quote(result.credentials[-1].context))} auth whoami[/]"
-        )
-
-
-def _one_key(keys):
-    return f" (one key: {text(next(iter(keys)))})" if len(keys) == 1 else " (a key per cluster)"
+render.register(FleetIssued)(lambda result, data_on_stdout=False: fleet_ui.issued(result, render))
 
 
 @render.register
@@ -115,8 +68,18 @@ def _(result: Signed, data_on_stdout=False):
 
 @render.register
 def _(result: Renewal, data_on_stdout=False):
-    say(f"Previous certificate kept as {text(result.previous_certificate)}")
-    _credential(result.credential, "Renewed")
+    if result.previous_certificate:
+        say(f"Previous certificate kept as {text(result.previous_certificate)}")
+    _credential(result.credential, "Renewed" if result.previous_serial else "Issued")
+
+
+@render.register
+def _(result: PerCluster, data_on_stdout=False):
+    if result.items and all(isinstance(item, Renewal) for _, _, item in result.items):
+        return fleet_ui.renewed(result)
+    for cluster, context, item in result.items:
+        say(f"[bold]{text(result.user)} on {text(cluster)}[/] (context {text(context or '?')})")
+        render(item, data_on_stdout)
 
 
 def _credential(credential, verb, try_it=None):
@@ -314,50 +277,3 @@ On a managed cluster (EKS, GKE, AKS), where nobody holds the CA key:
 
 
 render.register(RosterApplied)(plan_ui.draw)
-
-
-def _fields(rows):
-    width = max(len(name) for name, _ in rows) + 2
-    for name, value in rows:
-        show(f"  [bold]{name.ljust(width)}[/]{value}")
-
-
-def _days_style(days):
-    return "red" if days < 0 else "yellow" if days < EXPIRING_DAYS else "green"
-
-
-def _key_label(key_type, bits):
-    return f"{key_type} {bits}" if bits else key_type
-
-
-def _expiry(not_after):
-    days = days_left(not_after)
-    return f"{not_after:%Y-%m-%d %H:%M}Z [{_days_style(days)}]({_time_left(not_after, days)})[/]"
-
-
-def _time_left(not_after, days):
-    if days != 0:
-        return f"{days} days left" if days > 0 else f"expired {-days} days ago"
-    left = not_after - datetime.now(timezone.utc)
-    return f"{human_duration(left)} left" if left.total_seconds() > 0 else "expired"
-
-
-def _yes_no(value, yes="yes", no="NO"):
-    return (
-        "[dim]not checked[/]"
-        if value is None
-        else f"[green]{yes}[/]"
-        if value
-        else f"[bold red]{no}[/]"
-    )
-
-
-def _state(state):
-    return f"[{_STATE_STYLES.get(state, 'white')}]{state}[/]"
-
-
-def _binding_label(binding):
-    where = f" in {binding.namespace}" if binding.namespace else ""
-    return f"{binding.role}{where}" + (
-        f" (group {group_list([binding.subject])})" if binding.subject_kind == "Group" else ""
-    )

@@ -11,6 +11,7 @@ person); a renewal or a revocation changes its own cluster alone.
 import os
 from typing import Dict
 
+from ..errors import InvalidInput
 from .layout import UserFiles
 
 
@@ -56,3 +57,30 @@ def cluster_files(user_files: UserFiles, cluster):
     made with --key-per-cluster, else the person's one key)."""
     own = user_files.for_cluster(cluster, own_key=True)
     return own if os.path.lexists(own.key) else user_files.for_cluster(cluster)
+
+
+def select(state, user, contexts=(), revoked_too=False):
+    """[(cluster, its record)] of a fleet person: every cluster (not revoked, unless `revoked_too`),
+    or those of the contexts named (a context it was issued through, or the cluster's name)."""
+    order = {name: index for index, name in enumerate(live(state))}
+    known = sorted(state.items(), key=lambda item: (order.get(item[0], len(order)), item[0]))
+    if not contexts:
+        return [(c, e) for c, e in known if revoked_too or e.event != "revoked"]
+    chosen = []
+    for context in dict.fromkeys(contexts):
+        found = next((item for item in known if item[1].context == context), None) or next(
+            (item for item in known if item[0] == context), None
+        )
+        if found is None:
+            names = ", ".join(e.context or c for c, e in known if e.event != "revoked")
+            raise InvalidInput(
+                f"{user} has no certificate issued through context {context!r}",
+                hint=f"{user}'s contexts: {names or 'none'} (kubectl usercert list {user})",
+            )
+        if found[1].event == "revoked" and not revoked_too:
+            raise InvalidInput(
+                f"{user} was revoked on {found[0]} (context {context})",
+                hint="'kubectl usercert create' issues anew",
+            )
+        chosen.append(found)
+    return chosen
