@@ -584,3 +584,148 @@ def test_rekey_of_one_cluster_of_one_key_is_refused(make_fleet):
     assert everything.returncode == 0, everything.stderr
     keys = {public_key(load_cert(f"clients/alice/clusters/{c}.crt")) for c in ("prod", "staging")}
     assert len(keys) == 1  # a new key, still one for both
+
+
+def fleet_roster(fleet, users, clusters=None):
+    """A UserRoster with spec.clusters: prod signed with its CA files, staging and lab through their
+    CSR API (by default)."""
+    prod = fleet["prod"]
+    listed = clusters or (
+        f"  - {{context: prod, caCert: {prod.client_ca.cert_path}, caKey: {prod.client_ca.key_path}}}\n"
+        "  - {context: staging, signer: csr}\n"
+        "  - {context: lab}\n"
+    )
+    return (
+        "apiVersion: usercert.kubectl.io/v1alpha1\nkind: UserRoster\nmetadata: {name: fleet}\n"
+        "spec:\n  defaults: {keyType: ecdsa, days: 30}\n  clusters:\n"
+        + listed
+        + "  users:\n"
+        + users
+    )
+
+
+def plan_of(result):
+    """{(user, cluster): (actions, outcome)} of apply's -o json."""
+    answer = json.loads(result.stdout)
+    schema.check(answer)
+    return {
+        (u["name"], u.get("cluster")): (",".join(u["actions"]), u["outcome"])
+        for u in answer["status"]["users"]
+    }
+
+
+def test_a_roster_with_clusters_plans_and_acts_per_user_and_cluster(fleet):
+    prod, staging, lab = fleet
+    Path("team.yaml").write_text(
+        fleet_roster(
+            fleet,
+            "  - {name: alice, groups: [dev], clusterRoles: [view]}\n"
+            "  - {name: bob, groups: [dev], clusters: [prod, lab]}\n",
+        )
+    )
+    first = run_cli("apply", "-f", "team.yaml", "--approve", "-o", "json")
+
+    assert first.returncode == 0, first.stderr
+    assert plan_of(first) == {
+        ("alice", "prod"): ("create,rebind", "done"),
+        ("alice", "staging"): ("create,rebind", "done"),
+        ("alice", "lab"): ("create,rebind", "done"),
+        ("bob", "prod"): ("create", "done"),
+        ("bob", "lab"): ("create", "done"),
+    }
+    for cluster in fleet:
+        kubeconfig = "clients/alice/kubeconfig"
+        assert whoami_in(cluster, kubeconfig, f"alice@{cluster.context}")["username"] == "alice"
+        assert bindings_on(cluster) == ["usercert:alice:view"]
+    assert filed_on(prod) == [] and len(filed_on(staging)) == 1 and len(filed_on(lab)) == 2
+    assert tree("clients/bob/clusters") == ["lab.crt", "prod.crt"]
+    again = run_cli("apply", "-f", "team.yaml", "--approve", "-o", "json")
+    assert set(plan_of(again).values()) == {("unchanged", "unchanged")}
+
+    # alice: sre instead of dev, edit instead of view, off lab; bob: on staging too
+    Path("team.yaml").write_text(
+        fleet_roster(
+            fleet,
+            "  - {name: alice, groups: [sre], clusterRoles: [edit], clusters: [prod, staging]}\n"
+            "  - {name: bob, groups: [dev]}\n",
+        )
+    )
+    planned = run_cli("apply", "-f", "team.yaml", "--approve", "--prune", "--dry-run", "-o", "json")
+    changed = run_cli("apply", "-f", "team.yaml", "--approve", "--prune", "-o", "json")
+
+    assert planned.returncode == 0 and changed.returncode == 0, changed.stderr
+    assert {k: a for k, (a, _) in plan_of(planned).items()} == {
+        k: a for k, (a, _) in plan_of(changed).items()
+    }
+    assert plan_of(changed) == {
+        ("alice", "prod"): ("reissue,rebind", "done"),
+        ("alice", "staging"): ("reissue,rebind", "done"),
+        ("alice", "lab"): ("prune", "done"),
+        ("bob", "prod"): ("unchanged", "unchanged"),
+        ("bob", "lab"): ("unchanged", "unchanged"),
+        ("bob", "staging"): ("create", "done"),
+    }
+    for cluster in (prod, staging):
+        seen = whoami_in(cluster, "clients/alice/kubeconfig", f"alice@{cluster.context}")
+        assert seen["groups"] == ["sre", "system:authenticated"]
+        assert bindings_on(cluster) == ["usercert:alice:edit"]
+    assert bindings_on(lab) == []  # pruned there
+    assert whoami_in(staging, "clients/bob/kubeconfig", "bob@staging")["username"] == "bob"
+    bob_keys = {public_key(load_cert(f"clients/bob/clusters/{c.context}.crt")) for c in fleet}
+    assert len(bob_keys) == 1  # staging's certificate is for bob's one key
+
+
+def test_a_roster_naming_an_unknown_context_is_one_line(fleet):
+    Path("team.yaml").write_text(
+        fleet_roster(
+            fleet, "  - {name: alice}\n", clusters="  - {context: prod}\n  - {context: qa}\n"
+        )
+    )
+    result = run_cli("apply", "-f", "team.yaml")
+    other = Path("other.yaml")
+    other.write_text(fleet_roster(fleet, "  - {name: alice, clusters: [prod, dev]}\n"))
+    user = run_cli("apply", "-f", "other.yaml")
+
+    assert result.returncode == 2 and user.returncode == 2
+    lines = result.stderr.splitlines()
+    assert lines[-2] == (
+        "error: team.yaml:8: spec.clusters[1].context: context 'qa' not found in "
+        f"{fleet.kubeconfig}"
+    )
+    assert lines[-1].startswith("hint: the contexts there: lab, prod, staging")
+    assert "other.yaml:11: spec.users[0].clusters[1]: 'dev' is not a context of spec.clusters" in (
+        user.stderr
+    )
+    left_nothing(fleet)
+
+
+def test_a_roster_person_failing_on_one_cluster_gets_nothing_and_the_others_go_on(fleet):
+    prod, staging, lab = fleet
+    assert (
+        prod.admin(
+            "create", "clusterrole", "pod-reader", "--verb=get", "--resource=pods"
+        ).returncode
+        == 0
+    )
+    Path("team.yaml").write_text(
+        fleet_roster(
+            fleet,
+            "  - {name: alice, groups: [dev]}\n"
+            "  - {name: bob, groups: [dev], clusterRoles: [pod-reader]}\n",
+        )
+    )
+    result = run_cli("apply", "-f", "team.yaml", "--approve", "-o", "json")
+
+    assert result.returncode == 1
+    plan = plan_of(result)
+    assert {plan[("alice", c.context)] for c in fleet} == {("create", "done")}
+    assert {plan[("bob", c.context)][1] for c in fleet} == {"failed"}
+    error = json.loads(result.stdout)["status"]["users"][-1]["error"]
+    assert 'staging (context staging): ClusterRole "pod-reader" does not exist' in error or (
+        'ClusterRole "pod-reader" does not exist' in error
+    )
+    assert not Path("clients/bob").exists()
+    assert {line["user"] for line in ledger_lines()} == {"alice"}
+    assert all(
+        r["metadata"]["name"].startswith("usercert-alice") for c in fleet for r in requests_on(c)
+    ) or all(requests_on(c) == [] for c in fleet)

@@ -36,7 +36,7 @@ def renew_person(
     user,
     out_dir,
     signing,
-    contexts=(),
+    contexts=None,
     groups=None,
     lifetime=None,
     rekey=False,
@@ -48,14 +48,15 @@ def renew_person(
     rehearse=False,
     progress=_silent,
 ):
-    """Renewals of `user`'s clusters (all, or those of `contexts`), in place. `groups`, `lifetime`
+    """Renewals of `user`'s clusters (all; with `contexts`, a tuple, only those: none, with `add`
+    alone), in place. `groups`, `lifetime`
     (None: each record's), `rekey` and `key_type` as renew's flags; `signing` (SignerOptions) and
-    `signer_given` (the command line named a signer: do not sign as before). `add`: FleetClusters
-    to issue on too, for the same key (apply: a cluster the roster added). `rehearse`: every check,
+    `signer_given` (the command line named a signer: do not sign as before). `add`: Members (their
+    clusters and signers) to issue on too, for the same key (apply: a cluster the roster added). `rehearse`: every check,
     then [(Member, subject, key spec, validity)], nothing changed."""
     with locks.user_operation(out_dir, user, progress, dry_run=rehearse) as user_files:
         state = clusters.current(ledger.history(out_dir, user))
-        chosen = clusters.select(state, user, contexts)
+        chosen = clusters.select(state, user, contexts) if contexts is None or contexts else []
         shared = os.path.isfile(user_files.key)
         if rekey and shared and len(chosen) < len(clusters.live(state)):
             raise InvalidInput(
@@ -77,20 +78,31 @@ def renew_person(
             members.append(member)
             subjects.append(subject)
             validities.append((asked, member.signer.grant(asked)))
-        new = [Member(c, s) for c, s in _new_members(add, signing, subjects, user, progress)]
+        newest = max(
+            (e for _, e in clusters.select(state, user)), key=lambda e: e.time.timestamp()
+        )  # what a cluster added gets: the person's groups, key and lifetime, unless given
+        added, _ = checked_subject(
+            user,
+            newest.groups if groups is None else groups,
+            allow_system_masters=allow_system_masters,
+        )
+        spec = spec or spec_of(newest.key_type, newest.key_bits)
+        if add:
+            lifetime = lifetime or newest.asked_lifetime() or timedelta(days=365)
+        new = _named_apart(add, state)
+        subjects += [added] * len(new)
+        validities += [(lifetime, m.signer.grant(lifetime)) for m in new]
         if rehearse:
-            return [(m, s, spec, v) for m, s, (_, v) in zip(members, subjects, validities)] + [
-                (m, subjects[0], spec, m.signer.grant(lifetime or validities[0][0])) for m in new
-            ]
+            return [(m, s, spec, v) for m, s, (_, v) in zip(members + new, subjects, validities)]
         return _swap(
             user_files, out_dir, user, state, chosen, olds, members, subjects, validities, new,
-            spec, rekey, shared, lifetime, progress,
+            spec, rekey, shared, progress,
         )  # fmt: skip
 
 
 def _swap(
     user_files, out_dir, user, state, chosen, olds, members, subjects, validities, new, spec,
-    rekey, shared, lifetime, progress,
+    rekey, shared, progress,
 ):  # fmt: skip
     """The staged copy of the folder, renewed (and extended) there, swapped in with its lines."""
     everyone = members + new
@@ -108,9 +120,8 @@ def _swap(
                 progress(f"Generating {spec.describe()} key (one for every cluster)")
                 os.unlink(staged.key)
                 files.write_private(staged.key, openssl.generate_key(spec))
-            asked = [a for a, _ in validities] + [lifetime or validities[0][0]] * len(new)
-            granted = [v for _, v in validities] + [m.signer.grant(a) for m, a in zip(new, asked[len(members):])]  # fmt: skip
-            subjects = subjects + [subjects[0]] * len(new)
+            asked = [a for a, _ in validities]
+            granted = [v for _, v in validities]
             infos = _signed(places, everyone, subjects, granted, spec, rekey, shared, progress)
             _update_kubeconfig(staged, user, everyone, places, chosen, new, rekey)
             for member, subject in zip(everyone, subjects):
@@ -234,11 +245,24 @@ def _reached(signing, cluster, entry):
     return replace(found, name=cluster, endpoint=replace(found.endpoint, name=cluster))
 
 
-def _new_members(add, signing, subjects, user, progress):
-    options = per_cluster.for_clusters(signing, list(add), progress) if add else []
-    for cluster, own in zip(add, options):
-        on = lambda message, name=cluster.name: progress(f"{name}: {message}")  # noqa: E731
-        yield cluster, SignerChooser(own).choose(subjects[0], progress=on)
+def _named_apart(add, state):
+    """The Members to add, each cluster named apart from the person's others (a name is a key in
+    their kubeconfig and files): a name taken gets -2, -3, ... (a cluster revoked before and now
+    back keeps its name)."""
+    named = []
+    for member in add:
+        context = member.cluster.context
+        taken = {n for n, e in state.items() if e.event != "revoked" or e.context != context}
+        taken |= {m.cluster.name for m in named}
+        name, number = member.cluster.name, 1
+        while name in taken:
+            number += 1
+            name = f"{member.cluster.name}-{number}"
+        cluster = replace(
+            member.cluster, name=name, endpoint=replace(member.cluster.endpoint, name=name)
+        )
+        named.append(Member(cluster, member.signer))
+    return named
 
 
 def _signed(places, members, subjects, validities, spec, rekey, shared, progress):
@@ -267,7 +291,7 @@ def _signed(places, members, subjects, validities, spec, rekey, shared, progress
             files.write_private(place.csr, request)
             infos.append(request_signed(place, public_key=public_key, progress=on, **arguments))
         except UsercertError as exc:
-            raise failed_on(subjects[0].user, members, index, exc, verb="renewed") from None
+            raise failed_on(subject.user, members, index, exc, verb="renewed") from None
     return infos
 
 
