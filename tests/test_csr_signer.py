@@ -407,12 +407,9 @@ def test_sign_a_users_own_request_through_the_csr_api(cluster, tmp_path):
     )
 
     assert result.returncode == 0, result.stderr
-    assert re.search(
-        r"kubectl config set-credentials .*--client-key PATH/TO/YOUR.key --embed-certs",
-        result.stderr,
-    )
+    assert "kubectl usercert import kubeconfig --set-current" in result.stderr
     assert not Path("clients/bob/bob.key").exists()
-    # What the owner does with the kubeconfig they were sent:
+    # What an owner without the plugin does with the kubeconfig they were sent:
     kubeconfig = owner / "kubeconfig"
     kubeconfig.write_bytes(Path("clients/bob/kubeconfig").read_bytes())
     added = cluster.kubectl(

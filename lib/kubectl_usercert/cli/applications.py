@@ -111,23 +111,13 @@ class Create(
             )
         from ..pki.openssl import PendingKey
 
-        if self.print_rbac and (self.output or self.dry_run != "none"):
-            raise InvalidInput(
-                "--print-rbac and "
-                + ("-o" if self.output else "--dry-run")
-                + " both write to stdout",
-                hint="use one of them",
-            )
+        self.refuse_two_on_stdout()
         rehearsal = self.dry_run != "none"  # (no key is made for a plan)
         with (
             nullcontext() if rehearsal else PendingKey(self.key()) as pending
         ):  # the slow step first
-            from ..cluster import rbac
             from ..commands.create import CreateRequest, create
 
-            access = rbac.plan_bindings(
-                self.clusterroles, self.roles, self.namespace, self.preset, self.bind_group
-            )
             return self.perform(
                 create,
                 CreateRequest(
@@ -141,7 +131,7 @@ class Create(
                     allow_system_masters=self.allow_system_masters,
                     signing=self.signer_options(per_context=True),
                     server=self.server,
-                    access=access,
+                    access=self.access(),
                     print_rbac=self.print_rbac,
                     verify=self.verify,
                     pending_key=pending,
@@ -162,8 +152,9 @@ class Sign(
     switches.Signer,
     switches.Validity,
     switches.Masters,
+    switches.RBAC,
 ):
-    """Sign a CSR a user made with their own key; write a kubeconfig without the key, for its owner."""
+    """Sign a CSR a person made with their own key (kubectl usercert request); write the kubeconfig they import (no key)."""
 
     EXAMPLES = examples.SIGN
     csr = cli.SwitchAttr(
@@ -183,6 +174,7 @@ class Sign(
     def main(self):
         from ..commands.sign import SignRequest, sign
 
+        self.refuse_two_on_stdout()
         return self.perform(
             sign,
             SignRequest(
@@ -196,6 +188,8 @@ class Sign(
                 allow_system_masters=self.allow_system_masters,
                 signing=self.signer_options(),
                 server=self.server,
+                access=self.access(),
+                print_rbac=self.print_rbac,
             ),
         )
 
@@ -209,6 +203,9 @@ Main.subcommand("whois", f"{__package__}.lifecycle.Whois")
 Main.subcommand("renew", f"{__package__}.lifecycle.Renew")
 Main.subcommand("verify", f"{__package__}.lifecycle.Verify")
 Main.subcommand("revoke", f"{__package__}.lifecycle.Revoke")
+# The person's side (person.py): a key and a request made at home, the signed certificate imported.
+Main.subcommand("request", f"{__package__}.person.Request")
+Main.subcommand("import", f"{__package__}.person.Import")
 
 
 @Main.subcommand("demo")

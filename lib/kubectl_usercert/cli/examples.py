@@ -30,9 +30,24 @@ kubectl usercert create --from-file users.csv --preset view --days 30
 kubectl usercert create alice developers --clusterrole view --dry-run=server -o yaml"""
 
 SIGN = """\
-# The user made a key and a request on their own machine:
-#   openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout bob.key -subj '/O=dev/CN=bob' -out bob.csr
-kubectl usercert sign --csr bob.csr --user bob -g dev"""
+# The person ran `kubectl usercert request bob dev` on their machine and sent bob.csr
+kubectl usercert sign --csr bob.csr --user bob -g dev
+# With access in the same command, and a short life through the cluster's CSR API
+kubectl usercert sign --csr bob.csr --user bob -g dev --clusterrole view --signer csr --approve --expiration 8h"""
+
+REQUEST = """\
+# On your own machine: a key kept in your store, and bob.csr for the admin (who runs the sign command printed)
+kubectl usercert request bob dev
+# With an ECDSA key, the request on stdout
+kubectl usercert request bob -g dev --key-type ecdsa --request-file -
+# Already some access (an expiring certificate, an OIDC login)? File it yourself and import the result
+kubectl usercert request bob dev --submit --set-current"""
+
+IMPORT = """\
+# What the admin sent back (the kubeconfig `sign` wrote: a certificate, no key)
+kubectl usercert import kubeconfig --set-current --verify
+# Into another kubeconfig than kubectl's own
+kubectl usercert import bob.kubeconfig --kubeconfig ~/.kube/work.yaml"""
 
 INSPECT = """\
 kubectl usercert inspect alice
@@ -59,7 +74,9 @@ kubectl usercert renew alice
 # For another 90 days instead
 kubectl usercert renew alice --days 90
 # New key, new groups
-kubectl usercert renew alice --rekey -g developers -g sre"""
+kubectl usercert renew alice --rekey -g developers -g sre
+# Your own credential, on your machine, as yourself (the admin approves the request)
+kubectl usercert renew --self --context bob@prod"""
 
 VERIFY = """\
 kubectl usercert verify alice --request-timeout 10s"""

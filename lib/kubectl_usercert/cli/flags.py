@@ -41,6 +41,8 @@ def normalize(argv, switches, stop_words=(), usage_hint=""):
             _shorts(word, rest, switches, given, usage_hint)
         else:
             tail.append(word)
+    if "-" in tail and "--" not in tail and tail[0] not in stop_words:
+        tail.insert(0, "--")  # a lone "-" is an argument (stdin) to kubectl; plumbum reads a flag
     return [token for _, tokens in given for token in tokens] + tail
 
 

@@ -118,9 +118,9 @@ class Renew(
     switches.KeptValidity,
     switches.Masters,
 ):
-    """A new certificate for USER as the ledger last recorded (groups, lifetime, signer; same key unless --rekey), in place."""
+    """A new certificate for USER as the ledger last recorded (groups, lifetime, signer; same key unless --rekey), in place; or --self, your own."""
 
-    USAGE_ARGS = "USER"
+    USAGE_ARGS = "USER | --self"
     EXAMPLES = examples.RENEW
     groups = cli.SwitchAttr(
         ["g", "group"],
@@ -131,9 +131,31 @@ class Renew(
     )
     rekey = cli.Flag("--rekey", group=switches.KEY, help="make a new key too")
     SEVERAL_CONTEXTS = True
+    self_renewal = cli.Flag(
+        "--self",
+        help="renew your own credential (a context of your kubeconfig, --context) through the "
+        "cluster's CSR API, as yourself, while it is valid",
+    )
+    keep_key = cli.Flag(
+        "--keep-key", group=switches.KEY, help="--self: keep the key (default: a new one)"
+    )
 
-    def main(self, user):
+    def main(self, user=None):
         from ..commands.renew import RenewRequest, renew
+
+        if self.self_renewal:
+            from .person import renew_self
+
+            return renew_self(self, user)
+        if user is None:
+            raise InvalidInput(
+                "accepts 1 arg(s), received 0",
+                hint=f"usage: {self.PROGNAME} USER [options], or --self",
+            )
+        if self.keep_key:
+            raise InvalidInput(
+                "--keep-key is for --self", hint="renew keeps the key unless --rekey"
+            )
 
         return self.perform(
             renew,

@@ -347,3 +347,20 @@ class RBAC(cli.Application):
         group=RBAC_OPTIONS,
         help="print the RBAC manifests on stdout instead of applying them",
     )
+
+    def access(self):
+        """The bindings asked for (namespace: the command's -n)."""
+        from ..cluster import rbac
+
+        return rbac.plan_bindings(
+            self.clusterroles, self.roles, self.namespace, self.preset, self.bind_group
+        )
+
+    def refuse_two_on_stdout(self):
+        if self.print_rbac and (self.output or getattr(self, "dry_run", "none") != "none"):
+            raise InvalidInput(
+                "--print-rbac and "
+                + ("-o" if self.output else "--dry-run")
+                + " both write to stdout",
+                hint="use one of them",
+            )

@@ -115,3 +115,18 @@ def _by_discovery(expected, kubectl, why):
     if kind_of(answer.stderr) == "unauthorized":
         return _rejected(expected, "discovery")
     raise failure("ask the cluster who this credential is", answer.stderr, _UNREACHABLE_HINTS)
+
+
+def can_i(kubectl, verb, resource, name=None):
+    """Whether the cluster lets kubectl's user do `verb` on `resource` (`name`: one object), by
+    `kubectl auth can-i` (a SelfSubjectAccessReview); None when the cluster could not tell."""
+    target = f"{resource}/{name}" if name else resource
+    answer = kubectl.run(["auth", "can-i", verb, target])
+    said = answer.stdout.strip().lower()
+    if said.startswith("yes"):
+        return True
+    if said.startswith("no"):
+        return False
+    if kind_of(answer.stderr) == "unauthorized":
+        raise failure("ask the cluster what you may do", answer.stderr)
+    return None

@@ -56,13 +56,14 @@ def build_many(user, members, namespace=None):
         credentials = {"client-certificate-data": _b64(cert_pem)}
         if key_pem is not None:
             credentials["client-key-data"] = _b64(key_pem)
-        config["clusters"].append({"name": endpoint.name, "cluster": _cluster(endpoint)})
+        config["clusters"].append({"name": endpoint.name, "cluster": cluster_entry(endpoint)})
         config["users"].append({"name": name, "user": credentials})
         config["contexts"].append({"name": name, "context": context})
     return config
 
 
-def _cluster(endpoint):
+def cluster_entry(endpoint):
+    """The cluster entry of a kubeconfig for `endpoint`: its address and CA, nothing else."""
     cluster = {"server": endpoint.server}
     if endpoint.ca_pem:
         cluster["certificate-authority-data"] = _b64(endpoint.ca_pem)

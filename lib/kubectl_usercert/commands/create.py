@@ -11,14 +11,15 @@ from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import Optional, Tuple
 
-from .. import signals
 from ..cluster import fleet, identity, rbac
 from ..cluster.rbac import BindingPlan
-from ..errors import InvalidInput, OutputExists, UsercertError
+from ..errors import InvalidInput, OutputExists
 from ..operations import fleet as fleet_ops
+from ..operations.access import applied_bindings, checked_bindings
 from ..operations.adopt import ca_known_here
 from ..operations.issue import checked_subject, endpoint, issue_user, refuse_or_adopt
-from ..output.results import AppliedUser, FleetIssued, Issued, RosterApplied
+from ..output.fleet_results import FleetIssued
+from ..output.results import AppliedUser, Issued, RosterApplied
 from ..pki.keys import KeySpec
 from ..pki.signers import SignerOptions, per_cluster
 from ..pki.signers.chooser import choose_signer
@@ -71,7 +72,13 @@ def create(request, progress=lambda _message: None):
         allow_system_masters=request.allow_system_masters,
     )
     _refuse_existing(request, subject, ca_known_here(request.signing))
-    manifests = _checked_bindings(request, subject, progress)
+    manifests = checked_bindings(
+        kubectl=request.signing.kubectl,
+        access=request.access,
+        subject=subject,
+        print_rbac=request.print_rbac,
+        progress=progress,
+    )
     signer = choose_signer(request.signing, subject, progress)
     found = endpoint(request.signing.kubectl, request.server, signer, warnings)
     if request.dry_run != "none":
@@ -99,7 +106,13 @@ def create(request, progress=lambda _message: None):
         extra_files={"rbac.yaml": rbac.to_yaml(manifests)} if manifests else None,
         progress=progress,
     )
-    bindings = _bindings(request, manifests, credential, progress)
+    bindings = applied_bindings(
+        kubectl=request.signing.kubectl,
+        manifests=manifests,
+        credential=credential,
+        print_rbac=request.print_rbac,
+        progress=progress,
+    )
     verification = None
     if request.verify:
         progress("Asking the cluster who this credential is")
@@ -226,17 +239,6 @@ def _planned_fleet(request, subject, members, manifests, warnings, progress):
     return RosterApplied(tuple(rows), True, False)
 
 
-def _checked_bindings(request, subject, progress):
-    """The bindings to make, checked against the cluster before anything is issued (unless only printed)."""
-    if request.access.empty:
-        return []
-    manifests = rbac.binding_manifests(request.access, subject.user, subject.groups)
-    if not request.print_rbac:
-        progress("Checking that the roles to bind exist")
-        rbac.check_can_bind(request.signing.kubectl, request.access, manifests)
-    return manifests
-
-
 def _planned(request, subject, signer, found, validity, manifests, warnings, progress):
     """The plan of a dry run; with server, the cluster asked first (the request, the bindings)."""
     if request.dry_run == "server":
@@ -266,25 +268,3 @@ def _planned(request, subject, signer, found, validity, manifests, warnings, pro
         True,
         False,
     )
-
-
-def _bindings(request, manifests, credential, progress):
-    bindings = tuple(
-        b for b in map(rbac.binding_from, manifests) if b is not None and b.kind.endswith("Binding")
-    )
-    if not manifests or request.print_rbac:
-        return bindings
-    later = (
-        f"the credential was written to {credential.directory}; apply the bindings with: "
-        f"kubectl apply -f {UserFiles(credential.directory, '').rbac}"
-    )
-    progress("Applying the RBAC bindings")
-    try:
-        rbac.apply(request.signing.kubectl, manifests)
-    except UsercertError as exc:
-        exc.hint = later
-        raise
-    except BaseException:
-        signals.record(later)
-        raise
-    return bindings

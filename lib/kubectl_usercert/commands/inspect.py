@@ -8,8 +8,8 @@ from typing import Optional, Tuple
 from ..cluster import fleet, rbac
 from ..cluster.kubectl import Kubectl
 from ..errors import InvalidInput, UsercertError
-from ..output.results import PerCluster
-from ..store import clusters, ledger, located, ownership
+from ..output.fleet_results import PerCluster
+from ..store import clusters, inventory, ledger, located, ownership
 from ..store.layout import UserFiles
 
 
@@ -35,6 +35,7 @@ def inspect(request, progress=lambda _message: None):
     inspection = replace(
         located.read(located.find(request.target, request.out_dir), request.ca_cert),
         warnings=warnings,
+        key_held_by=_key_holder(request),
     )
     progress("Looking up the bindings this tool made")
     bindings, note = rbac.bindings_if_reachable(request.kubectl)
@@ -43,6 +44,16 @@ def inspect(request, progress=lambda _message: None):
     return replace(
         inspection, bindings=tuple(rbac.bindings_of(bindings, inspection.user, inspection.groups))
     )
+
+
+def _key_holder(request):
+    """For a user of the out-dir, who holds the key as the ledger says ("owner": sign --csr)."""
+    if os.path.isfile(request.target):
+        return None
+    entries = ledger.read(
+        request.out_dir, keep=lambda entry: entry.user == request.target, trust_required=False
+    ).entries  # (inspect only reports: a ledger that is not the runner's own is a warning)
+    return inventory.key_holder(entries[-1]) if entries else None
 
 
 def _trust_warnings(request):
@@ -84,7 +95,9 @@ def _inspect_fleet(request, state, warnings, progress):
         recorded = entry.ca_cert if entry.ca_cert and os.path.isfile(entry.ca_cert) else None
         ca_cert = request.ca_cert if len(chosen) == 1 and request.ca_cert else recorded
         inspection = replace(
-            located.read(source, ca_cert, look_for_ca=False), warnings=warnings if not items else ()
+            located.read(source, ca_cert, look_for_ca=False),
+            warnings=warnings if not items else (),
+            key_held_by=inventory.key_holder(entry),
         )
         progress(f"{cluster}: looking up the bindings this tool made")
         try:

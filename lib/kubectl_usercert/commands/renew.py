@@ -8,7 +8,7 @@ from typing import Optional, Tuple
 from ..errors import InvalidInput
 from ..operations.fleet_renew import renew_person
 from ..operations.renew import renew_user
-from ..output.results import PerCluster
+from ..output.fleet_results import PerCluster
 from ..pki.signers import SignerOptions, per_cluster
 from ..store import clusters, ledger
 

@@ -8,7 +8,7 @@ from ..cluster.kubectl import Kubectl
 from ..errors import InvalidInput
 from ..operations.fleet_revoke import revoke_person
 from ..operations.revoke import revoke_user
-from ..output.results import PerCluster
+from ..output.fleet_results import PerCluster
 from ..store import clusters, ledger
 
 

@@ -1,8 +1,10 @@
 """`sign --csr FILE`: sign a request a user made on their own machine; their key never comes here.
 
 The request's self-signature is checked (its maker holds the key) and its subject must be exactly
-the user and groups the admin names: a user cannot slip in a group. The kubeconfig written has no
-key; its owner adds theirs with `kubectl config set-credentials`.
+the user and groups the admin names: a user cannot slip in a group. The kubeconfig written (the
+bundle) has no key; its owner takes it in with `kubectl usercert import`, which finds the key in
+their store. Access is granted in the same command as with create (--preset, --clusterrole, ...);
+the ledger records the key as held by its owner, so `renew` leaves it to them (`renew --self`).
 """
 
 import os
@@ -12,7 +14,10 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Optional, Tuple
 
+from ..cluster import rbac
+from ..cluster.rbac import BindingPlan
 from ..errors import InvalidInput
+from ..operations.access import applied_bindings, checked_bindings
 from ..operations.adopt import ca_known_here
 from ..operations.issue import checked_subject, endpoint, issue_user, refuse_or_adopt
 from ..output.results import Signed
@@ -41,6 +46,8 @@ class SignRequest:
     allow_system_masters: bool = False
     signing: SignerOptions = field(default_factory=SignerOptions)
     server: Optional[str] = None
+    access: BindingPlan = field(default_factory=BindingPlan)
+    print_rbac: bool = False  # hand the bindings back as manifests instead of applying them
 
 
 def sign(request, progress=lambda _message: None):
@@ -61,6 +68,13 @@ def sign(request, progress=lambda _message: None):
                 UserFiles.for_user(request.out_dir, subject.user),
                 ca_known_here(request.signing),
             )
+        manifests = checked_bindings(
+            kubectl=request.signing.kubectl,
+            access=request.access,
+            subject=subject,
+            print_rbac=request.print_rbac,
+            progress=progress,
+        )
         signer = choose_signer(request.signing, subject, progress)
         found = endpoint(request.signing.kubectl, request.server, signer, warnings)
         credential = issue_user(
@@ -74,9 +88,23 @@ def sign(request, progress=lambda _message: None):
             namespace=request.namespace,
             force=request.force,
             warnings=warnings,
+            extra_files={"rbac.yaml": rbac.to_yaml(manifests)} if manifests else None,
             progress=progress,
         )
-    return Signed(credential, tuple(owner_instructions(credential)))
+    bindings = applied_bindings(
+        kubectl=request.signing.kubectl,
+        manifests=manifests,
+        credential=credential,
+        print_rbac=request.print_rbac,
+        progress=progress,
+    )
+    return Signed(
+        credential,
+        tuple(owner_instructions(credential)),
+        bindings,
+        tuple(manifests),
+        request.print_rbac,
+    )
 
 
 def _private_copy(source, path):
@@ -117,12 +145,11 @@ def _checked_subject(actual, named):
     return make_subject(named.user, [value for attribute, value in actual if attribute == "O"])
 
 
-def owner_instructions(credential, key_name=None):
-    """The commands the key's owner runs to put their key into the kubeconfig and try it."""
-    kubeconfig = shlex.quote(os.path.basename(credential.kubeconfig))
-    key = shlex.quote(key_name or "PATH/TO/YOUR.key")
-    user = shlex.quote(credential.user)
+def owner_instructions(credential):
+    """What the key's owner runs with the kubeconfig (the bundle) sent to them: import it (their
+    store finds the key), then ask the cluster who they are."""
+    context = shlex.quote(credential.context)
     return [
-        f"kubectl config set-credentials --kubeconfig {kubeconfig} --client-key {key} --embed-certs -- {user}",
-        f"kubectl --kubeconfig {kubeconfig} auth whoami",
+        f"kubectl usercert import {shlex.quote(os.path.basename(credential.kubeconfig))} --set-current",
+        f"kubectl --context {context} auth whoami",
     ]

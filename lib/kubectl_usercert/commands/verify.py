@@ -7,7 +7,7 @@ from typing import Tuple
 from ..cluster import identity, user_kubeconfig
 from ..cluster.kubectl import Kubectl
 from ..errors import InvalidInput
-from ..output.results import PerCluster
+from ..output.fleet_results import PerCluster
 from ..pki import openssl
 from ..store import clusters, ledger, located
 from ..store.layout import UserFiles

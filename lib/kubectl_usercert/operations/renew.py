@@ -13,6 +13,7 @@ ledger line, under the user's lock.
 """
 
 import os
+import shlex
 import shutil
 from dataclasses import replace
 from datetime import timedelta
@@ -56,11 +57,12 @@ def renew_user(
     the CA once). `rehearse` (apply --dry-run): every check, then (signer, subject, key spec,
     validity), nothing changed."""
     with locks.user_operation(out_dir, user, progress, dry_run=rehearse) as user_files:
+        history = ledger.history(out_dir, user)
+        _refuse_owner_held(history, user)
         _require_files(user_files, user, rekey)
         old = openssl.certificate_info(user_files.cert)
         kubeconfig_user = user_kubeconfig.current_user(user_files.kubeconfig)
         _check_trusted(user_files, user, old, rekey)
-        history = ledger.history(out_dir, user)
         signed_as = next(
             (entry for entry in reversed(history) if entry.signer), None
         )  # how the last one was
@@ -127,6 +129,19 @@ def renew_user(
                 record=lambda: ledger.append(out_dir, entry), done=f"renewed {user_files.directory}"
             )
     return Renewal(credential, user_files.archived_cert(old.serial), old.serial)
+
+
+def _refuse_owner_held(history, user):
+    """A certificate signed from its owner's request (sign --csr) is for a key that never came here:
+    only its owner can renew it (renew --self), or a new request is signed."""
+    latest = history[-1] if history else None
+    if latest is not None and latest.event != "revoked" and latest.key_held_by == "owner":
+        raise InvalidInput(
+            f"the key of {user!r} is held by its owner (signed from their request): only they can "
+            "renew it, with `kubectl usercert renew --self` on their machine",
+            hint="or sign a new request of theirs: kubectl usercert sign --csr FILE --user "
+            f"{shlex.quote(user)} --force (they make it with `kubectl usercert request`)",
+        )
 
 
 def _require_files(user_files, user, rekey):

@@ -17,12 +17,10 @@ from ..store.layout import KUBECONFIG_NAME
 from ..times import days_left, iso
 from .results import (
     DemoResult,
-    FleetIssued,
     Inspection,
     Inventory,
     InventoryRow,
     Issued,
-    PerCluster,
     Renewal,
     Revocation,
     RosterApplied,
@@ -104,47 +102,12 @@ def _(result: Issued):
 
 
 @to_object.register
-def _(result: FleetIssued):
-    verifications = result.verifications or (None,) * len(result.credentials)
-    return {
-        "apiVersion": API_VERSION,
-        "kind": "UserCertificateList",
-        "metadata": {
-            "observedAt": _time(result.credentials[0].observed_at),
-            "expiringWithin": None,
-        },
-        "items": [
-            _certificate(
-                credential,
-                bindings=[_binding(b) for b in result.bindings],
-                verification=to_object(verification)["status"] if verification else None,
-            )
-            for credential, verification in zip(result.credentials, verifications)
-        ],
-        "warnings": list(result.warnings),
-    }
-
-
-@to_object.register
-def _(result: PerCluster):
-    """A fleet person's results, one per cluster: KINDList, each item saying its cluster."""
-    items = [to_object(item) for _, _, item in result.items]
-    for item, (cluster, context, _) in zip(items, result.items):
-        item["status"].update(cluster=cluster, adminContext=context)
-    kind = items[0]["kind"] if items else "UserCertificate"
-    return {
-        "apiVersion": API_VERSION,
-        "kind": f"{kind}List",
-        "metadata": {"observedAt": _time(result.observed_at)}
-        | ({"expiringWithin": None} if kind == "UserCertificate" else {}),
-        "items": items,
-        "warnings": [],
-    }
-
-
-@to_object.register
 def _(result: Signed):
-    return _certificate(result.credential, ownerInstructions=list(result.owner_instructions))
+    return _certificate(
+        result.credential,
+        ownerInstructions=list(result.owner_instructions),
+        bindings=[_binding(b) for b in result.bindings],
+    )
 
 
 @to_object.register
@@ -179,6 +142,7 @@ def _(result: Inspection):
         "kubeconfig": result.kubeconfig,
         "server": result.server,
         "bindings": [_binding(b) for b in result.bindings] if result.bindings is not None else None,
+        "keyHeldBy": result.key_held_by,
         "notes": list(result.warnings) + list(result.notes),
     }
     return _object(
@@ -221,6 +185,7 @@ def _row(row: InventoryRow, at):
         "directory": row.directory,
         "kubeconfig": _kubeconfig_in(row),
         "bindings": [_binding(b) for b in row.bindings] if row.bindings is not None else None,
+        "keyHeldBy": row.key_held_by,
         **({"cluster": row.cluster, "context": row.context} if row.cluster else {}),
     }
     return _object(

@@ -98,16 +98,55 @@ class Issued(Outcome):
 
 
 @dataclass(frozen=True, eq=False, repr=False)
-class FleetIssued(Outcome):
-    """create on several clusters: a credential per cluster (one kubeconfig), the bindings made on
-    each, and what each cluster said of its credential (--verify)."""
+class Signed:
+    """sign --csr: a certificate for a key its owner keeps, and what the owner runs next."""
 
-    credentials: Tuple[Credential, ...]
-    bindings: Tuple = ()  # rbac.Binding: made (or printed) on every cluster
+    credential: Credential
+    owner_instructions: Tuple[str, ...]
+    bindings: Tuple = ()  # rbac.Binding, as create's
     manifests: Tuple[dict, ...] = ()
     printed_rbac: bool = False
-    verifications: Tuple["Verification", ...] = ()  # one per credential, in order, with --verify
-    warnings: Tuple[str, ...] = ()  # about the person (a system: group, say)
+
+
+@dataclass(frozen=True, eq=False, repr=False)
+class PersonCredential:
+    """A credential on the person's side: in their store and their kubeconfig."""
+
+    user: str
+    groups: Tuple[str, ...]
+    context: str
+    cluster: str
+    server: str
+    namespace: Optional[str]
+    serial: str
+    not_before: datetime
+    not_after: datetime
+    key_type: str
+    key_bits: Optional[int]
+    fingerprint_sha256: str
+    key_fingerprint: str  # SHA-256 of the public key (SubjectPublicKeyInfo), hex: keys/<it>.key
+    store: str  # its folder in the store
+
+    @property
+    def credential_id(self):
+        return credential_id(self.fingerprint_sha256)
+
+
+@dataclass(frozen=True, eq=False, repr=False)
+class CredentialsInstalled(Outcome):
+    """import, request --submit, renew --self: what went into the person's kubeconfig and store."""
+
+    credentials: Tuple[PersonCredential, ...]
+    kubeconfig: str
+    source: Optional[str] = None  # the bundle imported; None when it came from the cluster
+    backup: Optional[str] = None  # the kubeconfig as it was, when --force replaced an entry
+    current_context: Optional[str] = None  # set by --set-current
+    key_made_elsewhere: bool = False
+    request_name: Optional[str] = None  # the CertificateSigningRequest it came through
+    previous_serial: Optional[str] = None  # renew --self
+    verifications: Tuple["Verification", ...] = ()  # --verify: what the cluster said of each
+    warnings: Tuple[str, ...] = ()
+    observed_at: datetime = field(default_factory=now)
 
     @property
     def failed(self):
@@ -115,24 +154,25 @@ class FleetIssued(Outcome):
 
 
 @dataclass(frozen=True, eq=False, repr=False)
-class PerCluster(Outcome):
-    """A command's result on each of a fleet person's clusters (inspect, verify, renew, revoke)."""
+class CertificateRequested:
+    """request: a key in the person's store, and the request for it (the key itself never shows)."""
 
     user: str
-    items: Tuple[Tuple[str, Optional[str], object], ...]  # (cluster, admin context, its result)
+    groups: Tuple[str, ...]
+    key_type: str
+    key_bits: Optional[int]
+    request_pem: bytes
+    request_file: Optional[str]  # None: written to stdout, or not written (--submit)
+    key_fingerprint: str
+    store: str
+    sign_command: str  # what the admin runs
+    submitted: Optional[CredentialsInstalled] = None  # --submit: the credential it brought
+    warnings: Tuple[str, ...] = ()
     observed_at: datetime = field(default_factory=now)
 
     @property
-    def failed(self):
-        return any(getattr(result, "failed", False) for _, _, result in self.items)
-
-
-@dataclass(frozen=True, eq=False, repr=False)
-class Signed:
-    """sign --csr: a certificate for a key its owner keeps, and what the owner runs next."""
-
-    credential: Credential
-    owner_instructions: Tuple[str, ...]
+    def exit_code(self):
+        return self.submitted.exit_code if self.submitted is not None else EXIT_OK
 
 
 @dataclass(frozen=True, eq=False, repr=False)
@@ -155,6 +195,7 @@ class Inspection:
     notes: Tuple[str, ...] = ()
     observed_at: datetime = field(default_factory=now)
     warnings: Tuple[str, ...] = ()  # a user folder that is not the runner's own, say
+    key_held_by: Optional[str] = None  # a user of the out-dir: "owner" or "out-dir"; else None
 
     @property
     def user(self):
@@ -203,6 +244,7 @@ class InventoryRow(Recorded):
     state: str = "valid"  # one of STATES
     server: Optional[str] = None
     bindings: Optional[Tuple] = None  # rbac.Binding; None: the cluster was not asked
+    key_held_by: Optional[str] = None  # "owner" (sign: their own key), "out-dir"; None: unknown
     cluster: Optional[str] = None  # a fleet person's row: the cluster (one row per cluster)
     context: Optional[str] = None  # and the admin's context it was issued through
 

@@ -12,13 +12,12 @@ from ..pki.subject import group_list
 from ..times import days_left
 from . import fleet_ui, plan_ui
 from .console import dump_yaml, emit_text, quiet, say, show, table, text, warn
+from .fleet_results import FleetIssued, PerCluster
 from .results import (
     DemoResult,
-    FleetIssued,
     Inspection,
     Inventory,
     Issued,
-    PerCluster,
     Renewal,
     Revocation,
     RosterApplied,
@@ -62,8 +61,12 @@ def _(result: Signed, data_on_stdout=False):
     _credential(
         result.credential,
         "Signed",
-        try_it=f"The kubeconfig holds no key. Send it to its owner, who adds their key and tries it:\n{lines}",
+        try_it=f"The kubeconfig holds no key. Send it to its owner, who takes it in and tries it:\n{lines}",
     )
+    if result.printed_rbac and result.manifests:
+        emit_text(dump_yaml(list(result.manifests), many=True))
+    elif result.bindings:
+        say(f"Bound: {text(', '.join(b.name for b in result.bindings))}")
 
 
 @render.register
@@ -128,7 +131,9 @@ def _(report: Inspection, data_on_stdout=False):
         ("status", _state(report.state)),
         ("key", _key_label(info.key_type, info.key_bits)),
         ("sha256", info.fingerprint_sha256),
-        ("key matches", _yes_no(report.key_matches)),
+        ("key matches", _yes_no(report.key_matches))
+        if report.key_held_by != "owner"
+        else ("key held by", "its owner (signed from their request; the key never came here)"),
         (
             "chain",
             _yes_no(
@@ -173,10 +178,12 @@ def _(report: Inventory, data_on_stdout=False):
         return
     with_bindings = any(row.bindings is not None for row in report.rows)
     clusters = any(row.cluster for row in report.rows)
+    owners = any(row.key_held_by == "owner" for row in report.rows)  # (a column only then)
     headers = (
         ["USER"]
         + (["CLUSTER"] if clusters else [])
         + ["GROUPS", "EXPIRES", "DAYS LEFT", "STATUS", "SERVER"]
+        + (["KEY HELD BY"] if owners else [])
         + (["BINDINGS"] if with_bindings else [])
     )
     rows = []
@@ -190,7 +197,7 @@ def _(report: Inventory, data_on_stdout=False):
             (str(days), _STATE_STYLES.get(row.state)),
             (row.state, _STATE_STYLES.get(row.state)),
             (row.server or "", None),
-        ]
+        ] + ([(row.key_held_by or "", None)] if owners else [])
         rows.append(
             cells
             + ([(",".join(b.name for b in row.bindings or ()), None)] if with_bindings else [])

@@ -88,6 +88,17 @@ def plain_hex(text):
     return (text or "").replace(":", "").lower()
 
 
+def public_key_fingerprint(public_key_pem):
+    """The SHA-256 of a public key's SubjectPublicKeyInfo DER, as lower-case hex: what names a key in
+    the person's store (keys/<hex>.key), read from the PEM openssl prints (`-pubkey`, `-pubout`)."""
+    body = "".join(
+        line
+        for line in public_key_pem.strip().splitlines()
+        if line and not line.startswith("-----")
+    )
+    return hashlib.sha256(base64.b64decode(body, validate=True)).hexdigest()
+
+
 def credential_id(fingerprint):
     """The id kube-apiserver writes into audit logs for a certificate: X509SHA256=<hex of its DER's SHA-256>."""
     return "X509SHA256=" + plain_hex(fingerprint)

@@ -51,6 +51,42 @@ def write_file(path, data, mode=PRIVATE_FILE_MODE):
     os.close(fd)
 
 
+def replace_file(path, data, mode=PRIVATE_FILE_MODE):
+    """Put `data` at `path` whole or not at all: written into a temporary file beside it (mode `mode`
+    whatever the umask), checked complete and fsynced, renamed over `path` in one step (a signal
+    waits for it). Whoever reads `path` sees the old file or the new one, never half of either."""
+    if isinstance(data, str):
+        data = data.encode("utf-8")
+    folder, name = os.path.split(os.path.abspath(path))
+    with signals.critical():
+        try:
+            fd, temporary = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=folder)
+        except OSError as exc:
+            raise write_error(path, exc) from None
+        try:
+            try:
+                os.fchmod(fd, mode)
+                write_all(fd, data)
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            os.rename(temporary, path)
+        except OSError as exc:
+            _unlink_quietly(temporary)
+            raise write_error(path, exc) from None
+        except BaseException:
+            _unlink_quietly(temporary)
+            raise
+        _fsync_dir(folder)
+
+
+def _unlink_quietly(path):
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
+
+
 def write_private(path, data):
     write_file(path, data, PRIVATE_FILE_MODE)
 

@@ -191,6 +191,7 @@ def _cluster_row(holding, cluster, entry, at, problems):
         directory=directory,
         cluster=cluster,
         context=entry.context,
+        key_held_by=key_holder(entry) if entry.event != "revoked" else None,
     )
 
 
@@ -222,7 +223,16 @@ def _row(holding, at):
         state=state,
         server=server,
         directory=directory,
+        key_held_by=key_holder(entry) if state != "revoked" else None,
     )
+
+
+def key_holder(entry):
+    """Who holds a credential's key, as the ledger says: "owner" (signed from their own request,
+    `sign --csr`), else "out-dir" (made here); None without a record."""
+    if entry is None:
+        return None
+    return "owner" if entry.key_held_by == "owner" else "out-dir"
 
 
 def _server_of(path):

@@ -14,7 +14,15 @@ The package: runner (which openssl, running it, its complaints), reading (certif
 keys: one run each), making (keys, requests, certificates).
 """
 
-from .making import PendingKey, generate_key, make_ca, make_csr, request_for_key, sign_csr
+from .making import (
+    PendingKey,
+    generate_key,
+    make_ca,
+    make_csr,
+    request_and_public_key,
+    request_for_key,
+    sign_csr,
+)
 from .reading import certificate_info, public_key_of_key, request_info, verify_chain
 from .runner import (
     OPENSSL_ENV,
@@ -32,6 +40,7 @@ __all__ = [
     "generate_key",
     "make_ca",
     "make_csr",
+    "request_and_public_key",
     "request_for_key",
     "sign_csr",
     "certificate_info",

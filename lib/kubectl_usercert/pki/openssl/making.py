@@ -115,8 +115,14 @@ def make_csr(key_path, subject, csr_path):
 def request_for_key(key_pem, subject):
     """A CSR (PEM bytes) for a key held in memory (a dry run's throwaway key): the key goes to openssl on
     stdin and is never written anywhere."""
+    return request_and_public_key(key_pem, subject)[0]
+
+
+def request_and_public_key(key_pem, subject):
+    """(a CSR as PEM bytes, the key's public key as PEM) for a key held in memory, from one openssl
+    run: the key goes in on stdin and is never written anywhere by openssl."""
     out = run(
-        ["req", "-new", "-utf8", "-key", "/dev/stdin", "-subj", subject.openssl_subj()],
+        ["req", "-new", "-utf8", "-key", "/dev/stdin", "-subj", subject.openssl_subj(), "-pubkey"],
         "create the certificate signing request",
         stdin=key_pem,
     )
@@ -128,7 +134,7 @@ def request_for_key(key_pem, subject):
             "openssl printed no certificate signing request",
             hint="report this with `openssl version`",
         )
-    return request.group(0).encode("ascii")
+    return request.group(0).encode("ascii"), printout.split_public_key(out)
 
 
 # `openssl ca` wants a database; it lives in a private scratch folder, named relative to it (so no

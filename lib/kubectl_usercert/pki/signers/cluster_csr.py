@@ -12,6 +12,7 @@ does; discovery on a cluster without it), before anything is written or recorded
 """
 
 import base64
+import hashlib
 import json
 import re
 import secrets
@@ -44,17 +45,30 @@ _SUBMIT_HINTS = {
 }
 
 
+SELF_RENEWAL = {"usercert.kubectl.io/purpose": "self-renewal"}
+
+
+def _slug(user):
+    return re.sub(r"[^a-z0-9.-]+", "-", user.lower()).strip("-.")[:40].strip("-.") or "user"
+
+
 def csr_object_name(user):
     """usercert-USER-<random>: a DNS subdomain whatever the user name holds."""
-    slug = re.sub(r"[^a-z0-9.-]+", "-", user.lower()).strip("-.")[:40].strip("-.") or "user"
-    return f"usercert-{slug}-{secrets.token_hex(4)}"
+    return f"usercert-{_slug(user)}-{secrets.token_hex(4)}"
 
 
-def csr_manifest(name, csr_pem, spec, expiration_seconds):
+def self_renewal_name(user):
+    """The one name of a user's self-renewal requests, usercert-renew-SLUG-<8 hex of sha256(user)>:
+    fixed, so RBAC resourceNames can narrow the person's get and delete to it (RBAC cannot narrow
+    create), and distinct for users whose slugs are alike."""
+    return f"usercert-renew-{_slug(user)}-{hashlib.sha256(user.encode('utf-8')).hexdigest()[:8]}"
+
+
+def csr_manifest(name, csr_pem, spec, expiration_seconds, labels=None):
     return {
         "apiVersion": "certificates.k8s.io/v1",
         "kind": "CertificateSigningRequest",
-        "metadata": {"name": name, "labels": dict(MANAGED_BY)},
+        "metadata": {"name": name, "labels": {**MANAGED_BY, **(labels or {})}},
         "spec": {
             "request": base64.b64encode(csr_pem).decode("ascii"),
             "signerName": SIGNER_NAME,
@@ -99,7 +113,15 @@ class ClusterCSRSigner:
         progress=lambda _message: None,
         clock=time.monotonic,
         sleep=time.sleep,
+        name=None,
+        labels=None,
+        approver=None,
+        submit_hints=None,
     ):
+        """`name` (else a random one) and `labels` (beside managed-by) of the request; `approver`:
+        what the wait says someone must run; `submit_hints` ({kind: hint}) when creating it fails."""
+        self.fixed_name, self.labels = name, labels
+        self.approver, self.submit_hints = approver, submit_hints
         self.kubectl = kubectl
         self.user = user
         self.ca_cert_path = client_ca  # the cluster's client CA certificate, when known here
@@ -166,9 +188,9 @@ class ClusterCSRSigner:
         self.notes.extend(seen.problems + seen.notes)
 
     def sign(self, csr_path, spec, validity, _workdir, cert_path):
-        self.object_name = csr_object_name(self.user)
+        self.object_name = self.fixed_name or csr_object_name(self.user)
         manifest = csr_manifest(
-            self.object_name, read_bytes(csr_path), spec, validity.total_seconds()
+            self.object_name, read_bytes(csr_path), spec, validity.total_seconds(), self.labels
         )
         self.progress(f"Submitting CertificateSigningRequest {self.object_name}")
         try:
@@ -176,7 +198,7 @@ class ClusterCSRSigner:
                 ["create", "-f", "-", "-o", "name"],
                 "create the CertificateSigningRequest",
                 text=json.dumps(manifest),
-                hints=_SUBMIT_HINTS,
+                hints={**_SUBMIT_HINTS, **(self.submit_hints or {})},
             )
             if self.approve:
                 self._approve()
@@ -232,7 +254,7 @@ class ClusterCSRSigner:
         else:
             self.progress(
                 f"Waiting for {self.object_name} to be approved and signed "
-                f"(approve with: kubectl certificate approve {self.object_name})"
+                f"({self.approver or 'approve with: kubectl certificate approve ' + self.object_name})"
             )
         while True:
             status = self._status(deadline)
@@ -249,6 +271,11 @@ class ClusterCSRSigner:
             hint = (
                 f"have someone who may approve requests for signer {SIGNER_NAME} run kubectl certificate "
                 "approve NAME within --wait"
+            )
+        elif self.approver:
+            details, hint = (
+                None,
+                f"{self.approver}, then run this again (or wait longer with --wait)",
             )
         else:
             details, hint = (

@@ -1,0 +1,167 @@
+"""Two machines in one test: the admin's (the test's own HOME, ~/.kube/config the live cluster's
+admin kubeconfig, the out-dir in the working folder) and the person's (a HOME, XDG_DATA_HOME and
+KUBECONFIG of their own, with contexts of their own that must survive every import). Each runs the
+real CLI and real kubectl as a process with its own environment."""
+
+import base64
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from cryptography.hazmat.primitives import serialization
+
+from helpers import LAUNCHER
+
+# The person's kubeconfig before anything is imported: another cluster, a token user, an exec user.
+PERSON_KUBECONFIG = """\
+apiVersion: v1
+kind: Config
+preferences: {colors: true}
+clusters:
+- name: elsewhere
+  cluster:
+    server: https://10.9.8.7:6443
+    insecure-skip-tls-verify: true
+users:
+- name: me@elsewhere
+  user: {token: not-a-real-token}
+- name: sso
+  user:
+    exec: {apiVersion: client.authentication.k8s.io/v1, command: kubelogin, args: [get-token], interactiveMode: Never}
+contexts:
+- name: elsewhere
+  context: {cluster: elsewhere, user: me@elsewhere, namespace: team}
+- name: sso@elsewhere
+  context: {cluster: elsewhere, user: sso}
+current-context: elsewhere
+"""
+
+
+class Machine:
+    """One side: its HOME, working folder and environment; `cli` and `kubectl` run there."""
+
+    def __init__(self, home, work, environment):
+        self.home, self.work, self.env = Path(home), Path(work), environment
+
+    def cli(self, *args, timeout=180):
+        return subprocess.run(
+            [sys.executable, str(LAUNCHER), *map(str, args)],
+            capture_output=True,
+            text=True,
+            env=self.env,
+            cwd=self.work,
+            stdin=subprocess.DEVNULL,
+            timeout=timeout,
+        )
+
+    def start(self, *args):
+        """The CLI in the background (someone else acts meanwhile)."""
+        return subprocess.Popen(
+            [sys.executable, str(LAUNCHER), *map(str, args)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            stdin=subprocess.DEVNULL,
+            text=True,
+            env=self.env,
+            cwd=self.work,
+        )
+
+    def kubectl(self, *args):
+        kubectl = shutil.which("kubectl", path="/usr/bin") or "kubectl"
+        return subprocess.run(
+            [kubectl, "--request-timeout=20s", *map(str, args)],
+            capture_output=True,
+            text=True,
+            env=self.env,
+            cwd=self.work,
+            timeout=60,
+        )
+
+    def whoami(self, *args, extra=False):
+        """The user the cluster sees (`kubectl auth whoami`); with extra, its credential id too."""
+        result = self.kubectl("auth", "whoami", "-o", "json", *args)
+        assert result.returncode == 0, result.stderr
+        info = json.loads(result.stdout)["status"]["userInfo"]
+        if not extra:
+            info.pop("extra", None)
+        return info
+
+    def config(self):
+        """The person's kubeconfig as kubectl reads it (raw)."""
+        result = self.kubectl("config", "view", "--raw", "-o", "json")
+        assert result.returncode == 0, result.stderr
+        return json.loads(result.stdout)
+
+    @property
+    def store(self):
+        return Path(self.env["XDG_DATA_HOME"]) / "kubectl-usercert"
+
+
+def admin_machine(work):
+    home = Path(os.environ["HOME"])
+    env = dict(os.environ, KUBECONFIG=str(home / ".kube" / "config"))
+    env["XDG_DATA_HOME"] = str(home / ".local" / "share")
+    return Machine(home, work, env)
+
+
+def person_machine(root, kubeconfig_text=PERSON_KUBECONFIG):
+    home = Path(root)
+    (home / ".kube").mkdir(parents=True)
+    (home / "work").mkdir()
+    kubeconfig = home / ".kube" / "config"
+    kubeconfig.write_text(kubeconfig_text)
+    kubeconfig.chmod(0o600)
+    env = dict(os.environ, HOME=str(home), KUBECONFIG=str(kubeconfig))
+    env["XDG_DATA_HOME"] = str(home / "data")
+    return Machine(home, home / "work", env)
+
+
+def other_entries(config, added):
+    """Every entry of a kubeconfig but the `added` names, each as canonical JSON (to compare bytes)."""
+    return {
+        (kind, item["name"]): json.dumps(item, sort_keys=True)
+        for kind in ("clusters", "users", "contexts")
+        for item in config.get(kind) or []
+        if item["name"] not in added
+    }
+
+
+def key_forms(key_path):
+    """Every form the person's private key could travel in: its PEM file's bytes, their base64 (as
+    client-key-data holds them), its DER (PKCS#8 and the traditional form), the PEM body."""
+    pem = Path(key_path).read_bytes()
+    key = serialization.load_pem_private_key(pem, password=None)
+    forms = {
+        "PEM": pem,
+        "base64 PEM": base64.b64encode(pem),
+        "PEM body": b"".join(pem.strip().splitlines()[1:-1])[:64],
+    }
+    for name, fmt in (
+        ("PKCS8 DER", serialization.PrivateFormat.PKCS8),
+        ("traditional DER", serialization.PrivateFormat.TraditionalOpenSSL),
+    ):
+        try:
+            forms[name] = key.private_bytes(
+                serialization.Encoding.DER, fmt, serialization.NoEncryption()
+            )
+        except ValueError:  # (Ed25519 has no traditional form)
+            pass
+    return forms
+
+
+def files_holding(roots, forms):
+    """[(file, form)] for every file under `roots` that holds one of `forms`."""
+    found = []
+    for root in roots:
+        for path in Path(root).rglob("*"):
+            if path.is_file() and not path.is_symlink():
+                data = path.read_bytes()
+                found += [(str(path), name) for name, form in forms.items() if form in data]
+    return found
+
+
+def person_keys(person):
+    return sorted((person.store / "keys").glob("*.key"))
