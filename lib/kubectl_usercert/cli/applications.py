@@ -170,6 +170,7 @@ class Sign(
     groups = cli.SwitchAttr(
         ["g", "group"], str, argname="GROUP", list=True, help="a group the request must hold (O)"
     )
+    SEVERAL_CONTEXTS = True  # --context A --context B: one bundle with a context for each
 
     def main(self):
         from ..commands.sign import SignRequest, sign
@@ -186,10 +187,11 @@ class Sign(
                 namespace=self.namespace,
                 force=self.force,
                 allow_system_masters=self.allow_system_masters,
-                signing=self.signer_options(),
+                signing=self.signer_options(per_context=True),
                 server=self.server,
                 access=self.access(),
                 print_rbac=self.print_rbac,
+                contexts=self.contexts(),
             ),
         )
 

@@ -133,8 +133,9 @@ class Renew(
     SEVERAL_CONTEXTS = True
     self_renewal = cli.Flag(
         "--self",
-        help="renew your own credential (a context of your kubeconfig, --context) through the "
-        "cluster's CSR API, as yourself, while it is valid",
+        help="renew your own credential through the cluster's CSR API, as yourself, while it is "
+        "valid: the current context's and those imported with it (a bundle of several clusters), "
+        "or those of --context",
     )
     keep_key = cli.Flag(
         "--keep-key", group=switches.KEY, help="--self: keep the key (default: a new one)"

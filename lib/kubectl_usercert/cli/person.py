@@ -205,15 +205,12 @@ def renew_self(app, user):
         raise InvalidInput(
             "--keep-key keeps the key as it is", hint="drop --key-type and --key-size"
         )
-    contexts = app.contexts()
-    if len(contexts) > 1:
-        raise InvalidInput("renew --self renews one context at a time", hint="give one --context")
     _person_output()
     return app.perform(
         renew,
         SelfRenewRequest(
             kubeconfig=app.kubeconfig,
-            context=contexts[0] if contexts else None,
+            contexts=app.contexts(),
             keep_key=app.keep_key,
             key_type=app.key_type,
             key_size=app.key_size,

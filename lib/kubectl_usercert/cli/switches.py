@@ -93,7 +93,7 @@ class Cluster(cli.Application):
         list=True,
         group=CLUSTER,
         help="the kubeconfig context to use (default: its current-context); repeatable: several "
-        "clusters (create: one person on each; renew, revoke, verify, inspect: those of a "
+        "clusters (create, sign: one person on each; renew, revoke, verify, inspect: those of a "
         "person's clusters)",
     )
     cluster = cli.SwitchAttr(

@@ -53,8 +53,16 @@ def _verify_fleet(request, state, progress):
     """Each of a fleet person's clusters (or those of --context) asked who its certificate is, through
     the person's kubeconfig and that cluster's context in it."""
     user_files = UserFiles.for_user(request.out_dir, request.target)
+    chosen = clusters.select(state, request.target, request.contexts)
+    if any(entry.key_held_by == "owner" for _, entry in chosen):
+        raise InvalidInput(
+            f"the key of {request.target!r} is held by its owner (signed from their request): the "
+            "kubeconfig here has no key to ask the cluster with",
+            hint="its owner checks it: kubectl usercert import --verify, or kubectl --context "
+            f"{request.target}@CLUSTER auth whoami",
+        )
     items = []
-    for cluster, entry in clusters.select(state, request.target, request.contexts):
+    for cluster, entry in chosen:
         info = openssl.certificate_info(clusters.cluster_files(user_files, cluster).cert)
         progress(f"{cluster}: asking the cluster who this credential is")
         kubectl = replace(

@@ -121,6 +121,7 @@ def issue_person(
     key,
     key_per_cluster=False,
     pending_key=None,
+    request=None,
     namespace=None,
     force=False,
     extra_files=None,
@@ -128,7 +129,9 @@ def issue_person(
 ):
     """Credentials for `subject` on every Member's cluster, in OUT_DIR/USER (see the layout above),
     each signed for `lifetime` (a timedelta; a signer may grant less); with `force`, an existing folder
-    is replaced. All of them, in one rename and one ledger write, or none."""
+    is replaced. All of them, in one rename and one ledger write, or none. With `request` (a
+    RequestInfo: the person's own, sign --csr), every cluster signs it: the key is its owner's, and
+    neither the folder nor the kubeconfig holds one."""
     validities = [member.signer.grant(lifetime) for member in members]
     fleet = tuple(member.cluster.name for member in members)
     with locks.user_operation(out_dir, subject.user, progress) as user_files:
@@ -143,10 +146,18 @@ def issue_person(
                 os.chmod(staged.clusters, PRIVATE_DIR_MODE)
                 places = [staged.for_cluster(m.cluster.name, key_per_cluster) for m in members]
                 infos = _signed_everywhere(
-                    staged, places, members, validities, subject, key, pending_key, progress
+                    staged,
+                    places,
+                    members,
+                    validities,
+                    subject,
+                    key,
+                    pending_key,
+                    progress,
+                    request,
                 )
                 write_kubeconfig(staged.kubeconfig, subject.user, members, places, namespace)
-                confirm(staged.kubeconfig, members, subject)
+                confirm(staged.kubeconfig, members, subject, with_key=request is None)
                 for name, text in (extra_files or {}).items():
                     files.write_private(os.path.join(stage.path, name), text)
                 finals = [user_files.for_cluster(m.cluster.name, key_per_cluster) for m in members]
@@ -154,8 +165,11 @@ def issue_person(
                     credential_of(subject, info, user_files, final, member, namespace, lifetime)
                     for info, final, member in zip(infos, finals, members)
                 ]
+                owner = {"key_held_by": "owner"} if request is not None else {}
+                if request is not None:
+                    credentials = [replace(c, key=None) for c in credentials]
                 entries = [
-                    ledger_entry("issued", credential, member.signer, fleet=fleet)
+                    ledger_entry("issued", credential, member.signer, fleet=fleet, **owner)
                     for credential, member in zip(credentials, members)
                 ]
                 stage.commit(
@@ -168,12 +182,17 @@ def issue_person(
     return tuple(credentials)
 
 
-def _signed_everywhere(staged, places, members, validities, subject, key, pending_key, progress):
+def _signed_everywhere(
+    staged, places, members, validities, subject, key, pending_key, progress, owners=None
+):
     """Each cluster's certificate, in order, for the one key (one CSR, signed by every signer), or
-    with --key-per-cluster (places with keys of their own) each for a key of its own."""
+    with --key-per-cluster (places with keys of their own) each for a key of its own; with `owners`
+    (a RequestInfo), the owner's request signed by every signer (no key here)."""
     own_keys = places[0].key != staged.key
     with ExitStack() as pending:
-        if own_keys:  # every key under way at once: key generation is the slow step
+        if owners is not None:
+            request, public_key = owners.pem, owners.public_key
+        elif own_keys:  # every key under way at once: key generation is the slow step
             keys = [pending_key or pending.enter_context(openssl.PendingKey(key))] + [
                 pending.enter_context(openssl.PendingKey(key)) for _ in members[1:]
             ]
@@ -277,7 +296,7 @@ def write_kubeconfig(path, user, members, places, namespace):
     files.write_private(path, user_kubeconfig.dump(config))
 
 
-def confirm(kubeconfig, members, subject):
+def confirm(kubeconfig, members, subject, with_key=True):
     """Each cluster whose signer could not check the chain here (the CSR API, its client CA unknown)
     asked with the new credential itself, through a kubeconfig of that cluster alone made from the
     person's (staged) `kubeconfig`."""
@@ -285,6 +304,9 @@ def confirm(kubeconfig, members, subject):
     for member in members:
         if member.signer.name != "csr" or member.signer.ca_cert_path:
             continue  # the chain was checked here
+        if not with_key:  # (the key is its owner's: the signer says so)
+            member.signer.confirm(kubeconfig, subject, with_key)
+            continue
         config = config or read_document(kubeconfig)
         context = user_kubeconfig.context_name(subject.user, member.cluster.name)
         alone = os.path.join(

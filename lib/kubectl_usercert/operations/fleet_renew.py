@@ -57,6 +57,7 @@ def renew_person(
     with locks.user_operation(out_dir, user, progress, dry_run=rehearse) as user_files:
         state = clusters.current(ledger.history(out_dir, user))
         chosen = clusters.select(state, user, contexts) if contexts is None or contexts else []
+        _refuse_owner_held(user, chosen)
         shared = os.path.isfile(user_files.key)
         if rekey and shared and len(chosen) < len(clusters.live(state)):
             raise InvalidInput(
@@ -161,6 +162,18 @@ def _swap(
         )
         for credential, (c, _), old in zip(credentials, chosen, olds)
     ) + tuple(Renewal(credential, None, None) for credential in credentials[len(members) :])
+
+
+def _refuse_owner_held(user, chosen):
+    """Certificates signed from their owner's request (sign --csr on several contexts) are for a key
+    that never came here: only its owner renews them (renew --self), or a new request is signed."""
+    if any(entry.key_held_by == "owner" for _, entry in chosen):
+        raise InvalidInput(
+            f"the key of {user!r} is held by its owner (signed from their request): only they can "
+            "renew it, with `kubectl usercert renew --self` on their machine",
+            hint="or sign a new request of theirs: kubectl usercert sign --csr FILE --user "
+            f"{user} --context ... --force (they make it with `kubectl usercert request`)",
+        )
 
 
 def _checked_files(user_files, user, chosen, rekey):

@@ -11,6 +11,9 @@ from .fleet_results import FleetIssued, PerCluster
 @to_object.register
 def _(result: FleetIssued):
     verifications = result.verifications or (None,) * len(result.credentials)
+    owner = (
+        {"ownerInstructions": list(result.owner_instructions)} if result.owner_instructions else {}
+    )
     return {
         "apiVersion": API_VERSION,
         "kind": "UserCertificateList",
@@ -23,6 +26,7 @@ def _(result: FleetIssued):
                 credential,
                 bindings=[_binding(b) for b in result.bindings],
                 verification=to_object(verification)["status"] if verification else None,
+                **owner,
             )
             for credential, verification in zip(result.credentials, verifications)
         ],

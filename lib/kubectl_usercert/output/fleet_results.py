@@ -11,8 +11,8 @@ from .results import Credential, Outcome, Verification, now
 
 @dataclass(frozen=True, eq=False, repr=False)
 class FleetIssued(Outcome):
-    """create on several clusters: a credential per cluster (one kubeconfig), the bindings made on
-    each, and what each cluster said of its credential (--verify)."""
+    """create (or sign --csr) on several clusters: a credential per cluster (one kubeconfig), the
+    bindings made on each, and what each cluster said of its credential (--verify)."""
 
     credentials: Tuple[Credential, ...]
     bindings: Tuple = ()  # rbac.Binding: made (or printed) on every cluster
@@ -20,6 +20,7 @@ class FleetIssued(Outcome):
     printed_rbac: bool = False
     verifications: Tuple[Verification, ...] = ()  # one per credential, in order, with --verify
     warnings: Tuple[str, ...] = ()  # about the person (a system: group, say)
+    owner_instructions: Tuple[str, ...] = ()  # sign: what the key's owner runs with the bundle
 
     @property
     def failed(self):

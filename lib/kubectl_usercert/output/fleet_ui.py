@@ -9,7 +9,8 @@ from .ui_parts import expiry, fields, key_label
 
 
 def issued(result, render):
-    """create on several clusters: the person, a line per cluster, how to try one."""
+    """create (or sign --csr) on several clusters: the person, a line per cluster, how to try one
+    (sign: what the key's owner runs with the bundle)."""
     for message in result.warnings + tuple(
         f"{c.cluster}: {w}" for c in result.credentials for w in c.warnings
     ):
@@ -20,8 +21,8 @@ def issued(result, render):
     if not quiet():
         keys = dict.fromkeys(c.key for c in result.credentials)
         show(
-            f"[bold green]Issued[/] client certificates for [bold]{text(first.user)}[/] on "
-            f"{len(result.credentials)} clusters"
+            f"[bold green]{'Signed' if result.owner_instructions else 'Issued'}[/] client "
+            f"certificates for [bold]{text(first.user)}[/] on {len(result.credentials)} clusters"
         )
         fields(
             [
@@ -44,7 +45,13 @@ def issued(result, render):
         say(f"Bound on every cluster: {text(', '.join(b.name for b in result.bindings))}")
     for verification in result.verifications:
         render(verification)
-    if not quiet():
+    if result.owner_instructions and not quiet():
+        lines = "\n".join(f"  [bold]{text(line)}[/]" for line in result.owner_instructions)
+        show(
+            "The kubeconfig holds no key. Send it to its owner, who takes in every context at once "
+            f"and tries one:\n{lines}"
+        )
+    elif not quiet():
         show(
             f"Try it: [bold]kubectl --kubeconfig {text(shlex.quote(first.kubeconfig))} --context "
             f"{text(shlex.quote(result.credentials[-1].context))} auth whoami[/]"
@@ -52,6 +59,8 @@ def issued(result, render):
 
 
 def _one_key(keys):
+    if keys == {None: None}:
+        return " (one key, held by its owner)"
     return f" (one key: {text(next(iter(keys)))})" if len(keys) == 1 else " (a key per cluster)"
 
 
