@@ -13,7 +13,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 import schema
-from helpers import ClusterSpec, ledger_lines
+from helpers import ClusterSpec, ledger_lines, run_cli
 from person_homes import (
     admin_machine,
     files_holding,
@@ -189,3 +189,38 @@ def _renewal_name(user):
     from kubectl_usercert.pki.signers.cluster_csr import self_renewal_name
 
     return self_renewal_name(user)
+
+
+def test_a_cluster_that_fails_to_sign_leaves_nothing_on_either(make_fleet, tmp_path, isolated):
+    """staging never signs (no signer runs there): the wait ends, prod's request (signed, and kept
+    with --keep-csr) is withdrawn too, and no bundle, ledger line or binding is left anywhere."""
+    fleet = make_fleet(ClusterSpec("prod"), ClusterSpec("staging", sign_csrs=False))
+    admin, person = admin_machine(isolated), person_machine(tmp_path / "person")
+    assert person.cli("request", "bob", "--key-type", "ecdsa").returncode == 0
+    shutil.copy(person.work / "bob.csr", admin.work / "bob.csr")
+
+    result = admin.cli(
+        "sign", "--csr", "bob.csr", "--user", "bob", "--context", "prod", "--context", "staging",
+        "--approve", "--keep-csr", "--wait", "2s", "--clusterrole", "view",
+    )  # fmt: skip
+
+    assert result.returncode == 1, result.stderr
+    assert "error: nothing was issued for bob: staging failed" in result.stderr
+    assert "prod (context prod): signed, then withdrawn" in result.stderr
+    assert not (admin.work / "clients" / "bob").exists()
+    assert ledger_lines(str(admin.work / "clients")) == []
+    for cluster in fleet:
+        assert cluster.server.list(*CSR) == []
+        assert cluster.admin("get", "clusterrolebinding", "usercert:bob:view").returncode != 0
+
+
+def test_one_cluster_flags_with_several_contexts_are_bad_input(isolated):
+    for flag in ("--server", "--cluster"):
+        result = run_cli(
+            "sign", "--csr", "bob.csr", "--user", "bob", "--context", "a", "--context", "b",
+            flag, "https://127.0.0.1:6443" if flag == "--server" else "c",
+        )  # fmt: skip
+        assert result.returncode == 2, result.stderr
+        assert result.stderr.splitlines()[-2:][0] == (
+            f"error: {flag} names one cluster, and there are several"
+        )
