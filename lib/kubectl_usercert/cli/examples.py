@@ -33,7 +33,9 @@ SIGN = """\
 # The person ran `kubectl usercert request bob dev` on their machine and sent bob.csr
 kubectl usercert sign --csr bob.csr --user bob -g dev
 # With access in the same command, and a short life through the cluster's CSR API
-kubectl usercert sign --csr bob.csr --user bob -g dev --clusterrole view --signer csr --approve --expiration 8h"""
+kubectl usercert sign --csr bob.csr --user bob -g dev --clusterrole view --signer csr --approve --expiration 8h
+# One request, signed by several clusters: one bundle, a context for each (bob imports them at once)
+kubectl usercert sign --csr bob.csr --user bob -g dev --context prod --context staging --approve"""
 
 REQUEST = """\
 # On your own machine: a key kept in your store, and bob.csr for the admin (who runs the sign command printed)

@@ -24,11 +24,14 @@ class Inspect(Command, switches.Output, switches.OutDir, switches.Cluster):
         help="check the chain against this CA (default: the CA found)",
     )
 
+    SEVERAL_CONTEXTS = True
+
     def main(self, target):
         from ..commands.inspect import InspectRequest, inspect
 
         return self.perform(
-            inspect, InspectRequest(target, self.out_dir, self.ca_cert, self.kubectl())
+            inspect,
+            InspectRequest(target, self.out_dir, self.ca_cert, self.kubectl(), self.contexts()),
         )
 
 
@@ -128,10 +131,12 @@ class Renew(
         help="change the groups (default: those the ledger last recorded)",
     )
     rekey = cli.Flag("--rekey", group=switches.KEY, help="make a new key too")
+    SEVERAL_CONTEXTS = True
     self_renewal = cli.Flag(
         "--self",
-        help="renew your own credential (a context of your kubeconfig, --context) through the "
-        "cluster's CSR API, as yourself, while it is valid",
+        help="renew your own credential through the cluster's CSR API, as yourself, while it is "
+        "valid: the current context's and those imported with it (a bundle of several clusters), "
+        "or those of --context",
     )
     keep_key = cli.Flag(
         "--keep-key", group=switches.KEY, help="--self: keep the key (default: a new one)"
@@ -199,8 +204,9 @@ class Renew(
                 key_type=self.key_type,
                 key_size=self.key_size,
                 allow_system_masters=self.allow_system_masters,
-                signing=self.signer_options(),
+                signing=self.signer_options(per_context=True),
                 signer_given=self.signer_given(),
+                contexts=self.contexts(),
             ),
         )
 
@@ -211,10 +217,15 @@ class Verify(Command, switches.Output, switches.OutDir, switches.Cluster):
     USAGE_ARGS = "USER|KUBECONFIG"
     EXAMPLES = examples.VERIFY
 
+    SEVERAL_CONTEXTS = True
+
     def main(self, user_or_kubeconfig):
         from ..commands.verify import VerifyRequest, verify
 
-        return self.perform(verify, VerifyRequest(user_or_kubeconfig, self.out_dir, self.kubectl()))
+        return self.perform(
+            verify,
+            VerifyRequest(user_or_kubeconfig, self.out_dir, self.kubectl(), self.contexts()),
+        )
 
 
 class Revoke(Command, switches.Output, switches.OutDir, switches.Cluster, switches.DryRun):
@@ -222,11 +233,15 @@ class Revoke(Command, switches.Output, switches.OutDir, switches.Cluster, switch
 
     USAGE_ARGS = "USER"
     EXAMPLES = examples.REVOKE
+    SEVERAL_CONTEXTS = True
 
     def main(self, user):
         from ..commands.revoke import RevokeRequest, revoke
 
-        return self.perform(revoke, RevokeRequest(user, self.out_dir, self.kubectl(), self.dry_run))
+        return self.perform(
+            revoke,
+            RevokeRequest(user, self.out_dir, self.kubectl(), self.dry_run, self.contexts()),
+        )
 
 
 class Approve(Command, switches.Output, switches.OutDir, switches.Cluster, switches.DryRun):

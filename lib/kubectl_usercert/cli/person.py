@@ -222,8 +222,8 @@ def renew_self(app, user):
             ("--days", app.days is not None),
             ("--expiration", app.expiration is not None),
             ("--signer", app.signer != "auto"),
-            ("--ca-cert", app.ca_cert is not None),
-            ("--ca-key", app.ca_key is not None),
+            ("--ca-cert", bool(app.ca_cert)),
+            ("--ca-key", bool(app.ca_key)),
             ("--approve", app.approve),
             ("--keep-csr", app.keep_csr),
         )
@@ -244,7 +244,7 @@ def renew_self(app, user):
         renew,
         SelfRenewRequest(
             kubeconfig=app.kubeconfig,
-            context=app.context,
+            contexts=app.contexts(),
             keep_key=app.keep_key,
             key_type=app.key_type,
             key_size=app.key_size,

@@ -122,6 +122,7 @@ def renew_user(
                 signer=signer,
                 warnings=warnings,
                 lifetime=asked,
+                admin_context=latest.context,
             )
             entry = ledger_entry("renewed", credential, signer, previous_serial=old.serial)
             stage.commit(

@@ -214,6 +214,23 @@ def _renewed(
     )
 
 
+def imported_with(kubeconfig=None, context=None):
+    """The contexts to renew when none is named: the current one's (`context`), then every other
+    context of the person's kubeconfig whose credential the store holds for the same key and user
+    (a bundle of several clusters, imported at once); a lone credential is just that context."""
+    store = PersonStore.open()
+    found = _credential_of(store, kubeconfig, context)
+    key, user = found["state"].get("keyFingerprint"), found["info"].common_name
+    merged = load_merged(kubeconfig_paths(kubeconfig))
+    siblings = []
+    for name, entry in merged.contexts.items():
+        state = store.read_state(file_safe(entry.get("user") or "")) if entry.get("user") else None
+        if name != found["context"] and state and state.get("keyFingerprint") == key:
+            if (state.get("user") or user) == user:
+                siblings.append(name)
+    return [found["context"], *siblings]
+
+
 def _new_key(info, key_type, key_size):
     current = spec_of(info.key_type, info.key_bits)
     if not key_type and not key_size:

@@ -78,6 +78,23 @@ def csr_manifest(name, csr_pem, spec, expiration_seconds, labels=None):
     }
 
 
+def check_may_file(kubectl):
+    """Before anything is filed anywhere (a fleet's clusters): that the cluster answers, and lets the
+    admin's kubeconfig create CertificateSigningRequests (kubectl auth can-i, a
+    SelfSubjectAccessReview)."""
+    result = kubectl.run(["auth", "can-i", "create", CSR_RESOURCE])
+    if result.stdout.strip() == "yes":
+        return
+    if result.stdout.strip() == "no":
+        error = UsercertError(
+            "you may not create CertificateSigningRequests there",
+            hint=_SUBMIT_HINTS["forbidden"],
+        )
+        error.kind = "forbidden"
+        raise error
+    raise failure("ask whether it takes CertificateSigningRequests", result.stderr)
+
+
 class ClusterCSRSigner:
     """The Signer (see signers.Signer) that asks the cluster."""
 
