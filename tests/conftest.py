@@ -2,7 +2,8 @@
 one live-cluster harness (the test API server of tests/apiserver/, with kubectl wired to it), alone
 (live_cluster) or several at once (fleet, make_fleet).
 
-Helpers (the CLI as a process or in this process, reading what it wrote) are in helpers.py.
+Helpers (the CLI in this process or as a process, reading what it wrote) are in helpers.py; a long run
+is shared with a second pytest (companion.py, registered here).
 """
 
 import datetime
@@ -12,6 +13,7 @@ import shutil
 import subprocess
 import sys
 from contextlib import ExitStack
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import pytest
@@ -20,8 +22,26 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "lib"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import apiserver.handler  # noqa: E402
+import companion  # noqa: E402
 import pki  # noqa: E402
 from helpers import FLEET, running_test_cluster, running_test_clusters  # noqa: E402
+
+# Two adjustments to the test API server's handler (their place is tests/apiserver/handler.py's
+# _Handler). It writes an answer's headers and its body in two sends: with Nagle's algorithm on, the
+# body waited for kubectl's delayed ACK, 40 ms or more on every request; kube-apiserver has it off
+# (Go sets TCP_NODELAY on every connection), and so does the test server. And a request is in its
+# log before the answer goes out, so a test that reads the log once kubectl is done finds it there.
+apiserver.handler._Handler.disable_nagle_algorithm = True
+
+
+def _logged_then_answered(handler):
+    if getattr(handler, "record", None) is not None:  # (none for a request too malformed to read)
+        handler.log_answered()
+    BaseHTTPRequestHandler.end_headers(handler)
+
+
+apiserver.handler._Handler.end_headers = _logged_then_answered
 
 
 def _openssls():
@@ -42,6 +62,10 @@ def _openssls():
 OPENSSLS = _openssls()
 
 
+def pytest_configure(config):
+    companion.register(config)  # a second pytest shares a long run (see companion.py)
+
+
 @pytest.fixture(params=sorted(OPENSSLS))
 def openssl_flavour(request, tmp_path, monkeypatch):
     """Runs the test once per openssl, that openssl first on PATH (as a Mac's /usr/bin/openssl is).
@@ -59,7 +83,9 @@ def openssl_flavour(request, tmp_path, monkeypatch):
 
 @pytest.fixture(autouse=True)
 def isolated(tmp_path, monkeypatch):
-    """Every test runs in its own folder with its own HOME and no KUBECONFIG or CA from outside."""
+    """Every test runs in its own folder with its own HOME and no KUBECONFIG or CA from outside (and
+    RSA keys of its own: pki._RSAKeys)."""
+    pki.RSA_KEYS.next_test()
     home = tmp_path / "home"
     work = tmp_path / "work"
     home.mkdir()

@@ -1,7 +1,10 @@
-"""Helpers every test module shares: the CLI as a process or in this process, reading what it wrote."""
+"""Helpers every test module shares: the CLI in this process (run_cli) or as a process where the
+process boundary is what is tested (run_launcher), reading what it wrote."""
 
 import atexit
 import datetime
+import functools
+import io
 import json
 import os
 import shutil
@@ -9,6 +12,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
@@ -27,40 +31,149 @@ def ca_args(ca):
     return ["--ca-cert", str(ca.cert_path), "--ca-key", str(ca.key_path)]
 
 
-def run_cli(*args, env=None, cwd=None, timeout=120):
-    """The launcher as a user runs it, a separate process; the CompletedProcess."""
+def run_cli(*args, env=None, cwd=None, stdin=None, timeout=120):
+    """The CLI in this process, as `kubectl-usercert ARGS` runs in a shell: the one way tests run it
+    (a CompletedProcess). It gets its own environment (`env`: the whole of it, as subprocess takes
+    it; None: this process's as it is now, with what monkeypatch set), working folder (`cwd`), stdin
+    (text or bytes; none: empty, as /dev/null) and captured stdout and stderr, encoded as a child's
+    would be. Nothing of one run reaches the next: os.environ, the working folder and the standard
+    streams are put back, and the package starts afresh (start_afresh), as a new process does. A
+    run longer than `timeout` seconds is stopped (SIGALRM) with TimeoutExpired, as subprocess.run
+    stops a child. What only a process boundary shows (signals, the launcher's exit codes, closed or
+    piped streams, PATH and Python look-ups, kubectl running the plugin, runs side by side) is for
+    run_launcher."""
+    from kubectl_usercert import cli
+
+    if threading.current_thread() is not threading.main_thread():
+        raise RuntimeError(
+            "run_cli runs the CLI in this process (its working folder, environment and "
+            "signals are the process's): from a thread, use run_launcher"
+        )
+    argv = ["kubectl-usercert", *map(str, args)]
+    start_afresh()
+    saved_environ, saved_cwd = dict(os.environ), os.getcwd()
+    saved_streams = sys.stdin, sys.stdout, sys.stderr
+    data = stdin.encode() if isinstance(stdin, str) else (stdin or b"")
+    streams = [
+        _stream_like(original, io.BytesIO(content))
+        for original, content in (
+            (sys.__stdin__, data),
+            (sys.__stdout__, b""),
+            (sys.__stderr__, b""),
+        )
+    ]
+    sys.stdin, sys.stdout, sys.stderr = streams
+    try:
+        if env is not None:
+            os.environ.clear()
+            os.environ.update(env)
+        if cwd is not None:
+            os.chdir(cwd)
+        code = _run_within(timeout, lambda: cli.main(argv), argv)
+    finally:
+        sys.stdin, sys.stdout, sys.stderr = saved_streams
+        out, err = (stream.detach().getvalue().decode() for stream in streams[1:])
+        os.chdir(saved_cwd)
+        if os.environ != saved_environ:
+            os.environ.clear()
+            os.environ.update(saved_environ)
+    return subprocess.CompletedProcess(argv, code, out, err)
+
+
+class _Overran(BaseException):
+    """Raised in a run that outlasts its timeout (a BaseException: past the CLI's error funnel)."""
+
+
+def _overran(_signum, _frame):
+    raise _Overran()
+
+
+def _run_within(timeout, main, argv):
+    """main()'s exit status, as a process's would be; TimeoutExpired after `timeout` seconds."""
+    previous = signal.signal(signal.SIGALRM, _overran)
+    signal.setitimer(signal.ITIMER_REAL, timeout)
+    try:
+        main()
+        return 0
+    except SystemExit as exited:
+        return _exit_status(exited.code)
+    except _Overran:
+        raise subprocess.TimeoutExpired(argv, timeout) from None
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def _stream_like(original, buffer):
+    """A text stream over `buffer` that encodes as this process's own standard stream does (as a
+    child's would: UTF-8, with the errors handler the locale gives)."""
+    errors = getattr(original, "errors", None) or "strict"
+    return io.TextIOWrapper(buffer, encoding="utf-8", errors=errors, write_through=True)
+
+
+def _exit_status(code):
+    """The exit status a process would have for sys.exit(code)."""
+    if code is None or isinstance(code, int):
+        return code or 0
+    sys.stderr.write(f"{code}\n")
+    return 1
+
+
+def start_afresh():
+    """The package as a new process has it: every functools cache empty, not quiet (the run's switches
+    say; signals.forget is app.run's own first step)."""
+    for name, module in list(sys.modules.items()):
+        if name == "kubectl_usercert" or name.startswith("kubectl_usercert."):
+            if name not in _RESETS:
+                _RESETS[name] = _resets_of(module)
+            for reset in _RESETS[name]:
+                reset()
+
+
+_RESETS = {}  # module name -> what start_afresh calls in it (looked for once per module)
+
+
+def _resets_of(module):
+    found = []
+    for value in vars(module).values():
+        if getattr(value, "__module__", None) != module.__name__:
+            continue
+        if callable(getattr(value, "cache_clear", None)):
+            found.append(value.cache_clear)
+        elif getattr(value, "__name__", None) == "set_quiet":
+            found.append(functools.partial(value, False))
+    return found
+
+
+def run_launcher(*args, env=None, cwd=None, stdin=subprocess.DEVNULL, timeout=120):
+    """The launcher as a user runs it, a separate process (for what only a process boundary shows, see
+    run_cli); the CompletedProcess."""
     return subprocess.run(
         [sys.executable, str(LAUNCHER), *map(str, args)],
         capture_output=True,
         text=True,
         env=env,
         cwd=cwd,
-        stdin=subprocess.DEVNULL,
+        stdin=stdin,
         timeout=timeout,
     )
 
 
 def run_here(capsys, *args):
-    """The CLI in this process, for what needs no child process (refusals, parsing): a CompletedProcess."""
-    from kubectl_usercert import cli
-
-    with pytest.raises(SystemExit) as exited:
-        cli.main(["kubectl-usercert", *map(str, args)])
-    out, err = capsys.readouterr()
-    return subprocess.CompletedProcess(args, exited.value.code, out, err)
+    """run_cli, for the modules that name it so (capsys is no longer needed)."""
+    return run_cli(*args)
 
 
 def cli_json(*args, **kwargs):
+    """The -o json answer of a run (run_cli) that succeeded."""
     result = run_cli(*args, "-o", "json", **kwargs)
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout)
 
 
 def json_here(capsys, *args):
-    """cli_json in this process (see run_here): the -o json answer of a run that succeeded."""
-    result = run_here(capsys, *args, "-o", "json")
-    assert result.returncode == 0, result.stderr
-    return json.loads(result.stdout)
+    """cli_json, for the modules that name it so."""
+    return cli_json(*args)
 
 
 def tree(path):

@@ -9,6 +9,7 @@ import base64
 import datetime
 import ipaddress
 import os
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Optional, Sequence, Tuple, Union
@@ -45,12 +46,37 @@ def _now() -> datetime.datetime:
     return datetime.datetime.now(datetime.timezone.utc)
 
 
+class _RSAKeys:
+    """RSA keys are slow to make (50 ms each, where an EC key takes 0.02 ms), and the CAs most tests
+    sign with are RSA, as kubeadm's and k3s's are: a run makes each key once and hands it out again
+    in the next test. Within one test every key is a new one (a second CA never shares the first
+    one's key), as when each was made on the spot; conftest calls next_test() before each test. (So a
+    fixture that outlives one test must not make its RSA keys here.)"""
+
+    def __init__(self):
+        self._made, self._handed_out, self._lock = [], 0, threading.Lock()
+
+    def next_test(self):
+        with self._lock:
+            self._handed_out = 0
+
+    def take(self):
+        with self._lock:
+            if self._handed_out == len(self._made):
+                self._made.append(rsa.generate_private_key(public_exponent=65537, key_size=2048))
+            self._handed_out += 1
+            return self._made[self._handed_out - 1]
+
+
+RSA_KEYS = _RSAKeys()
+
+
 def new_key(key_type: str = "ec"):
-    """A private key: "ec" (P-256), "rsa" (2048) or "ed25519"."""
+    """A private key: "ec" (P-256), "rsa" (2048, see _RSAKeys) or "ed25519"."""
     if key_type == "ec":
         return ec.generate_private_key(ec.SECP256R1())
     if key_type == "rsa":
-        return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        return RSA_KEYS.take()
     if key_type == "ed25519":
         return ed25519.Ed25519PrivateKey.generate()
     raise ValueError("unknown key_type %r" % key_type)

@@ -304,23 +304,7 @@ def test_one_bad_user_does_not_stop_the_others(signing_ca, isolated):
 
 def test_stdin_several_files_and_a_user_in_two_files(signing_ca, isolated):
     write_roster("a.yaml", "{name: alice}")
-    both = subprocess.run(
-        [
-            sys.executable,
-            str(LAUNCHER),
-            "apply",
-            "-f",
-            "a.yaml",
-            "-f",
-            "-",
-            *ca_args(signing_ca),
-            "--server",
-            SERVER,
-        ],
-        input=roster_text("{name: bob}"),
-        capture_output=True,
-        text=True,
-    )
+    both = apply("-f", "a.yaml", "-f", "-", ca=signing_ca, stdin=roster_text("{name: bob}"))
     assert both.returncode == 0, both.stderr
     assert sorted(os.listdir("clients")) == [".usercert", "alice", "bob"]
     write_roster("b.yaml", "{name: alice}")
@@ -382,13 +366,14 @@ def test_apply_renews_with_the_ca_recorded_at_issue(signing_ca, isolated):
     )
 
 
-def test_an_interrupted_apply_is_completed_by_running_it_again(signing_ca, isolated):
+def test_an_interrupted_apply_is_completed_by_running_it_again(signing_ca, isolated, tmp_path):
     names = [f"user{n}" for n in range(6)]
-    write_roster(
-        "team.yaml",
-        *(f"{{name: {name}}}" for name in names),
-        defaults="{keyType: rsa, keySize: 4096}",
-    )
+    write_roster("team.yaml", *(f"{{name: {name}}}" for name in names))
+    slow = (
+        tmp_path / "slow-openssl"
+    )  # each key takes half a second: the signal comes in the middle of the run
+    slow.write_text('#!/bin/sh\ncase "$1" in genpkey) sleep 0.5 ;; esac\nexec openssl "$@"\n')
+    slow.chmod(0o755)
     process = subprocess.Popen(
         [
             sys.executable,
@@ -406,6 +391,7 @@ def test_an_interrupted_apply_is_completed_by_running_it_again(signing_ca, isola
         stderr=subprocess.PIPE,
         stdin=subprocess.DEVNULL,
         text=True,
+        env=dict(os.environ, USERCERT_OPENSSL=str(slow)),
     )
     deadline = time.monotonic() + 60
     while not Path("clients/user0").exists() and time.monotonic() < deadline:

@@ -101,7 +101,7 @@ def completing(tmp_path):
 @pytest.mark.parametrize(
     "words, expected",
     [
-        (["cr"], (["create"], NO_FILES)),
+        (["cre"], (["create", "credential"], NO_FILES)),
         ([""], None),  # checked below: every subcommand
         (["create", "--ou"], (["--out-dir", "--output"], NO_FILES)),
         (["create", "--key-t"], (["--key-type"], NO_FILES)),
@@ -141,7 +141,7 @@ def completing(tmp_path):
         (["demo", "--dir", ""], ([], DIRS)),
         (["list", ""], (["Carol", "alice", "bob smith"], NO_FILES)),
         (["list", "alice", "b"], (["bob smith"], NO_FILES)),
-        (["help", "cr"], (["create"], NO_FILES)),
+        (["help", "crea"], (["create"], NO_FILES)),
         (["help", "create", ""], ([], NO_FILES)),
         (["inspect", ""], (["Carol", "alice", "bob smith"], FILES)),  # a user, or a file
         (["sign", "--user", "a"], (["alice"], NO_FILES)),

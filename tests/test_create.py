@@ -39,13 +39,6 @@ def create(capsys, *args):
     return result
 
 
-def create_in_a_process(*args):
-    """A create that succeeds, the launcher run as a separate process (what it inherits matters)."""
-    result = run_cli("create", *args)
-    assert result.returncode == 0, result.stderr
-    return result
-
-
 def test_original_form_writes_key_cert_and_kubeconfig(signing_ca, isolated, capsys):
     result = create(capsys, "alice", "developers", *ca_args(signing_ca), "--server", SERVER)
     folder = isolated / "clients" / "alice"
@@ -131,9 +124,17 @@ def test_key_types(signing_ca, isolated, key_type, size, expected, capsys):
 def test_private_modes_whatever_the_umask(signing_ca, isolated):
     old = os.umask(0)
     try:
-        create_in_a_process(
-            "alice", "dev", "--key-type", "ecdsa", *ca_args(signing_ca), "--server", SERVER
+        result = run_cli(
+            "create",
+            "alice",
+            "dev",
+            "--key-type",
+            "ecdsa",
+            *ca_args(signing_ca),
+            "--server",
+            SERVER,
         )
+        assert result.returncode == 0, result.stderr
     finally:
         os.umask(old)
     folder = isolated / "clients/alice"

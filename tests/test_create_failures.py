@@ -130,9 +130,7 @@ def test_no_ca_found_lists_where_it_looked(isolated, capsys):
 def test_missing_openssl(signing_ca, isolated, tmp_path):
     bin_dir = tmp_path / "bin-without-openssl"
     bin_dir.mkdir()
-    env = dict(
-        os.environ, PATH=str(bin_dir)
-    )  # a separate process: what it finds on PATH is all it has
+    env = dict(os.environ, PATH=str(bin_dir))  # what it finds on PATH is all it has
     result = run_cli(
         "create",
         "alice",

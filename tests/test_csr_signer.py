@@ -1,9 +1,10 @@
 """End to end: `--signer csr` issues through the cluster's CertificateSigningRequest API.
 
-The tool runs as a process with real kubectl against tests/apiserver/, whose CSR API and signer
-behave as kube-apiserver and kube-controller-manager's kube-apiserver-client signer do. A second
-party (approver, denier) is a second kubectl process started once the request shows up in the
-server: the test waits on the server (wait_for), never on a clock.
+The tool runs with real kubectl against tests/apiserver/, whose CSR API and signer behave as
+kube-apiserver and kube-controller-manager's kube-apiserver-client signer do; where a second party
+(approver, denier) acts while it waits, the tool is a background process and the second party a
+kubectl process started once the request shows up in the server: the test waits on the server
+(wait_for), never on a clock.
 """
 
 import base64

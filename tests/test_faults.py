@@ -30,6 +30,7 @@ from helpers import (
     ledger_lines,
     run_cli,
     run_here,
+    run_launcher,
     tree,
     user_cert,
 )
@@ -76,10 +77,11 @@ def test_a_failed_run_keeps_what_others_wrote_into_the_out_dir_it_made(live_clus
 
 
 def test_ten_parallel_creates_of_one_user_into_a_new_out_dir(signing_ca, isolated):
+    # ten processes at once (run_launcher): what one process holds, the others do not
     with ThreadPoolExecutor(max_workers=10) as pool:
         results = list(
             pool.map(
-                lambda _: run_cli(
+                lambda _: run_launcher(
                     "create",
                     "same",
                     *EC,
@@ -442,10 +444,11 @@ def test_revoke_without_the_cluster_records_and_says_what_remains(live_cluster, 
 
 
 def test_parallel_renews_of_one_user_all_land_in_turn(signing_ca, isolated):
+    # four processes at once (run_launcher), as four terminals run them
     assert run_cli("create", "alice", *EC, *ca_args(signing_ca), "--server", SERVER).returncode == 0
     with ThreadPoolExecutor(max_workers=4) as pool:
         results = list(
-            pool.map(lambda _: run_cli("renew", "alice", *ca_args(signing_ca)), range(4))
+            pool.map(lambda _: run_launcher("renew", "alice", *ca_args(signing_ca)), range(4))
         )
     assert all(r.returncode == 0 for r in results), [r.stderr for r in results]
     entries = ledger_lines()

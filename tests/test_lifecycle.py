@@ -12,7 +12,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 
 import pki
-from helpers import SERVER, ca_args, json_here, run_cli, run_here
+from helpers import SERVER, ca_args, json_here, run_here, run_launcher
 from helpers import ledger_lines as ledger_of
 
 
@@ -53,11 +53,12 @@ def test_ledger_records_each_issuance(signing_ca, isolated, capsys):
 
 
 def test_parallel_creates_keep_every_ledger_line_whole(signing_ca, isolated):
+    # eight processes (run_launcher) appending to one ledger at once
     users = [f"user{i}" for i in range(8)]
     with ThreadPoolExecutor(max_workers=8) as pool:
         results = list(
             pool.map(
-                lambda u: run_cli(
+                lambda u: run_launcher(
                     "create", u, "--key-type", "ecdsa", *ca_args(signing_ca), "--server", SERVER
                 ),
                 users,
@@ -168,7 +169,7 @@ def test_list_table_is_data_a_pipe_can_use(signing_ca, isolated, capsys):
             server,
         )
         assert result.returncode == 0, result.stderr
-    listed = run_cli("list")  # a separate process, its stdout a real pipe
+    listed = run_launcher("list")  # a separate process, its stdout a real pipe
     lines = listed.stdout.splitlines()
     assert len(lines) == 3 and lines[0].split() == [
         "USER",

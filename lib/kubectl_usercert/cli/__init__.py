@@ -5,13 +5,12 @@ Everything plumbum does not promise to keep is in one place: plumbum_adapter.py.
 
 `main` is the entry point and the one funnel every error reaches the user through. It imports
 nothing heavy until it runs, so completion.py (the keystroke answer, which imports none of plumbum,
-rich or yaml) loads without plumbum.
+rich or yaml) loads without plumbum, and so does the credential plugin (credential.py).
 """
 
 import os
 import sys
 
-from .. import signals
 from ..errors import EXIT_FAILED, EXIT_INTERRUPTED, Interrupted, UsercertError
 
 
@@ -25,6 +24,11 @@ def main(argv=None):
         from .completion import main as complete
 
         sys.exit(complete(argv[2:]))
+    if is_credential_call(argv):  # kubectl's credential plugin, on every kubectl call: as light
+        from .credential import main as credential
+
+        sys.exit(credential(argv[2:]))
+    from .. import signals  # (not loaded for completion and the credential plugin: signal is slow)
     from ..output.console import prepare_streams
     from .applications import Main
 
@@ -35,7 +39,14 @@ def main(argv=None):
     sys.exit(code)
 
 
+def is_credential_call(argv):
+    """`credential ...` but not its --help (which plumbum draws)."""
+    return argv[1:2] == ["credential"] and not {"-h", "--help"} & set(argv[2:])
+
+
 def _funnel(main_class, argv):
+    from .. import signals
+
     try:
         _, code = main_class.run(argv, exit=False)
         return code

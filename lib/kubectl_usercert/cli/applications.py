@@ -3,7 +3,6 @@
 every other command start without them. Every error reaches the user through `cli.main`, once.
 """
 
-import os
 from contextlib import nullcontext
 
 from plumbum import cli
@@ -82,6 +81,17 @@ class Create(
         help="then ask the cluster who it thinks the new user is (kubectl auth whoami)",
     )
 
+    all_contexts = cli.Flag(
+        "--all-contexts",
+        group=switches.CLUSTER,
+        help="one person on every context of the admin kubeconfig (the current one first)",
+    )
+    key_per_cluster = cli.Flag(
+        "--key-per-cluster",
+        group=switches.KEY,
+        help="several clusters: a key for each (default: one key, a certificate from each)",
+    )
+    SEVERAL_CONTEXTS = True
     from_file = cli.SwitchAttr(
         "--from-file",
         str,
@@ -92,7 +102,9 @@ class Create(
 
     def main(self, user=None, *groups):
         if self.from_file:
-            return self._from_file(user)
+            from .rosters import create_from_file
+
+            return create_from_file(self, user)
         if user is None:
             raise InvalidInput(
                 "create needs a USER (or --from-file FILE)", hint=f"see '{self.PROGNAME} --help'"
@@ -117,101 +129,18 @@ class Create(
                     namespace=self.namespace,
                     force=self.force,
                     allow_system_masters=self.allow_system_masters,
-                    signing=self.signer_options(),
+                    signing=self.signer_options(per_context=True),
                     server=self.server,
                     access=self.access(),
                     print_rbac=self.print_rbac,
                     verify=self.verify,
                     pending_key=pending,
                     dry_run=self.dry_run,
+                    contexts=self.contexts(),
+                    all_contexts=self.all_contexts,
+                    key_per_cluster=self.key_per_cluster,
                 ),
             )
-
-    def _from_file(self, user):
-        from ..commands.apply import apply, csv_sources
-        from ..output import console
-
-        if user is not None or self.groups or self.print_rbac or self.verify or self.force:
-            raise InvalidInput(
-                "--from-file takes its users and groups from the file",
-                hint="drop USER, GROUP, -g, --print-rbac, --verify and --force",
-            )
-        defaults = dict(
-            keyType=self.key_type,
-            keySize=self.key_size,
-            namespace=self.namespace,
-            preset=self.preset,
-            clusterRoles=self.clusterroles,
-            roles=[(role, self.namespace) for role in self.roles],
-            expiration=self.expiration,
-            days=None if self.expiration else self.days,
-        )
-        return self.perform(
-            apply,
-            _apply_request(self, csv_sources(self.from_file, defaults), dry_run=self.dry_run),
-            steps=console.bar,
-        )
-
-
-@Main.subcommand("apply")
-class Apply(
-    Command, switches.Output, switches.OutDir, switches.Signer, switches.Masters, switches.DryRun
-):
-    """Apply a roster of users (kind: UserRoster): issue, renew, re-bind and (with --prune) revoke, in parallel."""
-
-    EXAMPLES = examples.APPLY
-    filenames = cli.SwitchAttr(
-        ["f", "filename"],
-        str,
-        argname="FILE",
-        list=True,
-        mandatory=True,
-        help="a roster file, or - for stdin",
-    )
-    prune = cli.Flag(
-        "--prune",
-        help="revoke the users of --out-dir this tool issued that the rosters no longer list",
-    )
-    jobs = cli.SwitchAttr(
-        ["j", "jobs"],
-        cli.Range(1, 64),
-        argname="N",
-        default=os.cpu_count() or 1,
-        help="how many users to work on at once (default: the number of CPUs)",
-    )
-    server = cli.SwitchAttr(
-        "--server",
-        str,
-        argname="URL",
-        group=switches.CLUSTER,
-        help="the API server URL for new kubeconfigs (overrides the kubeconfig's)",
-    )
-
-    def main(self):
-        from ..commands.apply import apply, file_sources
-        from ..output import console
-
-        return self.perform(
-            apply,
-            _apply_request(self, file_sources(self.filenames), self.prune, self.dry_run, self.jobs),
-            steps=console.bar,
-        )
-
-
-def _apply_request(app, sources, prune=False, dry_run="none", jobs=None):
-    from ..commands.apply import ApplyRequest
-
-    return ApplyRequest(
-        sources,
-        app.out_dir,
-        app.signer_options(),
-        app.signer != "auto",
-        app.server,
-        prune,
-        dry_run,
-        jobs or os.cpu_count() or 1,
-        app.allow_system_masters,
-    )
 
 
 @Main.subcommand("sign")
@@ -241,6 +170,7 @@ class Sign(
     groups = cli.SwitchAttr(
         ["g", "group"], str, argname="GROUP", list=True, help="a group the request must hold (O)"
     )
+    SEVERAL_CONTEXTS = True  # --context A --context B: one bundle with a context for each
 
     def main(self):
         from ..commands.sign import SignRequest, sign
@@ -257,15 +187,18 @@ class Sign(
                 namespace=self.namespace,
                 force=self.force,
                 allow_system_masters=self.allow_system_masters,
-                signing=self.signer_options(),
+                signing=self.signer_options(per_context=True),
                 server=self.server,
                 access=self.access(),
                 print_rbac=self.print_rbac,
+                contexts=self.contexts(),
             ),
         )
 
 
-# The commands that look after what was issued (lifecycle.py), loaded when one of them runs.
+# apply -f (rosters.py) and the commands that look after what was issued (lifecycle.py), loaded when
+# one of them runs.
+Main.subcommand("apply", f"{__package__}.rosters.Apply")
 Main.subcommand("inspect", f"{__package__}.lifecycle.Inspect")
 Main.subcommand("list", f"{__package__}.lifecycle.List")
 Main.subcommand("whois", f"{__package__}.lifecycle.Whois")
@@ -276,6 +209,7 @@ Main.subcommand("approve", f"{__package__}.lifecycle.Approve")
 # The person's side (person.py): a key and a request made at home, the signed certificate imported.
 Main.subcommand("request", f"{__package__}.person.Request")
 Main.subcommand("import", f"{__package__}.person.Import")
+Main.subcommand("credential", f"{__package__}.person.Credential")
 
 
 @Main.subcommand("demo")

@@ -81,7 +81,7 @@ class Command(plumbum_adapter.Application):
 
         output = getattr(self, "output", None)
         if output:
-            from ..output import contract
+            from ..output import contract, fleet_contract  # noqa: F401  (a fleet person's kinds)
 
             contract.check_output_format(output, self.OUTPUTS)
             console.require_stdout()  # before the work: its result must not be lost

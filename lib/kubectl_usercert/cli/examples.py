@@ -33,7 +33,9 @@ SIGN = """\
 # The person ran `kubectl usercert request bob dev` on their machine and sent bob.csr
 kubectl usercert sign --csr bob.csr --user bob -g dev
 # With access in the same command, and a short life through the cluster's CSR API
-kubectl usercert sign --csr bob.csr --user bob -g dev --clusterrole view --signer csr --approve --expiration 8h"""
+kubectl usercert sign --csr bob.csr --user bob -g dev --clusterrole view --signer csr --approve --expiration 8h
+# One request, signed by several clusters: one bundle, a context for each (bob imports them at once)
+kubectl usercert sign --csr bob.csr --user bob -g dev --context prod --context staging --approve"""
 
 REQUEST = """\
 # On your own machine: a key kept in your store, and bob.csr for the admin (who runs the sign command printed)
@@ -47,7 +49,13 @@ IMPORT = """\
 # What the admin sent back (the kubeconfig `sign` wrote: a certificate, no key)
 kubectl usercert import kubeconfig --set-current --verify
 # Into another kubeconfig than kubectl's own
-kubectl usercert import bob.kubeconfig --kubeconfig ~/.kube/work.yaml"""
+kubectl usercert import bob.kubeconfig --kubeconfig ~/.kube/work.yaml
+# As a credential plugin: kubectl asks the store, which renews it in the background
+kubectl usercert import kubeconfig --exec --renew-before 20m"""
+
+CREDENTIAL = """\
+# What kubectl runs for a user that `import --exec` wrote (you seldom run it yourself)
+kubectl usercert credential --credential bob@prod"""
 
 INSPECT = """\
 kubectl usercert inspect alice
@@ -76,7 +84,9 @@ kubectl usercert renew alice --days 90
 # New key, new groups
 kubectl usercert renew alice --rekey -g developers -g sre
 # Your own credential, on your machine, as yourself (the admin approves the request)
-kubectl usercert renew --self --context bob@prod"""
+kubectl usercert renew --self --context bob@prod
+# ... and from now on through the credential plugin, renewing itself when a third is left
+kubectl usercert renew --self --context bob@prod --exec"""
 
 VERIFY = """\
 kubectl usercert verify alice --request-timeout 10s"""

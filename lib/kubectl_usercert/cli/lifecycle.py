@@ -24,11 +24,14 @@ class Inspect(Command, switches.Output, switches.OutDir, switches.Cluster):
         help="check the chain against this CA (default: the CA found)",
     )
 
+    SEVERAL_CONTEXTS = True
+
     def main(self, target):
         from ..commands.inspect import InspectRequest, inspect
 
         return self.perform(
-            inspect, InspectRequest(target, self.out_dir, self.ca_cert, self.kubectl())
+            inspect,
+            InspectRequest(target, self.out_dir, self.ca_cert, self.kubectl(), self.contexts()),
         )
 
 
@@ -128,13 +131,38 @@ class Renew(
         help="change the groups (default: those the ledger last recorded)",
     )
     rekey = cli.Flag("--rekey", group=switches.KEY, help="make a new key too")
+    SEVERAL_CONTEXTS = True
     self_renewal = cli.Flag(
         "--self",
-        help="renew your own credential (a context of your kubeconfig, --context) through the "
-        "cluster's CSR API, as yourself, while it is valid",
+        help="renew your own credential through the cluster's CSR API, as yourself, while it is "
+        "valid: the current context's and those imported with it (a bundle of several clusters), "
+        "or those of --context",
     )
     keep_key = cli.Flag(
         "--keep-key", group=switches.KEY, help="--self: keep the key (default: a new one)"
+    )
+    credential = cli.SwitchAttr(
+        "--credential",
+        str,
+        argname="USER@CLUSTER",
+        help="--self: the credential of your store to renew (default: the one --context uses)",
+    )
+    background = cli.Flag(
+        "--background",
+        help="--self: as the credential plugin runs it: only if no other renewal of it runs, "
+        "waiting at most until it expires",
+    )
+    exec_plugin = cli.Flag(
+        "--exec",
+        help="--self: from now on the kubeconfig user runs the credential plugin (kubectl "
+        "usercert credential), which renews it by itself",
+    )
+    renew_before = cli.SwitchAttr(
+        "--renew-before",
+        str,
+        argname="DURATION",
+        help="--self: the plugin renews once less than this is left (default: as before, or a "
+        "third of the lifetime)",
     )
 
     def main(self, user=None):
@@ -149,9 +177,20 @@ class Renew(
                 "accepts 1 arg(s), received 0",
                 hint=f"usage: {self.PROGNAME} USER [options], or --self",
             )
-        if self.keep_key:
+        personal = [
+            flag
+            for flag, given in (
+                ("--keep-key", self.keep_key),
+                ("--credential", self.credential),
+                ("--background", self.background),
+                ("--exec", self.exec_plugin),
+                ("--renew-before", self.renew_before),
+            )
+            if given
+        ]
+        if personal:
             raise InvalidInput(
-                "--keep-key is for --self", hint="renew keeps the key unless --rekey"
+                f"{personal[0]} is for --self", hint="renew keeps the key unless --rekey"
             )
 
         return self.perform(
@@ -165,8 +204,9 @@ class Renew(
                 key_type=self.key_type,
                 key_size=self.key_size,
                 allow_system_masters=self.allow_system_masters,
-                signing=self.signer_options(),
+                signing=self.signer_options(per_context=True),
                 signer_given=self.signer_given(),
+                contexts=self.contexts(),
             ),
         )
 
@@ -177,10 +217,15 @@ class Verify(Command, switches.Output, switches.OutDir, switches.Cluster):
     USAGE_ARGS = "USER|KUBECONFIG"
     EXAMPLES = examples.VERIFY
 
+    SEVERAL_CONTEXTS = True
+
     def main(self, user_or_kubeconfig):
         from ..commands.verify import VerifyRequest, verify
 
-        return self.perform(verify, VerifyRequest(user_or_kubeconfig, self.out_dir, self.kubectl()))
+        return self.perform(
+            verify,
+            VerifyRequest(user_or_kubeconfig, self.out_dir, self.kubectl(), self.contexts()),
+        )
 
 
 class Revoke(Command, switches.Output, switches.OutDir, switches.Cluster, switches.DryRun):
@@ -188,11 +233,15 @@ class Revoke(Command, switches.Output, switches.OutDir, switches.Cluster, switch
 
     USAGE_ARGS = "USER"
     EXAMPLES = examples.REVOKE
+    SEVERAL_CONTEXTS = True
 
     def main(self, user):
         from ..commands.revoke import RevokeRequest, revoke
 
-        return self.perform(revoke, RevokeRequest(user, self.out_dir, self.kubectl(), self.dry_run))
+        return self.perform(
+            revoke,
+            RevokeRequest(user, self.out_dir, self.kubectl(), self.dry_run, self.contexts()),
+        )
 
 
 class Approve(Command, switches.Output, switches.OutDir, switches.Cluster, switches.DryRun):

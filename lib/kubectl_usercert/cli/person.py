@@ -156,6 +156,19 @@ class Import(Command, switches.Output):
         group=switches.CLUSTER,
         help="how long to wait for each answer from the cluster",
     )
+    exec_plugin = cli.Flag(
+        "--exec",
+        group=switches.CLUSTER,
+        help="write the user as a credential plugin (kubectl usercert credential) that reads your "
+        "store and renews itself, instead of the certificate and key inline",
+    )
+    renew_before = cli.SwitchAttr(
+        "--renew-before",
+        str,
+        argname="DURATION",
+        group=switches.CLUSTER,
+        help="with --exec: renew once less than this is left (default: a third of the lifetime)",
+    )
 
     def main(self, bundle_file):
         from ..commands.import_bundle import ImportRequest, import_bundle
@@ -170,8 +183,28 @@ class Import(Command, switches.Output):
                 set_current=self.set_current,
                 verify=self.verify,
                 timeout=_seconds(self.request_timeout, "--request-timeout"),
+                exec_plugin=self.exec_plugin,
+                renew_before=_renew_before(self.renew_before),
             ),
         )
+
+
+class Credential(Command):
+    """kubectl's credential plugin (what import --exec writes): a certificate and key from your store; renews them in the background."""
+
+    EXAMPLES = examples.CREDENTIAL
+    credential = cli.SwitchAttr(
+        "--credential",
+        str,
+        argname="USER@CLUSTER",
+        mandatory=True,
+        help="the credential in your store (the kubeconfig user import wrote)",
+    )
+
+    def main(self):
+        from .credential import main as plugin  # (cli.main sends it there without plumbum)
+
+        return plugin(["--credential", self.credential])
 
 
 def renew_self(app, user):
@@ -189,8 +222,8 @@ def renew_self(app, user):
             ("--days", app.days is not None),
             ("--expiration", app.expiration is not None),
             ("--signer", app.signer != "auto"),
-            ("--ca-cert", app.ca_cert is not None),
-            ("--ca-key", app.ca_key is not None),
+            ("--ca-cert", bool(app.ca_cert)),
+            ("--ca-key", bool(app.ca_key)),
             ("--approve", app.approve),
             ("--keep-csr", app.keep_csr),
         )
@@ -199,7 +232,8 @@ def renew_self(app, user):
     if admins:
         raise InvalidInput(
             f"renew --self renews your own credential as it is: {', '.join(admins)} is for the admin's renew",
-            hint="drop it; --self takes --kubeconfig, --context, --keep-key, --key-type, --key-size and --wait",
+            hint="drop it; --self takes --kubeconfig, --context, --credential, --keep-key, "
+            "--key-type, --key-size, --wait, --exec and --renew-before",
         )
     if app.keep_key and (app.key_type or app.key_size):
         raise InvalidInput(
@@ -210,14 +244,31 @@ def renew_self(app, user):
         renew,
         SelfRenewRequest(
             kubeconfig=app.kubeconfig,
-            context=app.context,
+            contexts=app.contexts(),
             keep_key=app.keep_key,
             key_type=app.key_type,
             key_size=app.key_size,
             wait_seconds=parse_duration(app.wait, "--wait").total_seconds(),
             timeout=_seconds(app.request_timeout, "--request-timeout"),
+            credential=app.credential,
+            background=app.background,
+            exec_plugin=app.exec_plugin,
+            renew_before=_renew_before(app.renew_before),
         ),
     )
+
+
+def _renew_before(text):
+    from ..times import parse_duration
+
+    if text is None:
+        return None
+    delta = parse_duration(text, "--renew-before", default_unit="m")
+    if not delta:
+        raise InvalidInput(
+            "--renew-before 0 would never renew", hint="use a duration: 20m, 8h, 10d"
+        )
+    return delta
 
 
 def _seconds(text, what):

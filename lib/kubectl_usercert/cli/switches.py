@@ -90,8 +90,11 @@ class Cluster(cli.Application):
         "--context",
         str,
         argname="NAME",
+        list=True,
         group=CLUSTER,
-        help="the kubeconfig context to use (default: its current-context)",
+        help="the kubeconfig context to use (default: its current-context); repeatable: several "
+        "clusters (create, sign: one person on each; renew, revoke, verify, inspect: those of a "
+        "person's clusters)",
     )
     cluster = cli.SwitchAttr(
         "--cluster",
@@ -110,12 +113,27 @@ class Cluster(cli.Application):
     )
 
     def kubectl(self):
+        """kubectl for the admin kubeconfig, and the one --context given (several: see contexts)."""
         from ..cluster.kubectl import Kubectl
 
         timeout = parse_duration(self.request_timeout, "--request-timeout", default_unit="s")
+        contexts = self.contexts()
         return Kubectl(
-            self.kubeconfig, self.context, self.cluster, max(1.0, timeout.total_seconds())
+            self.kubeconfig,
+            contexts[0] if len(contexts) == 1 else None,
+            self.cluster,
+            max(1.0, timeout.total_seconds()),
         )
+
+    def contexts(self):
+        """Every --context given, in order, each once; several only where the command takes them."""
+        contexts = tuple(dict.fromkeys(self.context or ()))
+        if len(contexts) > 1 and not getattr(self, "SEVERAL_CONTEXTS", False):
+            raise InvalidInput(
+                f"--context given {len(contexts)} times: this command works on one cluster",
+                hint="give one --context",
+            )
+        return contexts
 
 
 class Key(cli.Application):
@@ -194,19 +212,27 @@ class Signer(Cluster):
         "--ca-cert",
         str,
         argname="FILE",
+        list=True,
         group=SIGNER,
         help="the CA certificate that signs (env USERCERT_CA_CERT); with --signer csr, the "
-        "client CA the issued certificate must chain to",
+        "client CA the issued certificate must chain to; CONTEXT=FILE: that cluster's (several "
+        "clusters: one each)",
     )
     ca_key = cli.SwitchAttr(
-        "--ca-key", str, argname="FILE", group=SIGNER, help="its private key (env USERCERT_CA_KEY)"
+        "--ca-key",
+        str,
+        argname="FILE",
+        list=True,
+        group=SIGNER,
+        help="its private key (env USERCERT_CA_KEY); CONTEXT=FILE: that cluster's",
     )
     ca_key_passphrase_file = cli.SwitchAttr(
         "--ca-key-passphrase-file",
         str,
         argname="FILE",
+        list=True,
         group=SIGNER,
-        help="a file holding the CA key's passphrase",
+        help="a file holding the CA key's passphrase; CONTEXT=FILE: that cluster's",
     )
     approve = cli.Flag(
         "--approve",
@@ -226,20 +252,35 @@ class Signer(Cluster):
     )
 
     def signer_given(self):
-        return self.signer != "auto" or bool(self.ca_cert or self.ca_key)
+        """--signer, or CA files given without CONTEXT= (for every cluster the command signs for)."""
+        from ..pki.signers import context_values
 
-    def signer_options(self):
-        from ..pki.signers import SignerOptions
+        plain = [context_values(given)[0] for given in (self.ca_cert, self.ca_key)]
+        return self.signer != "auto" or any(plain)
 
+    def signer_options(self, per_context=False):
+        """SignerOptions from the flags; CONTEXT=FILE values only where the command takes them
+        (`per_context`: those that sign for several clusters, or for the one --context names)."""
+        from ..pki.signers import SignerOptions, context_cas, context_values
+
+        values = (self.ca_cert, self.ca_key, self.ca_key_passphrase_file)
+        cas = context_cas(*values)
+        if cas and not per_context:
+            raise InvalidInput(
+                f"--ca-cert/--ca-key {cas[0].context}=FILE: this command signs for one cluster",
+                hint="give the files without CONTEXT=",
+            )
+        plain = [context_values(given)[0] for given in values]
         return SignerOptions(
             kind=self.signer,
-            ca_cert=self.ca_cert,
-            ca_key=self.ca_key,
-            ca_key_passphrase_file=self.ca_key_passphrase_file,
+            ca_cert=plain[0],
+            ca_key=plain[1],
+            ca_key_passphrase_file=plain[2],
             kubectl=self.kubectl(),
             approve=self.approve,
             wait_seconds=parse_duration(self.wait, "--wait").total_seconds(),
             keep_csr=self.keep_csr,
+            per_context=cas,
         )
 
 

@@ -25,6 +25,7 @@ class ClusterEndpoint:
     proxy_url: Optional[str] = None
     insecure_skip_tls_verify: bool = False
     source: str = ""  # where it came from, for messages
+    context: Optional[str] = None  # the admin kubeconfig's context it was found through
 
 
 def resolve_endpoint(kubeconfig=None, context=None, cluster=None, server=None, environ=None):
@@ -48,6 +49,7 @@ def resolve_endpoint(kubeconfig=None, context=None, cluster=None, server=None, e
         proxy_url=entry.get("proxy-url"),
         insecure_skip_tls_verify=bool(entry.get("insecure-skip-tls-verify")),
         source=", ".join(merged.files),
+        context=None if cluster else (context or merged.current_context),
     )
     if not endpoint.server:
         raise InvalidInput(

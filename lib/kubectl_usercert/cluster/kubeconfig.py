@@ -50,6 +50,7 @@ USER_FIELDS = {
     "password": str,
 }
 CONTEXT_FIELDS = {"cluster": str, "user": str, "namespace": str}
+SECRET_FIELDS = ("token", "password")  # a value never shown, even when it is mistyped
 
 
 @dataclass
@@ -190,8 +191,9 @@ def _typed(mapping, key, expected, where):
         return value
     if not isinstance(value, expected) or (expected is str and isinstance(value, bool)):
         shown = "true or false" if expected is bool else "a string"
+        said = "" if key in SECRET_FIELDS else f" {str(value)[:40]!r}"
         raise InvalidInput(
-            f"{where}: {key} is {type(value).__name__} {str(value)[:40]!r}, not {shown}",
+            f"{where}: {key} is {type(value).__name__}{said}, not {shown}",
             hint="kubectl refuses this file too; fix the value (quotes make YAML strings)",
         )
     return value

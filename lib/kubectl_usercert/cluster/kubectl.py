@@ -165,6 +165,8 @@ _KINDS = (
     (r"Unauthorized|You must be logged in", "unauthorized"),
     (r"\(Forbidden\)|is forbidden|forbidden:", "forbidden"),
     (r"\(AlreadyExists\)|already exists", "exists"),
+    # (before "missing": an unreachable server also makes kubectl say it lacks the resource type)
+    (r"The connection to the server .* was refused", "unreachable"),
     (
         r"\(NotFound\)|not found|could not find the requested resource|doesn't have a resource type",
         "missing",

@@ -13,12 +13,19 @@ import os
 import stat
 import time
 from dataclasses import dataclass
-from typing import Optional
+from typing import Optional, Tuple
 
 from ..errors import InvalidInput, OutputExists, UsercertError
 from ..output import yamltext
 from ..store import files, ownership
-from .kubeconfig import CLUSTER_FIELDS, CONTEXT_FIELDS, USER_FIELDS, named_entries, read_document
+from .kubeconfig import (
+    CLUSTER_FIELDS,
+    CONTEXT_FIELDS,
+    USER_FIELDS,
+    kubeconfig_paths,
+    named_entries,
+    read_document,
+)
 
 _FIELDS = {"clusters": CLUSTER_FIELDS, "users": USER_FIELDS, "contexts": CONTEXT_FIELDS}
 LOCK_WAIT_SECONDS = 5.0
@@ -46,31 +53,55 @@ def write_target(explicit=None, environ=None):
 @dataclass
 class KubeconfigFile:
     """A kubeconfig about to change: the path as named, the file written (a link's target), the
-    document, and its bytes before (None: it does not exist yet)."""
+    document, and its bytes before (None: it does not exist yet); `alongside`: [(path, document)]
+    of the other files kubectl reads with it (KUBECONFIG's), after it, so that a name added here
+    would hide theirs."""
 
     shown: str
     path: str
     document: dict
     original: Optional[bytes]
+    alongside: Tuple[Tuple[str, dict], ...] = ()
 
 
-def open_for_change(shown):
+def open_target(explicit=None):
+    """The file kubectl writes to (`write_target`), opened for change, with the other files of
+    KUBECONFIG that kubectl reads with it (none with --kubeconfig: kubectl then reads that alone)."""
+    shown = write_target(explicit)
+    others = () if explicit else [p for p in kubeconfig_paths() if not _same_file(p, shown)]
+    return open_for_change(shown, others)
+
+
+def _same_file(path, other):
+    try:
+        return os.path.samefile(path, other)
+    except OSError:
+        return os.path.abspath(path) == os.path.abspath(other)
+
+
+def open_for_change(shown, alongside=()):
     """The kubeconfig at `shown`, checked to be the runner's own, read and type-checked as kubectl
-    reads it (a file kubectl refuses is refused, never rewritten)."""
+    reads it (a file kubectl refuses is refused, never rewritten); the files `alongside` are read
+    (never written) for the names they define."""
     path = _followed(shown)
     _check_folder(os.path.dirname(os.path.abspath(path)) or ".", shown)
+    others = tuple((other, _read_checked(other)) for other in alongside)
     if not os.path.lexists(path):
-        return KubeconfigFile(shown, path, {"apiVersion": "v1", "kind": "Config"}, None)
+        return KubeconfigFile(shown, path, {"apiVersion": "v1", "kind": "Config"}, None, others)
     said = ownership.problem(path)
     if said:
         raise _untrusted(shown, path, said)
     if not stat.S_ISREG(os.stat(path).st_mode):
         raise InvalidInput(f"the kubeconfig {shown} is not a file", hint="name a kubeconfig file")
     original = files.read_bytes(path)
+    return KubeconfigFile(shown, path, _read_checked(path, shown), original, others)
+
+
+def _read_checked(path, shown=None):
     document = read_document(path)
     for kind, fields_of in _FIELDS.items():
-        named_entries(document, kind, fields_of, shown)
-    return KubeconfigFile(shown, path, document, original)
+        named_entries(document, kind, fields_of, shown or path)
+    return document
 
 
 def _followed(shown):
@@ -118,19 +149,51 @@ def entry(document, kind, name):
     return None
 
 
-def merged(kubeconfig, entries, *, force=False, current=None):
+def defined(kubeconfig, kind, name):
+    """The body kubectl finds for the `kind` entry `name`: the file's own, else that of the first
+    file alongside that defines it (None if none does)."""
+    for document in [kubeconfig.document] + [other for _, other in kubeconfig.alongside]:
+        body = entry(document, kind, name)
+        if body is not None:
+            return body
+    return None
+
+
+def _defined_alongside(kubeconfig, kind, name):
+    """(path, body) of the first file alongside that defines the entry, or None."""
+    for path, document in kubeconfig.alongside:
+        body = entry(document, kind, name)
+        if body is not None:
+            return path, body
+    return None
+
+
+def merged(kubeconfig, entries, *, force=False, current=None, only_if_no_current=False):
     """(the document with `entries` merged in, [what --force replaced]). `entries`: (kind, name,
     body) for clusters, users and contexts. An entry of the same name that is identical is kept as
-    it is; one that differs is refused unless `force`. `current`: the new current-context."""
+    it is; one that differs is refused unless `force`. `current`: the new current-context (with
+    `only_if_no_current`, only when the kubeconfig has none: kubectl would use nothing else)."""
     document = copy.deepcopy(kubeconfig.document)
     replaced = []
     for kind, name, body in entries:
-        items = document.get(kind)
-        if items is None:
-            items = document[kind] = []
+        items = document.get(kind) or []
         found = next((item for item in items if item.get("name") == name), None)
+        elsewhere = None if found else _defined_alongside(kubeconfig, kind, name)
+        if elsewhere and elsewhere[1] == body:
+            continue  # (kubectl finds it there)
+        if elsewhere:
+            # Added here, it would hide that file's entry from every context that names it.
+            if not force:
+                raise OutputExists(
+                    f'{elsewhere[0]} has another {kind[:-1]} named "{name}" (kubectl reads it '
+                    f"with {kubeconfig.shown}, where one added would hide it)",
+                    hint=f"pass --force to add yours anyway (it then wins; a backup of "
+                    f"{kubeconfig.shown} is kept), or remove theirs: kubectl config "
+                    f"delete-{kind[:-1]} --kubeconfig {elsewhere[0]} {name}",
+                )
+            replaced.append(f"{kind[:-1]} {name} (of {elsewhere[0]})")
         if found is None:
-            items.append({"name": name, kind[:-1]: body})
+            document[kind] = items + [{"name": name, kind[:-1]: body}]
         elif (found.get(kind[:-1]) or {}) != body:
             if not force:
                 raise OutputExists(
@@ -140,25 +203,34 @@ def merged(kubeconfig, entries, *, force=False, current=None):
                 )
             found[kind[:-1]] = body
             replaced.append(f"{kind[:-1]} {name}")
-    if current:
+    has_current = document.get("current-context") or any(
+        other.get("current-context") for _, other in kubeconfig.alongside
+    )
+    if current and not (only_if_no_current and has_current):
         document["current-context"] = current
     return document, replaced
 
 
-def write(kubeconfig, document, backup=False):
-    """Write `document` over the kubeconfig whole (mode 0600), under kubectl's lock; with `backup`,
-    the file as it was is kept first as FILE.usercert-backup-STAMP. The backup's path, or None."""
+def write(kubeconfig, entries, *, force=False, current=None, only_if_no_current=False, backup=True):
+    """Merge `entries` (as `merged` does) into the kubeconfig as it is now and write it whole (mode
+    0600), under kubectl's lock. The file is read again under the lock: what kubectl changed since
+    `open_for_change` (the person may run it while a request waits for approval) is kept, never
+    written over with the copy read before. With `backup`, when an entry was replaced, the file as
+    it was is kept first as FILE.usercert-backup-STAMP. The backup's path, or None."""
     files.ensure_dir(os.path.dirname(os.path.abspath(kubeconfig.path)), "--kubeconfig")
-    text = yamltext.dump(document)
     with _kubectl_lock(kubeconfig.shown):
+        now = open_for_change(kubeconfig.shown, [path for path, _ in kubeconfig.alongside])
+        document, replaced = merged(
+            now, entries, force=force, current=current, only_if_no_current=only_if_no_current
+        )
         saved = None
-        if backup and kubeconfig.original is not None:
+        if backup and replaced and now.original is not None:
             stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
-            saved = f"{kubeconfig.path}.usercert-backup-{stamp}"
+            saved = f"{now.path}.usercert-backup-{stamp}"
             if os.path.lexists(saved):
                 saved += f"-{os.getpid()}"
-            files.write_private(saved, kubeconfig.original)
-        files.replace_file(kubeconfig.path, text, files.PRIVATE_FILE_MODE)
+            files.write_private(saved, now.original)
+        files.replace_file(now.path, yamltext.dump(document), files.PRIVATE_FILE_MODE)
     return saved
 
 

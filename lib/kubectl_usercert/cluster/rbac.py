@@ -168,6 +168,17 @@ def check_roles_exist(kubectl, plan):
         )
 
 
+def check_can_bind(kubectl, access, manifests):
+    """Everything that would make applying the manifests fail after a credential was issued: a
+    namespace, a role that does not exist, a binding of that name that binds someone else."""
+    for namespace in sorted(
+        {m["metadata"]["namespace"] for m in manifests if m["metadata"].get("namespace")}
+    ):
+        check_namespace_exists(kubectl, namespace)
+    check_roles_exist(kubectl, access)
+    check_names_free(kubectl, manifests)
+
+
 def check_namespace_exists(kubectl, namespace):
     """A RoleBinding into a namespace that is not there fails only after the certificate was issued:
     checked before."""

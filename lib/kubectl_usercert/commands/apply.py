@@ -13,18 +13,18 @@ import io
 import os
 import sys
 from contextlib import ExitStack
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Optional, Tuple
 
-from ..cluster import rbac
-from ..cluster.kubeconfig import kubeconfig_paths
+from ..cluster import fleet, rbac
+from ..cluster.kubeconfig import kubeconfig_paths, load_merged
 from ..cluster.kubectl import summary
 from ..errors import InvalidInput, UsercertError
 from ..operations.approve import approve_pending
 from ..output.results import RosterApplied, now
-from ..pki.signers import SignerOptions
+from ..pki.signers import ContextCA, SignerOptions, per_cluster
 from ..pki.signers.chooser import SignerChooser
-from ..roster import plan, rollout, roster
+from ..roster import fleet_plan, fleet_rollout, plan, rollout, roster
 from ..store import files, inventory
 from ..store.layout import locks_dir
 
@@ -57,6 +57,8 @@ def apply(request, progress=lambda _message: None):
             hint="check -f (an empty file, or spec.users with nothing in it); to revoke users "
             "one by one use 'kubectl usercert revoke USER'",
         )
+    if any(user.clusters for user in users):
+        return _apply_fleet(request, users, progress)
     at = now()
     held, problems = inventory.holdings(request.out_dir)
     kubectl = request.signing.kubectl
@@ -103,6 +105,82 @@ def apply(request, progress=lambda _message: None):
     return RosterApplied(
         tuple(done), rehearsal, request.prune, at, tuple(problems), approvals=approvals
     )
+
+
+def _apply_fleet(request, users, progress):
+    """A roster with spec.clusters: planned and carried out per person and cluster (fleet_plan,
+    fleet_rollout), each cluster resolved once, its CA read once, its bindings asked once."""
+    kubectl = request.signing.kubectl
+    if kubectl.context or kubectl.cluster or request.server:
+        raise InvalidInput(
+            "the roster's spec.clusters names the clusters",
+            hint="drop --context, --cluster and --server (each context's cluster is the kubeconfig's)",
+        )
+    wanted = {c.context: c for user in users for c in user.clusters}
+    found = {c.context: c for c in fleet.resolve(kubectl, _known(kubectl, wanted.values()))}
+    signing = replace(
+        request.signing,
+        per_context=request.signing.per_context
+        + tuple(
+            ContextCA(c.context, c.ca_cert, c.ca_key, c.ca_key_passphrase_file)
+            for c in wanted.values()
+            if c.context not in {given.context for given in request.signing.per_context}
+            and (c.ca_cert or c.ca_key or c.ca_key_passphrase_file)
+        ),
+    )
+    if (signing.ca_cert or signing.ca_key) and len(found) > 1:
+        raise InvalidInput(
+            f"--ca-cert/--ca-key FILE names no cluster, and the roster has {len(found)}",
+            hint="give each cluster's CA in spec.clusters (caCert, caKey), or as --ca-cert CONTEXT=FILE",
+        )
+    choosers = {}
+    for context, cluster in found.items():
+        kind = signing.kind if request.signer_given else wanted[context].signer or "auto"
+        own = replace(signing.for_context(context), kind=kind)
+        [own] = per_cluster.for_clusters(own, [cluster], progress)
+        choosers[context] = SignerChooser(own)
+    at = now()
+    held, problems = inventory.holdings(request.out_dir)
+    bindings = {}
+    for context, cluster in found.items():
+        progress(f"{cluster.name}: looking up the bindings this tool made")
+        bindings[context] = rbac.managed_bindings(cluster.kubectl)
+    persons = fleet_plan.make(
+        users,
+        held,
+        bindings,
+        lambda user: [found[c.context] for c in user.clusters],
+        {context: chooser.located_fingerprint() for context, chooser in choosers.items()},
+        at,
+        request.prune,
+    )
+    rehearsal = request.dry_run != "none"
+    tracker = _Tracker(
+        progress, sum(1 for p in persons if p.changes or p.refused), marks=not rehearsal
+    )
+    shared = fleet_rollout.Shared(request, list(found.values()), choosers, wanted, signing)
+    with ExitStack() as made:
+        if not rehearsal:
+            made.enter_context(files.made_dirs(request.out_dir))
+            made.enter_context(files.made_dirs(locks_dir(request.out_dir)))
+        done = fleet_rollout.carry_out(persons, shared, request, tracker)
+    return RosterApplied(tuple(done), rehearsal, request.prune, at, tuple(problems))
+
+
+def _known(kubectl, roster_clusters):
+    """The contexts of spec.clusters, each checked to be one of the admin kubeconfig's (an error
+    names the roster's line)."""
+    paths = kubeconfig_paths(kubectl.kubeconfig)
+    known = load_merged(paths).contexts if paths else {}
+    for cluster in roster_clusters:
+        if cluster.context not in known:
+            shown = ", ".join(sorted(known)[:12]) or "none"
+            raise InvalidInput(
+                f"{cluster.source}.context: context {cluster.context!r} not found in "
+                f"{', '.join(paths) or 'any kubeconfig (none was found)'}",
+                hint=f"the contexts there: {shown} (kubectl config get-contexts; --kubeconfig)",
+            )
+    return [cluster.context for cluster in roster_clusters]
 
 
 class _Tracker:

@@ -6,11 +6,12 @@ warning: that key was made on the admin's machine.
 """
 
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Optional
 
 from ..cluster import identity, person_kubeconfig
 from ..cluster.kubectl import Kubectl
-from ..operations import import_credential
+from ..operations import import_credential, import_warnings
 from ..output.results import CredentialsInstalled
 from ..store.person import PersonStore
 
@@ -23,6 +24,8 @@ class ImportRequest:
     set_current: bool = False
     verify: bool = False
     timeout: float = 30.0
+    exec_plugin: bool = False  # the user runs the credential plugin, which reads the store
+    renew_before: Optional[timedelta] = None  # when the plugin renews (default: a third)
 
 
 def import_bundle(order, progress=lambda _message: None):
@@ -41,8 +44,10 @@ def import_bundle(order, progress=lambda _message: None):
         )
         if elsewhere
         else ()
-    )
-    kubeconfig = person_kubeconfig.open_for_change(person_kubeconfig.write_target(order.kubeconfig))
+    ) + import_warnings.unchecked_servers(credentials)
+    kubeconfig = person_kubeconfig.open_target(order.kubeconfig)
+    if order.force:
+        warnings += import_warnings.moved_contexts(kubeconfig, credentials)
     progress(f"Adding {len(credentials)} context(s) to {kubeconfig.shown}")
     installed, backup = import_credential.install(
         store=store,
@@ -50,13 +55,16 @@ def import_bundle(order, progress=lambda _message: None):
         credentials=credentials,
         force=order.force,
         set_current=order.set_current,
+        exec_plugin=order.exec_plugin,
+        renew_before=order.renew_before,
     )
     verifications = ()
     if order.verify:
         progress("Asking the cluster who the new context's user is")
         verifications = tuple(
             identity.ask(
-                Kubectl(kubeconfig.shown, credential.context, None, order.timeout),
+                # (kubectl's own files: the context's cluster may be another file's)
+                Kubectl(order.kubeconfig, credential.context, None, order.timeout),
                 credential.user,
                 credential.groups,
             )

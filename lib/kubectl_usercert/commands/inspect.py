@@ -3,11 +3,13 @@ bindings this tool made for it (when the cluster can be asked)."""
 
 import os
 from dataclasses import dataclass, replace
-from typing import Optional
+from typing import Optional, Tuple
 
-from ..cluster import rbac
+from ..cluster import fleet, rbac
 from ..cluster.kubectl import Kubectl
-from ..store import inventory, ledger, located, ownership
+from ..errors import InvalidInput, UsercertError
+from ..output.fleet_results import PerCluster
+from ..store import clusters, inventory, ledger, located, ownership
 from ..store.layout import UserFiles
 
 
@@ -17,10 +19,19 @@ class InspectRequest:
     out_dir: str = "clients"
     ca_cert: Optional[str] = None
     kubectl: Kubectl = Kubectl()
+    contexts: Tuple[str, ...] = ()  # a fleet person: the clusters to inspect (default: all)
 
 
 def inspect(request, progress=lambda _message: None):
     warnings = _trust_warnings(request)
+    state = {} if os.path.isfile(request.target) else _state(request)
+    if clusters.is_fleet(state):
+        return _inspect_fleet(request, state, warnings, progress)
+    if len(request.contexts) > 1:
+        raise InvalidInput(
+            f"{request.target} is a credential for one cluster: one --context at most",
+            hint="--context names the cluster whose bindings are looked up",
+        )
     inspection = replace(
         located.read(located.find(request.target, request.out_dir), request.ca_cert),
         warnings=warnings,
@@ -55,3 +66,50 @@ def _trust_warnings(request):
     )
     ownership.require(ownership.links(found))
     return tuple(ownership.warning(*problem) for problem in found)
+
+
+def _state(request):
+    """The user's current record per cluster (inspect only reports: a ledger not the runner's own is
+    read, with the warning _trust_warnings gave)."""
+    entries = ledger.read(
+        request.out_dir, keep=lambda entry: entry.user == request.target, trust_required=False
+    ).entries
+    return clusters.current(entries)
+
+
+def _inspect_fleet(request, state, warnings, progress):
+    """A fleet person: each cluster's certificate (or those of --context) checked against the CA
+    recorded for it (or --ca-cert, when one cluster is inspected), and its bindings on its cluster."""
+    user_files = UserFiles.for_user(request.out_dir, request.target)
+    chosen = clusters.select(state, request.target, request.contexts)
+    items = []
+    for cluster, entry in chosen:
+        place = clusters.cluster_files(user_files, cluster)
+        source = located.CredentialSource(
+            place.cert,
+            cert_path=place.cert,
+            key_path=place.key if os.path.isfile(place.key) else None,
+            kubeconfig=user_files.kubeconfig,
+            server=entry.server,
+        )
+        recorded = entry.ca_cert if entry.ca_cert and os.path.isfile(entry.ca_cert) else None
+        ca_cert = request.ca_cert if len(chosen) == 1 and request.ca_cert else recorded
+        inspection = replace(
+            located.read(source, ca_cert, look_for_ca=False),
+            warnings=warnings if not items else (),
+            key_held_by=inventory.key_holder(entry),
+        )
+        progress(f"{cluster}: looking up the bindings this tool made")
+        try:
+            bindings, note = rbac.bindings_if_reachable(
+                fleet.kubectl_for(request.kubectl, entry.context)
+            )
+        except UsercertError as exc:
+            bindings, note = None, f"bindings not shown: {exc.message}"
+        if bindings is None:
+            inspection = replace(inspection, notes=(note,) if note else ())
+        else:
+            found = rbac.bindings_of(bindings, inspection.user, inspection.groups)
+            inspection = replace(inspection, bindings=tuple(found))
+        items.append((cluster, entry.context, inspection))
+    return PerCluster(request.target, tuple(items))

@@ -4,8 +4,9 @@ from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Optional, Tuple
 
-from ..cluster import rbac
+from ..cluster import fleet, rbac
 from ..cluster.kubectl import Kubectl
+from ..errors import UsercertError
 from ..output.results import Inventory, now
 from ..store import inventory
 
@@ -40,14 +41,31 @@ def list_certificates(request, progress=lambda _message: None):
     notes = ()
     if request.with_bindings and rows:
         progress("Looking up the bindings this tool made")
-        bindings, note = rbac.bindings_if_reachable(request.kubectl)
-        if bindings is None:
-            notes = (note,) if note else ()
-        else:
-            rows = [
-                replace(row, bindings=tuple(rbac.bindings_of(bindings, row.user, row.groups)))
-                for row in rows
-            ]
+        rows, notes = _with_bindings(rows, request.kubectl)
     return Inventory(
         tuple(rows), tuple(problems), notes, at, request.expiring_text, request.exit_code, not_found
     )
+
+
+def _with_bindings(rows, kubectl):
+    """Each row with the bindings this tool made for it, on its own cluster: a fleet person's rows
+    through the context each was issued through, the others through --context (or the current one)."""
+    found, notes = {}, []
+    for context in dict.fromkeys(row.context if row.cluster else None for row in rows):
+        if context is None:
+            bindings, note = rbac.bindings_if_reachable(kubectl)
+        else:
+            try:
+                bindings, note = rbac.bindings_if_reachable(fleet.kubectl_for(kubectl, context))
+            except UsercertError as exc:
+                bindings, note = None, f"bindings not shown: {exc.message}"
+            note = note and f"context {context}: {note}"
+        found[context] = bindings
+        notes += [note] if note else []
+    return [
+        replace(row, bindings=tuple(rbac.bindings_of(bindings, row.user, row.groups)))
+        if bindings is not None
+        else row
+        for row in rows
+        for bindings in [found[row.context if row.cluster else None]]
+    ], tuple(notes)

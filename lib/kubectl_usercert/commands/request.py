@@ -65,8 +65,8 @@ def request(order, progress=lambda _message: None):
             _submit(order, store, subject, new, submission, progress) if submission else None
         )
     except BaseException:
-        if path not in (None, "-") and os.path.isfile(path):
-            os.unlink(path)
+        if path not in (None, "-") and _holds(path, new.request_pem):
+            os.unlink(path)  # (only the file this run wrote: never the one --force would replace)
         forget_request(store, new.fingerprint)
         raise
     return CertificateRequested(
@@ -84,6 +84,13 @@ def request(order, progress=lambda _message: None):
         submitted=submitted,
         warnings=tuple(warnings),
     )
+
+
+def _holds(path, data):
+    try:
+        return os.path.isfile(path) and not os.path.islink(path) and files.read_bytes(path) == data
+    except OSError:
+        return False
 
 
 def sign_command(path, subject):
@@ -111,16 +118,15 @@ def _prepared_submission(order, subject):
             "--submit files the request through your kubeconfig, and none was found",
             hint="pass --kubeconfig FILE (and --context), or drop --submit and send USER.csr to the admin",
         )
-    target = person_kubeconfig.write_target(order.kubeconfig)
-    kubeconfig = person_kubeconfig.open_for_change(target)
+    kubeconfig = person_kubeconfig.open_target(order.kubeconfig)
     name = user_kubeconfig.context_name(subject.user, endpoint.name)
     for kind in ("users", "contexts"):
-        if not order.force and person_kubeconfig.entry(kubeconfig.document, kind, name) is not None:
+        if not order.force and person_kubeconfig.defined(kubeconfig, kind, name) is not None:
             raise InvalidInput(
-                f'the kubeconfig {target} already has a {kind[:-1]} "{name}"',
+                f'the kubeconfig {kubeconfig.shown} already has a {kind[:-1]} "{name}"',
                 hint="pass --force to replace it (a backup of the file is kept)",
             )
-    own = person_kubeconfig.entry(kubeconfig.document, "clusters", endpoint.name)
+    own = person_kubeconfig.defined(kubeconfig, "clusters", endpoint.name)
     return endpoint, kubeconfig, own if own is not None else user_kubeconfig.cluster_entry(endpoint)
 
 

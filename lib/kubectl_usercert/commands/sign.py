@@ -10,20 +10,22 @@ the ledger records the key as held by its owner, so `renew` leaves it to them (`
 import os
 import shlex
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import Optional, Tuple
 
-from ..cluster import rbac
+from ..cluster import fleet, rbac
 from ..cluster.rbac import BindingPlan
 from ..errors import InvalidInput
+from ..operations import fleet as fleet_ops
 from ..operations.access import applied_bindings, checked_bindings
 from ..operations.adopt import ca_known_here
 from ..operations.issue import checked_subject, endpoint, issue_user, refuse_or_adopt
+from ..output.fleet_results import FleetIssued
 from ..output.results import Signed
 from ..pki import openssl
 from ..pki.keys import acceptable_request_key
-from ..pki.signers import SignerOptions
+from ..pki.signers import SignerOptions, per_cluster
 from ..pki.signers.chooser import choose_signer
 from ..pki.subject import make_subject
 from ..store import files
@@ -48,9 +50,15 @@ class SignRequest:
     server: Optional[str] = None
     access: BindingPlan = field(default_factory=BindingPlan)
     print_rbac: bool = False  # hand the bindings back as manifests instead of applying them
+    contexts: Tuple[str, ...] = ()  # --context, once (one cluster) or more (a bundle of several)
 
 
 def sign(request, progress=lambda _message: None):
+    """Sign the request for one cluster, or with several contexts for each of them (one bundle)."""
+    if len(request.contexts) > 1:
+        _refuse_one_cluster_flags(request)
+    elif request.signing.per_context:
+        request = replace(request, signing=per_cluster.single(request.signing))
     named, warnings = checked_subject(
         request.user, request.groups, allow_system_masters=request.allow_system_masters
     )
@@ -61,6 +69,8 @@ def sign(request, progress=lambda _message: None):
         asked = openssl.request_info(copy, der=der, shown=request.csr_path)
         subject = _checked_subject(_untyped(asked.subject, request.csr_path), named)
         spec = acceptable_request_key(asked.key_type, asked.key_bits)
+        if len(request.contexts) > 1:
+            return _sign_everywhere(request, asked, subject, spec, warnings, progress)
         if not request.force:
             refuse_or_adopt(
                 request.out_dir,
@@ -105,6 +115,69 @@ def sign(request, progress=lambda _message: None):
         bindings,
         tuple(manifests),
         request.print_rbac,
+    )
+
+
+def _refuse_one_cluster_flags(request):
+    for given, flag in (
+        (request.server, "--server"),
+        (request.signing.kubectl.cluster, "--cluster"),
+    ):
+        if given:
+            raise InvalidInput(
+                f"{flag} names one cluster, and there are several",
+                hint="each context's cluster is the one the admin kubeconfig names for it; drop "
+                + flag,
+            )
+
+
+def _sign_everywhere(request, asked, subject, spec, warnings, progress):
+    """The request signed by each context's cluster (as create on several clusters signs: its own
+    CA, or its CSR API), all or nothing; one bundle with a cluster, a user and a context for each,
+    and no key."""
+    user_files = UserFiles.for_user(request.out_dir, subject.user)
+    if not request.force:
+        refuse_or_adopt(request.out_dir, subject.user, user_files)
+    clusters = fleet.resolve(request.signing.kubectl, request.contexts)
+    members = fleet_ops.members_for(subject, clusters, request.signing, progress)
+    manifests = (
+        rbac.binding_manifests(request.access, subject.user, subject.groups)
+        if not request.access.empty
+        else []
+    )
+    fleet_ops.check_members(
+        user=subject.user,
+        members=members,
+        manifests=() if request.print_rbac else manifests,
+        access=request.access,
+        progress=progress,
+    )
+    credentials = fleet_ops.issue_person(
+        subject=subject,
+        members=members,
+        out_dir=request.out_dir,
+        lifetime=request.validity,
+        key=spec,
+        request=asked,
+        namespace=request.namespace,
+        force=request.force,
+        extra_files={"rbac.yaml": rbac.to_yaml(manifests)} if manifests else None,
+        progress=progress,
+    )
+    if manifests and not request.print_rbac:
+        fleet_ops.bind_everywhere(
+            members=members, manifests=manifests, directory=user_files.directory, progress=progress
+        )
+    bindings = tuple(
+        b for b in map(rbac.binding_from, manifests) if b is not None and b.kind.endswith("Binding")
+    )
+    return FleetIssued(
+        credentials,
+        bindings,
+        tuple(manifests),
+        request.print_rbac,
+        warnings=tuple(warnings),
+        owner_instructions=tuple(owner_instructions(credentials[0])),
     )
 
 

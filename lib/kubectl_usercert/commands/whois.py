@@ -56,6 +56,9 @@ def whois(request, progress=lambda _message: None):
             directory=entry.path,
             event=entry.event,
             time=entry.time,
+            cluster=entry.cluster,
+            context=entry.context,
+            server=entry.server,
         )
         for entry in contents.entries
     )

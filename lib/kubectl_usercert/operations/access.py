@@ -16,12 +16,7 @@ def checked_bindings(*, kubectl, access, subject, print_rbac, progress):
     manifests = rbac.binding_manifests(access, subject.user, subject.groups)
     if not print_rbac:
         progress("Checking that the roles to bind exist")
-        for namespace in sorted(
-            {m["metadata"]["namespace"] for m in manifests if m["metadata"].get("namespace")}
-        ):
-            rbac.check_namespace_exists(kubectl, namespace)
-        rbac.check_roles_exist(kubectl, access)
-        rbac.check_names_free(kubectl, manifests)
+        rbac.check_can_bind(kubectl, access, manifests)
     return manifests
 
 

@@ -11,7 +11,7 @@ from a bundle: a token, an exec entry or a file path in it is refused.
 
 import base64
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
 from typing import Optional
 
@@ -29,7 +29,7 @@ from ..cluster.kubeconfig import (
 from ..errors import InvalidInput
 from ..output.results import PersonCredential
 from ..pki import openssl
-from ..pki.certificate import BACKDATE, public_key_fingerprint
+from ..pki.certificate import BACKDATE, pem_certificates, public_key_fingerprint
 from ..pki.subject import group_list
 from ..store.ledger import lifetime_of_window
 from ..store.person import credential_name
@@ -143,6 +143,15 @@ def checked(store, bundled):
     taken from the bundle), and the certificate checked to be for that key, to name the user and
     exactly the groups requested with it, to allow client authentication, and to be valid now."""
     where = f'the certificate of context "{bundled.context}" in {bundled.source}'
+    blocks = pem_certificates(bundled.cert_pem)
+    if len(blocks) != 1:
+        # (a second would reach the kubeconfig unchecked: kubectl sends it along, as a chain)
+        raise InvalidInput(
+            f"{where} holds {len(blocks)} certificates, not one",
+            hint="import the bundle `kubectl usercert sign` wrote: it holds the user's certificate "
+            "alone",
+        )
+    bundled = replace(bundled, cert_pem=blocks[0])
     info = openssl.certificate_info(data=bundled.cert_pem, what=where)
     fingerprint = public_key_fingerprint(info.public_key)
     key_pem = bundled.key_pem if bundled.key_pem is not None else store.read_key(fingerprint)
@@ -211,14 +220,25 @@ def _check_usable(where, info):
 
 
 def install(
-    *, store, kubeconfig, credentials, force=False, set_current=False, cluster_entries=None
+    *,
+    store,
+    kubeconfig,
+    credentials,
+    force=False,
+    set_current=False,
+    cluster_entries=None,
+    exec_plugin=False,
+    renew_before=None,
 ):
     """Put checked credentials into the store and merge them into `kubeconfig` (a
     person_kubeconfig.KubeconfigFile): a cluster (`cluster_entries` {name: body} overrides the
-    bundle's, as --submit reuses the person's own), a user and a context USER@CLUSTER each. One
-    step as far as a signal goes; if the kubeconfig cannot be written, the store is put back.
-    ([PersonCredential], the backup's path or None)."""
-    entries, current = [], None
+    bundle's, as --submit reuses the person's own), a user and a context USER@CLUSTER each (the
+    user holding the certificate and key, or with `exec_plugin` running the credential plugin,
+    which renews `renew_before` the end). One step as far as a signal goes; if the kubeconfig cannot
+    be written, the store is put back. ([PersonCredential], the backup's path or None)."""
+    entries, first = [], None
+    for credential in credentials:
+        check_renew_before(renew_before, credential.info)
     for credential in credentials:
         bundled = credential.bundled
         name = user_kubeconfig.context_name(credential.user, bundled.cluster)
@@ -228,13 +248,19 @@ def install(
         cluster_body = (cluster_entries or {}).get(bundled.cluster, bundled.cluster_entry)
         entries += [
             ("clusters", bundled.cluster, cluster_body),
-            ("users", name, user_entry(bundled.cert_pem, credential.key_pem)),
+            (
+                "users",
+                name,
+                exec_user(name)
+                if exec_plugin
+                else user_entry(bundled.cert_pem, credential.key_pem),
+            ),
             ("contexts", name, context),
         ]
-        # (a kubeconfig with no current context gets this one: kubectl would use nothing else)
-        first = set_current or not kubeconfig.document.get("current-context")
-        current = current or (name if first else None)
-    document, replaced = person_kubeconfig.merged(kubeconfig, entries, force=force, current=current)
+        first = first or name
+    # (a kubeconfig with no current context gets the first: kubectl would use nothing else)
+    current = dict(current=first, only_if_no_current=not set_current)
+    person_kubeconfig.merged(kubeconfig, entries, force=force)  # (refused before anything changes)
     with signals.critical():
         saved = {c.name: store.snapshot(c.name) for c in credentials}
         keys_added = [
@@ -246,10 +272,9 @@ def install(
             for credential in credentials:
                 if credential.made_elsewhere:
                     store.save_key(credential.key_fingerprint, credential.key_pem)
-                store.save_credential(
-                    credential.name, credential.bundled.cert_pem, state_of(credential, kubeconfig)
-                )
-            backup = person_kubeconfig.write(kubeconfig, document, backup=bool(replaced))
+                state = state_of(credential, kubeconfig, renew_before=renew_before)
+                store.save_credential(credential.name, credential.bundled.cert_pem, state)
+            backup = person_kubeconfig.write(kubeconfig, entries, force=force, **current)
         except BaseException:
             for name, files_before in saved.items():
                 store.restore(name, files_before)
@@ -261,20 +286,46 @@ def install(
 
 
 def user_entry(cert_pem, key_pem):
-    """The kubeconfig user of a credential: the certificate and key inlined (import --exec, of the
-    next issue, writes an exec entry that reads the store instead)."""
+    """The kubeconfig user of a credential: the certificate and key inlined (import --exec writes
+    an exec entry that reads the store instead: exec_user)."""
     return {
         "client-certificate-data": base64.b64encode(cert_pem).decode("ascii"),
         "client-key-data": base64.b64encode(key_pem).decode("ascii"),
     }
 
 
-def state_of(credential, kubeconfig, pending=None, renewed=False):
-    """state.json of an installed credential (see store/person.py)."""
+def exec_user(name):
+    """The kubeconfig user that runs the credential plugin for the store's credential `name`
+    (USER@CLUSTER): kubectl asks it for the certificate and key on each call."""
+    return {
+        "exec": {
+            "apiVersion": "client.authentication.k8s.io/v1",
+            "command": "kubectl-usercert",
+            "args": ["credential", "--credential", name],
+            "interactiveMode": "Never",
+            "provideClusterInfo": False,
+        }
+    }
+
+
+def check_renew_before(renew_before, info):
+    """A renewBefore must be shorter than the lifetime (else the plugin would renew at every call)."""
+    if renew_before is not None and renew_before >= info.not_after - info.not_before:
+        raise InvalidInput(
+            f"--renew-before {duration_text(renew_before)} is not shorter than the certificate's "
+            f"lifetime ({duration_text(info.not_after - info.not_before)}): it would renew at once",
+            hint="leave it out (a third of the lifetime), or give a shorter duration",
+        )
+
+
+def state_of(credential, kubeconfig, pending=None, renewed=False, renew_before=None):
+    """state.json of an installed credential (see store/person.py); renewBefore as given, else a
+    third of the lifetime."""
     info, bundled = credential.info, credential.bundled
     lifetime = lifetime_of_window(info.not_before, info.not_after) or (
         info.not_after - info.not_before
     )
+    renew_before = renew_before or timedelta(minutes=lifetime // timedelta(minutes=1) // 3)
     return {
         "user": credential.user,
         "groups": list(info.organizations),
@@ -288,7 +339,7 @@ def state_of(credential, kubeconfig, pending=None, renewed=False):
         "notBefore": iso(info.not_before),
         "notAfter": iso(info.not_after),
         "lifetime": duration_text(lifetime),
-        "renewBefore": duration_text(timedelta(minutes=lifetime // timedelta(minutes=1) // 3)),
+        "renewBefore": duration_text(renew_before),
         "pendingRequest": pending,
         "keyMadeElsewhere": credential.made_elsewhere,
         ("renewedAt" if renewed else "importedAt"): iso(datetime.now(timezone.utc)),

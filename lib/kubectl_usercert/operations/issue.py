@@ -106,6 +106,7 @@ def issue_user(
                 warnings=warnings,
                 with_key=with_key,
                 lifetime=lifetime,
+                admin_context=endpoint.context,
             )
             entry = ledger_entry(
                 "issued",
@@ -246,16 +247,20 @@ def endpoint(kubectl, server, signer, warnings):
             "on k3s/rke2 the server CA differs, pass --kubeconfig"
         )
     check_carried(found, server)
+    warnings.extend(endpoint_warnings(found))
+    return found
+
+
+def endpoint_warnings(found):
+    """What a person should know of the cluster their kubeconfig points at."""
     if found.insecure_skip_tls_verify:
-        warnings.append(
+        return [
             f'cluster "{found.name}" has insecure-skip-tls-verify: the new kubeconfig does not '
             "verify the server either"
-        )
-    elif not found.ca_pem:
-        warnings.append(
-            f'cluster "{found.name}" names no CA: the new kubeconfig trusts the system CAs'
-        )
-    return found
+        ]
+    if not found.ca_pem:
+        return [f'cluster "{found.name}" names no CA: the new kubeconfig trusts the system CAs']
+    return []
 
 
 def write_kubeconfig(stage_files, found, user, namespace, with_key=True):
@@ -278,8 +283,10 @@ def describe(
     warnings,
     lifetime,
     with_key=True,
+    admin_context=None,
 ):
-    """The Credential for what was just issued into user_files, asked for `lifetime` (a timedelta)."""
+    """The Credential for what was just issued into user_files, asked for `lifetime` (a timedelta);
+    `admin_context`: the admin's context it was issued through."""
     return Credential(
         user=subject.user,
         groups=subject.groups,
@@ -302,6 +309,7 @@ def describe(
         ca_fingerprint_sha256=signer.ca_fingerprint,
         warnings=tuple(warnings) + tuple(signer.notes),
         lifetime=duration_text(lifetime),
+        admin_context=admin_context,
     )
 
 
@@ -321,5 +329,6 @@ def ledger_entry(event, credential, signer, **extra):
         server=credential.server,
         path=credential.directory,
         lifetime=credential.lifetime,
+        context=credential.admin_context,
         **{**signer.ledger_fields(), **extra},
     )

@@ -124,6 +124,7 @@ def renew_user(
                 signer=signer,
                 warnings=warnings,
                 lifetime=asked,
+                admin_context=latest.context,
             )
             keeps_right = history[-1].self_renew if self_renew is None and history else self_renew
             entry = ledger_entry(

@@ -69,15 +69,15 @@ def revoke_user(*, user, out_dir, kubectl, dry_run="none", progress=_silent):
                 ),
             )
         if dry_run == "server":
-            result = _delete_bindings(kubectl, dry_run, result, [], progress)
+            result = delete_bindings(kubectl, dry_run, result, [], progress)
             return _withdraw_self_renewal(kubectl, user, dry_run, result, history, progress)
         if dry_run != "none":
             return result
         if not already:
-            result = replace(result, archived_to=_archive(user_files, out_dir, result.serial))
+            result = replace(result, archived_to=archive_folder(user_files, out_dir, result.serial))
         removed = []
         try:
-            result = _delete_bindings(kubectl, dry_run, result, removed, progress)
+            result = delete_bindings(kubectl, dry_run, result, removed, progress)
             if managed is not None:
                 result = _withdraw_self_renewal(kubectl, user, dry_run, result, history, progress)
         finally:  # interrupted or not, what was done is recorded
@@ -125,7 +125,7 @@ def _what_was_issued(user_files, history, out_dir, user, trust_file=True):
     )
 
 
-def _archive(user_files, out_dir, serial):
+def archive_folder(user_files, out_dir, serial):
     """Move the user's folder into the archive, within the out-dir. The lock refused a folder that is a
     link (ownership), and lstat makes sure: a link is never followed, so nothing of another out-dir
     is ever copied here."""
@@ -183,7 +183,7 @@ def _first_reason(error):
     )
 
 
-def _delete_bindings(kubectl, dry_run, result, removed, progress):
+def delete_bindings(kubectl, dry_run, result, removed, progress):
     try:
         for binding in result.removed:
             progress(

@@ -12,19 +12,21 @@ still uses it).
 """
 
 import base64
+from contextlib import nullcontext
 from datetime import datetime, timezone
 
 from .. import signals
 from ..cluster import identity, person_kubeconfig
 from ..cluster.endpoint import resolve_endpoint
 from ..cluster.kubeconfig import decode_data, kubeconfig_paths, load_merged, read_document
-from ..cluster.kubectl import Kubectl, failure, kind_of
+from ..cluster.kubectl import failure, kind_of
 from ..errors import InvalidInput, UsercertError
 from ..output.results import CredentialsInstalled
 from ..pki import openssl
 from ..pki.keys import key_spec, spec_of
 from ..pki.signers.cluster_csr import (
     CSR_RESOURCE,
+    POLL_SECONDS,
     SELF_RENEWAL,
     ClusterCSRSigner,
     self_renewal_name,
@@ -34,13 +36,23 @@ from ..store.layout import file_safe
 from ..store.ledger import lifetime_of_window
 from ..store.person import PersonStore
 from ..times import parse_duration
-from .import_credential import BundleCredential, CheckedCredential, described, state_of
+from . import plugin_renewal
+from .import_credential import (
+    BundleCredential,
+    CheckedCredential,
+    check_renew_before,
+    described,
+    exec_user,
+    state_of,
+)
 from .person_request import (
     confirm_accepted,
     filed_through_cluster,
     forget_request,
     new_key_request,
 )
+
+BACKGROUND_POLL_SECONDS = 3.0  # a renewal in the background asks the cluster less often
 
 
 def renew_self(
@@ -52,14 +64,68 @@ def renew_self(
     key_size=None,
     wait_seconds=300.0,
     timeout=30.0,
+    credential=None,
+    background=False,
+    exec_plugin=False,
+    renew_before=None,
     progress,
 ):
     """Renew the credential of `context` (default: the current one) of the person's kubeconfig
-    (`kubeconfig`, else kubectl's files); the new key of `key_type` and `key_size` (default: the
-    current key's). A CredentialsInstalled."""
+    (`kubeconfig`, else kubectl's files), or the store's `credential` (USER@CLUSTER, through the
+    kubeconfig and context it was imported into); the new key of `key_type` and `key_size` (default:
+    the current key's). `background`: as the credential plugin starts it, waiting no longer than the
+    certificate lasts. `exec_plugin`: the kubeconfig's user becomes the credential plugin;
+    `renew_before`: when the plugin renews next (default: as before). A CredentialsInstalled."""
     store = PersonStore.open()
-    found = _credential_of(store, kubeconfig, context)
+    named = file_safe(credential) if credential else None
+    if named and store.read_state(named) is None:
+        raise InvalidInput(
+            f'no credential "{credential}" in your store ({store.root})',
+            hint="renew --self renews what `kubectl usercert import` installed: import its bundle first",
+        )
+    # (named: the turn is taken first, so that whatever fails, the plugin is told when to retry)
+    with plugin_renewal.renewal_turn(store, named) if named else nullcontext():
+        found = _credential_of(store, kubeconfig, context, credential)
+        with nullcontext() if named else plugin_renewal.renewal_turn(store, found["name"]):
+            if background:
+                left = (found["info"].not_after - datetime.now(timezone.utc)).total_seconds()
+                wait_seconds = max(1.0, min(wait_seconds, left))
+            with plugin_renewal.cluster_access(
+                store=store, found=found, kubeconfig=found["kubeconfig"], timeout=timeout
+            ) as kubectl:
+                return _renewed(
+                    store=store,
+                    found=found,
+                    kubectl=kubectl,
+                    kubeconfig=found["kubeconfig"],
+                    keep_key=keep_key,
+                    key_type=key_type,
+                    key_size=key_size,
+                    wait_seconds=wait_seconds,
+                    poll_seconds=BACKGROUND_POLL_SECONDS if background else POLL_SECONDS,
+                    exec_plugin=exec_plugin,
+                    renew_before=renew_before,
+                    progress=progress,
+                )
+
+
+def _renewed(
+    *,
+    store,
+    found,
+    kubectl,
+    kubeconfig,
+    keep_key,
+    key_type,
+    key_size,
+    wait_seconds,
+    poll_seconds,
+    exec_plugin,
+    renew_before,
+    progress,
+):
     state, cert_pem, info, holder = found["state"], found["cert"], found["info"], found["file"]
+    check_renew_before(renew_before, info)
     user, cluster = info.common_name, state.get("cluster") or ""
     subject = make_subject(user, info.organizations)
     old_fingerprint = state.get("keyFingerprint") or ""
@@ -69,7 +135,6 @@ def renew_self(
             f"the key of {found['name']} is not in the store ({store.key_path(old_fingerprint)})",
             hint="import the credential again (kubectl usercert import BUNDLE)",
         )
-    kubectl = Kubectl(kubeconfig, found["context"], None, timeout)
     name = self_renewal_name(user)
     _check_rights(kubectl, user, cluster, name, progress)
     lifetime = _lifetime(state, info)
@@ -91,6 +156,7 @@ def renew_self(
         kubectl,
         user,
         wait_seconds=wait_seconds,
+        poll_seconds=poll_seconds,
         progress=progress,
         name=name,
         labels=SELF_RENEWAL,
@@ -135,7 +201,10 @@ def renew_self(
         key_pem,
         False,
     )
-    _swap(store, found, holder, renewed, old_fingerprint if new else None)
+    renew_before = _renew_before(renew_before, state, renewed.info)
+    _swap(
+        store, found, holder, renewed, old_fingerprint if new else None, exec_plugin, renew_before
+    )
     return CredentialsInstalled(
         credentials=(described(renewed, store),),
         kubeconfig=holder.shown,
@@ -143,6 +212,23 @@ def renew_self(
         previous_serial=info.serial,
         warnings=tuple(signer.notes),
     )
+
+
+def imported_with(kubeconfig=None, context=None):
+    """The contexts to renew when none is named: the current one's (`context`), then every other
+    context of the person's kubeconfig whose credential the store holds for the same key and user
+    (a bundle of several clusters, imported at once); a lone credential is just that context."""
+    store = PersonStore.open()
+    found = _credential_of(store, kubeconfig, context)
+    key, user = found["state"].get("keyFingerprint"), found["info"].common_name
+    merged = load_merged(kubeconfig_paths(kubeconfig))
+    siblings = []
+    for name, entry in merged.contexts.items():
+        state = store.read_state(file_safe(entry.get("user") or "")) if entry.get("user") else None
+        if name != found["context"] and state and state.get("keyFingerprint") == key:
+            if (state.get("user") or user) == user:
+                siblings.append(name)
+    return [found["context"], *siblings]
 
 
 def _new_key(info, key_type, key_size):
@@ -154,9 +240,14 @@ def _new_key(info, key_type, key_size):
     return spec
 
 
-def _credential_of(store, kubeconfig, context):
-    """The credential the context uses: its name in the store, its state and certificate, the
-    kubeconfig file that defines its user, checked to hold that same certificate."""
+def _credential_of(store, kubeconfig, context, credential=None):
+    """The credential the context uses (or `credential`, through the kubeconfig and context it was
+    imported into): its name in the store, its state and certificate, the kubeconfig file that
+    defines its user, checked to hold that same certificate or to run the plugin for it."""
+    if credential:
+        state = store.read_state(file_safe(credential)) or {}
+        kubeconfig = kubeconfig or state.get("kubeconfig")
+        context = context or state.get("context")
     paths = kubeconfig_paths(kubeconfig)
     if not paths:
         raise InvalidInput(
@@ -175,6 +266,11 @@ def _credential_of(store, kubeconfig, context):
         )
     user_entry = merged.contexts[context].get("user") or ""
     name = file_safe(user_entry)
+    if credential and name != file_safe(credential):
+        raise InvalidInput(
+            f'context "{context}" of {shown} no longer uses the credential {credential}',
+            hint="renew it through the context that uses it: renew --self --context NAME",
+        )
     state = store.read_state(name) if user_entry else None
     cert_pem = store.read_certificate(name) if state else None
     if state is None or cert_pem is None:
@@ -190,7 +286,8 @@ def _credential_of(store, kubeconfig, context):
     kubeconfig_file = person_kubeconfig.open_for_change(holder)
     body = person_kubeconfig.entry(kubeconfig_file.document, "users", user_entry)
     inline = body.get("client-certificate-data")
-    if not inline or decode_data(inline) != cert_pem:
+    plugin = body == exec_user(user_entry)
+    if not plugin and (not inline or decode_data(inline) != cert_pem):
         raise InvalidInput(
             f'the kubeconfig {holder}: user "{user_entry}" holds another certificate than your store',
             hint="import the credential again (kubectl usercert import BUNDLE --force)",
@@ -216,6 +313,8 @@ def _credential_of(store, kubeconfig, context):
         file=kubeconfig_file,
         context=context,
         user_entry=user_entry,
+        kubeconfig=kubeconfig,
+        plugin=plugin,
     )
 
 
@@ -252,17 +351,33 @@ def _lifetime(state, info):
         )
 
 
-def _swap(store, found, holder, renewed, old_fingerprint):
+def _renew_before(asked, state, info):
+    """What the plugin's renewBefore becomes: as asked, else as it was; but a renewBefore of more
+    than half the new certificate's lifetime (which would renew it again before it is half used:
+    "renew right away") applies once, and the renewed certificate gets the default (None: a third
+    of its lifetime, as state_of says)."""
+    if asked is not None:
+        return asked
+    try:
+        kept = parse_duration(state.get("renewBefore") or "", "renewBefore", default_unit="m")
+    except InvalidInput:
+        return None
+    return kept if kept * 2 <= info.not_after - info.not_before else None
+
+
+def _swap(store, found, holder, renewed, old_fingerprint, exec_plugin, renew_before):
     """The store and the kubeconfig take the new certificate (and key) in one step; the previous
-    certificate is kept until both have it, and its key is removed after when nothing else uses it."""
-    body = dict(person_kubeconfig.entry(holder.document, "users", found["user_entry"]))
-    body["client-certificate-data"] = base64.b64encode(renewed.bundled.cert_pem).decode("ascii")
-    body["client-key-data"] = base64.b64encode(renewed.key_pem).decode("ascii")
-    document, _ = person_kubeconfig.merged(
-        holder, [("users", found["user_entry"], body)], force=True
-    )
+    certificate is kept until both have it, and its key is removed after when nothing else uses it.
+    A kubeconfig whose user runs the plugin stays as it is (the plugin reads the store)."""
+    if exec_plugin or found["plugin"]:
+        body = exec_user(found["user_entry"])
+    else:
+        body = dict(person_kubeconfig.entry(holder.document, "users", found["user_entry"]))
+        body["client-certificate-data"] = base64.b64encode(renewed.bundled.cert_pem).decode("ascii")
+        body["client-key-data"] = base64.b64encode(renewed.key_pem).decode("ascii")
+    changed = person_kubeconfig.entry(holder.document, "users", found["user_entry"]) != body
     state = {
-        **state_of(renewed, holder, renewed=True),
+        **state_of(renewed, holder, renewed=True, renew_before=renew_before),
         "context": found["context"],
         "kubeconfig": found["state"].get("kubeconfig"),
     }
@@ -272,7 +387,10 @@ def _swap(store, found, holder, renewed, old_fingerprint):
         store.keep_previous(found["name"], found["info"].serial, found["cert"])
         try:
             store.save_credential(found["name"], renewed.bundled.cert_pem, state)
-            person_kubeconfig.write(holder, document)
+            if changed:  # (merged into the file as it is then: see person_kubeconfig.write)
+                person_kubeconfig.write(
+                    holder, [("users", found["user_entry"], body)], force=True, backup=False
+                )
         except BaseException:
             store.restore(found["name"], before)
             raise

@@ -76,6 +76,7 @@ def _certificate(credential, **more):
         "cluster": credential.cluster,
         "server": credential.server,
         "context": credential.context,
+        "adminContext": credential.admin_context,
         "namespace": credential.namespace,
         "kubeconfig": credential.kubeconfig,
         "certificate": credential.certificate,
@@ -111,11 +112,15 @@ def _(result: Signed):
 
 @to_object.register
 def _(result: Renewal):
-    return _certificate(
-        result.credential,
-        previousCertificate=result.previous_certificate,
-        previousSerial=result.previous_serial,
-    )
+    previous = (
+        {
+            "previousCertificate": result.previous_certificate,
+            "previousSerial": result.previous_serial,
+        }
+        if result.previous_serial
+        else {}
+    )  # (none: a cluster a roster added to a fleet person, issued for their key)
+    return _certificate(result.credential, **previous)
 
 
 @to_object.register
@@ -181,6 +186,7 @@ def _row(row: InventoryRow, at):
         "kubeconfig": _kubeconfig_in(row),
         "bindings": [_binding(b) for b in row.bindings] if row.bindings is not None else None,
         "keyHeldBy": row.key_held_by,
+        **({"cluster": row.cluster, "context": row.context} if row.cluster else {}),
     }
     return _object(
         "UserCertificate", row.user, {"user": row.user, "groups": list(row.groups)}, status
@@ -215,6 +221,9 @@ def _match(match: WhoisMatch):
         "event": match.event,
         "time": _time(match.time),
         "directory": match.directory,
+        "cluster": match.cluster,
+        "context": match.context,
+        "server": match.server,
     }
 
 
@@ -304,6 +313,7 @@ def _(result: RosterApplied):
             "notes": list(u.notes),
             "outcome": u.outcome,
             "error": u.error,
+            **({"cluster": u.cluster} if u.cluster else {}),
         }
         for u in result.users
     ]

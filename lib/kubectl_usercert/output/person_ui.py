@@ -63,7 +63,9 @@ def _(result: CredentialsInstalled, data_on_stdout=False):
                     ("kubeconfig", text(result.kubeconfig)),
                 ]
             )
-        if result.previous_serial:
+        if result.previous_serial and len(result.credentials) > 1:
+            say(f"The previous certificates (serials {result.previous_serial}) are no longer used.")
+        elif result.previous_serial:
             say(f"The previous certificate (serial {result.previous_serial}) is no longer used.")
         if result.backup:
             say(f"The kubeconfig as it was is kept as {text(result.backup)}")

@@ -75,6 +75,7 @@ class Credential:
     lifetime: Optional[str] = (
         None  # the lifetime asked for (30d, 8h): what a renewal asks for again
     )
+    admin_context: Optional[str] = None  # the admin kubeconfig's context it was issued through
 
     @property
     def credential_id(self):
@@ -244,6 +245,8 @@ class InventoryRow(Recorded):
     server: Optional[str] = None
     bindings: Optional[Tuple] = None  # rbac.Binding; None: the cluster was not asked
     key_held_by: Optional[str] = None  # "owner" (sign: their own key), "out-dir"; None: unknown
+    cluster: Optional[str] = None  # a fleet person's row: the cluster (one row per cluster)
+    context: Optional[str] = None  # and the admin's context it was issued through
 
 
 @dataclass(frozen=True, eq=False, repr=False)
@@ -271,6 +274,9 @@ def not_found_message(user):
 class WhoisMatch(Recorded):
     event: str = "issued"
     time: Optional[datetime] = None
+    cluster: Optional[str] = None
+    context: Optional[str] = None  # the admin's context it was issued through
+    server: Optional[str] = None
 
 
 @dataclass(frozen=True, eq=False, repr=False)
@@ -343,6 +349,7 @@ class AppliedUser:
     notes: Tuple[str, ...] = ()
     outcome: str = "planned"  # planned (--dry-run), done, failed, unchanged, reported
     error: Optional[str] = None
+    cluster: Optional[str] = None  # a fleet's line: the cluster it is about
 
 
 @dataclass(frozen=True, eq=False, repr=False)

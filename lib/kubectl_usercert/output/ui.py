@@ -6,14 +6,14 @@ Summaries and reports go to stderr (through console); what is the command's data
 
 import os
 import shlex
-from datetime import datetime, timezone
 from functools import singledispatch
 
 from ..pki.subject import group_list
-from ..times import days_left, human_duration
+from ..times import days_left
+from . import fleet_ui, plan_ui
 from .console import dump_yaml, emit_text, quiet, say, show, table, text, warn
+from .fleet_results import FleetIssued, PerCluster
 from .results import (
-    EXPIRING_DAYS,
     DemoResult,
     Inspection,
     Inventory,
@@ -26,15 +26,13 @@ from .results import (
     WhoisResult,
     not_found_message,
 )
-
-_STATE_STYLES = {
-    "valid": "green",
-    "expiring": "yellow",
-    "expired": "red",
-    "not yet valid": "yellow",
-    "files missing": "magenta",
-    "revoked": "red",
-}
+from .ui_parts import STATE_STYLES as _STATE_STYLES
+from .ui_parts import binding_label as _binding_label
+from .ui_parts import expiry as _expiry
+from .ui_parts import fields as _fields
+from .ui_parts import key_label as _key_label
+from .ui_parts import state_label as _state
+from .ui_parts import yes_no as _yes_no
 
 
 @singledispatch
@@ -54,6 +52,9 @@ def _(result: Issued, data_on_stdout=False):
         render(result.verification)
 
 
+render.register(FleetIssued)(lambda result, data_on_stdout=False: fleet_ui.issued(result, render))
+
+
 @render.register
 def _(result: Signed, data_on_stdout=False):
     lines = "\n".join(f"  [bold]{text(line)}[/]" for line in result.owner_instructions)
@@ -70,8 +71,18 @@ def _(result: Signed, data_on_stdout=False):
 
 @render.register
 def _(result: Renewal, data_on_stdout=False):
-    say(f"Previous certificate kept as {text(result.previous_certificate)}")
-    _credential(result.credential, "Renewed")
+    if result.previous_certificate:
+        say(f"Previous certificate kept as {text(result.previous_certificate)}")
+    _credential(result.credential, "Renewed" if result.previous_serial else "Issued")
+
+
+@render.register
+def _(result: PerCluster, data_on_stdout=False):
+    if result.items and all(isinstance(item, Renewal) for _, _, item in result.items):
+        return fleet_ui.renewed(result)
+    for cluster, context, item in result.items:
+        say(f"[bold]{text(result.user)} on {text(cluster)}[/] (context {text(context or '?')})")
+        render(item, data_on_stdout)
 
 
 def _credential(credential, verb, try_it=None):
@@ -166,9 +177,12 @@ def _(report: Inventory, data_on_stdout=False):
         )
         return
     with_bindings = any(row.bindings is not None for row in report.rows)
+    clusters = any(row.cluster for row in report.rows)
     owners = any(row.key_held_by == "owner" for row in report.rows)  # (a column only then)
     headers = (
-        ["USER", "GROUPS", "EXPIRES", "DAYS LEFT", "STATUS", "SERVER"]
+        ["USER"]
+        + (["CLUSTER"] if clusters else [])
+        + ["GROUPS", "EXPIRES", "DAYS LEFT", "STATUS", "SERVER"]
         + (["KEY HELD BY"] if owners else [])
         + (["BINDINGS"] if with_bindings else [])
     )
@@ -177,6 +191,7 @@ def _(report: Inventory, data_on_stdout=False):
         days = days_left(row.not_after, report.observed_at)
         cells = [
             (row.user, None),
+            *([(row.cluster or "", None)] if clusters else []),
             (group_list(row.groups), None),
             (f"{row.not_after:%Y-%m-%d}", None),
             (str(days), _STATE_STYLES.get(row.state)),
@@ -197,9 +212,11 @@ def _(result: WhoisResult, data_on_stdout=False):
     for match in result.matches:
         when = f"{match.time:%Y-%m-%dT%H:%M:%SZ}" if match.time else ""
         expires = f"{match.not_after:%Y-%m-%dT%H:%M:%SZ}" if match.not_after else "?"
+        where = f" on cluster {text(match.cluster)}" if match.cluster else ""
+        where += f" (context {text(match.context)})" if match.context else ""
         say(
             f"[bold]{text(match.user)}[/] (groups: {text(group_list(match.groups, ', ')) or 'none'}) — "
-            f"{text(match.event)} {when}, serial {text(match.serial or '?')}, expires {expires}"
+            f"{text(match.event)} {when}{where}, serial {text(match.serial or '?')}, expires {expires}"
         )
 
 
@@ -266,112 +283,4 @@ On a managed cluster (EKS, GKE, AKS), where nobody holds the CA key:
   [bold]kubectl usercert create alice developers --signer csr --approve[/]""")
 
 
-@render.register
-def _(result: RosterApplied, data_on_stdout=False):
-    """A plan like terraform's: user, action, why (and what came of it) on stdout; the totals on stderr."""
-    for warning in result.warnings:
-        warn(warning)
-    if result.approvals is not None and result.approvals.outcomes + result.approvals.recorded:
-        from . import approval_view  # noqa: F401 (registers how an Approvals is shown)
-
-        render(result.approvals, data_on_stdout)
-    for user in result.users:
-        for note in user.notes:
-            if user.outcome in ("planned", "done"):
-                say(f"[dim]{text(user.user)}: {text(note)}[/]")
-    if not data_on_stdout and result.users:
-        headers = ["USER", "ACTION", "WHY"] + ([] if result.dry_run else ["RESULT"])
-        rows = []
-        for user in result.users:
-            style = _ACTION_STYLES.get(user.actions[0])
-            row = [
-                (user.user, None),
-                (",".join(user.actions), style),
-                ("; ".join(user.reasons), None),
-            ]
-            if not result.dry_run:
-                shown = "-" if user.outcome in ("unchanged", "reported") else user.outcome
-                row.append(
-                    (
-                        shown + (f": {user.error}" if user.error else ""),
-                        "red" if user.outcome == "failed" else None,
-                    )
-                )
-            rows.append(row)
-        table(headers, rows)
-    counts = [
-        f"{result.count(action)} {word}"
-        for action, word in (
-            ("create", "to create" if result.dry_run else "created"),
-            ("renew", "to renew" if result.dry_run else "renewed"),
-            ("reissue", "to reissue" if result.dry_run else "reissued"),
-            ("rebind", "to rebind" if result.dry_run else "rebound"),
-            ("prune", "to prune" if result.dry_run else "pruned"),
-            ("unlisted", "not in the roster"),
-            ("unchanged", "unchanged"),
-        )
-        if result.count(action)
-    ]
-    failed = [user for user in result.users if user.outcome == "failed"]
-    totals = counts + ([f"[bold red]{len(failed)} failed[/]"] if failed else [])
-    say(("Plan: " if result.dry_run else "") + (", ".join(totals) or "nothing to do"))
-    for user in failed:
-        say(f"[bold red]✗[/] {text(user.user)}: {text(user.error or '')}")
-
-
-_ACTION_STYLES = {
-    "create": "green",
-    "renew": "cyan",
-    "reissue": "yellow",
-    "rebind": "cyan",
-    "prune": "red",
-    "refused": "red",
-    "unlisted": "magenta",
-}
-
-
-def _fields(rows):
-    width = max(len(name) for name, _ in rows) + 2
-    for name, value in rows:
-        show(f"  [bold]{name.ljust(width)}[/]{value}")
-
-
-def _days_style(days):
-    return "red" if days < 0 else "yellow" if days < EXPIRING_DAYS else "green"
-
-
-def _key_label(key_type, bits):
-    return f"{key_type} {bits}" if bits else key_type
-
-
-def _expiry(not_after):
-    days = days_left(not_after)
-    return f"{not_after:%Y-%m-%d %H:%M}Z [{_days_style(days)}]({_time_left(not_after, days)})[/]"
-
-
-def _time_left(not_after, days):
-    if days != 0:
-        return f"{days} days left" if days > 0 else f"expired {-days} days ago"
-    left = not_after - datetime.now(timezone.utc)
-    return f"{human_duration(left)} left" if left.total_seconds() > 0 else "expired"
-
-
-def _yes_no(value, yes="yes", no="NO"):
-    return (
-        "[dim]not checked[/]"
-        if value is None
-        else f"[green]{yes}[/]"
-        if value
-        else f"[bold red]{no}[/]"
-    )
-
-
-def _state(state):
-    return f"[{_STATE_STYLES.get(state, 'white')}]{state}[/]"
-
-
-def _binding_label(binding):
-    where = f" in {binding.namespace}" if binding.namespace else ""
-    return f"{binding.role}{where}" + (
-        f" (group {group_list([binding.subject])})" if binding.subject_kind == "Group" else ""
-    )
+render.register(RosterApplied)(plan_ui.draw)

@@ -113,6 +113,16 @@ def pem_fingerprint(pem):
     return ":".join(f"{byte:02X}" for byte in hashlib.sha256(data).digest())
 
 
+def pem_certificates(data):
+    """Each PEM certificate block of `data` (bytes), as bytes ending in a newline; what is around
+    them is left out."""
+    text = data.decode("ascii", "replace").replace("\r\n", "\n")
+    return [
+        match.group(0).rstrip("\n").encode("ascii") + b"\n"
+        for match in _PEM_CERTIFICATE.finditer(text)
+    ]
+
+
 def _first_der(pem):
     """The DER bytes of the first PEM certificate in `pem`; None when there is none."""
     match = _PEM_CERTIFICATE.search(pem.decode("ascii", "replace"))

@@ -123,6 +123,13 @@ def _item(user, holding, bindings, ca_fingerprint, at):
         subject = make_subject(user.name, user.groups)
     except InvalidInput as exc:
         return PlanItem(user.name, ("refused",), (exc.message,), wanted=user)
+    if holding is not None and holding.clusters is not None and holding.present:
+        return PlanItem(
+            user.name,
+            ("refused",),
+            (f"{user.name} is on several clusters: apply a roster with spec.clusters for them",),
+            wanted=user,
+        )
     actions, reasons, notes, rekey = [], [], [], False
     if holding is None or not holding.present:
         actions.append("create")

@@ -17,6 +17,7 @@ from ..cluster import rbac
 from ..cluster.kubectl import summary
 from ..cluster.rbac import BindingPlan
 from ..errors import Interrupted, InvalidInput, UsercertError
+from ..operations.fleet_revoke import revoke_person
 from ..operations.issue import checked_subject, endpoint, issue_user
 from ..operations.renew import renew_user
 from ..operations.revoke import revoke_user
@@ -277,7 +278,20 @@ def _rebind(item, shared, request, step, rehearsal=False):
 
 def _prune(item, shared, request, step, rehearsal=False):
     """Revoked as `revoke` does. With no kubeconfig at all (bindings off for this run) the bindings are
-    a note, not a failure: a later apply would not see the user again to retry."""
+    a note, not a failure: a later apply would not see the user again to retry. A fleet person is
+    revoked on each of their clusters."""
+    if item.holding is not None and item.holding.clusters is not None:
+        done = revoke_person(
+            user=item.user,
+            out_dir=request.out_dir,
+            kubectl=shared.kubectl,
+            dry_run=request.dry_run if rehearsal else "none",
+            progress=step,
+        )
+        left = [f"{cluster}: {'; '.join(r.remaining)}" for cluster, _, r in done if r.remaining]
+        if left:
+            raise UsercertError("revoked here, but " + "; ".join(left))
+        return []
     result = revoke_user(
         user=item.user,
         out_dir=request.out_dir,

@@ -15,7 +15,7 @@ and the field. What only the work can tell (a name Kubernetes would not take, a 
 not exist) fails that user alone.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Optional, Tuple
 
@@ -40,8 +40,10 @@ USER_FIELDS = (
     "namespace",
     "renewBefore",
     "selfRenew",
+    "clusters",
 )
-DEFAULT_FIELDS = tuple(f for f in USER_FIELDS if f != "name") + ("signer",)
+DEFAULT_FIELDS = tuple(f for f in USER_FIELDS if f not in ("name", "clusters")) + ("signer",)
+CLUSTER_FIELDS = ("context", "caCert", "caKey", "caKeyPassphraseFile", "signer")
 HINT = "see the roster format in the README (kubectl usercert apply)"
 # What a roster may hold: ample for any team, and read in well under a second and 100 MB.
 MAX_VALUES = 100_000  # per document, with YAML aliases expanded
@@ -64,6 +66,19 @@ class RosterUser:
     signer: str
     source: str  # FILE:LINE, for messages
     self_renew: bool = False  # the right to renew their own certificate (approve approves it)
+    clusters: Tuple["RosterCluster", ...] = ()  # spec.clusters: the person's clusters (none: one)
+
+
+@dataclass(frozen=True, eq=False, repr=False)
+class RosterCluster:
+    """One cluster of spec.clusters: a context of the admin kubeconfig, and how to sign there."""
+
+    context: str
+    ca_cert: Optional[str] = None
+    ca_key: Optional[str] = None
+    ca_key_passphrase_file: Optional[str] = None
+    signer: Optional[str] = None
+    source: str = ""  # FILE:LINE: spec.clusters[N], for messages
 
 
 @dataclass(frozen=True, eq=False, repr=False)
@@ -86,7 +101,7 @@ class BuiltRoster:
 def load(sources):
     """RosterUsers from [(name shown, YAML text or a BuiltRoster)], in order; a user named twice is an
     error, and so are more than MAX_USERS."""
-    users, seen = [], {}
+    users, seen, clusters = [], {}, {}
     for shown, content in sources:
         documents = (
             [(content.document, content.line_of)]
@@ -94,7 +109,7 @@ def load(sources):
             else _documents(shown, content)
         )
         for document, line_of in documents:
-            for user in _roster_users(document, line_of, shown):
+            for user, named in _roster_users(document, line_of, shown, clusters):
                 if user.name in seen:
                     raise InvalidInput(
                         f"{user.source}: spec.users: {user.name!r} is listed twice (also at "
@@ -108,8 +123,22 @@ def load(sources):
                         hint="apply them in parts, each with its own --out-dir",
                     )
                 seen[user.name] = user.source
-                users.append(user)
-    return users
+                users.append((user, named))
+    return [_on_clusters(user, named, clusters) for user, named in users]
+
+
+def _on_clusters(user, named, clusters):
+    """The user with the RosterClusters of spec.clusters (of every file) they are on: those they
+    name ([(context, FILE:LINE: field)]), else all of them (none without spec.clusters)."""
+    for context, where in named:
+        if context not in clusters:
+            raise InvalidInput(
+                f"{where}: {context!r} is not a context of spec.clusters"
+                + (f" ({', '.join(clusters)})" if clusters else " (the roster has none)"),
+                hint="name a user's clusters by their contexts in spec.clusters",
+            )
+    contexts = dict.fromkeys(context for context, _ in named) if named else clusters
+    return replace(user, clusters=tuple(clusters[context] for context in contexts))
 
 
 def _documents(shown, text):
@@ -132,11 +161,9 @@ class _Checker:
 
     def fail(self, path, problem, hint=HINT):
         line = self.line_of(path)
-        field = "".join(
-            f"[{p}]" if isinstance(p, int) else (f".{p}" if i else str(p))
-            for i, p in enumerate(path)
+        raise InvalidInput(
+            f"{self.shown}:{line}: {_field(path) or 'the document'}: {problem}", hint=hint
         )
-        raise InvalidInput(f"{self.shown}:{line}: {field or 'the document'}: {problem}", hint=hint)
 
     def mapping(self, value, path, allowed):
         if not isinstance(value, dict):
@@ -186,7 +213,9 @@ class _Checker:
         return tuple(roles)
 
 
-def _roster_users(document, line_of, shown):
+def _roster_users(document, line_of, shown, clusters):
+    """(RosterUser, [(context, where)] of its own `clusters`) of each user; spec.clusters into
+    `clusters` ({context: RosterCluster}, every file's)."""
     check = _Checker(shown, line_of)
     check.mapping(document, (), ("apiVersion", "kind", "metadata", "spec"))
     if document.get("apiVersion") != API_VERSION:
@@ -195,7 +224,8 @@ def _roster_users(document, line_of, shown):
         check.fail(("kind",), f"must be {KIND}")
     if "metadata" in document:
         check.mapping(document["metadata"], ("metadata",), ("name", "labels", "annotations"))
-    spec = check.mapping(document.get("spec"), ("spec",), ("defaults", "users"))
+    spec = check.mapping(document.get("spec"), ("spec",), ("defaults", "users", "clusters"))
+    _clusters(check, spec.get("clusters"), clusters)
     defaults = _fields(
         check,
         check.mapping(spec.get("defaults") or {}, ("spec", "defaults"), DEFAULT_FIELDS),
@@ -207,7 +237,17 @@ def _roster_users(document, line_of, shown):
     for index, entry in enumerate(users):
         path = ("spec", "users", index)
         check.mapping(entry, path, USER_FIELDS)
-        own = _fields(check, entry, path)
+        named = [
+            (context, f"{shown}:{line_of(path + ('clusters', at))}: {_field(path)}.clusters[{at}]")
+            for at, context in enumerate(
+                check.strings(entry["clusters"], path + ("clusters",))
+                if "clusters" in entry
+                else ()
+            )
+        ]
+        if "clusters" in entry and not named:
+            check.fail(path + ("clusters",), "must name at least one context (or be left out)")
+        own = _fields(check, {k: v for k, v in entry.items() if k != "clusters"}, path)
         inherited = {
             k: v
             for k, v in defaults.items()
@@ -235,7 +275,50 @@ def _roster_users(document, line_of, shown):
                 else "make renewBefore shorter than days or expiration (left out, it is the last 30 days, "
                 "or the last third of a shorter lifetime)",
             )
-        yield user
+        yield user, named
+
+
+def _field(path):
+    return "".join(
+        f"[{p}]" if isinstance(p, int) else (f".{p}" if i else str(p)) for i, p in enumerate(path)
+    )
+
+
+def _clusters(check, entries, clusters):
+    """spec.clusters: each a context of the admin kubeconfig, once, with how to sign there; a
+    context in several files must say the same in each."""
+    if entries is None:
+        return
+    if not isinstance(entries, list) or not entries:
+        check.fail(("spec", "clusters"), "must be a list of {context, caCert, caKey, signer}")
+    for index, entry in enumerate(entries):
+        path = ("spec", "clusters", index)
+        check.mapping(entry, path, CLUSTER_FIELDS)
+        if "context" not in entry:
+            check.fail(path, "needs a context (of the admin kubeconfig)")
+        found = RosterCluster(
+            check.string(entry["context"], path + ("context",)),
+            *(
+                check.string(entry[key], path + (key,)) if key in entry else None
+                for key in ("caCert", "caKey", "caKeyPassphraseFile")
+            ),
+            signer=check.string(entry["signer"], path + ("signer",), SIGNER_KINDS)
+            if "signer" in entry
+            else None,
+            source=f"{check.shown}:{check.line_of(path)}: {_field(path)}",
+        )
+        known = clusters.get(found.context)
+        if known is not None and _settings(known) != _settings(found):
+            check.fail(
+                path + ("context",),
+                f"{found.context!r} is in spec.clusters twice, differently (also at {known.source})",
+                hint="keep one entry per context",
+            )
+        clusters.setdefault(found.context, found)
+
+
+def _settings(cluster):
+    return (cluster.ca_cert, cluster.ca_key, cluster.ca_key_passphrase_file, cluster.signer)
 
 
 def _fields(check, entry, path):

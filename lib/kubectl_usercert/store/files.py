@@ -285,6 +285,20 @@ def _move_into_place(staging, destination, force):
     return undo, (lambda: shutil.rmtree(aside, ignore_errors=True))
 
 
+def copy_folder(source, target):
+    """A user's files (and a fleet person's clusters/) copied into `target` (a staging folder);
+    links are never followed (the user's lock refused any already)."""
+    for name in os.listdir(source):
+        path = os.path.join(source, name)
+        if os.path.islink(path):
+            continue
+        if os.path.isdir(path):
+            os.mkdir(os.path.join(target, name), PRIVATE_DIR_MODE)
+            copy_folder(path, os.path.join(target, name))
+        elif os.path.isfile(path):
+            shutil.copy2(path, os.path.join(target, name))
+
+
 def _fsync_dir(path):
     try:
         fd = os.open(path, os.O_RDONLY)

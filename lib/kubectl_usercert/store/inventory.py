@@ -11,14 +11,14 @@ admin needs: a certificate stays valid until its notAfter wherever its files are
 import os
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Optional
+from typing import Dict, Optional
 
 from ..cluster import user_kubeconfig
 from ..errors import UsercertError
 from ..output.results import InventoryRow, certificate_state
 from ..pki import openssl
 from ..pki.certificate import CertificateInfo
-from . import ledger, ownership
+from . import clusters, ledger, ownership
 from .layout import UserFiles, file_safe, user_folders
 from .ledger import LedgerEntry
 
@@ -35,6 +35,7 @@ class Holding:
     entry: Optional[LedgerEntry]
     files: Optional[UserFiles]
     info: Optional[CertificateInfo] = None
+    clusters: Optional[Dict[str, LedgerEntry]] = None  # a fleet person: the record of each cluster
 
     @property
     def present(self):
@@ -61,18 +62,24 @@ def holdings(out_dir, trust_required=True):
     never that user's holding (so a stray copy cannot hide a user from --prune). State that is not
     the runner's own is refused when `trust_required` (apply), else a warning (list); a folder that
     is a symbolic link is never followed."""
-    latest, contents = ledger.latest(out_dir, trust_required)
+    states = {}
+    latest, contents = ledger.latest(out_dir, trust_required, states)
+    fleets = {user: state for user, state in states.items() if clusters.is_fleet(state)}
     problems = contents.warnings + contents.damaged
     by_stem = {file_safe(user): entry for user, entry in latest.items()}
     held = {}
     for user_files in user_folders(out_dir):
         if not _trusted(user_files, trust_required, problems):
             continue
-        holding = _holding(user_files, by_stem.get(user_files.stem), problems)
+        entry = by_stem.get(user_files.stem)
+        if entry is not None and entry.user in fleets:
+            held[entry.user] = Holding(entry.user, entry, user_files, clusters=fleets[entry.user])
+            continue
+        holding = _holding(user_files, entry, problems)
         if holding is not None:
             held[holding.user] = holding
     for user, entry in latest.items():
-        held.setdefault(user, Holding(user, entry, None))
+        held.setdefault(user, Holding(user, entry, None, clusters=fleets.get(user)))
     return held, problems
 
 
@@ -85,6 +92,11 @@ def _trusted(user_files, trust_required, problems):
 
 
 def _holding(user_files, entry, problems):
+    if entry is None and os.path.isdir(user_files.clusters):
+        problems.append(
+            f"{user_files.directory} is not in the ledger (a run was killed before recording it?)"
+        )
+        return None
     if not os.path.isfile(user_files.cert):
         return Holding(entry.user, entry, None) if entry is not None else None
     if (
@@ -124,9 +136,63 @@ def take(out_dir, at):
     """(rows, problems) for every user of out_dir, soonest expiry first; states as of `at`. It only
     reports: state that is not the runner's own is listed with a warning."""
     held, problems = holdings(out_dir, trust_required=False)
-    rows = [row for row in (_row(holding, at) for holding in held.values()) if row is not None]
-    rows.sort(key=lambda row: (row.not_after, row.user))
+    rows = [row for holding in held.values() for row in _rows(holding, at, problems)]
+    rows.sort(key=lambda row: (row.not_after, row.user, row.cluster or ""))
     return rows, problems
+
+
+def _rows(holding, at, problems):
+    """A row per certificate: one for a single-cluster user, one per cluster for a fleet person."""
+    if holding.clusters is None:
+        row = _row(holding, at)
+        return [row] if row is not None else []
+    rows = [
+        _cluster_row(holding, name, entry, at, problems) for name, entry in holding.clusters.items()
+    ]
+    return [row for row in rows if row is not None]
+
+
+def _cluster_row(holding, cluster, entry, at, problems):
+    """One cluster's certificate of a fleet person, from its record (and its file, when that changed
+    since it was recorded)."""
+    cert = holding.files.for_cluster(cluster).cert if holding.files is not None else None
+    info, directory = None, entry.path
+    if entry.event == "revoked":
+        state, directory = "revoked", entry.archived_to
+    elif cert is None or not os.path.isfile(cert):
+        state = "files missing"
+    else:
+        directory = holding.files.directory
+        if _changed_since(cert, entry):
+            try:
+                info = openssl.certificate_info(cert)
+            except UsercertError as exc:
+                problems.append(f"{cert}: {exc.message}")
+        state = None
+    fact = (
+        (lambda name: getattr(info, name))
+        if info is not None
+        else (lambda name: getattr(entry, name))
+    )
+    not_after = fact("not_after")
+    if not_after is None:
+        return None
+    return InventoryRow(
+        user=holding.user,
+        groups=info.organizations if info is not None else entry.groups,
+        serial=fact("serial"),
+        fingerprint_sha256=fact("fingerprint_sha256"),
+        not_before=fact("not_before"),
+        not_after=not_after,
+        key_type=fact("key_type"),
+        key_bits=fact("key_bits"),
+        state=state or certificate_state(fact("not_before"), not_after, at),
+        server=entry.server,
+        directory=directory,
+        cluster=cluster,
+        context=entry.context,
+        key_held_by=key_holder(entry) if entry.event != "revoked" else None,
+    )
 
 
 def _row(holding, at):

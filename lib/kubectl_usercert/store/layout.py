@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 RECORDS_DIR = ".usercert"
 KUBECONFIG_NAME = "kubeconfig"  # in every user's folder
+CLUSTERS_DIR = "clusters"  # in a fleet person's folder: a certificate (and key) per cluster
 # Folder names stay well under the 255-byte limit of file systems, with room for the
 # `.NAME.xxxxxxxx.tmp` staging folders and `NAME.<serial>.crt` archives made beside them.
 MAX_FILE_NAME_BYTES = 120
@@ -99,6 +100,39 @@ class UserFiles:
 
     def archived_cert(self, serial):
         return os.path.join(self.directory, f"{self.stem}.{serial}.crt")
+
+    @property
+    def clusters(self):
+        """A fleet person's folder of per-cluster files."""
+        return os.path.join(self.directory, CLUSTERS_DIR)
+
+    def for_cluster(self, cluster, own_key=False):
+        """One cluster's files in a fleet person's folder: clusters/CLUSTER.crt, and the key it is
+        for (the person's one key, or with own_key clusters/CLUSTER.key)."""
+        base = os.path.join(self.clusters, file_safe(cluster))
+        return ClusterFiles(
+            directory=self.directory,
+            cert=base + ".crt",
+            key=base + ".key" if own_key else self.key,
+            csr=base + ".csr",
+            kubeconfig=self.kubeconfig,
+            archive_stem=base,
+        )
+
+
+@dataclass(frozen=True, eq=False, repr=False)
+class ClusterFiles:
+    """What the issuing steps read and write for one cluster of a fleet (as UserFiles for one)."""
+
+    directory: str
+    cert: str
+    key: str
+    csr: str
+    kubeconfig: str
+    archive_stem: str
+
+    def archived_cert(self, serial):
+        return f"{self.archive_stem}.{serial}.crt"
 
 
 def user_folders(out_dir):

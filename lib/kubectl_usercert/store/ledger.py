@@ -21,7 +21,7 @@ from typing import List
 
 from ..errors import InvalidInput, UsercertError
 from ..pki.certificate import plain_hex
-from . import ownership
+from . import clusters, ownership
 from .files import PRIVATE_DIR_MODE, write_all, write_error
 from .layout import ledger_path, records_dir
 from .ledger_entry import EVENTS, LedgerEntry, lifetime_of_window  # noqa: F401 (the ledger's schema)
@@ -32,8 +32,18 @@ MAX_REPORTED = 20  # damaged lines named one by one; beyond, only counted
 
 def append(out_dir, entry):
     """Append `entry` (stamped with the time) as one line of its own; return the entry written."""
-    entry = replace(entry, time=entry.time or datetime.now(timezone.utc).replace(microsecond=0))
-    line = (json.dumps(entry.to_json(), ensure_ascii=False) + "\n").encode("utf-8")
+    return append_all(out_dir, [entry])[0]
+
+
+def append_all(out_dir, entries):
+    """Append `entries` (a fleet's: one per cluster), stamped with one time, in one write: all of
+    them or none; return the entries written."""
+    stamp = datetime.now(timezone.utc).replace(microsecond=0)
+    entries = [replace(entry, time=entry.time or stamp) for entry in entries]
+    lines = b"".join(
+        (json.dumps(entry.to_json(), ensure_ascii=False) + "\n").encode("utf-8")
+        for entry in entries
+    )
     path = ledger_path(out_dir)
     try:
         if not os.path.isdir(records_dir(out_dir)):
@@ -53,10 +63,10 @@ def append(out_dir, entry):
         raise _ledger_error(path, exc) from None
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
-        _append_line(fd, line, path)
+        _append_line(fd, lines, path)
     finally:
         os.close(fd)  # closing releases the lock
-    return entry
+    return entries
 
 
 def _append_line(fd, line, path):
@@ -152,13 +162,16 @@ def knows(out_dir, fingerprint):
     return bool(read(out_dir, keep=lambda entry: entry.fingerprint_hex == wanted).entries)
 
 
-def latest(out_dir, trust_required=True):
+def latest(out_dir, trust_required=True, states=None):
     """({user: their last entry}, in the order users first appear; the LedgerContents with the
-    damaged lines and warnings), in one pass that keeps only the last entry of each user."""
+    damaged lines and warnings), in one pass that keeps only the last entry of each user. With
+    `states` (a dict), also each user's current record per cluster (clusters.fold) into it."""
     found = {}
 
     def note(entry):
         found[entry.user] = entry
+        if states is not None:
+            states[entry.user] = clusters.fold(states.get(entry.user), entry)
         return False
 
     return found, read(out_dir, note, trust_required)

@@ -39,6 +39,10 @@ class LedgerEntry:
     previous_serial: Optional[str] = None  # renewed
     key_held_by: Optional[str] = None  # "owner" when the key never came here (sign --csr)
     self_renew: Optional[bool] = None  # True: the user may renew it themselves (approve approves)
+    context: Optional[str] = None  # the admin kubeconfig's context it was issued through
+    fleet: Tuple[
+        str, ...
+    ] = ()  # a fleet's record: every cluster of the person (see store/clusters.py)
     bindings_removed: Tuple[str, ...] = ()  # revoked
     archived_to: Optional[str] = None  # revoked
 
@@ -113,7 +117,7 @@ _KEYS.update(
     key_bits="keySize",
 )
 _TIMES = ("time", "not_before", "not_after")
-_LISTS = ("groups", "bindings_removed")
+_LISTS = ("groups", "bindings_removed", "fleet")
 _INTEGERS = ("key_bits",)
 _BOOLEANS = ("self_renew",)
 

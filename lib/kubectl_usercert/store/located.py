@@ -48,9 +48,9 @@ def find(target, out_dir):
     )
 
 
-def read(source, ca_cert=None, bindings=None, notes=()):
+def read(source, ca_cert=None, bindings=None, notes=(), look_for_ca=True):
     """The Inspection of a located credential: what it says, whether its key matches, whether it
-    chains to `ca_cert` (else the CA found on this machine)."""
+    chains to `ca_cert` (else, with `look_for_ca`, the CA found on this machine)."""
     info = openssl.certificate_info(
         source.cert_path, data=source.cert_pem, what=f"the certificate in {source.shown}"
     )
@@ -62,7 +62,7 @@ def read(source, ca_cert=None, bindings=None, notes=()):
             )
             == info.public_key
         )
-    chain_ca = chain_ca_for(ca_cert)
+    chain_ca = chain_ca_for(ca_cert) if ca_cert or look_for_ca else None
     chain_ok = (
         openssl.verify_chain(source.cert_path, chain_ca, data=source.cert_pem) if chain_ca else None
     )

@@ -22,7 +22,7 @@ import shlex
 import stat
 
 from ..errors import InvalidInput
-from .layout import ledger_path, locks_dir, records_dir, revoked_dir
+from .layout import CLUSTERS_DIR, ledger_path, locks_dir, records_dir, revoked_dir
 
 WRITABLE_BY_OTHERS = 0o022
 OPEN_TO_OTHERS = 0o077
@@ -80,23 +80,26 @@ def out_dir_problems(out_dir):
     return []
 
 
-def user_folder_problems(directory):
-    """[(what, path, problem)] for a user's folder and every entry in it (a link among them too)."""
+def user_folder_problems(directory, what="the user folder"):
+    """[(what, path, problem)] for a user's folder and every entry in it (a link among them too),
+    and in a fleet person's clusters/ folder."""
     said = problem(directory)
     if said:
-        return [("the user folder", directory, said)]
+        return [(what, directory, said)]
     try:
         names = sorted(os.listdir(directory))
     except (FileNotFoundError, NotADirectoryError):
         return []
     except OSError as exc:
-        return [("the user folder", directory, f"cannot be read ({exc.strerror})")]
-    return [
-        ("the file", os.path.join(directory, name), said)
-        for name in names
-        for said in [problem(os.path.join(directory, name))]
-        if said
-    ]
+        return [(what, directory, f"cannot be read ({exc.strerror})")]
+    found = []
+    for name in names:
+        path = os.path.join(directory, name)
+        if name == CLUSTERS_DIR and what == "the user folder" and not os.path.islink(path):
+            found += user_folder_problems(path, "the clusters folder")
+        else:
+            found += [("the file", path, said) for said in [problem(path)] if said]
+    return found
 
 
 def links(found):
@@ -143,6 +146,10 @@ def _link_text(path):
         return os.readlink(path)
     except OSError:
         return "?"
+
+
+def owner_name(uid):
+    return _user_name(uid)
 
 
 def _user_name(uid):

@@ -19,28 +19,21 @@ sub-folders and keys are closed to others, and no link inside it is followed.
 import json
 import os
 import re
+import shlex
 import shutil
+import stat
 import tempfile
 from contextlib import contextmanager
 
 from ..errors import InvalidInput
 from . import files, ownership
+from .credential_files import STORE_DIR, store_root  # noqa: F401 (the store's place)
 from .layout import file_safe
 
-STORE_DIR = "kubectl-usercert"
 SUBFOLDERS = ("keys", "requests", "credentials")
 _FINGERPRINT = re.compile(r"[0-9a-f]{64}")
 _SCRATCH = re.compile(r"\.scratch-(\d+)-\w+")
 MAX_RECORD_BYTES = 1 << 20
-
-
-def store_root(environ=None):
-    """${XDG_DATA_HOME:-~/.local/share}/kubectl-usercert, as install.sh places its virtualenv."""
-    environ = os.environ if environ is None else environ
-    data = environ.get("XDG_DATA_HOME") or ""
-    if not os.path.isabs(data):  # the XDG spec: a relative path is invalid and ignored
-        data = os.path.join(environ.get("HOME") or os.path.expanduser("~"), ".local", "share")
-    return os.path.join(data, STORE_DIR)
 
 
 def credential_name(user, cluster):
@@ -60,6 +53,7 @@ class PersonStore:
         store = cls(store_root(environ))
         _refuse_root_in_a_home(store.root)
         files.ensure_dir(store.root, "XDG_DATA_HOME")
+        _refuse_swappable(store.root)
         _require(("the store", store.root, ownership.problem(store.root, follow=True)))
         for name in SUBFOLDERS:
             folder = os.path.join(store.root, name)
@@ -164,7 +158,8 @@ class PersonStore:
             shutil.rmtree(folder, ignore_errors=True)
 
     def restore(self, name, saved):
-        """Put a credential back as `saved` (what `snapshot` returned) after a failed change."""
+        """Put a credential back as `saved` (what `snapshot` returned) after a failed change: a
+        credential that was not there before leaves no folder behind."""
         folder = self.credential_dir(name)
         for file_name, data in saved.items():
             path = os.path.join(folder, file_name)
@@ -175,6 +170,8 @@ class PersonStore:
                     files.PUBLIC_FILE_MODE if file_name == "cert.pem" else files.PRIVATE_FILE_MODE
                 )
                 files.replace_file(path, data, mode)
+        if all(data is None for data in saved.values()):
+            files.remove_if_empty([folder])
 
     def snapshot(self, name):
         """{file: bytes or None} of a credential's files, to restore them after a failed change."""
@@ -221,6 +218,29 @@ def _refuse_root_in_a_home(root):
             f"this runs as root, but the store {root} is in another user's folder (uid {owner})",
             hint="run it as that user, without sudo: the key is theirs",
         )
+
+
+def _refuse_swappable(root):
+    """The store is checked once a run, then used by its path: so nobody else may be able to swap
+    the folder under that path. Its folder (and that of the folder a link leads to) must be the
+    runner's or root's and writable by nobody else unless sticky (as /tmp: then nobody else can
+    rename or remove what is the runner's in it), and a link that is the store must be the
+    runner's own (another user's could be pointed elsewhere at any moment)."""
+    info = os.lstat(root)
+    if stat.S_ISLNK(info.st_mode) and info.st_uid not in (os.geteuid(), 0):
+        raise InvalidInput(
+            f"the store {root} is a link that {ownership.owner_name(info.st_uid)} (uid "
+            f"{info.st_uid}) owns, to {os.readlink(root)}: they could point it elsewhere",
+            hint=f"remove the link (rm {shlex.quote(root)}), or set XDG_DATA_HOME to a folder of "
+            "your own",
+        )
+    for folder in dict.fromkeys(os.path.dirname(path) for path in (root, os.path.realpath(root))):
+        info = os.stat(folder)
+        sticky = info.st_mode & stat.S_ISVTX
+        if info.st_uid not in (os.geteuid(), 0) or (
+            info.st_mode & ownership.WRITABLE_BY_OTHERS and not sticky
+        ):
+            _require(("the folder of the store", folder, ownership.problem(folder, follow=True)))
 
 
 def _alive(pid):

@@ -10,9 +10,10 @@ callers only use the protocol.
 the cluster otherwise.
 """
 
-from dataclasses import dataclass
+import os
+from dataclasses import dataclass, replace
 from datetime import timedelta
-from typing import List, Optional, Protocol
+from typing import List, Optional, Protocol, Tuple
 
 from ...cluster.kubectl import Kubectl
 from ..certificate import CertificateInfo
@@ -62,6 +63,16 @@ class Signer(Protocol):
 
 
 @dataclass(frozen=True, eq=False, repr=False)
+class ContextCA:
+    """One cluster's CA files, given for its context: --ca-cert CONTEXT=FILE, --ca-key CONTEXT=FILE."""
+
+    context: str
+    ca_cert: Optional[str] = None
+    ca_key: Optional[str] = None
+    ca_key_passphrase_file: Optional[str] = None
+
+
+@dataclass(frozen=True, eq=False, repr=False)
 class SignerOptions:
     kind: str = "auto"
     ca_cert: Optional[str] = None
@@ -71,3 +82,40 @@ class SignerOptions:
     approve: bool = False
     wait_seconds: float = 300.0
     keep_csr: bool = False
+    per_context: Tuple[ContextCA, ...] = ()  # CA files given for one context each (fleets)
+
+    def for_context(self, context):
+        """These options for one cluster: its context's CA files where given, else the plain ones."""
+        own = next((ca for ca in self.per_context if ca.context == context), None)
+        if own is None:
+            return replace(self, per_context=())
+        return replace(
+            self,
+            ca_cert=own.ca_cert,
+            ca_key=own.ca_key,
+            ca_key_passphrase_file=own.ca_key_passphrase_file or self.ca_key_passphrase_file,
+            per_context=(),
+        )
+
+
+def context_values(values):
+    """(the last plain value, {context: value}) of a repeatable CA flag: CONTEXT=FILE names one
+    context's file, split at the first '=' as kubectl splits --from-file=KEY=PATH; a value that is
+    an existing file is a file, whatever it holds (so a path with '=' in it means what it meant)."""
+    plain, per_context = None, {}
+    for value in values or ():
+        context, equals, path = value.partition("=")
+        if equals and context and path and not os.path.isfile(value):
+            per_context[context] = path
+        else:
+            plain = value
+    return plain, per_context
+
+
+def context_cas(certs=(), keys=(), passphrases=()):
+    """The ContextCA of each context named in the per-context values of the three CA flags."""
+    named = [context_values(values)[1] for values in (certs, keys, passphrases)]
+    contexts = dict.fromkeys(context for found in named for context in found)
+    return tuple(
+        ContextCA(context, *(found.get(context) for found in named)) for context in contexts
+    )

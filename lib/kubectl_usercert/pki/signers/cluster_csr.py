@@ -78,6 +78,23 @@ def csr_manifest(name, csr_pem, spec, expiration_seconds, labels=None):
     }
 
 
+def check_may_file(kubectl):
+    """Before anything is filed anywhere (a fleet's clusters): that the cluster answers, and lets the
+    admin's kubeconfig create CertificateSigningRequests (kubectl auth can-i, a
+    SelfSubjectAccessReview)."""
+    result = kubectl.run(["auth", "can-i", "create", CSR_RESOURCE])
+    if result.stdout.strip() == "yes":
+        return
+    if result.stdout.strip() == "no":
+        error = UsercertError(
+            "you may not create CertificateSigningRequests there",
+            hint=_SUBMIT_HINTS["forbidden"],
+        )
+        error.kind = "forbidden"
+        raise error
+    raise failure("ask whether it takes CertificateSigningRequests", result.stderr)
+
+
 class ClusterCSRSigner:
     """The Signer (see signers.Signer) that asks the cluster."""
 
@@ -91,6 +108,7 @@ class ClusterCSRSigner:
         *,
         approve=False,
         wait_seconds=300.0,
+        poll_seconds=POLL_SECONDS,
         keep_csr=False,
         client_ca=None,
         progress=lambda _message: None,
@@ -110,6 +128,7 @@ class ClusterCSRSigner:
         self.ca_cert_path = client_ca  # the cluster's client CA certificate, when known here
         self.approve = approve
         self.wait_seconds = wait_seconds
+        self.poll_seconds = poll_seconds
         self.keep_csr = keep_csr
         self.progress = progress
         self.clock, self.sleep = clock, sleep
@@ -246,7 +265,7 @@ class ClusterCSRSigner:
             self._raise_on_final_condition(status)
             if self.clock() >= deadline:
                 raise self._timed_out()
-            self.sleep(POLL_SECONDS)
+            self.sleep(self.poll_seconds)
 
     def _timed_out(self):
         if self.approve_error:
@@ -293,7 +312,7 @@ class ClusterCSRSigner:
                 )
             if self.clock() >= deadline:
                 raise failure(f"read CertificateSigningRequest {self.object_name}", result.stderr)
-            self.sleep(POLL_SECONDS)
+            self.sleep(self.poll_seconds)
 
     def _single_certificate(self, encoded):
         """Exactly one PEM certificate from status.certificate: a second one would go unchecked."""
