@@ -421,3 +421,12 @@ def test_with_a_kubectl_before_1_32_each_decision_is_its_own_put(signing, monkey
         "RequesterIsNotSubject",
     )
     assert [r["user"] for r in answer["status"]["recorded"]] == ["bob"]
+
+
+def test_self_renew_is_refused_on_a_fleet_roster(isolated):
+    Path("fleet.yaml").write_text(
+        "apiVersion: usercert.kubectl.io/v1alpha1\nkind: UserRoster\nmetadata: {name: f}\n"
+        "spec:\n  clusters: [{context: prod}]\n  users:\n  - {name: bob, selfRenew: true}\n"
+    )
+    result = run_cli("apply", "-f", "fleet.yaml")
+    assert result.returncode == 2 and "spec.clusters" in result.stderr, result.stderr

@@ -58,6 +58,11 @@ def apply(request, progress=lambda _message: None):
             "one by one use 'kubectl usercert revoke USER'",
         )
     if any(user.clusters for user in users):
+        if any(user.self_renew for user in users):  # (approve decides on one cluster's requests)
+            raise InvalidInput(
+                "selfRenew is for a roster of one cluster: it cannot be used with spec.clusters",
+                hint="grant it per cluster with create or sign --self-renew --context CONTEXT",
+            )
         return _apply_fleet(request, users, progress)
     at = now()
     held, problems = inventory.holdings(request.out_dir)
