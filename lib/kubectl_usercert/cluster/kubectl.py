@@ -167,6 +167,8 @@ _KINDS = (
     (r"\(AlreadyExists\)|already exists", "exists"),
     # (before "missing": an unreachable server also makes kubectl say it lacks the resource type)
     (r"The connection to the server .* was refused", "unreachable"),
+    # (before "missing" too: kubectl names a context its kubeconfig lacks "not found")
+    (r"context was not found for specified context", "config"),
     (
         r"\(NotFound\)|not found|could not find the requested resource|doesn't have a resource type",
         "missing",

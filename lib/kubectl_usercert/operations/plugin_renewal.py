@@ -87,13 +87,11 @@ def _record(folder, record):
 
 @contextmanager
 def cluster_access(*, store, found, kubeconfig, timeout):
-    """kubectl as the person, for the renewal of `found` (self_renew._credential_of): through their
-    kubeconfig and context when its user holds the certificate inline; through a kubeconfig in the
-    store's private scratch folder, with the store's certificate and key, when the user is the
-    credential plugin."""
-    if not found["plugin"]:
-        yield Kubectl(kubeconfig, found["context"], None, timeout)
-        return
+    """kubectl as the person, for the renewal of `found` (self_renew._credential_of): through a
+    kubeconfig in the store's private scratch folder, with the store's certificate and key and the
+    cluster of their context, read once. Never through their own kubeconfig while the renewal
+    waits: kubectl rewrites that file in place (`kubectl config use-context` in another terminal),
+    and a read in the middle of that finds no context."""
     endpoint = resolve_endpoint(kubeconfig or found["state"].get("kubeconfig"), found["context"])
     user = found["info"].common_name
     key_pem = store.read_key(found["state"].get("keyFingerprint") or "")

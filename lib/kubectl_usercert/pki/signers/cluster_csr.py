@@ -308,6 +308,7 @@ class ClusterCSRSigner:
             elif kind_of(result.stderr) == "missing":
                 raise UsercertError(
                     f"CertificateSigningRequest {self.object_name} was deleted while waiting",
+                    details=last_error_line(result.stderr),
                     hint="someone removed it; run the command again",
                 )
             if self.clock() >= deadline:
