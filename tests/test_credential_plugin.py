@@ -112,6 +112,26 @@ def test_import_exec_writes_the_plugin_and_it_answers_from_the_store(
     )
 
 
+def test_the_certificate_lives_in_state_json_and_cert_pem_is_a_copy(
+    capsys, isolated, signing_ca, tmp_path
+):
+    """One file is the credential (replaced in one step: never a certificate with another's key);
+    cert.pem is a copy the plugin never reads, brought up to date by the next run that opens the
+    store; a store from before (the certificate only in cert.pem) still answers."""
+    cert_pem = imported(capsys, isolated, signing_ca, tmp_path)
+    assert state()["certificate"].encode() == cert_pem == (folder() / "cert.pem").read_bytes()
+    answer = json.loads(plugin().stdout)["status"]
+    (folder() / "cert.pem").write_text("a copy a killed run left behind\n")
+    assert json.loads(plugin().stdout)["status"] == answer
+    old = folder() / ".state.json.abcd1234.tmp"  # a half-written state a killed run left
+    old.write_text("{")
+    os.utime(old, (time.time() - 120, time.time() - 120))
+    assert run_here(capsys, "request", "carol").returncode == 0  # (any run that opens the store)
+    assert (folder() / "cert.pem").read_bytes() == cert_pem and not old.exists()
+    _legacy(cert_pem)
+    assert json.loads(plugin().stdout)["status"] == answer
+
+
 def test_renew_before_is_recorded_and_checked(capsys, isolated, signing_ca, tmp_path):
     imported(capsys, isolated, signing_ca, tmp_path, "--renew-before", "2h")
     assert state()["renewBefore"] == "2h"
@@ -176,20 +196,26 @@ def test_the_plugin_loads_no_plumbum_rich_or_yaml(capsys, isolated, signing_ca, 
         (
             lambda: edit_state(fingerprintSHA256="AB:CD"),
             1,
-            "is not the certificate its state.json describes",
+            "is not the one its state.json describes",
         ),
-        (lambda: (folder() / "cert.pem").write_text("garbage\n"), 1, "is not the certificate"),
+        (lambda: edit_state(certificate="garbage\n"), 1, "is not the one its state.json"),
+        (lambda: _legacy(b"garbage\n"), 1, "is not the one its state.json describes"),
         (lambda: _key().write_text("not a key"), 1, "is not a PEM private key"),
         (lambda: _key().chmod(0o644), 2, "is open to others (mode 0644)"),
         (lambda: (store() / "keys").chmod(0o755), 2, "is open to others (mode 0755)"),
         (lambda: folder().chmod(0o777), 2, "is open to others (mode 0777)"),
         (lambda: store().chmod(0o777), 2, "is open to others (mode 0777)"),
-        (lambda: _relink(folder() / "cert.pem"), 2, "cert.pem is a symbolic link"),
+        (lambda: _legacy(None) or _relink(folder() / "cert.pem"), 2, "cert.pem is a symbolic link"),
         (lambda: _relink(folder() / "state.json"), 2, "state.json is a symbolic link"),
         (lambda: _relink(_key()), 2, ".key is a symbolic link"),
         (lambda: _relink(folder()), 2, "is a symbolic link"),
         (lambda: _key().unlink(), 2, ".key does not exist"),
-        (lambda: os.chown(folder() / "cert.pem", 65534, 65534), 2, "is owned by uid 65534"),
+        (lambda: os.chown(folder() / "state.json", 65534, 65534), 2, "is owned by uid 65534"),
+        (
+            lambda: _legacy(None) or os.chown(folder() / "cert.pem", 65534, 65534),
+            2,
+            "is owned by uid 65534",
+        ),
         (lambda: os.chown(_key(), 65534, 65534), 2, "is owned by uid 65534"),
         (lambda: os.chown(folder(), 65534, 65534), 2, "is owned by uid 65534"),
         (lambda: (folder() / "state.json").write_bytes(b" " * (2 << 20)), 2, "larger than 1 MiB"),
@@ -201,6 +227,16 @@ def test_a_hostile_or_damaged_store_is_one_line_and_nothing_on_stdout(
     imported(capsys, isolated, signing_ca, tmp_path)
     spoil()
     refused(plugin(), code, said)
+
+
+def _legacy(cert_pem):
+    """The credential as a store from before kept it: state.json without the certificate, which is
+    in cert.pem (replaced by `cert_pem` unless None)."""
+    old = state()
+    old.pop("certificate")
+    (folder() / "state.json").write_text(json.dumps(old))
+    if cert_pem is not None:
+        (folder() / "cert.pem").write_bytes(cert_pem)
 
 
 def _key():

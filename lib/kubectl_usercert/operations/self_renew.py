@@ -272,7 +272,7 @@ def _credential_of(store, kubeconfig, context, credential=None):
             hint="renew it through the context that uses it: renew --self --context NAME",
         )
     state = store.read_state(name) if user_entry else None
-    cert_pem = store.read_certificate(name) if state else None
+    cert_pem = store.read_certificate(name, state) if state else None
     if state is None or cert_pem is None:
         raise InvalidInput(
             f'the user "{user_entry}" of context "{context}" is not in your store ({store.root})',
