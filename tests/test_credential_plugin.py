@@ -18,7 +18,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from helpers import LAUNCHER, run_cli, run_here, run_launcher
-from person_homes import files_holding, key_forms
+from person_homes import FAULTY_CLI, files_holding, key_forms
 from test_person import bundle_with, certificate_for, kubeconfig, own_kubeconfig, request, store
 
 NAME = "bob@kubernetes"
@@ -361,3 +361,63 @@ def test_renew_self_knows_a_credential_the_plugin_serves(capsys, isolated, signi
     admins = run_here(capsys, "renew", "bob", "--exec")
     assert admins.returncode == 2 and "--exec is for --self" in admins.stderr
     assert Path(kubeconfig()).stat().st_mode & 0o777 == 0o600
+
+
+def test_an_import_killed_at_any_change_leaves_a_working_credential(
+    capsys, isolated, signing_ca, tmp_path
+):
+    """import --exec of a new certificate (a new key) over the credential, killed (SIGKILL) just
+    before each change it makes to a file, or on a full disk from each write on: the plugin answers
+    with the old certificate or the new one, each with its own key, never a refusal."""
+    old_pem = imported(capsys, isolated, signing_ca, tmp_path)
+    request(capsys, "bob", "dev", "--force")
+    new_pem = certificate_for(isolated / "bob.csr", signing_ca, "bob", ["dev"], days=1)
+    bundle = bundle_with(tmp_path / "new", new_pem)
+
+    def importing(fault, count=None):
+        environment = dict(os.environ, USERCERT_TEST_FAULT=fault)
+        if count:
+            environment["USERCERT_TEST_FAULT_COUNT"] = str(count)
+        return subprocess.run(
+            [*FAULTY_CLI, "import", str(bundle), "--exec"],
+            capture_output=True,
+            text=True,
+            env=environment,
+            cwd=isolated,
+            timeout=60,
+        )
+
+    def served():
+        answer = plugin()
+        assert answer.returncode == 0 and answer.stderr == "", answer.stderr
+        status = json.loads(answer.stdout)["status"]
+        cert = x509.load_pem_x509_certificate(status["clientCertificateData"].encode())
+        key = serialization.load_pem_private_key(status["clientKeyData"].encode(), None)
+        assert cert.public_key() == key.public_key()
+        return status["clientCertificateData"].encode()
+
+    def back_to_the_old():
+        old = state()
+        old.update(
+            certificate=old_pem.decode(),
+            keyFingerprint=before["keyFingerprint"],
+            fingerprintSHA256=before["fingerprintSHA256"],
+        )
+        (folder() / "state.json").write_text(json.dumps(old))
+        (folder() / "cert.pem").write_bytes(old_pem)
+
+    before = state()
+    count = tmp_path / "count"
+    assert importing("none:0", count).returncode == 0
+    changes, writes = map(int, count.read_text().split())
+    assert served() == new_pem
+    seen = []
+    for fault in [f"kill:{at}" for at in range(1, changes + 1)] + [
+        f"full:{at}" for at in range(1, writes + 1)
+    ]:
+        back_to_the_old()
+        assert served() == old_pem
+        done = importing(fault)
+        assert "Traceback" not in done.stderr, done.stderr
+        seen.append(served())
+    assert set(seen) == {old_pem, new_pem}

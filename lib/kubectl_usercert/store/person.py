@@ -148,7 +148,7 @@ class PersonStore:
 
     def save_credential(self, name, cert_pem, state):
         """The credential's certificate and state, replaced in one step: state.json, which holds
-        the certificate (the commit); then cert.pem, its copy."""
+        the certificate (the commit); then cert.pem, its copy (a full disk there fails nothing)."""
         folder = self.credential_dir(name)
         try:
             os.mkdir(folder, files.PRIVATE_DIR_MODE)
@@ -161,7 +161,10 @@ class PersonStore:
         files.replace_file(
             os.path.join(folder, "state.json"), _json(state), files.PRIVATE_FILE_MODE
         )
-        files.replace_file(os.path.join(folder, "cert.pem"), cert_pem, files.PUBLIC_FILE_MODE)
+        try:
+            files.replace_file(os.path.join(folder, "cert.pem"), cert_pem, files.PUBLIC_FILE_MODE)
+        except UsercertError:
+            pass  # (only a copy: the next run that opens the store writes it)
 
     def keep_previous(self, name, serial, cert_pem):
         """The certificate a renewal replaces, kept until the new one is in place."""
