@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 import pytest
+import yaml
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
@@ -190,27 +191,35 @@ def _approve_while_it_runs(live_cluster, admin, renewing, kill_after=None):
 
 
 def _served(person):
-    """What the plugin answers now, checked: an ExecCredential whose certificate and key are a pair,
-    and kubectl works through it."""
-    answer = subprocess.run(
-        [sys.executable, str(LAUNCHER), "credential", "--credential", NAME],
-        capture_output=True,
-        text=True,
-        env=person.env,
-        timeout=30,
-    )
-    assert answer.returncode == 0 and answer.stderr == "", answer.stderr
-    status = json.loads(answer.stdout)["status"]
-    cert_pem = status["clientCertificateData"].encode()
-    certificate = x509.load_pem_x509_certificate(cert_pem)
-    key = serialization.load_pem_private_key(status["clientKeyData"].encode(), None)
+    """What the plugin answers now, checked: an ExecCredential whose certificate and key are a pair.
+    (A credential whose kubeconfig user holds them: the pair it holds.)"""
+    user = next(u["user"] for u in person.config()["users"] if u["name"] == NAME)
+    if "exec" in user:
+        answer = subprocess.run(
+            [sys.executable, str(LAUNCHER), "credential", "--credential", NAME],
+            capture_output=True,
+            text=True,
+            env=person.env,
+            timeout=30,
+        )
+        assert answer.returncode == 0 and answer.stderr == "", answer.stderr
+        status = json.loads(answer.stdout)["status"]
+        cert_pem, key_pem = status["clientCertificateData"], status["clientKeyData"]
+    else:
+        cert_pem, key_pem = (
+            base64.b64decode(user[f"client-{what}-data"]).decode()
+            for what in ("certificate", "key")
+        )
+    certificate = x509.load_pem_x509_certificate(cert_pem.encode())
+    key = serialization.load_pem_private_key(key_pem.encode(), None)
     assert certificate.public_key() == key.public_key()
-    return cert_pem
+    return cert_pem.encode()
 
 
-@pytest.fixture
-def renewable(live_cluster, machines):
-    """bob's credential, served by the plugin, with the right to renew itself (signed for 1h)."""
+@pytest.fixture(params=["exec", "inline"])
+def renewable(live_cluster, machines, request):
+    """bob's credential, served by the plugin (or held by the kubeconfig's user: inline), with the
+    right to renew itself (signed for 1h)."""
     admin, person = machines
     assert person.cli("request", "bob", "dev", "--key-type", "ecdsa").returncode == 0
     shutil.copy(person.work / "bob.csr", admin.work / "bob.csr")
@@ -220,16 +229,25 @@ def renewable(live_cluster, machines):
     )  # fmt: skip
     assert signed.returncode == 0, signed.stderr
     shutil.copy(admin.work / "clients" / "bob" / "kubeconfig", person.work / "kubeconfig")
-    imported = person.cli("import", "kubeconfig", "--exec", "--set-current")
+    exec_plugin = ["--exec"] if request.param == "exec" else []
+    imported = person.cli("import", "kubeconfig", *exec_plugin, "--set-current")
     assert imported.returncode == 0, imported.stderr
     return admin, person
+
+
+def _current(person):
+    """The certificates in use before a run: the one served, and the store's (a run killed between
+    the store and an inline kubeconfig leaves the kubeconfig with the one before the store's; the
+    next renewal puts the store's into it first)."""
+    state = person.store / "credentials" / NAME / "state.json"
+    return {_served(person), json.loads(state.read_text())["certificate"].encode()}
 
 
 def _after_a_fault(live_cluster, person, before, issued, renewing):
     """Whatever moment the run ended at: the plugin serves the old certificate or the one the
     cluster issued, with its key, and kubectl works with it."""
     served = _served(person)
-    assert served in {before, *issued}, renewing.stderr.read()
+    assert served in {*before, *issued}, renewing.stderr.read()
     assert person.whoami() == {"username": "bob", "groups": ["dev", "system:authenticated"]}
     return served
 
@@ -242,7 +260,7 @@ def test_a_renewal_killed_at_any_change_leaves_a_working_credential(
     gets the old certificate or the new one with its own key every time, never a refusal."""
     admin, person = renewable
     count = tmp_path / "count"
-    before = _served(person)
+    before = _current(person)
     whole = _renewal(person, count=count)
     started = time.monotonic()
     issued, approved_at = _approve_while_it_runs(live_cluster, admin, whole)
@@ -252,18 +270,22 @@ def test_a_renewal_killed_at_any_change_leaves_a_working_credential(
     assert _after_a_fault(live_cluster, person, before, issued, whole) in issued
     outcomes = set()
     for at in range(1, changes + 1):
-        before = _served(person)
+        before = _current(person)
         renewing = _renewal(person, f"kill:{at}")
         issued, _ = _approve_while_it_runs(live_cluster, admin, renewing)
-        assert renewing.returncode == -signal.SIGKILL
-        outcomes.add(_after_a_fault(live_cluster, person, before, issued, renewing) == before)
+        assert renewing.returncode == -signal.SIGKILL, (at, renewing.stderr.read())
+        outcomes.add(_after_a_fault(live_cluster, person, before, issued, renewing) in before)
     assert outcomes == {True, False}  # (killed before the new certificate was in place, and after)
-    for step in range(8):
-        before = _served(person)
+    for step in range(8 if "exec" in str(person.config()) else 0):
+        before = _current(person)
         renewing = _renewal(person)
         kill_after = after_approval * step / 7
         issued, _ = _approve_while_it_runs(live_cluster, admin, renewing, kill_after)
         _after_a_fault(live_cluster, person, before, issued, renewing)
+    renewing = _renewal(person)  # and the next renewal goes through
+    issued, _ = _approve_while_it_runs(live_cluster, admin, renewing)
+    assert renewing.returncode == 0, renewing.stderr.read()
+    assert _after_a_fault(live_cluster, person, before, issued, renewing) in issued
     assert time.monotonic() - started < 600
 
 
@@ -272,16 +294,52 @@ def test_a_renewal_on_a_full_disk_leaves_a_working_credential(live_cluster, rene
     certificate (or, once the new state is written, the new one) with its key."""
     admin, person = renewable
     count = tmp_path / "count"
-    before = _served(person)
+    before = _current(person)
     whole = _renewal(person, count=count)
     issued, _ = _approve_while_it_runs(live_cluster, admin, whole)
     assert whole.returncode == 0, whole.stderr.read()
     _, writes = map(int, count.read_text().split())
     for at in range(1, writes + 1):
-        before = _served(person)
+        before = _current(person)
         renewing = _renewal(person, f"full:{at}")
         issued, _ = _approve_while_it_runs(live_cluster, admin, renewing)
         said = renewing.stderr.read()
         assert renewing.returncode in (0, 1), said
         assert "Traceback" not in said, said
         _after_a_fault(live_cluster, person, before, issued, renewing)
+
+
+def test_request_submit_exec_writes_the_credential_plugin(live_cluster, machines):
+    """request --submit --exec: the person files their own request, and the context it adds runs
+    the credential plugin (renewBefore as asked); without --submit, --exec is refused."""
+    from test_person_round_trip import _add_context, approve_when_filed, grant
+
+    admin, person = machines
+    csrs = {"apiGroups": ["certificates.k8s.io"], "resources": ["certificatesigningrequests"]}
+    grant(live_cluster, "bob", dict(csrs, verbs=["create", "get"]))
+    _add_context(person, "bootstrap", live_cluster.credentials("bob", ["dev"]))
+    submitting = person.start(
+        "request", "bob", "dev", "--key-type", "ecdsa", "--submit", "--context", "bootstrap",
+        "--set-current", "--expiration", "2h", "--wait", "90s", "--exec", "--renew-before", "30m",
+    )  # fmt: skip
+    approve_when_filed(live_cluster, admin, submitting)
+    _, err = submitting.communicate(timeout=120)
+    assert submitting.returncode == 0, err
+    written = yaml.safe_load((person.home / ".kube" / "config").read_text())
+    user = next(u["user"] for u in written["users"] if u["name"] == "bob@test")
+    assert user == {
+        "exec": {
+            "apiVersion": "client.authentication.k8s.io/v1",
+            "command": "kubectl-usercert",
+            "args": ["credential", "--credential", "bob@test"],
+            "interactiveMode": "Never",
+            "provideClusterInfo": False,
+        }
+    }
+    state = json.loads((person.store / "credentials" / "bob@test" / "state.json").read_text())
+    assert state["renewBefore"] == "30m"
+    assert person.whoami() == {"username": "bob", "groups": ["dev", "system:authenticated"]}
+    alone = person.cli("request", "carol", "--exec")
+    assert alone.returncode == 2 and "are for --submit" in alone.stderr
+    early = person.cli("request", "carol", "--submit", "--renew-before", "1h")
+    assert early.returncode == 2 and "--renew-before is for --submit --exec" in early.stderr

@@ -19,6 +19,10 @@ the moment the renewal is due, and within the renewal window a minute later (so 
 certificate soon after it arrives), never after the certificate's notAfter. An expired certificate
 with no renewal in the store is one line on stderr saying what to do, exit 1.
 
+The credential is read from state.json, which holds the certificate and names its key: every
+writer (import, renew --self, the renewal started here) replaces it in one rename after writing
+the new key, so a run killed at any moment leaves a certificate with its own key, old or new.
+
 It runs on every kubectl call, so it imports neither plumbum nor rich nor yaml (the launcher and
 cli.main send `credential` here before loading anything else), reads the store with
 store/credential_files.py, and starts the renewal with subprocess itself (process.py would load

@@ -173,6 +173,17 @@ class PersonStore:
         _require(("the folder", folder, ownership.problem(folder)))
         files.replace_file(os.path.join(folder, f"{serial}.crt"), cert_pem, files.PUBLIC_FILE_MODE)
 
+    def is_previous(self, name, cert_pem):
+        """Whether `cert_pem` is a certificate a renewal replaced and kept, not yet cleared."""
+        folder = os.path.join(self.credential_dir(name), "previous")
+        if not cert_pem or not os.path.isdir(folder) or os.path.islink(folder):
+            return False
+        return any(
+            _read_own(os.path.join(folder, kept), "the previous certificate") == cert_pem
+            for kept in os.listdir(folder)
+            if kept.endswith(".crt")
+        )
+
     def clear_previous(self, name):
         folder = os.path.join(self.credential_dir(name), "previous")
         if os.path.isdir(folder) and not os.path.islink(folder):
