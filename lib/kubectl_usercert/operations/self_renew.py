@@ -45,9 +45,9 @@ from .import_credential import (
     state_of,
 )
 from .import_credential import user_entry as inline_user
+from .interrupted_renewal import REIMPORT, finish_swap
 from .person_request import confirm_accepted, filed_through_cluster, forget_request, new_key_request
 
-REIMPORT = "import the credential again (kubectl usercert import BUNDLE --force)"
 BACKGROUND_POLL_SECONDS = 3.0  # a renewal in the background asks the cluster less often
 
 
@@ -285,7 +285,7 @@ def _credential_of(store, kubeconfig, context, credential=None):
     plugin = body == exec_user(user_entry)
     held = decode_data(inline) if inline and not plugin else None
     if held and held != cert_pem and store.is_previous(name, held):
-        kubeconfig_file = _finish_swap(store, state, cert_pem, kubeconfig_file, user_entry, holder)
+        kubeconfig_file = finish_swap(store, state, cert_pem, kubeconfig_file, user_entry, holder)
     elif not plugin and held != cert_pem:
         raise InvalidInput(
             f'the kubeconfig {holder}: user "{user_entry}" holds another certificate than your store',
@@ -315,19 +315,6 @@ def _credential_of(store, kubeconfig, context, credential=None):
         kubeconfig=kubeconfig,
         plugin=plugin,
     )
-
-
-def _finish_swap(store, state, cert_pem, kubeconfig_file, user_entry, holder):
-    """A renewal killed after the store took the new certificate but before the kubeconfig did
-    left the kubeconfig with the previous one (which still works): it takes the store's now, so
-    that this renewal is filed with the latest certificate (approve refuses an older one)."""
-    key_pem = store.read_key(state.get("keyFingerprint") or "")
-    if key_pem is None:
-        raise InvalidInput(f"the key of {user_entry} is not in the store", hint=REIMPORT)
-    body = person_kubeconfig.entry(kubeconfig_file.document, "users", user_entry)
-    entries = [("users", user_entry, {**body, **inline_user(cert_pem, key_pem)})]
-    person_kubeconfig.write(kubeconfig_file, entries, force=True, backup=False)
-    return person_kubeconfig.open_for_change(holder)
 
 
 def _check_rights(kubectl, user, cluster, name, progress):
