@@ -169,9 +169,11 @@ def _read(root, folder, name):
         files.own_folder(os.path.join(root, "credentials"), files.OPEN_TO_OTHERS)
         files.own_folder(folder)
         state = _state(files.read_own(os.path.join(folder, "state.json")), folder, hint)
-        cert_pem = state.get("certificate")  # (one file, replaced in one step by every writer)
-        if isinstance(cert_pem, str) and cert_pem.isascii():
-            cert_pem = cert_pem.encode("ascii")
+        if "certificate" in state:  # (one file, replaced in one step by every writer)
+            cert_pem = state["certificate"]
+            cert_pem = (
+                cert_pem.encode() if isinstance(cert_pem, str) and cert_pem.isascii() else b""
+            )
         else:  # a store written before state.json held the certificate
             cert_pem = files.read_own(os.path.join(folder, "cert.pem"))
         key = os.path.join(root, "keys", f"{state['keyFingerprint']}.key")

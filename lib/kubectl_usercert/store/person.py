@@ -30,19 +30,17 @@ import shlex
 import shutil
 import stat
 import tempfile
-import time
 from contextlib import contextmanager
 
 from ..errors import InvalidInput, UsercertError
 from . import files, ownership
 from .credential_files import STORE_DIR, store_root  # noqa: F401 (the store's place)
 from .layout import file_safe
+from .leftovers import clear_temporary
 
 SUBFOLDERS = ("keys", "requests", "credentials")
 _FINGERPRINT = re.compile(r"[0-9a-f]{64}")
 _SCRATCH = re.compile(r"\.scratch-(\d+)-\w+")
-_TEMPORARY = re.compile(r"\.[^/]+\.\w{8}\.tmp")  # files.replace_file's, before its rename
-TEMPORARY_AGE = 60
 MAX_RECORD_BYTES = 1 << 20
 
 
@@ -141,8 +139,13 @@ class PersonStore:
         """The credential's certificate (PEM bytes): the one its state.json holds (a store from
         before: its cert.pem); None when there is none."""
         state = self.read_state(name) if state is None else state
-        held = (state or {}).get("certificate")
-        if isinstance(held, str) and held.isascii():
+        if "certificate" in (state or {}):
+            held = state["certificate"]
+            if not (isinstance(held, str) and held.isascii()):
+                raise InvalidInput(
+                    f"the record {self.credential_dir(name)}/state.json holds no certificate",
+                    hint="it was damaged: import the credential again",
+                )
             return held.encode("ascii")
         return _read_own(os.path.join(self.credential_dir(name), "cert.pem"), "the certificate")
 
@@ -229,7 +232,7 @@ class PersonStore:
         for name in self.credential_names():
             folders.append(self.credential_dir(name))
         for folder in folders:
-            _clear_temporary(folder)
+            clear_temporary(folder)
         for name in self.credential_names():
             try:
                 state = self.read_state(name)
@@ -310,21 +313,6 @@ def _alive(pid):
     except OSError:
         return True
     return True
-
-
-def _clear_temporary(folder):
-    try:
-        names = [n for n in os.listdir(folder) if _TEMPORARY.fullmatch(n)]
-    except OSError:
-        return
-    for name in names:
-        path = os.path.join(folder, name)
-        try:
-            info = os.lstat(path)
-            if stat.S_ISREG(info.st_mode) and time.time() - info.st_mtime > TEMPORARY_AGE:
-                os.unlink(path)
-        except OSError:
-            pass
 
 
 def _closed(path):
