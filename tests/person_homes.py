@@ -165,3 +165,40 @@ def files_holding(roots, forms):
 
 def person_keys(person):
     return sorted((person.store / "keys").glob("*.key"))
+
+
+# Runs the CLI with a fault at the Nth change it makes to a file (a rename or a removal, outside the
+# scratch folder): USERCERT_TEST_FAULT=kill:N is a SIGKILL just before it, full:N makes every
+# write to a file from the Nth on fail as a full disk does. The count of changes (and writes)
+# a whole run made is written to USERCERT_TEST_FAULT_COUNT when it ends.
+FAULTY = r"""
+import atexit, errno, os, runpy, signal, stat, sys
+kind, _, at = os.environ.pop("USERCERT_TEST_FAULT", "none:0").partition(":")
+at, seen = int(at), {"change": 0, "write": 0}
+real = {name: getattr(os, name) for name in ("rename", "replace", "unlink", "rmdir", "write")}
+def counted(name):
+    def call(*args, **kwargs):
+        if name == "write":
+            try:
+                regular = stat.S_ISREG(os.fstat(args[0]).st_mode)
+            except OSError:
+                regular = False
+            if regular:
+                seen["write"] += 1
+                if kind == "full" and seen["write"] >= at:
+                    raise OSError(errno.ENOSPC, "No space left on device")
+        elif "/.scratch-" not in str(args[0]):
+            seen["change"] += 1
+            if kind == "kill" and seen["change"] == at:
+                os.kill(os.getpid(), signal.SIGKILL)
+        return real[name](*args, **kwargs)
+    return call
+for name in real:
+    setattr(os, name, counted(name))
+count = os.environ.pop("USERCERT_TEST_FAULT_COUNT", "")
+if count:
+    atexit.register(lambda: open(count, "w").write("%(change)d %(write)d" % seen))
+sys.argv = sys.argv[1:]
+runpy.run_path(sys.argv[0], run_name="__main__")
+"""
+FAULTY_CLI = [sys.executable, "-c", FAULTY, str(LAUNCHER)]

@@ -18,7 +18,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from helpers import LAUNCHER, run_cli, run_here, run_launcher
-from person_homes import files_holding, key_forms
+from person_homes import FAULTY_CLI, files_holding, key_forms
 from test_person import bundle_with, certificate_for, kubeconfig, own_kubeconfig, request, store
 
 NAME = "bob@kubernetes"
@@ -112,6 +112,26 @@ def test_import_exec_writes_the_plugin_and_it_answers_from_the_store(
     )
 
 
+def test_the_certificate_lives_in_state_json_and_cert_pem_is_a_copy(
+    capsys, isolated, signing_ca, tmp_path
+):
+    """One file is the credential (replaced in one step: never a certificate with another's key);
+    cert.pem is a copy the plugin never reads, brought up to date by the next run that opens the
+    store; a store from before (the certificate only in cert.pem) still answers."""
+    cert_pem = imported(capsys, isolated, signing_ca, tmp_path)
+    assert state()["certificate"].encode() == cert_pem == (folder() / "cert.pem").read_bytes()
+    answer = json.loads(plugin().stdout)["status"]
+    (folder() / "cert.pem").write_text("a copy a killed run left behind\n")
+    assert json.loads(plugin().stdout)["status"] == answer
+    old = folder() / ".state.json.abcd1234.tmp"  # a half-written state a killed run left
+    old.write_text("{")
+    os.utime(old, (time.time() - 120, time.time() - 120))
+    assert run_here(capsys, "request", "carol").returncode == 0  # (any run that opens the store)
+    assert (folder() / "cert.pem").read_bytes() == cert_pem and not old.exists()
+    _legacy(cert_pem)
+    assert json.loads(plugin().stdout)["status"] == answer
+
+
 def test_renew_before_is_recorded_and_checked(capsys, isolated, signing_ca, tmp_path):
     imported(capsys, isolated, signing_ca, tmp_path, "--renew-before", "2h")
     assert state()["renewBefore"] == "2h"
@@ -176,20 +196,28 @@ def test_the_plugin_loads_no_plumbum_rich_or_yaml(capsys, isolated, signing_ca, 
         (
             lambda: edit_state(fingerprintSHA256="AB:CD"),
             1,
-            "is not the certificate its state.json describes",
+            "is not the one its state.json describes",
         ),
-        (lambda: (folder() / "cert.pem").write_text("garbage\n"), 1, "is not the certificate"),
+        (lambda: edit_state(certificate="garbage\n"), 1, "is not the one its state.json"),
+        (lambda: edit_state(certificate=["x"]), 1, "is not the one its state.json"),
+        (lambda: edit_state(certificate="é"), 1, "is not the one its state.json"),
+        (lambda: _legacy(b"garbage\n"), 1, "is not the one its state.json describes"),
         (lambda: _key().write_text("not a key"), 1, "is not a PEM private key"),
         (lambda: _key().chmod(0o644), 2, "is open to others (mode 0644)"),
         (lambda: (store() / "keys").chmod(0o755), 2, "is open to others (mode 0755)"),
         (lambda: folder().chmod(0o777), 2, "is open to others (mode 0777)"),
         (lambda: store().chmod(0o777), 2, "is open to others (mode 0777)"),
-        (lambda: _relink(folder() / "cert.pem"), 2, "cert.pem is a symbolic link"),
+        (lambda: _legacy(None) or _relink(folder() / "cert.pem"), 2, "cert.pem is a symbolic link"),
         (lambda: _relink(folder() / "state.json"), 2, "state.json is a symbolic link"),
         (lambda: _relink(_key()), 2, ".key is a symbolic link"),
         (lambda: _relink(folder()), 2, "is a symbolic link"),
         (lambda: _key().unlink(), 2, ".key does not exist"),
-        (lambda: os.chown(folder() / "cert.pem", 65534, 65534), 2, "is owned by uid 65534"),
+        (lambda: os.chown(folder() / "state.json", 65534, 65534), 2, "is owned by uid 65534"),
+        (
+            lambda: _legacy(None) or os.chown(folder() / "cert.pem", 65534, 65534),
+            2,
+            "is owned by uid 65534",
+        ),
         (lambda: os.chown(_key(), 65534, 65534), 2, "is owned by uid 65534"),
         (lambda: os.chown(folder(), 65534, 65534), 2, "is owned by uid 65534"),
         (lambda: (folder() / "state.json").write_bytes(b" " * (2 << 20)), 2, "larger than 1 MiB"),
@@ -201,6 +229,16 @@ def test_a_hostile_or_damaged_store_is_one_line_and_nothing_on_stdout(
     imported(capsys, isolated, signing_ca, tmp_path)
     spoil()
     refused(plugin(), code, said)
+
+
+def _legacy(cert_pem):
+    """The credential as a store from before kept it: state.json without the certificate, which is
+    in cert.pem (replaced by `cert_pem` unless None)."""
+    old = state()
+    old.pop("certificate")
+    (folder() / "state.json").write_text(json.dumps(old))
+    if cert_pem is not None:
+        (folder() / "cert.pem").write_bytes(cert_pem)
 
 
 def _key():
@@ -325,3 +363,63 @@ def test_renew_self_knows_a_credential_the_plugin_serves(capsys, isolated, signi
     admins = run_here(capsys, "renew", "bob", "--exec")
     assert admins.returncode == 2 and "--exec is for --self" in admins.stderr
     assert Path(kubeconfig()).stat().st_mode & 0o777 == 0o600
+
+
+def test_an_import_killed_at_any_change_leaves_a_working_credential(
+    capsys, isolated, signing_ca, tmp_path
+):
+    """import --exec of a new certificate (a new key) over the credential, killed (SIGKILL) just
+    before each change it makes to a file, or on a full disk from each write on: the plugin answers
+    with the old certificate or the new one, each with its own key, never a refusal."""
+    old_pem = imported(capsys, isolated, signing_ca, tmp_path)
+    request(capsys, "bob", "dev", "--force")
+    new_pem = certificate_for(isolated / "bob.csr", signing_ca, "bob", ["dev"], days=1)
+    bundle = bundle_with(tmp_path / "new", new_pem)
+
+    def importing(fault, count=None):
+        environment = dict(os.environ, USERCERT_TEST_FAULT=fault)
+        if count:
+            environment["USERCERT_TEST_FAULT_COUNT"] = str(count)
+        return subprocess.run(
+            [*FAULTY_CLI, "import", str(bundle), "--exec"],
+            capture_output=True,
+            text=True,
+            env=environment,
+            cwd=isolated,
+            timeout=60,
+        )
+
+    def served():
+        answer = plugin()
+        assert answer.returncode == 0 and answer.stderr == "", answer.stderr
+        status = json.loads(answer.stdout)["status"]
+        cert = x509.load_pem_x509_certificate(status["clientCertificateData"].encode())
+        key = serialization.load_pem_private_key(status["clientKeyData"].encode(), None)
+        assert cert.public_key() == key.public_key()
+        return status["clientCertificateData"].encode()
+
+    def back_to_the_old():
+        old = state()
+        old.update(
+            certificate=old_pem.decode(),
+            keyFingerprint=before["keyFingerprint"],
+            fingerprintSHA256=before["fingerprintSHA256"],
+        )
+        (folder() / "state.json").write_text(json.dumps(old))
+        (folder() / "cert.pem").write_bytes(old_pem)
+
+    before = state()
+    count = tmp_path / "count"
+    assert importing("none:0", count).returncode == 0
+    changes, writes = map(int, count.read_text().split())
+    assert served() == new_pem
+    seen = []
+    for fault in [f"kill:{at}" for at in range(1, changes + 1)] + [
+        f"full:{at}" for at in range(1, writes + 1)
+    ]:
+        back_to_the_old()
+        assert served() == old_pem
+        done = importing(fault)
+        assert "Traceback" not in done.stderr, done.stderr
+        seen.append(served())
+    assert set(seen) == {old_pem, new_pem}

@@ -455,9 +455,11 @@ def test_an_expired_credential_cannot_renew_itself(capsys, isolated, signing_ca,
         run_here(capsys, "import", bundle_with(tmp_path / "b", cert), "--set-current").returncode
         == 0
     )
-    state = store() / "credentials" / "bob@kubernetes" / "cert.pem"
+    state = store() / "credentials" / "bob@kubernetes" / "state.json"
     expired = certificate_for(isolated / "bob.csr", signing_ca, "bob", ["dev"], days=-1)
-    state.write_bytes(expired)  # as if a day had passed (the kubeconfig holds the same)
+    recorded = json.loads(state.read_text())
+    recorded["certificate"] = expired.decode()  # as if a day had passed (the kubeconfig the same)
+    state.write_text(json.dumps(recorded))
     config = yaml.safe_load(kubeconfig().read_text())
     next(u for u in config["users"] if u["name"] == "bob@kubernetes")["user"][
         "client-certificate-data"

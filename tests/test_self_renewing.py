@@ -5,21 +5,34 @@ and spec.extra as kube-apiserver does), with real kubectl running the credential
 `approve --watch` has approved it, the next kubectl call uses a new certificate (another credential id in
 the server's view), the ledger records it (whois finds it), and the kubeconfig never changed."""
 
+import base64
 import json
 import os
 import shutil
 import signal
+import subprocess
 import sys
 import time
 from pathlib import Path
 
 import pytest
+import yaml
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
 
 from helpers import LAUNCHER
-from person_homes import admin_machine, files_holding, key_forms, person_keys, person_machine
+from person_homes import (
+    FAULTY_CLI,
+    admin_machine,
+    files_holding,
+    key_forms,
+    person_keys,
+    person_machine,
+)
 
 CSR = ("certificates.k8s.io/v1", "CertificateSigningRequest")
 CREDENTIAL_ID = "authentication.kubernetes.io/credential-id"
+NAME = "bob@test-cluster"
 
 
 @pytest.fixture
@@ -135,3 +148,198 @@ def test_a_person_keeps_working_while_approve_renews_their_certificate(live_clus
         assert not files_holding([admin.home, admin.work], key_forms(key))
     assert len(person_keys(person)) == 1  # the old key went with the old certificate
     assert Path(folder / "renewal.log").stat().st_mode & 0o777 == 0o600
+
+
+# --- a renewal killed at any moment, or on a full disk --------------------------------------------
+
+
+def _renewal(person, fault="none:0", count=None):
+    environment = dict(person.env, USERCERT_TEST_FAULT=fault)
+    if count:
+        environment["USERCERT_TEST_FAULT_COUNT"] = str(count)
+    return subprocess.Popen(
+        [*FAULTY_CLI, "renew", "--self", "--credential", NAME] + ["--background", "--wait", "60s"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+        text=True,
+        env=environment,
+        cwd=person.work,
+    )
+
+
+def _approve_while_it_runs(live_cluster, admin, renewing, kill_after=None):
+    """Approve each request the renewal files while it runs (as approve --watch would); with
+    kill_after, SIGKILL it that many seconds after its request is approved. The certificates the
+    cluster issued meanwhile."""
+    issued, approved_at = set(), None
+    while renewing.poll() is None:
+        for csr in live_cluster.server.list(*CSR):
+            conditions = [c["type"] for c in (csr.get("status") or {}).get("conditions") or []]
+            if (csr.get("status") or {}).get("certificate"):
+                issued.add(base64.b64decode(csr["status"]["certificate"]))
+            if not conditions:
+                admin.kubectl("certificate", "approve", csr["metadata"]["name"])
+                approved_at = time.monotonic()
+        if kill_after is not None and approved_at and time.monotonic() >= approved_at + kill_after:
+            renewing.send_signal(signal.SIGKILL)
+        time.sleep(0.02)
+    for csr in live_cluster.server.list(*CSR):
+        if (csr.get("status") or {}).get("certificate"):
+            issued.add(base64.b64decode(csr["status"]["certificate"]))
+    return issued, approved_at
+
+
+def _served(person):
+    """What the plugin answers now, checked: an ExecCredential whose certificate and key are a pair.
+    (A credential whose kubeconfig user holds them: the pair it holds.)"""
+    user = next(u["user"] for u in person.config()["users"] if u["name"] == NAME)
+    if "exec" in user:
+        answer = subprocess.run(
+            [sys.executable, str(LAUNCHER), "credential", "--credential", NAME],
+            capture_output=True,
+            text=True,
+            env=person.env,
+            timeout=30,
+        )
+        assert answer.returncode == 0 and answer.stderr == "", answer.stderr
+        status = json.loads(answer.stdout)["status"]
+        cert_pem, key_pem = status["clientCertificateData"], status["clientKeyData"]
+    else:
+        cert_pem, key_pem = (
+            base64.b64decode(user[f"client-{what}-data"]).decode()
+            for what in ("certificate", "key")
+        )
+    certificate = x509.load_pem_x509_certificate(cert_pem.encode())
+    key = serialization.load_pem_private_key(key_pem.encode(), None)
+    assert certificate.public_key() == key.public_key()
+    return cert_pem.encode()
+
+
+@pytest.fixture(params=["exec", "inline"])
+def renewable(live_cluster, machines, request):
+    """bob's credential, served by the plugin (or held by the kubeconfig's user: inline), with the
+    right to renew itself (signed for 1h)."""
+    admin, person = machines
+    assert person.cli("request", "bob", "dev", "--key-type", "ecdsa").returncode == 0
+    shutil.copy(person.work / "bob.csr", admin.work / "bob.csr")
+    signed = admin.cli(
+        "sign", "--csr", "bob.csr", "--user", "bob", "-g", "dev", "--clusterrole", "view",
+        "--self-renew", "--expiration", "1h", *live_cluster.ca_args,
+    )  # fmt: skip
+    assert signed.returncode == 0, signed.stderr
+    shutil.copy(admin.work / "clients" / "bob" / "kubeconfig", person.work / "kubeconfig")
+    exec_plugin = ["--exec"] if request.param == "exec" else []
+    imported = person.cli("import", "kubeconfig", *exec_plugin, "--set-current")
+    assert imported.returncode == 0, imported.stderr
+    return admin, person
+
+
+def _current(person):
+    """The certificates in use before a run: the one served, and the store's (a run killed between
+    the store and an inline kubeconfig leaves the kubeconfig with the one before the store's; the
+    next renewal puts the store's into it first)."""
+    state = person.store / "credentials" / NAME / "state.json"
+    return {_served(person), json.loads(state.read_text())["certificate"].encode()}
+
+
+def _after_a_fault(live_cluster, person, before, issued, renewing):
+    """Whatever moment the run ended at: the plugin serves the old certificate or the one the
+    cluster issued, with its key, and kubectl works with it."""
+    served = _served(person)
+    assert served in {*before, *issued}, renewing.stderr.read()
+    assert person.whoami() == {"username": "bob", "groups": ["dev", "system:authenticated"]}
+    return served
+
+
+def test_a_renewal_killed_at_any_change_leaves_a_working_credential(
+    live_cluster, renewable, tmp_path
+):
+    """SIGKILL just before each change a renewal makes to a file (every rename and removal, in
+    order), then at moments spread over what follows the approval (measured here, now): kubectl
+    gets the old certificate or the new one with its own key every time, never a refusal."""
+    admin, person = renewable
+    count = tmp_path / "count"
+    before = _current(person)
+    whole = _renewal(person, count=count)
+    started = time.monotonic()
+    issued, approved_at = _approve_while_it_runs(live_cluster, admin, whole)
+    assert whole.returncode == 0, whole.stderr.read()
+    after_approval = time.monotonic() - approved_at
+    changes, _ = map(int, count.read_text().split())
+    assert _after_a_fault(live_cluster, person, before, issued, whole) in issued
+    outcomes = set()
+    for at in range(1, changes + 1):
+        before = _current(person)
+        renewing = _renewal(person, f"kill:{at}")
+        issued, _ = _approve_while_it_runs(live_cluster, admin, renewing)
+        assert renewing.returncode == -signal.SIGKILL, (at, renewing.stderr.read())
+        outcomes.add(_after_a_fault(live_cluster, person, before, issued, renewing) in before)
+    assert outcomes == {True, False}  # (killed before the new certificate was in place, and after)
+    for step in range(8 if "exec" in str(person.config()) else 0):
+        before = _current(person)
+        renewing = _renewal(person)
+        kill_after = after_approval * step / 7
+        issued, _ = _approve_while_it_runs(live_cluster, admin, renewing, kill_after)
+        _after_a_fault(live_cluster, person, before, issued, renewing)
+    renewing = _renewal(person)  # and the next renewal goes through
+    issued, _ = _approve_while_it_runs(live_cluster, admin, renewing)
+    assert renewing.returncode == 0, renewing.stderr.read()
+    assert _after_a_fault(live_cluster, person, before, issued, renewing) in issued
+    assert time.monotonic() - started < 600
+
+
+def test_a_renewal_on_a_full_disk_leaves_a_working_credential(live_cluster, renewable, tmp_path):
+    """The disk full from each write of a renewal on: it fails, and the plugin still serves the old
+    certificate (or, once the new state is written, the new one) with its key."""
+    admin, person = renewable
+    count = tmp_path / "count"
+    before = _current(person)
+    whole = _renewal(person, count=count)
+    issued, _ = _approve_while_it_runs(live_cluster, admin, whole)
+    assert whole.returncode == 0, whole.stderr.read()
+    _, writes = map(int, count.read_text().split())
+    for at in range(1, writes + 1):
+        before = _current(person)
+        renewing = _renewal(person, f"full:{at}")
+        issued, _ = _approve_while_it_runs(live_cluster, admin, renewing)
+        said = renewing.stderr.read()
+        assert renewing.returncode in (0, 1), said
+        assert "Traceback" not in said, said
+        _after_a_fault(live_cluster, person, before, issued, renewing)
+
+
+def test_request_submit_exec_writes_the_credential_plugin(live_cluster, machines):
+    """request --submit --exec: the person files their own request, and the context it adds runs
+    the credential plugin (renewBefore as asked); without --submit, --exec is refused."""
+    from test_person_round_trip import _add_context, approve_when_filed, grant
+
+    admin, person = machines
+    csrs = {"apiGroups": ["certificates.k8s.io"], "resources": ["certificatesigningrequests"]}
+    grant(live_cluster, "bob", dict(csrs, verbs=["create", "get"]))
+    _add_context(person, "bootstrap", live_cluster.credentials("bob", ["dev"]))
+    submitting = person.start(
+        "request", "bob", "dev", "--key-type", "ecdsa", "--submit", "--context", "bootstrap",
+        "--set-current", "--expiration", "2h", "--wait", "90s", "--exec", "--renew-before", "30m",
+    )  # fmt: skip
+    approve_when_filed(live_cluster, admin, submitting)
+    _, err = submitting.communicate(timeout=120)
+    assert submitting.returncode == 0, err
+    written = yaml.safe_load((person.home / ".kube" / "config").read_text())
+    user = next(u["user"] for u in written["users"] if u["name"] == "bob@test")
+    assert user == {
+        "exec": {
+            "apiVersion": "client.authentication.k8s.io/v1",
+            "command": "kubectl-usercert",
+            "args": ["credential", "--credential", "bob@test"],
+            "interactiveMode": "Never",
+            "provideClusterInfo": False,
+        }
+    }
+    state = json.loads((person.store / "credentials" / "bob@test" / "state.json").read_text())
+    assert state["renewBefore"] == "30m"
+    assert person.whoami() == {"username": "bob", "groups": ["dev", "system:authenticated"]}
+    alone = person.cli("request", "carol", "--exec")
+    assert alone.returncode == 2 and "are for --submit" in alone.stderr
+    early = person.cli("request", "carol", "--submit", "--renew-before", "1h")
+    assert early.returncode == 2 and "--renew-before is for --submit --exec" in early.stderr

@@ -19,6 +19,10 @@ the moment the renewal is due, and within the renewal window a minute later (so 
 certificate soon after it arrives), never after the certificate's notAfter. An expired certificate
 with no renewal in the store is one line on stderr saying what to do, exit 1.
 
+The credential is read from state.json, which holds the certificate and names its key: every
+writer (import, renew --self, the renewal started here) replaces it in one rename after writing
+the new key, so a run killed at any moment leaves a certificate with its own key, old or new.
+
 It runs on every kubectl call, so it imports neither plumbum nor rich nor yaml (the launcher and
 cli.main send `credential` here before loading anything else), reads the store with
 store/credential_files.py, and starts the renewal with subprocess itself (process.py would load
@@ -48,7 +52,6 @@ from ..store.credential_files import StoreProblem
 API_VERSIONS = ("client.authentication.k8s.io/v1", "client.authentication.k8s.io/v1beta1")
 WAIT = "15m"  # how long a renewal in the background waits for approval (never past notAfter)
 RECHECK_SECONDS = 60  # within the renewal window: how soon a long-running client asks again
-READ_ATTEMPTS = 5  # a renewal swapping the certificate and its state meanwhile: read again
 _SAFE = set("abcdefghijklmnopqrstuvwxyz0123456789@:=+,-_.~")
 
 
@@ -120,14 +123,7 @@ def exec_credential(name, api_version, environ, now=None):
     """The ExecCredential of credential `name` from the store, starting its renewal when due."""
     root = files.store_root(environ)
     folder = _credential_folder(root, name)
-    for attempt in range(READ_ATTEMPTS):
-        try:
-            state, cert_pem, key_pem = _read(root, folder, name)
-            break
-        except Refused:
-            if attempt == READ_ATTEMPTS - 1:
-                raise
-            time.sleep(0.02)  # a renewal may be swapping the certificate and its state right now
+    state, cert_pem, key_pem = _read(root, folder, name)
     now = time.time() if now is None else now
     not_after = _timestamp(state.get("notAfter"), folder)
     renew_at = not_after - _seconds(state.get("renewBefore"), not_after - now)
@@ -173,14 +169,20 @@ def _read(root, folder, name):
         files.own_folder(os.path.join(root, "credentials"), files.OPEN_TO_OTHERS)
         files.own_folder(folder)
         state = _state(files.read_own(os.path.join(folder, "state.json")), folder, hint)
-        cert_pem = files.read_own(os.path.join(folder, "cert.pem"))
+        if "certificate" in state:  # (one file, replaced in one step by every writer)
+            cert_pem = state["certificate"]
+            cert_pem = (
+                cert_pem.encode() if isinstance(cert_pem, str) and cert_pem.isascii() else b""
+            )
+        else:  # a store written before state.json held the certificate
+            cert_pem = files.read_own(os.path.join(folder, "cert.pem"))
         key = os.path.join(root, "keys", f"{state['keyFingerprint']}.key")
         files.own_folder(os.path.dirname(key), files.OPEN_TO_OTHERS)
         key_pem = files.read_own(key, files.OPEN_TO_OTHERS)
     except StoreProblem as exc:
         raise Refused(f"the store of {name}: {exc}; {hint}", 2) from None
     if _fingerprint(cert_pem) != str(state.get("fingerprintSHA256") or "").upper():
-        raise Refused(f"{folder}/cert.pem is not the certificate its state.json describes; {hint}")
+        raise Refused(f"{folder}: its certificate is not the one its state.json describes; {hint}")
     if b"PRIVATE KEY-----" not in key_pem or not key_pem.isascii():
         raise Refused(f"{key} is not a PEM private key; {hint}")
     return state, cert_pem, key_pem

@@ -86,6 +86,19 @@ class Request(Command, switches.Output, switches.Key, switches.Masters):
     set_current = cli.Flag(
         "--set-current", group=switches.CLUSTER, help="with --submit: make the new context current"
     )
+    exec_plugin = cli.Flag(
+        "--exec",
+        group=switches.CLUSTER,
+        help="with --submit: write the user as the credential plugin (as import --exec does)",
+    )
+    renew_before = cli.SwitchAttr(
+        "--renew-before",
+        str,
+        argname="DURATION",
+        group=switches.CLUSTER,
+        help="with --submit --exec: renew once less than this is left (default: a third of the "
+        "lifetime)",
+    )
 
     def main(self, user, *groups):
         from ..commands.request import KeyRequest, request
@@ -95,10 +108,17 @@ class Request(Command, switches.Output, switches.Key, switches.Masters):
             raise InvalidInput(
                 "--request-file - and -o both write to stdout", hint="use one of them"
             )
-        if not self.submit and (self.kubeconfig or self.context or self.set_current):
+        if not self.submit and (
+            self.kubeconfig or self.context or self.set_current or self.exec_plugin
+        ):
             raise InvalidInput(
-                "--kubeconfig, --context and --set-current are for --submit",
+                "--kubeconfig, --context, --set-current and --exec are for --submit",
                 hint="add --submit to file the request through your kubeconfig",
+            )
+        if self.renew_before is not None and not (self.submit and self.exec_plugin):
+            raise InvalidInput(
+                "--renew-before is for --submit --exec (when the credential plugin renews)",
+                hint="add --submit --exec, or leave --renew-before out",
             )
         _person_output()
         return self.perform(
@@ -117,6 +137,8 @@ class Request(Command, switches.Output, switches.Key, switches.Masters):
                 wait_seconds=parse_duration(self.wait, "--wait").total_seconds(),
                 validity=parse_duration(self.expiration, "--expiration"),
                 set_current=self.set_current,
+                exec_plugin=self.exec_plugin,
+                renew_before=_renew_before(self.renew_before),
             ),
         )
 

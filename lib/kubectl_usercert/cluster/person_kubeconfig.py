@@ -9,7 +9,9 @@ renaming over the link would silently replace it with a file).
 """
 
 import copy
+import fcntl
 import os
+import socket
 import stat
 import time
 from dataclasses import dataclass
@@ -247,8 +249,11 @@ class _kubectl_lock:
         while True:
             try:
                 self.fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+                os.write(self.fd, self._mark().encode())
                 return self
             except FileExistsError:
+                if self._left_by_a_killed_run():
+                    continue
                 if time.monotonic() >= deadline:
                     raise UsercertError(
                         f"the kubeconfig is locked: {self.path} exists (kubectl is changing it, "
@@ -258,6 +263,35 @@ class _kubectl_lock:
                 time.sleep(0.1)
             except OSError as exc:
                 raise files.write_error(self.path, exc) from None
+
+    @staticmethod
+    def _mark(pid=None):
+        return f"kubectl-usercert {socket.gethostname()} {pid or os.getpid()}\n"
+
+    def _left_by_a_killed_run(self):
+        """Remove the lock when one of this tool's runs on this machine left it and is gone (a
+        SIGKILL); kubectl's own (empty) locks are never removed. Two runs that find it at once
+        take turns (flock on the folder), so neither removes the lock the other has just made."""
+        try:
+            folder = os.open(os.path.dirname(os.path.abspath(self.path)), os.O_RDONLY)
+        except OSError:
+            return False
+        try:
+            fcntl.flock(folder, fcntl.LOCK_EX)
+            with open(self.path, "rb") as held:
+                words = held.read(200).decode("ascii", "replace").split()
+            pid = int(words[2]) if len(words) == 3 else 0
+            if pid <= 0 or self._mark(pid).split() != words:
+                return False
+            os.kill(pid, 0)
+            return False
+        except ProcessLookupError:
+            os.unlink(self.path)
+            return True
+        except (OSError, ValueError):
+            return False
+        finally:
+            os.close(folder)
 
     def __exit__(self, *_exc):
         os.close(self.fd)

@@ -45,6 +45,8 @@ class KeyRequest:
     wait_seconds: float = 300.0
     validity: timedelta = timedelta(days=365)
     set_current: bool = False
+    exec_plugin: bool = False  # with --submit: the kubeconfig's user runs the credential plugin
+    renew_before: Optional[timedelta] = None
 
 
 def request(order, progress=lambda _message: None):
@@ -170,6 +172,8 @@ def _submit(order, store, subject, new, submission, progress):
         credentials=[import_credential.checked(store, bundled)],
         force=order.force,
         set_current=order.set_current,
+        exec_plugin=order.exec_plugin,
+        renew_before=order.renew_before,
     )
     return CredentialsInstalled(
         credentials=tuple(credentials),

@@ -11,7 +11,6 @@ certificate is kept in the store until then, and its key removed after (unless s
 still uses it).
 """
 
-import base64
 from contextlib import nullcontext
 from datetime import datetime, timezone
 
@@ -45,12 +44,9 @@ from .import_credential import (
     exec_user,
     state_of,
 )
-from .person_request import (
-    confirm_accepted,
-    filed_through_cluster,
-    forget_request,
-    new_key_request,
-)
+from .import_credential import user_entry as inline_user
+from .interrupted_renewal import REIMPORT, finish_swap
+from .person_request import confirm_accepted, filed_through_cluster, forget_request, new_key_request
 
 BACKGROUND_POLL_SECONDS = 3.0  # a renewal in the background asks the cluster less often
 
@@ -133,7 +129,7 @@ def _renewed(
     if old_key is None:
         raise InvalidInput(
             f"the key of {found['name']} is not in the store ({store.key_path(old_fingerprint)})",
-            hint="import the credential again (kubectl usercert import BUNDLE)",
+            hint=REIMPORT,
         )
     name = self_renewal_name(user)
     _check_rights(kubectl, user, cluster, name, progress)
@@ -272,7 +268,7 @@ def _credential_of(store, kubeconfig, context, credential=None):
             hint="renew it through the context that uses it: renew --self --context NAME",
         )
     state = store.read_state(name) if user_entry else None
-    cert_pem = store.read_certificate(name) if state else None
+    cert_pem = store.read_certificate(name, state) if state else None
     if state is None or cert_pem is None:
         raise InvalidInput(
             f'the user "{user_entry}" of context "{context}" is not in your store ({store.root})',
@@ -287,10 +283,13 @@ def _credential_of(store, kubeconfig, context, credential=None):
     body = person_kubeconfig.entry(kubeconfig_file.document, "users", user_entry)
     inline = body.get("client-certificate-data")
     plugin = body == exec_user(user_entry)
-    if not plugin and (not inline or decode_data(inline) != cert_pem):
+    held = decode_data(inline) if inline and not plugin else None
+    if held and held != cert_pem and store.is_previous(name, held):
+        kubeconfig_file = finish_swap(store, state, cert_pem, kubeconfig_file, user_entry, holder)
+    elif not plugin and held != cert_pem:
         raise InvalidInput(
             f'the kubeconfig {holder}: user "{user_entry}" holds another certificate than your store',
-            hint="import the credential again (kubectl usercert import BUNDLE --force)",
+            hint=REIMPORT,
         )
     info = openssl.certificate_info(data=cert_pem, what=f"the certificate of {user_entry}")
     if info.not_after <= datetime.now(timezone.utc):
@@ -372,9 +371,8 @@ def _swap(store, found, holder, renewed, old_fingerprint, exec_plugin, renew_bef
     if exec_plugin or found["plugin"]:
         body = exec_user(found["user_entry"])
     else:
-        body = dict(person_kubeconfig.entry(holder.document, "users", found["user_entry"]))
-        body["client-certificate-data"] = base64.b64encode(renewed.bundled.cert_pem).decode("ascii")
-        body["client-key-data"] = base64.b64encode(renewed.key_pem).decode("ascii")
+        body = person_kubeconfig.entry(holder.document, "users", found["user_entry"])
+        body = {**body, **inline_user(renewed.bundled.cert_pem, renewed.key_pem)}
     changed = person_kubeconfig.entry(holder.document, "users", found["user_entry"]) != body
     state = {
         **state_of(renewed, holder, renewed=True, renew_before=renew_before),

@@ -6,12 +6,19 @@ they imported. It is the source of truth on the person's side (a kubeconfig is a
       keys/<SPKI-SHA256-HEX>.key           0600  private keys, named by their public key's SHA-256
       requests/<SPKI-SHA256-HEX>.json      what was requested with that key: user, groups, key, time
       credentials/<NAME>/                  one per identity and cluster: NAME is USER@CLUSTER, file-safe
-          cert.pem                         the current certificate
+          state.json                       THE credential: its certificate (PEM), the fingerprint
+                                           of its key, cluster, validity, lifetime, context...
+          cert.pem                         a copy of state.json's certificate, for people and openssl
           previous/<serial>.crt            the one before, kept while a renewal swaps it
-          state.json                       key fingerprint, cluster, validity, lifetime, context...
 
 install.sh's virtualenv lives in the same folder; the store keeps to its own sub-folders. Every
-write is whole or nothing (files.replace_file). The store is trusted only when it is the runner's
+write is whole or nothing (files.replace_file). A credential changes in one rename: state.json
+holds the certificate and names its key, so a run killed at any moment (or a full disk) leaves
+the old certificate with its key or the new one with its key, never one with the other's. A new
+key is written (under its own name) before the state that names it, and an old key removed only
+after the state stops naming it. cert.pem is written after state.json and never read by the tool
+(but from a store written before state.json held the certificate); a copy a killed run left
+behind is brought up to date by the next run that opens the store. The store is trusted only when it is the runner's
 own, as the out-dir is (ownership): the folder is the runner's and not writable by others, its
 sub-folders and keys are closed to others, and no link inside it is followed.
 """
@@ -25,10 +32,11 @@ import stat
 import tempfile
 from contextlib import contextmanager
 
-from ..errors import InvalidInput
+from ..errors import InvalidInput, UsercertError
 from . import files, ownership
 from .credential_files import STORE_DIR, store_root  # noqa: F401 (the store's place)
 from .layout import file_safe
+from .leftovers import clear_temporary
 
 SUBFOLDERS = ("keys", "requests", "credentials")
 _FINGERPRINT = re.compile(r"[0-9a-f]{64}")
@@ -66,6 +74,7 @@ class PersonStore:
                 raise files.write_error(folder, exc) from None
             _require(("the store's folder", folder, _closed(folder)))
         store._clear_scratch()
+        store._refresh_copies()
         return store
 
     # --- keys -----------------------------------------------------------------------------
@@ -126,12 +135,23 @@ class PersonStore:
     def read_state(self, name):
         return _read_record(os.path.join(self.credential_dir(name), "state.json"))
 
-    def read_certificate(self, name):
+    def read_certificate(self, name, state=None):
+        """The credential's certificate (PEM bytes): the one its state.json holds (a store from
+        before: its cert.pem); None when there is none."""
+        state = self.read_state(name) if state is None else state
+        if "certificate" in (state or {}):
+            held = state["certificate"]
+            if not (isinstance(held, str) and held.isascii()):
+                raise InvalidInput(
+                    f"the record {self.credential_dir(name)}/state.json holds no certificate",
+                    hint="it was damaged: import the credential again",
+                )
+            return held.encode("ascii")
         return _read_own(os.path.join(self.credential_dir(name), "cert.pem"), "the certificate")
 
     def save_credential(self, name, cert_pem, state):
-        """The credential's certificate and state, each replaced whole (the certificate first: the
-        state names it)."""
+        """The credential's certificate and state, replaced in one step: state.json, which holds
+        the certificate (the commit); then cert.pem, its copy (a full disk there fails nothing)."""
         folder = self.credential_dir(name)
         try:
             os.mkdir(folder, files.PRIVATE_DIR_MODE)
@@ -140,10 +160,14 @@ class PersonStore:
             _require(("the credential folder", folder, ownership.problem(folder)))
         except OSError as exc:
             raise files.write_error(folder, exc) from None
-        files.replace_file(os.path.join(folder, "cert.pem"), cert_pem, files.PUBLIC_FILE_MODE)
+        state = {**state, "certificate": cert_pem.decode("ascii")}
         files.replace_file(
             os.path.join(folder, "state.json"), _json(state), files.PRIVATE_FILE_MODE
         )
+        try:
+            files.replace_file(os.path.join(folder, "cert.pem"), cert_pem, files.PUBLIC_FILE_MODE)
+        except UsercertError:
+            pass  # (only a copy: the next run that opens the store writes it)
 
     def keep_previous(self, name, serial, cert_pem):
         """The certificate a renewal replaces, kept until the new one is in place."""
@@ -151,6 +175,17 @@ class PersonStore:
         os.makedirs(folder, files.PRIVATE_DIR_MODE, exist_ok=True)
         _require(("the folder", folder, ownership.problem(folder)))
         files.replace_file(os.path.join(folder, f"{serial}.crt"), cert_pem, files.PUBLIC_FILE_MODE)
+
+    def is_previous(self, name, cert_pem):
+        """Whether `cert_pem` is a certificate a renewal replaced and kept, not yet cleared."""
+        folder = os.path.join(self.credential_dir(name), "previous")
+        if not cert_pem or not os.path.isdir(folder) or os.path.islink(folder):
+            return False
+        return any(
+            _read_own(os.path.join(folder, kept), "the previous certificate") == cert_pem
+            for kept in os.listdir(folder)
+            if kept.endswith(".crt")
+        )
 
     def clear_previous(self, name):
         folder = os.path.join(self.credential_dir(name), "previous")
@@ -174,12 +209,39 @@ class PersonStore:
             files.remove_if_empty([folder])
 
     def snapshot(self, name):
-        """{file: bytes or None} of a credential's files, to restore them after a failed change."""
+        """{file: bytes or None} of a credential's files, to restore them after a failed change;
+        state.json with its certificate in it (a store from before kept it in cert.pem only), so
+        that putting it back is one step too."""
         folder = self.credential_dir(name)
-        return {
+        saved = {
             file_name: _read_own(os.path.join(folder, file_name), "the file")
-            for file_name in ("cert.pem", "state.json")
+            for file_name in (
+                "state.json",
+                "cert.pem",
+            )  # (put back in this order: the commit first)
         }
+        state = self.read_state(name) if saved["state.json"] else None
+        if state is not None and "certificate" not in state and saved["cert.pem"]:
+            saved["state.json"] = _json({**state, "certificate": saved["cert.pem"].decode("ascii")})
+        return saved
+
+    def _refresh_copies(self):
+        """cert.pem as state.json says, where a run killed between the two left the old copy; and
+        the half-written temporary files a killed run left (a minute old: no run writes so long)."""
+        folders = [os.path.join(self.root, sub) for sub in ("keys", "requests")]
+        for name in self.credential_names():
+            folders.append(self.credential_dir(name))
+        for folder in folders:
+            clear_temporary(folder)
+        for name in self.credential_names():
+            try:
+                state = self.read_state(name)
+                held = (state or {}).get("certificate")
+                path = os.path.join(self.credential_dir(name), "cert.pem")
+                if isinstance(held, str) and _read_own(path, "the copy") != held.encode():
+                    files.replace_file(path, held.encode(), files.PUBLIC_FILE_MODE)
+            except (UsercertError, UnicodeEncodeError):
+                continue  # (a credential the tool cannot use is refused where it is used)
 
     # --- a private scratch folder ---------------------------------------------------------
 
