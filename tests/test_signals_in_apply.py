@@ -184,3 +184,22 @@ def test_an_interrupted_demo_removes_its_throwaway_ca(isolated, tmp_path):
     wait_for((given / "ca.key").exists, "the demo's CA key")
     code, err = stopped_within(process)
     assert code == 143 and "nothing was written" in err and not given.exists()
+
+
+def test_a_signal_during_an_import_is_an_interruption_not_an_internal_error(capsys):
+    """A signal that comes while Python makes a class (a module being imported) reaches the funnel
+    wrapped in RuntimeError("Error calling __set_name__"): it is still the signal's exit and message."""
+    from kubectl_usercert import cli
+    from kubectl_usercert.errors import Interrupted
+
+    class Importing:
+        @staticmethod
+        def run(argv, exit=False):
+            try:
+                raise Interrupted("SIGTERM")
+            except Interrupted as exc:
+                raise RuntimeError("Error calling __set_name__ on '_Field' instance") from exc
+
+    assert cli._funnel(Importing, ["kubectl-usercert", "create"]) == 143
+    err = capsys.readouterr().err
+    assert "internal error" not in err and "SIGTERM" in err, err

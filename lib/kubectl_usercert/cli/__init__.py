@@ -45,8 +45,6 @@ def is_credential_call(argv):
 
 
 def _funnel(main_class, argv):
-    from .. import signals
-
     try:
         _, code = main_class.run(argv, exit=False)
         return code
@@ -56,15 +54,14 @@ def _funnel(main_class, argv):
         console.error(exc)
         return exc.exit_code
     except (Interrupted, KeyboardInterrupt) as exc:
-        from ..output import console
-
-        name = getattr(exc, "signal_name", "SIGINT")
-        console.interrupted(name, signals.journal())
-        return signals.exit_code(name) if name != "SIGINT" else EXIT_INTERRUPTED
+        return _interrupted(exc)
     except BrokenPipeError:  # `... | head`: the reader has gone; say nothing more
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_FAILED
     except Exception as exc:  # a bug: one line and a way to see more, never a bare traceback
+        signal_seen = _signal_within(exc)
+        if signal_seen is not None:
+            return _interrupted(signal_seen)
         if os.environ.get("USERCERT_DEBUG"):
             raise
         from ..output import console
@@ -76,3 +73,24 @@ def _funnel(main_class, argv):
             )
         )
         return EXIT_FAILED
+
+
+def _interrupted(exc):
+    from .. import signals
+    from ..output import console
+
+    name = getattr(exc, "signal_name", "SIGINT")
+    console.interrupted(name, signals.journal())
+    return signals.exit_code(name) if name != "SIGINT" else EXIT_INTERRUPTED
+
+
+def _signal_within(exc):
+    """The signal an error wraps: Python turns an exception raised while a class is being made (the
+    signal's, when it comes during an import) into RuntimeError("Error calling __set_name__")."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        if isinstance(exc, (Interrupted, KeyboardInterrupt)):
+            return exc
+        seen.add(id(exc))
+        exc = exc.__cause__ or exc.__context__
+    return None
