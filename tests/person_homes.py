@@ -199,6 +199,9 @@ count = os.environ.pop("USERCERT_TEST_FAULT_COUNT", "")
 if count:
     atexit.register(lambda: open(count, "w").write("%(change)d %(write)d" % seen))
 sys.argv = sys.argv[1:]
+sys.path.insert(0, os.path.join(os.path.dirname(sys.argv[0]), "lib"))
+from kubectl_usercert.operations import self_renew  # a background renewal asks every 0.1 s here
+self_renew.BACKGROUND_POLL_SECONDS = 0.1
 runpy.run_path(sys.argv[0], run_name="__main__")
 """
 FAULTY_CLI = [sys.executable, "-c", FAULTY, str(LAUNCHER)]
