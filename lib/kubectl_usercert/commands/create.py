@@ -11,10 +11,11 @@ from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import Optional, Tuple
 
-from ..cluster import fleet, identity, rbac
+from ..cluster import identity, rbac
 from ..cluster.rbac import BindingPlan
 from ..errors import InvalidInput, OutputExists
 from ..operations import fleet as fleet_ops
+from ..operations import fleet_members
 from ..operations.access import applied_bindings, checked_bindings
 from ..operations.adopt import ca_known_here
 from ..operations.issue import checked_subject, endpoint, issue_user, refuse_or_adopt
@@ -158,18 +159,13 @@ def _create_fleet(request, progress):
         allow_system_masters=request.allow_system_masters,
     )
     user_files = _refuse_existing(request, subject)
-    clusters = fleet.resolve(request.signing.kubectl, request.contexts, request.all_contexts)
-    members = fleet_ops.members_for(subject, clusters, request.signing, progress)
-    manifests = (
-        rbac.binding_manifests(request.access, subject.user, subject.groups)
-        if not request.access.empty
-        else []
-    )
-    fleet_ops.check_members(
-        user=subject.user,
-        members=members,
-        manifests=() if request.print_rbac else manifests,
+    members, manifests = fleet_members.prepared(
+        subject=subject,
+        signing=request.signing,
+        contexts=request.contexts,
+        all_contexts=request.all_contexts,
         access=request.access,
+        print_rbac=request.print_rbac,
         progress=progress,
     )
     if request.dry_run != "none":

@@ -14,10 +14,11 @@ from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import Optional, Tuple
 
-from ..cluster import fleet, rbac
+from ..cluster import rbac
 from ..cluster.rbac import BindingPlan
 from ..errors import InvalidInput
 from ..operations import fleet as fleet_ops
+from ..operations import fleet_members
 from ..operations.access import applied_bindings, checked_bindings
 from ..operations.adopt import ca_known_here
 from ..operations.issue import checked_subject, endpoint, issue_user, refuse_or_adopt
@@ -138,18 +139,12 @@ def _sign_everywhere(request, asked, subject, spec, warnings, progress):
     user_files = UserFiles.for_user(request.out_dir, subject.user)
     if not request.force:
         refuse_or_adopt(request.out_dir, subject.user, user_files)
-    clusters = fleet.resolve(request.signing.kubectl, request.contexts)
-    members = fleet_ops.members_for(subject, clusters, request.signing, progress)
-    manifests = (
-        rbac.binding_manifests(request.access, subject.user, subject.groups)
-        if not request.access.empty
-        else []
-    )
-    fleet_ops.check_members(
-        user=subject.user,
-        members=members,
-        manifests=() if request.print_rbac else manifests,
+    members, manifests = fleet_members.prepared(
+        subject=subject,
+        signing=request.signing,
+        contexts=request.contexts,
         access=request.access,
+        print_rbac=request.print_rbac,
         progress=progress,
     )
     credentials = fleet_ops.issue_person(

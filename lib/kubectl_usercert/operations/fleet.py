@@ -19,7 +19,7 @@ A fleet person's folder, OUT_DIR/USER/:
 
 import os
 from contextlib import ExitStack
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 from .. import signals
 from ..cluster import identity, rbac, user_kubeconfig
@@ -27,13 +27,11 @@ from ..cluster.kubeconfig import read_document
 from ..cluster.kubectl import summary
 from ..errors import UsercertError
 from ..pki import openssl
-from ..pki.signers import per_cluster
-from ..pki.signers.chooser import SignerChooser
-from ..pki.signers.cluster_csr import check_may_file
 from ..store import files, ledger, locks
 from ..store.files import PRIVATE_DIR_MODE
 from ..store.layout import file_safe
 from .adopt import adopt
+from .fleet_members import on_member
 from .issue import (
     describe,
     endpoint_warnings,
@@ -48,27 +46,6 @@ def _silent(_message):
     pass
 
 
-@dataclass(frozen=True, eq=False, repr=False)
-class Member:
-    """One cluster of a person's fleet, and the signer that signs there."""
-
-    cluster: object  # cluster.fleet.FleetCluster
-    signer: object
-
-    @property
-    def shown(self):
-        return f"{self.cluster.name} (context {self.cluster.context})"
-
-
-def members_for(subject, clusters, signing, progress=_silent):
-    """A Member for each FleetCluster: its signer chosen as create chooses one (per_cluster)."""
-    options = per_cluster.for_clusters(signing, clusters, progress)
-    return [
-        Member(cluster, SignerChooser(own).choose(subject, progress=_on_cluster(cluster, progress)))
-        for cluster, own in zip(clusters, options)
-    ]
-
-
 def ask_as(credential, kubectl, progress=_silent):
     """What one cluster says the new credential is (create --verify), through the person's own
     kubeconfig and that cluster's context in it."""
@@ -80,36 +57,6 @@ def ask_as(credential, kubectl, progress=_silent):
         credential.user,
         credential.groups,
     )
-
-
-def check_members(*, user, members, manifests=(), access=None, progress=_silent):
-    """Before anything is made: every cluster asked what could make it fail (a namespace or role to
-    bind that is missing, a binding name taken; the CSR API unreachable or closed to this
-    kubeconfig). One error names every cluster that would fail, and why."""
-    problems = {}
-    for member in members:
-        step = _on(member, progress)
-        try:
-            if manifests:
-                step("Checking that the roles to bind exist")
-                rbac.check_can_bind(member.cluster.kubectl, access, list(manifests))
-            if member.signer.name == "csr":
-                step("Checking that it takes CertificateSigningRequests")
-                check_may_file(member.cluster.kubectl)
-        except UsercertError as exc:
-            problems[member] = exc
-    if problems:
-        first = next(iter(problems.values()))
-        raise UsercertError(
-            f"nothing was issued to {user}: {len(problems)} of {len(members)} clusters cannot "
-            "take it (a person gets every cluster or none)",
-            details="\n".join(
-                f"{m.shown}: " + (summary(problems[m]) if m in problems else "ready")
-                for m in members
-            ),
-            hint="nothing was made, filed or written; "
-            + (first.hint or "fix what the cluster said, or leave it out (--context)"),
-        )
 
 
 def issue_person(
@@ -207,7 +154,7 @@ def _signed_everywhere(
             os.unlink(staged.csr)
         infos = []
         for index, (member, place, validity) in enumerate(zip(members, places, validities)):
-            step = _on(member, progress)
+            step = on_member(member, progress)
             try:
                 if own_keys:
                     info = new_key_signed(
@@ -346,7 +293,7 @@ def bind_everywhere(*, members, manifests, directory, progress=_silent):
     them does not stop the others, and the error names each cluster's part."""
     done, failed = [], {}
     for member in members:
-        _on(member, progress)("Applying the RBAC bindings")
+        on_member(member, progress)("Applying the RBAC bindings")
         try:
             rbac.apply(member.cluster.kubectl, list(manifests))
             done.append(member)
@@ -374,12 +321,3 @@ def _apply_line(member, directory):
     kubectl = member.cluster.kubectl
     where = f"--kubeconfig {kubectl.kubeconfig} " if kubectl.kubeconfig else ""
     return f"kubectl {where}--context {kubectl.context} apply -f {os.path.join(directory, 'rbac.yaml')}"
-
-
-def _on(member, progress):
-    """Progress lines that name the cluster."""
-    return _on_cluster(member.cluster, progress)
-
-
-def _on_cluster(cluster, progress):
-    return lambda message: progress(f"{cluster.name}: {message}")

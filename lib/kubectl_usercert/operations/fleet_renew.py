@@ -23,7 +23,8 @@ from ..pki.keys import key_spec, spec_of
 from ..pki.signers import per_cluster
 from ..pki.signers.chooser import SignerChooser
 from ..store import clusters, files, ledger, locks
-from .fleet import Member, confirm, credential_of, failed_on, withdraw
+from .fleet import confirm, credential_of, failed_on, withdraw
+from .fleet_members import Member
 from .issue import checked_subject, key_signed, ledger_entry, new_key_signed, request_signed
 
 

@@ -16,6 +16,7 @@ from ..cluster import rbac
 from ..cluster.kubectl import summary
 from ..errors import Interrupted, UsercertError
 from ..operations import fleet as fleet_ops
+from ..operations import fleet_members
 from ..operations.fleet_renew import renew_person
 from ..operations.fleet_revoke import revoke_person
 from ..operations.issue import checked_subject
@@ -101,7 +102,7 @@ def _work(person, shared, request, step):
         _check_bindings(person, shared, step)
         if person.create:
             members = shared.members(user, subject, person.create, step)
-            fleet_ops.check_members(user=user.name, members=members, progress=step)
+            fleet_members.check_members(user=user.name, members=members, progress=step)
             fleet_ops.issue_person(
                 subject=subject,
                 members=members,
@@ -194,7 +195,7 @@ def _rehearse(person, shared, request, step):
     )
     _check_bindings(person, shared, step)
     members = shared.members(user, subject, person.create or person.add, step)
-    fleet_ops.check_members(user=user.name, members=members, progress=step)
+    fleet_members.check_members(user=user.name, members=members, progress=step)
     rehearsed = [(m, subject, user.key, m.signer.grant(user.validity)) for m in members]
     if person.renew:  # (what it adds was rehearsed with the creates above)
         rehearsed += renew_person(
@@ -246,7 +247,7 @@ class Shared:
             signer = self._choosers[cluster.context].choose(
                 subject, kind, progress=on, sleep=_sleep
             )
-            chosen.append(fleet_ops.Member(cluster, signer))
+            chosen.append(fleet_members.Member(cluster, signer))
         return chosen
 
 
