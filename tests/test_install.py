@@ -202,7 +202,8 @@ def reinstall_and_uninstall_leave_home_as_it_was(tmp_path, pip):
     helped = run([KUBECTL, "usercert", "--help"], kubectl_env)
     assert helped.returncode == 0, helped.stderr
     assert "kubectl usercert" in helped.stdout and "create" in helped.stdout
-    assert completions(run([KUBECTL, "__complete", "usercert", "crea"], kubectl_env))[0] == ["create"]
+    offered = completions(run([KUBECTL, "__complete", "usercert", "crea"], kubectl_env))
+    assert offered[0] == ["create"]
     # The README's first command, and the main job as a new user would type it.
     demo = run([KUBECTL, "usercert", "demo", "--dir", tmp_path / "demo"], kubectl_env)
     assert demo.returncode == 0 and "On a real cluster" in demo.stderr, demo.stderr
