@@ -153,3 +153,25 @@ def test_the_request_reader_sees_what_openssl_would():
     assert facts.common_names == ["bob"] and facts.other_attributes == ["1.2.840.113549.1.9.1"]
     with pytest.raises(ValueError):
         read_request(b"\x30\x03\x02\x01\x00")
+
+
+def with_request(text):
+    obj = request()
+    obj["spec"]["request"] = base64.b64encode(text).decode()
+    return obj
+
+
+def test_only_one_pem_request_and_nothing_else_is_judged():
+    """The signer reads the first block (Go's pem.Decode allows headers): a first block with a
+    header asking for system:masters before a good one must not be approved on the good one."""
+    masters = pem([(NameOID.ORGANIZATION_NAME, "system:masters"), (NameOID.COMMON_NAME, "bob")])
+    with_header = masters.replace(b"-----\n", b"-----\nX-Note: hi\n\n", 1)
+    assert (
+        x509.load_pem_x509_csr(with_header + pem(BOB))
+        .subject.get_attributes_for_oid(NameOID.ORGANIZATION_NAME)[0]
+        .value
+        == "system:masters"
+    )  # what the signer would sign
+    for text in (with_header + pem(BOB), pem(BOB) + pem(BOB), pem(BOB) + b"trailing"):
+        assert decide(with_request(text)).reason == "RequestUnreadable"
+    assert decide(with_request(b"\n" + pem(BOB) + b"\n")).action == "approve"

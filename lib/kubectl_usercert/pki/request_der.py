@@ -21,8 +21,11 @@ _KEY_TYPES = {
 }
 EXTENSION_REQUEST = "1.2.840.113549.1.9.14"
 SUBJECT_ALT_NAME = "2.5.29.17"
+# The whole text must be one block, without PEM headers: the signer reads the FIRST block (Go's
+# pem.Decode, headers allowed), so a reader that skipped a block it could not parse, or took one
+# of several, would judge a request other than the one signed.
 _PEM = re.compile(
-    r"-----BEGIN (?:NEW )?CERTIFICATE REQUEST-----([A-Za-z0-9+/=\s]+?)-----END (?:NEW )?CERTIFICATE REQUEST-----"
+    r"\s*-----BEGIN CERTIFICATE REQUEST-----([A-Za-z0-9+/=\s]+?)-----END CERTIFICATE REQUEST-----\s*"
 )
 
 
@@ -58,9 +61,9 @@ def read_request(pem_or_der):
     """RequestFacts of a PEM (or DER) request; ValueError when it is not one."""
     data = pem_or_der
     if b"-----BEGIN" in pem_or_der:
-        match = _PEM.search(pem_or_der.decode("ascii", "replace"))
+        match = _PEM.fullmatch(pem_or_der.decode("ascii", "replace"))
         if match is None:
-            raise ValueError("no PEM certificate request")
+            raise ValueError("not one PEM certificate request and nothing else")
         data = base64.b64decode("".join(match.group(1).split()))
     try:
         return _facts(data)
