@@ -8,7 +8,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.x509.oid import NameOID
 
 from kubectl_usercert.operations.self_renewal_policy import judge
@@ -41,10 +41,14 @@ def pem(names, key="ec"):
         ec.generate_private_key(ec.SECP256R1())
         if key == "ec"
         else rsa.generate_private_key(65537, 2048)
+        if key == "rsa"
+        else key
     )
     subject = x509.Name([x509.NameAttribute(oid, value) for oid, value in names])
     request = (
-        x509.CertificateSigningRequestBuilder().subject_name(subject).sign(private, hashes.SHA256())
+        x509.CertificateSigningRequestBuilder()
+        .subject_name(subject)
+        .sign(private, None if isinstance(private, ed25519.Ed25519PrivateKey) else hashes.SHA256())
     )
     return request.public_bytes(serialization.Encoding.PEM)
 
@@ -175,3 +179,13 @@ def test_only_one_pem_request_and_nothing_else_is_judged():
     for text in (with_header + pem(BOB), pem(BOB) + pem(BOB), pem(BOB) + b"trailing"):
         assert decide(with_request(text)).reason == "RequestUnreadable"
     assert decide(with_request(b"\n" + pem(BOB) + b"\n")).action == "approve"
+
+
+def test_a_key_the_tool_refuses_elsewhere_is_not_renewed():
+    rsa_usages = ("client auth", "digital signature", "key encipherment")
+    small = rsa.generate_private_key(65537, 1024)
+    assert decide(request(key=small, usages=rsa_usages)).reason == "KeyNotAccepted"
+    assert decide(request(key=ec.generate_private_key(ec.SECP256K1()))).reason == "KeyNotAccepted"
+    assert decide(request(key=ed25519.Ed25519PrivateKey.generate())).action == "approve"
+    assert decide(request(key=ec.generate_private_key(ec.SECP384R1()))).action == "approve"
+    assert read_request(pem(BOB, key="rsa")).key_bits == 2048

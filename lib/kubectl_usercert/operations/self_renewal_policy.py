@@ -14,7 +14,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Optional, Tuple
 
+from ..errors import InvalidInput
 from ..pki.certificate import credential_id
+from ..pki.keys import acceptable_request_key
 from ..pki.request_der import SUBJECT_ALT_NAME, read_request
 from ..pki.signers.cluster_csr import SELF_RENEWAL, SIGNER_NAME, self_renewal_name
 from ..times import human_duration
@@ -174,6 +176,10 @@ def _subject_problem(facts, latest, spec):
 def _request_problem(facts, spec, latest):
     if SUBJECT_ALT_NAME in facts.extensions:
         return "SubjectAltNames", "the request asks for subject alternative names"
+    try:
+        acceptable_request_key(facts.key_type, facts.key_bits)
+    except InvalidInput as refused:
+        return "KeyNotAccepted", f"{refused.message}: {refused.hint}"
     usages = spec.get("usages") or []
     allowed = CLIENT_USAGES | ({"key encipherment"} if facts.key_type == "RSA" else set())
     if (

@@ -7,11 +7,11 @@ self-signature when it was filed (kube-apiserver refuses one that does not verif
 import base64
 import re
 from dataclasses import dataclass
-from typing import Tuple
+from typing import Optional, Tuple
 
 from .certificate import _items
 
-_SEQUENCE, _SET, _OID, _ATTRIBUTES = 0x30, 0x31, 0x06, 0xA0
+_SEQUENCE, _SET, _OID, _ATTRIBUTES, _INTEGER, _BIT_STRING = 0x30, 0x31, 0x06, 0xA0, 0x02, 0x03
 _NAMES = {"2.5.4.3": "CN", "2.5.4.10": "O"}
 _STRING_TYPES = {0x0C: "UTF8STRING", 0x13: "PRINTABLESTRING"}
 _KEY_TYPES = {
@@ -19,6 +19,7 @@ _KEY_TYPES = {
     "1.2.840.10045.2.1": "ECDSA",
     "1.3.101.112": "Ed25519",
 }
+_CURVE_BITS = {"1.2.840.10045.3.1.7": 256, "1.3.132.0.34": 384, "1.3.132.0.35": 521}
 EXTENSION_REQUEST = "1.2.840.113549.1.9.14"
 SUBJECT_ALT_NAME = "2.5.29.17"
 # The whole text must be one block, without PEM headers: the signer reads the FIRST block (Go's
@@ -33,12 +34,14 @@ _PEM = re.compile(
 class RequestFacts:
     """subject: ((name, string type, value), ...) in order, a name this tool does not use as its OID
     and a string type it does not read as 'OTHER'; key_type: RSA, ECDSA, Ed25519 or the OID;
+    key_bits: RSA's modulus bits, an ECDSA curve's bits (None for a curve this tool does not use);
     extensions: the OIDs of the extensions it asks for; public_key_der: its SubjectPublicKeyInfo."""
 
     subject: Tuple[Tuple[str, str, str], ...]
     key_type: str
     extensions: Tuple[str, ...]
     public_key_der: bytes
+    key_bits: Optional[int] = None
 
     @property
     def common_names(self):
@@ -81,10 +84,28 @@ def _facts(data):
     key_der = data[fields[2][1] : fields[2][3]]
     algorithm = _items(data, fields[2][2], fields[2][3])[0]
     key_oid = _oid(data, _items(data, algorithm[2], algorithm[3])[0])
+    key_bits = _key_bits(data, key_oid, fields[2], algorithm)
     extensions = ()
     if len(fields) > 3 and fields[3][0] == _ATTRIBUTES:
         extensions = tuple(_requested_extensions(data, fields[3]))
-    return RequestFacts(subject, _KEY_TYPES.get(key_oid, key_oid), extensions, key_der)
+    return RequestFacts(subject, _KEY_TYPES.get(key_oid, key_oid), extensions, key_der, key_bits)
+
+
+def _key_bits(data, key_oid, key, algorithm):
+    """The RSA modulus's bits, or the bits of a named curve this tool uses; else None."""
+    if _KEY_TYPES.get(key_oid) == "ECDSA":
+        parameters = _items(data, algorithm[2], algorithm[3])[1:]
+        return _CURVE_BITS.get(_oid(data, parameters[0])) if parameters else None
+    if _KEY_TYPES.get(key_oid) != "RSA":
+        return None
+    bits = _items(data, key[2], key[3])[1]
+    if bits[0] != _BIT_STRING or data[bits[2]] != 0:
+        raise ValueError("an RSA key that is not a whole bit string")
+    [public] = _expect(_items(data, bits[2] + 1, bits[3]), 1)
+    modulus = _items(data, public[2], public[3])[0]
+    if modulus[0] != _INTEGER:
+        raise ValueError("an RSA key without a modulus")
+    return int.from_bytes(data[modulus[2] : modulus[3]], "big").bit_length()
 
 
 def _expect(items, count):
