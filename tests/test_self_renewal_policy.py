@@ -189,3 +189,8 @@ def test_a_key_the_tool_refuses_elsewhere_is_not_renewed():
     assert decide(request(key=ed25519.Ed25519PrivateKey.generate())).action == "approve"
     assert decide(request(key=ec.generate_private_key(ec.SECP384R1()))).action == "approve"
     assert read_request(pem(BOB, key="rsa")).key_bits == 2048
+
+
+def test_without_a_recorded_lifetime_no_length_is_approved():
+    unbounded = latest(lifetime=None, not_before=None)
+    assert decide(request(expirationSeconds=2**31 - 1), unbounded).reason == "ExpirationTooLong"

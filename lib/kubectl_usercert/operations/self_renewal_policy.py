@@ -199,7 +199,12 @@ def _request_problem(facts, spec, latest):
             "ExpirationMissing",
             "the request sets no expirationSeconds: a renewal asks for its recorded lifetime",
         )
-    if lifetime is not None and seconds > lifetime.total_seconds():
+    if lifetime is None:
+        return (
+            "ExpirationTooLong",
+            f"the ledger records no lifetime for {latest.user}: nothing bounds a renewal's",
+        )
+    if seconds > lifetime.total_seconds():
         return (
             "ExpirationTooLong",
             f"expirationSeconds {seconds} is longer than the lifetime of {latest.user}'s "
