@@ -1,11 +1,14 @@
 """`approve`: decide every pending CertificateSigningRequest (self_renewal_policy), tell the cluster
 in batches, and record each renewal in the ledger once its certificate is issued.
 
-kubectl runs a bounded number of times whatever the number of requests: one list, one
+kubectl runs a bounded number of times whatever the number of requests: one list (raw, so the
+list's resourceVersion is kept), one
 `kubectl replace --subresource=approval -f -` per batch of BATCH requests (each the request as
 listed, its resourceVersion kept, with the Approved or Denied condition, reason and message
 added: a request someone replaced after it was read is refused by the cluster with a conflict,
-never approved unchecked), and one watch while the signer issues what was approved.
+never approved unchecked), and one watch while the signer issues what was approved, from the
+list's resourceVersion: a certificate the person took, and a request they deleted, before the watch
+started are still seen issued (and recorded), so a renewal cannot slip past the ledger.
 """
 
 import base64
@@ -27,6 +30,7 @@ from .self_renewal_policy import APPROVE_REASON, claims_self_renewal, is_pending
 BATCH = 50  # requests per kubectl replace
 ISSUE_WAIT_SECONDS = 10.0  # how long a run waits for the signer to issue what it approved
 WATCH = ["get", CSR_RESOURCE, "--watch", "-o", "json", "--output-watch-events"]
+CSR_PATH = "/apis/certificates.k8s.io/v1/certificatesigningrequests"
 
 
 def approve_pending(
@@ -41,7 +45,7 @@ def approve_pending(
 ):
     """Approve the good self-renewals, deny the bad ones, leave the rest; `users` (a set) narrows
     it to their requests (apply: the roster's users). An Approvals."""
-    items = list_requests(kubectl, progress)
+    items, since = list_requests(kubectl, progress)
     outcomes, approved = decide_and_act(
         kubectl=kubectl,
         out_dir=out_dir,
@@ -60,17 +64,24 @@ def approve_pending(
             progress=progress,
             wait_seconds=wait_seconds,
             clock=clock,
+            since=since,
         )
     return Approvals(tuple(outcomes), tuple(recorded), dry_run, tuple(warnings))
 
 
 def list_requests(kubectl, progress):
+    """(the requests, the list's resourceVersion): read raw, as `kubectl get -o json` drops the
+    list's resourceVersion."""
     progress("Listing the certificate signing requests")
     what = "list the certificate signing requests"
-    items = kubectl.json(["get", CSR_RESOURCE, "-o", "json"], what).get("items") or []
+    answer = kubectl.json(["get", "--raw", CSR_PATH], what)
+    items = answer.get("items") or []
     if not isinstance(items, list):
         raise failure(what, "")
-    return [item for item in items if isinstance(item, dict)]
+    since = (answer.get("metadata") or {}).get("resourceVersion")
+    return [item for item in items if isinstance(item, dict)], since if isinstance(
+        since, str
+    ) else None
 
 
 def decide_and_act(*, kubectl, out_dir, items, users, dry_run, progress):
@@ -165,12 +176,13 @@ def _why_not(name, stderr):
     return last_error_line(stderr) or "kubectl did not say"
 
 
-def record_issued(*, kubectl, out_dir, items, approved, progress, wait_seconds, clock):
+def record_issued(*, kubectl, out_dir, items, approved, progress, wait_seconds, clock, since=None):
     """Record in the ledger each certificate issued for a self-renewal approved by this tool: any an
     earlier run approved whose certificate the ledger does not know yet, and those approved now, as
     one watch shows them issued (up to `wait_seconds`): pushed by the API server the moment the
-    signer writes it, before the person's `renew --self` (which reads it once a second) takes it
-    and deletes the request. (recorded, warnings)."""
+    signer writes it. The watch starts from `since` (the list's resourceVersion), so it replays
+    what happened since the list, a person who took the certificate and deleted the request at
+    once included. (recorded, warnings)."""
     waiting = dict(approved)
     recorded, warnings = [], []
 
@@ -186,7 +198,8 @@ def record_issued(*, kubectl, out_dir, items, approved, progress, wait_seconds, 
     if waiting and wait_seconds > 0:
         progress(f"Waiting for the signer to issue {len(waiting)} renewal(s)")
         deadline = clock() + wait_seconds
-        with kubectl.watch(WATCH) as events:
+        replay = ["get", "--raw", f"{CSR_PATH}?watch=true&resourceVersion={quote(since)}"]
+        with kubectl.watch(replay if since else WATCH) as events:
             for event in events:
                 item = (event or {}).get("object")
                 if isinstance(item, dict) and _named(item) in waiting:
