@@ -73,6 +73,13 @@ def _take(event, decided, pending, issued):
 
 def _act(kubectl, out_dir, dry_run, pending, issued, decided, progress):
     with signals.critical():  # a batch sent is a batch reported, and recorded
+        # Recorded first: a request filed again in the same batch, with the certificate the one
+        # just issued replaces, is judged against the new one (the newest), so it is refused.
+        recorded, warnings = [], []
+        for obj in issued if dry_run == "none" else ():
+            entry, warning = record_certificate(out_dir, obj, progress)
+            recorded += [entry] if entry else []
+            warnings += [warning] if warning else []
         outcomes, _ = decide_and_act(
             kubectl=kubectl,
             out_dir=out_dir,
@@ -81,11 +88,6 @@ def _act(kubectl, out_dir, dry_run, pending, issued, decided, progress):
             dry_run=dry_run,
             progress=progress,
         )
-        recorded, warnings = [], []
-        for obj in issued if dry_run == "none" else ():
-            entry, warning = record_certificate(out_dir, obj, progress)
-            recorded += [entry] if entry else []
-            warnings += [warning] if warning else []
     for name, obj in pending.items():
         decided[name] = (obj.get("metadata") or {}).get("resourceVersion")
     return Approvals(tuple(outcomes), tuple(recorded), dry_run, tuple(warnings))
