@@ -288,6 +288,13 @@ def managed_bindings(kubectl):
     return [b for b in bindings if b is not None]
 
 
+def bindings_among(manifests):
+    """The bindings (rbac.Binding) among `manifests` (roles and other objects left out)."""
+    return tuple(
+        b for b in map(binding_from, manifests) if b is not None and b.kind.endswith("Binding")
+    )
+
+
 def binding_from(item):
     """The Binding a (Cluster)RoleBinding this tool made describes (the subject from its annotation), or
     None for anything else; TypeError for an item that is not a Kubernetes object at all."""

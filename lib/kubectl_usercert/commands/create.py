@@ -183,19 +183,19 @@ def _create_fleet(request, progress):
         extra_files={"rbac.yaml": rbac.to_yaml(manifests)} if manifests else None,
         progress=progress,
     )
-    if manifests and not request.print_rbac:
-        fleet_ops.bind_everywhere(
-            members=members, manifests=manifests, directory=user_files.directory, progress=progress
-        )
+    bindings = fleet_ops.bind_everywhere(
+        members=members,
+        manifests=manifests,
+        directory=user_files.directory,
+        print_rbac=request.print_rbac,
+        progress=progress,
+    )
     verifications = ()
     if request.verify:
         verifications = tuple(
             fleet_ops.ask_as(credential, request.signing.kubectl, progress)
             for credential in credentials
         )
-    bindings = tuple(
-        b for b in map(rbac.binding_from, manifests) if b is not None and b.kind.endswith("Binding")
-    )
     return FleetIssued(
         credentials,
         bindings,

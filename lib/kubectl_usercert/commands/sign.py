@@ -159,12 +159,12 @@ def _sign_everywhere(request, asked, subject, spec, warnings, progress):
         extra_files={"rbac.yaml": rbac.to_yaml(manifests)} if manifests else None,
         progress=progress,
     )
-    if manifests and not request.print_rbac:
-        fleet_ops.bind_everywhere(
-            members=members, manifests=manifests, directory=user_files.directory, progress=progress
-        )
-    bindings = tuple(
-        b for b in map(rbac.binding_from, manifests) if b is not None and b.kind.endswith("Binding")
+    bindings = fleet_ops.bind_everywhere(
+        members=members,
+        manifests=manifests,
+        directory=user_files.directory,
+        print_rbac=request.print_rbac,
+        progress=progress,
     )
     return FleetIssued(
         credentials,

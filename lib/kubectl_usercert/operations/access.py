@@ -23,9 +23,7 @@ def checked_bindings(*, kubectl, access, subject, print_rbac, progress):
 def applied_bindings(*, kubectl, manifests, credential, print_rbac, progress):
     """The bindings of `manifests` (rbac.Binding), applied unless `print_rbac`; when that fails,
     the error says how to apply them later (the credential is written already)."""
-    bindings = tuple(
-        b for b in map(rbac.binding_from, manifests) if b is not None and b.kind.endswith("Binding")
-    )
+    bindings = rbac.bindings_among(manifests)
     if not manifests or print_rbac:
         return bindings
     later = (

@@ -288,9 +288,12 @@ def credential_of(subject, info, user_files, final, member, namespace, lifetime,
     return replace(credential, certificate=final.cert, key=final.key)
 
 
-def bind_everywhere(*, members, manifests, directory, progress=_silent):
-    """Apply the bindings on every cluster (after the credential was written); a cluster that refuses
-    them does not stop the others, and the error names each cluster's part."""
+def bind_everywhere(*, members, manifests, directory, print_rbac, progress=_silent):
+    """The bindings of `manifests` (rbac.Binding), applied on every cluster unless `print_rbac`
+    (after the credential was written), as access.applied_bindings does on one; a cluster that
+    refuses them does not stop the others, and the error names each cluster's part."""
+    if not manifests or print_rbac:
+        return rbac.bindings_among(manifests)
     done, failed = [], {}
     for member in members:
         on_member(member, progress)("Applying the RBAC bindings")
@@ -315,6 +318,7 @@ def bind_everywhere(*, members, manifests, directory, progress=_silent):
             ),
             hint="apply them there with: " + "; ".join(_apply_line(m, directory) for m in failed),
         )
+    return rbac.bindings_among(manifests)
 
 
 def _apply_line(member, directory):
