@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import apiserver.handler  # noqa: E402
 import companion  # noqa: E402
 import pki  # noqa: E402
-from helpers import FLEET, running_test_cluster, running_test_clusters  # noqa: E402
+from helpers import FLEET, LAUNCHER, running_test_cluster, running_test_clusters  # noqa: E402
 
 # Two adjustments to the test API server's handler (their place is tests/apiserver/handler.py's
 # _Handler). It writes an answer's headers and its body in two sends: with Nagle's algorithm on, the
@@ -245,3 +245,29 @@ def make_fleet(tmp_path, isolated):
 def fleet(make_fleet):
     """Three clusters (helpers.FLEET): prod, staging, lab."""
     return make_fleet()
+
+
+@pytest.fixture
+def start():
+    """start(*args): the tool as a background process (stdin closed), for tests where someone else acts
+    meanwhile; one a failed test leaves running is killed afterwards."""
+    processes = []
+
+    def start_tool(*args, argv=None):
+        argv = argv or [sys.executable, str(LAUNCHER)]
+        processes.append(
+            subprocess.Popen(
+                [*argv, *map(str, args)],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                stdin=subprocess.DEVNULL,
+                text=True,
+            )
+        )
+        return processes[-1]
+
+    yield start_tool
+    for process in processes:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()

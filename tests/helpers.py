@@ -463,3 +463,9 @@ def merge_kubeconfigs(path, contexts):
     with os.fdopen(fd, "w") as handle:
         json.dump(merged, handle, indent=2)
     return path
+
+
+def finish(process):
+    """What a process `start` began ended with (its CompletedProcess), within a minute."""
+    out, err = process.communicate(timeout=60)
+    return subprocess.CompletedProcess(process.args, process.returncode, out, err)

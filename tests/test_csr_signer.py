@@ -11,7 +11,6 @@ import base64
 import datetime
 import json
 import re
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -22,7 +21,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 import pki
-from helpers import EC, LAUNCHER, ROOT, run_cli, whoami
+from helpers import EC, ROOT, finish, run_cli, whoami
 from helpers import ledger_lines as ledger
 from helpers import user_cert as certificate
 
@@ -43,37 +42,6 @@ def csrs(cluster):
 
 def csr_posts(cluster):
     return [r for r in cluster.server.records(path=CSR_PATH) if r.method == "POST"]
-
-
-@pytest.fixture
-def start():
-    """start(*args): the tool as a background process (stdin closed), for tests where someone else acts
-    meanwhile; one a failed test leaves running is killed afterwards."""
-    processes = []
-
-    def start_tool(*args, argv=None):
-        argv = argv or [sys.executable, str(LAUNCHER)]
-        processes.append(
-            subprocess.Popen(
-                [*argv, *map(str, args)],
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                stdin=subprocess.DEVNULL,
-                text=True,
-            )
-        )
-        return processes[-1]
-
-    yield start_tool
-    for process in processes:
-        if process.poll() is None:
-            process.kill()
-            process.communicate()
-
-
-def finish(process):
-    out, err = process.communicate(timeout=60)
-    return subprocess.CompletedProcess(process.args, process.returncode, out, err)
 
 
 def submitted_csr(cluster):

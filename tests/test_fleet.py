@@ -5,17 +5,23 @@ import base64
 import datetime
 import json
 import signal
-import subprocess
-import sys
 from pathlib import Path
 
-import pytest
 import yaml
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 
 import schema
-from helpers import EC, LAUNCHER, ClusterSpec, ledger_lines, load_cert, run_cli, tree, whoami
+from helpers import (
+    EC,
+    ClusterSpec,
+    finish,
+    ledger_lines,
+    load_cert,
+    run_cli,
+    tree,
+    whoami,
+)
 
 SSR = "/apis/authentication.k8s.io/v1/selfsubjectreviews"
 
@@ -138,35 +144,6 @@ def test_o_json_is_a_list_of_a_certificate_per_cluster(make_fleet):
 
 CSR = ("certificates.k8s.io/v1", "CertificateSigningRequest")
 CSR_PATH = "/apis/certificates.k8s.io/v1/certificatesigningrequests"
-
-
-@pytest.fixture
-def start():
-    """start(*args): the tool as a background process, for tests where someone acts meanwhile."""
-    processes = []
-
-    def start_tool(*args):
-        processes.append(
-            subprocess.Popen(
-                [sys.executable, str(LAUNCHER), *map(str, args)],
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                stdin=subprocess.DEVNULL,
-                text=True,
-            )
-        )
-        return processes[-1]
-
-    yield start_tool
-    for process in processes:
-        if process.poll() is None:
-            process.kill()
-            process.communicate()
-
-
-def finish(process):
-    out, err = process.communicate(timeout=60)
-    return subprocess.CompletedProcess(process.args, process.returncode, out, err)
 
 
 def requests_on(cluster):
