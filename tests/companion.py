@@ -2,17 +2,20 @@
 the run, a test module at a time.
 
 Most of a run's time goes to child processes (kubectl, openssl) and waits on them, one at a time.
-The companion takes test modules from the end of the run's list while this process takes them from
-the start, until they meet; each module is claimed by one of them (a file made with O_EXCL in a
-folder they share), so its fixtures and its order stay whole. The companion writes each test's
-reports there as it goes (pytest's own serialisation, as pytest-xdist uses it), and this process
-reports them when it reaches that module: the same tests, ids, outcomes, failures and exit status
-as a run in one process. Tests marked `packaging` stay in this process (their slow set-up runs in
-the background from their first test, see helpers.Background).
+The run is cut into units: a test module (its fixtures and its order stay whole), or a test alone
+where a `cost(seconds)` marker says it is long (a kill sweep). The units are laid out longest at
+both ends, shortest in the middle; this process takes them from the start while the companion
+takes them from the end, until they meet over short ones, so neither waits long for the other at
+the end. Each unit is claimed by one of them (a file made with O_EXCL in a folder they share). The
+companion writes each test's reports there as it goes (pytest's own serialisation, as
+pytest-xdist uses it), and this process reports them when it reaches that unit: the same tests,
+ids, outcomes, failures and exit status as a run in one process, in another order. Tests marked
+`packaging` stay in this process and go first (their slow set-up runs in the background from their
+first test, see helpers.Background).
 
 It starts only for a run of many modules, not for --collect-only, --pdb or --trace; `-p
 no:companion` (or USERCERT_TEST_SERIAL=1) runs everything in this process. A companion that fails
-or stops leaves the modules it never claimed to this process; those it claimed but did not finish
+or stops leaves the units it never claimed to this process; those it claimed but did not finish
 are reported failed, with the end of its output.
 """
 
@@ -33,6 +36,9 @@ SERIAL = "USERCERT_TEST_SERIAL"
 MIN_MODULES = 4  # fewer (a file or two, as when working on one thing): one process
 
 
+CLUSTER_FIXTURES = {"live_cluster", "fleet", "make_fleet", "machines"}
+
+
 def module_of(item):
     return item.nodeid.split("::", 1)[0]
 
@@ -41,13 +47,34 @@ def shareable(item):
     return item.get_closest_marker("packaging") is None
 
 
+def cost(item):
+    """About how long a test takes here (seconds): its `cost` marker, or a guess from whether it
+    runs a test cluster. Only the order of a shared run depends on it."""
+    marker = item.get_closest_marker("cost")
+    if marker is not None:
+        return marker.args[0]
+    return 0.6 if CLUSTER_FIXTURES & set(item.fixturenames) else 0.15
+
+
+def units_of(items):
+    """The shareable items in units (a test with a cost marker alone, the rest a module each), laid
+    out for two takers, one from each end: the longest at the ends, the shortest in the middle."""
+    units = {}
+    for item in filter(shareable, items):
+        key = item.nodeid if item.get_closest_marker("cost") else module_of(item)
+        units.setdefault(key, []).append(item)
+    longest = sorted(units.values(), key=lambda unit: -sum(map(cost, unit)))
+    return longest[0::2] + longest[1::2][::-1]
+
+
 class _Folder:
-    """What the two processes share: the modules the companion may take (in this process's order),
-    one claim file per module taken, the companion's reports (JSON lines) and its output."""
+    """What the two processes share: the units the companion may take (in this process's order, each
+    a list of node ids), one claim file per unit taken, the companion's reports (JSON lines) and its
+    output."""
 
     def __init__(self, path):
         self.path = Path(path)
-        self.modules = self.path / "modules.json"
+        self.units = self.path / "units.json"
         self.reports = self.path / "reports.jsonl"
         self.log = self.path / "log"
         (self.path / "claims").mkdir(exist_ok=True)
@@ -65,18 +92,19 @@ class _Folder:
 
 
 class Main:
-    """This process's side: starts the companion, runs the modules it claims, reports the others'."""
+    """This process's side: starts the companion, runs the units it claims, reports the others'."""
 
     def __init__(self, config):
         self.config = config
         self.folder = self.process = None
-        self.index = {}  # module -> its place among the shareable modules
-        self.ours = {}  # module -> True (run here) or False (the companion's)
+        self.units = []  # the shareable items in units, in this process's order
+        self.index = {}  # nodeid -> its unit's place among them
+        self.ours = {}  # unit's place -> True (run here) or False (the companion's)
         self.received = {}  # nodeid -> the companion's serialised reports
         self.finished = set()  # nodeids whose teardown report came
         self._read = 0
 
-    def _wanted(self, session):
+    def _wanted(self, items):
         option = self.config.option
         if (
             os.environ.get(SERIAL)
@@ -85,25 +113,30 @@ class Main:
             or getattr(option, "trace", False)
         ):
             return False
-        modules = {module_of(item) for item in session.items if shareable(item)}
+        modules = {module_of(item) for item in items if shareable(item)}
         return len(modules) >= MIN_MODULES and (os.cpu_count() or 1) >= 2
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_collection_modifyitems(self, session, config, items):
+        """For a shared run: the packaging tests first, then the units as units_of lays them out."""
+        if self._wanted(items):
+            self.units = units_of(items)
+            items[:] = [item for item in items if not shareable(item)] + [
+                item for unit in self.units for item in unit
+            ]
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtestloop(self, session):
-        if self._wanted(session):
+        if self.units:
             self._start(session)
 
     def _start(self, session):
         self.folder = _Folder(tempfile.mkdtemp(prefix="usercert-companion."))
-        modules = list(dict.fromkeys(module_of(item) for item in session.items if shareable(item)))
-        self.index = {module: number for number, module in enumerate(modules)}
-        self.folder.modules.write_text(
-            json.dumps(
-                [
-                    [item.nodeid for item in session.items if module_of(item) == module]
-                    for module in modules
-                ]
-            )
+        self.index = {
+            item.nodeid: number for number, unit in enumerate(self.units) for item in unit
+        }
+        self.folder.units.write_text(
+            json.dumps([[item.nodeid for item in unit] for unit in self.units])
         )
         args = [
             *self.config.invocation_params.args,
@@ -129,10 +162,10 @@ class Main:
     def pytest_runtest_protocol(self, item, nextitem):
         if self.process is None or not shareable(item):
             return None
-        module = module_of(item)
-        if module not in self.ours:
-            self.ours[module] = self.folder.claim(self.index[module], "main")
-        if self.ours[module]:
+        unit = self.index[item.nodeid]
+        if unit not in self.ours:
+            self.ours[unit] = self.folder.claim(unit, "main")
+        if self.ours[unit]:
             return None  # pytest's own protocol, here
         self._report(item)
         return True
@@ -174,7 +207,7 @@ class Main:
             "failed",
             when="call",
             longrepr=(
-                f"the companion pytest (exit status {self.process.returncode}) took this test's module but ended "
+                f"the companion pytest (exit status {self.process.returncode}) took this test's unit but ended "
                 f"before it reported this test; the end of its output:\n{tail}"
             ),
         )
@@ -200,7 +233,7 @@ def _tuples(data):
 
 
 class Companion:
-    """The companion's side: the same selection, taken from the end, a module at a time."""
+    """The companion's side: the same selection, taken from the end, a unit at a time."""
 
     def __init__(self, config, folder):
         self.config = config
@@ -209,23 +242,23 @@ class Companion:
 
     @pytest.hookimpl(trylast=True)
     def pytest_collection_modifyitems(self, session, config, items):
-        """Keeps the shareable modules of this process's selection, the last module first."""
-        wanted = json.loads(self.folder.modules.read_text())
+        """Keeps the shared units of this process's selection, the last unit first."""
+        wanted = json.loads(self.folder.units.read_text())
         by_id = {item.nodeid: item for item in items}
-        if not all(nodeid in by_id for module in wanted for nodeid in module):
+        if not all(nodeid in by_id for unit in wanted for nodeid in unit):
             wanted = []  # collected differently: take nothing, this process runs it all
-        kept = [by_id[nodeid] for module in reversed(wanted) for nodeid in module]
-        self.index = {module_of(by_id[module[0]]): number for number, module in enumerate(wanted)}
+        kept = [by_id[nodeid] for unit in reversed(wanted) for nodeid in unit]
+        self.index = {nodeid: number for number, unit in enumerate(wanted) for nodeid in unit}
         kept_ids = {item.nodeid for item in kept}
         config.hook.pytest_deselected(items=[item for item in items if item.nodeid not in kept_ids])
         items[:] = kept
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_protocol(self, item, nextitem):
-        module = module_of(item)
-        if module not in self.ours:
-            self.ours[module] = self.folder.claim(self.index[module], "companion")
-        return None if self.ours[module] else True  # pytest's own protocol, or nothing at all
+        unit = self.index[item.nodeid]
+        if unit not in self.ours:
+            self.ours[unit] = self.folder.claim(unit, "companion")
+        return None if self.ours[unit] else True  # pytest's own protocol, or nothing at all
 
     def pytest_runtest_logreport(self, report):
         data = self.config.hook.pytest_report_to_serializable(config=self.config, report=report)

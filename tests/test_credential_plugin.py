@@ -112,6 +112,7 @@ def test_import_exec_writes_the_plugin_and_it_answers_from_the_store(
     )
 
 
+@pytest.mark.cost(5)
 def test_the_certificate_lives_in_state_json_and_cert_pem_is_a_copy(
     capsys, isolated, signing_ca, tmp_path
 ):
@@ -365,6 +366,7 @@ def test_renew_self_knows_a_credential_the_plugin_serves(capsys, isolated, signi
     assert Path(kubeconfig()).stat().st_mode & 0o777 == 0o600
 
 
+@pytest.mark.cost(14)
 def test_an_import_killed_at_any_change_leaves_a_working_credential(
     capsys, isolated, signing_ca, tmp_path
 ):

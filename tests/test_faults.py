@@ -64,6 +64,7 @@ def pending_csr(cluster):
 # 1. A failed or cancelled run removes only what it staged
 
 
+@pytest.mark.cost(5)
 def test_a_failed_run_keeps_what_others_wrote_into_the_out_dir_it_made(live_cluster, isolated):
     waiting = start("create", "alice", "--signer", "csr", "--wait", "4s", *EC, "--out-dir", "team")
     pending_csr(live_cluster)  # alice's run made team/ and is waiting for an approval nobody gives

@@ -66,6 +66,7 @@ def credential_id(person):
     return info["extra"][CREDENTIAL_ID][0]
 
 
+@pytest.mark.cost(9)
 def test_a_person_keeps_working_while_approve_renews_their_certificate(live_cluster, machines):
     admin, person = machines
     assert person.cli("request", "bob", "dev", "--key-type", "ecdsa").returncode == 0
@@ -252,6 +253,7 @@ def _after_a_fault(live_cluster, person, before, issued, renewing):
     return served
 
 
+@pytest.mark.cost(40)
 def test_a_renewal_killed_at_any_change_leaves_a_working_credential(
     live_cluster, renewable, tmp_path
 ):
@@ -289,6 +291,7 @@ def test_a_renewal_killed_at_any_change_leaves_a_working_credential(
     assert time.monotonic() - started < 600
 
 
+@pytest.mark.cost(25)
 def test_a_renewal_on_a_full_disk_leaves_a_working_credential(live_cluster, renewable, tmp_path):
     """The disk full from each write of a renewal on: it fails, and the plugin still serves the old
     certificate (or, once the new state is written, the new one) with its key."""

@@ -132,6 +132,7 @@ def test_an_unusable_server_is_one_line_from_the_flag_or_the_kubeconfig(
     assert "Traceback" not in result.stderr and tree(isolated) == ["admin.conf"]
 
 
+@pytest.mark.cost(5)
 def test_a_server_without_a_scheme_is_refused_as_kubectl_speaks_http_to_it(
     live_cluster, isolated, tmp_path, capsys
 ):

@@ -175,6 +175,7 @@ def _read_all(text):
         max_leaves=12,
     ),
 )
+@pytest.mark.cost(6)
 def test_every_yaml_1_1_scalar_shape_reads_back_as_written(shape, document):
     for pure in (False, True):  # libyaml's emitter, and PyYAML's own (the zipapp's)
         assert _read(yamltext.dump(shape, pure)) == shape
