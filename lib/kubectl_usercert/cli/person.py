@@ -18,7 +18,7 @@ def _person_output():
     from ..output import person_contract, person_ui  # noqa: F401
 
 
-class Request(Command, switches.Output, switches.Key, switches.Masters):
+class Request(Command, switches.Output, switches.Key, switches.Masters, switches.RequestTimeout):
     """Make a key in your own store and a certificate signing request for USER in GROUPs (the admin signs it)."""
 
     USAGE_ARGS = "USER [GROUP...]"
@@ -66,14 +66,6 @@ class Request(Command, switches.Output, switches.Key, switches.Masters):
         default="5m",
         group=switches.CLUSTER,
         help="with --submit: how long to wait for approval and signing",
-    )
-    request_timeout = cli.SwitchAttr(
-        ["request-timeout", "timeout"],
-        str,
-        argname="DURATION",
-        default="30s",
-        group=switches.CLUSTER,
-        help="how long to wait for each answer from the cluster",
     )
     expiration = cli.SwitchAttr(
         "--expiration",
@@ -133,7 +125,7 @@ class Request(Command, switches.Output, switches.Key, switches.Masters):
                 submit=self.submit,
                 kubeconfig=self.kubeconfig,
                 context=self.context,
-                timeout=_seconds(self.request_timeout, "--request-timeout"),
+                timeout=self.timeout_seconds(),
                 wait_seconds=parse_duration(self.wait, "--wait").total_seconds(),
                 validity=parse_duration(self.expiration, "--expiration"),
                 set_current=self.set_current,
@@ -143,7 +135,7 @@ class Request(Command, switches.Output, switches.Key, switches.Masters):
         )
 
 
-class Import(Command, switches.Output):
+class Import(Command, switches.Output, switches.RequestTimeout):
     """Take in the kubeconfig the admin signed for your key: check it against your store, merge it into your kubeconfig."""
 
     USAGE_ARGS = "BUNDLE"
@@ -169,14 +161,6 @@ class Import(Command, switches.Output):
         "--verify",
         group=switches.CLUSTER,
         help="then ask the cluster who the new context's user is (kubectl auth whoami)",
-    )
-    request_timeout = cli.SwitchAttr(
-        ["request-timeout", "timeout"],
-        str,
-        argname="DURATION",
-        default="30s",
-        group=switches.CLUSTER,
-        help="how long to wait for each answer from the cluster",
     )
     exec_plugin = cli.Flag(
         "--exec",
@@ -204,7 +188,7 @@ class Import(Command, switches.Output):
                 force=self.force,
                 set_current=self.set_current,
                 verify=self.verify,
-                timeout=_seconds(self.request_timeout, "--request-timeout"),
+                timeout=self.timeout_seconds(),
                 exec_plugin=self.exec_plugin,
                 renew_before=_renew_before(self.renew_before),
             ),
@@ -271,7 +255,7 @@ def renew_self(app, user):
             key_type=app.key_type,
             key_size=app.key_size,
             wait_seconds=parse_duration(app.wait, "--wait").total_seconds(),
-            timeout=_seconds(app.request_timeout, "--request-timeout"),
+            timeout=app.timeout_seconds(),
             credential=app.credential,
             background=app.background,
             exec_plugin=app.exec_plugin,
@@ -291,9 +275,3 @@ def _renew_before(text):
             "--renew-before 0 would never renew", hint="use a duration: 20m, 8h, 10d"
         )
     return delta
-
-
-def _seconds(text, what):
-    from ..times import parse_duration
-
-    return max(1.0, parse_duration(text, what, default_unit="s").total_seconds())

@@ -78,7 +78,23 @@ class OutDir(cli.Application):
     )
 
 
-class Cluster(cli.Application):
+class RequestTimeout(cli.Application):
+    request_timeout = cli.SwitchAttr(
+        ["request-timeout", "timeout"],
+        str,
+        argname="DURATION",
+        default="30s",
+        group=CLUSTER,
+        help="how long to wait for each answer from the cluster",
+    )
+
+    def timeout_seconds(self):
+        """--request-timeout in seconds (a bare number is seconds, as kubectl takes it); at least 1."""
+        timeout = parse_duration(self.request_timeout, "--request-timeout", default_unit="s")
+        return max(1.0, timeout.total_seconds())
+
+
+class Cluster(RequestTimeout):
     kubeconfig = cli.SwitchAttr(
         "--kubeconfig",
         str,
@@ -103,26 +119,17 @@ class Cluster(cli.Application):
         group=CLUSTER,
         help="the kubeconfig cluster to use, overriding the context's",
     )
-    request_timeout = cli.SwitchAttr(
-        ["request-timeout", "timeout"],
-        str,
-        argname="DURATION",
-        default="30s",
-        group=CLUSTER,
-        help="how long to wait for each answer from the cluster",
-    )
 
     def kubectl(self):
         """kubectl for the admin kubeconfig, and the one --context given (several: see contexts)."""
         from ..cluster.kubectl import Kubectl
 
-        timeout = parse_duration(self.request_timeout, "--request-timeout", default_unit="s")
         contexts = self.contexts()
         return Kubectl(
             self.kubeconfig,
             contexts[0] if len(contexts) == 1 else None,
             self.cluster,
-            max(1.0, timeout.total_seconds()),
+            self.timeout_seconds(),
         )
 
     def contexts(self):
