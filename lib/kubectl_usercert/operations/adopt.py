@@ -63,16 +63,10 @@ def adopt(out_dir, user, user_files, ca_cert=None, info=None):
     return Adoption(
         ledger.append(
             out_dir,
-            LedgerEntry(
-                event="adopted",
-                user=user,
-                groups=info.organizations,
-                serial=info.serial,
-                fingerprint_sha256=info.fingerprint_sha256,
-                not_before=info.not_before,
-                not_after=info.not_after,
-                key_type=info.key_type,
-                key_bits=info.key_bits,
+            LedgerEntry.of_certificate(
+                "adopted",
+                user,
+                info,
                 path=user_files.directory,
                 lifetime=duration_text(lifetime) if lifetime else None,
             ),

@@ -248,16 +248,10 @@ def record_certificate(out_dir, item, progress):
             return None, f"{name}: its certificate is not for the groups of {user}; not recorded"
         ledger.append(
             out_dir,
-            LedgerEntry(
-                event="renewed",
-                user=user,
-                groups=info.organizations,
-                serial=info.serial,
-                fingerprint_sha256=info.fingerprint_sha256,
-                not_before=info.not_before,
-                not_after=info.not_after,
-                key_type=info.key_type,
-                key_bits=info.key_bits,
+            LedgerEntry.of_certificate(
+                "renewed",
+                user,
+                info,
                 signer="csr",
                 approval="self",
                 cluster=latest.cluster,

@@ -46,6 +46,23 @@ class LedgerEntry:
     bindings_removed: Tuple[str, ...] = ()  # revoked
     archived_to: Optional[str] = None  # revoked
 
+    @classmethod
+    def of_certificate(cls, event, user, info, **recorded):
+        """The entry for a certificate as openssl describes it (pki.certificate.CertificateInfo):
+        its groups, serial, fingerprint, window and key; the other fields as given."""
+        return cls(
+            event=event,
+            user=user,
+            groups=info.organizations,
+            serial=info.serial,
+            fingerprint_sha256=info.fingerprint_sha256,
+            not_before=info.not_before,
+            not_after=info.not_after,
+            key_type=info.key_type,
+            key_bits=info.key_bits,
+            **recorded,
+        )
+
     @property
     def fingerprint_hex(self):
         return plain_hex(self.fingerprint_sha256)
