@@ -114,24 +114,30 @@ def _work(person, shared, request, step):
                 progress=step,
             )
         else:
-            renew_person(
-                user=user.name,
-                out_dir=request.out_dir,
-                signing=shared.signing,
-                contexts=tuple(person.renew),
-                groups=subject.groups,
-                lifetime=user.validity,
-                rekey=person.rekey,
-                key_type=user.key.type,
-                key_size=user.key.size,
-                allow_system_masters=request.allow_system_masters,
-                signer_given=shared.signer_given,
-                add=tuple(shared.members(user, subject, person.add, step)),
-                progress=step,
-            )
+            added = tuple(shared.members(user, subject, person.add, step))
+            _renew(person, user, subject, shared, request, step, add=added)
     else:
         _check_bindings(person, shared, step)
     _rebind(person, shared, step, "none")
+
+
+def _renew(person, user, subject, shared, request, step, **how):
+    """renew_person for the clusters the plan renews the person on (how: add, or rehearse)."""
+    return renew_person(
+        user=user.name,
+        out_dir=request.out_dir,
+        signing=shared.signing,
+        contexts=tuple(person.renew),
+        groups=subject.groups,
+        lifetime=user.validity,
+        rekey=person.rekey,
+        key_type=user.key.type,
+        key_size=user.key.size,
+        allow_system_masters=request.allow_system_masters,
+        signer_given=shared.signer_given,
+        progress=step,
+        **how,
+    )
 
 
 def _revoke(person, shared, request, step, dry_run="none"):
@@ -198,21 +204,7 @@ def _rehearse(person, shared, request, step):
     fleet_members.check_members(user=user.name, members=members, progress=step)
     rehearsed = [(m, subject, user.key, m.signer.grant(user.validity)) for m in members]
     if person.renew:  # (what it adds was rehearsed with the creates above)
-        rehearsed += renew_person(
-            user=user.name,
-            out_dir=request.out_dir,
-            signing=shared.signing,
-            contexts=tuple(person.renew),
-            groups=subject.groups,
-            lifetime=user.validity,
-            rekey=person.rekey,
-            key_type=user.key.type,
-            key_size=user.key.size,
-            allow_system_masters=request.allow_system_masters,
-            signer_given=shared.signer_given,
-            rehearse=True,
-            progress=step,
-        )
+        rehearsed += _renew(person, user, subject, shared, request, step, rehearse=True)
     if request.dry_run == "server":
         for member, rehearsed_subject, spec, validity in rehearsed:
             member.signer.rehearse(rehearsed_subject, spec, validity, step)
