@@ -154,6 +154,21 @@ def test_print_rbac_pipes_into_kubectl_apply(live_cluster, isolated):
     assert live_cluster.kubectl(kubeconfig_of("carol"), "get", "pods").returncode == 0
 
 
+def test_the_folder_keeps_the_bindings_as_applied_in_rbac_yaml(live_cluster, isolated):
+    """rbac.yaml (private) holds what create applied: kubectl apply -f finds every object unchanged;
+    a user with no bindings gets no rbac.yaml."""
+    create(live_cluster, "erin", "dev", "--key-type", "ecdsa", "--clusterrole", "view")
+    kept = Path("clients/erin/rbac.yaml")
+    assert kept.stat().st_mode & 0o777 == 0o600
+    again = live_cluster.admin("apply", "-f", str(kept))
+    assert again.returncode == 0, again.stderr
+    lines = again.stdout.splitlines()
+    assert lines and all(line.endswith(" unchanged") for line in lines), again.stdout
+    assert any("usercert:erin:view" in line for line in lines)
+    create(live_cluster, "fay", "dev", "--key-type", "ecdsa")
+    assert not Path("clients/fay/rbac.yaml").exists()
+
+
 def test_rerunning_create_with_the_same_bindings_changes_nothing(live_cluster, isolated):
     create(live_cluster, "dan", "--key-type", "ecdsa", "--clusterrole", "view", "-o", "json")
     binding = ("rbac.authorization.k8s.io/v1", "ClusterRoleBinding", "usercert:dan:view")

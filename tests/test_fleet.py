@@ -423,6 +423,23 @@ def test_list_shows_a_row_per_user_and_cluster_and_whois_names_the_cluster(fleet
     assert "on cluster staging (context staging)" in said
 
 
+def test_a_fleet_folder_keeps_the_bindings_applied_on_every_cluster(fleet):
+    """rbac.yaml holds the bindings create applied on each cluster: kubectl apply -f of it on each
+    finds every object unchanged."""
+    prod, staging, _ = fleet
+    created(
+        "alice", "dev", *EC, *contexts(prod, staging), *ca_flags(prod, staging),
+        "--clusterrole", "view",
+    )  # fmt: skip
+    kept = Path("clients/alice/rbac.yaml")
+    assert kept.stat().st_mode & 0o777 == 0o600
+    for cluster in (prod, staging):
+        again = cluster.admin("apply", "-f", str(kept))
+        assert again.returncode == 0, again.stderr
+        lines = again.stdout.splitlines()
+        assert lines and all(line.endswith(" unchanged") for line in lines), again.stdout
+
+
 def bindings_on(cluster, user="alice"):
     answer = cluster.admin(
         "get",
