@@ -104,7 +104,7 @@ def create(request, progress=lambda _message: None):
         namespace=request.namespace,
         force=request.force,
         warnings=warnings,
-        extra_files={"rbac.yaml": rbac.to_yaml(manifests)} if manifests else None,
+        bindings=manifests,
         self_renew=request.access.self_renew,
         progress=progress,
     )
@@ -180,7 +180,7 @@ def _create_fleet(request, progress):
         pending_key=request.pending_key,
         namespace=request.namespace,
         force=request.force,
-        extra_files={"rbac.yaml": rbac.to_yaml(manifests)} if manifests else None,
+        bindings=manifests,
         progress=progress,
     )
     bindings = fleet_ops.bind_everywhere(

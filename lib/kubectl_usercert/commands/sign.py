@@ -14,7 +14,6 @@ from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import Optional, Tuple
 
-from ..cluster import rbac
 from ..cluster.rbac import BindingPlan
 from ..errors import InvalidInput
 from ..operations import fleet as fleet_ops
@@ -99,7 +98,7 @@ def sign(request, progress=lambda _message: None):
             namespace=request.namespace,
             force=request.force,
             warnings=warnings,
-            extra_files={"rbac.yaml": rbac.to_yaml(manifests)} if manifests else None,
+            bindings=manifests,
             self_renew=request.access.self_renew,
             progress=progress,
         )
@@ -156,7 +155,7 @@ def _sign_everywhere(request, asked, subject, spec, warnings, progress):
         request=asked,
         namespace=request.namespace,
         force=request.force,
-        extra_files={"rbac.yaml": rbac.to_yaml(manifests)} if manifests else None,
+        bindings=manifests,
         progress=progress,
     )
     bindings = fleet_ops.bind_everywhere(

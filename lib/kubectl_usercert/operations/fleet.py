@@ -35,6 +35,7 @@ from .fleet_members import on_member
 from .issue import (
     describe,
     endpoint_warnings,
+    keep_bindings,
     ledger_entry,
     new_key_signed,
     refuse_or_adopt,
@@ -71,14 +72,14 @@ def issue_person(
     request=None,
     namespace=None,
     force=False,
-    extra_files=None,
+    bindings=(),
     progress=_silent,
 ):
     """Credentials for `subject` on every Member's cluster, in OUT_DIR/USER (see the layout above),
     each signed for `lifetime` (a timedelta; a signer may grant less); with `force`, an existing folder
     is replaced. All of them, in one rename and one ledger write, or none. With `request` (a
     RequestInfo: the person's own, sign --csr), every cluster signs it: the key is its owner's, and
-    neither the folder nor the kubeconfig holds one."""
+    neither the folder nor the kubeconfig holds one. `bindings` (RBAC manifests) are kept as rbac.yaml."""
     validities = [member.signer.grant(lifetime) for member in members]
     fleet = tuple(member.cluster.name for member in members)
     with locks.user_operation(out_dir, subject.user, progress) as user_files:
@@ -105,8 +106,7 @@ def issue_person(
                 )
                 write_kubeconfig(staged.kubeconfig, subject.user, members, places, namespace)
                 confirm(staged.kubeconfig, members, subject, with_key=request is None)
-                for name, text in (extra_files or {}).items():
-                    files.write_private(os.path.join(stage.path, name), text)
+                keep_bindings(staged, bindings)
                 finals = [user_files.for_cluster(m.cluster.name, key_per_cluster) for m in members]
                 credentials = [
                     credential_of(subject, info, user_files, final, member, namespace, lifetime)

@@ -12,7 +12,7 @@ valid now.
 import os
 from datetime import datetime, timezone
 
-from ..cluster import user_kubeconfig
+from ..cluster import rbac, user_kubeconfig
 from ..cluster.endpoint import check_carried, endpoint_from_server, resolve_endpoint
 from ..errors import InvalidInput, OutputExists, UsercertError
 from ..output.results import Credential
@@ -51,7 +51,7 @@ def issue_user(
     namespace=None,
     force=False,
     warnings=(),
-    extra_files=None,
+    bindings=(),
     self_renew=False,
     progress=_silent,
 ):
@@ -59,8 +59,8 @@ def issue_user(
     asked and as the ledger records it; the signer may grant less), with a kubeconfig for the cluster
     `endpoint` (see `endpoint`). The key is `key` (a KeySpec): a new one, from `pending_key` (an
     openssl.PendingKey started earlier) or made now; or, with `request` (a RequestInfo: a user's own
-    signing request), the key its owner holds, and the kubeconfig has none. `extra_files` ({name:
-    text}) go into the folder too; `self_renew`: the ledger records the right to self-renew; with `force`, an existing folder is replaced (and stays on record)."""
+    signing request), the key its owner holds, and the kubeconfig has none. `bindings` (RBAC
+    manifests) are kept in the folder as rbac.yaml; `self_renew`: the ledger records the right to self-renew; with `force`, an existing folder is replaced (and stays on record)."""
     validity = signer.grant(lifetime)
     with_key = request is None
     with locks.user_operation(out_dir, subject.user, progress) as user_files:
@@ -93,8 +93,7 @@ def issue_user(
                 )
             write_kubeconfig(staged, endpoint, subject.user, namespace, with_key)
             signer.confirm(staged.kubeconfig, subject, with_key)
-            for name, text in (extra_files or {}).items():
-                files.write_private(os.path.join(stage.path, name), text)
+            keep_bindings(staged, bindings)
             credential = describe(
                 subject,
                 info,
@@ -311,6 +310,12 @@ def describe(
         lifetime=duration_text(lifetime),
         admin_context=admin_context,
     )
+
+
+def keep_bindings(user_files, bindings):
+    """The RBAC manifests made for a user, kept in their folder as applied (rbac.yaml); none: no file."""
+    if bindings:
+        files.write_private(user_files.rbac, rbac.to_yaml(bindings))
 
 
 def ledger_entry(event, credential, signer, **extra):

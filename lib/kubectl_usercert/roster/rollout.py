@@ -232,7 +232,7 @@ def _create(item, shared, request, step, rehearsal=False):
         key=user.key,
         namespace=user.namespace,
         warnings=warnings + endpoint_warnings,
-        extra_files={"rbac.yaml": rbac.to_yaml(manifests)} if manifests else None,
+        bindings=manifests,
         self_renew=user.self_renew,
         progress=step,
     )
