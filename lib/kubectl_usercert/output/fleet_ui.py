@@ -5,7 +5,7 @@ import shlex
 
 from ..pki.subject import group_list
 from .console import dump_yaml, emit_text, quiet, say, show, text, warn
-from .ui_parts import expiry, fields, key_label
+from .ui_parts import expiry, fields, groups_field, key_label
 
 
 def issued(result, render):
@@ -27,7 +27,7 @@ def issued(result, render):
         fields(
             [
                 ("user", text(first.user)),
-                ("groups", text(group_list(first.groups, ", ")) or "[dim](none)[/]"),
+                ("groups", groups_field(first.groups)),
                 ("key", key_label(first.key_type, first.key_bits) + _one_key(keys)),
                 ("lifetime", first.lifetime or "?"),
                 ("kubeconfig", text(first.kubeconfig)),

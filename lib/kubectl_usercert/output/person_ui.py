@@ -7,7 +7,8 @@ import shlex
 from ..pki.subject import group_list
 from .console import emit_text, quiet, say, show, text, warn
 from .results import CertificateRequested, CredentialsInstalled
-from .ui import _expiry, _fields, _key_label, render
+from .ui import render
+from .ui_parts import expiry, fields, groups_field, key_label
 
 
 @render.register
@@ -21,12 +22,12 @@ def _(result: CertificateRequested, data_on_stdout=False):
         return
     if quiet():
         return
-    key = _key_label(result.key_type, result.key_bits)
+    key = key_label(result.key_type, result.key_bits)
     show(
         f"[bold green]Requested[/] a client certificate for [bold]{text(result.user)}[/] in groups "
         f"{text(group_list(result.groups, ', ')) or '(none)'}"
     )
-    _fields(
+    fields(
         [
             ("key", f"{key}, kept in {text(result.store)}"),
             ("public key", f"SHA-256 {result.key_fingerprint}"),
@@ -52,13 +53,13 @@ def _(result: CredentialsInstalled, data_on_stdout=False):
                 f"[bold green]{verb}[/] the client certificate of [bold]{text(credential.user)}[/] "
                 f"as context [bold]{text(credential.context)}[/]"
             )
-            _fields(
+            fields(
                 [
                     ("user", text(credential.user)),
-                    ("groups", text(group_list(credential.groups, ", ")) or "[dim](none)[/]"),
+                    ("groups", groups_field(credential.groups)),
                     ("serial", credential.serial),
-                    ("expires", _expiry(credential.not_after)),
-                    ("key", _key_label(credential.key_type, credential.key_bits)),
+                    ("expires", expiry(credential.not_after)),
+                    ("key", key_label(credential.key_type, credential.key_bits)),
                     ("cluster", f"{text(credential.cluster)} ({text(credential.server)})"),
                     ("kubeconfig", text(result.kubeconfig)),
                 ]

@@ -30,6 +30,7 @@ from .ui_parts import STATE_STYLES as _STATE_STYLES
 from .ui_parts import binding_label as _binding_label
 from .ui_parts import expiry as _expiry
 from .ui_parts import fields as _fields
+from .ui_parts import groups_field as _groups_field
 from .ui_parts import key_label as _key_label
 from .ui_parts import state_label as _state
 from .ui_parts import yes_no as _yes_no
@@ -94,7 +95,7 @@ def _credential(credential, verb, try_it=None):
     _fields(
         [
             ("user", text(credential.user)),
-            ("groups", text(group_list(credential.groups, ", ")) or "[dim](none)[/]"),
+            ("groups", _groups_field(credential.groups)),
             ("serial", credential.serial),
             ("expires", _expiry(credential.not_after)),
             ("lifetime", credential.lifetime or "?"),
@@ -123,7 +124,7 @@ def _(report: Inspection, data_on_stdout=False):
     rows = [
         ("source", text(report.source)),
         ("user", text(report.user or "(no CN: anonymous)")),
-        ("groups", text(group_list(report.groups, ", ")) or "[dim](none)[/]"),
+        ("groups", _groups_field(report.groups)),
         ("issuer", text(", ".join(f"{a}={v}" for a, v in info.issuer))),
         ("serial", info.serial),
         ("valid from", f"{info.not_before:%Y-%m-%d %H:%M}Z"),

@@ -4,7 +4,7 @@ from datetime import datetime, timezone
 
 from ..pki.subject import group_list
 from ..times import days_left, human_duration
-from .console import show
+from .console import show, text
 from .results import EXPIRING_DAYS
 
 STATE_STYLES = {
@@ -25,6 +25,11 @@ def fields(rows):
 
 def days_style(days):
     return "red" if days < 0 else "yellow" if days < EXPIRING_DAYS else "green"
+
+
+def groups_field(groups):
+    """A certificate's groups (its O values) for a field: comma-separated, or a dim (none)."""
+    return text(group_list(groups, ", ")) or "[dim](none)[/]"
 
 
 def key_label(key_type, bits):
