@@ -119,6 +119,18 @@ def person_machine(root, kubeconfig_text=PERSON_KUBECONFIG):
     return Machine(home, home / "work", env)
 
 
+def bob_signed(admin, person, *sign_args, bundle="kubeconfig"):
+    """bob's request (group dev, an ECDSA key) made on the person's machine, signed by the admin
+    (`sign --csr bob.csr --user bob -g dev SIGN_ARGS`), and the bundle the admin wrote copied to the
+    person's working folder as `bundle`, ready to import."""
+    asked = person.cli("request", "bob", "dev", "--key-type", "ecdsa")
+    assert asked.returncode == 0, asked.stderr
+    shutil.copy(person.work / "bob.csr", admin.work / "bob.csr")
+    signed = admin.cli("sign", "--csr", "bob.csr", "--user", "bob", "-g", "dev", *sign_args)
+    assert signed.returncode == 0, signed.stderr
+    shutil.copy(admin.work / "clients" / "bob" / "kubeconfig", person.work / bundle)
+
+
 def other_entries(config, added):
     """Every entry of a kubeconfig but the `added` names, each as canonical JSON (to compare bytes)."""
     return {

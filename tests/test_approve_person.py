@@ -4,9 +4,8 @@ request is filed with his latest certificate) and records it, and `whois` finds 
 id in the ledger."""
 
 import json
-import shutil
 
-from person_homes import admin_machine, person_machine
+from person_homes import admin_machine, bob_signed, person_machine
 
 CSR = ("certificates.k8s.io/v1", "CertificateSigningRequest")
 
@@ -15,14 +14,7 @@ def test_renew_self_is_approved_by_approve_and_recorded(live_cluster, tmp_path, 
     cluster = live_cluster
     cluster.server.sign_csrs_with(cluster.client_ca.cert, cluster.client_ca.key)
     admin, person = admin_machine(isolated), person_machine(tmp_path / "person")
-    assert person.cli("request", "bob", "dev", "--key-type", "ecdsa").returncode == 0
-    shutil.copy(person.work / "bob.csr", admin.work / "bob.csr")
-    signed = admin.cli(
-        "sign", "--csr", "bob.csr", "--user", "bob", "-g", "dev", "--expiration", "2h",
-        "--self-renew", *cluster.ca_args,
-    )  # fmt: skip
-    assert signed.returncode == 0, signed.stderr
-    shutil.copy(admin.work / "clients" / "bob" / "kubeconfig", person.work / "kubeconfig")
+    bob_signed(admin, person, "--expiration", "2h", "--self-renew", *cluster.ca_args)
     assert person.cli("import", "kubeconfig", "--set-current").returncode == 0
 
     renewing = person.start("renew", "--self", "--wait", "90s", "-o", "json")

@@ -14,6 +14,7 @@ from cryptography.hazmat.primitives import hashes
 import schema
 from person_homes import (
     admin_machine,
+    bob_signed,
     files_holding,
     key_forms,
     other_entries,
@@ -287,21 +288,6 @@ def _extra_id(person):
 
 def _issued(cluster, admin, person):
     """bob's credential, requested, signed by the local CA and imported."""
-    assert person.cli("request", "bob", "dev", "--key-type", "ecdsa").returncode == 0
-    shutil.copy(person.work / "bob.csr", admin.work / "bob.csr")
-    signed = admin.cli(
-        "sign",
-        "--csr",
-        "bob.csr",
-        "--user",
-        "bob",
-        "-g",
-        "dev",
-        "--expiration",
-        "2h",
-        *cluster.ca_args,
-    )
-    assert signed.returncode == 0, signed.stderr
-    shutil.copy(admin.work / "clients" / "bob" / "kubeconfig", person.work / "bob.kubeconfig")
+    bob_signed(admin, person, "--expiration", "2h", *cluster.ca_args, bundle="bob.kubeconfig")
     imported = person.cli("import", "bob.kubeconfig")
     assert imported.returncode == 0, imported.stderr

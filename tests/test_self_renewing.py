@@ -8,7 +8,6 @@ the server's view), the ledger records it (whois finds it), and the kubeconfig n
 import base64
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -24,6 +23,7 @@ from helpers import LAUNCHER
 from person_homes import (
     FAULTY_CLI,
     admin_machine,
+    bob_signed,
     files_holding,
     key_forms,
     person_keys,
@@ -69,25 +69,10 @@ def credential_id(person):
 @pytest.mark.cost(9)
 def test_a_person_keeps_working_while_approve_renews_their_certificate(live_cluster, machines):
     admin, person = machines
-    assert person.cli("request", "bob", "dev", "--key-type", "ecdsa").returncode == 0
-    shutil.copy(person.work / "bob.csr", admin.work / "bob.csr")
-    signed = admin.cli(
-        "sign",
-        "--csr",
-        "bob.csr",
-        "--user",
-        "bob",
-        "-g",
-        "dev",
-        "--clusterrole",
-        "view",
-        "--self-renew",
-        "--expiration",
-        "1h",
+    bob_signed(
+        admin, person, "--clusterrole", "view", "--self-renew", "--expiration", "1h",
         *live_cluster.ca_args,
-    )
-    assert signed.returncode == 0, signed.stderr
-    shutil.copy(admin.work / "clients" / "bob" / "kubeconfig", person.work / "kubeconfig")
+    )  # fmt: skip
     # 64 minutes of a certificate that lasts 65 (1h, backdated 5m): its renewal is due already
     imported = person.cli(
         "import", "kubeconfig", "--exec", "--set-current", "--renew-before", "64m", "-o", "json"
@@ -222,14 +207,10 @@ def renewable(live_cluster, machines, request):
     """bob's credential, served by the plugin (or held by the kubeconfig's user: inline), with the
     right to renew itself (signed for 1h)."""
     admin, person = machines
-    assert person.cli("request", "bob", "dev", "--key-type", "ecdsa").returncode == 0
-    shutil.copy(person.work / "bob.csr", admin.work / "bob.csr")
-    signed = admin.cli(
-        "sign", "--csr", "bob.csr", "--user", "bob", "-g", "dev", "--clusterrole", "view",
-        "--self-renew", "--expiration", "1h", *live_cluster.ca_args,
+    bob_signed(
+        admin, person, "--clusterrole", "view", "--self-renew", "--expiration", "1h",
+        *live_cluster.ca_args,
     )  # fmt: skip
-    assert signed.returncode == 0, signed.stderr
-    shutil.copy(admin.work / "clients" / "bob" / "kubeconfig", person.work / "kubeconfig")
     exec_plugin = ["--exec"] if request.param == "exec" else []
     imported = person.cli("import", "kubeconfig", *exec_plugin, "--set-current")
     assert imported.returncode == 0, imported.stderr
