@@ -7,6 +7,7 @@ import functools
 import io
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -25,6 +26,18 @@ ROOT = Path(__file__).resolve().parent.parent
 LAUNCHER = ROOT / "kubectl-usercert"
 SERVER = "https://127.0.0.1:6443"  # a server nobody needs to reach (no --verify, no RBAC)
 EC = ["--key-type", "ecdsa"]  # quick keys where the key type does not matter
+
+
+def readme_two_sides(heading):
+    """The `bob$ ...` and `admin$ ...` lines of the README's console block under `heading`, as
+    (who, command), comments dropped."""
+    section = (ROOT / "README.md").read_text().split(heading)[1]
+    block = section.split("```console\n")[1].split("```")[0]
+    return [
+        (who, re.sub(r"\s+# .*$", "", command))
+        for who, command in re.findall(r"^(bob|admin)\$ (.*)$", block, re.M)
+        if not command.startswith("#")
+    ]
 
 
 def ca_args(ca):

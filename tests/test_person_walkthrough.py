@@ -4,7 +4,7 @@ README shows."""
 
 import re
 
-from helpers import ROOT
+from helpers import readme_two_sides
 from walkthrough_person import steps
 
 # What the README shows each step doing (a line of its output), and the exit code.
@@ -29,15 +29,7 @@ EXPECTED = {
 
 
 def readme_commands():
-    """The `who$ command` lines of the README's walkthrough of the two sides, comments dropped."""
-    text = (ROOT / "README.md").read_text()
-    section = text.split("### The walkthrough, two machines against the test API server")[1]
-    block = section.split("```console\n")[1].split("```")[0]
-    return [
-        (who, re.sub(r"\s+# .*$", "", command))
-        for who, command in re.findall(r"^(bob|admin)\$ (.*)$", block, re.M)
-        if not command.startswith("#")
-    ]
+    return readme_two_sides("### The walkthrough, two machines against the test API server")
 
 
 def test_the_readme_walkthrough_runs_as_shown(tmp_path):
