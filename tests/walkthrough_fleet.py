@@ -21,7 +21,7 @@ sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent / "lib"))
 
 from helpers import FLEET, running_test_clusters  # noqa: E402
-from walkthrough_person import Machine  # noqa: E402
+from walkthrough_person import Machine, show  # noqa: E402
 
 ROSTER = """\
 apiVersion: usercert.kubectl.io/v1alpha1
@@ -52,10 +52,7 @@ FAILING = (
 
 
 def main():
-    for prompt, command, done in steps():
-        print(f"{prompt}$ {command}\n{done.stdout}", end="" if done.stdout.endswith("\n") else "\n")
-        if done.returncode:
-            print(f"(exit {done.returncode})")
+    show(steps())
 
 
 def steps(root=None):

@@ -56,7 +56,12 @@ subjects: [{apiGroup: rbac.authorization.k8s.io, kind: User, name: bob}]
 
 
 def main():
-    for prompt, command, done in steps():
+    show(steps())
+
+
+def show(ran):
+    """Each step as a terminal shows it: prompt, command, what it printed, and a non-zero exit."""
+    for prompt, command, done in ran:
         print(f"{prompt}$ {command}\n{done.stdout}", end="" if done.stdout.endswith("\n") else "\n")
         if done.returncode:
             print(f"(exit {done.returncode})")

@@ -20,16 +20,13 @@ sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent / "lib"))
 
 from helpers import running_test_cluster  # noqa: E402
-from walkthrough_person import _machines  # noqa: E402
+from walkthrough_person import _machines, show  # noqa: E402
 
 RENEWAL_SECONDS = 180  # how long the walkthrough waits for the renewal in the background
 
 
 def main():
-    for prompt, command, done in steps():
-        print(f"{prompt}$ {command}\n{done.stdout}", end="" if done.stdout.endswith("\n") else "\n")
-        if done.returncode:
-            print(f"(exit {done.returncode})")
+    show(steps())
 
 
 def steps(root=None):
