@@ -42,7 +42,12 @@ _throwaway_files_in_memory()
 import apiserver.handler  # noqa: E402
 import companion  # noqa: E402
 import pki  # noqa: E402
-from helpers import FLEET, LAUNCHER, running_test_cluster, running_test_clusters  # noqa: E402
+from helpers import (  # noqa: E402
+    FLEET,
+    running_test_cluster,
+    running_test_clusters,
+    start_launcher,
+)
 
 # Two adjustments to the test API server's handler (their place is tests/apiserver/handler.py's
 # _Handler). It writes an answer's headers and its body in two sends: with Nagle's algorithm on, the
@@ -275,16 +280,7 @@ def start():
     processes = []
 
     def start_tool(*args, argv=None):
-        argv = argv or [sys.executable, str(LAUNCHER)]
-        processes.append(
-            subprocess.Popen(
-                [*argv, *map(str, args)],
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                stdin=subprocess.DEVNULL,
-                text=True,
-            )
-        )
+        processes.append(start_launcher(*args, argv=argv))
         return processes[-1]
 
     yield start_tool

@@ -172,6 +172,20 @@ def run_launcher(*args, env=None, cwd=None, stdin=subprocess.DEVNULL, timeout=12
     )
 
 
+def start_launcher(*args, env=None, cwd=None, argv=None):
+    """The launcher started as run_launcher runs it, in the background (stdin closed, stdout and
+    stderr piped, as text); `argv`: another way to start the tool. The Popen."""
+    return subprocess.Popen(
+        [*(argv or [sys.executable, str(LAUNCHER)]), *map(str, args)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+        text=True,
+        env=env,
+        cwd=cwd,
+    )
+
+
 def run_here(capsys, *args):
     """run_cli, for the modules that name it so (capsys is no longer needed)."""
     return run_cli(*args)

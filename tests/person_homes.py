@@ -13,7 +13,7 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives import serialization
 
-from helpers import LAUNCHER
+from helpers import LAUNCHER, start_launcher
 
 # The person's kubeconfig before anything is imported: another cluster, a token user, an exec user.
 PERSON_KUBECONFIG = """\
@@ -59,15 +59,7 @@ class Machine:
 
     def start(self, *args):
         """The CLI in the background (someone else acts meanwhile)."""
-        return subprocess.Popen(
-            [sys.executable, str(LAUNCHER), *map(str, args)],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            stdin=subprocess.DEVNULL,
-            text=True,
-            env=self.env,
-            cwd=self.work,
-        )
+        return start_launcher(*args, env=self.env, cwd=self.work)
 
     def kubectl(self, *args):
         kubectl = shutil.which("kubectl", path="/usr/bin") or "kubectl"

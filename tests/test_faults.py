@@ -11,7 +11,6 @@ import shutil
 import signal
 import stat
 import subprocess
-import sys
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -23,7 +22,6 @@ from cryptography import x509
 import pki
 from helpers import (
     EC,
-    LAUNCHER,
     SERVER,
     ca_args,
     cli_json,
@@ -31,6 +29,7 @@ from helpers import (
     run_cli,
     run_here,
     run_launcher,
+    start_launcher,
     tree,
     user_cert,
 )
@@ -45,13 +44,7 @@ def create_here(capsys, ca, user, *args):
 
 
 def start(*args):
-    return subprocess.Popen(
-        [sys.executable, str(LAUNCHER), *map(str, args)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        stdin=subprocess.DEVNULL,
-        text=True,
-    )
+    return start_launcher(*args)
 
 
 def pending_csr(cluster):

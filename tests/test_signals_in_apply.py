@@ -8,13 +8,12 @@ nothing it had not finished."""
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
-from helpers import LAUNCHER, SERVER, ca_args, ledger_lines, tree
+from helpers import SERVER, ca_args, ledger_lines, start_launcher, tree
 
 ROSTER = """apiVersion: usercert.kubectl.io/v1alpha1
 kind: UserRoster
@@ -31,14 +30,7 @@ users: [{name: u, user: {token: t}}]
 
 
 def start(*args, env):
-    return subprocess.Popen(
-        [sys.executable, str(LAUNCHER), *map(str, args)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        stdin=subprocess.DEVNULL,
-        text=True,
-        env=env,
-    )
+    return start_launcher(*args, env=env)
 
 
 def wait_for(found, what, timeout=60):
