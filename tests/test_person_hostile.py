@@ -24,10 +24,10 @@ from test_person import (
 )
 from test_person_round_trip import (
     CSR,
-    _add_context,
     _issued,
     _renewal_name,
     grant,
+    may_file_requests,
     self_renewal_rules,
 )
 
@@ -85,9 +85,7 @@ def test_renew_self_keeps_what_kubectl_changed_while_it_waited(live_cluster, mac
 
 def test_request_submit_keeps_what_kubectl_changed_while_it_waited(live_cluster, machines):
     admin, person = machines
-    csrs = {"apiGroups": ["certificates.k8s.io"], "resources": ["certificatesigningrequests"]}
-    grant(live_cluster, "bob", dict(csrs, verbs=["create", "get"]))
-    _add_context(person, "bootstrap", live_cluster.credentials("bob", ["dev"]))
+    may_file_requests(live_cluster, person)
     submitting = person.start(
         "request",
         "bob",

@@ -224,9 +224,7 @@ def test_request_submit_files_it_as_the_person_and_imports_it(
     """A person who already has some access (here an expiring certificate for bob, allowed to file
     and read requests) files their own request, which the admin approves, and gets a context."""
     admin, person = machines
-    csrs = {"apiGroups": ["certificates.k8s.io"], "resources": ["certificatesigningrequests"]}
-    grant(live_cluster, "bob", dict(csrs, verbs=["create", "get"]))
-    _add_context(person, "bootstrap", live_cluster.credentials("bob", ["dev"]))
+    may_file_requests(live_cluster, person)
     before = person.config()
 
     submitting = person.start(
@@ -259,6 +257,14 @@ def test_request_submit_files_it_as_the_person_and_imports_it(
     assert other_entries(after, {"bob@test"}) == other_entries(before, set())  # cluster reused
     assert not (person.work / "bob.csr").exists()
     assert files_holding([admin.home, admin.work], key_forms(person_keys(person)[0])) == []
+
+
+def may_file_requests(cluster, person):
+    """bob, in group dev, may file and read certificate signing requests, through a `bootstrap`
+    context of the person's kubeconfig (a certificate of his that works already)."""
+    csrs = {"apiGroups": ["certificates.k8s.io"], "resources": ["certificatesigningrequests"]}
+    grant(cluster, "bob", dict(csrs, verbs=["create", "get"]))
+    _add_context(person, "bootstrap", cluster.credentials("bob", ["dev"]))
 
 
 def _add_context(person, name, kubeconfig):

@@ -296,12 +296,10 @@ def test_a_renewal_on_a_full_disk_leaves_a_working_credential(live_cluster, rene
 def test_request_submit_exec_writes_the_credential_plugin(live_cluster, machines):
     """request --submit --exec: the person files their own request, and the context it adds runs
     the credential plugin (renewBefore as asked); without --submit, --exec is refused."""
-    from test_person_round_trip import _add_context, approve_when_filed, grant
+    from test_person_round_trip import approve_when_filed, may_file_requests
 
     admin, person = machines
-    csrs = {"apiGroups": ["certificates.k8s.io"], "resources": ["certificatesigningrequests"]}
-    grant(live_cluster, "bob", dict(csrs, verbs=["create", "get"]))
-    _add_context(person, "bootstrap", live_cluster.credentials("bob", ["dev"]))
+    may_file_requests(live_cluster, person)
     submitting = person.start(
         "request", "bob", "dev", "--key-type", "ecdsa", "--submit", "--context", "bootstrap",
         "--set-current", "--expiration", "2h", "--wait", "90s", "--exec", "--renew-before", "30m",
