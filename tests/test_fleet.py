@@ -486,6 +486,7 @@ def test_renew_verify_inspect_and_revoke_act_per_cluster(fleet):
         "staging",
         before["staging"].serial_number,
     )
+    assert previous == f"{before['staging'].serial_number:X}".rjust(len(previous), "0")
     assert len(previous) % 2 == 0
     renewed = load_cert(folder / "clusters/staging.crt")
     assert renewed.serial_number != before["staging"].serial_number
