@@ -116,18 +116,16 @@ class Main:
         modules = {module_of(item) for item in items if shareable(item)}
         return len(modules) >= MIN_MODULES and (os.cpu_count() or 1) >= 2
 
-    @pytest.hookimpl(trylast=True)
-    def pytest_collection_modifyitems(self, session, config, items):
-        """For a shared run: the packaging tests first, then the units as units_of lays them out."""
-        if self._wanted(items):
-            self.units = units_of(items)
-            items[:] = [item for item in items if not shareable(item)] + [
-                item for unit in self.units for item in unit
-            ]
-
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtestloop(self, session):
-        if self.units:
+        """For a shared run, once every plugin has chosen and ordered the items (-k, -m, --lf,
+        --ff): the packaging tests first, then the units as units_of lays them out (the order --ff
+        or --nf chose gives way to it); pytest's own loop then runs session.items in that order."""
+        if self._wanted(session.items):
+            self.units = units_of(session.items)
+            session.items[:] = [item for item in session.items if not shareable(item)] + [
+                item for unit in self.units for item in unit
+            ]
             self._start(session)
 
     def _start(self, session):
