@@ -28,8 +28,8 @@ def _throwaway_files_in_memory(shm="/dev/shm"):
     """Every test writes, fsyncs and removes dozens of files (pytest's tmp_path, the tool's scratch
     files); on this machine's disk that was a sixth of a run. Where TMPDIR is unset and the system
     has a tmpfs at /dev/shm that allows running programs and has 2 GiB free, they go there (for this
-    run and every process it starts; setup.cfg keeps only the folders of failed tests, so memory is
-    not held between runs). What the tests check does not depend on the filesystem."""
+    run and every process it starts; setup.cfg has pytest keep only the last run's folders, not three
+    runs', so at most one run's files stay in memory between runs). What the tests check does not depend on the filesystem."""
     if os.environ.get("TMPDIR") or not os.path.isdir(shm) or not os.access(shm, os.W_OK | os.X_OK):
         return
     room = os.statvfs(shm)
